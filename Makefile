@@ -1,0 +1,90 @@
+# blktrack top-level build.
+#
+#   make              libblktrack, blktrack, blktrack-dump
+#   make kmod         kmod/blktrack.ko for KDIR (default: the running kernel)
+#   make kmod-all     blktrack.ko for every installed Debian kernel, in build/kmod-KVER/
+#   make check        unit tests, then the VM tests on every supported kernel
+#   make demo         boot a VM and show the main job
+#   make deps         install the Debian packages needed (idempotent)
+
+CC       ?= gcc
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -D_GNU_SOURCE \
+	    -Iinclude/uapi -Ilib -fvisibility=hidden
+LDFLAGS  ?=
+PREFIX   ?= /usr/local
+
+KVER     ?= $(shell uname -r)
+KDIR     ?= /lib/modules/$(KVER)/build
+
+B        := build
+LIB_SRC  := $(wildcard lib/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+LIB_LIBS := $(shell pkg-config --libs blkid libkmod 2>/dev/null)
+LIBSO    := $(B)/libblktrack.so.1
+CLI_SRC  := $(wildcard userspace/*.c)
+DUMP_SRC := $(wildcard tools/*.c)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+VMPROG_SRC := $(wildcard tests/vm/progs/*.c)
+
+all: $(B)/blktrack $(B)/blktrack-dump
+
+$(B)/%.o: %.c $(wildcard include/uapi/linux/*.h lib/*.h kmod/btmap*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
+
+$(LIBSO): $(LIB_OBJ) lib/libblktrack.sym
+	$(CC) -shared -Wl,-soname,libblktrack.so.1 -Wl,--version-script=lib/libblktrack.sym \
+		-o $@ $(LIB_OBJ) $(LDFLAGS) $(LIB_LIBS)
+	ln -sf libblktrack.so.1 $(B)/libblktrack.so
+
+$(B)/blktrack: $(CLI_SRC:%.c=$(B)/%.o) $(LIBSO)
+	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN' $(LDFLAGS)
+
+$(B)/blktrack-dump: $(DUMP_SRC:%.c=$(B)/%.o) $(LIBSO)
+	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN' $(LDFLAGS)
+
+# Small C programs the VM tests run in the guest (ioctl errno checks...).
+vmprogs: $(VMPROG_SRC:tests/vm/progs/%.c=$(B)/vmprogs/%)
+$(B)/vmprogs/%: tests/vm/progs/%.c include/uapi/linux/blktrack.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lpthread
+
+# ---- kernel module ---------------------------------------------------------
+kmod:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+kmod-all:
+	scripts/build-kmod-all.sh
+
+kmod-clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+
+# ---- tests -----------------------------------------------------------------
+UNIT_CFLAGS := $(CFLAGS) -DBTMAP_USERSPACE -Ikmod -pthread
+$(B)/unit-tests: $(UNIT_SRC) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h)
+	@mkdir -p $(B)
+	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common
+
+unit: $(B)/unit-tests
+	$(B)/unit-tests --jobs 2
+
+check: deps all vmprogs unit
+	tests/vm/run.sh
+
+demo: deps all
+	tests/vm/demo.sh
+
+deps:
+	scripts/install-deps.sh
+
+install: all
+	install -D -m 0755 $(B)/blktrack $(DESTDIR)$(PREFIX)/sbin/blktrack
+	install -D -m 0755 $(B)/blktrack-dump $(DESTDIR)$(PREFIX)/sbin/blktrack-dump
+	install -D -m 0755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/libblktrack.so.1
+
+clean:
+	rm -rf $(B)
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
+
+.PHONY: all kmod kmod-all kmod-clean unit check demo deps install clean vmprogs

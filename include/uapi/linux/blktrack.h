@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * blktrack - changed-block tracking for backups: the kernel/user ABI.
+ *
+ * This is the only copy of the ABI. The module, libblktrack and the tests
+ * all include it. Plain uapi C: it must compile alone with -std=c90.
+ *
+ * Typical use (see doc/ABI.md for the whole contract):
+ *
+ *	fd = open("/dev/blktrack-ctl", O_RDWR);        needs CAP_SYS_ADMIN
+ *	ioctl(fd, BLKTRACK_IOC_ATTACH, &attach);        start tracking a volume
+ *	... writes happen, the active map records them ...
+ *	ioctl(fd, BLKTRACK_IOC_CHECKPOINT, &ckpt);      active map -> pending
+ *	ioctl(fd, BLKTRACK_IOC_READ_EXTENTS, &rd);      page through pending map
+ *	ioctl(fd, BLKTRACK_IOC_COMMIT, &stamp);         backup is durable: drop it
+ *	   or BLKTRACK_IOC_ABORT                        backup failed: merge back
+ *
+ * Rules every argument struct follows:
+ *  - it starts with "__u64 size", which the caller sets to sizeof(struct);
+ *    a different value is refused with EMSGSIZE;
+ *  - flags the kernel does not know are refused with EINVAL;
+ *  - reserved fields and padding must be zero, else EINVAL;
+ *  - pointers travel as __u64.
+ * New features are new ioctls or new flags, never a changed struct.
+ */
+#ifndef _UAPI_LINUX_BLKTRACK_H
+#define _UAPI_LINUX_BLKTRACK_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define BLKTRACK_ABI_VERSION	1
+#define BLKTRACK_CTL_NAME	"blktrack-ctl"	/* /dev/blktrack-ctl */
+
+#define BLKTRACK_BLOCK_SIZE_MIN		4096U
+#define BLKTRACK_BLOCK_SIZE_MAX		(16U << 20)
+#define BLKTRACK_BLOCK_SIZE_DEFAULT	4096U
+
+/* Most volumes one CHECKPOINT may take at one instant. */
+#define BLKTRACK_CHECKPOINT_MAX		64U
+
+/**
+ * struct blktrack_devno - a block device number
+ * @major: major number
+ * @minor: minor number
+ */
+struct blktrack_devno {
+	__u32 major;
+	__u32 minor;
+};
+
+/**
+ * struct blktrack_stamp - names one point in a volume's change history
+ * @generation: random UUID given to each attach of a volume
+ * @epoch: number of checkpoints committed since that attach
+ *
+ * A backup taken from a pending map covers the changes from stamp
+ * {generation, epoch} to {generation, epoch + 1}.
+ */
+struct blktrack_stamp {
+	__u8 generation[16];
+	__u64 epoch;
+};
+
+/**
+ * struct blktrack_version - BLKTRACK_IOC_VERSION
+ * @size: IN sizeof(struct blktrack_version)
+ * @abi_version: OUT BLKTRACK_ABI_VERSION of the running module
+ * @features: OUT reserved for feature bits, 0 today
+ * @reserved: must be zero
+ */
+struct blktrack_version {
+	__u64 size;
+	__u32 abi_version;
+	__u32 reserved0;
+	__u64 features;
+	__u64 reserved[4];
+};
+
+/**
+ * struct blktrack_attach - BLKTRACK_IOC_ATTACH: start tracking a volume
+ * @size: IN sizeof(struct blktrack_attach)
+ * @dev: IN the block device: a whole disk, a partition, loop, dm...
+ * @block_size: IN tracking granularity in bytes: a power of two in
+ *	BLKTRACK_BLOCK_SIZE_MIN..BLKTRACK_BLOCK_SIZE_MAX, 0 for the default
+ * @flags: IN none defined yet, must be zero
+ * @mem_limit: IN bytes of map memory allowed before dense regions are
+ *	coarsened to "whole region dirty"; 0 takes the module parameter
+ * @reserved: must be zero
+ *
+ * Errors: ENODEV (no such block device), EEXIST (already attached),
+ * EINVAL (bad block size, flag or reserved field), ENOMEM.
+ */
+struct blktrack_attach {
+	__u64 size;
+	struct blktrack_devno dev;
+	__u32 block_size;
+	__u32 flags;
+	__u64 mem_limit;
+	__u64 reserved[4];
+};
+
+/**
+ * struct blktrack_dev_arg - BLKTRACK_IOC_DETACH
+ * @size: IN sizeof(struct blktrack_dev_arg)
+ * @dev: IN an attached volume
+ * @flags: IN none defined yet, must be zero
+ * @reserved0: must be zero
+ * @reserved: must be zero
+ *
+ * Errors: ENOENT (not attached). A pending checkpoint is dropped with
+ * the volume: the next attach starts a new generation.
+ */
+struct blktrack_dev_arg {
+	__u64 size;
+	struct blktrack_devno dev;
+	__u32 flags;
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+/**
+ * struct blktrack_list - BLKTRACK_IOC_LIST: the attached volumes
+ * @size: IN sizeof(struct blktrack_list)
+ * @devs_ptr: IN user pointer to an array of struct blktrack_devno
+ * @capacity: IN entries the array holds (0: only count)
+ * @count: OUT number of attached volumes (may exceed @capacity; the
+ *	first min(count, capacity) entries are filled)
+ * @flags: IN none defined yet, must be zero
+ * @reserved0: must be zero
+ * @reserved: must be zero
+ */
+struct blktrack_list {
+	__u64 size;
+	__u64 devs_ptr;
+	__u32 capacity;
+	__u32 count;
+	__u32 flags;
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+/* struct blktrack_status.state */
+enum blktrack_state {
+	BLKTRACK_STATE_TRACKING = 1,	/* every change is in the maps */
+	BLKTRACK_STATE_INVALID = 2,	/* changes may be missing: resync */
+};
+
+/* struct blktrack_status.reason: why the state is what it is */
+enum blktrack_reason {
+	BLKTRACK_REASON_NONE = 0,
+	BLKTRACK_REASON_DEVICE_REMOVED = 1,	/* the disk went away */
+	BLKTRACK_REASON_RESIZED = 2,		/* size changed while tracked */
+};
+
+/* struct blktrack_status.flags */
+#define BLKTRACK_STATUS_PENDING		(1U << 0)  /* a checkpoint is pending */
+
+/**
+ * struct blktrack_status - BLKTRACK_IOC_STATUS: one volume's state
+ * @size: IN sizeof(struct blktrack_status)
+ * @dev: IN an attached volume
+ * @flags: OUT BLKTRACK_STATUS_*; IN must be zero
+ * @state: OUT enum blktrack_state
+ * @reason: OUT enum blktrack_reason
+ * @block_size: OUT tracking granularity in bytes
+ * @dev_size: OUT volume size in bytes, as seen at attach
+ * @stamp: OUT generation and epoch of the active map's starting point
+ * @active_dirty: OUT blocks marked in the active map
+ * @pending_dirty: OUT blocks marked in the pending map (0 if none)
+ * @map_bytes: OUT memory used by both maps
+ * @mem_limit: OUT map memory limit in bytes
+ * @start_sect: OUT first sector of the volume on its disk (partitions)
+ * @reserved: must be zero
+ */
+struct blktrack_status {
+	__u64 size;
+	struct blktrack_devno dev;
+	__u32 flags;
+	__u32 state;
+	__u32 reason;
+	__u32 block_size;
+	__u64 dev_size;
+	struct blktrack_stamp stamp;
+	__u64 active_dirty;
+	__u64 pending_dirty;
+	__u64 map_bytes;
+	__u64 mem_limit;
+	__u64 start_sect;
+	__u64 reserved[4];
+};
+
+/**
+ * struct blktrack_checkpoint_vol - one volume of a CHECKPOINT
+ * @dev: IN an attached volume
+ * @reserved0: must be zero
+ * @stamp: OUT the pending map's starting point: it holds the changes
+ *	from @stamp to {@stamp.generation, @stamp.epoch + 1}
+ * @dirty: OUT blocks in the pending map
+ */
+struct blktrack_checkpoint_vol {
+	struct blktrack_devno dev;
+	__u64 reserved0;
+	struct blktrack_stamp stamp;
+	__u64 dirty;
+};
+
+/**
+ * struct blktrack_checkpoint - BLKTRACK_IOC_CHECKPOINT
+ * @size: IN sizeof(struct blktrack_checkpoint)
+ * @vols_ptr: IN/OUT user pointer to @count struct blktrack_checkpoint_vol
+ * @count: IN 1..BLKTRACK_CHECKPOINT_MAX, each volume at most once
+ * @flags: IN none defined yet, must be zero
+ * @reserved: must be zero
+ *
+ * Every listed volume's active map becomes its pending map at one
+ * instant, and a fresh active map records what follows. Writes already
+ * submitted are waited for, so the data they carry is on the volume
+ * when the ioctl returns. All or nothing: EBUSY if any volume already
+ * has a pending checkpoint, ENOENT if any is not attached, EINVAL for a
+ * volume listed twice.
+ */
+struct blktrack_checkpoint {
+	__u64 size;
+	__u64 vols_ptr;
+	__u32 count;
+	__u32 flags;
+	__u64 reserved[2];
+};
+
+/**
+ * struct blktrack_extent - a run of dirty bytes
+ * @offset: byte offset in the volume, a multiple of the block size
+ * @length: bytes; the last extent is clipped at the volume's end
+ */
+struct blktrack_extent {
+	__u64 offset;
+	__u64 length;
+};
+
+/* struct blktrack_read_extents.flags */
+#define BLKTRACK_READ_ACTIVE	(1U << 0)  /* read the active map (inspection) */
+
+/**
+ * struct blktrack_read_extents - BLKTRACK_IOC_READ_EXTENTS
+ * @size: IN sizeof(struct blktrack_read_extents)
+ * @dev: IN an attached volume
+ * @flags: IN 0 for the pending map, BLKTRACK_READ_ACTIVE for the active one
+ * @reserved0: must be zero
+ * @stamp: IN for the pending map: the stamp CHECKPOINT returned (ESTALE
+ *	if it no longer names the pending map); ignored for the active map
+ * @cursor: IN/OUT byte offset to resume from: 0 on the first call, then
+ *	the value the previous call returned; OUT equals the volume size
+ *	when the whole map has been read
+ * @extents_ptr: IN user pointer to an array of struct blktrack_extent
+ * @capacity: IN entries the array holds, at least 1
+ * @count: OUT entries filled, merged and sorted; an extent never spans
+ *	two calls' results unless the array was full
+ *
+ * Errors: ENODATA (no pending map), ESTALE, EINVAL (capacity 0, cursor
+ * beyond the volume or not block aligned).
+ * The active map changes while it is read: its extents are a snapshot
+ * good enough for inspection, never for a backup.
+ */
+struct blktrack_read_extents {
+	__u64 size;
+	struct blktrack_devno dev;
+	__u32 flags;
+	__u32 reserved0;
+	struct blktrack_stamp stamp;
+	__u64 cursor;
+	__u64 extents_ptr;
+	__u32 capacity;
+	__u32 count;
+	__u64 reserved[2];
+};
+
+/**
+ * struct blktrack_stamp_arg - BLKTRACK_IOC_COMMIT and BLKTRACK_IOC_ABORT
+ * @size: IN sizeof(struct blktrack_stamp_arg)
+ * @dev: IN an attached volume
+ * @flags: IN none defined yet, must be zero
+ * @reserved0: must be zero
+ * @stamp: IN the stamp CHECKPOINT returned for the pending map
+ * @reserved: must be zero
+ *
+ * COMMIT drops the pending map and advances the epoch: its changes are
+ * safely in a backup. ABORT merges it back into the active map: nothing
+ * is lost, the next checkpoint returns these changes again.
+ * Errors: ENODATA (no pending map), ESTALE (stamp does not match).
+ */
+struct blktrack_stamp_arg {
+	__u64 size;
+	struct blktrack_devno dev;
+	__u32 flags;
+	__u32 reserved0;
+	struct blktrack_stamp stamp;
+	__u64 reserved[2];
+};
+
+#define BLKTRACK_IOC_MAGIC	0xBC
+
+#define BLKTRACK_IOC_VERSION	_IOWR(BLKTRACK_IOC_MAGIC, 0x00, struct blktrack_version)
+#define BLKTRACK_IOC_ATTACH	_IOW(BLKTRACK_IOC_MAGIC, 0x01, struct blktrack_attach)
+#define BLKTRACK_IOC_DETACH	_IOW(BLKTRACK_IOC_MAGIC, 0x02, struct blktrack_dev_arg)
+#define BLKTRACK_IOC_LIST	_IOWR(BLKTRACK_IOC_MAGIC, 0x03, struct blktrack_list)
+#define BLKTRACK_IOC_STATUS	_IOWR(BLKTRACK_IOC_MAGIC, 0x04, struct blktrack_status)
+#define BLKTRACK_IOC_CHECKPOINT	_IOWR(BLKTRACK_IOC_MAGIC, 0x05, struct blktrack_checkpoint)
+#define BLKTRACK_IOC_READ_EXTENTS _IOWR(BLKTRACK_IOC_MAGIC, 0x06, struct blktrack_read_extents)
+#define BLKTRACK_IOC_COMMIT	_IOW(BLKTRACK_IOC_MAGIC, 0x07, struct blktrack_stamp_arg)
+#define BLKTRACK_IOC_ABORT	_IOW(BLKTRACK_IOC_MAGIC, 0x08, struct blktrack_stamp_arg)
+
+#endif /* _UAPI_LINUX_BLKTRACK_H */

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * btmap - the dirty-block map: a two-level sparse bitmap.
+ *
+ * Typical use:
+ *
+ *	map = btmap_create(nr_blocks, mem_limit);     may sleep
+ *	btmap_mark(map, first, count);                 any context, lock-free
+ *	...
+ *	for (pos = 0; btmap_next_extent(map, &pos, &start, &len); )
+ *		use [start, start + len)
+ *	btmap_destroy(map);                            no marker may remain
+ *
+ * Level 1 is an array of slots, one per region of BTMAP_REGION_BLOCKS
+ * blocks, allocated at create time. A slot is CLEAN, FULL (the whole
+ * region is dirty) or points to a leaf: BTMAP_LEAF_BYTES of bits.
+ * btmap_mark() allocates leaves without sleeping; when that fails, or the
+ * map is over its memory limit, the region goes FULL: precision degrades,
+ * a change is never lost. btmap_coarsen() (process context) collapses the
+ * densest leaves to FULL and frees them after an RCU grace period.
+ *
+ * The same source builds in the kernel and in userspace (unit tests),
+ * through btmap_env.h; liburcu stands in for kernel RCU there.
+ *
+ * Blocks are numbered in units of the volume's tracking block size; the
+ * map itself knows nothing of bytes or sectors.
+ */
+#ifndef BLKTRACK_BTMAP_H
+#define BLKTRACK_BTMAP_H
+
+#include "btmap_env.h"
+
+#define BTMAP_LEAF_BYTES	4096U
+#define BTMAP_REGION_BLOCKS	(BTMAP_LEAF_BYTES * 8U)	/* blocks per leaf */
+
+struct btmap;
+
+/*
+ * Create a map of @nr_blocks clean blocks (@nr_blocks >= 1). @mem_limit is
+ * the most bytes of leaves the map may hold (0: no limit). Sleeps.
+ * Returns NULL when out of memory.
+ */
+struct btmap *btmap_create(u64 nr_blocks, u64 mem_limit);
+
+/*
+ * Free the map and its leaves. No btmap_mark() may be running on it, nor
+ * start: the caller has unpublished it and waited for a grace period.
+ */
+void btmap_destroy(struct btmap *map);
+
+/*
+ * Mark blocks [@first, @first + @count) dirty; the range is clipped to the
+ * map. Never sleeps, takes no lock, never fails. Any number of markers may
+ * run at once, and at the same time as btmap_coarsen() and btmap_merge()
+ * into this map.
+ * Returns true when the map wants btmap_coarsen() to run soon (it went
+ * over its memory limit, or a leaf became full).
+ */
+bool btmap_mark(struct btmap *map, u64 first, u64 count);
+
+/*
+ * Collapse leaves to FULL until the leaves use at most @target bytes,
+ * densest first; leaves whose every bit is set are always collapsed.
+ * Never drops a dirty block. Process context: sleeps for a grace period
+ * before freeing what it replaced. Markers may run concurrently; calls to
+ * btmap_coarsen() and btmap_merge() on one map must be serialized by the
+ * caller.
+ */
+void btmap_coarsen(struct btmap *map, u64 target);
+
+/*
+ * @dst |= @src. @src must be quiescent (no markers); @dst may be marked
+ * concurrently. Both maps must have the same nr_blocks. @src is left
+ * empty (its leaves may be moved into @dst) and may then be destroyed.
+ * Process context, may sleep.
+ */
+void btmap_merge(struct btmap *dst, struct btmap *src);
+
+/*
+ * Find the first dirty run starting at or after block *@pos. On success
+ * store it in *@start, *@len (merged across region boundaries), set *@pos
+ * to the block after it, and return true; return false when there is no
+ * dirty block at or after *@pos. On a map being marked the result is a
+ * snapshot: blocks marked during the walk may or may not be seen.
+ */
+bool btmap_next_extent(const struct btmap *map, u64 *pos, u64 *start, u64 *len);
+
+/* Dirty blocks in the map (exact on a quiescent map). */
+u64 btmap_dirty(const struct btmap *map);
+
+/* Bytes of memory the map uses: its struct, slots, counters and leaves. */
+u64 btmap_bytes(const struct btmap *map);
+
+u64 btmap_nr_blocks(const struct btmap *map);
+
+#endif /* BLKTRACK_BTMAP_H */

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Install the Debian packages blktrack needs to build, test and demo.
+# Idempotent: does nothing when everything is already there.
+set -eu
+
+PKGS="build-essential pkg-config
+libblkid-dev liburcu-dev libkmod-dev libcriterion-dev
+libzstd-dev libxxhash-dev libjson-c-dev libroaring-dev
+qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils
+linux-image-cloud-amd64 linux-headers-cloud-amd64
+linux-image-6.12-cloud-amd64 linux-headers-6.12-cloud-amd64
+fio e2fsprogs xfsprogs util-linux dmsetup"
+
+missing=
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages:$missing (run as root)" >&2
+	exit 1
+fi
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
