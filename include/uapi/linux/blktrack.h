@@ -143,14 +143,14 @@ struct blktrack_list {
 /* struct blktrack_status.state */
 enum blktrack_state {
 	BLKTRACK_STATE_TRACKING = 1,	/* every change is in the maps */
-	BLKTRACK_STATE_INVALID = 2,	/* changes may be missing: resync */
+	BLKTRACK_STATE_INVALID = 2	/* changes may be missing: resync */
 };
 
 /* struct blktrack_status.reason: why the state is what it is */
 enum blktrack_reason {
 	BLKTRACK_REASON_NONE = 0,
 	BLKTRACK_REASON_DEVICE_REMOVED = 1,	/* the disk went away */
-	BLKTRACK_REASON_RESIZED = 2,		/* size changed while tracked */
+	BLKTRACK_REASON_RESIZED = 2		/* size changed while tracked */
 };
 
 /* struct blktrack_status.flags */
