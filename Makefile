@@ -20,7 +20,8 @@ KDIR     ?= /lib/modules/$(KVER)/build
 B        := build
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
-LIB_LIBS := $(shell pkg-config --libs blkid libkmod 2>/dev/null)
+LIB_LIBS := $(shell pkg-config --libs blkid libkmod json-c 2>/dev/null)
+JSON_LIBS := $(shell pkg-config --libs json-c 2>/dev/null)
 LIBSO    := $(B)/libblktrack.so.1
 CLI_SRC  := $(wildcard userspace/*.c)
 DUMP_SRC := $(wildcard tools/*.c)
@@ -39,16 +40,21 @@ $(LIBSO): $(LIB_OBJ) lib/libblktrack.sym
 	ln -sf libblktrack.so.1 $(B)/libblktrack.so
 
 $(B)/blktrack: $(CLI_SRC:%.c=$(B)/%.o) $(LIBSO)
-	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN' $(LDFLAGS)
+	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN' $(LDFLAGS) $(JSON_LIBS)
 
 $(B)/blktrack-dump: $(DUMP_SRC:%.c=$(B)/%.o) $(LIBSO)
-	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN' $(LDFLAGS)
+	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN' $(LDFLAGS) $(JSON_LIBS)
 
 # Small C programs the VM tests run in the guest (ioctl errno checks...).
 vmprogs: $(VMPROG_SRC:tests/vm/progs/%.c=$(B)/vmprogs/%)
 $(B)/vmprogs/%: tests/vm/progs/%.c include/uapi/linux/blktrack.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -lpthread
+	$(CC) $(CFLAGS) -static -o $@ $< -lpthread
+
+# The ABI header must compile alone as strict C90.
+abi-check:
+	printf '#include <linux/blktrack.h>\n' | \
+		$(CC) -std=c90 -pedantic -Wall -Wextra -Werror -fsyntax-only -Iinclude/uapi -x c -
 
 # ---- kernel module ---------------------------------------------------------
 kmod:
@@ -66,7 +72,7 @@ $(B)/unit-tests: $(UNIT_SRC) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard i
 	@mkdir -p $(B)
 	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common
 
-unit: $(B)/unit-tests
+unit: abi-check $(B)/unit-tests
 	$(B)/unit-tests --jobs 2
 
 check: deps all vmprogs unit
@@ -87,4 +93,5 @@ clean:
 	rm -rf $(B)
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
 
-.PHONY: all kmod kmod-all kmod-clean unit check demo deps install clean vmprogs
+
+.PHONY: all abi-check kmod kmod-all kmod-clean unit check demo deps install clean vmprogs

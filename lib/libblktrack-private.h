@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libblktrack internals: the context and logging.
+ */
+#ifndef LIBBLKTRACK_PRIVATE_H
+#define LIBBLKTRACK_PRIVATE_H
+
+#include <syslog.h>
+#include <sys/sysmacros.h>
+#include "libblktrack.h"
+
+struct blktrack_ctx {
+	int refcount;
+	int fd;
+	int log_priority;
+	blktrack_log_fn log_fn;
+	void *log_data;
+	char errmsg[512];
+};
+
+void blktrack_log(const struct blktrack_ctx *ctx, int priority,
+		  const char *file, int line, const char *fn,
+		  const char *format, ...)
+	__attribute__((format(printf, 6, 7)));
+
+#define blktrack_log_cond(ctx, prio, ...)					\
+	do {									\
+		if ((ctx) && (ctx)->log_priority >= (prio))			\
+			blktrack_log((ctx), (prio), __FILE__, __LINE__,		\
+				     __func__, __VA_ARGS__);			\
+	} while (0)
+
+#define dbg(ctx, ...)	blktrack_log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
+#define info(ctx, ...)	blktrack_log_cond(ctx, LOG_INFO, __VA_ARGS__)
+
+/* Record a message for blktrack_get_error(), log it at debug, return @err. */
+int blktrack_set_error(struct blktrack_ctx *ctx, int err, const char *format, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ioctl() on the control device: 0 or -errno, with a debug line. */
+int blktrack_ioctl(struct blktrack_ctx *ctx, unsigned long cmd, void *arg,
+		   const char *name);
+
+/* What an ioctl errno means, in words a user can act on. */
+const char *blktrack_ioctl_strerror(int err);
+
+static inline struct blktrack_devno blktrack_devno_of(dev_t dev)
+{
+	struct blktrack_devno d = { .major = major(dev), .minor = minor(dev) };
+
+	return d;
+}
+
+#endif /* LIBBLKTRACK_PRIVATE_H */

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libblktrack - control library for the blktrack changed-block tracker.
+ *
+ * Typical use:
+ *
+ *	ctx = blktrack_new();
+ *	err = blktrack_open(ctx);                  loads the module if needed
+ *	if (err < 0)
+ *		fprintf(stderr, "%s\n", blktrack_get_error(ctx));
+ *	blktrack_dev_from_path("/dev/vdb1", &dev);
+ *	blktrack_attach(ctx, dev, 0, 0);
+ *	... writes happen ...
+ *	blktrack_checkpoint(ctx, &dev, 1, &vol);   vol.stamp names the pending map
+ *	blktrack_extent_iter_new(ctx, dev, 0, &vol.stamp, &it);
+ *	while (!(err = blktrack_extent_iter_next(it, &ext)) && ext.length)
+ *		copy [ext.offset, ext.offset + ext.length)
+ *	blktrack_extent_iter_free(it);
+ *	blktrack_commit(ctx, dev, &vol.stamp);     or blktrack_abort()
+ *	blktrack_unref(ctx);
+ *
+ * Every function that can fail returns 0 or a negative errno; the kernel's
+ * errnos (see doc/ABI.md) are passed through unchanged. Nothing is printed
+ * unless the environment sets LIBBLKTRACK_DEBUG=1 or a log function is set.
+ */
+#ifndef LIBBLKTRACK_H
+#define LIBBLKTRACK_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <linux/blktrack.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BLKTRACK_EXPORT __attribute__((visibility("default")))
+
+struct blktrack_ctx;
+struct json_object;
+
+/* ---- context ------------------------------------------------------------ */
+
+BLKTRACK_EXPORT struct blktrack_ctx *blktrack_new(void);
+BLKTRACK_EXPORT struct blktrack_ctx *blktrack_ref(struct blktrack_ctx *ctx);
+BLKTRACK_EXPORT struct blktrack_ctx *blktrack_unref(struct blktrack_ctx *ctx);
+
+/*
+ * Log messages go to @fn (default: stderr) when their syslog priority is
+ * at most the context's (default LOG_ERR - 1, i.e. silent; LOG_DEBUG when
+ * LIBBLKTRACK_DEBUG=1). The library never logs at LOG_ERR: errors are
+ * returned, with a text in blktrack_get_error().
+ */
+typedef void (*blktrack_log_fn)(void *data, int priority, const char *file,
+				int line, const char *fn, const char *format,
+				va_list args);
+BLKTRACK_EXPORT void blktrack_set_log_fn(struct blktrack_ctx *ctx,
+					 blktrack_log_fn fn, void *data);
+BLKTRACK_EXPORT int blktrack_get_log_priority(const struct blktrack_ctx *ctx);
+BLKTRACK_EXPORT void blktrack_set_log_priority(struct blktrack_ctx *ctx,
+					       int priority);
+
+/*
+ * Open /dev/blktrack-ctl. When it is missing, load the module: from the
+ * .ko file named by the environment variable BLKTRACK_MODULE if set, else
+ * module "blktrack" of the running kernel through libkmod. Then check the
+ * module's ABI version: -EPROTO when it is not BLKTRACK_ABI_VERSION.
+ * Opening an open context does nothing. On failure, blktrack_get_error()
+ * says what went wrong in a sentence.
+ */
+BLKTRACK_EXPORT int blktrack_open(struct blktrack_ctx *ctx);
+BLKTRACK_EXPORT int blktrack_get_fd(const struct blktrack_ctx *ctx);
+
+/* The message of the last failure, or the strerror() text of @err. */
+BLKTRACK_EXPORT const char *blktrack_get_error(const struct blktrack_ctx *ctx);
+
+/* ---- the ioctls ------------------------------------------------------- */
+
+BLKTRACK_EXPORT int blktrack_version(struct blktrack_ctx *ctx,
+				     uint32_t *abi_version, uint64_t *features);
+/* @block_size 0: default (4 KiB); @mem_limit 0: the module parameter. */
+BLKTRACK_EXPORT int blktrack_attach(struct blktrack_ctx *ctx, dev_t dev,
+				    uint32_t block_size, uint64_t mem_limit);
+BLKTRACK_EXPORT int blktrack_detach(struct blktrack_ctx *ctx, dev_t dev);
+/* *@devs is malloc()ed (NULL when @count is 0); free() it. */
+BLKTRACK_EXPORT int blktrack_list(struct blktrack_ctx *ctx, dev_t **devs,
+				  size_t *count);
+BLKTRACK_EXPORT int blktrack_status(struct blktrack_ctx *ctx, dev_t dev,
+				    struct blktrack_status *st);
+
+/* One volume of a checkpoint: what the kernel returned for it. */
+struct blktrack_ckpt {
+	dev_t dev;
+	struct blktrack_stamp stamp;	/* the pending map's starting point */
+	uint64_t dirty;			/* blocks in the pending map */
+};
+
+/* Checkpoint @n (1..BLKTRACK_CHECKPOINT_MAX) volumes at one instant. */
+BLKTRACK_EXPORT int blktrack_checkpoint(struct blktrack_ctx *ctx,
+					const dev_t *devs, size_t n,
+					struct blktrack_ckpt *out);
+BLKTRACK_EXPORT int blktrack_commit(struct blktrack_ctx *ctx, dev_t dev,
+				    const struct blktrack_stamp *stamp);
+BLKTRACK_EXPORT int blktrack_abort(struct blktrack_ctx *ctx, dev_t dev,
+				   const struct blktrack_stamp *stamp);
+
+/* ---- extents ---------------------------------------------------------- */
+
+/*
+ * Iterate over the extents of a map, paging through the kernel with the
+ * cursor and merging extents that touch across pages. @flags is 0 (the
+ * pending map) or BLKTRACK_READ_ACTIVE. @stamp names the pending map; NULL
+ * takes the stamp STATUS reports now (fine for inspection; a backup passes
+ * the stamp its CHECKPOINT returned).
+ *
+ * blktrack_extent_iter_next() returns 0 and fills @ext; at the end it
+ * returns 0 with ext->length == 0 (the kernel never reports an empty
+ * extent).
+ */
+struct blktrack_extent_iter;
+BLKTRACK_EXPORT int blktrack_extent_iter_new(struct blktrack_ctx *ctx, dev_t dev,
+					     uint32_t flags,
+					     const struct blktrack_stamp *stamp,
+					     struct blktrack_extent_iter **iter);
+BLKTRACK_EXPORT int blktrack_extent_iter_next(struct blktrack_extent_iter *iter,
+					      struct blktrack_extent *ext);
+BLKTRACK_EXPORT void blktrack_extent_iter_free(struct blktrack_extent_iter *iter);
+/* The block size and volume size the iterator reads with. */
+BLKTRACK_EXPORT uint32_t blktrack_extent_iter_block_size(const struct blktrack_extent_iter *iter);
+BLKTRACK_EXPORT uint64_t blktrack_extent_iter_dev_size(const struct blktrack_extent_iter *iter);
+
+/* All extents at once: *@ext is malloc()ed (NULL when *@n is 0). */
+BLKTRACK_EXPORT int blktrack_read_extents(struct blktrack_ctx *ctx, dev_t dev,
+					  uint32_t flags,
+					  const struct blktrack_stamp *stamp,
+					  struct blktrack_extent **ext, size_t *n);
+
+/* ---- devices and volume identity ------------------------------------- */
+
+/* stat() @path: -ENOTBLK when it is not a block device. */
+BLKTRACK_EXPORT int blktrack_dev_from_path(const char *path, dev_t *dev);
+/* "/dev/NAME" from sysfs, or "MAJ:MIN" when sysfs does not know it. */
+BLKTRACK_EXPORT int blktrack_dev_name(dev_t dev, char *buf, size_t len);
+
+#define BLKTRACK_VOLUME_ID_MAX	128
+struct blktrack_volume_id {
+	char id[BLKTRACK_VOLUME_ID_MAX];	/* UUID, PARTUUID or "dev:MAJ:MIN" */
+	char id_type[16];			/* "uuid", "partuuid" or "devno" */
+	char fstype[32];			/* "" when no filesystem is found */
+};
+/* Probe @path with libblkid (needs read access to the device). */
+BLKTRACK_EXPORT int blktrack_volume_identify(const char *path,
+					     struct blktrack_volume_id *vid);
+
+/* ---- text and JSON, shared by the CLI and blktrack-dump --------------- */
+
+#define BLKTRACK_UUID_STR_LEN	37
+BLKTRACK_EXPORT void blktrack_uuid_unparse(const uint8_t uuid[16],
+					   char out[BLKTRACK_UUID_STR_LEN]);
+BLKTRACK_EXPORT const char *blktrack_state_name(uint32_t state);
+BLKTRACK_EXPORT const char *blktrack_reason_name(uint32_t reason);
+BLKTRACK_EXPORT bool blktrack_stamp_equal(const struct blktrack_stamp *a,
+					  const struct blktrack_stamp *b);
+
+/* "key: value" lines, one per status field, "device" first. */
+BLKTRACK_EXPORT int blktrack_status_print(FILE *f, const char *device,
+					  const struct blktrack_status *st);
+/* The same keys as a JSON object (a new reference). */
+BLKTRACK_EXPORT int blktrack_status_json(const char *device,
+					 const struct blktrack_status *st,
+					 struct json_object **obj);
+/* [[offset, length], ...] (a new reference). */
+BLKTRACK_EXPORT int blktrack_extents_json(const struct blktrack_extent *ext,
+					  size_t n, struct json_object **obj);
+/* Print @obj and a newline, pretty when @pretty. */
+BLKTRACK_EXPORT int blktrack_json_print(FILE *f, struct json_object *obj,
+					bool pretty);
+
+/*
+ * A density picture of a map: @columns cells, cell i covers bytes
+ * [i * size / columns, (i + 1) * size / columns) of the volume, and shows
+ * the dirty fraction of that slice: ' ' none, '.' < 25%, ':' < 50%,
+ * '*' < 100%, '#' all. @out gets @columns characters and a NUL.
+ */
+BLKTRACK_EXPORT int blktrack_density(const struct blktrack_extent *ext, size_t n,
+				     uint64_t dev_size, unsigned int columns,
+				     char *out);
+/* The fraction behind one cell, as above. */
+BLKTRACK_EXPORT char blktrack_density_char(uint64_t dirty, uint64_t total);
+
+/* Parse "4096", "4K", "16M", "1G", "2T" (binary units) into bytes. */
+BLKTRACK_EXPORT int blktrack_parse_size(const char *s, uint64_t *bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBBLKTRACK_H */
