@@ -75,10 +75,16 @@ $(B)/unit-tests: $(UNIT_SRC) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard i
 unit: abi-check $(B)/unit-tests
 	$(B)/unit-tests --jobs 2
 
-check: deps all vmprogs unit
+# Dependencies first, then a fresh make: LIB_LIBS is computed by pkg-config
+# when the Makefile is parsed, so the build must start after install-deps.
+check:
+	scripts/install-deps.sh
+	$(MAKE) all vmprogs unit
 	tests/vm/run.sh
 
-demo: deps all
+demo:
+	scripts/install-deps.sh
+	$(MAKE) all
 	tests/vm/demo.sh
 
 deps:

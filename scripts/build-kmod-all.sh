@@ -1,0 +1,89 @@
+#!/bin/sh
+# Build blktrack.ko for every installed, supported Debian kernel.
+#
+#   scripts/build-kmod-all.sh [--kernel KVER] [--list]
+#
+# A kernel is installed when /boot/vmlinuz-KVER and /lib/modules/KVER/build
+# both exist; it is supported when KVER starts with 6.1. or 6.12. (the Debian
+# LTS series we test). Each build happens in a private copy of the sources,
+# build/kmod-KVER/, so the kernels never share object files. Any compiler or
+# modpost warning that names our files fails the build.
+# --list only prints the supported kernels found, one per line.
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+only=
+list=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) only=$2; shift 2 ;;
+	--list) list=1; shift ;;
+	*) echo "usage: $0 [--kernel KVER] [--list]" >&2; exit 2 ;;
+	esac
+done
+
+supported() {
+	case $1 in
+	6.1.*|6.12.*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+kernels() {
+	for img in /boot/vmlinuz-*; do
+		[ -e "$img" ] || continue
+		kver=${img#/boot/vmlinuz-}
+		[ -d "/lib/modules/$kver/build" ] || continue
+		supported "$kver" || continue
+		echo "$kver"
+	done | sort -V
+}
+
+found=$(kernels)
+if [ -n "$only" ]; then
+	echo "$found" | grep -qxF "$only" || {
+		echo "build-kmod-all: kernel $only is not installed with headers or not supported" >&2
+		exit 1
+	}
+	found=$only
+fi
+if [ -z "$found" ]; then
+	echo "build-kmod-all: no supported kernel (6.1.x or 6.12.x) with headers installed" >&2
+	exit 1
+fi
+if [ $list = 1 ]; then
+	echo "$found"
+	exit 0
+fi
+
+rc=0
+for kver in $found; do
+	out=$top/build/kmod-$kver
+	rm -rf "$out"
+	mkdir -p "$out"
+	cp "$top/Kbuild" "$out/"
+	cp -r "$top/kmod" "$top/include" "$out/"
+	# Never carry objects built elsewhere into this tree.
+	find "$out" \( -name '*.o' -o -name '*.ko' -o -name '*.mod*' -o -name '.*.cmd' \
+		-o -name 'Module.symvers' -o -name 'modules.order' \) -delete
+	log=$out/build.log
+	if ! make -C "/lib/modules/$kver/build" M="$out" modules >"$log" 2>&1; then
+		cat "$log" >&2
+		echo "build-kmod-all: FAILED for $kver (log: $log)" >&2
+		rc=1
+		continue
+	fi
+	if grep -E "(^$out/.*[Ww]arning:|^WARNING: modpost: .*(kmod|blktrack))" "$log" >&2; then
+		echo "build-kmod-all: warnings from our files for $kver (log: $log)" >&2
+		rc=1
+		continue
+	fi
+	ko=$(find "$out" -name blktrack.ko | head -n 1)
+	if [ -z "$ko" ]; then
+		echo "build-kmod-all: no blktrack.ko produced for $kver" >&2
+		rc=1
+		continue
+	fi
+	echo "build-kmod-all: $kver -> ${ko#$top/}"
+done
+exit $rc

@@ -1,0 +1,163 @@
+# Host side of the VM harness, sourced by tests/vm/run.sh and tests/vm/demo.sh.
+#
+# Typical use:
+#	. tests/vm/lib/host.sh
+#	for kver in $(vm_kernels); do
+#		initrd=$(vm_initramfs "$kver")
+#		vm_boot "$kver" "$initrd" "blktrack.mode=test" build/vm/$kver.log
+#	done
+#
+# The initramfs holds busybox, the tools the tests call (each with the
+# libraries ldd lists), the kernel modules they need, our build outputs laid
+# out as in the repository (/blktrack/build/..., /blktrack/kmod/blktrack.ko)
+# and tests/vm itself. It is cached under build/vm/ and rebuilt only when the
+# content of one of its inputs changes.
+
+VM_TOP=$(cd "$(dirname "$0")/../.." && pwd)
+VM_DIR=$VM_TOP/build/vm
+VM_MEM=${VM_MEM:-1024}
+VM_DISK_MIB=${VM_DISK_MIB:-256}
+
+# Tools copied into the guest at their host paths. Busybox provides the rest;
+# the tests call these by absolute path (busybox's shell prefers its applets).
+VM_TOOLS="fio dmsetup losetup blkdiscard fallocate sfdisk blockdev dd sha256sum
+mkfs.ext4 fsfreeze setpriv"
+# Kernel modules the guest loads at boot, then modules the tests load on demand.
+VM_BOOT_MODULES="virtio_pci virtio_blk loop dm-mod"
+VM_EXTRA_MODULES="null_blk"
+
+vm_die() {
+	echo "vm: $*" >&2
+	exit 1
+}
+
+# Supported kernels installed with headers, oldest first.
+vm_kernels() {
+	"$VM_TOP/scripts/build-kmod-all.sh" --list
+}
+
+vm_newest_kernel() {
+	vm_kernels | tail -n 1
+}
+
+# Print "DST SRC" lines: what goes into the initramfs of kernel $1.
+_vm_manifest() {
+	kver=$1
+	echo "bin/busybox $(command -v busybox)"
+	for t in $VM_TOOLS; do
+		p=$(command -v "$t") || vm_die "tool $t not found (run scripts/install-deps.sh)"
+		echo "${p#/} $p"
+		_vm_libs "$p"
+	done
+	for f in "$VM_TOP"/build/blktrack "$VM_TOP"/build/blktrack-dump \
+		"$VM_TOP"/build/libblktrack.so.1 "$VM_TOP"/build/vmprogs/*; do
+		[ -f "$f" ] || continue
+		echo "blktrack/${f#$VM_TOP/} $f"
+		_vm_libs "$f"
+	done
+	ko=$VM_TOP/build/kmod-$kver/kmod/blktrack.ko
+	[ -f "$ko" ] && echo "blktrack/kmod/blktrack.ko $ko"
+	for f in "$VM_TOP"/tests/vm/*.sh "$VM_TOP"/tests/vm/lib/*; do
+		[ -f "$f" ] || continue
+		echo "blktrack/${f#$VM_TOP/} $f"
+	done
+	echo "init $VM_TOP/tests/vm/lib/init.sh"
+	# Kernel modules, deduplicated, in load order.
+	for m in $VM_BOOT_MODULES $VM_EXTRA_MODULES; do
+		modprobe -S "$kver" --show-depends "$m" 2>/dev/null |
+			awk '$1 == "insmod" { print $2 }'
+	done | awk '!seen[$0]++' | while read -r p; do
+		echo "${p#/} $p"
+	done
+}
+
+# The libraries $1 needs, and the dynamic loader.
+_vm_libs() {
+	ldd "$1" 2>/dev/null | awk '
+		$2 == "=>" && $3 ~ /^\// { print $3 }
+		$1 ~ /^\// { print $1 }' | while read -r l; do
+		case $l in
+		"$VM_TOP"/*) echo "usr/lib/x86_64-linux-gnu/${l##*/} $l" ;;
+		/lib/*) echo "usr$l $l" ;;
+		/lib64/*) echo "usr$l $l" ;;
+		*) echo "${l#/} $l" ;;
+		esac
+	done
+}
+
+# Build (or reuse) the initramfs of kernel $1 and print its path.
+vm_initramfs() {
+	kver=$1
+	mkdir -p "$VM_DIR"
+	out=$VM_DIR/initramfs-$kver.cpio
+	man=$VM_DIR/initramfs-$kver.manifest
+	_vm_manifest "$kver" | sort -u -k1,1 >"$man.new" || return 1
+	key=$( { cat "$man.new"; awk '{ print $2 }' "$man.new" | xargs sha256sum; } |
+		sha256sum | cut -d' ' -f1)
+	if [ -f "$out" ] && [ "$(cat "$out.key" 2>/dev/null)" = "$key" ]; then
+		rm -f "$man.new"
+		echo "$out"
+		return 0
+	fi
+	mv "$man.new" "$man"
+	stage=$VM_DIR/stage-$kver
+	rm -rf "$stage"
+	mkdir -p "$stage"
+	(
+		cd "$stage" || exit 1
+		mkdir -p bin sbin usr/bin usr/sbin usr/lib/x86_64-linux-gnu usr/lib64 \
+			proc sys dev tmp run mnt etc root
+		ln -s usr/lib lib
+		ln -s usr/lib64 lib64
+		while read -r dst src; do
+			mkdir -p "$(dirname "$dst")"
+			case $src in
+			*.ko.xz)
+				dst=${dst%.xz}
+				xz -dc "$src" >"$dst" || exit 1
+				;;
+			*)
+				cp -L "$src" "$dst" || exit 1
+				;;
+			esac
+		done <"$man"
+		ln -sf busybox bin/sh
+		chmod 0755 init
+		# Module load order, paths as in the guest.
+		for m in $VM_BOOT_MODULES; do
+			modprobe -S "$kver" --show-depends "$m" 2>/dev/null |
+				awk '$1 == "insmod" { sub(/\.xz$/, "", $2); print $2 }'
+		done | awk '!seen[$0]++' >etc/blktrack-boot-modules
+		echo "$kver" >etc/blktrack-kver
+		# Depmod data for busybox modprobe of the on-demand modules.
+		for m in $VM_EXTRA_MODULES; do
+			modprobe -S "$kver" --show-depends "$m" 2>/dev/null |
+				awk '$1 == "insmod" { sub(/\.xz$/, "", $2); print $2 }' |
+				tr '\n' ' '
+			echo
+		done >etc/blktrack-extra-modules
+		find . | LC_ALL=C sort | cpio -o -H newc --quiet >"$out.tmp"
+	) || { rm -f "$out.tmp"; return 1; }
+	mv "$out.tmp" "$out"
+	echo "$key" >"$out.key"
+	rm -rf "$stage"
+	echo "$out"
+}
+
+# Boot kernel $1 with initramfs $2, extra command line $3; serial log to $4.
+# Each boot gets a fresh raw disk image. Returns QEMU's exit status (124 on
+# timeout). VM_TIMEOUT (seconds) bounds the run.
+vm_boot() {
+	kver=$1 initrd=$2 extra=$3 log=$4
+	disk=$VM_DIR/disk-$kver.img
+	rm -f "$disk"
+	truncate -s "${VM_DISK_MIB}M" "$disk"
+	timeout -k 10 "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -smp 1 -m "$VM_MEM" \
+		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
+		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 $extra" \
+		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" \
+		-nographic -no-reboot -nic none </dev/null >"$log" 2>&1
+	rc=$?
+	rm -f "$disk"
+	return $rc
+}

@@ -1,0 +1,78 @@
+#!/bin/sh
+# Guest /init for the blktrack VM tests (busybox sh).
+#
+# Kernel command line:
+#	blktrack.mode=test|demo|shell	what to run (default test)
+#	blktrack.tests=GLOB		which tests/vm/NNNN-*.sh to run (default all)
+#
+# For each test it prints, on the serial console:
+#	BLKTRACK-TEST-BEGIN name
+#	... the test's output, then the kernel messages it caused ("dmesg: ...") ...
+#	BLKTRACK-TEST-END name rc
+# then BLKTRACK-ALL-DONE, and powers off.
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox --install -s /bin
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs -o size=256m tmpfs /tmp
+mount -t tmpfs tmpfs /run
+export PATH=/blktrack/build:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root
+export BT_TOP=/blktrack
+cd /blktrack || exit 1
+
+mode=test
+glob='*'
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	blktrack.mode=*) mode=${arg#*=} ;;
+	blktrack.tests=*) glob=${arg#*=} ;;
+	esac
+done
+
+while read -r ko; do
+	insmod "$ko" || echo "init: insmod $ko failed"
+done </etc/blktrack-boot-modules
+
+if [ -f /blktrack/kmod/blktrack.ko ]; then
+	insmod /blktrack/kmod/blktrack.ko || echo "init: insmod blktrack.ko failed"
+else
+	echo "init: no blktrack.ko in the initramfs"
+fi
+# Messages from boot and module loading belong to no test.
+dmesg -c >/tmp/dmesg.boot
+grep -E 'Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task' /tmp/dmesg.boot |
+	sed 's/^/dmesg: /'
+
+case $mode in
+demo)
+	sh /blktrack/tests/vm/lib/demo-guest.sh
+	echo "BLKTRACK-DEMO-END $?"
+	;;
+shell)
+	setsid cttyhack sh
+	;;
+*)
+	for t in /blktrack/tests/vm/[0-9][0-9][0-9][0-9]-*.sh; do
+		name=${t##*/}
+		name=${name%.sh}
+		case $name in
+		$glob) ;;
+		*) continue ;;
+		esac
+		echo "BLKTRACK-TEST-BEGIN $name"
+		cd /tmp || exit 1
+		timeout "${BLKTRACK_TEST_TIMEOUT:-300}" sh "$t" 2>&1
+		rc=$?
+		cd /blktrack || exit 1
+		sync
+		dmesg -c | sed 's/^/dmesg: /'
+		echo "BLKTRACK-TEST-END $name $rc"
+	done
+	;;
+esac
+echo "BLKTRACK-ALL-DONE"
+poweroff -f

@@ -1,0 +1,277 @@
+# Helpers for the VM tests (guest side, busybox sh). Source it first:
+#
+#	. /blktrack/tests/vm/lib/testlib.sh
+#	setup_disk                          # /dev/vda1 (64 MiB at 1 MiB), /dev/vda2
+#	bt attach /dev/vda1
+#	write_at /dev/vda1 5000 100         # dd 100 bytes at byte 5000 ...
+#	expect_write 5000 100               # ... and record them in the expected set
+#	sync; bt checkpoint /dev/vda1
+#	check_changes /dev/vda1 4096        # `changes --pending` == expected blocks
+#	detach_all; check_no_leak
+#
+# A failed check prints "not ok - ..." and exits 1; `ok` prints progress.
+# The expected set is what the test itself wrote, rounded out to blocks.
+
+set -u
+export PATH=/blktrack/build:/usr/sbin:/usr/bin:/sbin:/bin
+BT_TOP=${BT_TOP:-/blktrack}
+BT_KO=$BT_TOP/kmod/blktrack.ko
+BT_TMP=${BT_TMP:-/tmp/bt.$$}
+mkdir -p "$BT_TMP"
+EXPECT_SET=main
+ALLOC_FILE=/sys/kernel/debug/blktrack/allocations
+
+# Host tools by absolute path: busybox's shell would run its own applets.
+losetup() { /usr/sbin/losetup "$@"; }
+blkdiscard() { /usr/sbin/blkdiscard "$@"; }
+fallocate() { /usr/bin/fallocate "$@"; }
+sfdisk() { /usr/sbin/sfdisk "$@"; }
+blockdev() { /usr/sbin/blockdev "$@"; }
+dd() { /usr/bin/dd "$@"; }
+fsfreeze() { /usr/sbin/fsfreeze "$@"; }
+mkfs_ext4() { /usr/sbin/mkfs.ext4 "$@"; }
+dmsetup() { DM_DISABLE_UDEV=1 /usr/sbin/dmsetup --noudevsync "$@"; }
+fio() { /usr/bin/fio "$@"; }
+setpriv() { /usr/bin/setpriv "$@"; }
+
+fail() {
+	echo "not ok - $*"
+	exit 1
+}
+
+ok() {
+	echo "ok - $*"
+}
+
+skip() {
+	echo "skip - $*"
+	exit 0
+}
+
+# Run a command, echo it, fail the test if it fails.
+run() {
+	echo "+ $*"
+	"$@" || fail "command failed (rc $?): $*"
+}
+
+# blktrack CLI; fails the test on a nonzero exit.
+bt() {
+	echo "+ blktrack $*"
+	blktrack "$@" || fail "blktrack $* exited $?"
+}
+
+# blktrack CLI that must fail with exit code $1.
+bt_fails() {
+	want=$1
+	shift
+	echo "+ blktrack $* (must fail with $want)"
+	blktrack "$@"
+	got=$?
+	[ "$got" = "$want" ] || fail "blktrack $*: exit $got, wanted $want"
+}
+
+# Value of KEY in `blktrack status DEV`.
+status_get() {
+	blktrack status "$1" >"$BT_TMP/status" || fail "blktrack status $1 failed"
+	sed -n "s/^$2: *//p" "$BT_TMP/status" | head -n 1
+}
+
+# assert_eq WHAT GOT WANT
+assert_eq() {
+	[ "$2" = "$3" ] || fail "$1: got '$2', wanted '$3'"
+	ok "$1 = $3"
+}
+
+assert_status() {
+	assert_eq "status $1 $2" "$(status_get "$1" "$2")" "$3"
+}
+
+# ---- the disk --------------------------------------------------------------
+
+P1_START=$((1 << 20))		# bytes, on /dev/vda
+P1_SIZE=$((64 << 20))
+P2_START=$((P1_START + P1_SIZE))
+
+# Partition /dev/vda (p1 at 1 MiB, 64 MiB; p2 after it) unless already done.
+setup_disk() {
+	[ -b /dev/vda ] || fail "no /dev/vda"
+	if [ ! -b /dev/vda1 ] || [ ! -b /dev/vda2 ]; then
+		printf 'label: dos\nstart=%d, size=%d, type=83\nstart=%d, type=83\n' \
+			$((P1_START / 512)) $((P1_SIZE / 512)) $((P2_START / 512)) |
+			sfdisk --quiet --no-reread /dev/vda >/dev/null 2>&1 ||
+			fail "sfdisk /dev/vda failed"
+		blockdev --rereadpt /dev/vda || fail "rereadpt /dev/vda failed"
+		i=0
+		while [ ! -b /dev/vda2 ] && [ $i -lt 50 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+	fi
+	[ -b /dev/vda1 ] && [ -b /dev/vda2 ] || fail "partitions did not appear"
+}
+
+# Create a loop device over a file in tmpfs of $1 MiB; prints its path.
+make_loop() {
+	f=$(mktemp /tmp/loop.XXXXXX)
+	truncate -s "${1}M" "$f"
+	losetup --show -f "$f" || fail "losetup $f failed"
+}
+
+# ---- writes and the expected set -------------------------------------------
+
+# write_at DEV OFFSET LEN [DD-FLAGS...]: write LEN random bytes at OFFSET.
+write_at() {
+	dev=$1 off=$2 len=$3
+	shift 3
+	dd if=/dev/urandom of="$dev" bs="$len" count=1 seek="$off" \
+		iflag=fullblock oflag=seek_bytes conv=notrunc "$@" status=none ||
+		fail "dd of=$dev seek=$off len=$len $* failed"
+}
+
+# write_direct DEV OFFSET LEN: O_DIRECT write (OFFSET, LEN multiples of 512).
+write_direct() {
+	write_at "$1" "$2" "$3" oflag=direct
+}
+
+expect_file() {
+	echo "$BT_TMP/expect.${1:-$EXPECT_SET}"
+}
+
+# expect_clear [SET]: empty the expected set.
+expect_clear() {
+	: >"$(expect_file "${1:-}")"
+}
+
+# expect_write OFFSET LEN [SET]: the test wrote LEN bytes at OFFSET.
+expect_write() {
+	[ "$2" -gt 0 ] || fail "expect_write with length $2"
+	echo "$1 $2" >>"$(expect_file "${3:-}")"
+}
+
+# Byte extents (OFFSET LENGTH lines) on stdin -> merged block ranges
+# (FIRST LAST lines) for block size $1.
+_to_blocks() {
+	awk -v bs="$1" 'NF == 2 { f = int($1 / bs); l = int(($1 + $2 - 1) / bs); print f, l }' |
+		sort -n -k1,1 -k2,2 |
+		awk 'NR == 1 { f = $1; l = $2; next }
+		     $1 <= l + 1 { if ($2 > l) l = $2; next }
+		     { print f, l; f = $1; l = $2 }
+		     END { if (NR) print f, l }'
+}
+
+# Block-level difference of two range files: what $1 has that $2 lacks.
+_range_minus() {
+	awk -v other="$2" '
+		BEGIN { while ((getline line < other) > 0) { split(line, a, " ");
+			for (b = a[1]; b <= a[2]; b++) o[b] = 1 } }
+		{ for (b = $1; b <= $2; b++) if (!(b in o)) {
+			if (s != "" && b == e + 1) e = b
+			else { if (s != "") print s "-" e; s = b; e = b } } }
+		END { if (s != "") print s "-" e }' "$1"
+}
+
+# check_changes DEV BLOCKSIZE [--pending|--active] [SET]
+# `blktrack changes DEV MODE` must list exactly the blocks of SET, as extents
+# that are sorted, merged and not empty.
+check_changes() {
+	dev=$1 bs=$2 mode=${3:---pending} set=${4:-$EXPECT_SET}
+	exp=$(expect_file "$set")
+	[ -f "$exp" ] || : >"$exp"
+	blktrack changes "$dev" "$mode" >"$BT_TMP/changes.raw" ||
+		fail "blktrack changes $dev $mode exited $?"
+	awk 'NF != 2 || $1 !~ /^[0-9]+$/ || $2 !~ /^[1-9][0-9]*$/ {
+		print "bad line: " $0; bad = 1; next }
+	     NR > 1 && $1 <= end { print "not sorted and merged: " $0 " after end " end; bad = 1 }
+	     { end = $1 + $2 }
+	     END { exit bad }' "$BT_TMP/changes.raw" || {
+		cat "$BT_TMP/changes.raw"
+		fail "changes $dev $mode: malformed output"
+	}
+	_to_blocks "$bs" <"$exp" >"$BT_TMP/exp.blocks"
+	_to_blocks "$bs" <"$BT_TMP/changes.raw" >"$BT_TMP/got.blocks"
+	if ! cmp -s "$BT_TMP/exp.blocks" "$BT_TMP/got.blocks"; then
+		echo "# changes $dev $mode (block size $bs), raw output:"
+		sed 's/^/#   /' "$BT_TMP/changes.raw"
+		echo "# expected block ranges:"
+		sed 's/^/#   /' "$BT_TMP/exp.blocks"
+		echo "# missing blocks (written, not reported):"
+		_range_minus "$BT_TMP/exp.blocks" "$BT_TMP/got.blocks" | sed 's/^/#   /'
+		echo "# extra blocks (reported, not written):"
+		_range_minus "$BT_TMP/got.blocks" "$BT_TMP/exp.blocks" | sed 's/^/#   /'
+		fail "changes $dev $mode differ from the blocks written"
+	fi
+	ok "changes $dev $mode = $(wc -l <"$BT_TMP/exp.blocks") range(s) written, block size $bs"
+}
+
+# check_empty DEV [--active|--pending]
+check_empty() {
+	dev=$1 mode=${2:---active}
+	blktrack changes "$dev" "$mode" >"$BT_TMP/changes.raw" ||
+		fail "blktrack changes $dev $mode exited $?"
+	if [ -s "$BT_TMP/changes.raw" ]; then
+		sed 's/^/#   /' "$BT_TMP/changes.raw"
+		fail "changes $dev $mode is not empty"
+	fi
+	ok "changes $dev $mode is empty"
+}
+
+# ---- module, leaks, cleanup ------------------------------------------------
+
+allocations() {
+	cat "$ALLOC_FILE" 2>/dev/null || echo "unreadable"
+}
+
+# No volume attached: the allocation counter must be back to 0.
+check_no_leak() {
+	assert_eq "live allocations ($ALLOC_FILE)" "$(allocations)" 0
+	if dmesg | grep -q 'leaked'; then
+		dmesg | grep 'leaked'
+		fail "the kernel log reports leaked allocations"
+	fi
+}
+
+# Devices attached now, one per line.
+attached() {
+	blktrack status 2>/dev/null | sed -n 's/^device: *//p'
+}
+
+detach_all() {
+	for d in $(attached); do
+		blktrack detach "$d" || echo "# detach $d failed"
+	done
+}
+
+module_loaded() {
+	grep -q '^blktrack ' /proc/modules
+}
+
+load_module() {
+	module_loaded || run insmod "$BT_KO" "$@"
+	[ -c /dev/blktrack-ctl ] || fail "/dev/blktrack-ctl missing after insmod"
+}
+
+# Load an on-demand kernel module (null_blk...) with its dependencies.
+load_kmod() {
+	name=$1
+	shift
+	line=$(grep "/$name.ko " /etc/blktrack-extra-modules) || fail "no module $name"
+	for ko in $line; do
+		m=${ko##*/}
+		m=${m%.ko}
+		grep -q "^$(echo "$m" | tr - _) " /proc/modules && continue
+		if [ "${ko##*/}" = "$name.ko" ]; then
+			run insmod "$ko" "$@"
+		else
+			run insmod "$ko"
+		fi
+	done
+}
+
+# Best-effort cleanup at exit: detach everything, remove dm and loop devices.
+cleanup_all() {
+	detach_all
+	for n in $(dmsetup ls 2>/dev/null | awk '$1 != "No" { print $1 }'); do
+		dmsetup remove "$n" >/dev/null 2>&1
+	done
+	losetup -D 2>/dev/null
+}

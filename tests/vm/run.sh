@@ -1,0 +1,156 @@
+#!/bin/sh
+# Run the VM tests (tests/vm/NNNN-*.sh) on every supported kernel.
+#
+#   tests/vm/run.sh [--kernel KVER] [TEST-GLOB]
+#
+# One QEMU boot per kernel runs every selected test in order; the kernels
+# boot in parallel. Prints "PASS kernel test" or "FAIL kernel test" (with the
+# test's output) per test, then "N passed, N failed"; exits nonzero if any
+# failed. A crash (no end marker, or an oops/BUG/WARNING/lockup in the kernel
+# log) fails the test that was running. Full serial logs: build/vm/KVER.log.
+set -u
+
+. "$(dirname "$0")/lib/host.sh"
+
+only=
+glob='*'
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) only=$2; shift 2 ;;
+	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+	-*) echo "usage: $0 [--kernel KVER] [TEST-GLOB]" >&2; exit 2 ;;
+	*) glob=$1; shift ;;
+	esac
+done
+case $glob in
+*.sh) glob=${glob%.sh} ;;
+esac
+case $glob in
+*/*) glob=${glob##*/} ;;
+esac
+
+cd "$VM_TOP" || exit 1
+if [ -n "$only" ]; then
+	kernels=$only
+else
+	kernels=$(vm_kernels) || exit 1
+fi
+[ -n "$kernels" ] || vm_die "no supported kernel installed"
+
+ntests=$(ls tests/vm/[0-9][0-9][0-9][0-9]-*.sh 2>/dev/null | while read -r t; do
+	n=${t##*/}; n=${n%.sh}
+	case $n in $glob) echo "$n" ;; esac
+done | wc -l)
+[ "$ntests" -gt 0 ] || vm_die "no test matches '$glob'"
+
+make -s all vmprogs >/dev/null || echo "vm: warning: make all vmprogs failed; testing what is built" >&2
+mkdir -p "$VM_DIR"
+
+# Build the module and initramfs for every kernel first (fast), then boot.
+for kver in $kernels; do
+	scripts/build-kmod-all.sh --kernel "$kver" >"$VM_DIR/kmod-$kver.out" 2>&1 || {
+		cat "$VM_DIR/kmod-$kver.out" >&2
+		echo "vm: module build failed for $kver; its tests will fail" >&2
+		rm -f "build/kmod-$kver/kmod/blktrack.ko"
+	}
+	vm_initramfs "$kver" >/dev/null || vm_die "initramfs for $kver failed"
+done
+
+# Per-kernel result file: "PASS|FAIL name" lines, and output of failures.
+boot_one() {
+	kver=$1
+	log=$VM_DIR/$kver.log
+	start=$(date +%s)
+	vm_boot "$kver" "$VM_DIR/initramfs-$kver.cpio" \
+		"blktrack.mode=test blktrack.tests=$glob" "$log"
+	qrc=$?
+	echo "$qrc $(($(date +%s) - start))" >"$VM_DIR/$kver.qemu"
+}
+
+pids=
+for kver in $kernels; do
+	echo "vm: booting $kver (log: build/vm/$kver.log)"
+	boot_one "$kver" &
+	pids="$pids $!"
+done
+for p in $pids; do
+	wait "$p"
+done
+
+# Parse one serial log. Output: "PASS name" / "FAIL name" records, the
+# output of each failing test indented under it.
+parse_log() {
+	tr -d '\r' <"$1" | awk -v qrc="$2" '
+	function crashpat(s) {
+		return s ~ /Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|Kernel panic|blktrack: leaked/
+	}
+	/^BLKTRACK-TEST-BEGIN / { cur = $2; out = ""; crash = ""; next }
+	/^BLKTRACK-TEST-END / && cur != "" {
+		rc = $3
+		if (rc == 0 && crash == "") print "PASS " cur
+		else {
+			why = (crash != "") ? "kernel reported: " crash : "exit status " rc
+			print "FAIL " cur " (" why ")"
+			printf "%s", out
+		}
+		cur = ""; next
+	}
+	/^BLKTRACK-ALL-DONE/ { done = 1; next }
+	{
+		if (crashpat($0) && crash == "") {
+			crash = $0
+			if (cur == "") boot = boot "    " $0 "\n"
+		}
+		if (cur != "") out = out "    " $0 "\n"
+		else tail = tail "    " $0 "\n"
+	}
+	END {
+		if (cur != "") {
+			why = (qrc == 124) ? "timeout: QEMU killed" : "kernel crash: no end marker"
+			if (crash != "") why = why ", kernel reported: " crash
+			print "FAIL " cur " (" why ")"
+			printf "%s", out
+		} else if (!done) {
+			print "FAIL boot (no BLKTRACK-ALL-DONE marker, QEMU exit " qrc ")"
+			printf "%s", tail
+		} else if (boot != "") {
+			print "FAIL boot (kernel reported outside any test)"
+			printf "%s", boot
+		}
+	}'
+}
+
+passed=0
+failed=0
+for kver in $kernels; do
+	read -r qrc secs <"$VM_DIR/$kver.qemu"
+	log=$VM_DIR/$kver.log
+	res=$VM_DIR/$kver.results
+	parse_log "$log" "$qrc" >"$res"
+	while IFS= read -r line; do
+		case $line in
+		"PASS "*)
+			echo "PASS $kver ${line#PASS }"
+			passed=$((passed + 1)) ;;
+		"FAIL "*)
+			echo "FAIL $kver ${line#FAIL }"
+			failed=$((failed + 1)) ;;
+		*)
+			echo "$line" ;;
+		esac
+	done <"$res"
+	n=$(grep -c '^\(PASS\|FAIL\) ' "$res")
+	# Selected tests that never started (a crash ended the boot first).
+	for t in tests/vm/[0-9][0-9][0-9][0-9]-*.sh; do
+		name=${t##*/}; name=${name%.sh}
+		case $name in $glob) ;; *) continue ;; esac
+		grep -q "^\(PASS\|FAIL\) $name\( \|\$\)" "$res" && continue
+		grep -q '^BLKTRACK-ALL-DONE' "$log" 2>/dev/null && tr -d '\r' <"$log" |
+			grep -q "^BLKTRACK-TEST-BEGIN $name\$" && continue
+		echo "FAIL $kver $name (not run: the boot ended before it)"
+		failed=$((failed + 1))
+	done
+	echo "vm: $kver: $n test(s) reported in ${secs}s (log: build/vm/$kver.log)"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
