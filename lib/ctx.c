@@ -194,16 +194,32 @@ static int load_module_name(struct blktrack_ctx *ctx, struct kmod_ctx *kctx)
 	return 0;
 }
 
+/* libkmod's messages join ours, at our priority. */
+static void kmod_log(void *data, int priority, const char *file, int line,
+		     const char *fn, const char *format, va_list args)
+{
+	struct blktrack_ctx *ctx = data;
+
+	if (ctx->log_fn && ctx->log_priority >= LOG_DEBUG)
+		ctx->log_fn(ctx->log_data, LOG_DEBUG, file, line, fn, format, args);
+}
+
 static int load_module(struct blktrack_ctx *ctx)
 {
 	struct kmod_ctx *kctx;
 	const char *path;
 	int err;
 
+	path = getenv("BLKTRACK_MODULE");
+	if (path && !strcmp(path, "none"))
+		return blktrack_set_error(ctx, -ENOENT,
+			"%s is missing and BLKTRACK_MODULE=none forbids loading "
+			"the module", CTL_PATH);
 	kctx = kmod_new(NULL, NULL);
 	if (!kctx)
 		return blktrack_set_error(ctx, -ENOMEM, "libkmod: cannot create a context");
-	path = getenv("BLKTRACK_MODULE");
+	kmod_set_log_fn(kctx, kmod_log, ctx);
+	kmod_set_log_priority(kctx, ctx->log_priority >= LOG_DEBUG ? LOG_DEBUG : LOG_ERR);
 	if (path && *path)
 		err = load_module_path(ctx, kctx, path);
 	else
