@@ -62,7 +62,7 @@ bt() {
 
 # blktrack CLI that must fail with exit code $1.
 bt_fails() {
-	want=$1
+	local want=$1 got
 	shift
 	echo "+ blktrack $* (must fail with $want)"
 	blktrack "$@"
@@ -101,7 +101,7 @@ setup_disk() {
 			sfdisk --quiet --no-reread /dev/vda >/dev/null 2>&1 ||
 			fail "sfdisk /dev/vda failed"
 		blockdev --rereadpt /dev/vda || fail "rereadpt /dev/vda failed"
-		i=0
+		local i=0
 		while [ ! -b /dev/vda2 ] && [ $i -lt 50 ]; do
 			sleep 0.1
 			i=$((i + 1))
@@ -112,6 +112,7 @@ setup_disk() {
 
 # Create a loop device over a file in tmpfs of $1 MiB; prints its path.
 make_loop() {
+	local f
 	f=$(mktemp /tmp/loop.XXXXXX)
 	truncate -s "${1}M" "$f"
 	losetup --show -f "$f" || fail "losetup $f failed"
@@ -121,16 +122,19 @@ make_loop() {
 
 # write_at DEV OFFSET LEN [DD-FLAGS...]: write LEN random bytes at OFFSET.
 write_at() {
-	dev=$1 off=$2 len=$3
+	local dev=$1 off=$2 len=$3
 	shift 3
 	dd if=/dev/urandom of="$dev" bs="$len" count=1 seek="$off" \
 		iflag=fullblock oflag=seek_bytes conv=notrunc "$@" status=none ||
 		fail "dd of=$dev seek=$off len=$len $* failed"
 }
 
-# write_direct DEV OFFSET LEN: O_DIRECT write (OFFSET, LEN multiples of 512).
+# write_direct DEV OFFSET LEN [DD-FLAGS...]: O_DIRECT write (OFFSET, LEN
+# multiples of 512).
 write_direct() {
-	write_at "$1" "$2" "$3" oflag=direct
+	local dev=$1 off=$2 len=$3
+	shift 3
+	write_at "$dev" "$off" "$len" oflag=direct "$@"
 }
 
 expect_file() {
@@ -174,7 +178,8 @@ _range_minus() {
 # `blktrack changes DEV MODE` must list exactly the blocks of SET, as extents
 # that are sorted, merged and not empty.
 check_changes() {
-	dev=$1 bs=$2 mode=${3:---pending} set=${4:-$EXPECT_SET}
+	local dev=$1 bs=$2 mode=${3:---pending} set=${4:-$EXPECT_SET}
+	local exp
 	exp=$(expect_file "$set")
 	[ -f "$exp" ] || : >"$exp"
 	blktrack changes "$dev" "$mode" >"$BT_TMP/changes.raw" ||
@@ -205,7 +210,7 @@ check_changes() {
 
 # check_empty DEV [--active|--pending]
 check_empty() {
-	dev=$1 mode=${2:---active}
+	local dev=$1 mode=${2:---active}
 	blktrack changes "$dev" "$mode" >"$BT_TMP/changes.raw" ||
 		fail "blktrack changes $dev $mode exited $?"
 	if [ -s "$BT_TMP/changes.raw" ]; then
@@ -236,6 +241,7 @@ attached() {
 }
 
 detach_all() {
+	local d
 	for d in $(attached); do
 		blktrack detach "$d" || echo "# detach $d failed"
 	done
@@ -252,7 +258,7 @@ load_module() {
 
 # Load an on-demand kernel module (null_blk...) with its dependencies.
 load_kmod() {
-	name=$1
+	local name=$1 line ko m
 	shift
 	line=$(grep "/$name.ko " /etc/blktrack-extra-modules) || fail "no module $name"
 	for ko in $line; do
@@ -269,6 +275,7 @@ load_kmod() {
 
 # Best-effort cleanup at exit: detach everything, remove dm and loop devices.
 cleanup_all() {
+	local n
 	detach_all
 	for n in $(dmsetup ls 2>/dev/null | awk '$1 != "No" { print $1 }'); do
 		dmsetup remove "$n" >/dev/null 2>&1
