@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * compat.h - the one place that knows how kernel APIs differ.
+ *
+ * Force-included into every file of the module (kmod/Kbuild), right after
+ * the generated config header whose HAVE_* macros say which probe in
+ * kmod/compat/probes/ compiled against the target kernel. Core files call
+ * only the bt_* wrappers below and carry no version #ifs. A kernel on which
+ * no known variant of an API compiles stops here with #error.
+ *
+ * Adding a probe: see doc/KERNEL.md ("The compat layer").
+ */
+#ifndef BLKTRACK_COMPAT_H
+#define BLKTRACK_COMPAT_H
+
+#ifndef BLKTRACK_COMPAT_CONFIG
+#error "blktrack: the generated probe config is missing (kmod/compat/gen-config.sh)"
+#endif
+
+/*
+ * This header comes before any kernel header, so printk.h's default would
+ * win over the files' own pr_fmt: set the module's prefix here (the files
+ * repeat the same definition, which is harmless).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blkdev.h>
+#include <linux/blk-mq.h>
+#include <linux/err.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+
+/* ---- Opening a block device by number, shared (not exclusive) ---------- */
+
+#if defined(HAVE_BDEV_FILE_OPEN_BY_DEV)			/* 6.9+ */
+
+struct bt_bdev {
+	struct block_device *bdev;
+	struct file *file;
+};
+
+static inline int bt_bdev_open(dev_t dev, struct bt_bdev *h)
+{
+	/* No holder: a shared open that never blocks an exclusive one. */
+	struct file *f = bdev_file_open_by_dev(dev, BLK_OPEN_READ, NULL, NULL);
+
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	h->file = f;
+	h->bdev = file_bdev(f);
+	return 0;
+}
+
+static inline void bt_bdev_close(struct bt_bdev *h)
+{
+	fput(h->file);
+}
+
+#elif defined(HAVE_BLKDEV_GET_BY_DEV_FMODE)		/* up to 6.4 */
+
+struct bt_bdev {
+	struct block_device *bdev;
+};
+
+static inline int bt_bdev_open(dev_t dev, struct bt_bdev *h)
+{
+	/* No FMODE_EXCL: a shared open that never blocks an exclusive one. */
+	struct block_device *bdev = blkdev_get_by_dev(dev, FMODE_READ, NULL);
+
+	if (IS_ERR(bdev))
+		return PTR_ERR(bdev);
+	h->bdev = bdev;
+	return 0;
+}
+
+static inline void bt_bdev_close(struct bt_bdev *h)
+{
+	blkdev_put(h->bdev, FMODE_READ);
+}
+
+#else
+#error "blktrack: no known way to open a block device on this kernel (kmod/compat/probes)"
+#endif
+
+/* ---- Waiting for the requests in flight on a blk-mq queue --------------- */
+
+#if defined(HAVE_BLK_MQ_FREEZE_QUEUE_MEMFLAGS)		/* 6.14+ */
+
+static inline void bt_queue_drain(struct request_queue *q)
+{
+	unsigned int memflags = blk_mq_freeze_queue(q);
+
+	blk_mq_unfreeze_queue(q, memflags);
+}
+
+#elif defined(HAVE_BLK_MQ_FREEZE_QUEUE_VOID)		/* up to 6.13 */
+
+static inline void bt_queue_drain(struct request_queue *q)
+{
+	blk_mq_freeze_queue(q);
+	blk_mq_unfreeze_queue(q);
+}
+
+#else
+#error "blktrack: no known blk_mq_freeze_queue() on this kernel (kmod/compat/probes)"
+#endif
+
+#endif /* BLKTRACK_COMPAT_H */

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * blktrack - changed-block tracking for backups.
+ *
+ * main.c: module init and exit, the control device /dev/blktrack-ctl and
+ * its ioctls (argument checks here, the work in volume.c), debugfs.
+ * The ABI is include/uapi/linux/blktrack.h; its comments are the contract.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/kdev_t.h>
+#include <linux/log2.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/rcupdate.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "volume.h"
+
+unsigned int bt_mem_limit_mib = 64;
+module_param_named(mem_limit_mib, bt_mem_limit_mib, uint, 0444);
+MODULE_PARM_DESC(mem_limit_mib,
+		 "Default map memory limit per volume in MiB (0: no limit; default 64)");
+
+static struct dentry *bt_debugfs;
+
+/* ==== Argument checks ==================================================== */
+
+/* Copy an argument struct in; its first field is its size. */
+static int bt_copy_in(void *karg, const void __user *uarg, size_t size)
+{
+	if (copy_from_user(karg, uarg, size))
+		return -EFAULT;
+	if (*(const u64 *)karg != size)
+		return -EMSGSIZE;
+	return 0;
+}
+
+static bool bt_zero(const void *p, size_t len)
+{
+	return !memchr_inv(p, 0, len);
+}
+
+/* A device number the kernel can represent, or false. */
+static bool bt_devno(const struct blktrack_devno *d, dev_t *dev)
+{
+	if (d->major > MAJOR(~0U) || d->minor > MINOR(~0U))
+		return false;
+	*dev = MKDEV(d->major, d->minor);
+	return true;
+}
+
+static bool bt_block_size_ok(u32 bs)
+{
+	return bs == 0 || (is_power_of_2(bs) && bs >= BLKTRACK_BLOCK_SIZE_MIN &&
+			   bs <= BLKTRACK_BLOCK_SIZE_MAX);
+}
+
+/* ==== Ioctls ============================================================= */
+
+static int bt_ioc_version(void __user *uarg)
+{
+	struct blktrack_version v;
+	int ret = bt_copy_in(&v, uarg, sizeof(v));
+
+	if (ret)
+		return ret;
+	if (v.reserved0 || !bt_zero(v.reserved, sizeof(v.reserved)))
+		return -EINVAL;
+	v.abi_version = BLKTRACK_ABI_VERSION;
+	v.features = 0;
+	return copy_to_user(uarg, &v, sizeof(v)) ? -EFAULT : 0;
+}
+
+static int bt_ioc_attach(void __user *uarg)
+{
+	struct blktrack_attach a;
+	dev_t dev;
+	int ret = bt_copy_in(&a, uarg, sizeof(a));
+
+	if (ret)
+		return ret;
+	if (a.flags || !bt_zero(a.reserved, sizeof(a.reserved)) ||
+	    !bt_block_size_ok(a.block_size))
+		return -EINVAL;
+	if (!bt_devno(&a.dev, &dev))
+		return -ENODEV;
+	return bt_attach(&a, dev);
+}
+
+static int bt_ioc_detach(void __user *uarg)
+{
+	struct blktrack_dev_arg d;
+	dev_t dev;
+	int ret = bt_copy_in(&d, uarg, sizeof(d));
+
+	if (ret)
+		return ret;
+	if (d.flags || d.reserved0 || !bt_zero(d.reserved, sizeof(d.reserved)))
+		return -EINVAL;
+	if (!bt_devno(&d.dev, &dev))
+		return -ENOENT;
+	return bt_detach(dev);
+}
+
+static int bt_ioc_list(void __user *uarg)
+{
+	struct blktrack_list l;
+	int ret = bt_copy_in(&l, uarg, sizeof(l));
+
+	if (ret)
+		return ret;
+	if (l.flags || l.reserved0 || !bt_zero(l.reserved, sizeof(l.reserved)))
+		return -EINVAL;
+	ret = bt_list(&l);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &l, sizeof(l)) ? -EFAULT : 0;
+}
+
+static int bt_ioc_status(void __user *uarg)
+{
+	struct blktrack_status st;
+	dev_t dev;
+	int ret = bt_copy_in(&st, uarg, sizeof(st));
+
+	if (ret)
+		return ret;
+	if (st.flags || !bt_zero(st.reserved, sizeof(st.reserved)))
+		return -EINVAL;
+	if (!bt_devno(&st.dev, &dev))
+		return -ENOENT;
+	ret = bt_status(&st, dev);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+static int bt_ioc_checkpoint(void __user *uarg)
+{
+	struct blktrack_checkpoint_vol __user *ucv;
+	struct blktrack_checkpoint_vol *cv;
+	struct blktrack_checkpoint c;
+	dev_t *devs;
+	u32 i, j;
+	int ret = bt_copy_in(&c, uarg, sizeof(c));
+
+	if (ret)
+		return ret;
+	if (c.flags || !bt_zero(c.reserved, sizeof(c.reserved)) ||
+	    !c.count || c.count > BLKTRACK_CHECKPOINT_MAX)
+		return -EINVAL;
+
+	ucv = u64_to_user_ptr(c.vols_ptr);
+	cv = memdup_user(ucv, c.count * sizeof(*cv));
+	if (IS_ERR(cv))
+		return PTR_ERR(cv);
+	devs = kcalloc(c.count, sizeof(*devs), GFP_KERNEL);
+	if (!devs) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (i = 0; i < c.count; i++) {
+		if (cv[i].reserved0) {
+			ret = -EINVAL;
+			goto out_free;
+		}
+		for (j = 0; j < i; j++) {
+			if (cv[j].dev.major == cv[i].dev.major &&
+			    cv[j].dev.minor == cv[i].dev.minor) {
+				ret = -EINVAL;	/* one volume, one instant */
+				goto out_free;
+			}
+		}
+	}
+	for (i = 0; i < c.count; i++) {
+		if (!bt_devno(&cv[i].dev, &devs[i])) {
+			ret = -ENOENT;
+			goto out_free;
+		}
+	}
+	ret = bt_checkpoint(cv, devs, c.count, ucv);
+out_free:
+	kfree(devs);
+	kfree(cv);
+	return ret;
+}
+
+static int bt_ioc_read_extents(void __user *uarg)
+{
+	struct blktrack_read_extents rd;
+	dev_t dev;
+	int ret = bt_copy_in(&rd, uarg, sizeof(rd));
+
+	if (ret)
+		return ret;
+	if ((rd.flags & ~BLKTRACK_READ_ACTIVE) || rd.reserved0 ||
+	    !bt_zero(rd.reserved, sizeof(rd.reserved)) || !rd.capacity)
+		return -EINVAL;
+	if (!bt_devno(&rd.dev, &dev))
+		return -ENOENT;
+	ret = bt_read_extents(&rd, dev);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &rd, sizeof(rd)) ? -EFAULT : 0;
+}
+
+static int bt_ioc_stamp(void __user *uarg, bool commit)
+{
+	struct blktrack_stamp_arg a;
+	dev_t dev;
+	int ret = bt_copy_in(&a, uarg, sizeof(a));
+
+	if (ret)
+		return ret;
+	if (a.flags || a.reserved0 || !bt_zero(a.reserved, sizeof(a.reserved)))
+		return -EINVAL;
+	if (!bt_devno(&a.dev, &dev))
+		return -ENOENT;
+	return commit ? bt_commit(&a, dev) : bt_abort(&a, dev);
+}
+
+static long bt_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+
+	switch (cmd) {
+	case BLKTRACK_IOC_VERSION:
+		return bt_ioc_version(uarg);
+	case BLKTRACK_IOC_ATTACH:
+		return bt_ioc_attach(uarg);
+	case BLKTRACK_IOC_DETACH:
+		return bt_ioc_detach(uarg);
+	case BLKTRACK_IOC_LIST:
+		return bt_ioc_list(uarg);
+	case BLKTRACK_IOC_STATUS:
+		return bt_ioc_status(uarg);
+	case BLKTRACK_IOC_CHECKPOINT:
+		return bt_ioc_checkpoint(uarg);
+	case BLKTRACK_IOC_READ_EXTENTS:
+		return bt_ioc_read_extents(uarg);
+	case BLKTRACK_IOC_COMMIT:
+		return bt_ioc_stamp(uarg, true);
+	case BLKTRACK_IOC_ABORT:
+		return bt_ioc_stamp(uarg, false);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations bt_ctl_fops = {
+	.owner		= THIS_MODULE,
+	.unlocked_ioctl	= bt_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,	/* every struct is 32/64 neutral */
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice bt_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= BLKTRACK_CTL_NAME,
+	.fops	= &bt_ctl_fops,
+	.mode	= 0600,
+};
+
+/* ==== debugfs ============================================================ */
+
+static int bt_allocations_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "%ld\n", atomic_long_read(&blktrack_allocations));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(bt_allocations);
+
+/* ==== Module ============================================================= */
+
+static int __init bt_init(void)
+{
+	int ret;
+
+	ret = bt_tracker_init();
+	if (ret)
+		return ret;
+	/* debugfs is a debugging aid: its failures are not ours to report. */
+	bt_debugfs = debugfs_create_dir("blktrack", NULL);
+	debugfs_create_file("allocations", 0400, bt_debugfs, NULL,
+			    &bt_allocations_fops);
+
+	ret = misc_register(&bt_misc);
+	if (ret) {
+		pr_err("cannot register /dev/%s: %d\n", BLKTRACK_CTL_NAME, ret);
+		goto out_debugfs;
+	}
+	pr_info("loaded, ABI version %d\n", BLKTRACK_ABI_VERSION);
+	return 0;
+
+out_debugfs:
+	debugfs_remove_recursive(bt_debugfs);
+	bt_tracker_exit();
+	return ret;
+}
+
+static void __exit bt_exit(void)
+{
+	long n;
+
+	misc_deregister(&bt_misc);
+	bt_tracker_exit();
+	bt_detach_all();
+	debugfs_remove_recursive(bt_debugfs);
+	/* Let RCU callbacks of the map (if it uses any) run before counting. */
+	rcu_barrier();
+	n = atomic_long_read(&blktrack_allocations);
+	if (n)
+		pr_err("leaked %ld allocations\n", n);
+	else
+		pr_info("unloaded\n");
+}
+
+module_init(bt_init);
+module_exit(bt_exit);
+
+MODULE_DESCRIPTION("Changed-block tracking for backups");
+MODULE_AUTHOR("blktrack developers");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,627 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * volume.c - tracked volumes and the control operations on them.
+ *
+ * Every operation runs under bt_ctl_mutex (control calls are rare), checks
+ * everything that can fail before it changes anything, and leaves the
+ * volume as it was when it returns an error.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blkdev.h>
+#include <linux/blk-mq.h>
+#include <linux/kernel.h>
+#include <linux/log2.h>
+#include <linux/minmax.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/overflow.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/uuid.h>
+#include <linux/workqueue.h>
+
+#include "volume.h"
+
+/* Extents built in the kernel per map_lock hold, then copied out. */
+#define BT_READ_BATCH	1024U
+
+static DEFINE_MUTEX(bt_ctl_mutex);
+static LIST_HEAD(bt_volumes);
+static unsigned int bt_nr_volumes;
+
+/* ==== Helpers =========================================================== */
+
+static struct bt_volume *bt_find(dev_t dev)
+{
+	struct bt_volume *vol;
+
+	lockdep_assert_held(&bt_ctl_mutex);
+	list_for_each_entry(vol, &bt_volumes, node)
+		if (vol->dev == dev)
+			return vol;
+	return NULL;
+}
+
+static u64 bt_dev_bytes(const struct bt_volume *vol)
+{
+	return (u64)vol->nr_sects << SECTOR_SHIFT;
+}
+
+static u64 bt_nr_blocks(const struct bt_volume *vol)
+{
+	return DIV_ROUND_UP_ULL(bt_dev_bytes(vol), 1ULL << vol->block_shift);
+}
+
+/* Notice a size change; the reason stays once seen. */
+static void bt_check_state(struct bt_volume *vol)
+{
+	if (vol->reason != BLKTRACK_REASON_NONE)
+		return;
+	if (!disk_live(vol->disk))
+		vol->reason = BLKTRACK_REASON_DEVICE_REMOVED;
+	else if (READ_ONCE(vol->resized) ||
+		 bdev_nr_sectors(vol->bdev.bdev) != vol->nr_sects)
+		vol->reason = BLKTRACK_REASON_RESIZED;
+}
+
+static bool bt_stamp_matches(const struct bt_volume *vol,
+			     const struct blktrack_stamp *s)
+{
+	return !memcmp(s->generation, vol->generation, sizeof(vol->generation)) &&
+	       s->epoch == vol->epoch;
+}
+
+/* ==== The probe table =================================================== */
+
+static void bt_table_free(struct bt_table *tbl)
+{
+	if (!tbl)
+		return;
+	kfree(tbl);
+	atomic_long_dec(&blktrack_allocations);
+}
+
+/*
+ * Build a probe table naming every volume but @skip, each with its staged
+ * map when a checkpoint is under way, else its active map. NULL when no
+ * volume is left. Sleeps.
+ */
+static struct bt_table *bt_table_build(const struct bt_volume *skip)
+{
+	struct bt_volume *vol;
+	struct bt_table *tbl;
+	unsigned int n = bt_nr_volumes - (skip ? 1 : 0);
+	unsigned int i = 0;
+
+	lockdep_assert_held(&bt_ctl_mutex);
+	if (!n)
+		return NULL;
+	tbl = kzalloc(struct_size(tbl, t, n), GFP_KERNEL);
+	if (!tbl)
+		return ERR_PTR(-ENOMEM);
+	atomic_long_inc(&blktrack_allocations);
+
+	list_for_each_entry(vol, &bt_volumes, node) {
+		struct bt_track *t = &tbl->t[i];
+
+		if (vol == skip)
+			continue;
+		t->disk = vol->disk;
+		t->start_sect = vol->start_sect;
+		t->nr_sects = vol->nr_sects;
+		t->sect_shift = vol->block_shift - SECTOR_SHIFT;
+		t->whole_disk = vol->whole_disk;
+		t->map = vol->staged ? vol->staged : vol->active;
+		t->vol = vol;
+		i++;
+	}
+	tbl->nr = i;
+	return tbl;
+}
+
+/* Hand @tbl to the probe; returns once no probe can use the old table. */
+static void bt_table_publish(struct bt_table *tbl)
+{
+	struct bt_table *old;
+
+	old = rcu_dereference_protected(bt_table, lockdep_is_held(&bt_ctl_mutex));
+	rcu_assign_pointer(bt_table, tbl);
+	/*
+	 * Probes that started before the assignment may still read the old
+	 * table and mark the maps it names; wait for every one of them. After
+	 * this, the maps and volumes only the old table named are quiescent.
+	 */
+	synchronize_rcu();
+	bt_table_free(old);
+}
+
+/* ==== Volume life =========================================================== */
+
+/* Keep the densest regions' memory under the limit (map.h: btmap_coarsen). */
+static void bt_coarsen_work(struct work_struct *work)
+{
+	struct bt_volume *vol = container_of(work, struct bt_volume, coarsen_work);
+
+	mutex_lock(&vol->map_lock);
+	btmap_coarsen(vol->active, vol->mem_limit / 4 * 3);
+	mutex_unlock(&vol->map_lock);
+}
+
+/* Free a volume no probe table names any more (after a grace period). */
+static void bt_volume_free(struct bt_volume *vol)
+{
+	cancel_work_sync(&vol->coarsen_work);
+	if (vol->pending)
+		btmap_destroy(vol->pending);
+	btmap_destroy(vol->active);
+	bt_bdev_close(&vol->bdev);
+	kfree(vol);
+	atomic_long_dec(&blktrack_allocations);
+}
+
+int bt_attach(const struct blktrack_attach *a, dev_t dev)
+{
+	u32 bs = a->block_size ? a->block_size : BLKTRACK_BLOCK_SIZE_DEFAULT;
+	struct block_device *bdev;
+	struct bt_volume *vol;
+	struct bt_table *tbl;
+	int ret;
+
+	vol = kzalloc(sizeof(*vol), GFP_KERNEL);
+	if (!vol)
+		return -ENOMEM;
+	atomic_long_inc(&blktrack_allocations);
+	vol->dev = dev;
+	vol->block_shift = ilog2(bs);
+	vol->mem_limit = a->mem_limit ? a->mem_limit :
+			 (u64)bt_mem_limit_mib << 20;
+	if (!vol->mem_limit)
+		vol->mem_limit = U64_MAX;	/* module parameter 0: no limit */
+	mutex_init(&vol->map_lock);
+	INIT_WORK(&vol->coarsen_work, bt_coarsen_work);
+
+	mutex_lock(&bt_ctl_mutex);
+	if (bt_find(dev)) {
+		ret = -EEXIST;
+		goto out_unlock;
+	}
+	ret = bt_bdev_open(dev, &vol->bdev);
+	if (ret) {
+		/* No disk or partition has this number. */
+		if (ret == -ENXIO)
+			ret = -ENODEV;
+		goto out_unlock;
+	}
+	bdev = vol->bdev.bdev;
+	vol->disk = bdev->bd_disk;
+	vol->start_sect = get_start_sect(bdev);
+	vol->nr_sects = bdev_nr_sectors(bdev);
+	vol->whole_disk = !bdev_is_partition(bdev);
+	if (!vol->nr_sects) {
+		ret = -ENODEV;		/* no media: nothing to track */
+		goto out_close;
+	}
+
+	vol->active = btmap_create(bt_nr_blocks(vol),
+				   vol->mem_limit == U64_MAX ? 0 : vol->mem_limit);
+	if (!vol->active) {
+		ret = -ENOMEM;
+		goto out_close;
+	}
+	generate_random_uuid(vol->generation);
+
+	list_add_tail(&vol->node, &bt_volumes);
+	bt_nr_volumes++;
+	tbl = bt_table_build(NULL);
+	if (IS_ERR(tbl)) {
+		ret = PTR_ERR(tbl);
+		goto out_unlist;
+	}
+	bt_table_publish(tbl);
+	mutex_unlock(&bt_ctl_mutex);
+
+	pr_info("tracking %u:%u: %llu bytes, %u-byte blocks\n", MAJOR(dev),
+		MINOR(dev), bt_dev_bytes(vol), bs);
+	return 0;
+
+out_unlist:
+	list_del(&vol->node);
+	bt_nr_volumes--;
+	btmap_destroy(vol->active);
+out_close:
+	bt_bdev_close(&vol->bdev);
+out_unlock:
+	mutex_unlock(&bt_ctl_mutex);
+	kfree(vol);
+	atomic_long_dec(&blktrack_allocations);
+	return ret;
+}
+
+int bt_detach(dev_t dev)
+{
+	struct bt_volume *vol;
+	struct bt_table *tbl;
+	int ret = 0;
+
+	mutex_lock(&bt_ctl_mutex);
+	vol = bt_find(dev);
+	if (!vol) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	tbl = bt_table_build(vol);
+	if (IS_ERR(tbl)) {
+		ret = PTR_ERR(tbl);
+		goto out_unlock;
+	}
+	list_del(&vol->node);
+	bt_nr_volumes--;
+	/* Once published, no probe can mark vol's maps or queue its work. */
+	bt_table_publish(tbl);
+	bt_volume_free(vol);
+	pr_info("stopped tracking %u:%u\n", MAJOR(dev), MINOR(dev));
+out_unlock:
+	mutex_unlock(&bt_ctl_mutex);
+	return ret;
+}
+
+/* Module exit: the probe is already unregistered. */
+void bt_detach_all(void)
+{
+	struct bt_volume *vol, *tmp;
+
+	mutex_lock(&bt_ctl_mutex);
+	bt_table_publish(NULL);
+	list_for_each_entry_safe(vol, tmp, &bt_volumes, node) {
+		list_del(&vol->node);
+		bt_nr_volumes--;
+		bt_volume_free(vol);
+	}
+	mutex_unlock(&bt_ctl_mutex);
+}
+
+/* ==== Queries =========================================================== */
+
+int bt_list(struct blktrack_list *l)
+{
+	struct blktrack_devno *devs = NULL;
+	struct bt_volume *vol;
+	u32 n, i = 0;
+	int ret = 0;
+
+	mutex_lock(&bt_ctl_mutex);
+	n = min(l->capacity, bt_nr_volumes);
+	if (n) {
+		devs = kcalloc(n, sizeof(*devs), GFP_KERNEL);
+		if (!devs) {
+			ret = -ENOMEM;
+			goto out_unlock;
+		}
+		list_for_each_entry(vol, &bt_volumes, node) {
+			if (i == n)
+				break;
+			devs[i].major = MAJOR(vol->dev);
+			devs[i].minor = MINOR(vol->dev);
+			i++;
+		}
+		if (copy_to_user(u64_to_user_ptr(l->devs_ptr), devs,
+				 n * sizeof(*devs)))
+			ret = -EFAULT;
+	}
+	l->count = bt_nr_volumes;
+out_unlock:
+	mutex_unlock(&bt_ctl_mutex);
+	kfree(devs);
+	return ret;
+}
+
+int bt_status(struct blktrack_status *st, dev_t dev)
+{
+	struct bt_volume *vol;
+	int ret = 0;
+
+	mutex_lock(&bt_ctl_mutex);
+	vol = bt_find(dev);
+	if (!vol) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	bt_check_state(vol);
+	st->flags = vol->pending ? BLKTRACK_STATUS_PENDING : 0;
+	st->state = vol->reason == BLKTRACK_REASON_NONE ?
+		    BLKTRACK_STATE_TRACKING : BLKTRACK_STATE_INVALID;
+	st->reason = vol->reason;
+	st->block_size = 1U << vol->block_shift;
+	st->dev_size = bt_dev_bytes(vol);
+	memcpy(st->stamp.generation, vol->generation, sizeof(vol->generation));
+	/* The active map starts after the pending one, if any. */
+	st->stamp.epoch = vol->epoch + (vol->pending ? 1 : 0);
+	st->mem_limit = vol->mem_limit == U64_MAX ? 0 : vol->mem_limit;
+	st->start_sect = vol->start_sect;
+
+	mutex_lock(&vol->map_lock);
+	st->active_dirty = btmap_dirty(vol->active);
+	st->map_bytes = btmap_bytes(vol->active);
+	st->pending_dirty = 0;
+	if (vol->pending) {
+		st->pending_dirty = btmap_dirty(vol->pending);
+		st->map_bytes += btmap_bytes(vol->pending);
+	}
+	mutex_unlock(&vol->map_lock);
+out_unlock:
+	mutex_unlock(&bt_ctl_mutex);
+	return ret;
+}
+
+/* ==== Checkpoint ========================================================= */
+
+/* Put @n volumes' pending maps back into their active maps. */
+static void bt_unpend(struct bt_volume **vols, u32 n)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		struct bt_volume *vol = vols[i];
+
+		mutex_lock(&vol->map_lock);
+		btmap_merge(vol->active, vol->pending);
+		mutex_unlock(&vol->map_lock);
+		btmap_destroy(vol->pending);
+		vol->pending = NULL;
+	}
+}
+
+/*
+ * @cv: the user's array, already copied in and checked (no duplicates);
+ * @devs: its device numbers; @ucv: where it came from, for the results.
+ */
+int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
+		  struct blktrack_checkpoint_vol __user *ucv)
+{
+	size_t bytes = n * sizeof(*cv);
+	struct bt_volume **vols;
+	struct bt_table *tbl;
+	u32 i, j;
+	int ret = 0;
+
+	vols = kcalloc(n, sizeof(*vols), GFP_KERNEL);
+	if (!vols)
+		return -ENOMEM;
+
+	mutex_lock(&bt_ctl_mutex);
+	/* Check every volume before touching any: all or nothing. */
+	for (i = 0; i < n; i++) {
+		vols[i] = bt_find(devs[i]);
+		if (!vols[i]) {
+			ret = -ENOENT;
+			goto out_unlock;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (vols[i]->pending) {
+			ret = -EBUSY;
+			goto out_unlock;
+		}
+	}
+	/* Every allocation (may sleep) before the instant. */
+	for (i = 0; i < n; i++) {
+		struct bt_volume *vol = vols[i];
+
+		vol->staged = btmap_create(bt_nr_blocks(vol),
+					   vol->mem_limit == U64_MAX ? 0 : vol->mem_limit);
+		if (!vol->staged) {
+			ret = -ENOMEM;
+			goto out_unstage;
+		}
+	}
+	tbl = bt_table_build(NULL);
+	if (IS_ERR(tbl)) {
+		ret = PTR_ERR(tbl);
+		goto out_unstage;
+	}
+	/* Prove the results can be written back: rewrite what we read. */
+	if (copy_to_user(ucv, cv, bytes)) {
+		bt_table_free(tbl);
+		ret = -EFAULT;
+		goto out_unstage;
+	}
+
+	/*
+	 * The instant: one table switches every listed volume to its fresh
+	 * map at once; publishing waits until no probe can still mark the
+	 * maps that now become pending.
+	 */
+	bt_table_publish(tbl);
+	for (i = 0; i < n; i++) {
+		struct bt_volume *vol = vols[i];
+
+		mutex_lock(&vol->map_lock);
+		vol->pending = vol->active;
+		vol->active = vol->staged;
+		vol->staged = NULL;
+		mutex_unlock(&vol->map_lock);
+	}
+
+	/*
+	 * Writes marked in the pending maps may still be in flight: wait for
+	 * them, so that what the backup reads is what the map says changed.
+	 * Freezing a blk-mq queue waits for every request that entered it.
+	 * Bio-based devices (dm, md, ...) have no such queue and are not
+	 * drained; their writes are drained where they land, if that disk is
+	 * tracked too.
+	 */
+	for (i = 0; i < n; i++) {
+		struct request_queue *q = bdev_get_queue(vols[i]->bdev.bdev);
+
+		for (j = 0; j < i; j++)
+			if (vols[j]->disk == vols[i]->disk)
+				break;
+		if (j == i && queue_is_mq(q))
+			bt_queue_drain(q);
+	}
+
+	for (i = 0; i < n; i++) {
+		struct bt_volume *vol = vols[i];
+
+		memcpy(cv[i].stamp.generation, vol->generation,
+		       sizeof(vol->generation));
+		cv[i].stamp.epoch = vol->epoch;
+		cv[i].dirty = btmap_dirty(vol->pending);
+	}
+	if (copy_to_user(ucv, cv, bytes)) {
+		/* The caller cannot learn the stamps: take it all back. */
+		bt_unpend(vols, n);
+		ret = -EFAULT;
+	}
+	goto out_unlock;
+
+out_unstage:
+	for (i = 0; i < n; i++) {
+		if (vols[i]->staged) {
+			btmap_destroy(vols[i]->staged);
+			vols[i]->staged = NULL;
+		}
+	}
+out_unlock:
+	mutex_unlock(&bt_ctl_mutex);
+	kfree(vols);
+	return ret;
+}
+
+/* ==== Reading a map ====================================================== */
+
+int bt_read_extents(struct blktrack_read_extents *rd, dev_t dev)
+{
+	struct blktrack_extent __user *uext = u64_to_user_ptr(rd->extents_ptr);
+	bool active = rd->flags & BLKTRACK_READ_ACTIVE;
+	struct blktrack_extent *buf = NULL;
+	struct bt_volume *vol;
+	u64 size, pos, start, len;
+	unsigned int shift;
+	bool done;
+	u32 n = 0;
+	int ret = 0;
+
+	mutex_lock(&bt_ctl_mutex);
+	vol = bt_find(dev);
+	if (!vol) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	if (!active) {
+		if (!vol->pending) {
+			ret = -ENODATA;
+			goto out_unlock;
+		}
+		if (!bt_stamp_matches(vol, &rd->stamp)) {
+			ret = -ESTALE;
+			goto out_unlock;
+		}
+	}
+	size = bt_dev_bytes(vol);
+	shift = vol->block_shift;
+	if (rd->cursor > size ||
+	    (rd->cursor != size && rd->cursor & ((1ULL << shift) - 1))) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	done = rd->cursor == size;
+	pos = rd->cursor >> shift;
+	if (!done) {
+		buf = kvmalloc_array(min(rd->capacity, BT_READ_BATCH),
+				     sizeof(*buf), GFP_KERNEL);
+		if (!buf) {
+			ret = -ENOMEM;
+			goto out_unlock;
+		}
+	}
+
+	while (!done && n < rd->capacity) {
+		u32 batch = min(rd->capacity - n, BT_READ_BATCH);
+		struct btmap *map;
+		u32 got = 0;
+
+		mutex_lock(&vol->map_lock);
+		map = active ? vol->active : vol->pending;
+		while (got < batch) {
+			if (!btmap_next_extent(map, &pos, &start, &len)) {
+				done = true;
+				break;
+			}
+			buf[got].offset = start << shift;
+			buf[got].length = min((start + len) << shift, size) -
+					  buf[got].offset;
+			got++;
+		}
+		if (!done && n + got == rd->capacity) {
+			u64 peek = pos;
+
+			/* Full array: say "done" now rather than on an empty call. */
+			done = !btmap_next_extent(map, &peek, &start, &len);
+		}
+		mutex_unlock(&vol->map_lock);
+
+		/* Only bt_ctl_mutex is held here: faulting is fine. */
+		if (copy_to_user(uext + n, buf, got * sizeof(*buf))) {
+			ret = -EFAULT;
+			goto out_unlock;
+		}
+		n += got;
+	}
+	rd->count = n;
+	rd->cursor = done ? size : min(pos << shift, size);
+out_unlock:
+	mutex_unlock(&bt_ctl_mutex);
+	kvfree(buf);
+	return ret;
+}
+
+/* ==== Ending a checkpoint ================================================ */
+
+static struct bt_volume *bt_find_pending(const struct blktrack_stamp_arg *a,
+					 dev_t dev, int *ret)
+{
+	struct bt_volume *vol = bt_find(dev);
+
+	if (!vol)
+		*ret = -ENOENT;
+	else if (!vol->pending)
+		*ret = -ENODATA;
+	else if (!bt_stamp_matches(vol, &a->stamp))
+		*ret = -ESTALE;
+	else
+		return vol;
+	return NULL;
+}
+
+int bt_commit(const struct blktrack_stamp_arg *a, dev_t dev)
+{
+	struct bt_volume *vol;
+	int ret = 0;
+
+	mutex_lock(&bt_ctl_mutex);
+	vol = bt_find_pending(a, dev, &ret);
+	if (vol) {
+		/* Quiescent since the checkpoint; only we use it, under the mutex. */
+		btmap_destroy(vol->pending);
+		vol->pending = NULL;
+		vol->epoch++;
+	}
+	mutex_unlock(&bt_ctl_mutex);
+	return ret;
+}
+
+int bt_abort(const struct blktrack_stamp_arg *a, dev_t dev)
+{
+	struct bt_volume *vol;
+	int ret = 0;
+
+	mutex_lock(&bt_ctl_mutex);
+	vol = bt_find_pending(a, dev, &ret);
+	if (vol)
+		bt_unpend(&vol, 1);
+	mutex_unlock(&bt_ctl_mutex);
+	return ret;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * volume.h - tracked volumes, the probe table and the control operations.
+ *
+ * Typical use (main.c, once it has checked the ioctl arguments):
+ *
+ *	bt_tracker_init();                      hook block_bio_queue
+ *	bt_attach(&attach, dev);                 start tracking a volume
+ *	bt_checkpoint(vols, n, uvols);           active maps -> pending
+ *	bt_read_extents(&rd, dev);               page through a map
+ *	bt_commit(&stamp, dev) or bt_abort(...)  drop or merge back pending
+ *	bt_detach(dev);
+ *	bt_tracker_exit(); bt_detach_all();      module exit
+ *
+ * Locking:
+ *  - bt_ctl_mutex (volume.c) serializes every control operation. It guards
+ *    the volume list, the probe table pointer's updates, and each volume's
+ *    pending map, epoch and staged map.
+ *  - vol->map_lock serializes everything that touches a volume's maps
+ *    except btmap_mark(): the coarsen worker, the checkpoint swap, abort's
+ *    merge, extent reads and status. Order: bt_ctl_mutex, then map_lock.
+ *    The worker takes map_lock only, so detach may cancel_work_sync() it
+ *    under bt_ctl_mutex.
+ *  - the probe takes no lock: it reads bt_table under RCU.
+ */
+#ifndef BLKTRACK_VOLUME_H
+#define BLKTRACK_VOLUME_H
+
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/types.h>
+#include <linux/workqueue.h>
+#include <linux/blktrack.h>
+
+#include "btmap.h"
+
+struct bt_volume {
+	struct list_head node;		/* bt_volumes, under bt_ctl_mutex */
+	dev_t dev;
+	struct bt_bdev bdev;		/* opened (pinned) at attach */
+	struct gendisk *disk;
+	sector_t start_sect;		/* first sector on the disk */
+	sector_t nr_sects;		/* size at attach */
+	unsigned int block_shift;	/* log2(block size in bytes) */
+	bool whole_disk;
+	bool resized;			/* set by the probe: write past the end */
+	u32 reason;			/* enum blktrack_reason, sticky */
+	u64 mem_limit;			/* bytes, never 0 */
+	u8 generation[16];
+	u64 epoch;
+
+	struct mutex map_lock;
+	struct btmap *active;		/* what the probe table names */
+	struct btmap *pending;		/* under bt_ctl_mutex */
+	struct btmap *staged;		/* CHECKPOINT's next active map */
+	struct work_struct coarsen_work;
+};
+
+/*
+ * What the probe needs of one volume, packed in one array so that a bio
+ * reads a few cache lines and writes none but the map's. One table names
+ * every volume's map: publishing a new table switches several volumes'
+ * maps at one instant (multi-volume CHECKPOINT).
+ */
+struct bt_track {
+	struct gendisk *disk;
+	sector_t start_sect;
+	sector_t nr_sects;
+	unsigned int sect_shift;	/* block_shift - SECTOR_SHIFT */
+	bool whole_disk;
+	struct btmap *map;
+	struct bt_volume *vol;
+};
+
+struct bt_table {
+	unsigned int nr;
+	struct bt_track t[];
+};
+
+/* tracker.c: published under bt_ctl_mutex, read by the probe under RCU. */
+extern struct bt_table __rcu *bt_table;
+int bt_tracker_init(void);
+void bt_tracker_exit(void);
+
+/* main.c */
+extern unsigned int bt_mem_limit_mib;
+
+/* volume.c: arguments are checked by main.c (size, flags, reserved). */
+int bt_attach(const struct blktrack_attach *a, dev_t dev);
+int bt_detach(dev_t dev);
+int bt_list(struct blktrack_list *l);
+int bt_status(struct blktrack_status *st, dev_t dev);
+int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
+		  struct blktrack_checkpoint_vol __user *ucv);
+int bt_read_extents(struct blktrack_read_extents *rd, dev_t dev);
+int bt_commit(const struct blktrack_stamp_arg *a, dev_t dev);
+int bt_abort(const struct blktrack_stamp_arg *a, dev_t dev);
+void bt_detach_all(void);
+
+#endif /* BLKTRACK_VOLUME_H */
