@@ -1,0 +1,940 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ioctl-errno - every input check of /dev/blktrack-ctl against its errno.
+ *
+ *	ioctl-errno DEV                   as root; DEV is a block device that is
+ *	                                  not attached (a loop device): the test
+ *	                                  attaches, writes to and detaches it
+ *	ioctl-errno --unprivileged [DEV]  as root: drops to uid/gid 65534 and
+ *	                                  checks EACCES on open and EPERM on the
+ *	                                  ioctls of an fd opened before the drop
+ *
+ * The contract is the comments of <linux/blktrack.h> (and doc/ABI.md).
+ * Every call that must fail is given one thing wrong, otherwise valid
+ * arguments, and the state of the volume (STATUS and the LIST count) must
+ * be the same after the failure as before. Output is TAP-like:
+ * "ok N - what" or "not ok N - what (got E, want W)"; the exit status is
+ * the number of failures (capped at 100), 0 when all pass.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <linux/blktrack.h>
+
+#define CTL_PATH "/dev/" BLKTRACK_CTL_NAME
+#define BOGUS_PTR ((void *)8)		/* never mapped: page 0 */
+#define BOGUS_U64 ((__u64)8)
+
+static int ctl = -1;
+static unsigned int ntest, nfail;
+static struct blktrack_devno dev;	/* the volume under test */
+static const struct blktrack_devno nodev = { 4095, 1048575 };	/* no such device */
+
+/* ---- reporting ---------------------------------------------------------- */
+
+static const char *ename(int e)
+{
+	const char *n;
+
+	if (!e)
+		return "0";
+	n = strerrorname_np(e);
+	return n ? n : "?";
+}
+
+static void report(bool pass, const char *extra, const char *fmt, va_list ap)
+{
+	ntest++;
+	printf("%sok %u - ", pass ? "" : "not ", ntest);
+	vprintf(fmt, ap);
+	if (!pass) {
+		nfail++;
+		if (extra)
+			printf(" (%s)", extra);
+	}
+	putchar('\n');
+	fflush(stdout);
+}
+
+static bool check(bool pass, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static bool check(bool pass, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report(pass, NULL, fmt, ap);
+	va_end(ap);
+	return pass;
+}
+
+static void bail(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void bail(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("Bail out! ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(" (%s)\n", strerror(errno));
+	exit(100);
+}
+
+/* 0 or the errno of the ioctl. */
+static int xioctl(unsigned long cmd, void *arg)
+{
+	return ioctl(ctl, cmd, arg) < 0 ? errno : 0;
+}
+
+/* ---- state snapshots ---------------------------------------------------- */
+
+struct snap {
+	int status_err;
+	struct blktrack_status st;
+	int list_err;
+	__u32 list_count;
+};
+
+static void take_snap(struct snap *s)
+{
+	struct blktrack_list l = { .size = sizeof(l) };
+
+	memset(s, 0, sizeof(*s));
+	s->st.size = sizeof(s->st);
+	s->st.dev = dev;
+	s->status_err = xioctl(BLKTRACK_IOC_STATUS, &s->st);
+	s->list_err = xioctl(BLKTRACK_IOC_LIST, &l);
+	s->list_count = l.count;
+}
+
+static const char *snap_diff(const struct snap *a, const struct snap *b)
+{
+	if (a->status_err != b->status_err)
+		return "attached state changed";
+	if (a->list_err != b->list_err || a->list_count != b->list_count)
+		return "LIST count changed";
+	if (a->st.flags != b->st.flags)
+		return "status flags (pending) changed";
+	if (memcmp(&a->st.stamp, &b->st.stamp, sizeof(a->st.stamp)))
+		return "stamp changed";
+	if (a->st.active_dirty != b->st.active_dirty ||
+	    a->st.pending_dirty != b->st.pending_dirty)
+		return "dirty counts changed";
+	if (memcmp(&a->st, &b->st, sizeof(a->st)))
+		return "status changed";
+	return NULL;
+}
+
+/*
+ * A call that had to fail succeeded: put the volume back as it was (as far
+ * as possible), so that one kernel bug does not fail every later check.
+ */
+static void repair(unsigned long cmd, void *arg, const struct snap *before)
+{
+	struct blktrack_dev_arg d = { .size = sizeof(d), .dev = dev };
+	struct blktrack_attach at = { .size = sizeof(at), .dev = dev };
+	struct blktrack_stamp_arg sa = { .size = sizeof(sa), .dev = dev };
+	struct blktrack_checkpoint c = { .size = sizeof(c), .count = 1 };
+	struct blktrack_checkpoint_vol v = { .dev = dev };
+	struct snap now;
+
+	printf("# unexpected success: repairing the state\n");
+	if (cmd == BLKTRACK_IOC_ATTACH && arg) {
+		d.dev = ((struct blktrack_attach *)arg)->dev;
+		xioctl(BLKTRACK_IOC_DETACH, &d);
+		d.dev = dev;
+	}
+	take_snap(&now);
+	if (before->status_err && !now.status_err)
+		xioctl(BLKTRACK_IOC_DETACH, &d);
+	if (!before->status_err && now.status_err) {
+		at.block_size = before->st.block_size;
+		xioctl(BLKTRACK_IOC_ATTACH, &at);
+	}
+	take_snap(&now);
+	if (now.status_err)
+		return;
+	if (!(before->st.flags & BLKTRACK_STATUS_PENDING) &&
+	    (now.st.flags & BLKTRACK_STATUS_PENDING)) {
+		sa.stamp = now.st.stamp;
+		xioctl(BLKTRACK_IOC_ABORT, &sa);
+	}
+	if ((before->st.flags & BLKTRACK_STATUS_PENDING) &&
+	    !(now.st.flags & BLKTRACK_STATUS_PENDING)) {
+		c.vols_ptr = (uintptr_t)&v;
+		xioctl(BLKTRACK_IOC_CHECKPOINT, &c);
+	}
+}
+
+/*
+ * expect(want, cmd, arg, what...): the ioctl must fail with errno @want
+ * (or succeed if 0) and, when it fails, change nothing.
+ */
+static int expect(int want, unsigned long cmd, void *arg, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int expect(int want, unsigned long cmd, void *arg, const char *fmt, ...)
+{
+	struct snap before, after;
+	const char *changed = NULL;
+	char extra[160];
+	va_list ap;
+	int got;
+
+	take_snap(&before);
+	got = xioctl(cmd, arg);
+	if (got) {
+		take_snap(&after);
+		changed = snap_diff(&before, &after);
+	} else if (want) {
+		repair(cmd, arg, &before);
+	}
+	if (got != want)
+		snprintf(extra, sizeof(extra), "got %s, want %s", ename(got), ename(want));
+	else if (changed)
+		snprintf(extra, sizeof(extra), "right errno %s, but %s", ename(got), changed);
+	va_start(ap, fmt);
+	report(got == want && !changed, extra, fmt, ap);
+	va_end(ap);
+	return got;
+}
+
+static struct blktrack_status status(void)
+{
+	struct blktrack_status st = { .size = sizeof(st), .dev = dev };
+
+	if (xioctl(BLKTRACK_IOC_STATUS, &st))
+		memset(&st, 0, sizeof(st));
+	return st;
+}
+
+/* ---- one valid argument per ioctl, for the current state --------------- */
+
+struct arg {
+	union {
+		__u64 size;
+		struct blktrack_version version;
+		struct blktrack_attach attach;
+		struct blktrack_dev_arg dev_arg;
+		struct blktrack_list list;
+		struct blktrack_status status;
+		struct blktrack_checkpoint ckpt;
+		struct blktrack_read_extents rd;
+		struct blktrack_stamp_arg stamp;
+		unsigned char bytes[256];
+	} u;
+};
+
+static struct blktrack_devno list_buf[16];
+static struct blktrack_checkpoint_vol ckpt_vols[BLKTRACK_CHECKPOINT_MAX + 1];
+static struct blktrack_extent ext_buf[64];
+
+enum { FILL_PENDING = 0, FILL_ACTIVE = 1 };
+
+static void fill(unsigned long cmd, struct arg *a, int mode)
+{
+	struct blktrack_status st = status();
+
+	memset(a, 0, sizeof(*a));
+	switch (cmd) {
+	case BLKTRACK_IOC_VERSION:
+		a->u.version.size = sizeof(a->u.version);
+		break;
+	case BLKTRACK_IOC_ATTACH:
+		a->u.attach.size = sizeof(a->u.attach);
+		a->u.attach.dev = dev;
+		a->u.attach.block_size = 4096;
+		break;
+	case BLKTRACK_IOC_DETACH:
+		a->u.dev_arg.size = sizeof(a->u.dev_arg);
+		a->u.dev_arg.dev = dev;
+		break;
+	case BLKTRACK_IOC_LIST:
+		a->u.list.size = sizeof(a->u.list);
+		a->u.list.devs_ptr = (uintptr_t)list_buf;
+		a->u.list.capacity = 16;
+		break;
+	case BLKTRACK_IOC_STATUS:
+		a->u.status.size = sizeof(a->u.status);
+		a->u.status.dev = dev;
+		break;
+	case BLKTRACK_IOC_CHECKPOINT:
+		memset(ckpt_vols, 0, sizeof(ckpt_vols));
+		ckpt_vols[0].dev = dev;
+		a->u.ckpt.size = sizeof(a->u.ckpt);
+		a->u.ckpt.vols_ptr = (uintptr_t)ckpt_vols;
+		a->u.ckpt.count = 1;
+		break;
+	case BLKTRACK_IOC_READ_EXTENTS:
+		a->u.rd.size = sizeof(a->u.rd);
+		a->u.rd.dev = dev;
+		a->u.rd.flags = mode == FILL_ACTIVE ? BLKTRACK_READ_ACTIVE : 0;
+		a->u.rd.stamp = st.stamp;
+		a->u.rd.extents_ptr = (uintptr_t)ext_buf;
+		a->u.rd.capacity = 64;
+		break;
+	case BLKTRACK_IOC_COMMIT:
+	case BLKTRACK_IOC_ABORT:
+		a->u.stamp.size = sizeof(a->u.stamp);
+		a->u.stamp.dev = dev;
+		a->u.stamp.stamp = st.stamp;
+		break;
+	}
+}
+
+/* A field that must be zero on input: its offset and width. */
+struct zfield {
+	const char *name;
+	size_t off, width;
+	bool is_flags;		/* unknown bits -> EINVAL */
+	__u64 known;		/* flag bits the kernel knows */
+};
+
+#define Z(type, f)		{ #f, offsetof(struct type, f), sizeof(((struct type *)0)->f), false, 0 }
+#define ZR(type, f, i)		{ #f "[" #i "]", offsetof(struct type, f[i]), 8, false, 0 }
+#define ZF(type, f, k)		{ #f, offsetof(struct type, f), 4, true, (k) }
+
+struct ioc {
+	const char *name;
+	unsigned long cmd;
+	size_t size;
+	struct zfield z[8];
+};
+
+static const struct ioc iocs[] = {
+	{ "VERSION", BLKTRACK_IOC_VERSION, sizeof(struct blktrack_version), {
+		Z(blktrack_version, reserved0),
+		ZR(blktrack_version, reserved, 0), ZR(blktrack_version, reserved, 1),
+		ZR(blktrack_version, reserved, 2), ZR(blktrack_version, reserved, 3) } },
+	{ "ATTACH", BLKTRACK_IOC_ATTACH, sizeof(struct blktrack_attach), {
+		ZF(blktrack_attach, flags, 0),
+		ZR(blktrack_attach, reserved, 0), ZR(blktrack_attach, reserved, 1),
+		ZR(blktrack_attach, reserved, 2), ZR(blktrack_attach, reserved, 3) } },
+	{ "DETACH", BLKTRACK_IOC_DETACH, sizeof(struct blktrack_dev_arg), {
+		ZF(blktrack_dev_arg, flags, 0), Z(blktrack_dev_arg, reserved0),
+		ZR(blktrack_dev_arg, reserved, 0), ZR(blktrack_dev_arg, reserved, 1) } },
+	{ "LIST", BLKTRACK_IOC_LIST, sizeof(struct blktrack_list), {
+		ZF(blktrack_list, flags, 0), Z(blktrack_list, reserved0),
+		ZR(blktrack_list, reserved, 0), ZR(blktrack_list, reserved, 1) } },
+	{ "STATUS", BLKTRACK_IOC_STATUS, sizeof(struct blktrack_status), {
+		ZF(blktrack_status, flags, 0),
+		ZR(blktrack_status, reserved, 0), ZR(blktrack_status, reserved, 1),
+		ZR(blktrack_status, reserved, 2), ZR(blktrack_status, reserved, 3) } },
+	{ "CHECKPOINT", BLKTRACK_IOC_CHECKPOINT, sizeof(struct blktrack_checkpoint), {
+		ZF(blktrack_checkpoint, flags, 0),
+		ZR(blktrack_checkpoint, reserved, 0), ZR(blktrack_checkpoint, reserved, 1) } },
+	{ "READ_EXTENTS", BLKTRACK_IOC_READ_EXTENTS, sizeof(struct blktrack_read_extents), {
+		ZF(blktrack_read_extents, flags, BLKTRACK_READ_ACTIVE),
+		Z(blktrack_read_extents, reserved0),
+		ZR(blktrack_read_extents, reserved, 0), ZR(blktrack_read_extents, reserved, 1) } },
+	{ "COMMIT", BLKTRACK_IOC_COMMIT, sizeof(struct blktrack_stamp_arg), {
+		ZF(blktrack_stamp_arg, flags, 0), Z(blktrack_stamp_arg, reserved0),
+		ZR(blktrack_stamp_arg, reserved, 0), ZR(blktrack_stamp_arg, reserved, 1) } },
+	{ "ABORT", BLKTRACK_IOC_ABORT, sizeof(struct blktrack_stamp_arg), {
+		ZF(blktrack_stamp_arg, flags, 0), Z(blktrack_stamp_arg, reserved0),
+		ZR(blktrack_stamp_arg, reserved, 0), ZR(blktrack_stamp_arg, reserved, 1) } },
+};
+
+static const struct ioc *find_ioc(unsigned long cmd)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(iocs) / sizeof(iocs[0]); i++)
+		if (iocs[i].cmd == cmd)
+			return &iocs[i];
+	bail("no ioctl %#lx in the table", cmd);
+}
+
+static void set_field(struct arg *a, const struct zfield *z, __u64 v)
+{
+	if (z->width == 4) {
+		__u32 v32 = v;
+
+		memcpy(a->u.bytes + z->off, &v32, 4);
+	} else {
+		memcpy(a->u.bytes + z->off, &v, 8);
+	}
+}
+
+/*
+ * The checks every ioctl shares, in a state where the filled argument is
+ * valid: wrong sizes, unknown flags, nonzero reserved fields, bad pointer.
+ */
+static void generic_checks(unsigned long cmd, int mode, const char *state)
+{
+	const struct ioc *c = find_ioc(cmd);
+	static const __s64 deltas[] = { -8, 8, -1, 1 };
+	const struct zfield *z;
+	struct arg a;
+	__u64 bit;
+	size_t i;
+
+	for (i = 0; i < sizeof(deltas) / sizeof(deltas[0]); i++) {
+		fill(cmd, &a, mode);
+		a.u.size = c->size + deltas[i];
+		expect(EMSGSIZE, cmd, &a, "%s (%s): size %llu (struct is %zu) -> EMSGSIZE",
+		       c->name, state, (unsigned long long)a.u.size, c->size);
+	}
+	fill(cmd, &a, mode);
+	a.u.size = 0;
+	expect(EMSGSIZE, cmd, &a, "%s (%s): size 0 -> EMSGSIZE", c->name, state);
+	fill(cmd, &a, mode);
+	a.u.size = ~0ULL;
+	expect(EMSGSIZE, cmd, &a, "%s (%s): size 2^64-1 -> EMSGSIZE", c->name, state);
+
+	for (z = c->z; z < c->z + 8 && z->name; z++) {
+		if (z->is_flags) {
+			/* the lowest unknown bit and the highest */
+			for (bit = 1; bit & z->known; bit <<= 1)
+				;
+			fill(cmd, &a, mode);
+			set_field(&a, z, bit | (a.u.bytes[z->off] & z->known));
+			expect(EINVAL, cmd, &a, "%s (%s): unknown flag %#llx -> EINVAL",
+			       c->name, state, (unsigned long long)bit);
+			fill(cmd, &a, mode);
+			set_field(&a, z, (1U << 31) | (a.u.bytes[z->off] & z->known));
+			expect(EINVAL, cmd, &a, "%s (%s): unknown flag 0x80000000 -> EINVAL",
+			       c->name, state);
+			continue;
+		}
+		fill(cmd, &a, mode);
+		set_field(&a, z, 1);
+		expect(EINVAL, cmd, &a, "%s (%s): %s = 1 -> EINVAL", c->name, state, z->name);
+		fill(cmd, &a, mode);
+		set_field(&a, z, z->width == 4 ? 1ULL << 31 : 1ULL << 63);
+		expect(EINVAL, cmd, &a, "%s (%s): %s top bit set -> EINVAL", c->name,
+		       state, z->name);
+	}
+
+	expect(EFAULT, cmd, NULL, "%s (%s): NULL argument -> EFAULT", c->name, state);
+	expect(EFAULT, cmd, BOGUS_PTR, "%s (%s): unmapped argument -> EFAULT",
+	       c->name, state);
+}
+
+/* ---- the checks ---------------------------------------------------------- */
+
+static struct blktrack_devno devno_of(dev_t d)
+{
+	struct blktrack_devno n = { major(d), minor(d) };
+
+	return n;
+}
+
+static void attach_ok(__u32 block_size)
+{
+	struct arg a;
+
+	fill(BLKTRACK_IOC_ATTACH, &a, 0);
+	a.u.attach.block_size = block_size;
+	if (expect(0, BLKTRACK_IOC_ATTACH, &a, "ATTACH block size %u -> ok", block_size))
+		bail("cannot attach the test device");
+}
+
+static void detach_ok(void)
+{
+	struct arg a;
+
+	fill(BLKTRACK_IOC_DETACH, &a, 0);
+	if (expect(0, BLKTRACK_IOC_DETACH, &a, "DETACH -> ok"))
+		bail("cannot detach the test device");
+}
+
+static void checks_version(void)
+{
+	struct arg a;
+
+	fill(BLKTRACK_IOC_VERSION, &a, 0);
+	if (!expect(0, BLKTRACK_IOC_VERSION, &a, "VERSION -> ok"))
+		check(a.u.version.abi_version == BLKTRACK_ABI_VERSION,
+		      "VERSION: abi_version %u == %u", a.u.version.abi_version,
+		      BLKTRACK_ABI_VERSION);
+	generic_checks(BLKTRACK_IOC_VERSION, 0, "any");
+}
+
+static void checks_not_attached(void)
+{
+	struct blktrack_status st = { .size = sizeof(st), .dev = dev };
+	struct arg a;
+
+	expect(ENOENT, BLKTRACK_IOC_STATUS, &st, "STATUS of a volume not attached -> ENOENT");
+	fill(BLKTRACK_IOC_DETACH, &a, 0);
+	expect(ENOENT, BLKTRACK_IOC_DETACH, &a, "DETACH not attached -> ENOENT");
+	fill(BLKTRACK_IOC_CHECKPOINT, &a, 0);
+	expect(ENOENT, BLKTRACK_IOC_CHECKPOINT, &a, "CHECKPOINT not attached -> ENOENT");
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, FILL_PENDING);
+	expect(ENOENT, BLKTRACK_IOC_READ_EXTENTS, &a,
+	       "READ_EXTENTS (pending) not attached -> ENOENT");
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, FILL_ACTIVE);
+	expect(ENOENT, BLKTRACK_IOC_READ_EXTENTS, &a,
+	       "READ_EXTENTS (active) not attached -> ENOENT");
+	fill(BLKTRACK_IOC_COMMIT, &a, 0);
+	expect(ENOENT, BLKTRACK_IOC_COMMIT, &a, "COMMIT not attached -> ENOENT");
+	fill(BLKTRACK_IOC_ABORT, &a, 0);
+	expect(ENOENT, BLKTRACK_IOC_ABORT, &a, "ABORT not attached -> ENOENT");
+}
+
+static void checks_attach(void)
+{
+	static const __u32 bad_bs[] = {
+		1, 512, 2048, 4095, 4097, 6000, 12288, 65535,
+		BLKTRACK_BLOCK_SIZE_MAX * 2, 32U << 20, 1U << 31, 0xffffffffU,
+	};
+	struct blktrack_status st;
+	struct arg a;
+	size_t i;
+
+	generic_checks(BLKTRACK_IOC_ATTACH, 0, "not attached");
+
+	for (i = 0; i < sizeof(bad_bs) / sizeof(bad_bs[0]); i++) {
+		fill(BLKTRACK_IOC_ATTACH, &a, 0);
+		a.u.attach.block_size = bad_bs[i];
+		expect(EINVAL, BLKTRACK_IOC_ATTACH, &a, "ATTACH block size %u -> EINVAL",
+		       bad_bs[i]);
+	}
+
+	fill(BLKTRACK_IOC_ATTACH, &a, 0);
+	a.u.attach.dev = nodev;
+	expect(ENODEV, BLKTRACK_IOC_ATTACH, &a, "ATTACH %u:%u (no such device) -> ENODEV",
+	       nodev.major, nodev.minor);
+	fill(BLKTRACK_IOC_ATTACH, &a, 0);
+	a.u.attach.dev.major = dev.major + 4096;
+	expect(ENODEV, BLKTRACK_IOC_ATTACH, &a,
+	       "ATTACH major %u (beyond 12 bits, must not alias %u) -> ENODEV",
+	       a.u.attach.dev.major, dev.major);
+	fill(BLKTRACK_IOC_ATTACH, &a, 0);
+	a.u.attach.dev.minor = dev.minor + (1U << 20);
+	expect(ENODEV, BLKTRACK_IOC_ATTACH, &a,
+	       "ATTACH minor %u (beyond 20 bits) -> ENODEV", a.u.attach.dev.minor);
+	fill(BLKTRACK_IOC_ATTACH, &a, 0);
+	a.u.attach.dev.major = 0;
+	a.u.attach.dev.minor = 0;
+	expect(ENODEV, BLKTRACK_IOC_ATTACH, &a, "ATTACH 0:0 -> ENODEV");
+
+	/* the valid block sizes: 0 is the default, and both ends of the range */
+	attach_ok(0);
+	st = status();
+	check(st.block_size == BLKTRACK_BLOCK_SIZE_DEFAULT,
+	      "block size 0 gives the default %u (got %u)", BLKTRACK_BLOCK_SIZE_DEFAULT,
+	      st.block_size);
+	check(st.state == BLKTRACK_STATE_TRACKING && st.stamp.epoch == 0 &&
+	      !(st.flags & BLKTRACK_STATUS_PENDING),
+	      "a new attach is tracking, epoch 0, nothing pending");
+	detach_ok();
+	attach_ok(BLKTRACK_BLOCK_SIZE_MAX);
+	st = status();
+	check(st.block_size == BLKTRACK_BLOCK_SIZE_MAX, "block size %u kept (got %u)",
+	      BLKTRACK_BLOCK_SIZE_MAX, st.block_size);
+	detach_ok();
+	attach_ok(8192);
+	detach_ok();
+	attach_ok(BLKTRACK_BLOCK_SIZE_MIN);
+
+	fill(BLKTRACK_IOC_ATTACH, &a, 0);
+	expect(EEXIST, BLKTRACK_IOC_ATTACH, &a, "ATTACH twice -> EEXIST");
+	fill(BLKTRACK_IOC_ATTACH, &a, 0);
+	a.u.attach.block_size = 65536;
+	expect(EEXIST, BLKTRACK_IOC_ATTACH, &a,
+	       "ATTACH twice with another block size -> EEXIST");
+}
+
+static void checks_attached(void)
+{
+	struct arg a;
+
+	generic_checks(BLKTRACK_IOC_DETACH, 0, "attached");
+	generic_checks(BLKTRACK_IOC_STATUS, 0, "attached");
+	generic_checks(BLKTRACK_IOC_LIST, 0, "attached");
+
+	fill(BLKTRACK_IOC_DETACH, &a, 0);
+	a.u.dev_arg.dev = nodev;
+	expect(ENOENT, BLKTRACK_IOC_DETACH, &a, "DETACH of another device -> ENOENT");
+	fill(BLKTRACK_IOC_STATUS, &a, 0);
+	a.u.status.dev = nodev;
+	expect(ENOENT, BLKTRACK_IOC_STATUS, &a, "STATUS of another device -> ENOENT");
+
+	fill(BLKTRACK_IOC_LIST, &a, 0);
+	a.u.list.capacity = 0;
+	a.u.list.devs_ptr = 0;
+	if (!expect(0, BLKTRACK_IOC_LIST, &a, "LIST capacity 0 (count only) -> ok"))
+		check(a.u.list.count >= 1, "LIST counts the attached volume (count %u)",
+		      a.u.list.count);
+	fill(BLKTRACK_IOC_LIST, &a, 0);
+	if (!expect(0, BLKTRACK_IOC_LIST, &a, "LIST -> ok")) {
+		bool found = false;
+		__u32 i;
+
+		for (i = 0; i < a.u.list.count && i < 16; i++)
+			found |= list_buf[i].major == dev.major && list_buf[i].minor == dev.minor;
+		check(found, "LIST names the attached volume");
+	}
+	fill(BLKTRACK_IOC_LIST, &a, 0);
+	a.u.list.devs_ptr = BOGUS_U64;
+	expect(EFAULT, BLKTRACK_IOC_LIST, &a, "LIST devs_ptr unmapped -> EFAULT");
+
+	fill(BLKTRACK_IOC_STATUS, &a, 0);
+	a.u.status.state = 77;		/* OUT fields are ignored on input */
+	a.u.status.dev_size = 77;
+	expect(0, BLKTRACK_IOC_STATUS, &a, "STATUS ignores OUT fields on input -> ok");
+}
+
+/* Dirty some blocks so that the maps have extents. */
+static void write_blocks(const char *path)
+{
+	static char buf[3 * 4096];
+	int fd;
+
+	memset(buf, 0xa5, sizeof(buf));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		bail("open %s", path);
+	if (pwrite(fd, buf, sizeof(buf), 5 * 4096) != (ssize_t)sizeof(buf) ||
+	    pwrite(fd, buf, 100, 1 << 20) != 100 || fsync(fd) < 0)
+		bail("write %s", path);
+	close(fd);
+}
+
+static void checks_read(int mode, const char *state)
+{
+	struct blktrack_status st = status();
+	__u64 end = (st.dev_size + st.block_size - 1) / st.block_size * st.block_size;
+	struct arg a;
+
+	generic_checks(BLKTRACK_IOC_READ_EXTENTS, mode, state);
+
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, mode);
+	if (!expect(0, BLKTRACK_IOC_READ_EXTENTS, &a, "READ_EXTENTS (%s) -> ok", state))
+		check(a.u.rd.count >= 1 && ext_buf[0].length > 0,
+		      "READ_EXTENTS (%s) returns the written blocks (count %u)", state,
+		      a.u.rd.count);
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, mode);
+	a.u.rd.capacity = 0;
+	expect(EINVAL, BLKTRACK_IOC_READ_EXTENTS, &a, "READ_EXTENTS (%s): capacity 0 -> EINVAL",
+	       state);
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, mode);
+	a.u.rd.cursor = 1;
+	expect(EINVAL, BLKTRACK_IOC_READ_EXTENTS, &a, "READ_EXTENTS (%s): cursor 1 -> EINVAL",
+	       state);
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, mode);
+	a.u.rd.cursor = st.block_size - 512;
+	expect(EINVAL, BLKTRACK_IOC_READ_EXTENTS, &a,
+	       "READ_EXTENTS (%s): cursor %llu (not block aligned) -> EINVAL", state,
+	       (unsigned long long)a.u.rd.cursor);
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, mode);
+	a.u.rd.cursor = end + st.block_size;
+	expect(EINVAL, BLKTRACK_IOC_READ_EXTENTS, &a,
+	       "READ_EXTENTS (%s): cursor %llu beyond the end (%llu) -> EINVAL", state,
+	       (unsigned long long)a.u.rd.cursor, (unsigned long long)st.dev_size);
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, mode);
+	a.u.rd.cursor = ~0ULL << 12;
+	expect(EINVAL, BLKTRACK_IOC_READ_EXTENTS, &a,
+	       "READ_EXTENTS (%s): cursor near 2^64 -> EINVAL", state);
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, mode);
+	a.u.rd.extents_ptr = BOGUS_U64;
+	expect(EFAULT, BLKTRACK_IOC_READ_EXTENTS, &a,
+	       "READ_EXTENTS (%s): extents_ptr unmapped -> EFAULT", state);
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, mode);
+	a.u.rd.dev = nodev;
+	expect(ENOENT, BLKTRACK_IOC_READ_EXTENTS, &a,
+	       "READ_EXTENTS (%s) of another device -> ENOENT", state);
+}
+
+static void checks_no_pending(void)
+{
+	struct arg a;
+
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, FILL_PENDING);
+	expect(ENODATA, BLKTRACK_IOC_READ_EXTENTS, &a,
+	       "READ_EXTENTS pending with none pending -> ENODATA");
+	fill(BLKTRACK_IOC_COMMIT, &a, 0);
+	expect(ENODATA, BLKTRACK_IOC_COMMIT, &a, "COMMIT with none pending -> ENODATA");
+	fill(BLKTRACK_IOC_ABORT, &a, 0);
+	expect(ENODATA, BLKTRACK_IOC_ABORT, &a, "ABORT with none pending -> ENODATA");
+}
+
+static void checks_checkpoint(void)
+{
+	struct arg a;
+	__u32 i;
+
+	generic_checks(BLKTRACK_IOC_CHECKPOINT, 0, "attached");
+
+	fill(BLKTRACK_IOC_CHECKPOINT, &a, 0);
+	a.u.ckpt.count = 0;
+	expect(EINVAL, BLKTRACK_IOC_CHECKPOINT, &a, "CHECKPOINT count 0 -> EINVAL");
+	fill(BLKTRACK_IOC_CHECKPOINT, &a, 0);
+	for (i = 1; i <= BLKTRACK_CHECKPOINT_MAX; i++) {
+		ckpt_vols[i].dev.major = 4095;
+		ckpt_vols[i].dev.minor = i;
+	}
+	a.u.ckpt.count = BLKTRACK_CHECKPOINT_MAX + 1;
+	expect(EINVAL, BLKTRACK_IOC_CHECKPOINT, &a, "CHECKPOINT count %u (> max %u) -> EINVAL",
+	       BLKTRACK_CHECKPOINT_MAX + 1, BLKTRACK_CHECKPOINT_MAX);
+	fill(BLKTRACK_IOC_CHECKPOINT, &a, 0);
+	a.u.ckpt.count = 0xffffffffU;
+	expect(EINVAL, BLKTRACK_IOC_CHECKPOINT, &a, "CHECKPOINT count 2^32-1 -> EINVAL");
+	fill(BLKTRACK_IOC_CHECKPOINT, &a, 0);
+	ckpt_vols[1].dev = dev;
+	a.u.ckpt.count = 2;
+	expect(EINVAL, BLKTRACK_IOC_CHECKPOINT, &a, "CHECKPOINT of one volume twice -> EINVAL");
+	fill(BLKTRACK_IOC_CHECKPOINT, &a, 0);
+	ckpt_vols[0].reserved0 = 1;
+	expect(EINVAL, BLKTRACK_IOC_CHECKPOINT, &a, "CHECKPOINT vol.reserved0 = 1 -> EINVAL");
+	fill(BLKTRACK_IOC_CHECKPOINT, &a, 0);
+	ckpt_vols[1].dev = nodev;
+	a.u.ckpt.count = 2;
+	expect(ENOENT, BLKTRACK_IOC_CHECKPOINT, &a,
+	       "CHECKPOINT of an attached and an unattached volume -> ENOENT, nothing cut");
+	fill(BLKTRACK_IOC_CHECKPOINT, &a, 0);
+	ckpt_vols[0].dev = nodev;
+	ckpt_vols[1].dev = dev;
+	a.u.ckpt.count = 2;
+	expect(ENOENT, BLKTRACK_IOC_CHECKPOINT, &a,
+	       "CHECKPOINT of an unattached and an attached volume -> ENOENT, nothing cut");
+	fill(BLKTRACK_IOC_CHECKPOINT, &a, 0);
+	a.u.ckpt.vols_ptr = BOGUS_U64;
+	expect(EFAULT, BLKTRACK_IOC_CHECKPOINT, &a, "CHECKPOINT vols_ptr unmapped -> EFAULT");
+}
+
+/* CHECKPOINT for real: returns the pending stamp. */
+static struct blktrack_stamp checkpoint_ok(void)
+{
+	struct blktrack_status before = status(), after;
+	struct arg a;
+
+	fill(BLKTRACK_IOC_CHECKPOINT, &a, 0);
+	if (expect(0, BLKTRACK_IOC_CHECKPOINT, &a, "CHECKPOINT -> ok"))
+		bail("cannot checkpoint");
+	after = status();
+	check(!memcmp(&ckpt_vols[0].stamp, &before.stamp, sizeof(before.stamp)),
+	      "CHECKPOINT stamp is the active map's stamp from STATUS");
+	check(ckpt_vols[0].dirty == before.active_dirty,
+	      "CHECKPOINT dirty %llu == active_dirty before %llu",
+	      (unsigned long long)ckpt_vols[0].dirty,
+	      (unsigned long long)before.active_dirty);
+	check((after.flags & BLKTRACK_STATUS_PENDING) &&
+	      after.pending_dirty == ckpt_vols[0].dirty && after.active_dirty == 0,
+	      "after CHECKPOINT: pending, pending_dirty %llu, active_dirty %llu",
+	      (unsigned long long)after.pending_dirty,
+	      (unsigned long long)after.active_dirty);
+	check(!memcmp(&after.stamp, &ckpt_vols[0].stamp, sizeof(after.stamp)),
+	      "after CHECKPOINT: STATUS stamp is the pending stamp");
+	return ckpt_vols[0].stamp;
+}
+
+static void checks_pending(struct blktrack_stamp stamp)
+{
+	static const unsigned long cmds[] = { BLKTRACK_IOC_COMMIT, BLKTRACK_IOC_ABORT };
+	struct arg a;
+	size_t i;
+
+	fill(BLKTRACK_IOC_CHECKPOINT, &a, 0);
+	expect(EBUSY, BLKTRACK_IOC_CHECKPOINT, &a, "CHECKPOINT while pending -> EBUSY");
+
+	checks_read(FILL_PENDING, "pending");
+
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, FILL_PENDING);
+	a.u.rd.stamp.generation[0] ^= 0x01;
+	expect(ESTALE, BLKTRACK_IOC_READ_EXTENTS, &a,
+	       "READ_EXTENTS pending, wrong generation -> ESTALE");
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, FILL_PENDING);
+	a.u.rd.stamp.epoch++;
+	expect(ESTALE, BLKTRACK_IOC_READ_EXTENTS, &a, "READ_EXTENTS pending, epoch+1 -> ESTALE");
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, FILL_PENDING);
+	a.u.rd.stamp.epoch--;
+	expect(ESTALE, BLKTRACK_IOC_READ_EXTENTS, &a, "READ_EXTENTS pending, epoch-1 -> ESTALE");
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, FILL_ACTIVE);
+	a.u.rd.stamp.generation[3] ^= 0xff;
+	expect(0, BLKTRACK_IOC_READ_EXTENTS, &a, "READ_EXTENTS active ignores the stamp -> ok");
+
+	for (i = 0; i < 2; i++) {
+		const struct ioc *c = find_ioc(cmds[i]);
+
+		generic_checks(cmds[i], 0, "pending");
+		fill(cmds[i], &a, 0);
+		a.u.stamp.stamp.generation[15] ^= 0x80;
+		expect(ESTALE, cmds[i], &a, "%s wrong generation -> ESTALE", c->name);
+		fill(cmds[i], &a, 0);
+		memset(a.u.stamp.stamp.generation, 0, 16);
+		expect(ESTALE, cmds[i], &a, "%s zero generation -> ESTALE", c->name);
+		fill(cmds[i], &a, 0);
+		a.u.stamp.stamp.epoch++;
+		expect(ESTALE, cmds[i], &a, "%s epoch+1 -> ESTALE", c->name);
+		fill(cmds[i], &a, 0);
+		a.u.stamp.stamp.epoch--;
+		expect(ESTALE, cmds[i], &a, "%s epoch-1 -> ESTALE", c->name);
+		fill(cmds[i], &a, 0);
+		a.u.stamp.dev = nodev;
+		expect(ENOENT, cmds[i], &a, "%s of another device -> ENOENT", c->name);
+	}
+	fill(BLKTRACK_IOC_COMMIT, &a, 0);
+	check(!memcmp(&a.u.stamp.stamp, &stamp, sizeof(stamp)),
+	      "the pending stamp survived every refused call");
+}
+
+static void checks_protocol(struct blktrack_stamp stamp)
+{
+	struct blktrack_status before, st;
+	struct blktrack_stamp s2;
+	struct arg a;
+
+	/* ABORT merges back: the same blocks are dirty again, epoch unchanged. */
+	before = status();
+	fill(BLKTRACK_IOC_ABORT, &a, 0);
+	expect(0, BLKTRACK_IOC_ABORT, &a, "ABORT -> ok");
+	st = status();
+	check(!(st.flags & BLKTRACK_STATUS_PENDING) && st.stamp.epoch == stamp.epoch &&
+	      st.active_dirty == before.pending_dirty + before.active_dirty,
+	      "after ABORT: nothing pending, epoch %llu, active_dirty %llu",
+	      (unsigned long long)st.stamp.epoch, (unsigned long long)st.active_dirty);
+	s2 = checkpoint_ok();
+	check(!memcmp(&s2, &stamp, sizeof(s2)), "a checkpoint after ABORT has the same stamp");
+
+	/* COMMIT advances the epoch. */
+	fill(BLKTRACK_IOC_COMMIT, &a, 0);
+	expect(0, BLKTRACK_IOC_COMMIT, &a, "COMMIT -> ok");
+	st = status();
+	check(!(st.flags & BLKTRACK_STATUS_PENDING) && st.stamp.epoch == stamp.epoch + 1 &&
+	      !memcmp(st.stamp.generation, stamp.generation, 16) && st.pending_dirty == 0,
+	      "after COMMIT: nothing pending, epoch %llu -> %llu, same generation",
+	      (unsigned long long)stamp.epoch, (unsigned long long)st.stamp.epoch);
+	/* with the current stamp, so that only "nothing pending" is wrong */
+	fill(BLKTRACK_IOC_COMMIT, &a, 0);
+	expect(ENODATA, BLKTRACK_IOC_COMMIT, &a, "COMMIT again -> ENODATA");
+	fill(BLKTRACK_IOC_ABORT, &a, 0);
+	expect(ENODATA, BLKTRACK_IOC_ABORT, &a, "ABORT after COMMIT -> ENODATA");
+}
+
+static void checks_unknown(void)
+{
+	struct arg a;
+
+	fill(BLKTRACK_IOC_VERSION, &a, 0);
+	expect(ENOTTY, _IOWR(BLKTRACK_IOC_MAGIC, 0x7f, struct blktrack_version), &a,
+	       "unknown ioctl number 0x7f -> ENOTTY");
+	expect(ENOTTY, _IOWR(BLKTRACK_IOC_MAGIC, 0x09, struct blktrack_version), &a,
+	       "unknown ioctl number 0x09 -> ENOTTY");
+	expect(ENOTTY, _IOWR('X', 0x00, struct blktrack_version), &a,
+	       "another ioctl magic -> ENOTTY");
+	expect(ENOTTY, _IO(BLKTRACK_IOC_MAGIC, 0x00), &a,
+	       "VERSION number without its size -> ENOTTY");
+	fill(BLKTRACK_IOC_STATUS, &a, 0);
+	expect(ENOTTY, _IOWR(BLKTRACK_IOC_MAGIC, 0x04, struct blktrack_version), &a,
+	       "STATUS number with another encoded size -> ENOTTY");
+	expect(ENOTTY, _IOR(BLKTRACK_IOC_MAGIC, 0x04, struct blktrack_status), &a,
+	       "STATUS number with another direction -> ENOTTY");
+}
+
+static int run_root(const char *path)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) < 0)
+		bail("stat %s", path);
+	if (!S_ISBLK(sb.st_mode)) {
+		errno = ENOTBLK;
+		bail("%s", path);
+	}
+	dev = devno_of(sb.st_rdev);
+	printf("# device %s = %u:%u\n", path, dev.major, dev.minor);
+
+	checks_version();
+	checks_not_attached();
+	checks_attach();
+	checks_attached();
+	checks_unknown();
+	write_blocks(path);
+	checks_no_pending();
+	checks_read(FILL_ACTIVE, "active");
+	checks_checkpoint();
+	checks_pending(checkpoint_ok());
+	checks_protocol(status().stamp);
+	detach_ok();
+	checks_not_attached();
+	return 0;
+}
+
+/* ---- unprivileged --------------------------------------------------------- */
+
+static int run_unprivileged(const char *path)
+{
+	static const unsigned long cmds[] = {
+		BLKTRACK_IOC_VERSION, BLKTRACK_IOC_ATTACH, BLKTRACK_IOC_DETACH,
+		BLKTRACK_IOC_LIST, BLKTRACK_IOC_STATUS, BLKTRACK_IOC_CHECKPOINT,
+		BLKTRACK_IOC_READ_EXTENTS, BLKTRACK_IOC_COMMIT, BLKTRACK_IOC_ABORT,
+	};
+	struct stat sb;
+	struct arg a;
+	size_t i;
+	int fd;
+
+	dev = nodev;
+	if (path) {
+		if (stat(path, &sb) < 0 || !S_ISBLK(sb.st_mode))
+			bail("%s is not a block device", path);
+		dev = devno_of(sb.st_rdev);
+	}
+	if (stat(CTL_PATH, &sb) < 0)
+		bail("stat %s", CTL_PATH);
+	check(S_ISCHR(sb.st_mode) && (sb.st_mode & 07777) == 0600 && sb.st_uid == 0,
+	      "%s is a character device, root's, mode 0600 (mode %04o uid %u)", CTL_PATH,
+	      (unsigned int)(sb.st_mode & 07777), (unsigned int)sb.st_uid);
+
+	ctl = open(CTL_PATH, O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		bail("open %s as root", CTL_PATH);
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+		bail("dropping to uid/gid 65534");
+	check(geteuid() == 65534 && getegid() == 65534 && setuid(0) < 0,
+	      "running as uid/gid 65534, no way back to root");
+
+	fd = open(CTL_PATH, O_RDWR);
+	check(fd < 0 && errno == EACCES, "open O_RDWR unprivileged -> EACCES (got %s)",
+	      fd < 0 ? ename(errno) : "success");
+	if (fd >= 0)
+		close(fd);
+	fd = open(CTL_PATH, O_RDONLY);
+	check(fd < 0 && errno == EACCES, "open O_RDONLY unprivileged -> EACCES (got %s)",
+	      fd < 0 ? ename(errno) : "success");
+	if (fd >= 0)
+		close(fd);
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		fill(cmds[i], &a, FILL_PENDING);
+		expect(EPERM, cmds[i], &a, "%s on a root-opened fd, without CAP_SYS_ADMIN -> EPERM",
+		       find_ioc(cmds[i])->name);
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 2 && !strcmp(argv[1], "--unprivileged")) {
+		run_unprivileged(argc >= 3 ? argv[2] : NULL);
+	} else if (argc == 2 && argv[1][0] != '-') {
+		ctl = open(CTL_PATH, O_RDWR | O_CLOEXEC);
+		if (ctl < 0)
+			bail("open %s", CTL_PATH);
+		run_root(argv[1]);
+	} else {
+		fprintf(stderr, "usage: %s DEV | --unprivileged [DEV]\n", argv[0]);
+		return 2;
+	}
+	printf("1..%u\n# %u passed, %u failed\n", ntest, ntest - nfail, nfail);
+	return nfail > 100 ? 100 : (int)nfail;
+}
