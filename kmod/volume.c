@@ -336,8 +336,11 @@ int bt_status(struct blktrack_status *st, dev_t dev)
 	st->block_size = 1U << vol->block_shift;
 	st->dev_size = bt_dev_bytes(vol);
 	memcpy(st->stamp.generation, vol->generation, sizeof(vol->generation));
-	/* The active map starts after the pending one, if any. */
-	st->stamp.epoch = vol->epoch + (vol->pending ? 1 : 0);
+	/*
+	 * Checkpoints committed so far: while one is pending this is also
+	 * the stamp CHECKPOINT returned, which COMMIT and ABORT expect.
+	 */
+	st->stamp.epoch = vol->epoch;
 	st->mem_limit = vol->mem_limit == U64_MAX ? 0 : vol->mem_limit;
 	st->start_sect = vol->start_sect;
 
