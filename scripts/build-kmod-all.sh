@@ -56,8 +56,9 @@ if [ $list = 1 ]; then
 	exit 0
 fi
 
-rc=0
-for kver in $found; do
+# build_one KVER: build in build/kmod-KVER/; caller holds that kernel's lock.
+build_one() {
+	kver=$1
 	out=$top/build/kmod-$kver
 	rm -rf "$out"
 	mkdir -p "$out"
@@ -66,24 +67,32 @@ for kver in $found; do
 	# Never carry objects built elsewhere into this tree.
 	find "$out" \( -name '*.o' -o -name '*.ko' -o -name '*.mod*' -o -name '.*.cmd' \
 		-o -name 'Module.symvers' -o -name 'modules.order' \) -delete
+	rm -rf "$out/kmod/compat/generated"
 	log=$out/build.log
 	if ! make -C "/lib/modules/$kver/build" M="$out" modules >"$log" 2>&1; then
 		cat "$log" >&2
 		echo "build-kmod-all: FAILED for $kver (log: $log)" >&2
-		rc=1
-		continue
+		return 1
 	fi
 	if grep -E "(^$out/.*[Ww]arning:|^WARNING: modpost: .*(kmod|blktrack))" "$log" >&2; then
 		echo "build-kmod-all: warnings from our files for $kver (log: $log)" >&2
-		rc=1
-		continue
+		return 1
 	fi
 	ko=$(find "$out" -name blktrack.ko | head -n 1)
 	if [ -z "$ko" ]; then
 		echo "build-kmod-all: no blktrack.ko produced for $kver" >&2
-		rc=1
-		continue
+		return 1
 	fi
 	echo "build-kmod-all: $kver -> ${ko#$top/}"
+}
+
+rc=0
+mkdir -p "$top/build"
+for kver in $found; do
+	# Several builds may run at once in one tree: one at a time per kernel.
+	(
+		flock 9
+		build_one "$kver"
+	) 9>"$top/build/.kmod-$kver.lock" || rc=1
 done
 exit $rc

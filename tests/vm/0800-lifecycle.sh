@@ -14,8 +14,25 @@ fio_bg() {
 	echo "+ fio randwrite on $1 for ${2}s (background)"
 	fio --name=lifecycle --filename="$1" --rw=randwrite --bs=4k --direct=1 \
 		--ioengine=psync --size=32M --time_based --runtime="$2" \
-		--output="$BT_TMP/fio.out" >/dev/null 2>&1 &
+		>"$BT_TMP/fio.out" 2>&1 &
 	FIO_PID=$!
+}
+
+# wait_dirty DEV: wait until fio's writes show in the active map (fio starts
+# slowly under TCG).
+wait_dirty() {
+	local i=0 n
+	while [ $i -lt 60 ]; do
+		n=$(status_get "$1" active_dirty)
+		if [ "$n" -gt 0 ]; then
+			ok "fio's writes tracked: $n dirty blocks"
+			return 0
+		fi
+		kill -0 $FIO_PID 2>/dev/null || { cat "$BT_TMP/fio.out"; fail "fio ended early"; }
+		sleep 0.5
+		i=$((i + 1))
+	done
+	fail "fio's writes were not tracked on $1 within 30 s"
 }
 
 fio_wait() {
@@ -27,20 +44,17 @@ fio_wait() {
 
 echo "# ---- detach while fio writes"
 bt attach /dev/vda1
-fio_bg /dev/vda1 6
-sleep 2
+fio_bg /dev/vda1 8
+wait_dirty /dev/vda1
 bt status /dev/vda1
-n=$(status_get /dev/vda1 active_dirty)
-[ "$n" -gt 0 ] || fail "fio's writes were not tracked (active_dirty $n)"
-ok "fio's writes tracked: $n dirty blocks"
 bt detach /dev/vda1
 fio_wait
 check_no_leak
 
 echo "# ---- checkpoint, then detach with a pending map, while fio writes"
 bt attach /dev/vda1
-fio_bg /dev/vda1 6
-sleep 1
+fio_bg /dev/vda1 8
+wait_dirty /dev/vda1
 bt checkpoint /dev/vda1
 sleep 1
 assert_status /dev/vda1 pending yes
@@ -50,8 +64,8 @@ check_no_leak
 
 echo "# ---- rmmod while fio writes on a tracked device"
 bt attach /dev/vda1
-fio_bg /dev/vda1 6
-sleep 2
+fio_bg /dev/vda1 8
+wait_dirty /dev/vda1
 echo "+ rmmod blktrack"
 if rmmod blktrack; then
 	ok "rmmod with an attached volume under writes succeeded"

@@ -14,6 +14,7 @@ case ${1:-} in
 *) echo "usage: $0 [--kernel KVER]" >&2; exit 2 ;;
 esac
 cd "$VM_TOP" || exit 1
+vm_lock
 [ -n "$kver" ] || kver=$(vm_newest_kernel) || exit 1
 [ -n "$kver" ] || vm_die "no supported kernel installed"
 

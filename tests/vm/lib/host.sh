@@ -26,6 +26,17 @@ mkfs.ext4 fsfreeze setpriv"
 VM_BOOT_MODULES="virtio_pci virtio_blk loop dm-mod"
 VM_EXTRA_MODULES="null_blk"
 
+# Take this tree's VM lock (one run.sh or demo.sh at a time: they share
+# build/vm/); waits for a run in progress.
+vm_lock() {
+	mkdir -p "$VM_DIR"
+	exec 8>"$VM_DIR/.run.lock"
+	if ! flock -n 8; then
+		echo "vm: another VM run is using $VM_DIR; waiting for it" >&2
+		flock 8
+	fi
+}
+
 vm_die() {
 	echo "vm: $*" >&2
 	exit 1
@@ -100,9 +111,8 @@ vm_initramfs() {
 		return 0
 	fi
 	mv "$man.new" "$man"
-	stage=$VM_DIR/stage-$kver
-	rm -rf "$stage"
-	mkdir -p "$stage"
+	stage=$(mktemp -d "$VM_DIR/stage-$kver.XXXXXX")
+	chmod 0755 "$stage"	# the guest's root directory
 	(
 		cd "$stage" || exit 1
 		mkdir -p bin sbin usr/bin usr/sbin usr/lib/x86_64-linux-gnu usr/lib64 \
@@ -137,7 +147,7 @@ vm_initramfs() {
 			echo
 		done >etc/blktrack-extra-modules
 		find . | LC_ALL=C sort | cpio -o -H newc --quiet >"$out.tmp"
-	) || { rm -f "$out.tmp"; return 1; }
+	) || { rm -rf "$out.tmp" "$stage"; return 1; }
 	mv "$out.tmp" "$out"
 	echo "$key" >"$out.key"
 	rm -rf "$stage"
@@ -149,14 +159,13 @@ vm_initramfs() {
 # timeout). VM_TIMEOUT (seconds) bounds the run.
 vm_boot() {
 	kver=$1 initrd=$2 extra=$3 log=$4
-	disk=$VM_DIR/disk-$kver.img
-	rm -f "$disk"
+	disk=$(mktemp "$VM_DIR/disk-$kver.XXXXXX") || return 1
 	truncate -s "${VM_DISK_MIB}M" "$disk"
 	timeout -k 10 "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -smp 1 -m "$VM_MEM" \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 $extra" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" \
-		-nographic -no-reboot -nic none </dev/null >"$log" 2>&1
+		-nographic -no-reboot -nic none </dev/null >"$log" 2>&1 8>&-
 	rc=$?
 	rm -f "$disk"
 	return $rc

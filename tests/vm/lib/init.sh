@@ -24,6 +24,8 @@ export HOME=/root
 export BT_TOP=/blktrack
 cd /blktrack || exit 1
 
+# Start on a clean line: the firmware leaves escape codes on the console.
+echo
 mode=test
 glob='*'
 for arg in $(cat /proc/cmdline); do
