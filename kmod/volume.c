@@ -450,6 +450,13 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 	/*
 	 * Writes marked in the pending maps may still be in flight: wait for
 	 * them, so that what the backup reads is what the map says changed.
+	 * A task can be preempted after the probe marked its bio and before
+	 * the bio entered its queue, where a freeze would not see it. Once
+	 * every task has passed a voluntary context switch (RCU Tasks), such
+	 * a bio holds its queue reference (limits: doc/KERNEL.md).
+	 */
+	synchronize_rcu_tasks();
+	/*
 	 * Freezing a blk-mq queue waits for every request that entered it.
 	 * Bio-based devices (dm, md, ...) have no such queue and are not
 	 * drained; their writes are drained where they land, if that disk is
