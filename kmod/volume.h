@@ -50,7 +50,7 @@ struct bt_volume {
 	u8 generation[16];
 	u64 epoch;
 
-	struct mutex map_lock;
+	struct mutex map_lock;		/* serializes map users but the probe */
 	struct btmap *active;		/* what the probe table names */
 	struct btmap *pending;		/* under bt_ctl_mutex */
 	struct btmap *staged;		/* CHECKPOINT's next active map */
