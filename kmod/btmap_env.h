@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * btmap_env.h - the little btmap.c needs from its environment, so that the
+ * same map source builds in the kernel and in userspace (unit tests, with
+ * -DBTMAP_USERSPACE, liburcu standing in for kernel RCU).
+ *
+ * Every allocation and free the map makes goes through btmap_alloc_count(),
+ * which moves blktrack_allocations: the module's leak counter (debugfs) and
+ * the unit tests' check that destroy frees everything.
+ */
+#ifndef BLKTRACK_BTMAP_ENV_H
+#define BLKTRACK_BTMAP_ENV_H
+
+#ifdef __KERNEL__
+
+#include <linux/types.h>
+#include <linux/atomic.h>
+#include <linux/bitops.h>
+#include <linux/compiler.h>
+#include <linux/mm.h>
+#include <linux/rcupdate.h>
+#include <linux/slab.h>
+
+/* Live allocations of the module: maps, slot arrays, leaves, volumes. */
+extern atomic_long_t blktrack_allocations;
+
+#define btmap_popcount(x)	hweight_long(x)
+#define btmap_ctz(x)		__ffs(x)		/* x != 0 */
+#define btmap_zalloc(size)	kzalloc(size, GFP_KERNEL)
+#define btmap_free(p)		kfree(p)
+#define btmap_kvcalloc(n, size)	kvcalloc(n, size, GFP_KERNEL)
+#define btmap_kvfree(p)		kvfree(p)
+/* Called from the bio probe with preemption off: never sleep, never warn. */
+#define btmap_leaf_alloc(size)	kzalloc(size, GFP_NOWAIT | __GFP_NOWARN)
+
+/* Tests widen the race window here; nothing in the kernel. */
+#define btmap_mark_window()	do { } while (0)
+
+/* Atomically OR @mask into *@p and return the old value. */
+static inline unsigned long btmap_fetch_or(unsigned long *p, unsigned long mask)
+{
+	unsigned long old = READ_ONCE(*p), prev;
+
+	while ((prev = cmpxchg(p, old, old | mask)) != old)
+		old = prev;
+	return old;
+}
+
+#else /* userspace */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <urcu.h>		/* memb flavour: threads call rcu_register_thread() */
+
+typedef uint64_t u64;
+typedef uint32_t u32;
+typedef struct { int counter; } atomic_t;
+typedef struct { long counter; } atomic_long_t;
+
+extern atomic_long_t blktrack_allocations;
+/* Nonzero: every leaf allocation fails (tests of the FULL fallback). */
+extern int btmap_fail_leaf_alloc;
+/* Called by markers between reading a leaf pointer and setting its bits. */
+extern void (*btmap_mark_delay)(void);
+
+#define READ_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_CONSUME)
+#define WRITE_ONCE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define cmpxchg(p, o, n) ({						\
+	__typeof__(*(p)) __o = (o);					\
+	__atomic_compare_exchange_n((p), &__o, (n), false,		\
+				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);\
+	__o; })
+#define xchg(p, v)		__atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+
+#define atomic_read(v)		__atomic_load_n(&(v)->counter, __ATOMIC_RELAXED)
+#define atomic_set(v, i)	__atomic_store_n(&(v)->counter, (i), __ATOMIC_RELAXED)
+#define atomic_add(i, v)	((void)__atomic_add_fetch(&(v)->counter, (i), __ATOMIC_SEQ_CST))
+#define atomic_add_return(i, v)	__atomic_add_fetch(&(v)->counter, (i), __ATOMIC_SEQ_CST)
+#define atomic_long_read(v)	__atomic_load_n(&(v)->counter, __ATOMIC_RELAXED)
+#define atomic_long_set(v, i)	__atomic_store_n(&(v)->counter, (i), __ATOMIC_RELAXED)
+#define atomic_long_add(i, v)	((void)__atomic_add_fetch(&(v)->counter, (i), __ATOMIC_SEQ_CST))
+#define atomic_long_sub(i, v)	((void)__atomic_sub_fetch(&(v)->counter, (i), __ATOMIC_SEQ_CST))
+
+#define btmap_popcount(x)	((unsigned int)__builtin_popcountl(x))
+#define btmap_ctz(x)		((unsigned long)__builtin_ctzl(x))
+#define btmap_zalloc(size)	calloc(1, size)
+#define btmap_free(p)		free(p)
+#define btmap_kvcalloc(n, size)	calloc(n, size)
+#define btmap_kvfree(p)		free(p)
+#define btmap_leaf_alloc(size)	(btmap_fail_leaf_alloc ? NULL : calloc(1, size))
+#define btmap_fetch_or(p, mask)	__atomic_fetch_or((p), (mask), __ATOMIC_SEQ_CST)
+#define btmap_mark_window()	do { if (btmap_mark_delay) btmap_mark_delay(); } while (0)
+
+#endif /* __KERNEL__ */
+
+#define btmap_alloc_count(d)	atomic_long_add(d, &blktrack_allocations)
+
+#endif /* BLKTRACK_BTMAP_ENV_H */

@@ -1,0 +1,949 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests of the dirty-block map (kmod/btmap.c, built for userspace).
+ *
+ * Every check compares the map against an expectation the test computes on
+ * its own: a plain bool array of the blocks it marked. A region may read
+ * back as wholly dirty when it went FULL (no leaf, limit, coarsening); it may
+ * never lose a block, and never be dirty where nothing was marked.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "btmap.h"
+
+#define R	((u64)BTMAP_REGION_BLOCKS)
+#define LEAF	((u64)BTMAP_LEAF_BYTES)
+
+static void setup(void)
+{
+	rcu_register_thread();
+	btmap_fail_leaf_alloc = 0;
+}
+
+static void teardown(void)
+{
+	rcu_unregister_thread();
+}
+
+TestSuite(map, .init = setup, .fini = teardown);
+
+/* ---- Helpers ------------------------------------------------------------- */
+
+static u64 rnd_state;
+
+static u64 rnd(void)
+{
+	/* xorshift64*: reproducible from the seed printed on failure. */
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return rnd_state * 2685821657736338717ULL;
+}
+
+static u64 rnd_below(u64 n)
+{
+	return n ? rnd() % n : 0;
+}
+
+static void ref_mark(bool *ref, u64 nr, u64 first, u64 count)
+{
+	u64 i;
+
+	for (i = first; i < nr && i - first < count; i++)
+		ref[i] = true;
+}
+
+static u64 ref_count(const bool *ref, u64 from, u64 to)
+{
+	u64 i, n = 0;
+
+	for (i = from; i < to; i++)
+		n += ref[i];
+	return n;
+}
+
+static u64 region_end(u64 nr, u64 r)
+{
+	return (r + 1) * R < nr ? (r + 1) * R : nr;
+}
+
+static u64 nr_regions(u64 nr)
+{
+	return (nr + R - 1) / R;
+}
+
+/*
+ * Read the map through btmap_next_extent() into @out, checking that the
+ * extents are nonempty, inside the map, sorted and merged (never adjacent).
+ * Returns the number of extents.
+ */
+static u64 read_map(struct btmap *map, bool *out)
+{
+	u64 nr = btmap_nr_blocks(map), pos = 0, start, len, n = 0, prev_end = 0;
+
+	memset(out, 0, nr);
+	while (btmap_next_extent(map, &pos, &start, &len)) {
+		cr_assert_gt(len, 0);
+		cr_assert_leq(start + len, nr, "extent %llu+%llu past %llu",
+			      (unsigned long long)start, (unsigned long long)len,
+			      (unsigned long long)nr);
+		if (n)
+			cr_assert_gt(start, prev_end, "extents not merged/sorted at %llu",
+				     (unsigned long long)start);
+		cr_assert_eq(pos, start + len);
+		memset(out + start, 1, len);
+		prev_end = start + len;
+		n++;
+	}
+	return n;
+}
+
+/* The map holds exactly @ref. */
+static void expect_exact(struct btmap *map, const bool *ref)
+{
+	u64 nr = btmap_nr_blocks(map), i;
+	bool *got = malloc(nr);
+
+	read_map(map, got);
+	for (i = 0; i < nr; i++)
+		cr_assert_eq(got[i], ref[i], "block %llu: map %d, expected %d",
+			     (unsigned long long)i, got[i], ref[i]);
+	cr_assert_eq(btmap_dirty(map), ref_count(ref, 0, nr));
+	free(got);
+}
+
+/*
+ * The map covers @ref; each region is either exactly @ref or wholly dirty
+ * while @ref has a block in it. Returns the number of partial regions (those
+ * that must be leaves) in *@partial and of nonclean regions in *@nonclean.
+ */
+static void expect_cover(struct btmap *map, const bool *ref, u64 *partial, u64 *nonclean)
+{
+	u64 nr = btmap_nr_blocks(map), r, i, dirty = 0;
+	bool *got = malloc(nr);
+
+	*partial = *nonclean = 0;
+	read_map(map, got);
+	for (r = 0; r < nr_regions(nr); r++) {
+		u64 lo = r * R, hi = region_end(nr, r);
+		u64 want = ref_count(ref, lo, hi), have = ref_count(got, lo, hi);
+		bool same = true;
+
+		for (i = lo; i < hi; i++) {
+			cr_assert(!ref[i] || got[i], "dirty block %llu lost",
+				  (unsigned long long)i);
+			if (got[i] != ref[i])
+				same = false;
+		}
+		if (!same) {
+			cr_assert_eq(have, hi - lo, "region %llu neither exact nor full",
+				     (unsigned long long)r);
+			cr_assert_gt(want, 0, "region %llu full with nothing marked",
+				     (unsigned long long)r);
+		}
+		dirty += have;
+		if (have)
+			(*nonclean)++;
+		if (have && have < hi - lo)
+			(*partial)++;
+	}
+	cr_assert_eq(btmap_dirty(map), dirty);
+	free(got);
+}
+
+/* Bytes of leaves the map holds, from btmap_bytes() less an empty map's. */
+static u64 leaf_bytes(struct btmap *map)
+{
+	struct btmap *empty = btmap_create(btmap_nr_blocks(map), 0);
+	u64 base = btmap_bytes(empty), b = btmap_bytes(map);
+
+	btmap_destroy(empty);
+	cr_assert_geq(b, base);
+	cr_assert_eq((b - base) % LEAF, 0);
+	return b - base;
+}
+
+static void expect_no_leak(void)
+{
+	cr_assert_eq(atomic_long_read(&blktrack_allocations), 0,
+		     "%ld allocations leaked", atomic_long_read(&blktrack_allocations));
+}
+
+/* ---- Marking ------------------------------------------------------------- */
+
+Test(map, create_and_destroy, .timeout = 10)
+{
+	struct btmap *map;
+
+	cr_assert_null(btmap_create(0, 0));
+	map = btmap_create(1, 0);
+	cr_assert_not_null(map);
+	cr_assert_eq(btmap_nr_blocks(map), 1);
+	cr_assert_eq(btmap_dirty(map), 0);
+	/* struct + one slot + one counter, no leaf */
+	cr_assert_geq(btmap_bytes(map), sizeof(unsigned long) + sizeof(int));
+	cr_assert_lt(btmap_bytes(map), LEAF);
+	cr_assert_gt(atomic_long_read(&blktrack_allocations), 0);
+	btmap_destroy(map);
+	expect_no_leak();
+
+	map = btmap_create(100 * R, 0);
+	cr_assert_geq(btmap_bytes(map), 100 * (sizeof(unsigned long) + sizeof(int)));
+	btmap_destroy(map);
+	expect_no_leak();
+}
+
+Test(map, ranges_at_every_alignment, .timeout = 10)
+{
+	const u64 nr = 3 * R + 777;
+	const u64 points[] = {
+		0, 1, 2, 31, 63, 64, 65, 127, 128, 1000, 4095, 4096,
+		R - 65, R - 64, R - 1, R, R + 1, R + 63, R + 64,
+		2 * R - 1, 2 * R, 3 * R - 1, 3 * R, nr - 64, nr - 1, nr, nr + 5,
+	};
+	const u64 counts[] = {
+		0, 1, 2, 63, 64, 65, 127, 128, 129, 4097, R - 1, R, R + 1,
+		2 * R + 3, nr, ~0ULL / 2,
+	};
+	bool *ref = malloc(nr);
+	size_t i, j;
+
+	for (i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+		for (j = 0; j < sizeof(counts) / sizeof(counts[0]); j++) {
+			u64 first = points[i], count = counts[j], r, leaves = 0;
+			struct btmap *map = btmap_create(nr, 0);
+
+			memset(ref, 0, nr);
+			ref_mark(ref, nr, first, count);
+			btmap_mark(map, first, count);
+			expect_exact(map, ref);
+
+			/*
+			 * One mark: a region it covers whole goes FULL without
+			 * a leaf; a region it covers in part gets one leaf.
+			 */
+			for (r = 0; r < nr_regions(nr); r++) {
+				u64 c = ref_count(ref, r * R, region_end(nr, r));
+
+				if (c && c < region_end(nr, r) - r * R)
+					leaves++;
+			}
+			cr_assert_eq(leaf_bytes(map), leaves * LEAF,
+				     "first %llu count %llu", (unsigned long long)first,
+				     (unsigned long long)count);
+
+			/* Rewrites change nothing; an overlapping mark adds. */
+			cr_assert_not(btmap_mark(map, first, count));
+			expect_exact(map, ref);
+			btmap_mark(map, first + 3, 70);
+			ref_mark(ref, nr, first + 3, 70);
+			expect_exact(map, ref);
+			btmap_destroy(map);
+		}
+	}
+	free(ref);
+	expect_no_leak();
+}
+
+Test(map, tiny_maps, .timeout = 10)
+{
+	const u64 sizes[] = { 1, 2, 63, 64, 65, R - 1, R, R + 1, 2 * R };
+	size_t i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		u64 nr = sizes[i];
+		bool *ref = calloc(nr, 1);
+		struct btmap *map = btmap_create(nr, 0);
+
+		btmap_mark(map, nr - 1, 1);
+		ref_mark(ref, nr, nr - 1, 1);
+		expect_exact(map, ref);
+		btmap_mark(map, 0, ~0ULL);
+		ref_mark(ref, nr, 0, ~0ULL);
+		expect_exact(map, ref);
+		cr_assert_eq(btmap_dirty(map), nr);
+		btmap_destroy(map);
+		free(ref);
+	}
+	expect_no_leak();
+}
+
+Test(map, dirty_and_bytes_exact, .timeout = 10)
+{
+	const u64 nr = 8 * R;
+	struct btmap *map = btmap_create(nr, 0);
+	bool *ref = calloc(nr, 1);
+	u64 k;
+
+	/* 100 scattered blocks in region 0, 5 in region 3: two leaves. */
+	for (k = 0; k < 100; k++) {
+		btmap_mark(map, k * 300, 1);
+		ref_mark(ref, nr, k * 300, 1);
+	}
+	for (k = 0; k < 5; k++) {
+		btmap_mark(map, 3 * R + k * 2, 1);
+		ref_mark(ref, nr, 3 * R + k * 2, 1);
+	}
+	cr_assert_eq(btmap_dirty(map), 105);
+	cr_assert_eq(leaf_bytes(map), 2 * LEAF);
+	/* A whole region at once costs no leaf. */
+	btmap_mark(map, 5 * R, R);
+	ref_mark(ref, nr, 5 * R, R);
+	cr_assert_eq(btmap_dirty(map), 105 + R);
+	cr_assert_eq(leaf_bytes(map), 2 * LEAF);
+	expect_exact(map, ref);
+	btmap_destroy(map);
+	free(ref);
+	expect_no_leak();
+}
+
+Test(map, full_leaf_wants_coarsen, .timeout = 10)
+{
+	const u64 nr = 2 * R;
+	struct btmap *map = btmap_create(nr, 0);
+	u64 k;
+
+	/* Fill region 1 in chunks: only the last chunk reports the full leaf. */
+	for (k = 0; k < R; k += 1000) {
+		bool want = btmap_mark(map, R + k, 1000);
+
+		cr_assert_eq(want, k + 1000 >= R, "chunk at %llu", (unsigned long long)k);
+	}
+	cr_assert_eq(leaf_bytes(map), LEAF);
+	btmap_coarsen(map, ~0ULL);
+	cr_assert_eq(leaf_bytes(map), 0, "a full leaf was not collapsed");
+	cr_assert_eq(btmap_dirty(map), R);
+	btmap_destroy(map);
+	expect_no_leak();
+}
+
+/* ---- Extents ------------------------------------------------------------- */
+
+/* The first run of @ref at or after @pos, as btmap_next_extent() should see it. */
+static bool ref_next(const bool *ref, u64 nr, u64 pos, u64 *start, u64 *len)
+{
+	u64 s = pos, e;
+
+	while (s < nr && !ref[s])
+		s++;
+	if (s >= nr)
+		return false;
+	for (e = s; e < nr && ref[e]; e++)
+		;
+	*start = s;
+	*len = e - s;
+	return true;
+}
+
+Test(map, extents_merge_across_regions, .timeout = 10)
+{
+	const u64 nr = 4 * R + 100;
+	struct btmap *map = btmap_create(nr, 0);
+	u64 pos = 0, start, len;
+
+	/* leaf tail of region 0 + FULL region 1 + leaf head of region 2 */
+	btmap_mark(map, R - 10, R + 25);
+	/* FULL last region, clipped at nr, joined to a leaf tail of region 3 */
+	btmap_mark(map, 4 * R - 1, 1);
+	btmap_mark(map, 4 * R, 100);
+
+	cr_assert(btmap_next_extent(map, &pos, &start, &len));
+	cr_assert_eq(start, R - 10);
+	cr_assert_eq(len, R + 25);
+	cr_assert(btmap_next_extent(map, &pos, &start, &len));
+	cr_assert_eq(start, 4 * R - 1);
+	cr_assert_eq(len, 101);
+	cr_assert_eq(pos, nr);
+	cr_assert_not(btmap_next_extent(map, &pos, &start, &len));
+
+	/* Starting inside an extent yields its remainder. */
+	pos = R + 5;
+	cr_assert(btmap_next_extent(map, &pos, &start, &len));
+	cr_assert_eq(start, R + 5);
+	cr_assert_eq(len, 2 * R + 15 - (R + 5));
+	btmap_destroy(map);
+	expect_no_leak();
+}
+
+Test(map, extents_equal_reference_runs, .timeout = 10)
+{
+	const u64 nr = 5 * R + 321;
+	bool *ref = calloc(nr, 1);
+	struct btmap *map;
+	int round, k;
+
+	rnd_state = 0x5eed0001;
+	for (round = 0; round < 20; round++) {
+		map = btmap_create(nr, 0);
+		memset(ref, 0, nr);
+		for (k = 0; k < 200; k++) {
+			u64 first = rnd_below(nr + 10);
+			u64 count = rnd() % 8 ? rnd_below(200) : rnd_below(3 * R);
+
+			btmap_mark(map, first, count);
+			ref_mark(ref, nr, first, count);
+		}
+		/* From random positions, the next extent equals the next run. */
+		for (k = 0; k < 300; k++) {
+			u64 pos = rnd_below(nr + 2), p = pos, s, l, rs, rl;
+			bool got = btmap_next_extent(map, &p, &s, &l);
+			bool want = ref_next(ref, nr, pos, &rs, &rl);
+
+			cr_assert_eq(got, want, "pos %llu", (unsigned long long)pos);
+			if (got) {
+				cr_assert_eq(s, rs);
+				cr_assert_eq(l, rl);
+				cr_assert_eq(p, s + l);
+			}
+		}
+		expect_exact(map, ref);
+		btmap_destroy(map);
+	}
+	free(ref);
+	expect_no_leak();
+}
+
+/* ---- Fallbacks ----------------------------------------------------------- */
+
+Test(map, failed_leaf_alloc_goes_full, .timeout = 10)
+{
+	const u64 nr = 3 * R + 50;
+	struct btmap *map = btmap_create(nr, 0);
+	u64 pos = 0, start, len;
+
+	btmap_fail_leaf_alloc = 1;
+	cr_assert(btmap_mark(map, R + 7, 1), "a FULL fallback must ask for attention");
+	cr_assert(btmap_mark(map, 3 * R + 1, 2));
+	btmap_fail_leaf_alloc = 0;
+
+	cr_assert(btmap_next_extent(map, &pos, &start, &len));
+	cr_assert_eq(start, R);
+	cr_assert_eq(len, R);
+	cr_assert(btmap_next_extent(map, &pos, &start, &len));
+	cr_assert_eq(start, 3 * R);
+	cr_assert_eq(len, 50, "the FULL last region must be clipped");
+	cr_assert_not(btmap_next_extent(map, &pos, &start, &len));
+	cr_assert_eq(btmap_dirty(map), R + 50);
+	cr_assert_eq(leaf_bytes(map), 0);
+
+	/* Later marks in a FULL region are no-ops; elsewhere leaves work again. */
+	cr_assert_not(btmap_mark(map, R + 100, 5));
+	btmap_mark(map, 5, 5);
+	cr_assert_eq(btmap_dirty(map), R + 55);
+	cr_assert_eq(leaf_bytes(map), LEAF);
+	btmap_destroy(map);
+	expect_no_leak();
+}
+
+Test(map, mem_limit_goes_full, .timeout = 10)
+{
+	const u64 nr = 6 * R;
+	/* Room for two leaves and a half: never more than two. */
+	struct btmap *map = btmap_create(nr, 2 * LEAF + LEAF / 2);
+	bool *ref = calloc(nr, 1);
+	u64 p, n;
+
+	cr_assert_not(btmap_mark(map, 10, 1));
+	cr_assert_not(btmap_mark(map, R + 10, 1));
+	cr_assert(btmap_mark(map, 2 * R + 10, 1), "over the limit must ask for coarsening");
+	cr_assert(btmap_mark(map, 4 * R + 10, 1));
+	ref_mark(ref, nr, 10, 1);
+	ref_mark(ref, nr, R + 10, 1);
+	ref_mark(ref, nr, 2 * R, R);
+	ref_mark(ref, nr, 4 * R, R);
+	expect_exact(map, ref);
+	cr_assert_eq(leaf_bytes(map), 2 * LEAF);
+
+	/* Coarsening to one leaf frees room for a new one. */
+	btmap_coarsen(map, LEAF);
+	cr_assert_eq(leaf_bytes(map), LEAF);
+	expect_cover(map, ref, &p, &n);
+	cr_assert_not(btmap_mark(map, 5 * R + 3, 1));
+	cr_assert_eq(leaf_bytes(map), 2 * LEAF);
+	btmap_destroy(map);
+	free(ref);
+	expect_no_leak();
+}
+
+/* ---- Coarsening ---------------------------------------------------------- */
+
+Test(map, coarsen_keeps_every_bit, .timeout = 10)
+{
+	const u64 nr = 16 * R + 99;
+	const u64 targets[] = { ~0ULL, 12 * LEAF, 8 * LEAF + 1, 5 * LEAF, LEAF, 1, 0 };
+	bool *ref = calloc(nr, 1);
+	size_t t;
+	int k;
+
+	rnd_state = 0xc0a45e;
+	for (t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
+		struct btmap *map = btmap_create(nr, 0);
+		u64 partial, nonclean;
+
+		memset(ref, 0, nr);
+		for (k = 0; k < 400; k++) {
+			u64 first = rnd_below(nr), count = 1 + rnd_below(400);
+
+			btmap_mark(map, first, count);
+			ref_mark(ref, nr, first, count);
+		}
+		/* A leaf made full by small marks. */
+		for (k = 0; k < (int)R; k += 4096) {
+			btmap_mark(map, 7 * R + k, 4096);
+			ref_mark(ref, nr, 7 * R + k, 4096);
+		}
+		btmap_coarsen(map, targets[t]);
+		cr_assert_leq(leaf_bytes(map), targets[t]);
+		expect_cover(map, ref, &partial, &nonclean);
+		/* Full leaves are gone: every remaining leaf is a partial region. */
+		cr_assert_eq(leaf_bytes(map), partial * LEAF);
+		btmap_destroy(map);
+	}
+	free(ref);
+	expect_no_leak();
+}
+
+Test(map, coarsen_takes_densest_first, .timeout = 10)
+{
+	const u64 nr = 10 * R;
+	struct btmap *map = btmap_create(nr, 0);
+	u64 r, start, len, pos;
+
+	/* Region r has r * 2000 + 1 dirty blocks: density grows with r. */
+	for (r = 0; r < 10; r++)
+		btmap_mark(map, r * R, r * 2000 + 1);
+	cr_assert_eq(leaf_bytes(map), 10 * LEAF);
+	btmap_coarsen(map, 6 * LEAF);
+	cr_assert_eq(leaf_bytes(map), 6 * LEAF, "collapsed more than needed");
+	/* Regions 6..9 are FULL, 0..5 exact. */
+	for (r = 0; r < 10; r++) {
+		pos = r * R;
+		cr_assert(btmap_next_extent(map, &pos, &start, &len));
+		cr_assert_eq(start, r * R);
+		if (r < 6)
+			cr_assert_eq(len, r * 2000 + 1, "region %llu", (unsigned long long)r);
+		else
+			cr_assert_geq(len, R, "region %llu", (unsigned long long)r);
+	}
+	btmap_destroy(map);
+	expect_no_leak();
+}
+
+/* ---- Merging ------------------------------------------------------------- */
+
+Test(map, merge_is_union_and_empties_src, .timeout = 10)
+{
+	const u64 nr = 6 * R + 5;
+	bool *ra = calloc(nr, 1), *rb = calloc(nr, 1);
+	struct btmap *a = btmap_create(nr, 0), *b = btmap_create(nr, 0);
+	u64 base, p, n;
+	long allocs;
+
+	/* region 0: both leaves; 1: b leaf only (moved); 2: b FULL over a leaf;
+	 * 3: a FULL, b leaf; 4: a leaf only; 5 and the tail: nothing / b FULL */
+	btmap_mark(a, 5, 10);		ref_mark(ra, nr, 5, 10);
+	btmap_mark(b, 12, 20);		ref_mark(rb, nr, 12, 20);
+	btmap_mark(b, R + 100, 7);	ref_mark(rb, nr, R + 100, 7);
+	btmap_mark(a, 2 * R + 1, 1);	ref_mark(ra, nr, 2 * R + 1, 1);
+	btmap_mark(b, 2 * R, R);	ref_mark(rb, nr, 2 * R, R);
+	btmap_mark(a, 3 * R, R);	ref_mark(ra, nr, 3 * R, R);
+	btmap_mark(b, 3 * R + 9, 9);	ref_mark(rb, nr, 3 * R + 9, 9);
+	btmap_mark(a, 4 * R + 4, 4);	ref_mark(ra, nr, 4 * R + 4, 4);
+	btmap_mark(b, 6 * R, 5);	ref_mark(rb, nr, 6 * R, 5);
+	cr_assert_eq(leaf_bytes(a), 3 * LEAF);
+	cr_assert_eq(leaf_bytes(b), 3 * LEAF);
+
+	allocs = atomic_long_read(&blktrack_allocations);
+	btmap_merge(a, b);
+	for (p = 0; p < nr; p++)
+		ra[p] |= rb[p];
+	expect_exact(a, ra);
+	/* a: leaves 0 (kept), 1 (moved from b), 4; leaf 2 retired for FULL. */
+	cr_assert_eq(leaf_bytes(a), 3 * LEAF);
+	/* b's leaf 0 and 3 freed, leaf 1 moved, a's leaf 2 freed: 3 fewer. */
+	cr_assert_eq(atomic_long_read(&blktrack_allocations), allocs - 3);
+
+	/* b is empty and reusable. */
+	cr_assert_eq(btmap_dirty(b), 0);
+	cr_assert_eq(leaf_bytes(b), 0);
+	p = 0;
+	cr_assert_not(btmap_next_extent(b, &p, &base, &n));
+	memset(rb, 0, nr);
+	btmap_mark(b, 77, 3);
+	ref_mark(rb, nr, 77, 3);
+	expect_exact(b, rb);
+
+	btmap_destroy(a);
+	btmap_destroy(b);
+	free(ra);
+	free(rb);
+	expect_no_leak();
+}
+
+Test(map, merge_random, .timeout = 10)
+{
+	const u64 nr = 7 * R + 1234;
+	bool *ra = calloc(nr, 1), *rb = calloc(nr, 1);
+	int round, k;
+
+	rnd_state = 0x3e4e;
+	for (round = 0; round < 30; round++) {
+		struct btmap *a = btmap_create(nr, round % 3 ? 0 : 3 * LEAF);
+		struct btmap *b = btmap_create(nr, 0);
+		u64 p, partial, nonclean;
+
+		memset(ra, 0, nr);
+		memset(rb, 0, nr);
+		for (k = 0; k < 60; k++) {
+			u64 f = rnd_below(nr), c = rnd() % 10 ? rnd_below(300) : rnd_below(2 * R);
+
+			if (k & 1) {
+				btmap_mark(a, f, c);
+				ref_mark(ra, nr, f, c);
+			} else {
+				btmap_mark(b, f, c);
+				ref_mark(rb, nr, f, c);
+			}
+		}
+		btmap_merge(a, b);
+		for (p = 0; p < nr; p++)
+			ra[p] |= rb[p];
+		expect_cover(a, ra, &partial, &nonclean);
+		cr_assert_eq(btmap_dirty(b), 0);
+		cr_assert_eq(leaf_bytes(b), 0);
+		btmap_destroy(a);
+		btmap_destroy(b);
+	}
+	free(ra);
+	free(rb);
+	expect_no_leak();
+}
+
+/* ---- Randomized model test ----------------------------------------------- */
+
+Test(map, random_model, .timeout = 10)
+{
+	const u64 nr = 5 * R + 321;
+	const unsigned long long seed = 0xb10c7ac;
+	bool *ref = calloc(nr, 1), *rb = calloc(nr, 1);
+	struct btmap *map = btmap_create(nr, 4 * LEAF);
+	u64 partial, nonclean, p;
+	int op;
+
+	rnd_state = seed;
+	for (op = 0; op < 3000; op++) {
+		u64 kind = rnd_below(100);
+
+		if (kind < 85) {
+			u64 f = rnd_below(nr + 20);
+			u64 c = rnd() % 16 ? 1 + rnd_below(100) : rnd_below(2 * R);
+
+			btmap_fail_leaf_alloc = rnd_below(50) == 0;
+			btmap_mark(map, f, c);
+			btmap_fail_leaf_alloc = 0;
+			ref_mark(ref, nr, f, c);
+		} else if (kind < 93) {
+			u64 target = rnd_below(6) * LEAF + rnd_below(2);
+
+			btmap_coarsen(map, target);
+			cr_assert_leq(leaf_bytes(map), target, "seed %llx op %d", seed, op);
+		} else {
+			struct btmap *b = btmap_create(nr, rnd_below(2) ? 0 : 2 * LEAF);
+			int k, n = (int)rnd_below(20);
+
+			memset(rb, 0, nr);
+			for (k = 0; k < n; k++) {
+				u64 f = rnd_below(nr), c = 1 + rnd_below(rnd() % 8 ? 500 : 2 * R);
+
+				btmap_mark(b, f, c);
+				ref_mark(rb, nr, f, c);
+			}
+			btmap_merge(map, b);
+			cr_assert_eq(btmap_dirty(b), 0);
+			btmap_destroy(b);
+			for (p = 0; p < nr; p++)
+				ref[p] |= rb[p];
+		}
+		if (op % 25 == 0 || op == 2999) {
+			u64 leaves;
+
+			expect_cover(map, ref, &partial, &nonclean);
+			leaves = leaf_bytes(map) / LEAF;
+			cr_assert_geq(leaves, partial, "seed %llx op %d", seed, op);
+			cr_assert_leq(leaves, nonclean, "seed %llx op %d", seed, op);
+		}
+	}
+	btmap_destroy(map);
+	free(ref);
+	free(rb);
+	expect_no_leak();
+}
+
+/* ---- Concurrency: markers racing checkpoints, aborts and coarsening ------- */
+
+/*
+ * An epoch is what the module publishes for a volume: the active map, plus
+ * here the blocks the markers and merges put in it. Markers take
+ * rcu_read_lock, mark the map and record the blocks in the same epoch, so
+ * once an epoch is swapped out and a grace period has passed, its map can
+ * be checked against its own record: short epochs keep both sparse, so a
+ * lost bit shows.
+ */
+struct epoch {
+	struct btmap *map;
+	bool *ref;
+};
+
+struct race {
+	u64 nr;
+	u64 limit;		/* mem_limit of each active map */
+	u64 max_count;		/* marks of 1..max_count blocks ... */
+	bool big;		/* ... and now and then up to 2 regions */
+	int nthreads;
+	int epoch_iters;	/* main-thread iterations per checkpoint */
+	int abort_pct;		/* checkpoints aborted: merged back into the live map */
+	int coarsen;		/* 0: never, 1: to one leaf, 2: to zero */
+	int merge_blocks;	/* per iteration: merge a map of so many blocks into the live one */
+	bool exact;		/* no limit and no coarsening: maps are exact */
+	int min_iter;		/* main-thread iterations at least (default 300) */
+	bool delay;		/* markers sometimes pause holding a leaf */
+};
+
+static struct epoch *cur;		/* rcu-published, as in the module */
+static int stop;
+
+struct marker {
+	pthread_t tid;
+	const struct race *rc;
+	u64 seed;
+	unsigned long ops;
+};
+
+static u64 trnd(u64 *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ULL;
+}
+
+static void ref_mark_atomic(bool *ref, u64 nr, u64 first, u64 count)
+{
+	u64 i;
+
+	for (i = first; i < nr && i - first < count; i++)
+		__atomic_store_n(&ref[i], true, __ATOMIC_RELAXED);
+}
+
+static void *marker_main(void *arg)
+{
+	struct marker *m = arg;
+	const struct race *rc = m->rc;
+
+	rcu_register_thread();
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+		u64 f = trnd(&m->seed) % rc->nr, c;
+		struct epoch *e;
+
+		if (rc->big && trnd(&m->seed) % 2048 == 0)
+			c = trnd(&m->seed) % (2 * R);
+		else
+			c = 1 + trnd(&m->seed) % rc->max_count;
+		rcu_read_lock();
+		e = rcu_dereference(cur);
+		btmap_mark(e->map, f, c);
+		ref_mark_atomic(e->ref, rc->nr, f, c);
+		rcu_read_unlock();
+		__atomic_store_n(&m->ops, m->ops + 1, __ATOMIC_RELAXED);
+		/* On few CPUs, let the main thread (and its grace periods) run. */
+		if (m->ops % 512 == 0)
+			sched_yield();
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+static struct epoch *epoch_new(const struct race *rc)
+{
+	struct epoch *e = malloc(sizeof(*e));
+
+	e->map = btmap_create(rc->nr, rc->limit);
+	e->ref = calloc(rc->nr, 1);
+	cr_assert_not_null(e->map);
+	return e;
+}
+
+static void epoch_free(struct epoch *e)
+{
+	btmap_destroy(e->map);
+	free(e->ref);
+	free(e);
+}
+
+static void epoch_check(const struct race *rc, struct epoch *e)
+{
+	u64 partial, nonclean;
+
+	if (rc->exact)
+		expect_exact(e->map, e->ref);
+	else
+		expect_cover(e->map, e->ref, &partial, &nonclean);
+}
+
+/* Wait until every marker runs, so the main thread really races them. */
+static void wait_running(struct marker *m, int n)
+{
+	int t;
+
+	for (t = 0; t < n; t++)
+		while (!__atomic_load_n(&m[t].ops, __ATOMIC_RELAXED))
+			usleep(100);
+}
+
+/* At least @min_iter iterations and 300000 marks, at most about 3 s. */
+static bool keep_going(struct marker *m, int n, int iter, int min_iter)
+{
+	static struct timespec t0;
+	struct timespec now;
+	unsigned long ops = 0;
+	int t;
+
+	if (!iter)
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec - t0.tv_sec >= 3)
+		return false;
+	for (t = 0; t < n; t++)
+		ops += __atomic_load_n(&m[t].ops, __ATOMIC_RELAXED);
+	return iter < min_iter || ops < 300000;
+}
+
+static __thread u64 delay_calls;
+
+/* Now and then a marker is preempted between reading a leaf and using it. */
+static void marker_delay(void)
+{
+	if (++delay_calls % 128 == 0)
+		usleep(20);
+}
+
+static void race(const struct race *rc)
+{
+	struct marker m[8];
+	int t, iter, checks = 0, aborts = 0;
+	u64 k;
+
+	cr_assert_leq(rc->nthreads, 8);
+	rnd_state = 0xace0fba5e;
+	cur = epoch_new(rc);
+	stop = 0;
+	btmap_mark_delay = rc->delay ? marker_delay : NULL;
+	for (t = 0; t < rc->nthreads; t++) {
+		m[t].rc = rc;
+		m[t].seed = 0x9e3779b97f4a7c15ULL * (t + 1);
+		m[t].ops = 0;
+		cr_assert_eq(pthread_create(&m[t].tid, NULL, marker_main, &m[t]), 0);
+	}
+	wait_running(m, rc->nthreads);
+
+	for (iter = 0; keep_going(m, rc->nthreads, iter, rc->min_iter ? rc->min_iter : 300); iter++) {
+		if (rc->merge_blocks) {
+			struct btmap *src = btmap_create(rc->nr, 0);
+
+			for (k = 0; k < (u64)rc->merge_blocks; k++) {
+				u64 f = rnd_below(rc->nr);
+
+				btmap_mark(src, f, 1);
+				ref_mark_atomic(cur->ref, rc->nr, f, 1);
+			}
+			btmap_merge(cur->map, src);
+			cr_assert_eq(btmap_dirty(src), 0);
+			btmap_destroy(src);
+		}
+		if (rc->coarsen)
+			btmap_coarsen(cur->map, rc->coarsen == 1 ? LEAF : 0);
+		if (iter % rc->epoch_iters == rc->epoch_iters - 1) {
+			/* CHECKPOINT: swap in a fresh map ... */
+			struct epoch *old = cur;
+
+			rcu_assign_pointer(cur, epoch_new(rc));
+			/* ... after which no marker still uses @old. */
+			synchronize_rcu();
+			if ((int)rnd_below(100) < rc->abort_pct) {
+				/* ABORT: merge it back while markers run. */
+				for (k = 0; k < rc->nr; k++)
+					if (old->ref[k])
+						__atomic_store_n(&cur->ref[k], true, __ATOMIC_RELAXED);
+				btmap_merge(cur->map, old->map);
+				cr_assert_eq(btmap_dirty(old->map), 0);
+				aborts++;
+			} else {
+				epoch_check(rc, old);
+				checks++;
+			}
+			epoch_free(old);
+		}
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	for (t = 0; t < rc->nthreads; t++)
+		pthread_join(m[t].tid, NULL);
+	epoch_check(rc, cur);
+	epoch_free(cur);
+	cur = NULL;
+	cr_assert_geq(checks, 5, "only %d epochs checked", checks);
+	cr_assert(!rc->abort_pct || aborts > 0);
+	expect_no_leak();
+}
+
+/* Markers racing swaps and aborts, no limit: every epoch is exact. */
+Test(map, concurrent_swaps_exact, .timeout = 20)
+{
+	struct race rc = {
+		.nr = 6 * R + 100, .max_count = 64, .big = true, .nthreads = 4,
+		.epoch_iters = 1, .abort_pct = 50, .exact = true,
+	};
+
+	race(&rc);
+}
+
+/* ABORT's merge into a live map: markers and the merge OR into the same words. */
+Test(map, concurrent_merge_into_live_map, .timeout = 20)
+{
+	struct race rc = {
+		.nr = 2 * R, .max_count = 3, .nthreads = 2, .epoch_iters = 10,
+		.abort_pct = 30, .merge_blocks = 1500, .exact = true,
+	};
+
+	race(&rc);
+}
+
+/* Memory limit, the coarsening worker and aborts: no block is ever lost. */
+Test(map, concurrent_limit_coarsen_abort, .timeout = 20)
+{
+	struct race rc = {
+		.nr = 6 * R + 100, .limit = 3 * LEAF, .max_count = 64, .big = true,
+		.nthreads = 4, .epoch_iters = 3, .abort_pct = 50, .coarsen = 1, .delay = true,
+	};
+
+	race(&rc);
+}
+
+/*
+ * Coarsening to zero while markers run: leaves are retired under markers'
+ * feet. Freeing one before the grace period is a use after free (caught
+ * when built with -fsanitize=address) and may lose or invent a block.
+ */
+Test(map, concurrent_coarsen_retires_after_grace, .timeout = 20)
+{
+	struct race rc = {
+		.nr = 6 * R + 100, .max_count = 200, .nthreads = 4, .epoch_iters = 2,
+		.coarsen = 2, .min_iter = 1000, .delay = true,
+	};
+
+	race(&rc);
+}
