@@ -13,6 +13,7 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -D_GNU_SOURC
 	    -Iinclude/uapi -Ilib -fvisibility=hidden
 LDFLAGS  ?=
 PREFIX   ?= /usr/local
+VERSION  ?= 0.1
 
 KVER     ?= $(shell uname -r)
 KDIR     ?= /lib/modules/$(KVER)/build
@@ -100,10 +101,20 @@ demo:
 deps:
 	scripts/install-deps.sh
 
-install: all
+$(B)/libblktrack.pc: lib/libblktrack.pc.in
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< >$@
+
+install: all $(B)/libblktrack.pc
 	install -D -m 0755 $(B)/blktrack $(DESTDIR)$(PREFIX)/sbin/blktrack
 	install -D -m 0755 $(B)/blktrack-dump $(DESTDIR)$(PREFIX)/sbin/blktrack-dump
 	install -D -m 0755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/libblktrack.so.1
+	ln -sf libblktrack.so.1 $(DESTDIR)$(PREFIX)/lib/libblktrack.so
+	install -D -m 0644 lib/libblktrack.h $(DESTDIR)$(PREFIX)/include/libblktrack.h
+	install -D -m 0644 include/uapi/linux/blktrack.h $(DESTDIR)$(PREFIX)/include/linux/blktrack.h
+	install -D -m 0644 $(B)/libblktrack.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/libblktrack.pc
+	install -D -m 0644 doc/blktrack.8 $(DESTDIR)$(PREFIX)/share/man/man8/blktrack.8
+	install -D -m 0644 doc/blktrack-dump.8 $(DESTDIR)$(PREFIX)/share/man/man8/blktrack-dump.8
 
 clean:
 	rm -rf $(B)
