@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tracker.c - the write hook: a probe on the block_bio_queue tracepoint.
+ * tracker.c - the write hooks: probes on two block tracepoints.
  *
  * block_bio_queue fires in submit_bio_noacct() for each bio, in the task
  * that submits it, after a partition's sectors were remapped to the whole
@@ -8,12 +8,20 @@
  * its data can be on the media. Writes through a partition, the whole disk
  * or a device stacked above (dm sends its own bio down) all pass here.
  *
- * The tracepoint symbol is not exported; the tracepoint is found by name
- * with for_each_kernel_tracepoint().
+ * block_rq_complete fires when a blk-mq request (or part of it) completes,
+ * before the bios' owners hear of it. Marking there again closes the
+ * checkpoint race: a write queued before CHECKPOINT is in the pending map,
+ * but its data may land after the backup read that block; its completion
+ * then marks the new active map, so the next backup takes it. A rewrite of
+ * a block already marked costs a read of its word, no atomic.
+ *
+ * The tracepoint symbols are not exported; the tracepoints are found by
+ * name with for_each_kernel_tracepoint().
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bio.h>
+#include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/rcupdate.h>
 #include <linux/string.h>
@@ -23,7 +31,6 @@
 #include "volume.h"
 
 struct bt_table __rcu *bt_table;
-static struct tracepoint *bt_tp;
 
 static void bt_volume_grew(struct bt_volume *vol)
 {
@@ -61,37 +68,12 @@ static void bt_mark(const struct bt_track *t, sector_t start, sector_t end)
 		queue_work(system_unbound_wq, &vol->coarsen_work);
 }
 
-/* Called with preemption off: no sleeping, no lock. */
-static void bt_probe_bio_queue(void *data, struct bio *bio)
+/* Mark disk sectors [@start, +@nr) of @disk on every volume they overlap. */
+static void bt_mark_disk(struct gendisk *disk, sector_t start, sector_t nr)
 {
 	const struct bt_table *tbl;
-	struct gendisk *disk;
-	sector_t start = bio->bi_iter.bi_sector;
-	sector_t nr;
 	unsigned int i;
 
-	switch (bio_op(bio)) {
-	case REQ_OP_WRITE:
-	case REQ_OP_WRITE_ZEROES:
-	case REQ_OP_DISCARD:
-	case REQ_OP_SECURE_ERASE:
-		nr = bio_sectors(bio);
-		break;
-	case REQ_OP_ZONE_APPEND:
-		/* The device picks where in the zone the data lands. */
-		nr = bdev_zone_sectors(bio->bi_bdev);
-		if (nr)
-			start &= ~(nr - 1);
-		else
-			nr = bio_sectors(bio);
-		break;
-	default:
-		return;
-	}
-	if (!nr)
-		return;		/* an empty flush carries no data */
-
-	disk = bio->bi_bdev->bd_disk;
 	rcu_read_lock();
 	tbl = rcu_dereference(bt_table);
 	if (tbl) {
@@ -102,30 +84,106 @@ static void bt_probe_bio_queue(void *data, struct bio *bio)
 	rcu_read_unlock();
 }
 
+static bool bt_op_changes_data(enum req_op op)
+{
+	switch (op) {
+	case REQ_OP_WRITE:
+	case REQ_OP_WRITE_ZEROES:
+	case REQ_OP_DISCARD:
+	case REQ_OP_SECURE_ERASE:
+	case REQ_OP_ZONE_APPEND:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Both probes run with preemption off: no sleeping, no lock. */
+static void bt_probe_bio_queue(void *data, struct bio *bio)
+{
+	sector_t start = bio->bi_iter.bi_sector;
+	sector_t nr = bio_sectors(bio);
+
+	if (!bt_op_changes_data(bio_op(bio)) || !nr)
+		return;		/* reads; an empty flush carries no data */
+	if (bio_op(bio) == REQ_OP_ZONE_APPEND) {
+		/* The device picks where in the zone the data lands. */
+		sector_t zone = bdev_zone_sectors(bio->bi_bdev);
+
+		if (zone) {
+			start &= ~(zone - 1);
+			nr = zone;
+		}
+	}
+	bt_mark_disk(bio->bi_bdev->bd_disk, start, nr);
+}
+
+static void bt_probe_rq_complete(void *data, struct request *rq,
+				 blk_status_t error, unsigned int nr_bytes)
+{
+	sector_t nr = nr_bytes >> SECTOR_SHIFT;
+
+	/* Passthrough requests (REQ_OP_DRV_*) were not marked at queue either. */
+	if (!bt_op_changes_data(req_op(rq)) || !nr || !rq->q->disk)
+		return;
+	/* A zone append's sector is known only now; its queue mark took the zone. */
+	bt_mark_disk(rq->q->disk, blk_rq_pos(rq), nr);
+}
+
+struct bt_hook {
+	const char *name;
+	void *probe;
+	struct tracepoint *tp;
+};
+
+static struct bt_hook bt_hooks[] = {
+	{ "block_bio_queue", bt_probe_bio_queue },
+	{ "block_rq_complete", bt_probe_rq_complete },
+};
+
 static void bt_find_tracepoint(struct tracepoint *tp, void *priv)
 {
-	if (!strcmp(tp->name, "block_bio_queue"))
-		*(struct tracepoint **)priv = tp;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(bt_hooks); i++)
+		if (!strcmp(tp->name, bt_hooks[i].name))
+			bt_hooks[i].tp = tp;
+}
+
+static void bt_unhook(unsigned int nr)
+{
+	while (nr--)
+		tracepoint_probe_unregister(bt_hooks[nr].tp, bt_hooks[nr].probe, NULL);
+	/* After this no probe runs, nor can one start: tables and maps may go. */
+	tracepoint_synchronize_unregister();
 }
 
 int bt_tracker_init(void)
 {
+	unsigned int i;
 	int ret;
 
-	for_each_kernel_tracepoint(bt_find_tracepoint, &bt_tp);
-	if (!bt_tp) {
-		pr_err("tracepoint block_bio_queue not found\n");
-		return -ENOENT;
+	for_each_kernel_tracepoint(bt_find_tracepoint, NULL);
+	for (i = 0; i < ARRAY_SIZE(bt_hooks); i++) {
+		if (!bt_hooks[i].tp) {
+			pr_err("tracepoint %s not found\n", bt_hooks[i].name);
+			ret = -ENOENT;
+			goto out_unhook;
+		}
+		ret = tracepoint_probe_register(bt_hooks[i].tp, bt_hooks[i].probe, NULL);
+		if (ret) {
+			pr_err("cannot register on %s: %d\n", bt_hooks[i].name, ret);
+			goto out_unhook;
+		}
 	}
-	ret = tracepoint_probe_register(bt_tp, bt_probe_bio_queue, NULL);
-	if (ret)
-		pr_err("cannot register on block_bio_queue: %d\n", ret);
+	return 0;
+
+out_unhook:
+	bt_unhook(i);
 	return ret;
 }
 
 void bt_tracker_exit(void)
 {
-	tracepoint_probe_unregister(bt_tp, bt_probe_bio_queue, NULL);
-	/* After this no probe runs, nor can one start: tables and maps may go. */
-	tracepoint_synchronize_unregister();
+	bt_unhook(ARRAY_SIZE(bt_hooks));
 }

@@ -386,7 +386,7 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 	size_t bytes = n * sizeof(*cv);
 	struct bt_volume **vols;
 	struct bt_table *tbl;
-	u32 i, j;
+	u32 i;
 	int ret = 0;
 
 	vols = kcalloc(n, sizeof(*vols), GFP_KERNEL);
@@ -448,30 +448,12 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 	}
 
 	/*
-	 * Writes marked in the pending maps may still be in flight: wait for
-	 * them, so that what the backup reads is what the map says changed.
-	 * A task can be preempted after the probe marked its bio and before
-	 * the bio entered its queue, where a freeze would not see it. Once
-	 * every task has passed a voluntary context switch (RCU Tasks), such
-	 * a bio holds its queue reference (limits: doc/KERNEL.md).
+	 * Writes marked in the pending maps may still be in flight: no wait
+	 * for them. The completion probe (tracker.c) marks each again, in the
+	 * active map it finds when it completes, so a block the backup reads
+	 * before its write lands is in the next backup too. No write waits
+	 * for a checkpoint.
 	 */
-	synchronize_rcu_tasks();
-	/*
-	 * Freezing a blk-mq queue waits for every request that entered it.
-	 * Bio-based devices (dm, md, ...) have no such queue and are not
-	 * drained; their writes are drained where they land, if that disk is
-	 * tracked too.
-	 */
-	for (i = 0; i < n; i++) {
-		struct request_queue *q = bdev_get_queue(vols[i]->bdev.bdev);
-
-		for (j = 0; j < i; j++)
-			if (vols[j]->disk == vols[i]->disk)
-				break;
-		if (j == i && queue_is_mq(q))
-			bt_queue_drain(q);
-	}
-
 	for (i = 0; i < n; i++) {
 		struct bt_volume *vol = vols[i];
 

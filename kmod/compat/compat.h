@@ -82,27 +82,4 @@ static inline void bt_bdev_close(struct bt_bdev *h)
 #error "blktrack: no known way to open a block device on this kernel (kmod/compat/probes)"
 #endif
 
-/* ---- Waiting for the requests in flight on a blk-mq queue --------------- */
-
-#if defined(HAVE_BLK_MQ_FREEZE_QUEUE_MEMFLAGS)		/* 6.14+ */
-
-static inline void bt_queue_drain(struct request_queue *q)
-{
-	unsigned int memflags = blk_mq_freeze_queue(q);
-
-	blk_mq_unfreeze_queue(q, memflags);
-}
-
-#elif defined(HAVE_BLK_MQ_FREEZE_QUEUE_VOID)		/* up to 6.13 */
-
-static inline void bt_queue_drain(struct request_queue *q)
-{
-	blk_mq_freeze_queue(q);
-	blk_mq_unfreeze_queue(q);
-}
-
-#else
-#error "blktrack: no known blk_mq_freeze_queue() on this kernel (kmod/compat/probes)"
-#endif
-
 #endif /* BLKTRACK_COMPAT_H */

@@ -165,7 +165,9 @@ enum blktrack_reason {
  * @reason: OUT enum blktrack_reason
  * @block_size: OUT tracking granularity in bytes
  * @dev_size: OUT volume size in bytes, as seen at attach
- * @stamp: OUT generation and epoch of the active map's starting point
+ * @stamp: OUT generation and committed epoch; a pending map holds the
+ *	changes from it to epoch + 1 and is named by it in COMMIT/ABORT
+ *	(without a pending map, the active map holds the changes since it)
  * @active_dirty: OUT blocks marked in the active map
  * @pending_dirty: OUT blocks marked in the pending map (0 if none)
  * @map_bytes: OUT memory used by both maps
@@ -214,11 +216,12 @@ struct blktrack_checkpoint_vol {
  * @reserved: must be zero
  *
  * Every listed volume's active map becomes its pending map at one
- * instant, and a fresh active map records what follows. Writes already
- * submitted are waited for, so the data they carry is on the volume
- * when the ioctl returns. All or nothing: EBUSY if any volume already
- * has a pending checkpoint, ENOENT if any is not attached, EINVAL for a
- * volume listed twice.
+ * instant, and a fresh active map records what follows. Writes submitted
+ * before are in the pending map; those still in flight are marked again
+ * in the active map when they complete, so nothing they change is lost
+ * if the backup read a block before the write landed. All or nothing:
+ * EBUSY if any volume already has a pending checkpoint, ENOENT if any
+ * is not attached, EINVAL for a volume listed twice.
  */
 struct blktrack_checkpoint {
 	__u64 size;
