@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run the VM tests (tests/vm/NNNN-*.sh) on every supported kernel.
 #
-#   tests/vm/run.sh [--kernel KVER] [TEST-GLOB]
+#   tests/vm/run.sh [--kernel KVER] [TEST-GLOB]    (a plain name is a prefix)
 #
 # One QEMU boot per kernel runs every selected test in order; the kernels
 # boot in parallel. Prints "PASS kernel test" or "FAIL kernel test" (with the
@@ -27,6 +27,10 @@ case $glob in
 esac
 case $glob in
 */*) glob=${glob##*/} ;;
+esac
+case $glob in
+*[*?[]*) ;;
+*) glob="$glob*" ;;	# a plain name is a prefix: "0400" runs 0400-discard
 esac
 
 cd "$VM_TOP" || exit 1
@@ -99,6 +103,7 @@ parse_log() {
 		}
 		cur = ""; next
 	}
+	/^BLKTRACK-TEST-TIME / { next }
 	/^BLKTRACK-ALL-DONE/ { done = 1; next }
 	{
 		if (crashpat($0) && crash == "") {
@@ -151,6 +156,9 @@ for kver in $kernels; do
 		failed=$((failed + 1))
 	done
 	echo "vm: $kver: $n test(s) reported in ${secs}s (log: build/vm/$kver.log)"
+	times=$(tr -d '\r' <"$log" | sed -n 's/^.*BLKTRACK-TEST-TIME \([^ ]*\) \([0-9.]*\)$/\1 \2s/p' |
+		paste -s -d, - | sed 's/,/, /g')
+	[ -n "$times" ] && echo "vm: $kver: seconds per test: $times"
 done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

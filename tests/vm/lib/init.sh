@@ -66,12 +66,14 @@ shell)
 		*) continue ;;
 		esac
 		echo "BLKTRACK-TEST-BEGIN $name"
+		t0=$(cut -d' ' -f1 /proc/uptime)
 		cd /tmp || exit 1
 		timeout "${BLKTRACK_TEST_TIMEOUT:-300}" sh "$t" 2>&1
 		rc=$?
 		cd /blktrack || exit 1
 		sync
 		dmesg -c | sed 's/^/dmesg: /'
+		echo "BLKTRACK-TEST-TIME $name $(awk -v t0="$t0" '{ printf "%.1f", $1 - t0 }' /proc/uptime)"
 		echo "BLKTRACK-TEST-END $name $rc"
 	done
 	;;
