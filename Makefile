@@ -69,19 +69,19 @@ kmod-clean:
 
 # ---- tests -----------------------------------------------------------------
 UNIT_CFLAGS := $(CFLAGS) -DBTMAP_USERSPACE -Ikmod -pthread
-$(B)/unit-tests: $(UNIT_SRC) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h)
+$(B)/unit-tests: $(UNIT_SRC) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h) $(wildcard lib/*.[ch])
 	@mkdir -p $(B)
-	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common
+	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common $(JSON_LIBS)
 
 unit: abi-check $(B)/unit-tests
 	$(B)/unit-tests --jobs 2
 
 # The unit tests under ASan/UBSan: a leaf freed before its grace period shows
 # as a use after free. Criterion itself leaks a little: no leak check.
-$(B)/unit-tests-asan: $(UNIT_SRC) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h)
+$(B)/unit-tests-asan: $(UNIT_SRC) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h) $(wildcard lib/*.[ch])
 	@mkdir -p $(B)
 	$(CC) $(UNIT_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
-		-o $@ $(UNIT_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common
+		-o $@ $(UNIT_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common $(JSON_LIBS)
 
 unit-asan: $(B)/unit-tests-asan
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 $(B)/unit-tests-asan --jobs 2
