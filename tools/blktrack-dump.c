@@ -128,8 +128,13 @@ static void print_volume(const char *name, dev_t dev, const struct blktrack_stat
 	char a[32], b[32];
 	size_t i;
 
+	struct blktrack_volume_id vid;
+
 	printf("%s (%u:%u)\n", name, major(dev), minor(dev));
 	blktrack_status_print(stdout, name, st);
+	if (blktrack_volume_identify(name, &vid) == 0)
+		printf("volume_id: %s (%s)\nfstype: %s\n", vid.id, vid.id_type,
+		       vid.fstype[0] ? vid.fstype : "none");
 	if (!m->present) {
 		printf("map: %s: none\n", which);
 		return;
@@ -151,6 +156,7 @@ static int volume_json(const char *name, dev_t dev, const struct blktrack_status
 		       const struct vol_map *m, const struct dump_opts *o,
 		       struct json_object **objp)
 {
+	struct blktrack_volume_id vid;
 	struct json_object *v, *map, *ext;
 	char devno[32];
 	int err;
@@ -159,11 +165,15 @@ static int volume_json(const char *name, dev_t dev, const struct blktrack_status
 	if (err < 0)
 		return err;
 	snprintf(devno, sizeof(devno), "%u:%u", major(dev), minor(dev));
+	if (blktrack_volume_identify(name, &vid) == 0 &&
+	    (json_object_object_add(v, "volume_id", json_object_new_string(vid.id)) ||
+	     json_object_object_add(v, "volume_id_type", json_object_new_string(vid.id_type)) ||
+	     json_object_object_add(v, "fstype", vid.fstype[0] ?
+				    json_object_new_string(vid.fstype) : NULL)))
+		goto nomem_v;
 	map = json_object_new_object();
-	if (!map ||
-	    json_object_object_add(v, "devno", json_object_new_string(devno)) ||
-	    json_object_object_add(v, "map", map))
-		goto nomem;
+	if (!map)
+		goto nomem_v;
 	if (json_object_object_add(map, "name", json_object_new_string(
 				o->pending ? "pending" : "active")) ||
 	    json_object_object_add(map, "present", json_object_new_boolean(m->present)))
@@ -176,14 +186,23 @@ static int volume_json(const char *name, dev_t dev, const struct blktrack_status
 		    json_object_object_add(map, "density", json_object_new_string(m->density)))
 			goto nomem;
 		if (o->extents) {
-			if (blktrack_extents_json(m->ext, m->n, &ext) < 0 ||
-			    json_object_object_add(map, "extents", ext))
+			if (blktrack_extents_json(m->ext, m->n, &ext) < 0)
 				goto nomem;
+			if (json_object_object_add(map, "extents", ext)) {
+				json_object_put(ext);
+				goto nomem;
+			}
 		}
 	}
+	/* v owns map from here */
+	if (json_object_object_add(v, "devno", json_object_new_string(devno)) ||
+	    json_object_object_add(v, "map", map))
+		goto nomem;
 	*objp = v;
 	return 0;
 nomem:
+	json_object_put(map);
+nomem_v:
 	json_object_put(v);
 	return -ENOMEM;
 }
