@@ -74,7 +74,11 @@ build_one() {
 		echo "build-kmod-all: FAILED for $kver (log: $log)" >&2
 		return 1
 	fi
-	if grep -E "(^$out/.*[Ww]arning:|^WARNING: modpost: .*(kmod|blktrack))" "$log" >&2; then
+	# (fixed-string match on the path: KVER may hold regex characters, "+")
+	warn=$(grep -F "$out/" "$log" | grep -i 'warning:'
+		grep -E '^WARNING: modpost: .*(kmod|blktrack)' "$log") || :
+	if [ -n "$warn" ]; then
+		echo "$warn" >&2
 		echo "build-kmod-all: warnings from our files for $kver (log: $log)" >&2
 		return 1
 	fi
