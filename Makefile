@@ -93,6 +93,12 @@ check:
 	$(MAKE) all vmprogs unit
 	tests/vm/run.sh
 
+# Benchmarks in the VM (not part of check): figures for doc/BENCHMARKS.md.
+bench:
+	scripts/install-deps.sh
+	$(MAKE) all vmprogs
+	tests/vm/run.sh --bench
+
 demo:
 	scripts/install-deps.sh
 	$(MAKE) all
@@ -121,4 +127,4 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
 
 
-.PHONY: all abi-check kmod kmod-all kmod-clean unit unit-asan check demo deps install clean vmprogs
+.PHONY: bench all abi-check kmod kmod-all kmod-clean unit unit-asan check demo deps install clean vmprogs

@@ -1,7 +1,10 @@
 #!/bin/sh
 # Run the VM tests (tests/vm/NNNN-*.sh) on every supported kernel.
 #
-#   tests/vm/run.sh [--kernel KVER] [TEST-GLOB]    (a plain name is a prefix)
+#   tests/vm/run.sh [--kernel KVER] [--bench] [TEST-GLOB]  (a plain name is a prefix)
+#
+# --bench runs the benchmarks of tests/vm/bench/ instead (make bench) and
+# ends with their "BENCH key value" figures as a table.
 #
 # One QEMU boot per kernel runs every selected test in order; the kernels
 # boot in parallel. Prints "PASS kernel test" or "FAIL kernel test" (with the
@@ -14,11 +17,18 @@ set -u
 
 only=
 glob='*'
+suite=tests/vm
+gtimeout=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) only=$2; shift 2 ;;
+	--bench)
+		suite=tests/vm/bench
+		gtimeout="blktrack.timeout=1500"
+		VM_TIMEOUT=${VM_TIMEOUT:-3000}; export VM_TIMEOUT
+		shift ;;
 	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-	-*) echo "usage: $0 [--kernel KVER] [TEST-GLOB]" >&2; exit 2 ;;
+	-*) echo "usage: $0 [--kernel KVER] [--bench] [TEST-GLOB]" >&2; exit 2 ;;
 	*) glob=$1; shift ;;
 	esac
 done
@@ -43,7 +53,7 @@ fi
 [ -n "$kernels" ] || vm_die "no supported kernel installed"
 
 # The selected tests, fixed now: the initramfs is built from the same list.
-selected=$(ls tests/vm/[0-9][0-9][0-9][0-9]-*.sh 2>/dev/null | while read -r t; do
+selected=$(ls $suite/[0-9][0-9][0-9][0-9]-*.sh 2>/dev/null | while read -r t; do
 	n=${t##*/}; n=${n%.sh}
 	case $n in $glob) echo "$n" ;; esac
 done)
@@ -68,7 +78,7 @@ boot_one() {
 	log=$VM_DIR/$kver.log
 	start=$(date +%s)
 	vm_boot "$kver" "$VM_DIR/initramfs-$kver.cpio" \
-		"blktrack.mode=test blktrack.tests=$glob" "$log"
+		"blktrack.mode=test blktrack.suite=${suite#tests/vm} blktrack.tests=$glob $gtimeout" "$log"
 	qrc=$?
 	echo "$qrc $(($(date +%s) - start))" >"$VM_DIR/$kver.qemu"
 }
@@ -90,7 +100,7 @@ parse_log() {
 	tr -d '\r' <"$1" | sed 's/^.*\(BLKTRACK-[A-Z-]* \)/\1/; s/^.*BLKTRACK-ALL-DONE/BLKTRACK-ALL-DONE/' |
 		awk -v qrc="$2" '
 	function crashpat(s) {
-		return s ~ /Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|Kernel panic|blktrack: leaked/
+		return s ~ /Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for more than|detected stall|general protection|Kernel panic|blktrack: leaked/
 	}
 	/^BLKTRACK-TEST-BEGIN / { cur = $2; out = ""; crash = ""; next }
 	/^BLKTRACK-TEST-END / && cur != "" {
@@ -98,6 +108,7 @@ parse_log() {
 		if (rc == 0 && crash == "") print "PASS " cur
 		else {
 			why = (crash != "") ? "kernel reported: " crash : "exit status " rc
+			if (crash == "" && (rc == 124 || rc == 143)) why = "timed out in the guest"
 			print "FAIL " cur " (" why ")"
 			printf "%s", out
 		}
@@ -160,5 +171,12 @@ for kver in $kernels; do
 		paste -s -d, - | sed 's/,/, /g')
 	[ -n "$times" ] && echo "vm: $kver: seconds per test: $times"
 done
+if [ "$suite" = tests/vm/bench ]; then
+	echo "vm: benchmark figures (kernel, key, value):"
+	for kver in $kernels; do
+		tr -d '\r' <"$VM_DIR/$kver.log" | sed -n 's/^.*BENCH \([^ ]*\) \(.*\)$/\1 \2/p' |
+			while read -r key val; do printf '%-28s %-44s %s\n' "$kver" "$key" "$val"; done
+	done
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -68,7 +68,7 @@ _vm_manifest() {
 	done
 	ko=$VM_TOP/build/kmod-$kver/kmod/blktrack.ko
 	[ -f "$ko" ] && echo "blktrack/kmod/blktrack.ko $ko"
-	for f in "$VM_TOP"/tests/vm/*.sh "$VM_TOP"/tests/vm/lib/*; do
+	for f in "$VM_TOP"/tests/vm/*.sh "$VM_TOP"/tests/vm/bench/*.sh "$VM_TOP"/tests/vm/lib/*; do
 		[ -f "$f" ] || continue
 		echo "blktrack/${f#$VM_TOP/} $f"
 	done

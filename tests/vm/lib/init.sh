@@ -4,6 +4,8 @@
 # Kernel command line:
 #	blktrack.mode=test|demo|shell	what to run (default test)
 #	blktrack.tests=GLOB		which tests/vm/NNNN-*.sh to run (default all)
+#	blktrack.suite=/bench		run tests/vm/bench/NNNN-*.sh instead
+#	blktrack.timeout=SECONDS	per test (default 300)
 #
 # For each test it prints, on the serial console:
 #	BLKTRACK-TEST-BEGIN name
@@ -28,10 +30,13 @@ cd /blktrack || exit 1
 echo
 mode=test
 glob='*'
+suite=
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	blktrack.mode=*) mode=${arg#*=} ;;
 	blktrack.tests=*) glob=${arg#*=} ;;
+	blktrack.suite=*) suite=${arg#*=} ;;
+	blktrack.timeout=*) BLKTRACK_TEST_TIMEOUT=${arg#*=} ;;
 	esac
 done
 
@@ -44,9 +49,11 @@ if [ -f /blktrack/kmod/blktrack.ko ]; then
 else
 	echo "init: no blktrack.ko in the initramfs"
 fi
+# Report a task stuck for 60 s, well within a test's time limit.
+echo 60 >/proc/sys/kernel/hung_task_timeout_secs 2>/dev/null
 # Messages from boot and module loading belong to no test.
 dmesg -c >/tmp/dmesg.boot
-grep -E 'Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task' /tmp/dmesg.boot |
+grep -E 'Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for more than|detected stall' /tmp/dmesg.boot |
 	sed 's/^/dmesg: /'
 
 case $mode in
@@ -58,7 +65,7 @@ shell)
 	setsid cttyhack sh
 	;;
 *)
-	for t in /blktrack/tests/vm/[0-9][0-9][0-9][0-9]-*.sh; do
+	for t in /blktrack/tests/vm$suite/[0-9][0-9][0-9][0-9]-*.sh; do
 		name=${t##*/}
 		name=${name%.sh}
 		case $name in
