@@ -53,4 +53,11 @@ int cli_fail(struct blktrack_ctx *ctx, const char *what, int err);
 int cli_getopt(const struct cmd *cmd, int argc, char *argv[],
 	       const char *shortopts, const struct option *opts);
 
+/*
+ * The whole of a command that takes one DEV and no option: parse, open the
+ * control device, run @op on DEV, report its failure. Returns the exit code.
+ */
+int cli_run_on_dev(const struct cmd *cmd, struct blktrack_ctx *ctx, int argc,
+		   char *argv[], int (*op)(struct blktrack_ctx *ctx, dev_t dev));
+
 #endif /* BLKTRACK_CLI_H */

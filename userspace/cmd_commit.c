@@ -4,29 +4,18 @@
  */
 #include "blktrack.h"
 
-static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
+/* The pending map's stamp is the one STATUS reports. */
+static int commit_pending(struct blktrack_ctx *ctx, dev_t dev)
 {
 	struct blktrack_status st;
-	const char *path;
-	dev_t dev;
-	int c, err;
+	int err = blktrack_status(ctx, dev, &st);
 
-	while ((c = cli_getopt(&cmd_commit, argc, argv, NULL, NULL)) != -1)
-		return EXIT_USAGE;
-	if (optind != argc - 1)
-		return cli_usage(&cmd_commit);
-	path = argv[optind];
+	return err < 0 ? err : blktrack_commit(ctx, dev, &st.stamp);
+}
 
-	if (cli_dev(path, &dev) || cli_open(ctx))
-		return EXIT_ERROR;
-	/* The pending map's stamp is the one STATUS reports. */
-	err = blktrack_status(ctx, dev, &st);
-	if (err < 0)
-		return cli_fail(ctx, path, err);
-	err = blktrack_commit(ctx, dev, &st.stamp);
-	if (err < 0)
-		return cli_fail(ctx, path, err);
-	return EXIT_OK;
+static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
+{
+	return cli_run_on_dev(&cmd_commit, ctx, argc, argv, commit_pending);
 }
 
 const struct cmd cmd_commit = {

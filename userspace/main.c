@@ -89,6 +89,27 @@ int cli_fail(struct blktrack_ctx *ctx, const char *what, int err)
 	return EXIT_ERROR;
 }
 
+int cli_run_on_dev(const struct cmd *cmd, struct blktrack_ctx *ctx, int argc,
+		   char *argv[], int (*op)(struct blktrack_ctx *ctx, dev_t dev))
+{
+	const char *path;
+	dev_t dev;
+	int err;
+
+	if (cli_getopt(cmd, argc, argv, NULL, NULL) != -1)
+		return EXIT_USAGE;
+	if (optind != argc - 1)
+		return cli_usage(cmd);
+	path = argv[optind];
+
+	if (cli_dev(path, &dev) || cli_open(ctx))
+		return EXIT_ERROR;
+	err = op(ctx, dev);
+	if (err < 0)
+		return cli_fail(ctx, path, err);
+	return EXIT_OK;
+}
+
 int cli_getopt(const struct cmd *cmd, int argc, char *argv[],
 	       const char *shortopts, const struct option *opts)
 {
