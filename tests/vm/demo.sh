@@ -15,6 +15,8 @@ case ${1:-} in
 esac
 cd "$VM_TOP" || exit 1
 vm_lock
+trap 'vm_kill_boots; exit 130' INT TERM
+trap 'rm -f "$VM_PIDFILE"' EXIT
 [ -n "$kver" ] || kver=$(vm_newest_kernel) || exit 1
 [ -n "$kver" ] || vm_die "no supported kernel installed"
 

@@ -11,6 +11,8 @@
 # test's output) per test, then "N passed, N failed"; exits nonzero if any
 # failed. A crash (no end marker, or an oops/BUG/WARNING/lockup in the kernel
 # log) fails the test that was running. Full serial logs: build/vm/KVER.log.
+# Environment: BLKTRACK_TEST_TIMEOUT (seconds per test in the guest, 300),
+# VM_TIMEOUT (seconds per boot, 900).
 set -u
 
 . "$(dirname "$0")/lib/host.sh"
@@ -18,7 +20,7 @@ set -u
 only=
 glob='*'
 suite=tests/vm
-gtimeout=
+gtimeout="blktrack.timeout=${BLKTRACK_TEST_TIMEOUT:-300}"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) only=$2; shift 2 ;;
@@ -45,6 +47,8 @@ esac
 
 cd "$VM_TOP" || exit 1
 vm_lock
+trap 'vm_kill_boots; exit 130' INT TERM
+trap 'rm -f "$VM_PIDFILE"' EXIT
 if [ -n "$only" ]; then
 	kernels=$only
 else

@@ -37,6 +37,16 @@ vm_lock() {
 	fi
 }
 
+# Trap helper: stop the QEMUs this shell started (listed in VM_PIDFILE).
+VM_PIDFILE=$VM_DIR/.qemu-pids.$$
+vm_kill_boots() {
+	[ -f "$VM_PIDFILE" ] || return 0
+	for p in $(cat "$VM_PIDFILE"); do
+		kill "$p" 2>/dev/null
+	done
+	rm -f "$VM_PIDFILE"
+}
+
 vm_die() {
 	echo "vm: $*" >&2
 	exit 1
@@ -161,12 +171,20 @@ vm_boot() {
 	kver=$1 initrd=$2 extra=$3 log=$4
 	disk=$(mktemp "$VM_DIR/disk-$kver.XXXXXX") || return 1
 	truncate -s "${VM_DISK_MIB}M" "$disk"
+	# Log to a file of our own, renamed at the end: a QEMU left over from an
+	# interrupted run must not write into this run's log.
+	tmplog=$(mktemp "$log.XXXXXX") || return 1
 	timeout -k 10 "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -smp 1 -m "$VM_MEM" \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 $extra" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" \
-		-nographic -no-reboot -nic none </dev/null >"$log" 2>&1 8>&-
+		-nographic -no-reboot -nic none </dev/null >"$tmplog" 2>&1 8>&- &
+	qpid=$!
+	# Stopped with its caller: see vm_kill_boots.
+	[ -n "${VM_PIDFILE:-}" ] && echo $qpid >>"$VM_PIDFILE"
+	wait $qpid
 	rc=$?
+	mv -f "$tmplog" "$log"
 	rm -f "$disk"
 	return $rc
 }
