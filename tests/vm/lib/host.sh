@@ -178,7 +178,7 @@ vm_boot() {
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 $extra" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" \
-		-nographic -no-reboot -nic none </dev/null >"$tmplog" 2>&1 8>&- &
+		-nographic -no-reboot -nic none ${VM_QEMU_ARGS:-} </dev/null >"$tmplog" 2>&1 8>&- &
 	qpid=$!
 	# Stopped with its caller: see vm_kill_boots.
 	[ -n "${VM_PIDFILE:-}" ] && echo $qpid >>"$VM_PIDFILE"
