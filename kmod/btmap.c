@@ -2,12 +2,39 @@
 /*
  * btmap - the dirty-block map (see btmap.h for the contract).
  *
- * Slot states: BTMAP_CLEAN (0), BTMAP_FULL (1), or a pointer to a leaf.
+ * Slot states: BTMAP_CLEAN (0), BTMAP_FULL (1), a pointer to a bitmap leaf
+ * (BTMAP_LEAF_BYTES of bits), or a pointer to an array leaf tagged with
+ * BTMAP_ARRAY_TAG (both kinds of leaf are at least 8-byte aligned).
+ *
+ * Array leaves ("the Roaring idea"): a region with few dirty blocks keeps a
+ * sorted array of their 16-bit offsets, 2 bytes a block, so that writes
+ * scattered over a large volume cost memory per dirty block, not per region
+ * touched. The array is sized in powers of two, 64 to 4096 bytes: those are
+ * exact kmalloc size classes, so the memory accounted is the memory used,
+ * and an array never costs more than the bitmap it stands for. When a mark
+ * would overflow the largest array, the region converts to a bitmap leaf.
+ * A mark that covers many blocks of a clean region (BTMAP_ARRAY_DIRECT) goes
+ * straight to a bitmap: the array could not hold many more.
+ *
+ * Bitmap leaves are marked lock-free (fetch_or). An array is changed under
+ * its spinlock, which markers take with interrupts off (they run in hard
+ * IRQ context too). A marker that must grow or convert an array builds the
+ * new leaf while it holds the old one's lock, then swaps the slot by
+ * cmpxchg and frees the old array with call_rcu(): markers and readers hold
+ * rcu_read_lock, and one waiting for the lock finds, once it has it, that
+ * the slot no longer points to this array, and starts over. (The slot
+ * check replaces a "dead" flag: the array cannot be freed and its address
+ * reused while the checker is inside its RCU read-side section.) Nothing
+ * but a marker holding the lock replaces an array by another leaf; coarsen
+ * and merge only replace leaves by FULL, which covers whatever a marker
+ * still adds to the array it holds.
+ *
  * Transitions: CLEAN -> leaf and CLEAN -> FULL (markers, by cmpxchg),
- * leaf -> FULL (btmap_coarsen() and btmap_merge(), by xchg). A FULL slot
- * never changes back while the map is live, so the fill counter of a FULL
- * region is meaningless and ignored: markers that still hold a replaced
- * leaf may keep adding to it until the grace period ends.
+ * array -> bigger array, bitmap or FULL (markers holding the array's lock,
+ * by cmpxchg), leaf -> FULL (btmap_coarsen() and btmap_merge(), by xchg).
+ * A FULL slot never changes back while the map is live, so the fill counter
+ * of a FULL region is meaningless and ignored: markers that still hold a
+ * replaced leaf may keep adding to it until the grace period ends.
  *
  * The only exception is the source of btmap_merge(), which is quiescent and
  * is emptied back to CLEAN.
@@ -24,6 +51,7 @@ void (*btmap_mark_delay)(void);
 
 #define BTMAP_CLEAN		0UL
 #define BTMAP_FULL		1UL
+#define BTMAP_ARRAY_TAG		2UL
 #define BTMAP_REGION_SHIFT	15
 #define BTMAP_WORD_BITS		(8U * (unsigned int)sizeof(unsigned long))
 #define BTMAP_LEAF_WORDS	(BTMAP_LEAF_BYTES / sizeof(unsigned long))
@@ -33,8 +61,18 @@ void (*btmap_mark_delay)(void);
 /* Keeps the slot array below kvmalloc's INT_MAX cap (16 PiB at 4 KiB). */
 #define BTMAP_MAX_REGIONS	(1UL << 27)
 
+/* Array leaf sizes: 64 << class bytes, class 0 .. BTMAP_ARRAY_CLASSES - 1. */
+#define BTMAP_ARRAY_MIN_SHIFT	6
+#define BTMAP_ARRAY_CLASSES	7
+/* Most entries of an array leaf (2036 with a 24-byte header). */
+#define BTMAP_ARRAY_MAX		array_class_cap(BTMAP_ARRAY_CLASSES - 1)
+/* A mark of at least this many blocks on a clean region makes a bitmap. */
+#define BTMAP_ARRAY_DIRECT	(BTMAP_ARRAY_MAX / 2)
+
 _Static_assert(BTMAP_REGION_BLOCKS == 1U << BTMAP_REGION_SHIFT,
 	       "BTMAP_REGION_SHIFT does not match BTMAP_REGION_BLOCKS");
+_Static_assert((1U << (BTMAP_ARRAY_MIN_SHIFT + BTMAP_ARRAY_CLASSES - 1)) == BTMAP_LEAF_BYTES,
+	       "the largest array leaf must cost what a bitmap leaf costs");
 
 struct btmap {
 	u64 nr_blocks;
@@ -42,12 +80,75 @@ struct btmap {
 	unsigned long nr_regions;
 	atomic_long_t leaf_bytes;	/* changes only on leaf alloc/free */
 	unsigned long *slots;
-	atomic_t *fill;			/* bits set in each region's leaf */
+	atomic_t *fill;			/* dirty blocks in each region's leaf */
 };
+
+/* A sparse leaf: the sorted offsets of the region's dirty blocks. */
+struct btmap_array {
+	struct rcu_head rcu;		/* freeing it once replaced */
+	btmap_lock_t lock;		/* nr and off[] */
+	u16 nr;				/* entries in use */
+	u16 cap;			/* entries that fit; never changes */
+	u16 off[];			/* sorted, distinct */
+};
+
+#define BTMAP_ARRAY_HDR		offsetof(struct btmap_array, off)
+
+static inline size_t array_class_bytes(unsigned int c)
+{
+	return (size_t)1 << (BTMAP_ARRAY_MIN_SHIFT + c);
+}
+
+/* Entries that fit in an array of class @c (0 if not even the header). */
+static inline unsigned int array_class_cap(unsigned int c)
+{
+	size_t b = array_class_bytes(c);
+
+	return b > BTMAP_ARRAY_HDR ? (unsigned int)((b - BTMAP_ARRAY_HDR) / sizeof(u16)) : 0;
+}
+
+/* The smallest class that holds @n entries; BTMAP_ARRAY_CLASSES if none. */
+static unsigned int array_class_for(unsigned int n)
+{
+	unsigned int c;
+
+	for (c = 0; c < BTMAP_ARRAY_CLASSES; c++)
+		if (array_class_cap(c) >= n)
+			break;
+	return c;
+}
+
+static inline unsigned int array_class(const struct btmap_array *a)
+{
+	return array_class_for(a->cap);
+}
 
 static inline bool slot_is_leaf(unsigned long s)
 {
 	return s > BTMAP_FULL;
+}
+
+static inline bool slot_is_array(unsigned long s)
+{
+	return slot_is_leaf(s) && (s & BTMAP_ARRAY_TAG);
+}
+
+static inline struct btmap_array *slot_array(unsigned long s)
+{
+	return (struct btmap_array *)(s & ~BTMAP_ARRAY_TAG);
+}
+
+static inline unsigned long array_slot(const struct btmap_array *a)
+{
+	return (unsigned long)a | BTMAP_ARRAY_TAG;
+}
+
+/* Bytes the leaf in slot value @s takes (cap never changes: no lock). */
+static size_t leaf_size(unsigned long s)
+{
+	if (slot_is_array(s))
+		return array_class_bytes(array_class(slot_array(s)));
+	return BTMAP_LEAF_BYTES;
 }
 
 /* Blocks in region @r: BTMAP_REGION_BLOCKS except for a short last one. */
@@ -58,9 +159,19 @@ static unsigned int region_blocks(const struct btmap *map, unsigned long r)
 	return left < BTMAP_REGION_BLOCKS ? (unsigned int)left : BTMAP_REGION_BLOCKS;
 }
 
-static void leaf_free(unsigned long *leaf)
+/* Free the leaf of slot value @s now: nobody can hold it. */
+static void leaf_free(unsigned long s)
 {
-	btmap_free(leaf);
+	if (slot_is_array(s))
+		btmap_free(slot_array(s));
+	else
+		btmap_free((unsigned long *)s);
+	btmap_alloc_count(-1);
+}
+
+static void array_free_rcu(struct rcu_head *head)
+{
+	btmap_free(container_of(head, struct btmap_array, rcu));
 	btmap_alloc_count(-1);
 }
 
@@ -72,10 +183,10 @@ static void leaf_free(unsigned long *leaf)
  * fails, or more leaves come, we fall back to small batches.
  */
 struct btmap_retire {
-	unsigned long **v;
+	unsigned long *v;		/* slot values */
 	unsigned long n, cap;
 	bool allocated;
-	unsigned long *small[16];
+	unsigned long small[16];
 };
 
 static void retire_init(struct btmap_retire *rt, unsigned long want)
@@ -85,7 +196,7 @@ static void retire_init(struct btmap_retire *rt, unsigned long want)
 	rt->v = rt->small;
 	rt->cap = sizeof(rt->small) / sizeof(rt->small[0]);
 	if (want > rt->cap) {
-		unsigned long **v = btmap_kvcalloc(want, sizeof(*v));
+		unsigned long *v = btmap_kvcalloc(want, sizeof(*v));
 
 		if (v) {
 			btmap_alloc_count(1);
@@ -109,7 +220,7 @@ static void retire_flush(struct btmap_retire *rt)
 	rt->n = 0;
 }
 
-static void retire_add(struct btmap_retire *rt, unsigned long *leaf)
+static void retire_add(struct btmap_retire *rt, unsigned long leaf)
 {
 	if (rt->n == rt->cap)
 		retire_flush(rt);
@@ -132,8 +243,8 @@ static void collapse(struct btmap *map, unsigned long r, struct btmap_retire *rt
 
 	if (!slot_is_leaf(old))
 		return;
-	atomic_long_sub(BTMAP_LEAF_BYTES, &map->leaf_bytes);
-	retire_add(rt, (unsigned long *)old);
+	atomic_long_sub(leaf_size(old), &map->leaf_bytes);
+	retire_add(rt, old);
 }
 
 /* ---- Create, destroy ----------------------------------------------------- */
@@ -185,7 +296,7 @@ void btmap_destroy(struct btmap *map)
 		return;
 	for (r = 0; r < map->nr_regions; r++)
 		if (slot_is_leaf(map->slots[r]))
-			leaf_free((unsigned long *)map->slots[r]);
+			leaf_free(map->slots[r]);
 	btmap_kvfree(map->fill);
 	btmap_alloc_count(-1);
 	btmap_kvfree(map->slots);
@@ -227,10 +338,197 @@ static unsigned int leaf_set(unsigned long *leaf, unsigned int off, unsigned int
 	return newly;
 }
 
-static inline bool over_limit(const struct btmap *map)
+/* Would @more bytes of leaves take the map over its limit? */
+static inline bool over_limit(const struct btmap *map, size_t more)
 {
 	return map->mem_limit &&
-	       (u64)atomic_long_read(&map->leaf_bytes) + BTMAP_LEAF_BYTES > map->mem_limit;
+	       (u64)atomic_long_read(&map->leaf_bytes) + more > map->mem_limit;
+}
+
+static unsigned long *leaf_bitmap_alloc(void)
+{
+	unsigned long *leaf = btmap_leaf_alloc(BTMAP_LEAF_BYTES);
+
+	if (leaf)
+		btmap_alloc_count(1);
+	return leaf;
+}
+
+static struct btmap_array *array_alloc(unsigned int c)
+{
+	struct btmap_array *a = btmap_array_alloc(array_class_bytes(c));
+
+	if (!a)
+		return NULL;
+	btmap_alloc_count(1);
+	btmap_lock_init(&a->lock);
+	a->nr = 0;
+	a->cap = (u16)array_class_cap(c);
+	return a;
+}
+
+static inline void run_fill(u16 *v, unsigned int off, unsigned int n)
+{
+	while (n--)
+		*v++ = (u16)off++;
+}
+
+/* Index of the first entry of @a at or after @lo that is >= @off. */
+static unsigned int array_lower(const struct btmap_array *a, unsigned int lo,
+				unsigned int off)
+{
+	unsigned int hi = a->nr;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (a->off[mid] < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Mark [@off, @off + @n) in the array @a of region @r. The caller read the
+ * slot as @a inside its RCU read-side section. Returns -1 when the slot no
+ * longer holds @a (reload it and start over), else whether the map wants
+ * btmap_coarsen().
+ */
+static int array_mark(struct btmap *map, unsigned long r, struct btmap_array *a,
+		      unsigned int off, unsigned int n)
+{
+	unsigned long *slot = &map->slots[r], ta = array_slot(a), leaf = 0, flags;
+	unsigned int i, j, nr, c, all = region_blocks(map, r);
+	size_t old_bytes, new_bytes;
+	bool retire = false;
+	int ret;
+
+	btmap_lock(&a->lock, flags);
+	if (READ_ONCE(*slot) != ta) {
+		/* Grown, converted or collapsed while we waited. */
+		ret = -1;
+		goto out_unlock;
+	}
+	i = array_lower(a, 0, off);
+	j = array_lower(a, i, off + n);
+	if (j - i == n) {		/* all there already */
+		ret = 0;
+		goto out_unlock;
+	}
+	nr = a->nr + n - (j - i);
+	if (nr <= a->cap) {
+		memmove(&a->off[i + n], &a->off[j], (a->nr - j) * sizeof(u16));
+		run_fill(&a->off[i], off, n);
+		a->nr = (u16)nr;
+		goto out_added;
+	}
+
+	/* Grow into the next array that holds the result, or a bitmap. */
+	old_bytes = array_class_bytes(array_class(a));
+	c = array_class_for(nr);
+	if (c < BTMAP_ARRAY_CLASSES) {
+		struct btmap_array *b;
+
+		new_bytes = array_class_bytes(c);
+		b = over_limit(map, new_bytes - old_bytes) ? NULL : array_alloc(c);
+		if (b) {
+			memcpy(b->off, a->off, i * sizeof(u16));
+			run_fill(&b->off[i], off, n);
+			memcpy(&b->off[i + n], &a->off[j], (a->nr - j) * sizeof(u16));
+			b->nr = (u16)nr;
+			leaf = array_slot(b);
+		}
+	} else {
+		unsigned long *bm;
+
+		new_bytes = BTMAP_LEAF_BYTES;
+		bm = over_limit(map, new_bytes - old_bytes) ? NULL : leaf_bitmap_alloc();
+		if (bm) {
+			unsigned int k;
+
+			for (k = 0; k < a->nr; k++)
+				bm[a->off[k] / BTMAP_WORD_BITS] |=
+					1UL << (a->off[k] % BTMAP_WORD_BITS);
+			leaf_set(bm, off, n);
+			leaf = (unsigned long)bm;
+		}
+	}
+	if (!leaf) {
+		/* No room or memory: precision degrades, no change is lost. */
+		if (cmpxchg(slot, ta, BTMAP_FULL) == ta) {
+			atomic_long_sub(old_bytes, &map->leaf_bytes);
+			retire = true;
+		}
+		ret = 1;
+		goto out_unlock;
+	}
+	if (cmpxchg(slot, ta, leaf) != ta) {
+		/* Collapsed to FULL by coarsen or merge: that covers the mark. */
+		leaf_free(leaf);
+		ret = 0;
+		goto out_unlock;
+	}
+	atomic_long_add(new_bytes - old_bytes, &map->leaf_bytes);
+	retire = true;
+out_added:
+	ret = (unsigned int)atomic_add_return(n - (j - i), &map->fill[r]) >= all;
+out_unlock:
+	btmap_unlock(&a->lock, flags);
+	/* Markers and readers may still hold @a: free it after a grace period. */
+	if (retire)
+		btmap_call_rcu(&a->rcu, array_free_rcu);
+	return ret;
+}
+
+/*
+ * Mark [@off, @off + @n) of the clean region @r with a new leaf. Returns
+ * -1 when another marker set the slot first, else whether the map wants
+ * btmap_coarsen().
+ */
+static int clean_mark(struct btmap *map, unsigned long r, unsigned int off, unsigned int n)
+{
+	unsigned int c = n < BTMAP_ARRAY_DIRECT ? array_class_for(n) : BTMAP_ARRAY_CLASSES;
+	unsigned int all = region_blocks(map, r);
+	unsigned long *slot = &map->slots[r], leaf = 0;
+	bool whole = n == all;
+
+	if (whole) {
+		/* No leaf: FULL is exact. */
+	} else if (c < BTMAP_ARRAY_CLASSES) {
+		struct btmap_array *a;
+
+		a = over_limit(map, array_class_bytes(c)) ? NULL : array_alloc(c);
+		if (a) {
+			run_fill(a->off, off, n);
+			a->nr = (u16)n;
+			leaf = array_slot(a);
+		}
+	} else {
+		unsigned long *bm = over_limit(map, BTMAP_LEAF_BYTES) ? NULL : leaf_bitmap_alloc();
+
+		if (bm) {
+			leaf_set(bm, off, n);
+			leaf = (unsigned long)bm;
+		}
+	}
+	if (!leaf) {
+		/*
+		 * The whole region, or no room or memory for a leaf:
+		 * precision degrades, a change is never lost.
+		 */
+		if (cmpxchg(slot, BTMAP_CLEAN, BTMAP_FULL) != BTMAP_CLEAN)
+			return -1;
+		return !whole;
+	}
+	if (cmpxchg(slot, BTMAP_CLEAN, leaf) != BTMAP_CLEAN) {
+		/* Another marker won; nobody saw our leaf. */
+		leaf_free(leaf);
+		return -1;
+	}
+	atomic_long_add(leaf_size(leaf), &map->leaf_bytes);
+	return (unsigned int)atomic_add_return(n, &map->fill[r]) >= all;
 }
 
 /* Mark [@off, @off + @n) of region @r, @n >= 1. */
@@ -238,41 +536,28 @@ static bool mark_region(struct btmap *map, unsigned long r, unsigned int off,
 			unsigned int n)
 {
 	unsigned long *slot = &map->slots[r];
-	unsigned long s = READ_ONCE(*slot);
 	unsigned int newly, all = region_blocks(map, r);
 
-	while (s == BTMAP_CLEAN) {
-		bool whole = n == all;
-		unsigned long *leaf = NULL;
+	for (;;) {
+		unsigned long s = READ_ONCE(*slot);
+		int ret;
 
-		if (!whole && !over_limit(map))
-			leaf = btmap_leaf_alloc(BTMAP_LEAF_BYTES);
-		if (!leaf) {
-			/*
-			 * The whole region, or no room or memory for a leaf:
-			 * precision degrades, a change is never lost.
-			 */
-			s = cmpxchg(slot, BTMAP_CLEAN, BTMAP_FULL);
-			if (s == BTMAP_CLEAN)
-				return !whole;
-			continue;
+		if (s == BTMAP_FULL)
+			return false;
+		if (s == BTMAP_CLEAN) {
+			ret = clean_mark(map, r, off, n);
+		} else if (slot_is_array(s)) {
+			btmap_mark_window();
+			ret = array_mark(map, r, slot_array(s), off, n);
+		} else {
+			btmap_mark_window();
+			newly = leaf_set((unsigned long *)s, off, n);
+			return newly &&
+			       (unsigned int)atomic_add_return(newly, &map->fill[r]) >= all;
 		}
-		btmap_alloc_count(1);
-		s = cmpxchg(slot, BTMAP_CLEAN, (unsigned long)leaf);
-		if (s != BTMAP_CLEAN) {
-			/* Another marker won; nobody saw our leaf. */
-			leaf_free(leaf);
-			continue;
-		}
-		atomic_long_add(BTMAP_LEAF_BYTES, &map->leaf_bytes);
-		s = (unsigned long)leaf;
+		if (ret >= 0)
+			return ret;
 	}
-	if (s == BTMAP_FULL)
-		return false;
-
-	btmap_mark_window();
-	newly = leaf_set((unsigned long *)s, off, n);
-	return newly && (unsigned int)atomic_add_return(newly, &map->fill[r]) >= all;
 }
 
 bool btmap_mark(struct btmap *map, u64 first, u64 count)
@@ -284,6 +569,8 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 		return false;
 	end = count > map->nr_blocks - first ? map->nr_blocks : first + count;
 
+	/* Callers hold it already (probes); it keeps array leaves alive. */
+	rcu_read_lock();
 	while (first < end) {
 		unsigned long r = (unsigned long)(first >> BTMAP_REGION_SHIFT);
 		unsigned int off = (unsigned int)(first & (BTMAP_REGION_BLOCKS - 1));
@@ -295,6 +582,7 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 			want = true;
 		first += n;
 	}
+	rcu_read_unlock();
 	return want;
 }
 
@@ -307,70 +595,155 @@ static inline unsigned int fill_bin(unsigned int fill)
 	return fill >> BTMAP_HIST_SHIFT;
 }
 
+/*
+ * Which leaves go FULL: bitmap leaves first, densest (by fill) first, as
+ * each one frees BTMAP_LEAF_BYTES and costs the least precision per byte
+ * freed; array leaves only when collapsing every bitmap leaf is not enough,
+ * biggest (and so densest) first. For both kinds: every leaf above the
+ * threshold bin (or class), and @take of the leaves in it.
+ */
+struct coarsen_plan {
+	unsigned int t, ta;		/* threshold bin and class; _BINS/_CLASSES: none */
+	unsigned long take, atake;
+};
+
+static bool plan_takes(struct coarsen_plan *p, unsigned long s, unsigned int fill)
+{
+	unsigned int b;
+
+	if (slot_is_array(s)) {
+		b = array_class(slot_array(s));
+		if (b > p->ta)
+			return true;
+		if (b == p->ta && p->atake) {
+			p->atake--;
+			return true;
+		}
+		return false;
+	}
+	/* Fill only grows under us: a leaf may move to a higher bin. */
+	b = fill_bin(fill);
+	if (b > p->t)
+		return true;
+	if (b == p->t && p->take) {
+		p->take--;
+		return true;
+	}
+	return false;
+}
+
 void btmap_coarsen(struct btmap *map, u64 target)
 {
-	unsigned long hist[BTMAP_HIST_BINS] = { 0 };
-	unsigned long r, nfull = 0, need = 0, take = 0;
+	unsigned long hist[BTMAP_HIST_BINS] = { 0 }, acls[BTMAP_ARRAY_CLASSES] = { 0 };
+	struct coarsen_plan plan = { BTMAP_HIST_BINS, BTMAP_ARRAY_CLASSES, 0, 0 };
+	unsigned long r, nfull = 0, nbm = 0, narr = 0, want;
+	u64 full_bytes = 0, over = 0;
 	struct btmap_retire rt;
-	unsigned int t = 0;
 	long bytes;
 
-	/* Count full leaves and build the histogram of the others' fill. */
+	/*
+	 * Count full leaves and build the histograms of the others. A marker
+	 * may replace an array under us and free it after a grace period: the
+	 * read-side section keeps the ones we look at alive.
+	 */
+	rcu_read_lock();
 	for (r = 0; r < map->nr_regions; r++) {
+		unsigned long s = READ_ONCE(map->slots[r]);
 		unsigned int fill;
 
-		if (!slot_is_leaf(READ_ONCE(map->slots[r])))
-			continue;
-		fill = atomic_read(&map->fill[r]);
-		if (fill >= region_blocks(map, r))
-			nfull++;
-		else
-			hist[fill_bin(fill)]++;
-	}
-
-	bytes = atomic_long_read(&map->leaf_bytes) - (long)nfull * BTMAP_LEAF_BYTES;
-	if (bytes > 0 && (u64)bytes > target)
-		need = ((u64)bytes - target + BTMAP_LEAF_BYTES - 1) / BTMAP_LEAF_BYTES;
-	if (need) {
-		/* Densest bins first: all of bins above t, @take leaves of bin t. */
-		unsigned long acc = 0;
-
-		for (t = BTMAP_HIST_BINS; t-- > 0; ) {
-			if (acc + hist[t] >= need)
-				break;
-			acc += hist[t];
-		}
-		if (t >= BTMAP_HIST_BINS) {	/* fewer leaves than needed: all */
-			t = 0;
-			take = ~0UL;
-		} else {
-			take = need - acc;
-		}
-	}
-
-	retire_init(&rt, nfull + need);
-	for (r = 0; r < map->nr_regions; r++) {
-		unsigned int fill, b;
-
-		if (!slot_is_leaf(READ_ONCE(map->slots[r])))
+		if (!slot_is_leaf(s))
 			continue;
 		fill = atomic_read(&map->fill[r]);
 		if (fill >= region_blocks(map, r)) {
-			collapse(map, r, &rt);
-			continue;
-		}
-		if (!need)
-			continue;
-		/* Fill only grows under us: a leaf may move to a higher bin. */
-		b = fill_bin(fill);
-		if (b > t) {
-			collapse(map, r, &rt);
-		} else if (b == t && take) {
-			take--;
-			collapse(map, r, &rt);
+			nfull++;
+			full_bytes += leaf_size(s);
+		} else if (slot_is_array(s)) {
+			acls[array_class(slot_array(s))]++;
+			narr++;
+		} else {
+			hist[fill_bin(fill)]++;
+			nbm++;
 		}
 	}
+	rcu_read_unlock();
+
+	bytes = atomic_long_read(&map->leaf_bytes) - (long)full_bytes;
+	if (bytes > 0 && (u64)bytes > target)
+		over = (u64)bytes - target;
+	if (over && (u64)nbm * BTMAP_LEAF_BYTES >= over) {
+		unsigned long need = (over + BTMAP_LEAF_BYTES - 1) / BTMAP_LEAF_BYTES, acc = 0;
+
+		for (plan.t = BTMAP_HIST_BINS; plan.t-- > 0; ) {
+			if (acc + hist[plan.t] >= need)
+				break;
+			acc += hist[plan.t];
+		}
+		plan.take = need - acc;
+	} else if (over) {
+		u64 acc = 0;
+
+		plan.t = 0;			/* every bitmap leaf ... */
+		plan.take = ~0UL;
+		over -= (u64)nbm * BTMAP_LEAF_BYTES;
+		for (plan.ta = BTMAP_ARRAY_CLASSES; plan.ta-- > 0; ) {
+			u64 cb = array_class_bytes(plan.ta);
+
+			if (acc + acls[plan.ta] * cb >= over) {
+				plan.atake = (unsigned long)((over - acc + cb - 1) / cb);
+				break;
+			}
+			acc += acls[plan.ta] * cb;
+		}
+		if (plan.ta >= BTMAP_ARRAY_CLASSES) {	/* ... and every array */
+			plan.ta = 0;
+			plan.atake = ~0UL;
+		}
+	}
+
+	want = nfull + (over ? nbm + narr : 0);
+	retire_init(&rt, want);
+	for (r = 0; r < map->nr_regions; r++) {
+		unsigned int fill;
+		unsigned long s;
+		bool take;
+
+		/* As above; collapse() may sleep, outside the section. */
+		rcu_read_lock();
+		s = READ_ONCE(map->slots[r]);
+		fill = atomic_read(&map->fill[r]);
+		take = slot_is_leaf(s) &&
+		       (fill >= region_blocks(map, r) || (over && plan_takes(&plan, s, fill)));
+		rcu_read_unlock();
+		if (take)
+			collapse(map, r, &rt);
+	}
 	retire_done(&rt);
+}
+
+static unsigned int leaf_find(const unsigned long *leaf, unsigned int off, bool dirty);
+
+/* Mark in @dst's region @r every block of the (quiescent) leaf @s. */
+static void merge_leaf(struct btmap *dst, unsigned long r, unsigned long s)
+{
+	unsigned int i, k;
+
+	if (slot_is_array(s)) {
+		const struct btmap_array *a = slot_array(s);
+
+		for (i = 0; i < a->nr; i = k) {
+			for (k = i + 1; k < a->nr && a->off[k] == a->off[k - 1] + 1; k++)
+				;
+			mark_region(dst, r, a->off[i], k - i);
+		}
+		return;
+	}
+	for (i = 0; i < BTMAP_REGION_BLOCKS; i = k) {
+		i = leaf_find((const unsigned long *)s, i, true);
+		if (i >= BTMAP_REGION_BLOCKS)
+			break;
+		k = leaf_find((const unsigned long *)s, i, false);
+		mark_region(dst, r, i, k - i);
+	}
 }
 
 void btmap_merge(struct btmap *dst, struct btmap *src)
@@ -385,7 +758,6 @@ void btmap_merge(struct btmap *dst, struct btmap *src)
 
 	for (r = 0; r < src->nr_regions; r++) {
 		unsigned long s = src->slots[r], d;
-		unsigned long *leaf;
 		unsigned int fill;
 
 		if (s == BTMAP_CLEAN)
@@ -396,21 +768,20 @@ void btmap_merge(struct btmap *dst, struct btmap *src)
 			continue;
 		}
 
-		leaf = (unsigned long *)s;
 		fill = atomic_read(&src->fill[r]);
 		atomic_set(&src->fill[r], 0);
-		atomic_long_sub(BTMAP_LEAF_BYTES, &src->leaf_bytes);
+		atomic_long_sub(leaf_size(s), &src->leaf_bytes);
 
 		/* Move the leaf when dst has none; markers may race us for it. */
 		d = cmpxchg(&dst->slots[r], BTMAP_CLEAN, s);
 		if (d == BTMAP_CLEAN) {
-			atomic_long_add(BTMAP_LEAF_BYTES, &dst->leaf_bytes);
+			atomic_long_add(leaf_size(s), &dst->leaf_bytes);
 			/* Markers add only the bits they newly set: the sum stays exact. */
 			atomic_add(fill, &dst->fill[r]);
 			continue;
 		}
-		if (slot_is_leaf(d)) {
-			unsigned long *dl = (unsigned long *)d;
+		if (slot_is_leaf(d) && !slot_is_array(d) && !slot_is_array(s)) {
+			unsigned long *dl = (unsigned long *)d, *leaf = (unsigned long *)s;
 			unsigned int i, newly = 0;
 
 			for (i = 0; i < BTMAP_LEAF_WORDS; i++)
@@ -418,9 +789,19 @@ void btmap_merge(struct btmap *dst, struct btmap *src)
 					newly += word_set(&dl[i], leaf[i]);
 			if (newly)
 				atomic_add(newly, &dst->fill[r]);
+		} else if (d != BTMAP_FULL) {
+			/*
+			 * An array on either side: mark as markers do (this
+			 * may grow or convert dst's leaf). The read-side
+			 * section keeps dst's array alive if a marker
+			 * replaces it.
+			 */
+			rcu_read_lock();
+			merge_leaf(dst, r, s);
+			rcu_read_unlock();
 		}
 		/* src is quiescent: nobody else can hold this leaf. */
-		leaf_free(leaf);
+		leaf_free(s);
 	}
 	retire_done(&rt);
 }
@@ -446,6 +827,24 @@ static unsigned int leaf_find(const unsigned long *leaf, unsigned int off, bool 
 	return w * BTMAP_WORD_BITS + (unsigned int)btmap_ctz(x);
 }
 
+/* The same in an array leaf, under its lock (RCU keeps @a alive). */
+static unsigned int array_find(struct btmap_array *a, unsigned int off, bool dirty)
+{
+	unsigned long flags;
+	unsigned int i, ret;
+
+	btmap_lock(&a->lock, flags);
+	i = array_lower(a, 0, off);
+	if (dirty) {
+		ret = i < a->nr ? a->off[i] : BTMAP_REGION_BLOCKS;
+	} else {
+		for (ret = off; i < a->nr && a->off[i] == ret; i++)
+			ret++;
+	}
+	btmap_unlock(&a->lock, flags);
+	return ret;
+}
+
 /* First block >= @pos that is dirty (@dirty) or clean; nr_blocks if none. */
 static u64 map_find(const struct btmap *map, u64 pos, bool dirty)
 {
@@ -454,7 +853,7 @@ static u64 map_find(const struct btmap *map, u64 pos, bool dirty)
 	for (r = (unsigned long)(pos >> BTMAP_REGION_SHIFT); r < map->nr_regions;
 	     r++, pos = (u64)r << BTMAP_REGION_SHIFT) {
 		unsigned long s = READ_ONCE(map->slots[r]);
-		unsigned int off;
+		unsigned int off = (unsigned int)(pos & (BTMAP_REGION_BLOCKS - 1));
 
 		if (s == BTMAP_CLEAN) {
 			if (!dirty)
@@ -466,8 +865,10 @@ static u64 map_find(const struct btmap *map, u64 pos, bool dirty)
 				return pos;
 			continue;
 		}
-		off = leaf_find((const unsigned long *)s,
-				(unsigned int)(pos & (BTMAP_REGION_BLOCKS - 1)), dirty);
+		if (slot_is_array(s))
+			off = array_find(slot_array(s), off, dirty);
+		else
+			off = leaf_find((const unsigned long *)s, off, dirty);
 		if (off < BTMAP_REGION_BLOCKS) {
 			pos = ((u64)r << BTMAP_REGION_SHIFT) + off;
 			return pos < map->nr_blocks ? pos : map->nr_blocks;
@@ -482,7 +883,7 @@ bool btmap_next_extent(const struct btmap *map, u64 *pos, u64 *start, u64 *len)
 
 	if (*pos >= map->nr_blocks)
 		return false;
-	/* Keeps leaves that btmap_coarsen() or btmap_merge() retire alive. */
+	/* Keeps leaves that markers, btmap_coarsen() or btmap_merge() retire alive. */
 	rcu_read_lock();
 	s = map_find(map, *pos, true);
 	e = s < map->nr_blocks ? map_find(map, s, false) : s;

@@ -20,6 +20,9 @@
 #include <linux/mm.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/stddef.h>
+#include <linux/string.h>
 
 /* Live allocations of the module: maps, slot arrays, leaves, volumes. */
 extern atomic_long_t blktrack_allocations;
@@ -32,6 +35,21 @@ extern atomic_long_t blktrack_allocations;
 #define btmap_kvfree(p)		kvfree(p)
 /* Called from the bio probe with preemption off: never sleep, never warn. */
 #define btmap_leaf_alloc(size)	kzalloc(size, GFP_NOWAIT | __GFP_NOWARN)
+
+/* Array leaves: any context, never sleep, never warn; not zeroed. */
+#define btmap_array_alloc(size)	kmalloc(size, GFP_NOWAIT | __GFP_NOWARN)
+
+/*
+ * The lock of an array leaf. Markers run in hard-IRQ context too
+ * (block_rq_complete), so every holder disables interrupts.
+ */
+typedef spinlock_t btmap_lock_t;
+#define btmap_lock_init(l)		spin_lock_init(l)
+#define btmap_lock(l, flags)		spin_lock_irqsave(l, flags)
+#define btmap_unlock(l, flags)		spin_unlock_irqrestore(l, flags)
+
+/* Free after a grace period; callable from any context, hard IRQ included. */
+#define btmap_call_rcu(head, fn)	call_rcu(head, fn)
 
 /* Tests widen the race window here; nothing in the kernel. */
 #define btmap_mark_window()	do { } while (0)
@@ -52,10 +70,14 @@ static inline unsigned long btmap_fetch_or(unsigned long *p, unsigned long mask)
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <urcu.h>		/* memb flavour: threads call rcu_register_thread() */
+
+#include <sched.h>
 
 typedef uint64_t u64;
 typedef uint32_t u32;
+typedef uint16_t u16;
 typedef struct { int counter; } atomic_t;
 typedef struct { long counter; } atomic_long_t;
 
@@ -91,7 +113,33 @@ extern void (*btmap_mark_delay)(void);
 #define btmap_kvfree(p)		free(p)
 #define btmap_leaf_alloc(size)	(btmap_fail_leaf_alloc ? NULL : calloc(1, size))
 #define btmap_fetch_or(p, mask)	__atomic_fetch_or((p), (mask), __ATOMIC_SEQ_CST)
+#define btmap_array_alloc(size)	(btmap_fail_leaf_alloc ? NULL : malloc(size))
 #define btmap_mark_window()	do { if (btmap_mark_delay) btmap_mark_delay(); } while (0)
+
+#ifndef container_of
+#define container_of(ptr, type, member)	caa_container_of(ptr, type, member)
+#endif
+
+/*
+ * A test-and-set lock standing in for spinlock_t; there are no interrupts
+ * to disable. It yields when contended: tests run more markers than CPUs,
+ * and a holder may be preempted.
+ */
+typedef struct { int locked; } btmap_lock_t;
+
+static inline void btmap_spin_lock(btmap_lock_t *l)
+{
+	while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED))
+			sched_yield();
+}
+
+#define btmap_lock_init(l)	((l)->locked = 0)
+#define btmap_lock(l, flags)	do { (void)(flags); btmap_spin_lock(l); } while (0)
+#define btmap_unlock(l, flags)	__atomic_store_n(&(l)->locked, 0, __ATOMIC_RELEASE)
+
+/* liburcu's call_rcu(): the callback runs in its call_rcu thread. */
+#define btmap_call_rcu(head, fn)	call_rcu(head, fn)
 
 #endif /* __KERNEL__ */
 

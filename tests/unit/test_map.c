@@ -164,12 +164,62 @@ static u64 leaf_bytes(struct btmap *map)
 
 	btmap_destroy(empty);
 	cr_assert_geq(b, base);
-	cr_assert_eq((b - base) % LEAF, 0);
 	return b - base;
+}
+
+static u64 pow2_ceil(u64 x)
+{
+	u64 p = 1;
+
+	while (p < x)
+		p <<= 1;
+	return p;
+}
+
+/*
+ * What a leaf holding @c dirty blocks may cost. A sparse leaf is a sorted
+ * array of 2-byte offsets after a small header (at most 32 bytes), sized in
+ * powers of two from 64 bytes; a dense one a 4 KiB bitmap. Neither ever
+ * costs more than the bitmap: a flat bitmap's share of the region.
+ */
+static u64 cost_lo(u64 c)
+{
+	u64 b = pow2_ceil(2 * c + 1);
+
+	return b < 64 ? 64 : b > LEAF ? LEAF : b;
+}
+
+static u64 cost_hi(u64 c)
+{
+	u64 b = pow2_ceil(2 * c + 32);
+
+	return b < 64 ? 64 : b > LEAF ? LEAF : b;
+}
+
+/*
+ * The leaves of a map that holds exactly @ref cost what their dirty blocks
+ * say: sum of cost_lo() .. sum of cost_hi() over the partial regions.
+ */
+static void expect_sparse_cost(struct btmap *map, const bool *ref)
+{
+	u64 nr = btmap_nr_blocks(map), r, lo = 0, hi = 0, b = leaf_bytes(map);
+
+	for (r = 0; r < nr_regions(nr); r++) {
+		u64 c = ref_count(ref, r * R, region_end(nr, r));
+
+		if (c && c < region_end(nr, r) - r * R) {
+			lo += cost_lo(c);
+			hi += cost_hi(c);
+		}
+	}
+	cr_assert(b >= lo && b <= hi, "leaf bytes %llu not in [%llu, %llu]",
+		  (unsigned long long)b, (unsigned long long)lo, (unsigned long long)hi);
 }
 
 static void expect_no_leak(void)
 {
+	/* Array leaves replaced by markers are freed by call_rcu(). */
+	rcu_barrier();
 	cr_assert_eq(atomic_long_read(&blktrack_allocations), 0,
 		     "%ld allocations leaked", atomic_long_read(&blktrack_allocations));
 }
@@ -215,7 +265,7 @@ Test(map, ranges_at_every_alignment, .timeout = 10)
 
 	for (i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
 		for (j = 0; j < sizeof(counts) / sizeof(counts[0]); j++) {
-			u64 first = points[i], count = counts[j], r, leaves = 0;
+			u64 first = points[i], count = counts[j];
 			struct btmap *map = btmap_create(nr, 0);
 
 			memset(ref, 0, nr);
@@ -225,17 +275,10 @@ Test(map, ranges_at_every_alignment, .timeout = 10)
 
 			/*
 			 * One mark: a region it covers whole goes FULL without
-			 * a leaf; a region it covers in part gets one leaf.
+			 * a leaf; a region it covers in part gets one leaf,
+			 * sized by the blocks it holds.
 			 */
-			for (r = 0; r < nr_regions(nr); r++) {
-				u64 c = ref_count(ref, r * R, region_end(nr, r));
-
-				if (c && c < region_end(nr, r) - r * R)
-					leaves++;
-			}
-			cr_assert_eq(leaf_bytes(map), leaves * LEAF,
-				     "first %llu count %llu", (unsigned long long)first,
-				     (unsigned long long)count);
+			expect_sparse_cost(map, ref);
 
 			/* Rewrites change nothing; an overlapping mark adds. */
 			cr_assert_not(btmap_mark(map, first, count));
@@ -243,6 +286,7 @@ Test(map, ranges_at_every_alignment, .timeout = 10)
 			btmap_mark(map, first + 3, 70);
 			ref_mark(ref, nr, first + 3, 70);
 			expect_exact(map, ref);
+			expect_sparse_cost(map, ref);
 			btmap_destroy(map);
 		}
 	}
@@ -290,12 +334,15 @@ Test(map, dirty_and_bytes_exact, .timeout = 10)
 		ref_mark(ref, nr, 3 * R + k * 2, 1);
 	}
 	cr_assert_eq(btmap_dirty(map), 105);
-	cr_assert_eq(leaf_bytes(map), 2 * LEAF);
+	/* Two sparse leaves: 100 and 5 offsets, far less than 2 bitmaps. */
+	expect_sparse_cost(map, ref);
+	cr_assert_leq(leaf_bytes(map), 256 + 64);
+	k = leaf_bytes(map);
 	/* A whole region at once costs no leaf. */
 	btmap_mark(map, 5 * R, R);
 	ref_mark(ref, nr, 5 * R, R);
 	cr_assert_eq(btmap_dirty(map), 105 + R);
-	cr_assert_eq(leaf_bytes(map), 2 * LEAF);
+	cr_assert_eq(leaf_bytes(map), k);
 	expect_exact(map, ref);
 	btmap_destroy(map);
 	free(ref);
@@ -319,6 +366,246 @@ Test(map, full_leaf_wants_coarsen, .timeout = 10)
 	cr_assert_eq(leaf_bytes(map), 0, "a full leaf was not collapsed");
 	cr_assert_eq(btmap_dirty(map), R);
 	btmap_destroy(map);
+	expect_no_leak();
+}
+
+/* ---- Sparse (array) leaves ----------------------------------------------- */
+
+/* Single blocks and short runs at every alignment, in every insertion order. */
+Test(map, array_leaves_at_every_alignment, .timeout = 10)
+{
+	const u64 nr = 2 * R + 300;	/* a short last region */
+	const u64 offs[] = { 0, 1, 2, 63, 64, 65, 127, 128, 4095, 4096, 10000, R - 65,
+			     R - 64, R - 2, R - 1 };
+	const size_t n = sizeof(offs) / sizeof(offs[0]);
+	bool *ref = malloc(nr);
+	int order, len;
+	size_t i;
+
+	for (order = 0; order < 3; order++) {
+		for (len = 1; len <= 3; len++) {
+			struct btmap *map = btmap_create(nr, 0);
+
+			memset(ref, 0, nr);
+			for (i = 0; i < n; i++) {
+				/* ascending, descending, and from the middle out */
+				size_t k = order == 0 ? i : order == 1 ? n - 1 - i :
+					   (i & 1 ? n / 2 + (i + 1) / 2 : n / 2 - i / 2 - 1);
+				u64 f = offs[k % n];
+
+				btmap_mark(map, f, len);
+				ref_mark(ref, nr, f, len);
+				btmap_mark(map, R + f, len);
+				ref_mark(ref, nr, R + f, len);
+				btmap_mark(map, 2 * R + f % 300, len);
+				ref_mark(ref, nr, 2 * R + f % 300, len);
+				expect_exact(map, ref);
+				expect_sparse_cost(map, ref);
+			}
+			btmap_destroy(map);
+		}
+	}
+	free(ref);
+	expect_no_leak();
+}
+
+/* One region: array -> bigger arrays -> bitmap -> FULL, every bit kept. */
+Test(map, array_grows_then_converts, .timeout = 20)
+{
+	const u64 nr = 3 * R;
+	struct btmap *map = btmap_create(nr, 0);
+	bool *ref = calloc(nr, 1);
+	u64 k, c = 0, prev = 0;
+
+	rnd_state = 0xa77a7;
+	for (k = 0; c < 3000; k++) {
+		u64 f = R + rnd_below(R), len = rnd() % 4 ? 1 : 1 + rnd_below(5);
+
+		btmap_mark(map, f, len);
+		ref_mark(ref, nr, f, len);
+		c = ref_count(ref, R, 2 * R);
+		/* Memory only grows, by steps that follow the blocks. */
+		cr_assert_geq(leaf_bytes(map), prev);
+		prev = leaf_bytes(map);
+		cr_assert(prev >= cost_lo(c) && prev <= cost_hi(c), "%llu blocks cost %llu",
+			  (unsigned long long)c, (unsigned long long)prev);
+		if (k % 97 == 0 || c >= 3000)
+			expect_exact(map, ref);
+	}
+	cr_assert_eq(leaf_bytes(map), LEAF, "3000 blocks: a bitmap leaf");
+	/* Fill the rest one block at a time; then the leaf goes FULL. */
+	for (k = R; k < 2 * R; k++) {
+		bool want = btmap_mark(map, k, 1);
+
+		cr_assert(!want || k == 2 * R - 1 || ref_count(ref, R, 2 * R) == R - 1);
+		ref_mark(ref, nr, k, 1);
+	}
+	expect_exact(map, ref);
+	btmap_coarsen(map, ~0ULL);
+	cr_assert_eq(leaf_bytes(map), 0);
+	expect_exact(map, ref);
+	btmap_destroy(map);
+	free(ref);
+	expect_no_leak();
+}
+
+/* Memory follows the dirty blocks: about 2 bytes each, not 4 KiB a region. */
+Test(map, scattered_blocks_cost_two_bytes_each, .timeout = 10)
+{
+	const u64 regions = 1024, nr = regions * R, per = 32;
+	struct btmap *map = btmap_create(nr, 0);
+	bool *ref = calloc(nr, 1);
+	u64 r, k;
+
+	rnd_state = 0x5ca77e4;
+	for (k = 0; k < per; k++)
+		for (r = 0; r < regions; r++) {
+			u64 f = r * R + rnd_below(R);
+
+			btmap_mark(map, f, 1);
+			ref_mark(ref, nr, f, 1);
+		}
+	expect_exact(map, ref);
+	expect_sparse_cost(map, ref);
+	/* 32 offsets (64 bytes) and a header: at most 128 bytes a region. */
+	cr_assert_leq(leaf_bytes(map), regions * 128);
+	cr_assert_lt(btmap_bytes(map), regions * LEAF / 16);
+	btmap_destroy(map);
+	free(ref);
+	expect_no_leak();
+}
+
+/* Sequential small writes go array -> bitmap -> FULL and free every leaf. */
+Test(map, sequential_fill_collapses_full, .timeout = 10)
+{
+	const u64 nr = 4 * R + 1000, steps[] = { 1, 8, 256 };
+	size_t i;
+
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		struct btmap *map = btmap_create(nr, 0);
+		bool *ref = calloc(nr, 1);
+		u64 k;
+		bool want = false;
+
+		for (k = 0; k < nr; k += steps[i]) {
+			want |= btmap_mark(map, k, steps[i]);
+			ref_mark(ref, nr, k, steps[i]);
+		}
+		cr_assert(want, "full leaves must ask for coarsening");
+		btmap_coarsen(map, ~0ULL);
+		cr_assert_eq(leaf_bytes(map), 0, "step %llu", (unsigned long long)steps[i]);
+		expect_exact(map, ref);
+		cr_assert_eq(btmap_dirty(map), nr);
+		btmap_destroy(map);
+		free(ref);
+	}
+	expect_no_leak();
+}
+
+/* Arrays are cheap: coarsening takes every bitmap leaf before any array. */
+Test(map, coarsen_takes_bitmaps_before_arrays, .timeout = 10)
+{
+	const u64 nr = 8 * R;
+	struct btmap *map = btmap_create(nr, 0);
+	bool *ref = calloc(nr, 1);
+	u64 r, k, arrays, p, n;
+
+	/* Regions 0..3: a bitmap each; 4..7: 50, 100, 400, 1500 scattered blocks. */
+	for (r = 0; r < 4; r++) {
+		btmap_mark(map, r * R + 1, R / 2);
+		ref_mark(ref, nr, r * R + 1, R / 2);
+	}
+	for (r = 4; r < 8; r++) {
+		const u64 cnt[] = { 50, 100, 400, 1500 };
+
+		for (k = 0; k < cnt[r - 4]; k++) {
+			btmap_mark(map, r * R + k * 20, 1);
+			ref_mark(ref, nr, r * R + k * 20, 1);
+		}
+	}
+	expect_sparse_cost(map, ref);
+	arrays = leaf_bytes(map) - 4 * LEAF;
+	cr_assert_lt(arrays, 4 * LEAF);
+
+	/* Down to what the arrays take: all bitmaps go, no array. */
+	btmap_coarsen(map, arrays);
+	cr_assert_eq(leaf_bytes(map), arrays);
+	expect_cover(map, ref, &p, &n);
+	cr_assert_eq(p, 4);
+	for (r = 0; r < 4; r++) {
+		u64 pos = r * R, s, l;
+
+		cr_assert(btmap_next_extent(map, &pos, &s, &l));
+		cr_assert_eq(s, r * R);
+		cr_assert_geq(l, R, "bitmap region %llu kept", (unsigned long long)r);
+	}
+	/* One byte less: the biggest array (1500 blocks) goes next. */
+	btmap_coarsen(map, arrays - 1);
+	cr_assert_eq(leaf_bytes(map), arrays - cost_lo(1500));
+	expect_cover(map, ref, &p, &n);
+	cr_assert_eq(p, 3);
+	k = 7 * R;
+	cr_assert(btmap_next_extent(map, &k, &p, &n));
+	cr_assert_eq(p, 7 * R);
+	cr_assert_eq(n, R);
+	btmap_coarsen(map, 0);
+	cr_assert_eq(leaf_bytes(map), 0);
+	expect_cover(map, ref, &p, &n);
+	btmap_destroy(map);
+	free(ref);
+	expect_no_leak();
+}
+
+/* Merging every pair of leaf kinds, exactly. */
+Test(map, merge_mixed_kinds_exact, .timeout = 10)
+{
+	const u64 nr = 6 * R;
+	bool *ra = calloc(nr, 1), *rb = calloc(nr, 1);
+	int round;
+	u64 p;
+
+	rnd_state = 0x3e4e2;
+	for (round = 0; round < 20; round++) {
+		struct btmap *a = btmap_create(nr, 0), *b = btmap_create(nr, 0);
+		u64 r, k;
+
+		memset(ra, 0, nr);
+		memset(rb, 0, nr);
+		/* Region r: a is sparse / dense / clean, b is sparse / dense / clean. */
+		for (r = 0; r < 6; r++) {
+			int ka = (int)(r % 3), kb = (int)((r / 3 + r) % 3);
+
+			for (k = 0; k < 2; k++) {
+				struct btmap *m = k ? b : a;
+				bool *ref = k ? rb : ra;
+				int kind = k ? kb : ka;
+				u64 j, cnt = kind == 0 ? rnd_below(1500) : kind == 1 ? 3 : 0;
+
+				for (j = 0; j < cnt; j++) {
+					u64 f = r * R + rnd_below(R), c = 1 + rnd_below(3);
+
+					btmap_mark(m, f, c);
+					ref_mark(ref, nr, f, c);
+				}
+				if (kind == 1) {
+					u64 f = r * R + rnd_below(R / 2);
+
+					btmap_mark(m, f, R / 3);
+					ref_mark(ref, nr, f, R / 3);
+				}
+			}
+		}
+		btmap_merge(a, b);
+		for (p = 0; p < nr; p++)
+			ra[p] |= rb[p];
+		expect_exact(a, ra);
+		cr_assert_eq(btmap_dirty(b), 0);
+		cr_assert_eq(leaf_bytes(b), 0);
+		btmap_destroy(a);
+		btmap_destroy(b);
+	}
+	free(ra);
+	free(rb);
 	expect_no_leak();
 }
 
@@ -435,25 +722,27 @@ Test(map, failed_leaf_alloc_goes_full, .timeout = 10)
 	cr_assert_not(btmap_mark(map, R + 100, 5));
 	btmap_mark(map, 5, 5);
 	cr_assert_eq(btmap_dirty(map), R + 55);
-	cr_assert_eq(leaf_bytes(map), LEAF);
+	cr_assert_eq(leaf_bytes(map), cost_lo(5));
 	btmap_destroy(map);
 	expect_no_leak();
 }
 
 Test(map, mem_limit_goes_full, .timeout = 10)
 {
-	const u64 nr = 6 * R;
-	/* Room for two leaves and a half: never more than two. */
+	const u64 nr = 6 * R, half = R / 2;
+	/* Room for two bitmap leaves and a half: never more than two. */
 	struct btmap *map = btmap_create(nr, 2 * LEAF + LEAF / 2);
 	bool *ref = calloc(nr, 1);
 	u64 p, n;
 
-	cr_assert_not(btmap_mark(map, 10, 1));
-	cr_assert_not(btmap_mark(map, R + 10, 1));
-	cr_assert(btmap_mark(map, 2 * R + 10, 1), "over the limit must ask for coarsening");
-	cr_assert(btmap_mark(map, 4 * R + 10, 1));
-	ref_mark(ref, nr, 10, 1);
-	ref_mark(ref, nr, R + 10, 1);
+	/* Half a region in one mark: a bitmap leaf at once. */
+	cr_assert_not(btmap_mark(map, 10, half));
+	cr_assert_not(btmap_mark(map, R + 10, half));
+	cr_assert_eq(leaf_bytes(map), 2 * LEAF);
+	cr_assert(btmap_mark(map, 2 * R + 10, half), "over the limit must ask for coarsening");
+	cr_assert(btmap_mark(map, 4 * R + 10, half));
+	ref_mark(ref, nr, 10, half);
+	ref_mark(ref, nr, R + 10, half);
 	ref_mark(ref, nr, 2 * R, R);
 	ref_mark(ref, nr, 4 * R, R);
 	expect_exact(map, ref);
@@ -463,8 +752,38 @@ Test(map, mem_limit_goes_full, .timeout = 10)
 	btmap_coarsen(map, LEAF);
 	cr_assert_eq(leaf_bytes(map), LEAF);
 	expect_cover(map, ref, &p, &n);
-	cr_assert_not(btmap_mark(map, 5 * R + 3, 1));
+	cr_assert_not(btmap_mark(map, 5 * R + 3, half));
 	cr_assert_eq(leaf_bytes(map), 2 * LEAF);
+	btmap_destroy(map);
+	free(ref);
+	expect_no_leak();
+}
+
+/* A sparse leaf that cannot grow within the limit goes FULL, losing nothing. */
+Test(map, mem_limit_array_growth_goes_full, .timeout = 10)
+{
+	const u64 nr = 4 * R;
+	struct btmap *map = btmap_create(nr, 3 * 64);
+	bool *ref = calloc(nr, 1);
+	u64 k, p, n;
+	bool want = false;
+
+	/* Three one-block leaves fit (each at most 64 bytes). */
+	for (k = 0; k < 3; k++) {
+		cr_assert_not(btmap_mark(map, k * R + 100, 1));
+		ref_mark(ref, nr, k * R + 100, 1);
+	}
+	cr_assert_eq(leaf_bytes(map), 3 * 64);
+	/* Region 0 grows past its smallest array: no room, it goes FULL. */
+	for (k = 0; k < 40; k++) {
+		want |= btmap_mark(map, 1000 + 7 * k, 1);
+		ref_mark(ref, nr, 1000 + 7 * k, 1);
+	}
+	cr_assert(want, "going FULL must ask for coarsening");
+	expect_cover(map, ref, &p, &n);
+	cr_assert_eq(p, 2);
+	cr_assert_eq(btmap_dirty(map), R + 2);
+	cr_assert_leq(leaf_bytes(map), 3 * 64);
 	btmap_destroy(map);
 	free(ref);
 	expect_no_leak();
@@ -501,7 +820,8 @@ Test(map, coarsen_keeps_every_bit, .timeout = 10)
 		cr_assert_leq(leaf_bytes(map), targets[t]);
 		expect_cover(map, ref, &partial, &nonclean);
 		/* Full leaves are gone: every remaining leaf is a partial region. */
-		cr_assert_eq(leaf_bytes(map), partial * LEAF);
+		cr_assert_leq(leaf_bytes(map), partial * LEAF);
+		cr_assert_geq(leaf_bytes(map), partial * 64);
 		btmap_destroy(map);
 	}
 	free(ref);
@@ -514,12 +834,18 @@ Test(map, coarsen_takes_densest_first, .timeout = 10)
 	struct btmap *map = btmap_create(nr, 0);
 	u64 r, start, len, pos;
 
-	/* Region r has r * 2000 + 1 dirty blocks: density grows with r. */
+	u64 before;
+
+	/*
+	 * Region r has r * 2000 + 1 dirty blocks: density grows with r.
+	 * Region 0 is sparse (an array leaf), regions 1..9 are bitmaps.
+	 */
 	for (r = 0; r < 10; r++)
 		btmap_mark(map, r * R, r * 2000 + 1);
-	cr_assert_eq(leaf_bytes(map), 10 * LEAF);
+	before = leaf_bytes(map);
+	cr_assert_eq(before, 9 * LEAF + cost_lo(1));
 	btmap_coarsen(map, 6 * LEAF);
-	cr_assert_eq(leaf_bytes(map), 6 * LEAF, "collapsed more than needed");
+	cr_assert_eq(leaf_bytes(map), before - 4 * LEAF, "collapsed more than needed");
 	/* Regions 6..9 are FULL, 0..5 exact. */
 	for (r = 0; r < 10; r++) {
 		pos = r * R;
@@ -555,17 +881,22 @@ Test(map, merge_is_union_and_empties_src, .timeout = 10)
 	btmap_mark(b, 3 * R + 9, 9);	ref_mark(rb, nr, 3 * R + 9, 9);
 	btmap_mark(a, 4 * R + 4, 4);	ref_mark(ra, nr, 4 * R + 4, 4);
 	btmap_mark(b, 6 * R, 5);	ref_mark(rb, nr, 6 * R, 5);
-	cr_assert_eq(leaf_bytes(a), 3 * LEAF);
-	cr_assert_eq(leaf_bytes(b), 3 * LEAF);
+	expect_sparse_cost(a, ra);
+	expect_sparse_cost(b, rb);
 
+	rcu_barrier();
 	allocs = atomic_long_read(&blktrack_allocations);
 	btmap_merge(a, b);
 	for (p = 0; p < nr; p++)
 		ra[p] |= rb[p];
 	expect_exact(a, ra);
-	/* a: leaves 0 (kept), 1 (moved from b), 4; leaf 2 retired for FULL. */
-	cr_assert_eq(leaf_bytes(a), 3 * LEAF);
+	/*
+	 * a: leaves 0 (kept, grown to hold 27 offsets), 1 (moved from b), 4;
+	 * leaf 2 retired for FULL.
+	 */
+	expect_sparse_cost(a, ra);
 	/* b's leaf 0 and 3 freed, leaf 1 moved, a's leaf 2 freed: 3 fewer. */
+	rcu_barrier();
 	cr_assert_eq(atomic_long_read(&blktrack_allocations), allocs - 3);
 
 	/* b is empty and reusable. */
@@ -670,12 +1001,13 @@ Test(map, random_model, .timeout = 10)
 				ref[p] |= rb[p];
 		}
 		if (op % 25 == 0 || op == 2999) {
-			u64 leaves;
+			u64 b;
 
 			expect_cover(map, ref, &partial, &nonclean);
-			leaves = leaf_bytes(map) / LEAF;
-			cr_assert_geq(leaves, partial, "seed %llx op %d", seed, op);
-			cr_assert_leq(leaves, nonclean, "seed %llx op %d", seed, op);
+			/* Never more than a flat bitmap of the regions touched. */
+			b = leaf_bytes(map);
+			cr_assert_geq(b, partial * 64, "seed %llx op %d", seed, op);
+			cr_assert_leq(b, nonclean * LEAF, "seed %llx op %d", seed, op);
 		}
 	}
 	btmap_destroy(map);
@@ -943,6 +1275,33 @@ Test(map, concurrent_coarsen_retires_after_grace, .timeout = 20)
 	struct race rc = {
 		.nr = 6 * R + 100, .max_count = 200, .nthreads = 4, .epoch_iters = 2,
 		.coarsen = 2, .min_iter = 1000, .delay = true,
+	};
+
+	race(&rc);
+}
+
+/*
+ * Sparse marks in a few regions: array leaves grow and convert under
+ * markers racing for the same lock, while epochs are swapped and aborted
+ * (merged back into the live map).
+ */
+Test(map, concurrent_sparse_growth_exact, .timeout = 20)
+{
+	struct race rc = {
+		.nr = 3 * R, .max_count = 2, .nthreads = 4, .epoch_iters = 5,
+		.abort_pct = 50, .merge_blocks = 200, .exact = true, .delay = true,
+	};
+
+	race(&rc);
+}
+
+/* The same with a limit and the coarsening worker: nothing lost. */
+Test(map, concurrent_sparse_limit_coarsen, .timeout = 20)
+{
+	struct race rc = {
+		.nr = 3 * R + 77, .limit = LEAF + 512, .max_count = 3, .nthreads = 4,
+		.epoch_iters = 2, .abort_pct = 30, .coarsen = 1, .merge_blocks = 100,
+		.delay = true,
 	};
 
 	race(&rc);
