@@ -5,7 +5,7 @@
  * Typical use:
  *
  *	map = btmap_create(nr_blocks, mem_limit);     may sleep
- *	btmap_mark(map, first, count);                 any context, lock-free
+ *	btmap_mark(map, first, count);                 any context, never sleeps
  *	...
  *	for (pos = 0; btmap_next_extent(map, &pos, &start, &len); )
  *		use [start, start + len)
@@ -13,7 +13,12 @@
  *
  * Level 1 is an array of slots, one per region of BTMAP_REGION_BLOCKS
  * blocks, allocated at create time. A slot is CLEAN, FULL (the whole
- * region is dirty) or points to a leaf: BTMAP_LEAF_BYTES of bits.
+ * region is dirty) or points to a leaf: a sorted array of block offsets
+ * while the region is sparse (memory follows the dirty blocks, not the
+ * regions touched), a bitmap of BTMAP_LEAF_BYTES once the array would be
+ * as big. Bitmap leaves are marked lock-free; an array leaf is changed
+ * under its own interrupt-safe spinlock, and replaced (grown, converted)
+ * by a copy freed after an RCU grace period.
  * btmap_mark() allocates leaves without sleeping; when that fails, or the
  * map is over its memory limit, the region goes FULL: precision degrades,
  * a change is never lost. btmap_coarsen() (process context) collapses the
@@ -50,7 +55,8 @@ void btmap_destroy(struct btmap *map);
 
 /*
  * Mark blocks [@first, @first + @count) dirty; the range is clipped to the
- * map. Never sleeps, takes no lock, never fails. Any number of markers may
+ * map. Never sleeps, never fails; takes no lock but an array leaf's
+ * spinlock (irqsave: hard-IRQ callers are fine). Any number of markers may
  * run at once, and at the same time as btmap_coarsen() and btmap_merge()
  * into this map.
  * Returns true when the map wants btmap_coarsen() to run soon (it went
