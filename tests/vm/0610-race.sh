@@ -47,7 +47,7 @@ bt commit "$loop"
 
 # Compare the union of the deltas with what fio wrote.
 echo "+ comparing the union of $((rounds - aborts + 1)) deltas with the $N blocks written"
-_to_blocks 4096 <"$BT_TMP/union" | awk '{ print $1 * 4096, ($2 - $1 + 1) * 4096 }' \
+_to_blocks 4096 <"$BT_TMP/union" | awk '{ printf "%d %d\n", $1 * 4096, ($2 - $1 + 1) * 4096 }' \
 	>"$BT_TMP/union.merged"
 # check_changes reads `blktrack changes`; feed it the merged union instead.
 blktrack() {

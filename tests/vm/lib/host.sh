@@ -21,7 +21,7 @@ VM_DISK_MIB=${VM_DISK_MIB:-256}
 # Tools copied into the guest at their host paths. Busybox provides the rest;
 # the tests call these by absolute path (busybox's shell prefers its applets).
 VM_TOOLS="fio dmsetup losetup blkdiscard fallocate sfdisk blockdev dd sha256sum
-mkfs.ext4 fsfreeze setpriv"
+mkfs.ext4 fsfreeze setpriv filefrag"
 # Kernel modules the guest loads at boot, then modules the tests load on demand.
 VM_BOOT_MODULES="virtio_pci virtio_blk loop dm-mod"
 VM_EXTRA_MODULES="null_blk"

@@ -155,12 +155,12 @@ expect_write() {
 # Byte extents (OFFSET LENGTH lines) on stdin -> merged block ranges
 # (FIRST LAST lines) for block size $1.
 _to_blocks() {
-	awk -v bs="$1" 'NF == 2 { f = int($1 / bs); l = int(($1 + $2 - 1) / bs); print f, l }' |
+	awk -v bs="$1" 'NF == 2 { f = int($1 / bs); l = int(($1 + $2 - 1) / bs); printf "%d %d\n", f, l }' |
 		sort -n -k1,1 -k2,2 |
 		awk 'NR == 1 { f = $1; l = $2; next }
 		     $1 <= l + 1 { if ($2 > l) l = $2; next }
-		     { print f, l; f = $1; l = $2 }
-		     END { if (NR) print f, l }'
+		     { printf "%d %d\n", f, l; f = $1; l = $2 }
+		     END { if (NR) printf "%d %d\n", f, l }'
 }
 
 # Block-level difference of two range files: what $1 has that $2 lacks.
