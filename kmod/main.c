@@ -305,7 +305,6 @@ static int __init bt_init(void)
 
 out_debugfs:
 	debugfs_remove_recursive(bt_debugfs);
-	bt_tracker_exit();
 	return ret;
 }
 
@@ -314,8 +313,7 @@ static void __exit bt_exit(void)
 	long n;
 
 	misc_deregister(&bt_misc);
-	bt_tracker_exit();
-	bt_detach_all();
+	bt_detach_all();	/* unregisters the probes with the last volume */
 	debugfs_remove_recursive(bt_debugfs);
 	/* Let RCU callbacks of the map (if it uses any) run before counting. */
 	rcu_barrier();

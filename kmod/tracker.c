@@ -150,7 +150,9 @@ static void bt_find_tracepoint(struct tracepoint *tp, void *priv)
 			bt_hooks[i].tp = tp;
 }
 
-static void bt_unhook(unsigned int nr)
+static bool bt_hooked;		/* under bt_ctl_mutex */
+
+static void bt_unregister(unsigned int nr)
 {
 	while (nr--)
 		tracepoint_probe_unregister(bt_hooks[nr].tp, bt_hooks[nr].probe, NULL);
@@ -158,32 +160,48 @@ static void bt_unhook(unsigned int nr)
 	tracepoint_synchronize_unregister();
 }
 
+/* Module load: the tracepoints must exist, or nothing can be tracked. */
 int bt_tracker_init(void)
 {
 	unsigned int i;
-	int ret;
 
 	for_each_kernel_tracepoint(bt_find_tracepoint, NULL);
 	for (i = 0; i < ARRAY_SIZE(bt_hooks); i++) {
 		if (!bt_hooks[i].tp) {
 			pr_err("tracepoint %s not found\n", bt_hooks[i].name);
-			ret = -ENOENT;
-			goto out_unhook;
-		}
-		ret = tracepoint_probe_register(bt_hooks[i].tp, bt_hooks[i].probe, NULL);
-		if (ret) {
-			pr_err("cannot register on %s: %d\n", bt_hooks[i].name, ret);
-			goto out_unhook;
+			return -ENOENT;
 		}
 	}
 	return 0;
-
-out_unhook:
-	bt_unhook(i);
-	return ret;
 }
 
-void bt_tracker_exit(void)
+/*
+ * The probes are registered only while a volume is attached: a loaded,
+ * idle module costs the block layer nothing.
+ */
+int bt_tracker_hook(void)
 {
-	bt_unhook(ARRAY_SIZE(bt_hooks));
+	unsigned int i;
+	int ret;
+
+	if (bt_hooked)
+		return 0;
+	for (i = 0; i < ARRAY_SIZE(bt_hooks); i++) {
+		ret = tracepoint_probe_register(bt_hooks[i].tp, bt_hooks[i].probe, NULL);
+		if (ret) {
+			pr_err("cannot register on %s: %d\n", bt_hooks[i].name, ret);
+			bt_unregister(i);
+			return ret;
+		}
+	}
+	bt_hooked = true;
+	return 0;
+}
+
+void bt_tracker_unhook(void)
+{
+	if (!bt_hooked)
+		return;
+	bt_unregister(ARRAY_SIZE(bt_hooks));
+	bt_hooked = false;
 }

@@ -135,6 +135,8 @@ static void bt_table_publish(struct bt_table *tbl)
 	 */
 	synchronize_rcu();
 	bt_table_free(old);
+	if (!tbl)
+		bt_tracker_unhook();	/* no volume left to track */
 }
 
 /* ==== Volume life =========================================================== */
@@ -219,6 +221,12 @@ int bt_attach(const struct blktrack_attach *a, dev_t dev)
 		ret = PTR_ERR(tbl);
 		goto out_unlist;
 	}
+	/* Probes see the old table until the new one is published. */
+	ret = bt_tracker_hook();
+	if (ret) {
+		bt_table_free(tbl);
+		goto out_unlist;
+	}
 	bt_table_publish(tbl);
 	mutex_unlock(&bt_ctl_mutex);
 
@@ -267,7 +275,7 @@ out_unlock:
 	return ret;
 }
 
-/* Module exit: the probe is already unregistered. */
+/* Module exit: no ioctl can run any more. */
 void bt_detach_all(void)
 {
 	struct bt_volume *vol, *tmp;

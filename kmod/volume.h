@@ -4,13 +4,13 @@
  *
  * Typical use (main.c, once it has checked the ioctl arguments):
  *
- *	bt_tracker_init();                      hook block_bio_queue
+ *	bt_tracker_init();                      find the tracepoints
  *	bt_attach(&attach, dev);                 start tracking a volume
  *	bt_checkpoint(vols, n, uvols);           active maps -> pending
  *	bt_read_extents(&rd, dev);               page through a map
  *	bt_commit(&stamp, dev) or bt_abort(...)  drop or merge back pending
  *	bt_detach(dev);
- *	bt_tracker_exit(); bt_detach_all();      module exit
+ *	bt_detach_all();                         module exit
  *
  * Locking:
  *  - bt_ctl_mutex (volume.c) serializes every control operation. It guards
@@ -81,7 +81,8 @@ struct bt_table {
 /* tracker.c: published under bt_ctl_mutex, read by the probe under RCU. */
 extern struct bt_table __rcu *bt_table;
 int bt_tracker_init(void);
-void bt_tracker_exit(void);
+int bt_tracker_hook(void);	/* under bt_ctl_mutex */
+void bt_tracker_unhook(void);	/* under bt_ctl_mutex */
 
 /* main.c */
 extern unsigned int bt_mem_limit_mib;
