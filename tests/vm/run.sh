@@ -28,6 +28,9 @@ while [ $# -gt 0 ]; do
 		suite=tests/vm/bench
 		gtimeout="blktrack.timeout=1500"
 		VM_TIMEOUT=${VM_TIMEOUT:-3000}; export VM_TIMEOUT
+		# Guest time counts instructions (1 ns each): figures do not
+		# depend on what else the host runs (doc/BENCHMARKS.md).
+		VM_QEMU_ARGS=${VM_QEMU_ARGS-"-icount shift=0,sleep=off"}; export VM_QEMU_ARGS
 		shift ;;
 	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
 	-*) echo "usage: $0 [--kernel KVER] [--bench] [TEST-GLOB]" >&2; exit 2 ;;
