@@ -1,0 +1,1155 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The backup repository: catalog, lock, delta maps, composition, the
+ * two-phase protocol and crash recovery. See repo.h and doc/REPOSITORY.md.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <json-c/json.h>
+
+#include "blockset.h"
+#include "repo.h"
+
+#define CATALOG		"catalog"
+#define CATALOG_TMP	"catalog.tmp"
+#define LOCK_FILE	"lock"
+#define BACKUPS_DIR	"backups"
+#define DELTAS_DIR	"deltas"
+#define TMP_SUFFIX	".tmp"
+#define CATALOG_FORMAT	"blktrack-catalog"
+#define DELTA_MAX_BYTES	(UINT64_C(1) << 32)
+
+struct repo {
+	char *path;
+	int dirfd;
+	int lockfd;
+	bool rdonly;
+	struct repo_entry *e;
+	size_t n, cap;
+	uint64_t next_id;
+	char err[512];
+};
+
+__attribute__((format(printf, 3, 4)))
+static int repo_set_error(struct repo *r, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->err, sizeof(r->err), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+const char *repo_error(const struct repo *r)
+{
+	if (!r)
+		return strerror(ENOMEM);
+	return r->err;
+}
+
+const char *repo_path(const struct repo *r)
+{
+	return r->path;
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+static const char *const type_names[] = {
+	[REPO_FULL] = "full",
+	[REPO_INCREMENTAL] = "incremental",
+	[REPO_DIFFERENTIAL] = "differential",
+	[REPO_COPY] = "copy",
+	[REPO_RESYNC] = "resync",
+};
+
+const char *repo_type_name(enum repo_type type)
+{
+	if ((unsigned int)type >= sizeof(type_names) / sizeof(type_names[0]))
+		return "unknown";
+	return type_names[type];
+}
+
+int repo_type_parse(const char *name, enum repo_type *type)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++) {
+		if (!strcmp(name, type_names[i])) {
+			*type = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *repo_state_name(enum repo_state state)
+{
+	return state == REPO_COMMITTED ? "committed" : "pending";
+}
+
+static void uuid_text(const uint8_t u[16], char out[37])
+{
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7],
+		 u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int uuid_parse(const char *s, uint8_t u[16])
+{
+	int i, hi, lo;
+
+	if (strlen(s) != 36)
+		return -EINVAL;
+	for (i = 0; i < 16; i++) {
+		if (*s == '-' && (i == 4 || i == 6 || i == 8 || i == 10))
+			s++;
+		hi = hexval(s[0]);
+		lo = hi < 0 ? -1 : hexval(s[1]);
+		if (lo < 0)
+			return -EINVAL;
+		u[i] = hi << 4 | lo;
+		s += 2;
+	}
+	return *s ? -EINVAL : 0;
+}
+
+void repo_delta_name(const struct repo_stamp *s, char out[REPO_NAME_MAX])
+{
+	char g[37];
+
+	uuid_text(s->generation, g);
+	snprintf(out, REPO_NAME_MAX, DELTAS_DIR "/%s-%" PRIu64 ".set", g, s->epoch);
+}
+
+static void backup_name(uint64_t id, char out[REPO_NAME_MAX])
+{
+	snprintf(out, REPO_NAME_MAX, BACKUPS_DIR "/%" PRIu64 ".bkt", id);
+}
+
+bool repo_stamp_equal(const struct repo_stamp *a, const struct repo_stamp *b)
+{
+	return !strcmp(a->volume_id, b->volume_id) &&
+	       !memcmp(a->generation, b->generation, 16) &&
+	       a->epoch == b->epoch && a->size == b->size &&
+	       a->block_size == b->block_size;
+}
+
+/* ---- durable files ------------------------------------------------------ */
+
+static int fsync_dir(struct repo *r, const char *sub)
+{
+	int fd = openat(r->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= w;
+	}
+	return 0;
+}
+
+/* @name relative to the repo, in @dir ("." or a subdirectory). */
+static int write_atomic(struct repo *r, const char *dir, const char *name,
+			const void *buf, size_t len)
+{
+	char tmp[REPO_NAME_MAX + 8];
+	int fd, ret;
+
+	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
+	fd = openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return repo_set_error(r, -errno, "%s/%s: %s", r->path, tmp,
+				      strerror(errno));
+	ret = write_all(fd, buf, len);
+	if (!ret && fsync(fd))
+		ret = -errno;
+	close(fd);
+	if (!ret && renameat(r->dirfd, tmp, r->dirfd, name))
+		ret = -errno;
+	if (!ret)
+		ret = fsync_dir(r, dir);
+	if (ret) {
+		unlinkat(r->dirfd, tmp, 0);
+		return repo_set_error(r, ret, "%s/%s: %s", r->path, name,
+				      strerror(-ret));
+	}
+	return 0;
+}
+
+static int read_file(struct repo *r, const char *name, uint64_t max,
+		     char **buf, size_t *len)
+{
+	struct stat st;
+	size_t off = 0;
+	char *p;
+	int fd, ret = 0;
+
+	fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return repo_set_error(r, -errno, "%s/%s: %s", r->path, name,
+				      strerror(errno));
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		goto out_close;
+	}
+	if ((uint64_t)st.st_size > max) {
+		ret = repo_set_error(r, -EFBIG, "%s/%s: too large", r->path, name);
+		goto out_close;
+	}
+	p = malloc(st.st_size + 1);
+	if (!p) {
+		ret = -ENOMEM;
+		goto out_close;
+	}
+	while (off < (size_t)st.st_size) {
+		ssize_t n = read(fd, p + off, st.st_size - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n ? -errno : -EIO;
+			free(p);
+			goto out_close;
+		}
+		off += n;
+	}
+	p[off] = '\0';
+	*buf = p;
+	*len = off;
+out_close:
+	close(fd);
+	if (ret && !r->err[0])
+		repo_set_error(r, ret, "%s/%s: %s", r->path, name, strerror(-ret));
+	return ret;
+}
+
+static bool file_exists(struct repo *r, const char *name)
+{
+	struct stat st;
+
+	return !fstatat(r->dirfd, name, &st, 0) && S_ISREG(st.st_mode);
+}
+
+/* ---- the catalog: JSON -------------------------------------------------- */
+
+static struct json_object *stamp_json(const struct repo_stamp *s)
+{
+	struct json_object *o = json_object_new_object();
+	char g[37];
+
+	uuid_text(s->generation, g);
+	json_object_object_add(o, "volume_id", json_object_new_string(s->volume_id));
+	json_object_object_add(o, "generation", json_object_new_string(g));
+	json_object_object_add(o, "epoch", json_object_new_uint64(s->epoch));
+	json_object_object_add(o, "size", json_object_new_uint64(s->size));
+	json_object_object_add(o, "block_size", json_object_new_uint64(s->block_size));
+	return o;
+}
+
+static struct json_object *entry_json(const struct repo_entry *e)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_uint64(e->id));
+	json_object_object_add(o, "type", json_object_new_string(repo_type_name(e->type)));
+	json_object_object_add(o, "state", json_object_new_string(repo_state_name(e->state)));
+	json_object_object_add(o, "file", json_object_new_string(e->file));
+	json_object_object_add(o, "delta", json_object_new_string(e->delta));
+	json_object_object_add(o, "parent", json_object_new_uint64(e->parent));
+	json_object_object_add(o, "from", e->has_from ? stamp_json(&e->from) : NULL);
+	json_object_object_add(o, "to", stamp_json(&e->to));
+	json_object_object_add(o, "time", json_object_new_int64(e->time));
+	json_object_object_add(o, "changed_bytes", json_object_new_uint64(e->changed_bytes));
+	json_object_object_add(o, "stored_bytes", json_object_new_uint64(e->stored_bytes));
+	return o;
+}
+
+static int catalog_save(struct repo *r)
+{
+	struct json_object *root = json_object_new_object(), *arr;
+	const char *text;
+	size_t i;
+	int ret;
+
+	if (!root)
+		return -ENOMEM;
+	json_object_object_add(root, "format", json_object_new_string(CATALOG_FORMAT));
+	json_object_object_add(root, "version", json_object_new_int(REPO_CATALOG_VERSION));
+	json_object_object_add(root, "next_id", json_object_new_uint64(r->next_id));
+	arr = json_object_new_array();
+	for (i = 0; i < r->n; i++)
+		json_object_array_add(arr, entry_json(&r->e[i]));
+	json_object_object_add(root, "backups", arr);
+	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+					      JSON_C_TO_STRING_SPACED);
+	ret = text ? write_atomic(r, ".", CATALOG, text, strlen(text)) : -ENOMEM;
+	json_object_put(root);
+	return ret;
+}
+
+static int get_u64(struct json_object *o, const char *key, uint64_t *v)
+{
+	struct json_object *x;
+
+	if (!json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_int))
+		return -EBADMSG;
+	errno = 0;
+	*v = json_object_get_uint64(x);
+	if (errno || (json_object_get_int64(x) < 0 && *v < INT64_MAX))
+		return -EBADMSG;
+	return 0;
+}
+
+static int get_str(struct json_object *o, const char *key, char *out, size_t len)
+{
+	struct json_object *x;
+	const char *s;
+
+	if (!json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_string))
+		return -EBADMSG;
+	s = json_object_get_string(x);
+	if (strlen(s) >= len)
+		return -EBADMSG;
+	strcpy(out, s);
+	return 0;
+}
+
+static int stamp_parse(struct json_object *o, struct repo_stamp *s)
+{
+	char g[40];
+	uint64_t bs;
+
+	if (!json_object_is_type(o, json_type_object) ||
+	    get_str(o, "volume_id", s->volume_id, sizeof(s->volume_id)) ||
+	    get_str(o, "generation", g, sizeof(g)) || uuid_parse(g, s->generation) ||
+	    get_u64(o, "epoch", &s->epoch) || get_u64(o, "size", &s->size) ||
+	    get_u64(o, "block_size", &bs) || !bs || bs > UINT32_MAX)
+		return -EBADMSG;
+	s->block_size = bs;
+	return 0;
+}
+
+/* A file name the catalog may hold: "DIR/NAME", no "..", no other slash. */
+static bool name_ok(const char *name, const char *dir)
+{
+	size_t l = strlen(dir);
+
+	return !strncmp(name, dir, l) && name[l] == '/' && name[l + 1] &&
+	       name[l + 1] != '.' && !strchr(name + l + 1, '/');
+}
+
+static int entry_parse(struct json_object *o, struct repo_entry *e)
+{
+	struct json_object *x;
+	char s[32];
+	int64_t t;
+
+	memset(e, 0, sizeof(*e));
+	if (!json_object_is_type(o, json_type_object) ||
+	    get_u64(o, "id", &e->id) || !e->id ||
+	    get_str(o, "type", s, sizeof(s)) || repo_type_parse(s, &e->type) ||
+	    get_str(o, "state", s, sizeof(s)) ||
+	    get_str(o, "file", e->file, sizeof(e->file)) || !name_ok(e->file, BACKUPS_DIR) ||
+	    get_str(o, "delta", e->delta, sizeof(e->delta)) || !name_ok(e->delta, DELTAS_DIR) ||
+	    get_u64(o, "parent", &e->parent) ||
+	    !json_object_object_get_ex(o, "to", &x) || stamp_parse(x, &e->to) ||
+	    get_u64(o, "changed_bytes", &e->changed_bytes) ||
+	    get_u64(o, "stored_bytes", &e->stored_bytes) ||
+	    !json_object_object_get_ex(o, "time", &x) || !json_object_is_type(x, json_type_int))
+		return -EBADMSG;
+	t = json_object_get_int64(x);
+	e->time = t;
+	if (!strcmp(s, "pending"))
+		e->state = REPO_PENDING;
+	else if (!strcmp(s, "committed"))
+		e->state = REPO_COMMITTED;
+	else
+		return -EBADMSG;
+	if (!json_object_object_get_ex(o, "from", &x))
+		return -EBADMSG;
+	e->has_from = x != NULL;
+	if (x && stamp_parse(x, &e->from))
+		return -EBADMSG;
+	return 0;
+}
+
+static int catalog_load(struct repo *r)
+{
+	struct json_object *root, *arr, *x;
+	size_t len, i, n;
+	uint64_t version;
+	char fmt[32];
+	char *text;
+	int ret;
+
+	ret = read_file(r, CATALOG, 64 << 20, &text, &len);
+	if (ret)
+		return ret;
+	root = json_tokener_parse(text);
+	free(text);
+	if (!root || !json_object_is_type(root, json_type_object) ||
+	    get_str(root, "format", fmt, sizeof(fmt)) || strcmp(fmt, CATALOG_FORMAT) ||
+	    get_u64(root, "version", &version)) {
+		ret = repo_set_error(r, -EBADMSG, "%s/" CATALOG ": not a blktrack catalog",
+				     r->path);
+		goto out_put;
+	}
+	if (version != REPO_CATALOG_VERSION) {
+		ret = repo_set_error(r, -EPROTONOSUPPORT,
+				     "%s/" CATALOG ": version %" PRIu64 ", this blktrack reads %d",
+				     r->path, version, REPO_CATALOG_VERSION);
+		goto out_put;
+	}
+	if (get_u64(root, "next_id", &r->next_id) ||
+	    !json_object_object_get_ex(root, "backups", &arr) ||
+	    !json_object_is_type(arr, json_type_array)) {
+		ret = repo_set_error(r, -EBADMSG, "%s/" CATALOG ": malformed", r->path);
+		goto out_put;
+	}
+	n = json_object_array_length(arr);
+	r->e = calloc(n ? n : 1, sizeof(*r->e));
+	if (!r->e) {
+		ret = -ENOMEM;
+		goto out_put;
+	}
+	r->cap = n ? n : 1;
+	for (i = 0; i < n; i++) {
+		x = json_object_array_get_idx(arr, i);
+		if (entry_parse(x, &r->e[i]) ||
+		    (i && r->e[i].id <= r->e[i - 1].id) || r->e[i].id >= r->next_id) {
+			ret = repo_set_error(r, -EBADMSG,
+					     "%s/" CATALOG ": backup #%zu is malformed",
+					     r->path, i + 1);
+			goto out_put;
+		}
+		r->n++;
+	}
+out_put:
+	json_object_put(root);
+	return ret;
+}
+
+/* ---- open and close ----------------------------------------------------- */
+
+static int repo_create_layout(struct repo *r)
+{
+	static const char *const dirs[] = { BACKUPS_DIR, DELTAS_DIR };
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < 2; i++)
+		if (mkdirat(r->dirfd, dirs[i], 0700) && errno != EEXIST)
+			return repo_set_error(r, -errno, "%s/%s: %s", r->path,
+					      dirs[i], strerror(errno));
+	if (file_exists(r, CATALOG))
+		return 0;
+	r->next_id = 1;
+	ret = catalog_save(r);
+	if (ret)
+		return ret;
+	return 0;
+}
+
+int repo_open(const char *path, unsigned int flags, struct repo **out)
+{
+	struct repo *r = calloc(1, sizeof(*r));
+	int ret;
+
+	*out = r;
+	if (!r)
+		return -ENOMEM;
+	r->dirfd = r->lockfd = -1;
+	r->rdonly = flags & REPO_RDONLY;
+	r->path = strdup(path);
+	if (!r->path)
+		return -ENOMEM;
+	if ((flags & REPO_CREATE) && r->rdonly)
+		return repo_set_error(r, -EINVAL, "a read-only repository cannot be created");
+	if ((flags & REPO_CREATE) && mkdir(path, 0700) && errno != EEXIST)
+		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
+	r->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r->dirfd < 0)
+		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
+	r->lockfd = openat(r->dirfd, LOCK_FILE,
+			   (r->rdonly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
+	if (r->lockfd < 0) {
+		if (errno == ENOENT)
+			return repo_set_error(r, -ENOENT, "%s: not a blktrack repository",
+					      path);
+		return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", path,
+				      strerror(errno));
+	}
+	if (flock(r->lockfd, (r->rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
+		if (errno == EWOULDBLOCK)
+			return repo_set_error(r, -EBUSY,
+					      "%s: in use by another blktrack", path);
+		return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", path,
+				      strerror(errno));
+	}
+	if (flags & REPO_CREATE) {
+		ret = repo_create_layout(r);
+		if (ret)
+			return ret;
+	} else if (!file_exists(r, CATALOG)) {
+		return repo_set_error(r, -ENOENT, "%s: not a blktrack repository (no catalog)",
+				      path);
+	}
+	r->err[0] = '\0';
+	ret = catalog_load(r);
+	if (ret)
+		return ret;
+	r->err[0] = '\0';
+	return 0;
+}
+
+void repo_close(struct repo *r)
+{
+	if (!r)
+		return;
+	if (r->lockfd >= 0)
+		close(r->lockfd);	/* releases the flock */
+	if (r->dirfd >= 0)
+		close(r->dirfd);
+	free(r->e);
+	free(r->path);
+	free(r);
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+size_t repo_count(const struct repo *r)
+{
+	return r->n;
+}
+
+const struct repo_entry *repo_entry_at(const struct repo *r, size_t i)
+{
+	return i < r->n ? &r->e[i] : NULL;
+}
+
+static ssize_t find_index(const struct repo *r, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (r->e[i].id == id)
+			return i;
+	return -1;
+}
+
+const struct repo_entry *repo_find(const struct repo *r, uint64_t id)
+{
+	ssize_t i = find_index(r, id);
+
+	return i < 0 ? NULL : &r->e[i];
+}
+
+/* The kernel stamp of the checkpoint a backup was taken from. */
+static struct repo_stamp ckpt_of(const struct repo_entry *e)
+{
+	struct repo_stamp s = e->to;
+
+	s.epoch--;
+	return s;
+}
+
+static bool is_base(enum repo_type want, enum repo_type t)
+{
+	if (want == REPO_DIFFERENTIAL)
+		return t == REPO_FULL;
+	return t == REPO_FULL || t == REPO_INCREMENTAL || t == REPO_RESYNC;
+}
+
+static ssize_t base_index(const struct repo *r, enum repo_type type,
+			  const char *volume_id)
+{
+	size_t i;
+
+	for (i = r->n; i-- > 0;) {
+		const struct repo_entry *e = &r->e[i];
+
+		if (e->state == REPO_COMMITTED && !strcmp(e->to.volume_id, volume_id) &&
+		    is_base(type, e->type))
+			return i;
+	}
+	return -1;
+}
+
+int repo_base(struct repo *r, enum repo_type type, const char *volume_id,
+	      uint64_t *base)
+{
+	ssize_t i;
+
+	*base = 0;
+	if (type == REPO_FULL || type == REPO_COPY)
+		return 0;
+	i = base_index(r, type, volume_id);
+	if (i < 0)
+		return repo_set_error(r, -ENOENT,
+				      "%s: no committed %s of volume %s to base a %s on",
+				      r->path, type == REPO_DIFFERENTIAL ? "full backup" :
+				      "full or incremental backup", volume_id,
+				      repo_type_name(type));
+	*base = r->e[i].id;
+	return 0;
+}
+
+/* ---- delta maps --------------------------------------------------------- */
+
+static int load_delta_name(struct repo *r, const char *name, uint64_t id,
+			   struct blockset **out)
+{
+	size_t len;
+	char *buf;
+	int ret;
+
+	ret = read_file(r, name, DELTA_MAX_BYTES, &buf, &len);
+	if (ret)
+		return repo_set_error(r, ret, "%s/%s (delta map of backup %" PRIu64 "): %s",
+				      r->path, name, id, strerror(-ret));
+	ret = blockset_deserialize(buf, len, out);
+	free(buf);
+	if (ret)
+		return repo_set_error(r, ret, "%s/%s (delta map of backup %" PRIu64 "): %s",
+				      r->path, name, id,
+				      ret == -EBADMSG ? "corrupt" : strerror(-ret));
+	return 0;
+}
+
+int repo_load_delta(struct repo *r, uint64_t id, struct blockset **out)
+{
+	const struct repo_entry *e = repo_find(r, id);
+
+	if (!e)
+		return repo_set_error(r, -ENOENT, "backup %" PRIu64 " is not in the catalog", id);
+	return load_delta_name(r, e->delta, id, out);
+}
+
+/* ---- composition -------------------------------------------------------- */
+
+static int or_delta(struct repo *r, struct blockset *acc, const struct repo_entry *e)
+{
+	struct blockset *d;
+	int ret = load_delta_name(r, e->delta, e->id, &d);
+
+	if (ret)
+		return ret;
+	blockset_or(acc, d);
+	blockset_free(d);
+	return 0;
+}
+
+static int stale(struct repo *r, const char *what, const struct repo_stamp *want,
+		 const struct repo_stamp *got)
+{
+	char a[37], b[37];
+
+	uuid_text(want->generation, a);
+	uuid_text(got->generation, b);
+	return repo_set_error(r, -ESTALE,
+			      "%s: %s: expected stamp %s:%" PRIu64 " (size %" PRIu64
+			      ", block %u), found %s:%" PRIu64 " (size %" PRIu64
+			      ", block %u); changes are not tracked across that gap",
+			      r->path, what, a, want->epoch, want->size,
+			      want->block_size, b, got->epoch, got->size, got->block_size);
+}
+
+int repo_compose(struct repo *r, enum repo_type type,
+		 const struct repo_stamp *ckpt, const struct blockset *delta,
+		 struct blockset **out, uint64_t *base)
+{
+	const struct repo_entry *gap = NULL;
+	struct repo_stamp gap_want, gap_got;
+	const struct repo_stamp *prev;
+	struct blockset *acc;
+	ssize_t bi;
+	size_t i;
+	int ret;
+
+	*base = 0;
+	if (!ckpt->block_size)
+		return repo_set_error(r, -EINVAL, "block size 0");
+	if (type == REPO_RESYNC)
+		return repo_set_error(r, -EINVAL, "a resync's blocks come from hashes, not deltas");
+	ret = blockset_new(&acc);
+	if (ret)
+		return ret;
+	if (type == REPO_FULL || type == REPO_COPY) {
+		uint64_t nb = ckpt->size / ckpt->block_size +
+			      !!(ckpt->size % ckpt->block_size);
+
+		ret = blockset_add_range(acc, 0, nb);
+		if (ret) {
+			repo_set_error(r, ret, "%" PRIu64 " blocks: more than a block set holds", nb);
+			goto out_free;
+		}
+		*out = acc;
+		return 0;
+	}
+	bi = base_index(r, type, ckpt->volume_id);
+	if (bi < 0) {
+		ret = repo_base(r, type, ckpt->volume_id, base);
+		goto out_free;
+	}
+	/*
+	 * Every committed checkpoint after the base, each following the last;
+	 * a resync bridges a gap before it: its set covers everything since
+	 * its parent, which is the base or after it.
+	 */
+	prev = &r->e[bi].to;
+	for (i = bi + 1; i < r->n; i++) {
+		const struct repo_entry *e = &r->e[i];
+		struct repo_stamp c;
+
+		if (e->state != REPO_COMMITTED || strcmp(e->to.volume_id, ckpt->volume_id))
+			continue;
+		c = ckpt_of(e);
+		if (e->type == REPO_RESYNC) {
+			gap = NULL;
+		} else if (!gap && !repo_stamp_equal(&c, prev)) {
+			gap = e;
+			gap_want = *prev;
+			gap_got = c;
+		}
+		ret = or_delta(r, acc, e);
+		if (ret)
+			goto out_free;
+		prev = &e->to;
+	}
+	if (gap) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "backup %" PRIu64, gap->id);
+		ret = stale(r, what, &gap_want, &gap_got);
+		goto out_free;
+	}
+	if (!repo_stamp_equal(ckpt, prev)) {
+		ret = stale(r, "the new checkpoint", prev, ckpt);
+		goto out_free;
+	}
+	blockset_or(acc, delta);
+	*base = r->e[bi].id;
+	*out = acc;
+	return 0;
+
+out_free:
+	blockset_free(acc);
+	return ret;
+}
+
+/* ---- restore chains ----------------------------------------------------- */
+
+int repo_chain(struct repo *r, uint64_t id, uint64_t **ids, size_t *n)
+{
+	const struct repo_entry *e = repo_find(r, id), *p;
+	uint64_t *v = NULL, t;
+	size_t k = 0, i;
+	int ret;
+
+	if (!e)
+		return repo_set_error(r, -ENOENT, "backup %" PRIu64 " is not in the catalog", id);
+	for (;;) {
+		uint64_t *nv = realloc(v, (k + 1) * sizeof(*v));
+
+		if (!nv) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
+		v = nv;
+		if (e->state != REPO_COMMITTED) {
+			ret = repo_set_error(r, -EINPROGRESS,
+					     "backup %" PRIu64 " (%s/%s) was never committed",
+					     e->id, r->path, e->file);
+			goto out_free;
+		}
+		if (!file_exists(r, e->file)) {
+			ret = repo_set_error(r, -ENOENT, "backup %" PRIu64 ": %s/%s is missing",
+					     e->id, r->path, e->file);
+			goto out_free;
+		}
+		v[k++] = e->id;
+		if (e->type == REPO_FULL || e->type == REPO_COPY)
+			break;
+		p = repo_find(r, e->parent);
+		if (!p) {
+			ret = repo_set_error(r, -ENOENT,
+					     "backup %" PRIu64 ": its parent %" PRIu64
+					     " is not in the catalog", e->id, e->parent);
+			goto out_free;
+		}
+		if (p->id >= e->id || strcmp(p->to.volume_id, e->to.volume_id) ||
+		    (e->type == REPO_DIFFERENTIAL ? p->type != REPO_FULL :
+		     !is_base(REPO_INCREMENTAL, p->type))) {
+			ret = repo_set_error(r, -ENOLINK,
+					     "backup %" PRIu64 " (%s): parent %" PRIu64
+					     " (%s of volume %s) cannot be its base",
+					     e->id, repo_type_name(e->type), p->id,
+					     repo_type_name(p->type), p->to.volume_id);
+			goto out_free;
+		}
+		if (!e->has_from || !repo_stamp_equal(&e->from, &p->to)) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "backup %" PRIu64 " after %" PRIu64,
+				 e->id, p->id);
+			ret = e->has_from ? stale(r, what, &p->to, &e->from) :
+			      repo_set_error(r, -ESTALE, "backup %" PRIu64 " has no from stamp",
+					     e->id);
+			goto out_free;
+		}
+		e = p;
+	}
+	for (i = 0; i < k / 2; i++) {
+		t = v[i];
+		v[i] = v[k - 1 - i];
+		v[k - 1 - i] = t;
+	}
+	*ids = v;
+	*n = k;
+	return 0;
+
+out_free:
+	free(v);
+	return ret;
+}
+
+/* ---- the two-phase protocol --------------------------------------------- */
+
+static int need_rw(struct repo *r)
+{
+	if (r->rdonly)
+		return repo_set_error(r, -EROFS, "%s: opened read-only", r->path);
+	return 0;
+}
+
+static int pending_index(struct repo *r, uint64_t id, ssize_t *idx)
+{
+	ssize_t i = find_index(r, id);
+
+	if (i < 0)
+		return repo_set_error(r, -ENOENT, "backup %" PRIu64 " is not in the catalog", id);
+	if (r->e[i].state != REPO_PENDING)
+		return repo_set_error(r, -EINVAL, "backup %" PRIu64 " is not pending", id);
+	*idx = i;
+	return 0;
+}
+
+int repo_begin(struct repo *r, const struct repo_entry *e,
+	       const struct blockset *delta, uint64_t *id)
+{
+	struct repo_entry ne = *e;
+	struct repo_stamp c;
+	void *buf;
+	size_t len, i;
+	int ret;
+
+	ret = need_rw(r);
+	if (ret)
+		return ret;
+	if (!e->to.epoch || !e->to.block_size || (unsigned int)e->type > REPO_RESYNC)
+		return repo_set_error(r, -EINVAL, "invalid backup entry");
+	for (i = 0; i < r->n; i++)
+		if (r->e[i].state == REPO_PENDING &&
+		    !strcmp(r->e[i].to.volume_id, e->to.volume_id))
+			return repo_set_error(r, -EBUSY,
+					      "backup %" PRIu64 " of volume %s is still pending",
+					      r->e[i].id, e->to.volume_id);
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 8;
+		struct repo_entry *ng = realloc(r->e, cap * sizeof(*ng));
+
+		if (!ng)
+			return -ENOMEM;
+		r->e = ng;
+		r->cap = cap;
+	}
+	c = ckpt_of(e);
+	ne.id = r->next_id;
+	ne.state = REPO_PENDING;
+	backup_name(ne.id, ne.file);
+	repo_delta_name(&c, ne.delta);
+	for (i = 0; i < r->n; i++)
+		if (!strcmp(r->e[i].delta, ne.delta))
+			return repo_set_error(r, -EEXIST,
+					      "%s/%s: already the delta map of backup %" PRIu64
+					      " (was its kernel commit lost?)",
+					      r->path, ne.delta, r->e[i].id);
+	if (!ne.time)
+		ne.time = time(NULL);
+	if (!ne.changed_bytes)
+		ne.changed_bytes = blockset_cardinality(delta) * ne.to.block_size;
+
+	ret = blockset_serialize(delta, &buf, &len);
+	if (ret)
+		return ret;
+	ret = write_atomic(r, DELTAS_DIR, ne.delta, buf, len);
+	free(buf);
+	if (ret)
+		return ret;
+	r->e[r->n++] = ne;
+	r->next_id++;
+	ret = catalog_save(r);
+	if (ret) {
+		r->n--;
+		r->next_id--;
+		unlinkat(r->dirfd, ne.delta, 0);
+		return ret;
+	}
+	*id = ne.id;
+	return 0;
+}
+
+int repo_backup_create(struct repo *r, uint64_t id, int *fd)
+{
+	char tmp[REPO_NAME_MAX + 8];
+	ssize_t i;
+	int ret = need_rw(r);
+
+	if (!ret)
+		ret = pending_index(r, id, &i);
+	if (ret)
+		return ret;
+	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, r->e[i].file);
+	*fd = openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return repo_set_error(r, -errno, "%s/%s: %s", r->path, tmp, strerror(errno));
+	return 0;
+}
+
+int repo_backup_install(struct repo *r, uint64_t id, int fd)
+{
+	char tmp[REPO_NAME_MAX + 8];
+	ssize_t i;
+	int ret = pending_index(r, id, &i);
+
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, r->e[i].file);
+	if (fsync(fd))
+		ret = -errno;
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (!ret && renameat(r->dirfd, tmp, r->dirfd, r->e[i].file))
+		ret = -errno;
+	if (!ret)
+		ret = fsync_dir(r, BACKUPS_DIR);
+	if (ret)
+		return repo_set_error(r, ret, "%s/%s: %s", r->path, r->e[i].file,
+				      strerror(-ret));
+	return 0;
+}
+
+int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)
+{
+	struct repo_entry old;
+	ssize_t i;
+	int ret = need_rw(r);
+
+	if (!ret)
+		ret = pending_index(r, id, &i);
+	if (ret)
+		return ret;
+	if (!file_exists(r, r->e[i].file))
+		return repo_set_error(r, -ENOENT, "backup %" PRIu64 ": %s/%s is missing",
+				      id, r->path, r->e[i].file);
+	old = r->e[i];
+	r->e[i].state = REPO_COMMITTED;
+	r->e[i].stored_bytes = stored_bytes;
+	ret = catalog_save(r);
+	if (ret)
+		r->e[i] = old;
+	return ret;
+}
+
+static void unlink_entry_files(struct repo *r, const struct repo_entry *e,
+			       unsigned int *removed)
+{
+	char tmp[REPO_NAME_MAX + 8];
+	const char *names[3] = { e->file, tmp, e->delta };
+	unsigned int k;
+
+	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, e->file);
+	for (k = 0; k < 3; k++)
+		if (!unlinkat(r->dirfd, names[k], 0) && removed)
+			(*removed)++;
+}
+
+int repo_abandon(struct repo *r, uint64_t id)
+{
+	struct repo_entry old;
+	ssize_t i;
+	int ret = need_rw(r);
+
+	if (!ret)
+		ret = pending_index(r, id, &i);
+	if (ret)
+		return ret;
+	/* Catalog first: a crash in between leaves orphans recovery removes. */
+	old = r->e[i];
+	memmove(&r->e[i], &r->e[i + 1], (r->n - i - 1) * sizeof(*r->e));
+	r->n--;
+	ret = catalog_save(r);
+	if (ret) {
+		memmove(&r->e[i + 1], &r->e[i], (r->n - i) * sizeof(*r->e));
+		r->e[i] = old;
+		r->n++;
+		return ret;
+	}
+	unlink_entry_files(r, &old, NULL);
+	return 0;
+}
+
+/* ---- crash recovery ----------------------------------------------------- */
+
+static bool referenced(const struct repo *r, const char *dir, const char *name)
+{
+	char full[REPO_NAME_MAX + 300];
+	size_t i;
+
+	snprintf(full, sizeof(full), "%s/%s", dir, name);
+	for (i = 0; i < r->n; i++)
+		if (!strcmp(r->e[i].file, full) || !strcmp(r->e[i].delta, full))
+			return true;
+	return false;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* Remove tmp files and the .bkt/.set files no entry names in @dir. */
+static int sweep_dir(struct repo *r, const char *dir, const char *suffix,
+		     unsigned int *removed)
+{
+	struct dirent *d;
+	DIR *dp;
+	int fd;
+
+	fd = openat(r->dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return repo_set_error(r, -errno, "%s/%s: %s", r->path, dir, strerror(errno));
+	dp = fdopendir(fd);
+	if (!dp) {
+		close(fd);
+		return -errno;
+	}
+	while ((d = readdir(dp))) {
+		if (!(ends_with(d->d_name, TMP_SUFFIX) ||
+		      (ends_with(d->d_name, suffix) && !referenced(r, dir, d->d_name))))
+			continue;
+		if (!unlinkat(fd, d->d_name, 0))
+			(*removed)++;
+	}
+	closedir(dp);
+	return fsync_dir(r, dir);
+}
+
+int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
+		 struct repo_recovery *out)
+{
+	size_t i, k;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = need_rw(r);
+	if (ret)
+		return ret;
+	if (!unlinkat(r->dirfd, CATALOG_TMP, 0))
+		out->removed++;
+
+	/* Pending entries were never validated (backup-complete precedes (c)). */
+	for (i = 0; i < r->n; i++)
+		out->dropped += r->e[i].state == REPO_PENDING;
+	if (out->dropped) {
+		struct repo_entry *keep = malloc(r->n * sizeof(*keep));
+		size_t n = r->n;
+
+		if (!keep)
+			return -ENOMEM;
+		memcpy(keep, r->e, n * sizeof(*keep));
+		for (i = k = 0; i < n; i++)
+			if (r->e[i].state != REPO_PENDING)
+				r->e[k++] = r->e[i];
+		r->n = k;
+		ret = catalog_save(r);
+		if (ret) {
+			/* The catalog on disk is unchanged: so is the one in memory. */
+			memcpy(r->e, keep, n * sizeof(*keep));
+			r->n = n;
+			out->dropped = 0;
+		}
+		free(keep);
+		if (ret)
+			return ret;
+	}
+	/* Their files are orphans now, like a crash's leftovers. */
+	ret = sweep_dir(r, BACKUPS_DIR, ".bkt", &out->removed);
+	if (!ret)
+		ret = sweep_dir(r, DELTAS_DIR, ".set", &out->removed);
+	if (ret)
+		return ret;
+
+	if (!ks || !ks->attached || !ks->pending)
+		return 0;
+	out->stamp = ks->stamp;
+	out->action = REPO_ACTION_ABORT;
+	for (i = r->n; i-- > 0;) {
+		const struct repo_entry *e = &r->e[i];
+
+		if (!strcmp(e->to.volume_id, ks->volume_id) &&
+		    !memcmp(e->to.generation, ks->stamp.generation, 16) &&
+		    e->to.epoch == ks->stamp.epoch + 1) {
+			out->action = REPO_ACTION_COMMIT;
+			out->commit_id = e->id;
+			break;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The backup repository: a directory with a catalog of backups, the backup
+ * files and the delta map of each kernel checkpoint. Internal to
+ * libblktrack; doc/REPOSITORY.md describes the layout, the catalog format,
+ * the two-phase protocol and the recovery table.
+ *
+ * Typical use (one backup; each step durable before the next):
+ *
+ *	repo_open(dir, REPO_CREATE, &r);                  takes the lock
+ *	repo_recover(r, &kernel_state, &rec);             then act on rec.action
+ *	blktrack_checkpoint(...)                          stamp S, delta D
+ *	repo_compose(r, type, &S, D, &want, &base);       what to store
+ *	repo_begin(r, &entry, D, &id);                    (a) pending + delta
+ *	repo_backup_create(r, id, &fd); write; repo_backup_install(r, id, fd);  (b)
+ *	repo_commit(r, id, stored_bytes);                 (c) committed
+ *	blktrack_commit(..., &S)                          (d) kernel
+ *	repo_close(r);
+ *
+ * Any failure before (c): repo_abandon(r, id), then blktrack_abort().
+ *
+ * Every function that can fail returns 0 or a negative errno; repo_error()
+ * then says what went wrong in a sentence (naming the file or backup).
+ */
+#ifndef REPO_H
+#define REPO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/blktrack.h>
+
+struct blockset;
+struct repo;
+
+#define REPO_CATALOG_VERSION	1
+#define REPO_VOLUME_ID_MAX	128
+#define REPO_NAME_MAX		96
+
+enum repo_type {
+	REPO_FULL,
+	REPO_INCREMENTAL,
+	REPO_DIFFERENTIAL,
+	REPO_COPY,
+	REPO_RESYNC,
+};
+
+enum repo_state {
+	REPO_PENDING,
+	REPO_COMMITTED,
+};
+
+/*
+ * A point in a volume's history. A backup taken from the checkpoint whose
+ * kernel stamp is {G, E} has to = {G, E + 1}: the stamp the kernel reports
+ * once that checkpoint is committed, and the one the next checkpoint
+ * returns.
+ */
+struct repo_stamp {
+	char volume_id[REPO_VOLUME_ID_MAX];
+	uint8_t generation[16];
+	uint64_t epoch;
+	uint64_t size;		/* volume bytes */
+	uint32_t block_size;
+};
+
+struct repo_entry {
+	uint64_t id;			/* from 1, never reused */
+	enum repo_type type;
+	enum repo_state state;
+	char file[REPO_NAME_MAX];	/* "backups/ID.bkt", relative to the repo */
+	char delta[REPO_NAME_MAX];	/* "deltas/GENERATION-EPOCH.set" */
+	bool has_from;			/* false for full and copy */
+	struct repo_stamp from;		/* the parent's to */
+	struct repo_stamp to;
+	uint64_t parent;		/* 0: none */
+	int64_t time;			/* seconds since the epoch */
+	uint64_t changed_bytes;		/* bytes of the delta map */
+	uint64_t stored_bytes;		/* bytes of the backup file */
+};
+
+/* ---- opening, the lock, the catalog ------------------------------------- */
+
+#define REPO_CREATE	0x1	/* create the directory and an empty catalog */
+#define REPO_RDONLY	0x2	/* shared lock, no update allowed */
+
+/*
+ * Open (and with REPO_CREATE create) the repository at @path and take its
+ * lock (flock on DIR/lock): exclusive, or shared with REPO_RDONLY. -EBUSY
+ * when another process holds it; -ENOENT when there is no catalog;
+ * -EBADMSG for an unreadable catalog; -EPROTONOSUPPORT for a newer version.
+ * On failure *@out is still set (to a repo that only carries the error
+ * message, or NULL on -ENOMEM) so that repo_error() can tell why; free it
+ * with repo_close().
+ */
+int repo_open(const char *path, unsigned int flags, struct repo **out);
+void repo_close(struct repo *r);
+const char *repo_error(const struct repo *r);
+const char *repo_path(const struct repo *r);
+
+/* The catalog in memory, in backup order; valid until the next update. */
+size_t repo_count(const struct repo *r);
+const struct repo_entry *repo_entry_at(const struct repo *r, size_t i);
+const struct repo_entry *repo_find(const struct repo *r, uint64_t id);
+
+const char *repo_type_name(enum repo_type type);
+int repo_type_parse(const char *name, enum repo_type *type);
+const char *repo_state_name(enum repo_state state);
+
+/* {generation, epoch} equal, same volume id, size and block size. */
+bool repo_stamp_equal(const struct repo_stamp *a, const struct repo_stamp *b);
+/* "deltas/GENERATION-EPOCH.set" for the checkpoint @s (kernel stamp). */
+void repo_delta_name(const struct repo_stamp *s, char out[REPO_NAME_MAX]);
+
+/* ---- composition -------------------------------------------------------- */
+
+/*
+ * The blocks a new backup of @type must store, from the catalog and the
+ * delta @delta of the new checkpoint @ckpt (the kernel's stamp {G, E}, with
+ * the volume id, size and block size).
+ *
+ *   full, copy:   every block of the volume; *@base = 0
+ *   incremental:  @delta | the deltas of every committed checkpoint after the
+ *                 last committed full, incremental or resync of the volume
+ *   differential: @delta | the deltas after the last committed full
+ *   resync:       -EINVAL (its set comes from comparing block hashes);
+ *                 repo_base() gives its parent
+ *
+ * *@base is the parent of the new backup. -ENOENT: no base (take a full);
+ * -ESTALE: the checkpoints since the base do not follow each other or
+ * @ckpt does not follow the last one (tracking lost: resync or full);
+ * -EBADMSG: a delta file is corrupt.
+ */
+int repo_compose(struct repo *r, enum repo_type type,
+		 const struct repo_stamp *ckpt, const struct blockset *delta,
+		 struct blockset **out, uint64_t *base);
+
+/* The last committed backup of @volume_id a new @type would be based on. */
+int repo_base(struct repo *r, enum repo_type type, const char *volume_id,
+	      uint64_t *base);
+
+/*
+ * The backups to restore, in order, to get the volume as backup @id saw it:
+ * full (or copy) alone; full + incrementals/resyncs up to @id; full +
+ * differential. *@ids is malloc()ed. -ENOENT: a member (entry or file) is
+ * missing; -ENOLINK: a parent of the wrong type or volume; -ESTALE: a
+ * member's from stamp is not its parent's to stamp; -EINPROGRESS: a member
+ * is not committed.
+ */
+int repo_chain(struct repo *r, uint64_t id, uint64_t **ids, size_t *n);
+
+/* ---- the two-phase protocol --------------------------------------------- */
+
+/*
+ * (a) Save @delta as deltas/KEY.set (the kernel stamp of the checkpoint is
+ * @e->to with epoch - 1) and append @e as a pending entry; both durable.
+ * The id and file names are assigned; *@id gets the id.
+ */
+int repo_begin(struct repo *r, const struct repo_entry *e,
+	       const struct blockset *delta, uint64_t *id);
+/* (b) Create backups/ID.bkt.tmp (0600) for writing; then install it: fsync,
+ * rename to backups/ID.bkt, fsync the directory, close @fd. */
+int repo_backup_create(struct repo *r, uint64_t id, int *fd);
+int repo_backup_install(struct repo *r, uint64_t id, int fd);
+/* (c) Mark @id committed (its backup file must be installed); durable. */
+int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes);
+/* Drop pending @id and its files; the caller then ABORTs the checkpoint. */
+int repo_abandon(struct repo *r, uint64_t id);
+
+/* Load the delta map of a committed or pending backup. */
+int repo_load_delta(struct repo *r, uint64_t id, struct blockset **out);
+
+/* ---- crash recovery ----------------------------------------------------- */
+
+/* What the kernel says about the volume (STATUS), without the kernel. */
+struct repo_kernel_state {
+	char volume_id[REPO_VOLUME_ID_MAX];
+	bool attached;
+	bool pending;			/* a checkpoint waits for commit/abort */
+	struct blktrack_stamp stamp;	/* STATUS: the pending map's start */
+};
+
+enum repo_action {
+	REPO_ACTION_NONE,
+	REPO_ACTION_ABORT,	/* blktrack_abort(dev, &stamp) */
+	REPO_ACTION_COMMIT,	/* blktrack_commit(dev, &stamp) */
+};
+
+struct repo_recovery {
+	enum repo_action action;
+	struct blktrack_stamp stamp;	/* for the action */
+	uint64_t commit_id;		/* COMMIT: the committed backup */
+	unsigned int dropped;		/* pending entries removed */
+	unsigned int removed;		/* stray or orphan files removed */
+};
+
+/*
+ * Repair the repository after a crash and tell the caller what to do with
+ * the kernel's pending checkpoint (doc/REPOSITORY.md, recovery table):
+ * every pending entry is dropped with its files (it was never validated);
+ * tmp files and files no entry names are removed; a pending kernel
+ * checkpoint is committed when a committed entry of the volume was taken
+ * from it, else aborted. @ks may be NULL (repository only).
+ */
+int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
+		 struct repo_recovery *out);
+
+#endif /* REPO_H */

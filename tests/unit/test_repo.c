@@ -1,0 +1,910 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lib/repo.c without a kernel: a fake kernel (active and pending bool maps,
+ * generation, epoch) drives random sequences of full, incremental,
+ * differential and copy backups, aborted ones and module reloads; the set
+ * each backup gets is checked against a model of when each block was last
+ * written and when each base was taken, and every backup's restore chain
+ * is replayed against the volume's content at that point. Then the catalog:
+ * modes, the lock, versions, broken chains, and recovery from each crash
+ * point of the two-phase protocol.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <criterion/criterion.h>
+#include <json-c/json.h>
+
+#include "blockset.h"
+#include "repo.h"
+
+#define NB	300		/* blocks of the fake volume */
+#define BS	4096
+#define VOL	"uuid:test-volume"
+
+static char dir[128];
+
+static void rm_rf(const char *path)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/* tmpfs when there is one: the protocol fsyncs a lot. */
+static void setup_dir(void)
+{
+	const char *base = access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm";
+
+	snprintf(dir, sizeof(dir), "%s/blktrack-repo-XXXXXX", base);
+	cr_assert(mkdtemp(dir));
+	strcat(dir, "/repo");
+}
+
+static void teardown_dir(void)
+{
+	char *slash = strrchr(dir, '/');
+
+	*slash = '\0';
+	rm_rf(dir);
+}
+
+static uint64_t rnd_state;
+
+static uint64_t rnd_below(uint64_t n)
+{
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return (rnd_state * UINT64_C(2685821657736338717)) % n;
+}
+
+/* ---- the fake kernel ---------------------------------------------------- */
+
+struct fkern {
+	uint8_t gen[16];
+	uint64_t epoch;
+	bool active[NB], pending[NB];
+	bool has_pending;
+};
+
+static void fk_attach(struct fkern *k, uint8_t seed)
+{
+	memset(k, 0, sizeof(*k));
+	memset(k->gen, seed, 16);
+	k->gen[0] = 0xa0;
+}
+
+static void fk_write(struct fkern *k, uint64_t b)
+{
+	k->active[b] = true;
+}
+
+static struct repo_stamp fk_checkpoint(struct fkern *k, struct blockset **delta)
+{
+	struct repo_stamp s = { .volume_id = VOL, .epoch = k->epoch,
+				.size = NB * BS, .block_size = BS };
+	int b;
+
+	cr_assert(!k->has_pending);
+	memcpy(s.generation, k->gen, 16);
+	memcpy(k->pending, k->active, sizeof(k->active));
+	memset(k->active, 0, sizeof(k->active));
+	k->has_pending = true;
+	cr_assert_eq(blockset_new(delta), 0);
+	for (b = 0; b < NB; b++)
+		if (k->pending[b])
+			blockset_add_range(*delta, b, 1);
+	return s;
+}
+
+static void fk_commit(struct fkern *k)
+{
+	cr_assert(k->has_pending);
+	k->has_pending = false;
+	k->epoch++;
+}
+
+static void fk_abort(struct fkern *k)
+{
+	int b;
+
+	cr_assert(k->has_pending);
+	for (b = 0; b < NB; b++)
+		k->active[b] |= k->pending[b];
+	k->has_pending = false;
+}
+
+static struct repo_kernel_state fk_state(const struct fkern *k)
+{
+	struct repo_kernel_state ks = { .volume_id = VOL, .attached = true,
+					.pending = k->has_pending };
+
+	memcpy(ks.stamp.generation, k->gen, 16);
+	ks.stamp.epoch = k->epoch;
+	return ks;
+}
+
+/* ---- the model and the stored data ------------------------------------- */
+
+#define MAX_BACKUPS 400
+
+struct stored {
+	bool committed;
+	bool has[NB];		/* blocks this backup stores */
+	uint32_t data[NB];	/* their content */
+	uint32_t point[NB];	/* the whole volume at its checkpoint */
+};
+
+struct sim {
+	struct repo *r;
+	struct fkern k;
+	uint32_t content[NB];	/* the volume */
+	uint32_t version;
+	uint64_t t;		/* logical time, one tick per write */
+	uint64_t last_write[NB];
+	bool have_full, have_inc;
+	uint64_t t_full, t_inc;	/* checkpoint times of the last bases */
+	bool gap;		/* tracking lost since the last full/resync */
+	struct stored *b[MAX_BACKUPS + 1];
+	int backups, aborted, resyncs, stales;
+};
+
+static void sim_writes(struct sim *s)
+{
+	int n = rnd_below(25), i;
+
+	while (n--) {
+		uint64_t b = rnd_below(NB), len = rnd_below(4) ? 1 : rnd_below(20);
+
+		for (i = 0; i < (int)len && b + i < NB; i++) {
+			s->content[b + i] = ++s->version;
+			s->last_write[b + i] = ++s->t;
+			fk_write(&s->k, b + i);
+		}
+	}
+}
+
+static void write_backup_file(struct sim *s, uint64_t id)
+{
+	char text[32];
+	int fd, len;
+
+	cr_assert_eq(repo_backup_create(s->r, id, &fd), 0, "%s", repo_error(s->r));
+	len = snprintf(text, sizeof(text), "backup %lu\n", (unsigned long)id);
+	cr_assert_eq(write(fd, text, len), len);
+	cr_assert_eq(repo_backup_install(s->r, id, fd), 0, "%s", repo_error(s->r));
+}
+
+/* The expected set of a composed backup, from write times alone. */
+static bool model_wants(const struct sim *s, enum repo_type type, int b)
+{
+	switch (type) {
+	case REPO_INCREMENTAL:
+		return s->last_write[b] > s->t_inc;
+	case REPO_DIFFERENTIAL:
+		return s->last_write[b] > s->t_full;
+	default:
+		return true;
+	}
+}
+
+static void one_backup(struct sim *s, enum repo_type type)
+{
+	struct repo_entry e = { 0 };
+	struct blockset *delta, *want;
+	struct repo_stamp ck;
+	struct stored *st;
+	uint64_t base = 0, id, t_ck = s->t;
+	int ret, b, abort_at = rnd_below(6) ? 0 : 1 + rnd_below(3);
+	bool expect_base = type == REPO_DIFFERENTIAL ? s->have_full : s->have_inc;
+
+	ck = fk_checkpoint(&s->k, &delta);
+	ret = repo_compose(s->r, type, &ck, delta, &want, &base);
+	if (type == REPO_INCREMENTAL || type == REPO_DIFFERENTIAL) {
+		if (!expect_base) {
+			cr_assert_eq(ret, -ENOENT, "%s: %d %s", repo_type_name(type), ret,
+				     repo_error(s->r));
+			type = REPO_FULL;
+			ret = repo_compose(s->r, type, &ck, delta, &want, &base);
+		} else if (s->gap) {
+			cr_assert_eq(ret, -ESTALE, "%d %s", ret, repo_error(s->r));
+			s->stales++;
+			/* what --on-invalid=resync does: compare with the base */
+			type = REPO_RESYNC;
+			cr_assert_eq(repo_base(s->r, type, VOL, &base), 0);
+			cr_assert_eq(blockset_new(&want), 0);
+			for (b = 0; b < NB; b++)
+				if (s->content[b] != s->b[base]->point[b])
+					blockset_add_range(want, b, 1);
+			ret = 0;
+		}
+	}
+	cr_assert_eq(ret, 0, "%s: %s", repo_type_name(type), repo_error(s->r));
+	if (type != REPO_RESYNC)
+		for (b = 0; b < NB; b++)
+			cr_assert_eq(blockset_contains(want, b), model_wants(s, type, b),
+				     "%s block %d: last write %lu, full %lu, inc %lu",
+				     repo_type_name(type), b, (unsigned long)s->last_write[b],
+				     (unsigned long)s->t_full, (unsigned long)s->t_inc);
+
+	if (abort_at == 1) {		/* vetoed before anything was recorded */
+		fk_abort(&s->k);
+		s->aborted++;
+		goto out;
+	}
+	e.type = type;
+	e.to = ck;
+	e.to.epoch++;
+	e.parent = base;
+	if (base) {
+		e.has_from = true;
+		e.from = repo_find(s->r, base)->to;
+	}
+	/* a resync's delta is the set it stores (doc/REPOSITORY.md) */
+	cr_assert_eq(repo_begin(s->r, &e, type == REPO_RESYNC ? want : delta, &id), 0,
+		     "%s", repo_error(s->r));
+	cr_assert_leq(id, MAX_BACKUPS);
+	if (abort_at == 2) {		/* failed while writing */
+		cr_assert_eq(repo_abandon(s->r, id), 0);
+		fk_abort(&s->k);
+		s->aborted++;
+		goto out;
+	}
+	write_backup_file(s, id);
+	if (abort_at == 3) {		/* a writer rejected at backup-complete */
+		cr_assert_eq(repo_abandon(s->r, id), 0);
+		fk_abort(&s->k);
+		s->aborted++;
+		goto out;
+	}
+	st = calloc(1, sizeof(*st));
+	for (b = 0; b < NB; b++) {
+		st->has[b] = blockset_contains(want, b);
+		st->data[b] = s->content[b];
+		st->point[b] = s->content[b];
+	}
+	cr_assert_eq(repo_commit(s->r, id, 100), 0, "%s", repo_error(s->r));
+	fk_commit(&s->k);
+	st->committed = true;
+	s->b[id] = st;
+	s->backups++;
+	switch (type) {
+	case REPO_FULL:
+		s->have_full = s->have_inc = true;
+		s->t_full = s->t_inc = t_ck;
+		s->gap = false;
+		break;
+	case REPO_RESYNC:
+		s->resyncs++;
+		s->gap = false;
+		/* fall through */
+	case REPO_INCREMENTAL:
+		s->t_inc = t_ck;
+		break;
+	default:
+		break;
+	}
+out:
+	blockset_free(delta);
+	blockset_free(want);
+}
+
+/* Replay the chain of every committed backup; compare with its point. */
+static void check_restores(struct sim *s)
+{
+	size_t i, n, j;
+	uint64_t *ids;
+	uint32_t vol[NB];
+	int b;
+
+	for (i = 0; i < repo_count(s->r); i++) {
+		const struct repo_entry *e = repo_entry_at(s->r, i);
+
+		cr_assert_eq(repo_chain(s->r, e->id, &ids, &n), 0, "%lu: %s",
+			     (unsigned long)e->id, repo_error(s->r));
+		cr_assert_eq(ids[n - 1], e->id);
+		memset(vol, 0, sizeof(vol));
+		for (j = 0; j < n; j++) {
+			const struct repo_entry *m = repo_find(s->r, ids[j]);
+
+			cr_assert_eq(j == 0, m->type == REPO_FULL || m->type == REPO_COPY);
+			if (e->type == REPO_DIFFERENTIAL)
+				cr_assert_leq(n, 2);
+			for (b = 0; b < NB; b++)
+				if (s->b[ids[j]]->has[b])
+					vol[b] = s->b[ids[j]]->data[b];
+		}
+		cr_assert_eq(memcmp(vol, s->b[e->id]->point, sizeof(vol)), 0,
+			     "restore of backup %lu (%s, chain of %zu) differs",
+			     (unsigned long)e->id, repo_type_name(e->type), n);
+		free(ids);
+	}
+}
+
+static void simulate(uint64_t seed, int steps)
+{
+	static const enum repo_type types[] = {
+		REPO_FULL, REPO_INCREMENTAL, REPO_INCREMENTAL, REPO_INCREMENTAL,
+		REPO_DIFFERENTIAL, REPO_DIFFERENTIAL, REPO_COPY,
+	};
+	struct sim *s = calloc(1, sizeof(*s));
+	int i, reloads = 0;
+
+	rnd_state = seed;
+	setup_dir();
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &s->r), 0, "%s", repo_error(s->r));
+	fk_attach(&s->k, 1);
+	for (i = 0; i < steps; i++) {
+		sim_writes(s);
+		if (!rnd_below(25) && s->have_full) {
+			/* module reload: a new generation, tracking lost */
+			fk_attach(&s->k, 2 + reloads++);
+			s->gap = true;
+			sim_writes(s);
+		}
+		one_backup(s, types[rnd_below(7)]);
+		if (rnd_below(10) == 0) {	/* reopen: the catalog on disk */
+			repo_close(s->r);
+			cr_assert_eq(repo_open(dir, 0, &s->r), 0, "%s", repo_error(s->r));
+		}
+	}
+	check_restores(s);
+	cr_log_info("seed %lu: %d backups, %d aborted, %d stale, %d resyncs",
+		    (unsigned long)seed, s->backups, s->aborted, s->stales, s->resyncs);
+	cr_assert_gt(s->aborted, 0);
+	repo_close(s->r);
+	for (i = 0; i <= MAX_BACKUPS; i++)
+		free(s->b[i]);
+	free(s);
+	teardown_dir();
+}
+
+Test(repo, composition_vs_model_1, .timeout = 30) { simulate(1, 150); }
+Test(repo, composition_vs_model_2, .timeout = 30) { simulate(0xdeadbeef, 150); }
+Test(repo, composition_vs_model_3, .timeout = 30) { simulate(42, 150); }
+Test(repo, composition_vs_model_4, .timeout = 30) { simulate(7777, 150); }
+
+/* The fixed example of issue 3: an incremental after a differential
+ * includes the blocks the differential already took. */
+Test(repo, incremental_after_differential, .init = setup_dir, .fini = teardown_dir)
+{
+	struct sim *s = calloc(1, sizeof(*s));
+
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &s->r), 0);
+	fk_attach(&s->k, 1);
+	rnd_state = 3;
+	while (!s->backups)		/* one_backup() aborts at random */
+		one_backup(s, REPO_FULL);
+	s->content[5] = ++s->version;
+	s->last_write[5] = ++s->t;
+	fk_write(&s->k, 5);
+	{
+		struct blockset *delta, *want;
+		struct repo_stamp ck = fk_checkpoint(&s->k, &delta);
+		struct repo_entry e = { .type = REPO_DIFFERENTIAL, .to = ck };
+		uint64_t base, id;
+
+		cr_assert_eq(repo_compose(s->r, REPO_DIFFERENTIAL, &ck, delta, &want, &base), 0);
+		cr_expect_eq(blockset_cardinality(want), 1);
+		e.to.epoch++;
+		e.parent = base;
+		e.has_from = true;
+		e.from = repo_find(s->r, base)->to;
+		cr_assert_eq(repo_begin(s->r, &e, delta, &id), 0);
+		write_backup_file(s, id);
+		cr_assert_eq(repo_commit(s->r, id, 1), 0);
+		fk_commit(&s->k);
+		blockset_free(delta);
+		blockset_free(want);
+	}
+	fk_write(&s->k, 9);
+	{
+		struct blockset *delta, *want;
+		struct repo_stamp ck = fk_checkpoint(&s->k, &delta);
+		uint64_t base;
+
+		cr_assert_eq(repo_compose(s->r, REPO_INCREMENTAL, &ck, delta, &want, &base), 0);
+		cr_expect_eq(blockset_cardinality(want), 2);
+		cr_expect(blockset_contains(want, 5));
+		cr_expect(blockset_contains(want, 9));
+		cr_expect_eq(repo_find(s->r, base)->type, REPO_FULL);
+		cr_assert_eq(repo_compose(s->r, REPO_FULL, &ck, delta, &want, &base), 0);
+		blockset_free(delta);
+		blockset_free(want);
+		cr_assert_eq(repo_compose(s->r, REPO_COPY, &ck, NULL, &want, &base), 0);
+		cr_expect_eq(blockset_cardinality(want), NB);
+		cr_expect_eq(base, 0);
+		blockset_free(want);
+	}
+	repo_close(s->r);
+	free(s);
+}
+
+/* ---- the catalog -------------------------------------------------------- */
+
+static mode_t mode_of(const char *name)
+{
+	char p[256];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	cr_assert_eq(stat(p, &st), 0, "%s", p);
+	return st.st_mode & 07777;
+}
+
+static bool exists(const char *name)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return !access(p, F_OK);
+}
+
+/* One backup of @k up to step @upto: 1 = (a), 2 = (b), 3 = (c), 4 = (d). */
+static uint64_t protocol(struct repo *r, struct fkern *k, enum repo_type type,
+			 int upto, struct repo_stamp *ckp)
+{
+	struct repo_entry e = { .type = type };
+	struct blockset *delta, *want;
+	struct repo_stamp ck;
+	uint64_t base, id = 0;
+
+	fk_write(k, 3);
+	ck = fk_checkpoint(k, &delta);
+	if (ckp)
+		*ckp = ck;
+	cr_assert_eq(repo_compose(r, type, &ck, delta, &want, &base), 0, "%s", repo_error(r));
+	if (upto < 1)
+		goto out;
+	e.to = ck;
+	e.to.epoch++;
+	e.parent = base;
+	if (base) {
+		e.has_from = true;
+		e.from = repo_find(r, base)->to;
+	}
+	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
+	if (upto >= 2) {
+		int fd;
+
+		cr_assert_eq(repo_backup_create(r, id, &fd), 0);
+		cr_assert_eq(write(fd, "data", 4), 4);
+		cr_assert_eq(repo_backup_install(r, id, fd), 0);
+	}
+	if (upto >= 3)
+		cr_assert_eq(repo_commit(r, id, 4), 0, "%s", repo_error(r));
+	if (upto >= 4)
+		fk_commit(k);
+out:
+	blockset_free(delta);
+	blockset_free(want);
+	return id;
+}
+
+Test(repo, modes_and_layout, .init = setup_dir, .fini = teardown_dir)
+{
+	struct repo *r;
+	struct fkern k;
+	mode_t old = umask(0);
+	int fd;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	fk_write(&k, 1);
+	protocol(r, &k, REPO_INCREMENTAL, 1, NULL);
+	cr_assert_eq(repo_backup_create(r, 2, &fd), 0);
+	umask(old);
+	cr_expect_eq(mode_of(""), 0700);
+	cr_expect_eq(mode_of("backups"), 0700);
+	cr_expect_eq(mode_of("deltas"), 0700);
+	cr_expect_eq(mode_of("catalog"), 0600);
+	cr_expect_eq(mode_of("lock"), 0600);
+	cr_expect_eq(mode_of("backups/1.bkt"), 0600);
+	cr_expect_eq(mode_of("backups/2.bkt.tmp"), 0600);
+	cr_expect_eq(mode_of(repo_entry_at(r, 0)->delta), 0600);
+	cr_expect_eq(mode_of(repo_entry_at(r, 1)->delta), 0600);
+	cr_expect(!exists("catalog.tmp"));
+	close(fd);
+	repo_close(r);
+}
+
+Test(repo, lock_excludes_a_second_requester, .init = setup_dir, .fini = teardown_dir)
+{
+	struct repo *r, *r2, *r3;
+
+	cr_expect_eq(repo_open(dir, 0, &r), -ENOENT);
+	repo_close(r);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	cr_expect_eq(repo_open(dir, 0, &r2), -EBUSY);
+	cr_expect(strstr(repo_error(r2), "in use"));
+	repo_close(r2);
+	cr_expect_eq(repo_open(dir, REPO_RDONLY, &r2), -EBUSY);
+	repo_close(r2);
+	repo_close(r);
+	cr_assert_eq(repo_open(dir, REPO_RDONLY, &r2), 0);
+	cr_assert_eq(repo_open(dir, REPO_RDONLY, &r3), 0, "readers share");
+	cr_expect_eq(repo_open(dir, 0, &r), -EBUSY);
+	repo_close(r);
+	cr_expect_eq(repo_abandon(r2, 1), -EROFS);
+	repo_close(r2);
+	repo_close(r3);
+}
+
+static void edit_catalog(void (*fn)(struct json_object *root))
+{
+	char p[256];
+	struct json_object *root;
+
+	snprintf(p, sizeof(p), "%s/catalog", dir);
+	root = json_object_from_file(p);
+	cr_assert(root);
+	fn(root);
+	cr_assert_eq(json_object_to_file(p, root), 0);
+	json_object_put(root);
+}
+
+static void set_version_2(struct json_object *root)
+{
+	json_object_object_add(root, "version", json_object_new_int(2));
+}
+
+Test(repo, catalog_round_trip_and_versions, .init = setup_dir, .fini = teardown_dir)
+{
+	struct repo *r;
+	struct fkern k;
+	struct repo_entry saved[3];
+	char p[256];
+	size_t i;
+	FILE *f;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	protocol(r, &k, REPO_DIFFERENTIAL, 4, NULL);
+	protocol(r, &k, REPO_INCREMENTAL, 1, NULL);	/* stays pending */
+	cr_assert_eq(repo_count(r), 3);
+	memcpy(saved, repo_entry_at(r, 0), sizeof(saved));
+	repo_close(r);
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	cr_assert_eq(repo_count(r), 3);
+	for (i = 0; i < 3; i++)
+		cr_expect_eq(memcmp(repo_entry_at(r, i), &saved[i], sizeof(saved[i])), 0,
+			     "entry %zu", i);
+	cr_expect_eq(saved[1].parent, 1);
+	cr_expect_eq(saved[2].state, REPO_PENDING);
+	cr_expect(saved[1].has_from && !saved[0].has_from);
+	cr_expect_str_eq(saved[1].file, "backups/2.bkt");
+	cr_expect_eq(saved[1].to.epoch, 2);
+	repo_close(r);
+
+	edit_catalog(set_version_2);
+	cr_expect_eq(repo_open(dir, 0, &r), -EPROTONOSUPPORT);
+	cr_expect(strstr(repo_error(r), "version 2"));
+	repo_close(r);
+
+	snprintf(p, sizeof(p), "%s/catalog", dir);
+	f = fopen(p, "w");
+	fputs("{\"format\": \"blktrack-catalog\", \"version\": 1, \"next_id\": ", f);
+	fclose(f);
+	cr_expect_eq(repo_open(dir, 0, &r), -EBADMSG);
+	repo_close(r);
+}
+
+static void drop_parent_of_3(struct json_object *root)
+{
+	struct json_object *arr, *e;
+
+	json_object_object_get_ex(root, "backups", &arr);
+	e = json_object_array_get_idx(arr, 2);
+	json_object_object_add(e, "parent", json_object_new_uint64(2));	/* a differential */
+}
+
+static void gap_in_3(struct json_object *root)
+{
+	struct json_object *arr, *e, *from;
+
+	json_object_object_get_ex(root, "backups", &arr);
+	e = json_object_array_get_idx(arr, 2);
+	json_object_object_get_ex(e, "from", &from);
+	json_object_object_add(from, "epoch", json_object_new_uint64(7));
+}
+
+static void chain_refused(int err, const char *msg)
+{
+	struct repo *r;
+	uint64_t *ids;
+	size_t n;
+
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	cr_expect_eq(repo_chain(r, 4, &ids, &n), err, "%s", repo_error(r));
+	cr_expect(strstr(repo_error(r), msg), "'%s' lacks '%s'", repo_error(r), msg);
+	repo_close(r);
+}
+
+/* full 1, differential 2, incremental 3, incremental 4 */
+Test(repo, broken_chains_are_refused, .init = setup_dir, .fini = teardown_dir)
+{
+	struct repo *r;
+	struct fkern k;
+	uint64_t *ids;
+	size_t n;
+	char p[256];
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	protocol(r, &k, REPO_DIFFERENTIAL, 4, NULL);
+	protocol(r, &k, REPO_INCREMENTAL, 4, NULL);
+	protocol(r, &k, REPO_INCREMENTAL, 4, NULL);
+	protocol(r, &k, REPO_INCREMENTAL, 1, NULL);
+	cr_assert_eq(repo_chain(r, 4, &ids, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_expect(ids[0] == 1 && ids[1] == 3 && ids[2] == 4);
+	free(ids);
+	cr_assert_eq(repo_chain(r, 2, &ids, &n), 0);
+	cr_expect(n == 2 && ids[0] == 1 && ids[1] == 2);
+	free(ids);
+	cr_expect_eq(repo_chain(r, 5, &ids, &n), -EINPROGRESS);
+	cr_expect_eq(repo_chain(r, 9, &ids, &n), -ENOENT);
+	repo_close(r);
+
+	snprintf(p, sizeof(p), "%s/backups/3.bkt", dir);
+	cr_assert_eq(unlink(p), 0);
+	chain_refused(-ENOENT, "backups/3.bkt is missing");
+	cr_assert_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
+	edit_catalog(gap_in_3);
+	chain_refused(-ESTALE, "backup 3 after 1");
+	edit_catalog(drop_parent_of_3);
+	chain_refused(-ENOLINK, "parent 2 (differential");
+}
+
+/* ---- crash recovery ----------------------------------------------------- */
+
+enum crash_point {
+	CRASH_AFTER_CHECKPOINT,		/* kernel pending, nothing recorded */
+	CRASH_AFTER_A,			/* pending entry + delta */
+	CRASH_DURING_B,			/* + backups/ID.bkt.tmp, partial */
+	CRASH_AFTER_B,			/* + backups/ID.bkt complete */
+	CRASH_AFTER_C,			/* committed, kernel commit lost */
+	CRASH_AFTER_D,			/* all done */
+	CRASH_DURING_CATALOG,		/* catalog.tmp left by a catalog update */
+};
+
+struct crash_case {
+	enum crash_point at;
+	enum repo_action action;
+	bool keeps_backup;		/* the new backup survives */
+};
+
+/*
+ * A requester process runs a full backup and an incremental up to the crash
+ * point, then dies with _exit(): no cleanup, the lock released by the exit.
+ * The parent plays the kernel: it gets the kernel state through a pipe.
+ */
+static void crash_run(const struct crash_case *c)
+{
+	struct repo_recovery rec;
+	struct repo_kernel_state ks;
+	struct fkern k;
+	struct repo *r;
+	int pfd[2], status;
+	pid_t pid;
+
+	setup_dir();
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		fk_attach(&k, 1);
+		if (repo_open(dir, REPO_CREATE, &r))
+			_exit(10);
+		protocol(r, &k, REPO_FULL, 4, NULL);
+		switch (c->at) {
+		case CRASH_AFTER_CHECKPOINT:
+			protocol(r, &k, REPO_INCREMENTAL, 0, NULL);
+			break;
+		case CRASH_AFTER_A:
+			protocol(r, &k, REPO_INCREMENTAL, 1, NULL);
+			break;
+		case CRASH_DURING_B: {
+			uint64_t id = protocol(r, &k, REPO_INCREMENTAL, 1, NULL);
+			int fd;
+
+			repo_backup_create(r, id, &fd);
+			if (write(fd, "da", 2) != 2)	/* no fsync, no rename */
+				_exit(11);
+			break;
+		}
+		case CRASH_AFTER_B:
+			protocol(r, &k, REPO_INCREMENTAL, 2, NULL);
+			break;
+		case CRASH_AFTER_C:
+			protocol(r, &k, REPO_INCREMENTAL, 3, NULL);
+			break;
+		case CRASH_AFTER_D:
+			protocol(r, &k, REPO_INCREMENTAL, 4, NULL);
+			break;
+		case CRASH_DURING_CATALOG: {
+			char p[256];
+			FILE *f;
+
+			protocol(r, &k, REPO_INCREMENTAL, 0, NULL);
+			snprintf(p, sizeof(p), "%s/catalog.tmp", dir);
+			f = fopen(p, "w");
+			fputs("{\"format\": \"blktrack-cat", f);
+			fclose(f);
+			break;
+		}
+		}
+		ks = fk_state(&k);
+		if (write(pfd[1], &ks, sizeof(ks)) != sizeof(ks))
+			_exit(12);
+		_exit(0);
+	}
+	close(pfd[1]);
+	cr_assert_eq(read(pfd[0], &ks, sizeof(ks)), sizeof(ks));
+	close(pfd[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "child %d", status);
+
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	cr_assert_eq(repo_recover(r, &ks, &rec), 0, "%s", repo_error(r));
+	cr_expect_eq(rec.action, c->action, "crash point %d: action %d", c->at, rec.action);
+	if (rec.action != REPO_ACTION_NONE) {
+		cr_expect_eq(memcmp(&rec.stamp, &ks.stamp, sizeof(ks.stamp)), 0);
+		cr_expect_eq(rec.stamp.epoch, 1);
+	}
+	if (rec.action == REPO_ACTION_COMMIT)
+		cr_expect_eq(rec.commit_id, 2);
+	cr_expect_eq(repo_count(r), c->keeps_backup ? 2 : 1);
+	cr_expect_eq(repo_entry_at(r, 0)->state, REPO_COMMITTED);
+	cr_expect(exists("backups/1.bkt"));
+	cr_expect(!exists("catalog.tmp"));
+	cr_expect(!exists("backups/2.bkt.tmp"));
+	cr_expect_eq(exists("backups/2.bkt"), c->keeps_backup);
+	{
+		/* only the deltas the catalog names are left */
+		char p[256];
+		char cmd[300];
+
+		snprintf(p, sizeof(p), "%s/deltas", dir);
+		snprintf(cmd, sizeof(cmd), "test $(ls '%s' | wc -l) -eq %d", p,
+			 c->keeps_backup ? 2 : 1);
+		cr_expect_eq(system(cmd), 0, "deltas left behind");
+	}
+	if (c->at == CRASH_AFTER_A || c->at == CRASH_DURING_B || c->at == CRASH_AFTER_B)
+		cr_expect_eq(rec.dropped, 1);
+	repo_close(r);
+
+	/* A second recovery finds nothing to do; then the next backup works
+	 * and, after an ABORT, still holds the aborted changes (block 3). */
+	cr_assert_eq(repo_open(dir, 0, &r), 0);
+	cr_assert_eq(repo_recover(r, &ks, &rec), 0);
+	cr_expect_eq(rec.removed + rec.dropped, 0);
+	repo_close(r);
+	{
+		struct fkern kk;
+		struct blockset *delta, *want;
+		struct repo_stamp ck;
+		uint64_t base;
+
+		fk_attach(&kk, 1);
+		kk.epoch = ks.stamp.epoch;
+		kk.has_pending = ks.pending;
+		kk.pending[3] = ks.pending;
+		if (c->action == REPO_ACTION_ABORT)
+			fk_abort(&kk);
+		else if (c->action == REPO_ACTION_COMMIT)
+			fk_commit(&kk);
+		cr_assert_eq(repo_open(dir, 0, &r), 0);
+		ck = fk_checkpoint(&kk, &delta);
+		cr_assert_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), 0,
+			     "%s", repo_error(r));
+		cr_expect_eq(blockset_contains(want, 3), !c->keeps_backup);
+		blockset_free(delta);
+		blockset_free(want);
+		repo_close(r);
+	}
+	teardown_dir();
+}
+
+Test(repo, crash_after_checkpoint) {
+	crash_run(&(struct crash_case){ CRASH_AFTER_CHECKPOINT, REPO_ACTION_ABORT, false });
+}
+Test(repo, crash_after_pending_entry) {
+	crash_run(&(struct crash_case){ CRASH_AFTER_A, REPO_ACTION_ABORT, false });
+}
+Test(repo, crash_during_backup_write) {
+	crash_run(&(struct crash_case){ CRASH_DURING_B, REPO_ACTION_ABORT, false });
+}
+Test(repo, crash_after_backup_write) {
+	crash_run(&(struct crash_case){ CRASH_AFTER_B, REPO_ACTION_ABORT, false });
+}
+Test(repo, crash_after_catalog_commit) {
+	crash_run(&(struct crash_case){ CRASH_AFTER_C, REPO_ACTION_COMMIT, true });
+}
+Test(repo, crash_after_kernel_commit) {
+	crash_run(&(struct crash_case){ CRASH_AFTER_D, REPO_ACTION_NONE, true });
+}
+Test(repo, crash_during_catalog_update) {
+	crash_run(&(struct crash_case){ CRASH_DURING_CATALOG, REPO_ACTION_ABORT, false });
+}
+
+Test(repo, recover_without_kernel_and_orphans, .init = setup_dir, .fini = teardown_dir)
+{
+	static const char *const orphans[] = {
+		"backups/99.bkt", "backups/1.bkt.tmp", "deltas/x-1.set", "deltas/y.set.tmp",
+	};
+	struct repo_recovery rec;
+	struct repo *r;
+	struct fkern k;
+	unsigned int i;
+	char p[256];
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	for (i = 0; i < 4; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, orphans[i]);
+		cr_assert_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
+	}
+	snprintf(p, sizeof(p), "%s/backups/NOTES", dir);
+	cr_assert_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
+	cr_assert_eq(repo_recover(r, NULL, &rec), 0);
+	cr_expect_eq(rec.action, REPO_ACTION_NONE);
+	cr_expect_eq(rec.removed, 4);
+	for (i = 0; i < 4; i++)
+		cr_expect(!exists(orphans[i]), "%s", orphans[i]);
+	cr_expect(exists("backups/NOTES"), "a file blktrack does not name is kept");
+	cr_expect(exists("backups/1.bkt"));
+	cr_expect(exists(repo_entry_at(r, 0)->delta));
+
+	/* the kernel pending on another generation: nothing of ours, abort */
+	{
+		struct repo_kernel_state ks = fk_state(&k);
+
+		ks.pending = true;
+		ks.stamp.generation[3] ^= 1;
+		cr_assert_eq(repo_recover(r, &ks, &rec), 0);
+		cr_expect_eq(rec.action, REPO_ACTION_ABORT);
+		ks.pending = false;
+		cr_assert_eq(repo_recover(r, &ks, &rec), 0);
+		cr_expect_eq(rec.action, REPO_ACTION_NONE);
+	}
+	repo_close(r);
+}
+
+/* A checkpoint that does not follow the last backup is never composed. */
+Test(repo, stale_checkpoint_is_refused, .init = setup_dir, .fini = teardown_dir)
+{
+	struct blockset *delta, *want;
+	struct repo_stamp ck;
+	struct repo *r;
+	struct fkern k;
+	uint64_t base;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	ck = fk_checkpoint(&k, &delta);
+	ck.epoch = 0;			/* another program's commit was lost */
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), -ESTALE);
+	cr_expect(strstr(repo_error(r), "the new checkpoint"), "%s", repo_error(r));
+	ck.epoch = 1;
+	ck.size += BS;			/* the volume grew */
+	cr_expect_eq(repo_compose(r, REPO_DIFFERENTIAL, &ck, delta, &want, &base), -ESTALE);
+	ck.size -= BS;
+	strcpy(ck.volume_id, "uuid:other");	/* no base for that volume */
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), -ENOENT);
+	cr_expect_eq(repo_compose(r, REPO_RESYNC, &ck, delta, &want, &base), -EINVAL);
+	blockset_free(delta);
+	repo_close(r);
+}
