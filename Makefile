@@ -26,6 +26,9 @@ LIB_LIBS := $(shell pkg-config --libs blkid libkmod json-c 2>/dev/null)
 ROARING_LIBS := $(shell pkg-config --libs roaring 2>/dev/null || echo -lroaring)
 XXHASH_LIBS := $(shell pkg-config --libs libxxhash 2>/dev/null || echo -lxxhash)
 LIB_LIBS += $(ROARING_LIBS) $(XXHASH_LIBS)
+# zstd for the backup stream format (lib/bfile.c, also linked into blktrack-dump).
+ZSTD_LIBS := $(shell pkg-config --libs libzstd 2>/dev/null || echo -lzstd)
+LIB_LIBS += $(ZSTD_LIBS)
 JSON_LIBS := $(shell pkg-config --libs json-c 2>/dev/null)
 LIBSO    := $(B)/libblktrack.so.1
 CLI_SRC  := $(wildcard userspace/*.c)
@@ -33,6 +36,7 @@ DUMP_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # Library sources the unit tests link (the others are #included by a test).
 UNIT_LIB_SRC := lib/blockset.c lib/repo.c
+UNIT_LIB_SRC += lib/bfile.c
 VMPROG_SRC := $(wildcard tests/vm/progs/*.c)
 
 all: $(B)/blktrack $(B)/blktrack-dump
@@ -49,8 +53,9 @@ $(LIBSO): $(LIB_OBJ) lib/libblktrack.sym
 $(B)/blktrack: $(CLI_SRC:%.c=$(B)/%.o) $(LIBSO)
 	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN' $(LDFLAGS) $(JSON_LIBS)
 
-$(B)/blktrack-dump: $(DUMP_SRC:%.c=$(B)/%.o) $(LIBSO)
-	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN' $(LDFLAGS) $(JSON_LIBS)
+$(B)/blktrack-dump: $(DUMP_SRC:%.c=$(B)/%.o) $(B)/lib/bfile.o $(LIBSO)
+	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN' $(LDFLAGS) \
+		$(JSON_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS)
 
 # Small C programs the VM tests run in the guest (ioctl errno checks...).
 vmprogs: $(VMPROG_SRC:tests/vm/progs/%.c=$(B)/vmprogs/%)
@@ -78,7 +83,7 @@ UNIT_CFLAGS := $(CFLAGS) -DBTMAP_USERSPACE -Ikmod -pthread
 $(B)/unit-tests: $(UNIT_SRC) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h) $(wildcard lib/*.[ch])
 	@mkdir -p $(B)
 	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(UNIT_LIB_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common \
-		$(JSON_LIBS) $(ROARING_LIBS) $(XXHASH_LIBS)
+		$(JSON_LIBS) $(ROARING_LIBS) $(XXHASH_LIBS) $(ZSTD_LIBS)
 
 unit: abi-check $(B)/unit-tests
 	$(B)/unit-tests --jobs 2
@@ -89,7 +94,7 @@ $(B)/unit-tests-asan: $(UNIT_SRC) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildc
 	@mkdir -p $(B)
 	$(CC) $(UNIT_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-o $@ $(UNIT_SRC) $(UNIT_LIB_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common \
-		$(JSON_LIBS) $(ROARING_LIBS) $(XXHASH_LIBS)
+		$(JSON_LIBS) $(ROARING_LIBS) $(XXHASH_LIBS) $(ZSTD_LIBS)
 
 unit-asan: $(B)/unit-tests-asan
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 $(B)/unit-tests-asan --jobs 2
