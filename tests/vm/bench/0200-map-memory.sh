@@ -37,7 +37,7 @@ report seqfill $((1 << 40))
 bt detach "$dev"
 
 # (b) 1 GiB of 4k random writes over the whole volume.
-for limit in default $((4 << 20)); do
+for limit in default $((512 << 10)); do
 	if [ "$limit" = default ]; then
 		bt attach "$dev"
 	else
