@@ -195,6 +195,125 @@ BLKTRACK_EXPORT char blktrack_density_char(uint64_t dirty, uint64_t total);
 /* Parse "4096", "4K", "16M", "1G", "2T" (binary units) into bytes. */
 BLKTRACK_EXPORT int blktrack_parse_size(const char *s, uint64_t *bytes);
 
+/* ---- the requester: backup, restore, verify (lib/requester.c) ---------- */
+
+/*
+ * Typical use:
+ *
+ *	struct blktrack_backup_opts o = { .device = "/dev/vda1", .repo = dir };
+ *	struct blktrack_backup_result res;
+ *	err = blktrack_backup(ctx, &o, &res);
+ *	if (err < 0)
+ *		... blktrack_get_error(ctx), res.failure says which kind ...
+ *
+ * The repository layout, the two-phase protocol and crash recovery are in
+ * doc/REPOSITORY.md; the backup file format in doc/FORMAT.md.
+ */
+
+enum blktrack_backup_type {
+	BLKTRACK_BACKUP_AUTO = 0,	/* incremental if the repo has a base, else full */
+	BLKTRACK_BACKUP_FULL,
+	BLKTRACK_BACKUP_INCREMENTAL,
+	BLKTRACK_BACKUP_DIFFERENTIAL,
+	BLKTRACK_BACKUP_COPY,
+};
+
+/* What a backup does when tracking cannot be trusted (stamp mismatch). */
+enum blktrack_on_invalid {
+	BLKTRACK_ON_INVALID_DEFAULT = 0,	/* full, until resync exists */
+	BLKTRACK_ON_INVALID_FULL,
+	BLKTRACK_ON_INVALID_FAIL,
+	BLKTRACK_ON_INVALID_RESYNC,		/* -EOPNOTSUPP: not implemented yet */
+};
+
+/* The kind of a failure, for exit codes (doc/blktrack.8). */
+enum blktrack_failure {
+	BLKTRACK_FAIL_NONE = 0,
+	BLKTRACK_FAIL_ERROR,		/* anything else */
+	BLKTRACK_FAIL_CHAIN,		/* a chain member missing, uncommitted, misplaced */
+	BLKTRACK_FAIL_CORRUPT,		/* a backup file corrupt, truncated or foreign */
+	BLKTRACK_FAIL_MISMATCH,		/* verify --against: the device differs */
+	BLKTRACK_FAIL_INVALID,		/* tracking invalid and --on-invalid=fail */
+};
+
+/* Progress: @done of @total bytes of the current phase named @what. */
+typedef void (*blktrack_progress_fn)(void *data, const char *what,
+				     uint64_t done, uint64_t total);
+
+struct blktrack_backup_opts {
+	const char *device;		/* the tracked block device */
+	const char *repo;		/* repository directory; may be NULL with output_fd */
+	enum blktrack_backup_type type;
+	enum blktrack_on_invalid on_invalid;
+	int output_fd;			/* > 0: stream the backup there instead */
+	blktrack_progress_fn progress;
+	void *progress_data;
+};
+
+struct blktrack_backup_result {
+	enum blktrack_failure failure;
+	enum blktrack_backup_type type;	/* what was taken */
+	bool fell_back;			/* tracking was invalid: a full was taken */
+	const char *recovery;		/* "none", "abort" or "commit": repaired first */
+	uint64_t id;			/* catalog id; 0 for a stream */
+	uint64_t parent;		/* 0: none */
+	uint64_t volume_size;
+	uint64_t changed_bytes;		/* bytes of the blocks stored */
+	uint64_t data_bytes;		/* of which non-zero */
+	uint64_t stored_bytes;		/* bytes of the backup file */
+	double seconds;
+	char volume_id[BLKTRACK_VOLUME_ID_MAX];
+	char file[4096];		/* the backup file */
+};
+
+BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
+				    const struct blktrack_backup_opts *opts,
+				    struct blktrack_backup_result *res);
+
+struct blktrack_restore_opts {
+	const char *repo;
+	uint64_t backup_id;		/* 0: the last committed backup */
+	const char *target;		/* restore: a file or a block device */
+	const char *against;		/* verify: compare with this device */
+	blktrack_progress_fn progress;
+	void *progress_data;
+};
+
+struct blktrack_restore_result {
+	enum blktrack_failure failure;
+	uint64_t backup_id;
+	size_t members;			/* backups in the chain */
+	uint64_t volume_size;
+	uint64_t bytes;			/* restore: written; verify: read/compared */
+	uint64_t differ_bytes;		/* verify --against: bytes that differ */
+	uint64_t first_diff;		/* ... and the offset of the first */
+	bool partial;			/* restore: the target was partly written */
+	double seconds;
+	char file[4096];		/* the failing backup file, or "" */
+};
+
+/*
+ * Restore the chain of backup @opts->backup_id onto @opts->target. Every
+ * member is read and checked in full before the target is opened: a broken
+ * chain or a bad file leaves the target untouched (res->partial false).
+ */
+BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
+				     const struct blktrack_restore_opts *opts,
+				     struct blktrack_restore_result *res);
+/* Check the chain and read every member; with @against compare the volume. */
+BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
+				    const struct blktrack_restore_opts *opts,
+				    struct blktrack_restore_result *res);
+
+/*
+ * The repository as JSON (a new reference): {"path", "backups": [...]},
+ * each backup with its catalog fields, "chain": [ids] or "chain_error".
+ * With @detail, each backup file is read: "file_ok", "file_error",
+ * "records", "covers": [[offset, length]...] (what it stores).
+ */
+BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir,
+				       bool detail, struct json_object **out);
+
 #ifdef __cplusplus
 }
 #endif

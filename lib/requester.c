@@ -1,0 +1,1104 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libblktrack: the requester. backup, restore and verify on top of the
+ * kernel's checkpoints (ioctl.c), the repository (repo.c, blockset.c) and
+ * the backup stream format (bfile.c).
+ *
+ * One backup (doc/REPOSITORY.md, "The two-phase protocol"):
+ *
+ *	repo_open, repo_recover          repair a crash, finish or abort the
+ *	                                 kernel's pending checkpoint
+ *	CHECKPOINT                       stamp S, pending map = delta D
+ *	repo_compose                     the blocks to store (-ESTALE: tracking
+ *	                                 lost -> --on-invalid)
+ *	repo_begin                       (a) pending entry + delta
+ *	read the volume, bfile writer    (b) backups/ID.bkt.tmp, installed
+ *	repo_commit                      (c) the backup is committed
+ *	COMMIT S                         (d)
+ *
+ * Any failure before (c): repo_abandon, then ABORT S: the kernel merges the
+ * pending map back, nothing is lost. A crash anywhere: the next run's
+ * repo_recover decides.
+ *
+ * Test hook: BLKTRACK_TEST_CRASH_AT=after-checkpoint|during-write|
+ * after-catalog makes the process kill itself with SIGKILL at that point
+ * (a requester killed by kill -9); tests/vm/0950-backup.sh uses it.
+ *
+ * Section banners: common helpers / backup / reading a chain / restore /
+ * verify / the repository as JSON.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <json-c/json.h>
+
+#include "libblktrack-private.h"
+#include "bfile.h"
+#include "blockset.h"
+#include "repo.h"
+
+#define CHUNK_BYTES	(1U << 20)	/* volume bytes per read */
+#define ALIGN		4096U
+
+/* ---- common helpers ----------------------------------------------------- */
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void crash_at(const char *point)
+{
+	const char *want = getenv("BLKTRACK_TEST_CRASH_AT");
+
+	if (want && !strcmp(want, point)) {
+		fprintf(stderr, "libblktrack: BLKTRACK_TEST_CRASH_AT=%s: killing myself\n", point);
+		kill(getpid(), SIGKILL);
+		_exit(137);
+	}
+}
+
+static void progress(blktrack_progress_fn fn, void *data, const char *what,
+		     uint64_t done, uint64_t total)
+{
+	if (fn)
+		fn(data, what, done, total);
+}
+
+/* Open a volume for reading: O_DIRECT, so that no stale page of the block
+ * device's cache hides what a filesystem wrote; buffered if refused. */
+static int open_volume(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+
+	if (fd < 0 && errno == EINVAL)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd;
+}
+
+static int fd_size(int fd, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	if (S_ISBLK(st.st_mode))
+		return ioctl(fd, BLKGETSIZE64, size) ? -errno : 0;
+	*size = st.st_size;
+	return 0;
+}
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, off + done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENODATA;
+		done += n;
+	}
+	return 0;
+}
+
+static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += n;
+	}
+	return 0;
+}
+
+static enum repo_type repo_type_of(enum blktrack_backup_type t)
+{
+	return (enum repo_type)(t - 1);
+}
+
+static void to_bstamp(const struct repo_stamp *s, struct bfile_stamp *b)
+{
+	memcpy(b->generation, s->generation, 16);
+	b->epoch = s->epoch;
+	b->size = s->size;
+	b->block_size = s->block_size;
+}
+
+static bool bstamp_matches(const struct bfile_stamp *b, const struct repo_stamp *s)
+{
+	return !memcmp(b->generation, s->generation, 16) && b->epoch == s->epoch &&
+	       b->size == s->size && b->block_size == s->block_size;
+}
+
+/* Read the header of a repository backup file (the parent's id). */
+static int read_header(const char *path, struct bfile_header *h, char *msg, size_t len)
+{
+	struct bfile_reader *rd;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(msg, len, "%s: %s", path, strerror(-err));
+		return err;
+	}
+	err = bfile_reader_open(fd, h, &rd);
+	if (err < 0)
+		snprintf(msg, len, "%s: %s", path, rd ? bfile_reader_error(rd) : strerror(-err));
+	bfile_reader_free(rd);
+	close(fd);
+	return err;
+}
+
+/* ---- backup ------------------------------------------------------------- */
+
+struct backup {
+	struct blktrack_ctx *ctx;
+	const struct blktrack_backup_opts *o;
+	int vol_fd;
+	uint64_t size;
+	uint32_t block_size;
+	void *buf;
+	size_t buf_len;
+	struct bfile_writer *w;
+	uint64_t done, total;
+	char msg[8192];
+};
+
+static int copy_extent(void *data, uint64_t first, uint64_t count)
+{
+	struct backup *b = data;
+	uint64_t off = first * b->block_size;
+	uint64_t end = (first + count) * b->block_size;
+	int err;
+
+	if (end > b->size)
+		end = b->size;
+	while (off < end) {
+		size_t len = end - off < b->buf_len ? end - off : b->buf_len;
+
+		err = pread_full(b->vol_fd, b->buf, len, off);
+		if (err) {
+			snprintf(b->msg, sizeof(b->msg), "%s: read at %" PRIu64 ": %s",
+				 b->o->device, off, strerror(-err));
+			return err;
+		}
+		err = bfile_write_data(b->w, off, b->buf, len);
+		if (err) {
+			snprintf(b->msg, sizeof(b->msg), "writing the backup: %s",
+				 bfile_writer_error(b->w));
+			return err;
+		}
+		off += len;
+		b->done += len;
+		progress(b->o->progress, b->o->progress_data, "backup", b->done, b->total);
+		crash_at("during-write");
+	}
+	return 0;
+}
+
+static int whole_volume(uint64_t size, uint32_t bs, struct blockset **out)
+{
+	int err = blockset_new(out);
+
+	if (!err)
+		err = blockset_add_range(*out, 0, size / bs + !!(size % bs));
+	return err;
+}
+
+BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
+				    const struct blktrack_backup_opts *o,
+				    struct blktrack_backup_result *res)
+{
+	struct backup b = { .ctx = ctx, .o = o, .vol_fd = -1 };
+	struct blockset *delta = NULL, *want = NULL;
+	struct blktrack_extent *ext = NULL;
+	const struct repo_entry *parent = NULL;
+	struct repo *r = NULL;
+	struct blktrack_volume_id vid;
+	struct blktrack_status st;
+	struct blktrack_ckpt ck;
+	struct repo_stamp rs;
+	struct repo_entry ent;
+	struct bfile_header h;
+	struct bfile_stats stats;
+	enum blktrack_backup_type type = o->type;
+	bool streaming = o->output_fd > 0, checkpointed = false, committed = false;
+	uint64_t id = 0, base = 0;
+	double t0 = now();
+	size_t n = 0;
+	dev_t dev;
+	int fd = -1, err;
+
+	memset(res, 0, sizeof(*res));
+	res->failure = BLKTRACK_FAIL_ERROR;
+	res->recovery = "none";
+	if (!o->device || (!o->repo && !streaming) || type > BLKTRACK_BACKUP_COPY)
+		return blktrack_set_error(ctx, -EINVAL, "backup: invalid options");
+	if (o->on_invalid == BLKTRACK_ON_INVALID_RESYNC)
+		return blktrack_set_error(ctx, -EOPNOTSUPP,
+					  "--on-invalid=resync is not implemented yet; "
+					  "use full (the default for now) or fail");
+	if (!o->repo && type == BLKTRACK_BACKUP_AUTO)
+		type = BLKTRACK_BACKUP_COPY;
+	if (!o->repo && type != BLKTRACK_BACKUP_FULL && type != BLKTRACK_BACKUP_COPY)
+		return blktrack_set_error(ctx, -EINVAL, "an incremental or differential "
+					  "needs the repository that holds its base (--repo)");
+
+	err = blktrack_dev_from_path(o->device, &dev);
+	if (err < 0)
+		return blktrack_set_error(ctx, err, "%s: %s", o->device, err == -ENOTBLK ?
+					  "not a block device" : strerror(-err));
+	err = blktrack_volume_identify(o->device, &vid);
+	if (err < 0)
+		return blktrack_set_error(ctx, err, "%s: cannot identify the volume: %s",
+					  o->device, strerror(-err));
+	if (strlen(vid.id_type) + 1 + strlen(vid.id) >= BFILE_VOLUME_ID_LEN)
+		return blktrack_set_error(ctx, -ENAMETOOLONG, "%s: volume id %s:%s is too long",
+					  o->device, vid.id_type, vid.id);
+	strcpy(res->volume_id, vid.id_type);
+	strcat(res->volume_id, ":");
+	strcat(res->volume_id, vid.id);
+	err = blktrack_open(ctx);
+	if (err < 0)
+		return err;
+	err = blktrack_status(ctx, dev, &st);
+	if (err == -ENOENT)
+		return blktrack_set_error(ctx, err, "%s is not attached (blktrack attach %s)",
+					  o->device, o->device);
+	if (err < 0)
+		return err;
+
+	if (o->repo) {
+		struct repo_kernel_state ks = { .attached = true };
+		struct repo_recovery rec;
+
+		err = repo_open(o->repo, REPO_CREATE, &r);
+		if (err) {
+			blktrack_set_error(ctx, err, "%s", r ? repo_error(r) : strerror(-err));
+			goto out_close;
+		}
+		snprintf(ks.volume_id, sizeof(ks.volume_id), "%s", res->volume_id);
+		ks.pending = st.flags & BLKTRACK_STATUS_PENDING;
+		ks.stamp = st.stamp;
+		err = repo_recover(r, &ks, &rec);
+		if (err) {
+			blktrack_set_error(ctx, err, "%s", repo_error(r));
+			goto out_close;
+		}
+		if (rec.action == REPO_ACTION_ABORT) {
+			err = blktrack_abort(ctx, dev, &rec.stamp);
+			res->recovery = "abort";
+		} else if (rec.action == REPO_ACTION_COMMIT) {
+			err = blktrack_commit(ctx, dev, &rec.stamp);
+			res->recovery = "commit";
+		}
+		if (err < 0)
+			goto out_close;
+		if (rec.action != REPO_ACTION_NONE) {
+			info(ctx, "recovery: %s of the pending checkpoint, %u entries dropped",
+			     res->recovery, rec.dropped);
+			err = blktrack_status(ctx, dev, &st);
+			if (err < 0)
+				goto out_close;
+		}
+		if (type == BLKTRACK_BACKUP_AUTO)
+			type = repo_base(r, REPO_INCREMENTAL, res->volume_id, &base) ?
+			       BLKTRACK_BACKUP_FULL : BLKTRACK_BACKUP_INCREMENTAL;
+	}
+
+	err = blktrack_checkpoint(ctx, &dev, 1, &ck);
+	if (err < 0)
+		goto out_close;
+	checkpointed = true;
+	crash_at("after-checkpoint");
+
+	b.size = st.dev_size;
+	b.block_size = st.block_size;
+	err = blktrack_read_extents(ctx, dev, 0, &ck.stamp, &ext, &n);
+	if (err < 0) {
+		snprintf(b.msg, sizeof(b.msg), "%s", blktrack_get_error(ctx));
+		goto out_abort;
+	}
+	err = blockset_from_extents(ext, n, st.block_size, &delta);
+	if (err)
+		goto out_errno;
+
+	memset(&rs, 0, sizeof(rs));
+	snprintf(rs.volume_id, sizeof(rs.volume_id), "%s", res->volume_id);
+	memcpy(rs.generation, ck.stamp.generation, 16);
+	rs.epoch = ck.stamp.epoch;
+	rs.size = st.dev_size;
+	rs.block_size = st.block_size;
+
+	if (st.state != BLKTRACK_STATE_TRACKING &&
+	    (type == BLKTRACK_BACKUP_INCREMENTAL || type == BLKTRACK_BACKUP_DIFFERENTIAL)) {
+		err = -ESTALE;
+		snprintf(b.msg, sizeof(b.msg), "%s: tracking is invalid (%s)", o->device,
+			 blktrack_reason_name(st.reason));
+	} else if (r) {
+		err = repo_compose(r, repo_type_of(type), &rs, delta, &want, &base);
+		if (err)
+			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
+	} else {
+		err = whole_volume(st.dev_size, st.block_size, &want);
+		if (err)
+			snprintf(b.msg, sizeof(b.msg), "%s", strerror(-err));
+	}
+	if (err == -ESTALE) {
+		if (o->on_invalid == BLKTRACK_ON_INVALID_FAIL) {
+			res->failure = BLKTRACK_FAIL_INVALID;
+			goto out_abort;
+		}
+		info(ctx, "%s; taking a full backup", b.msg);
+		res->fell_back = true;
+		type = BLKTRACK_BACKUP_FULL;
+		err = repo_compose(r, REPO_FULL, &rs, delta, &want, &base);
+		if (err)
+			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
+	}
+	if (err == -ENOENT && r) {
+		snprintf(b.msg, sizeof(b.msg), "%s (take a full backup: --type full)",
+			 repo_error(r));
+		goto out_abort;
+	}
+	if (err)
+		goto out_abort;
+	res->type = type;
+	res->parent = base;
+
+	bfile_header_init(&h, repo_type_of(type) + 1);
+	snprintf(h.volume_id, sizeof(h.volume_id), "%s", res->volume_id);
+	h.volume_size = st.dev_size;
+	h.block_size = st.block_size;
+	rs.epoch++;
+	to_bstamp(&rs, &h.to);
+	rs.epoch--;
+	if (base) {
+		char path[4096];
+		struct bfile_header ph;
+
+		parent = repo_find(r, base);
+		to_bstamp(&parent->to, &h.from);
+		snprintf(path, sizeof(path), "%s/%s", repo_path(r), parent->file);
+		err = read_header(path, &ph, b.msg, sizeof(b.msg));
+		if (err) {
+			res->failure = BLKTRACK_FAIL_CORRUPT;
+			goto out_abort;
+		}
+		memcpy(h.parent_id, ph.id, BFILE_ID_LEN);
+	}
+
+	if (streaming) {
+		fd = o->output_fd;
+		snprintf(res->file, sizeof(res->file), "-");
+	} else {
+		memset(&ent, 0, sizeof(ent));
+		ent.type = repo_type_of(type);
+		ent.has_from = parent;
+		if (parent)
+			ent.from = parent->to;
+		ent.parent = base;
+		ent.to = rs;
+		ent.to.epoch++;
+		err = repo_begin(r, &ent, delta, &id);
+		if (!err)
+			err = repo_backup_create(r, id, &fd);
+		if (err) {
+			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
+			goto out_abort;
+		}
+		snprintf(res->file, sizeof(res->file), "%s/%s", repo_path(r),
+			 repo_find(r, id)->file);
+	}
+
+	b.vol_fd = open_volume(o->device);
+	if (b.vol_fd < 0) {
+		err = -errno;
+		snprintf(b.msg, sizeof(b.msg), "%s: %s", o->device, strerror(-err));
+		goto out_abort;
+	}
+	b.buf_len = st.block_size > CHUNK_BYTES ? st.block_size : CHUNK_BYTES;
+	if (posix_memalign(&b.buf, ALIGN, b.buf_len)) {
+		err = -ENOMEM;
+		goto out_errno;
+	}
+	b.total = blockset_cardinality(want) * st.block_size;
+	err = bfile_writer_open(fd, &h, &b.w);
+	if (err) {
+		snprintf(b.msg, sizeof(b.msg), "%s: %s", res->file,
+			 b.w ? bfile_writer_error(b.w) : strerror(-err));
+		goto out_abort;
+	}
+	err = blockset_for_each_extent(want, copy_extent, &b);
+	if (err)
+		goto out_abort;
+	err = bfile_writer_finish(b.w, &stats);
+	b.w = NULL;
+	if (err) {
+		snprintf(b.msg, sizeof(b.msg), "%s: %s", res->file, strerror(-err));
+		goto out_abort;
+	}
+	res->volume_size = st.dev_size;
+	res->changed_bytes = stats.data_bytes + stats.zero_bytes;
+	res->data_bytes = stats.data_bytes;
+	res->stored_bytes = stats.stream_bytes;
+
+	if (streaming) {
+		/* A stream is in no catalog: it moves no base. */
+		err = blktrack_abort(ctx, dev, &ck.stamp);
+		if (err < 0)
+			goto out_close;
+		checkpointed = false;
+	} else {
+		err = repo_backup_install(r, id, fd);
+		fd = -1;
+		if (!err)
+			err = repo_commit(r, id, stats.stream_bytes);
+		if (err) {
+			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
+			goto out_abort;
+		}
+		committed = true;
+		res->id = id;
+		crash_at("after-catalog");
+		err = blktrack_commit(ctx, dev, &ck.stamp);
+		if (err < 0) {
+			blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in the "
+					   "repository, but the kernel COMMIT failed (%s); the "
+					   "next backup finishes it", id, blktrack_get_error(ctx));
+			goto out_close;
+		}
+		checkpointed = false;
+	}
+	res->failure = BLKTRACK_FAIL_NONE;
+	res->seconds = now() - t0;
+	err = 0;
+	goto out_close;
+
+out_errno:
+	snprintf(b.msg, sizeof(b.msg), "%s", strerror(-err));
+out_abort:
+	if (!b.msg[0])
+		snprintf(b.msg, sizeof(b.msg), "%s", blktrack_get_error(ctx));
+	if (b.w)
+		bfile_writer_abort(b.w);
+	b.w = NULL;
+	if (id && !committed) {
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		repo_abandon(r, id);
+	}
+	if (checkpointed && !committed && blktrack_abort(ctx, dev, &ck.stamp) < 0)
+		strncat(b.msg, " (and the kernel ABORT failed: the next backup repairs it)",
+			sizeof(b.msg) - strlen(b.msg) - 1);
+	blktrack_set_error(ctx, err, "%s", b.msg);
+out_close:
+	if (fd >= 0 && !streaming)
+		close(fd);
+	if (b.vol_fd >= 0)
+		close(b.vol_fd);
+	free(b.buf);
+	free(ext);
+	blockset_free(delta);
+	blockset_free(want);
+	repo_close(r);
+	return err;
+}
+
+/* ---- reading a chain ---------------------------------------------------- */
+
+struct member {
+	const struct repo_entry *e;
+	char path[4096];
+	struct bfile_header h;
+	uint64_t file_size;
+};
+
+struct chain {
+	struct blktrack_ctx *ctx;
+	const struct blktrack_restore_opts *o;
+	struct blktrack_restore_result *res;
+	struct repo *r;
+	struct member *m;
+	size_t n;
+	uint64_t total, before;		/* stream bytes: all members, done ones */
+};
+
+static int chain_fail(struct chain *c, enum blktrack_failure f, const char *file,
+		      int err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int chain_fail(struct chain *c, enum blktrack_failure f, const char *file,
+		      int err, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->res->failure = f;
+	if (file)
+		snprintf(c->res->file, sizeof(c->res->file), "%s", file);
+	return blktrack_set_error(c->ctx, err, "%s", msg);
+}
+
+static int chain_open(struct chain *c)
+{
+	const struct blktrack_restore_opts *o = c->o;
+	uint64_t *ids = NULL, id = o->backup_id;
+	size_t i;
+	int err;
+
+	err = repo_open(o->repo, REPO_RDONLY, &c->r);
+	if (err)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s",
+				  c->r ? repo_error(c->r) : strerror(-err));
+	for (i = repo_count(c->r); !id && i-- > 0;)
+		if (repo_entry_at(c->r, i)->state == REPO_COMMITTED)
+			id = repo_entry_at(c->r, i)->id;
+	if (!id)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -ENOENT,
+				  "%s: no committed backup", o->repo);
+	c->res->backup_id = id;
+	err = repo_chain(c->r, id, &ids, &c->n);
+	if (err)
+		return chain_fail(c, BLKTRACK_FAIL_CHAIN, NULL, err, "chain of backup %" PRIu64
+				  " is broken: %s", id, repo_error(c->r));
+	c->m = calloc(c->n, sizeof(*c->m));
+	if (!c->m) {
+		free(ids);
+		return -ENOMEM;
+	}
+	for (i = 0; i < c->n; i++) {
+		struct stat sb;
+
+		c->m[i].e = repo_find(c->r, ids[i]);
+		snprintf(c->m[i].path, sizeof(c->m[i].path), "%s/%s", repo_path(c->r),
+			 c->m[i].e->file);
+		if (!stat(c->m[i].path, &sb))
+			c->m[i].file_size = sb.st_size;
+		c->total += c->m[i].file_size;
+	}
+	free(ids);
+	c->res->members = c->n;
+	c->res->volume_size = c->m[c->n - 1].e->to.size;
+	return 0;
+}
+
+static void chain_close(struct chain *c)
+{
+	free(c->m);
+	repo_close(c->r);
+}
+
+/* Called for each verified record of a member; non-zero stops the read. */
+typedef int (*record_fn)(struct chain *c, struct member *m, const struct bfile_record *rec,
+			 void *data);
+
+/*
+ * Read member @k in full, checking its header against the catalog and the
+ * chain (the parent's id), and every record; @fn sees each record.
+ */
+static int member_read(struct chain *c, size_t k, record_fn fn, void *data)
+{
+	struct member *m = &c->m[k];
+	const struct repo_entry *e = m->e;
+	struct bfile_reader *rd = NULL;
+	struct bfile_record rec;
+	const char *why = NULL;
+	int fd, err;
+
+	fd = open(m->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		return chain_fail(c, BLKTRACK_FAIL_CHAIN, m->path, err, "%s (backup %" PRIu64
+				  "): %s", m->path, e->id, strerror(-err));
+	}
+	err = bfile_reader_open(fd, &m->h, &rd);
+	if (err) {
+		chain_fail(c, err == -ENOMEM ? BLKTRACK_FAIL_ERROR : BLKTRACK_FAIL_CORRUPT,
+			   m->path, err, "%s (backup %" PRIu64 "): %s", m->path, e->id,
+			   rd ? bfile_reader_error(rd) : strerror(-err));
+		goto out;
+	}
+	if (strcmp(m->h.volume_id, e->to.volume_id))
+		why = "its volume id is not the catalog's";
+	else if (m->h.type != (uint32_t)e->type + 1)
+		why = "its type is not the catalog's";
+	else if (!bstamp_matches(&m->h.to, &e->to) || m->h.volume_size != e->to.size ||
+		 m->h.block_size != e->to.block_size)
+		why = "its stamp is not the catalog's";
+	else if (e->has_from && !bstamp_matches(&m->h.from, &e->from))
+		why = "its from-stamp is not the catalog's";
+	else if (k && memcmp(m->h.parent_id, c->m[k - 1].h.id, BFILE_ID_LEN))
+		why = "its parent is not the previous backup of the chain";
+	if (why) {
+		err = chain_fail(c, BLKTRACK_FAIL_CORRUPT, m->path, -EBADMSG,
+				 "%s (backup %" PRIu64 "): a foreign file: %s", m->path,
+				 e->id, why);
+		goto out;
+	}
+	while ((err = bfile_read_record(rd, &rec)) > 0) {
+		if (fn) {
+			err = fn(c, m, &rec, data);
+			if (err)
+				goto out;
+		}
+		c->res->bytes += fn ? 0 : rec.length;
+		progress(c->o->progress, c->o->progress_data, "read",
+			 c->before + rec.file_offset, c->total);
+	}
+	if (err)
+		chain_fail(c, err == -ENOMEM || err == -EIO ? BLKTRACK_FAIL_ERROR :
+			   BLKTRACK_FAIL_CORRUPT, m->path, err, "%s (backup %" PRIu64 "): %s",
+			   m->path, e->id, bfile_reader_error(rd));
+out:
+	c->before += m->file_size;
+	bfile_reader_free(rd);
+	close(fd);
+	return err;
+}
+
+/* Read and check every member, oldest first. */
+static int chain_check(struct chain *c)
+{
+	size_t k;
+	int err;
+
+	c->before = 0;
+	c->res->bytes = 0;
+	for (k = 0; k < c->n; k++) {
+		err = member_read(c, k, NULL, NULL);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* ---- restore ------------------------------------------------------------ */
+
+struct target {
+	int fd;
+	bool is_file;
+	const char *path;
+	void *zeros;
+};
+
+static int apply_record(struct chain *c, struct member *m, const struct bfile_record *rec,
+			void *data)
+{
+	struct target *t = data;
+	uint64_t off = rec->offset, left = rec->length;
+	int err = 0;
+
+	if (rec->tag == BFILE_TAG_DATA) {
+		err = pwrite_full(t->fd, rec->data, rec->length, rec->offset);
+	} else if (!t->is_file ||
+		   fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, left)) {
+		while (left && !err) {
+			size_t len = left < CHUNK_BYTES ? left : CHUNK_BYTES;
+
+			err = pwrite_full(t->fd, t->zeros, len, off);
+			off += len;
+			left -= len;
+		}
+	}
+	if (err)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: write at %" PRIu64
+				  ": %s", t->path, rec->offset, strerror(-err));
+	c->res->bytes += rec->length;
+	return 0;
+}
+
+BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
+				     const struct blktrack_restore_opts *o,
+				     struct blktrack_restore_result *res)
+{
+	struct chain c = { .ctx = ctx, .o = o, .res = res };
+	struct target t = { .fd = -1, .path = o->target };
+	double t0 = now();
+	struct stat sb;
+	uint64_t size;
+	size_t k;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	res->failure = BLKTRACK_FAIL_ERROR;
+	if (!o->repo || !o->target)
+		return blktrack_set_error(ctx, -EINVAL, "restore: invalid options");
+	err = chain_open(&c);
+	if (!err)
+		err = chain_check(&c);
+	if (err)
+		goto out;
+
+	t.fd = open(o->target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (t.fd < 0 || fstat(t.fd, &sb)) {
+		err = chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, -errno, "%s: %s", o->target,
+				 strerror(errno));
+		goto out;
+	}
+	t.is_file = S_ISREG(sb.st_mode);
+	if (!t.is_file && !S_ISBLK(sb.st_mode)) {
+		err = chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, -EINVAL,
+				 "%s: neither a regular file nor a block device", o->target);
+		goto out;
+	}
+	err = fd_size(t.fd, &size);
+	if (!err && size < res->volume_size) {
+		if (t.is_file && ftruncate(t.fd, res->volume_size))
+			err = -errno;
+		else if (!t.is_file)
+			err = -ENOSPC;
+	}
+	if (err) {
+		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: %s (the volume has %"
+			   PRIu64 " bytes)", o->target, strerror(-err), res->volume_size);
+		goto out;
+	}
+	t.zeros = calloc(1, CHUNK_BYTES);
+	if (!t.zeros) {
+		err = -ENOMEM;
+		goto out;
+	}
+	c.before = 0;
+	res->bytes = 0;
+	res->partial = true;
+	for (k = 0; k < c.n; k++) {
+		err = member_read(&c, k, apply_record, &t);
+		if (err)
+			goto out;
+	}
+	if (fsync(t.fd)) {
+		err = chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, -errno, "%s: fsync: %s",
+				 o->target, strerror(errno));
+		goto out;
+	}
+	res->partial = false;
+	res->failure = BLKTRACK_FAIL_NONE;
+	res->seconds = now() - t0;
+out:
+	if (t.fd >= 0)
+		close(t.fd);
+	free(t.zeros);
+	chain_close(&c);
+	return err;
+}
+
+/* ---- verify ------------------------------------------------------------- */
+
+/*
+ * Compare with a device without restoring: walk the chain newest first; a
+ * block is compared against the newest member that holds it, and marked
+ * covered so that older members skip it.
+ */
+struct compare {
+	int fd;
+	const char *path;
+	struct blockset *covered;
+	void *buf;
+	void *zeros;
+};
+
+static int compare_run(struct chain *c, struct compare *cmp, const struct bfile_record *rec,
+		       uint64_t bs, uint64_t first, uint64_t count)
+{
+	uint64_t off = first * bs, end = (first + count) * bs, rec_end = rec->offset + rec->length;
+	int err;
+
+	if (end > rec_end)
+		end = rec_end;
+	while (off < end) {
+		size_t len = end - off < CHUNK_BYTES ? end - off : CHUNK_BYTES, i;
+		const char *want = rec->data ? (const char *)rec->data + (off - rec->offset) :
+				   cmp->zeros;
+
+		err = pread_full(cmp->fd, cmp->buf, len, off);
+		if (err)
+			return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: read at %" PRIu64
+					  ": %s", cmp->path, off, strerror(-err));
+		if (memcmp(cmp->buf, want, len)) {
+			for (i = 0; i < len; i += bs) {
+				size_t l = len - i < bs ? len - i : bs;
+
+				if (memcmp((char *)cmp->buf + i, want + i, l)) {
+					if (!c->res->differ_bytes)
+						c->res->first_diff = off + i;
+					c->res->differ_bytes += l;
+				}
+			}
+		}
+		c->res->bytes += len;
+		off += len;
+	}
+	return 0;
+}
+
+static int compare_record(struct chain *c, struct member *m, const struct bfile_record *rec,
+			  void *data)
+{
+	struct compare *cmp = data;
+	uint64_t bs = m->h.block_size, b, first = rec->offset / bs;
+	uint64_t last = (rec->offset + rec->length + bs - 1) / bs, run = 0;
+	int err;
+
+	for (b = first; b <= last; b++) {
+		if (b < last && !blockset_contains(cmp->covered, b)) {
+			run++;
+			continue;
+		}
+		if (run) {
+			err = compare_run(c, cmp, rec, bs, b - run, run);
+			if (err)
+				return err;
+			run = 0;
+		}
+	}
+	return blockset_add_range(cmp->covered, first, last - first);
+}
+
+BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
+				    const struct blktrack_restore_opts *o,
+				    struct blktrack_restore_result *res)
+{
+	struct chain c = { .ctx = ctx, .o = o, .res = res };
+	struct compare cmp = { .fd = -1, .path = o->against };
+	double t0 = now();
+	uint64_t size;
+	size_t k;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	res->failure = BLKTRACK_FAIL_ERROR;
+	if (!o->repo)
+		return blktrack_set_error(ctx, -EINVAL, "verify: invalid options");
+	err = chain_open(&c);
+	if (!err)
+		err = chain_check(&c);
+	if (err || !o->against)
+		goto done;
+
+	cmp.fd = open_volume(o->against);
+	if (cmp.fd < 0 || (err = fd_size(cmp.fd, &size)) < 0) {
+		err = chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, cmp.fd < 0 ? -errno : err,
+				 "%s: %s", o->against, strerror(cmp.fd < 0 ? errno : -err));
+		goto done;
+	}
+	if (size != res->volume_size) {
+		err = chain_fail(&c, BLKTRACK_FAIL_MISMATCH, NULL, -EBADE, "%s has %" PRIu64
+				 " bytes, the backup %" PRIu64, o->against, size,
+				 res->volume_size);
+		goto done;
+	}
+	err = blockset_new(&cmp.covered);
+	if (!err && (posix_memalign(&cmp.buf, ALIGN, CHUNK_BYTES) ||
+		     !(cmp.zeros = calloc(1, CHUNK_BYTES))))
+		err = -ENOMEM;
+	if (err)
+		goto done;
+	res->bytes = 0;
+	c.before = 0;
+	for (k = c.n; k-- > 0;) {
+		err = member_read(&c, k, compare_record, &cmp);
+		if (err)
+			goto done;
+	}
+	if (res->differ_bytes) {
+		err = chain_fail(&c, BLKTRACK_FAIL_MISMATCH, NULL, -EBADE,
+				 "%s differs from backup %" PRIu64 ": %" PRIu64
+				 " bytes, the first in the block at offset %" PRIu64, o->against,
+				 res->backup_id, res->differ_bytes, res->first_diff);
+		goto done;
+	}
+	if (res->bytes < res->volume_size) {
+		err = chain_fail(&c, BLKTRACK_FAIL_CORRUPT, c.m[0].path, -EBADMSG,
+				 "the chain of backup %" PRIu64 " covers %" PRIu64 " of %"
+				 PRIu64 " bytes", res->backup_id, res->bytes, res->volume_size);
+		goto done;
+	}
+done:
+	if (!err) {
+		res->failure = BLKTRACK_FAIL_NONE;
+		res->seconds = now() - t0;
+	}
+	if (cmp.fd >= 0)
+		close(cmp.fd);
+	blockset_free(cmp.covered);
+	free(cmp.buf);
+	free(cmp.zeros);
+	chain_close(&c);
+	return err;
+}
+
+/* ---- the repository as JSON --------------------------------------------- */
+
+static void jadd(struct json_object *o, const char *key, struct json_object *v, int *fails)
+{
+	if (!v || json_object_object_add(o, key, v)) {
+		json_object_put(v);
+		(*fails)++;
+	}
+}
+
+static struct json_object *jstamp(const struct repo_stamp *s, int *fails)
+{
+	struct json_object *o = json_object_new_object();
+	char g[BLKTRACK_UUID_STR_LEN];
+
+	if (!o) {
+		(*fails)++;
+		return NULL;
+	}
+	blktrack_uuid_unparse(s->generation, g);
+	jadd(o, "volume_id", json_object_new_string(s->volume_id), fails);
+	jadd(o, "generation", json_object_new_string(g), fails);
+	jadd(o, "epoch", json_object_new_uint64(s->epoch), fails);
+	jadd(o, "size", json_object_new_uint64(s->size), fails);
+	jadd(o, "block_size", json_object_new_uint64(s->block_size), fails);
+	return o;
+}
+
+/* The byte ranges a backup file's records cover, merged. */
+static void jfile_detail(struct json_object *o, const char *path, int *fails)
+{
+	struct json_object *cov = json_object_new_array();
+	struct bfile_reader *rd = NULL;
+	struct bfile_header h;
+	struct bfile_record rec;
+	struct bfile_stats st;
+	uint64_t start = 0, end = 0;
+	bool have = false;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	err = fd < 0 ? -errno : bfile_reader_open(fd, &h, &rd);
+	while (!err && (err = bfile_read_record(rd, &rec)) > 0) {
+		err = 0;
+		if (have && rec.offset == end) {
+			end += rec.length;
+			continue;
+		}
+		if (have) {
+			struct json_object *p = json_object_new_array();
+
+			json_object_array_add(p, json_object_new_uint64(start));
+			json_object_array_add(p, json_object_new_uint64(end - start));
+			json_object_array_add(cov, p);
+		}
+		start = rec.offset;
+		end = rec.offset + rec.length;
+		have = true;
+	}
+	if (have) {
+		struct json_object *p = json_object_new_array();
+
+		json_object_array_add(p, json_object_new_uint64(start));
+		json_object_array_add(p, json_object_new_uint64(end - start));
+		json_object_array_add(cov, p);
+	}
+	jadd(o, "file_ok", json_object_new_boolean(!err), fails);
+	if (err)
+		jadd(o, "file_error", json_object_new_string(rd ? bfile_reader_error(rd) :
+							     strerror(-err)), fails);
+	if (rd) {
+		bfile_reader_stats(rd, &st);
+		jadd(o, "records", json_object_new_uint64(st.records), fails);
+		jadd(o, "data_bytes", json_object_new_uint64(st.data_bytes), fails);
+		jadd(o, "zero_bytes", json_object_new_uint64(st.zero_bytes), fails);
+	}
+	jadd(o, "covers", cov, fails);
+	bfile_reader_free(rd);
+	if (fd >= 0)
+		close(fd);
+}
+
+BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir,
+				       bool detail, struct json_object **out)
+{
+	struct json_object *top, *arr;
+	struct repo *r;
+	size_t i, k, n;
+	int err, fails = 0;
+
+	err = repo_open(dir, REPO_RDONLY, &r);
+	if (err) {
+		blktrack_set_error(ctx, err, "%s", r ? repo_error(r) : strerror(-err));
+		repo_close(r);
+		return err;
+	}
+	top = json_object_new_object();
+	arr = json_object_new_array();
+	jadd(top, "path", json_object_new_string(repo_path(r)), &fails);
+	for (i = 0; top && arr && i < repo_count(r); i++) {
+		const struct repo_entry *e = repo_entry_at(r, i);
+		struct json_object *o = json_object_new_object(), *ch;
+		char path[4096];
+		uint64_t *ids;
+
+		if (!o) {
+			fails++;
+			break;
+		}
+		jadd(o, "id", json_object_new_uint64(e->id), &fails);
+		jadd(o, "type", json_object_new_string(repo_type_name(e->type)), &fails);
+		jadd(o, "state", json_object_new_string(repo_state_name(e->state)), &fails);
+		jadd(o, "volume_id", json_object_new_string(e->to.volume_id), &fails);
+		jadd(o, "file", json_object_new_string(e->file), &fails);
+		jadd(o, "parent", json_object_new_uint64(e->parent), &fails);
+		jadd(o, "time", json_object_new_int64(e->time), &fails);
+		jadd(o, "changed_bytes", json_object_new_uint64(e->changed_bytes), &fails);
+		jadd(o, "stored_bytes", json_object_new_uint64(e->stored_bytes), &fails);
+		if (e->has_from)
+			jadd(o, "from", jstamp(&e->from, &fails), &fails);
+		else
+			json_object_object_add(o, "from", NULL);
+		jadd(o, "to", jstamp(&e->to, &fails), &fails);
+		if (!repo_chain(r, e->id, &ids, &n)) {
+			ch = json_object_new_array();
+			for (k = 0; ch && k < n; k++)
+				json_object_array_add(ch, json_object_new_uint64(ids[k]));
+			jadd(o, "chain", ch, &fails);
+			free(ids);
+		} else {
+			jadd(o, "chain_error", json_object_new_string(repo_error(r)), &fails);
+		}
+		if (detail) {
+			snprintf(path, sizeof(path), "%s/%s", repo_path(r), e->file);
+			jfile_detail(o, path, &fails);
+		}
+		json_object_array_add(arr, o);
+	}
+	jadd(top, "backups", arr, &fails);
+	repo_close(r);
+	if (!top || fails) {
+		json_object_put(top);
+		return blktrack_set_error(ctx, -ENOMEM, "%s", strerror(ENOMEM));
+	}
+	*out = top;
+	return 0;
+}
