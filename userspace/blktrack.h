@@ -14,6 +14,10 @@
 #define EXIT_OK		0
 #define EXIT_ERROR	1
 #define EXIT_USAGE	2
+#define EXIT_CHAIN	3	/* a backup chain is broken */
+#define EXIT_CORRUPT	4	/* a backup file is corrupt, truncated or foreign */
+#define EXIT_MISMATCH	5	/* verify --against: the device differs */
+#define EXIT_INVALID	6	/* tracking invalid and --on-invalid=fail */
 
 struct cmd {
 	const char *name;
@@ -29,6 +33,10 @@ extern const struct cmd cmd_checkpoint;
 extern const struct cmd cmd_changes;
 extern const struct cmd cmd_commit;
 extern const struct cmd cmd_abort;
+extern const struct cmd cmd_backup;
+extern const struct cmd cmd_restore;
+extern const struct cmd cmd_verify;
+extern const struct cmd cmd_list;
 
 extern const char *progname;
 
@@ -59,5 +67,25 @@ int cli_getopt(const struct cmd *cmd, int argc, char *argv[],
  */
 int cli_run_on_dev(const struct cmd *cmd, struct blktrack_ctx *ctx, int argc,
 		   char *argv[], int (*op)(struct blktrack_ctx *ctx, dev_t dev));
+
+/* The exit code of a requester failure (EXIT_CHAIN...). */
+int cli_failure_code(enum blktrack_failure f);
+/* "1.5 MiB" */
+void cli_human(uint64_t bytes, char *buf, size_t len);
+/*
+ * A blktrack_progress_fn: one "\r" line on stderr (bytes, rate, time left),
+ * at most 10 a second, only when stderr is a terminal. cli_progress_end()
+ * clears the line.
+ */
+void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);
+void cli_progress_end(void);
+/* --backup ID: a positive number; prints why not. 0 or -EINVAL. */
+int cli_parse_id(const char *s, uint64_t *id);
+/* The JSON summary of restore and verify (@what: "restore" or "verify"). */
+int cli_restore_json(const char *what, const struct blktrack_restore_opts *o,
+		     const struct blktrack_restore_result *r);
+/* The table of `list` from blktrack_repo_json(). */
+struct json_object;
+void cli_print_backups(struct json_object *top);
 
 #endif /* BLKTRACK_CLI_H */

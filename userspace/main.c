@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "blktrack.h"
 
@@ -23,6 +25,10 @@ static const struct cmd *const commands[] = {
 	&cmd_changes,
 	&cmd_commit,
 	&cmd_abort,
+	&cmd_backup,
+	&cmd_restore,
+	&cmd_verify,
+	&cmd_list,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -110,6 +116,85 @@ int cli_run_on_dev(const struct cmd *cmd, struct blktrack_ctx *ctx, int argc,
 	return EXIT_OK;
 }
 
+int cli_failure_code(enum blktrack_failure f)
+{
+	switch (f) {
+	case BLKTRACK_FAIL_NONE:
+		return EXIT_OK;
+	case BLKTRACK_FAIL_CHAIN:
+		return EXIT_CHAIN;
+	case BLKTRACK_FAIL_CORRUPT:
+		return EXIT_CORRUPT;
+	case BLKTRACK_FAIL_MISMATCH:
+		return EXIT_MISMATCH;
+	case BLKTRACK_FAIL_INVALID:
+		return EXIT_INVALID;
+	default:
+		return EXIT_ERROR;
+	}
+}
+
+void cli_human(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = bytes;
+	unsigned int u = 0;
+
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	if (u)
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+	else
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static bool progress_shown;
+
+void cli_progress(void *data, const char *what, uint64_t done, uint64_t total)
+{
+	static double start, last;
+	static int tty = -1;
+	char d[32], t[32];
+	double el, rate;
+
+	if (tty < 0)
+		tty = isatty(STDERR_FILENO);
+	if (!tty)
+		return;
+	if (!start)
+		start = mono();
+	el = mono() - start;
+	if (el - last < 0.1 && done < total)
+		return;
+	last = el;
+	rate = el > 0 ? done / el : 0;
+	cli_human(done, d, sizeof(d));
+	cli_human(total, t, sizeof(t));
+	fprintf(stderr, "\r%s: %s of %s, %.1f MiB/s", what, d, t, rate / (1 << 20));
+	if (rate > 0 && total > done)
+		fprintf(stderr, ", %.0f s left   ", (total - done) / rate);
+	else
+		fprintf(stderr, "               ");
+	progress_shown = true;
+}
+
+void cli_progress_end(void)
+{
+	if (progress_shown)
+		fprintf(stderr, "\r\033[K");
+	progress_shown = false;
+}
+
 int cli_getopt(const struct cmd *cmd, int argc, char *argv[],
 	       const char *shortopts, const struct option *opts)
 {
@@ -150,7 +235,8 @@ static void usage(FILE *f)
 	for (i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-11s %s\n", commands[i]->name, commands[i]->args);
 	fprintf(f, "\n'%s COMMAND --help' describes a command. "
-		"Exit status: 0 ok, 1 error, 2 usage.\n", progname);
+		"Exit status: 0 ok, 1 error, 2 usage, 3 broken chain,\n"
+		"4 corrupt backup, 5 verify mismatch, 6 tracking invalid (see blktrack(8)).\n", progname);
 }
 
 int main(int argc, char *argv[])

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * blktrack backup DEV --repo DIR [--type TYPE] [--on-invalid full|fail]
+ *	[--output -] [--json]
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <json-c/json.h>
+
+#include "blktrack.h"
+
+static const char *const type_names[] = {
+	[BLKTRACK_BACKUP_AUTO] = "auto",
+	[BLKTRACK_BACKUP_FULL] = "full",
+	[BLKTRACK_BACKUP_INCREMENTAL] = "incremental",
+	[BLKTRACK_BACKUP_DIFFERENTIAL] = "differential",
+	[BLKTRACK_BACKUP_COPY] = "copy",
+};
+
+static void summary(FILE *f, const char *dev, const struct blktrack_backup_result *r)
+{
+	char c[32], s[32];
+
+	cli_human(r->changed_bytes, c, sizeof(c));
+	cli_human(r->stored_bytes, s, sizeof(s));
+	fprintf(f, "backup: %" PRIu64 "\n", r->id);
+	fprintf(f, "type: %s%s\n", type_names[r->type],
+		r->fell_back ? " (tracking was invalid)" : "");
+	fprintf(f, "device: %s\n", dev);
+	fprintf(f, "volume_id: %s\n", r->volume_id);
+	fprintf(f, "parent: %" PRIu64 "\n", r->parent);
+	fprintf(f, "file: %s\n", r->file);
+	fprintf(f, "recovery: %s\n", r->recovery);
+	fprintf(f, "changed_bytes: %" PRIu64 " (%s)\n", r->changed_bytes, c);
+	fprintf(f, "stored_bytes: %" PRIu64 " (%s)\n", r->stored_bytes, s);
+	fprintf(f, "ratio: %.3f\n", r->changed_bytes ?
+		(double)r->stored_bytes / r->changed_bytes : 0.0);
+	fprintf(f, "seconds: %.2f\n", r->seconds);
+}
+
+static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_result *r)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o ||
+	    json_object_object_add(o, "backup", json_object_new_uint64(r->id)) ||
+	    json_object_object_add(o, "type", json_object_new_string(type_names[r->type])) ||
+	    json_object_object_add(o, "fell_back", json_object_new_boolean(r->fell_back)) ||
+	    json_object_object_add(o, "device", json_object_new_string(dev)) ||
+	    json_object_object_add(o, "volume_id", json_object_new_string(r->volume_id)) ||
+	    json_object_object_add(o, "parent", json_object_new_uint64(r->parent)) ||
+	    json_object_object_add(o, "file", json_object_new_string(r->file)) ||
+	    json_object_object_add(o, "recovery", json_object_new_string(r->recovery)) ||
+	    json_object_object_add(o, "volume_size", json_object_new_uint64(r->volume_size)) ||
+	    json_object_object_add(o, "changed_bytes", json_object_new_uint64(r->changed_bytes)) ||
+	    json_object_object_add(o, "data_bytes", json_object_new_uint64(r->data_bytes)) ||
+	    json_object_object_add(o, "stored_bytes", json_object_new_uint64(r->stored_bytes)) ||
+	    json_object_object_add(o, "seconds", json_object_new_double(r->seconds))) {
+		json_object_put(o);
+		cli_err(NULL, "%s", strerror(ENOMEM));
+		return EXIT_ERROR;
+	}
+	blktrack_json_print(f, o, false);
+	json_object_put(o);
+	return EXIT_OK;
+}
+
+static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "repo", required_argument, NULL, 'r' },
+		{ "type", required_argument, NULL, 't' },
+		{ "on-invalid", required_argument, NULL, 'i' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, 'j' },
+		{ 0 }
+	};
+	struct blktrack_backup_opts o = { .progress = cli_progress };
+	struct blktrack_backup_result res;
+	bool json = false;
+	FILE *out = stdout;
+	size_t i;
+	int c, err;
+
+	while ((c = cli_getopt(&cmd_backup, argc, argv, "r:t:i:o:j", opts)) != -1) {
+		switch (c) {
+		case 'r':
+			o.repo = optarg;
+			break;
+		case 't':
+			for (i = 1; i < sizeof(type_names) / sizeof(type_names[0]); i++)
+				if (!strcmp(optarg, type_names[i]))
+					break;
+			if (i == sizeof(type_names) / sizeof(type_names[0])) {
+				cli_err(NULL, "--type: full, incremental, differential or copy");
+				return cli_usage(&cmd_backup);
+			}
+			o.type = i;
+			break;
+		case 'i':
+			if (!strcmp(optarg, "full")) {
+				o.on_invalid = BLKTRACK_ON_INVALID_FULL;
+			} else if (!strcmp(optarg, "fail")) {
+				o.on_invalid = BLKTRACK_ON_INVALID_FAIL;
+			} else if (!strcmp(optarg, "resync")) {
+				cli_err(NULL, "--on-invalid=resync is not implemented yet; "
+					"use full (the default for now) or fail");
+				return EXIT_ERROR;
+			} else {
+				cli_err(NULL, "--on-invalid: full or fail");
+				return cli_usage(&cmd_backup);
+			}
+			break;
+		case 'o':
+			if (strcmp(optarg, "-")) {
+				cli_err(NULL, "--output: only '-' (standard output) for now");
+				return cli_usage(&cmd_backup);
+			}
+			o.output_fd = STDOUT_FILENO;
+			out = stderr;
+			break;
+		case 'j':
+			json = true;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1 || (!o.repo && !o.output_fd))
+		return cli_usage(&cmd_backup);
+	o.device = argv[optind];
+	if (o.output_fd && isatty(STDOUT_FILENO)) {
+		cli_err(NULL, "--output -: standard output is a terminal");
+		return EXIT_USAGE;
+	}
+
+	err = blktrack_backup(ctx, &o, &res);
+	cli_progress_end();
+	if (err < 0) {
+		cli_fail(ctx, NULL, err);
+		cli_err(o.device, "nothing was backed up; the changes stay tracked");
+		return cli_failure_code(res.failure);
+	}
+	if (json)
+		return summary_json(out, o.device, &res);
+	summary(out, o.device, &res);
+	return EXIT_OK;
+}
+
+const struct cmd cmd_backup = {
+	.name = "backup",
+	.args = "DEV --repo DIR [--type TYPE] [--on-invalid full|fail] [--output -] [--json]",
+	.help = "Checkpoint DEV and store what changed in the repository DIR (created if\n"
+		"missing); a crash of an earlier run is repaired first.\n"
+		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
+		"  -t, --type TYPE       full, incremental, differential or copy; default:\n"
+		"                        incremental if DIR holds a base for the volume, else full\n"
+		"  -i, --on-invalid WHAT when tracking cannot be trusted (module reloaded,\n"
+		"                        volume re-attached, stamps do not follow): full (the\n"
+		"                        default) takes a full backup, fail gives exit 6;\n"
+		"                        resync is not implemented yet\n"
+		"  -o, --output -        stream the backup file to standard output: no catalog\n"
+		"                        entry, and the checkpoint is aborted at the end, so the\n"
+		"                        stream moves no base (default type copy without --repo)\n"
+		"  -j, --json            the summary as JSON\n"
+		"Prints a summary (type, changed and stored bytes, ratio, time); a progress\n"
+		"line on standard error when it is a terminal.",
+	.run = run,
+};

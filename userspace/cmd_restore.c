@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * blktrack restore --repo DIR [--backup ID] [--json] TARGET
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+
+#include "blktrack.h"
+
+int cli_parse_id(const char *s, uint64_t *id)
+{
+	char *end;
+
+	errno = 0;
+	*id = strtoull(s, &end, 10);
+	if (errno || *end || !*id || *s == '-') {
+		cli_err(NULL, "--backup: a backup id (1, 2, ...), not '%s'", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cli_restore_json(const char *what, const struct blktrack_restore_opts *o,
+		     const struct blktrack_restore_result *r)
+{
+	struct json_object *j = json_object_new_object();
+
+	if (!j ||
+	    json_object_object_add(j, what, json_object_new_string("ok")) ||
+	    json_object_object_add(j, "backup", json_object_new_uint64(r->backup_id)) ||
+	    json_object_object_add(j, "members", json_object_new_uint64(r->members)) ||
+	    json_object_object_add(j, "volume_size", json_object_new_uint64(r->volume_size)) ||
+	    json_object_object_add(j, "bytes", json_object_new_uint64(r->bytes)) ||
+	    json_object_object_add(j, "seconds", json_object_new_double(r->seconds))) {
+		json_object_put(j);
+		cli_err(NULL, "%s", strerror(ENOMEM));
+		return EXIT_ERROR;
+	}
+	blktrack_json_print(stdout, j, false);
+	json_object_put(j);
+	return EXIT_OK;
+}
+
+static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "repo", required_argument, NULL, 'r' },
+		{ "backup", required_argument, NULL, 'b' },
+		{ "json", no_argument, NULL, 'j' },
+		{ 0 }
+	};
+	struct blktrack_restore_opts o = { .progress = cli_progress };
+	struct blktrack_restore_result res;
+	bool json = false;
+	char h[32];
+	int c, err;
+
+	while ((c = cli_getopt(&cmd_restore, argc, argv, "r:b:j", opts)) != -1) {
+		switch (c) {
+		case 'r':
+			o.repo = optarg;
+			break;
+		case 'b':
+			if (cli_parse_id(optarg, &o.backup_id))
+				return cli_usage(&cmd_restore);
+			break;
+		case 'j':
+			json = true;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1 || !o.repo)
+		return cli_usage(&cmd_restore);
+	o.target = argv[optind];
+
+	err = blktrack_restore(ctx, &o, &res);
+	cli_progress_end();
+	if (err < 0) {
+		cli_fail(ctx, NULL, err);
+		if (res.partial)
+			cli_err(o.target, "PARTLY WRITTEN: it holds part of the chain; "
+				"do not use it");
+		else
+			cli_err(o.target, "not written");
+		return cli_failure_code(res.failure);
+	}
+	if (json)
+		return cli_restore_json("restore", &o, &res);
+	cli_human(res.bytes, h, sizeof(h));
+	printf("restored backup %" PRIu64 " (%zu backup%s in the chain) onto %s: "
+	       "%s in %.2f s\n", res.backup_id, res.members, res.members > 1 ? "s" : "",
+	       o.target, h, res.seconds);
+	return EXIT_OK;
+}
+
+const struct cmd cmd_restore = {
+	.name = "restore",
+	.args = "--repo DIR [--backup ID] [--json] TARGET",
+	.help = "Restore backup ID (default: the last committed) of repository DIR onto\n"
+		"TARGET, a file (created, or extended to the volume size) or a block device:\n"
+		"the full, then the incrementals or the differential of its chain. Every\n"
+		"member is read and checked before TARGET is opened; exit 3 for a broken\n"
+		"chain, 4 for a corrupt, truncated or foreign backup file (named).\n"
+		"  -r, --repo DIR    the repository\n"
+		"  -b, --backup ID   the backup to restore\n"
+		"  -j, --json        {\"restore\", \"backup\", \"members\", \"bytes\", ...}",
+	.run = run,
+};
