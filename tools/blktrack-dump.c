@@ -7,8 +7,9 @@
  * "kernel" (the default) shows every attached volume (or the DEVs given):
  * its status and a density picture of its active map (or, with --pending,
  * of its pending map). "backup FILE" shows a backup file (lib/bfile.h,
- * linked in from lib/bfile.o). Later subcommands (repo DIR) plug in the
- * subcommand table below.
+ * linked in from lib/bfile.o). "repo DIR" shows a repository: its backups,
+ * the chain each restores from, and what each backup file covers
+ * (blktrack_repo_json()). Later subcommands plug in the table below.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +64,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: %s [kernel] [options] [DEV...]\n"
 		"       %s backup [--json] FILE\n"
+		"       %s repo [--json] DIR\n"
 		"\n"
 		"Show every attached volume (or each DEV): its tracking state and a\n"
 		"density picture of its map, one cell per slice of the volume:\n"
@@ -77,8 +79,12 @@ static void usage(FILE *f)
 		"backup FILE (- for standard input): the header, the records and the\n"
 		"trailer of a backup file, each verified; --json: one object.\n"
 		"\n"
+		"repo DIR: every backup of the repository, its stamps, the chain it\n"
+		"restores from (or why it is broken), and the byte ranges its file covers\n"
+		"(each file read and verified); --json: {\"path\", \"backups\": [...]}.\n"
+		"\n"
 		"Exit status: 0 ok, 1 error (or a corrupt backup), 2 usage.\n",
-		progname, progname, DEFAULT_COLUMNS);
+		progname, progname, progname, DEFAULT_COLUMNS);
 }
 
 /* ---- kernel ---------------------------------------------------------- */
@@ -604,6 +610,113 @@ out:
 	return ret;
 }
 
+/* ---- repo ------------------------------------------------------------ */
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "";
+}
+
+static uint64_t ju64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
+}
+
+static void print_rstamp(const char *name, struct json_object *e)
+{
+	struct json_object *s;
+
+	if (!json_object_object_get_ex(e, name, &s) || !s) {
+		printf("  %-9s -\n", name);
+		return;
+	}
+	printf("  %-9s %s:%" PRIu64 " (size %" PRIu64 ", block %" PRIu64 ")\n", name,
+	       jstr(s, "generation"), ju64(s, "epoch"), ju64(s, "size"),
+	       ju64(s, "block_size"));
+}
+
+static int dump_repo(int argc, char *argv[], const struct dump_opts *o)
+{
+	struct json_object *top, *arr, *e, *v;
+	struct blktrack_ctx *ctx;
+	char c[32], s[32];
+	size_t i, k, bad = 0;
+	int err;
+
+	if (argc != 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	ctx = blktrack_new();
+	if (!ctx) {
+		err_msg(NULL, "%s", strerror(ENOMEM));
+		return EXIT_ERROR;
+	}
+	err = blktrack_repo_json(ctx, argv[0], true, &top);
+	if (err < 0) {
+		err_msg(NULL, "%s", blktrack_get_error(ctx));
+		blktrack_unref(ctx);
+		return EXIT_ERROR;
+	}
+	blktrack_unref(ctx);
+	json_object_object_get_ex(top, "backups", &arr);
+	for (i = 0; arr && i < json_object_array_length(arr); i++) {
+		e = json_object_array_get_idx(arr, i);
+		bad += json_object_object_get_ex(e, "file_ok", &v) && !json_object_get_boolean(v);
+		bad += json_object_object_get_ex(e, "chain_error", &v);
+	}
+	if (o->json) {
+		blktrack_json_print(stdout, top, true);
+		json_object_put(top);
+		return bad ? EXIT_ERROR : EXIT_OK;
+	}
+	printf("repository %s: %zu backup(s)\n", jstr(top, "path"),
+	       arr ? json_object_array_length(arr) : (size_t)0);
+	for (i = 0; arr && i < json_object_array_length(arr); i++) {
+		e = json_object_array_get_idx(arr, i);
+		human(ju64(e, "changed_bytes"), c, sizeof(c));
+		human(ju64(e, "stored_bytes"), s, sizeof(s));
+		printf("\nbackup %" PRIu64 ": %s, %s, volume %s\n", ju64(e, "id"),
+		       jstr(e, "type"), jstr(e, "state"), jstr(e, "volume_id"));
+		printf("  file      %s (%s stored, %s changed)\n", jstr(e, "file"), s, c);
+		print_rstamp("from", e);
+		print_rstamp("to", e);
+		printf("  chain     ");
+		if (json_object_object_get_ex(e, "chain", &v)) {
+			for (k = 0; k < json_object_array_length(v); k++)
+				printf("%s%" PRIu64, k ? " -> " : "",
+				       json_object_get_uint64(json_object_array_get_idx(v, k)));
+			printf("\n");
+		} else {
+			printf("BROKEN: %s\n", jstr(e, "chain_error"));
+		}
+		if (json_object_object_get_ex(e, "file_ok", &v) && !json_object_get_boolean(v))
+			printf("  file      BAD: %s\n", jstr(e, "file_error"));
+		printf("  records   %" PRIu64 " (data %" PRIu64 " bytes, zero %" PRIu64
+		       " bytes)\n", ju64(e, "records"), ju64(e, "data_bytes"),
+		       ju64(e, "zero_bytes"));
+		if (json_object_object_get_ex(e, "covers", &v)) {
+			size_t n = json_object_array_length(v);
+
+			printf("  covers    %zu extent(s):", n);
+			for (k = 0; k < n && k < 8; k++) {
+				struct json_object *p = json_object_array_get_idx(v, k);
+
+				printf(" %" PRIu64 "+%" PRIu64,
+				       json_object_get_uint64(json_object_array_get_idx(p, 0)),
+				       json_object_get_uint64(json_object_array_get_idx(p, 1)));
+			}
+			printf("%s\n", n > 8 ? " ..." : "");
+		}
+	}
+	json_object_put(top);
+	return bad ? EXIT_ERROR : EXIT_OK;
+}
+
 /* ---- subcommands ------------------------------------------------------ */
 
 struct subcmd {
@@ -614,7 +727,7 @@ struct subcmd {
 static const struct subcmd subcmds[] = {
 	{ "kernel", dump_kernel },
 	{ "backup", dump_backup },
-	/* "repo" DIR comes with the requester (issue 3) */
+	{ "repo", dump_repo },
 };
 
 int main(int argc, char *argv[])
@@ -671,10 +784,6 @@ int main(int argc, char *argv[])
 			argv++;
 			break;
 		}
-	}
-	if (argc && !strcmp(argv[0], "repo")) {
-		err_msg(NULL, "'%s' is not implemented yet", argv[0]);
-		return EXIT_USAGE;
 	}
 	ret = sub->run(argc, argv, &o);
 	if (fflush(stdout) || ferror(stdout)) {
