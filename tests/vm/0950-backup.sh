@@ -1,0 +1,237 @@
+#!/bin/sh
+# The requester end to end on ext4 (/dev/vda1, 64 MiB): full -> writes ->
+# incremental -> writes -> differential -> writes -> incremental, each point's
+# volume sha256 captured while the filesystem is frozen (the backup runs
+# inside the same freeze); every point restored to a file and compared.
+# Then: a corrupt, truncated or missing backup file is refused with its exit
+# code and named; a requester killed (SIGKILL, BLKTRACK_TEST_CRASH_AT) after
+# the checkpoint, during the data write and after the catalog update is
+# repaired by the next run and every point still restores bit-exactly; a
+# module reload gives exit 6 with --on-invalid=fail and a full by default.
+. /blktrack/tests/vm/lib/testlib.sh
+mnt=/mnt/bt0950
+R=$BT_TMP/repo
+IMG=$BT_TMP/restore.img
+cleanup_fs() {
+	fsfreeze -u $mnt 2>/dev/null
+	umount $mnt 2>/dev/null
+	cleanup_all
+}
+trap cleanup_fs EXIT
+
+sha256sum() { /usr/bin/sha256sum "$@"; }
+vol_sha() {
+	dd if=/dev/vda1 bs=1M iflag=direct status=none | sha256sum | cut -d' ' -f1
+}
+# jfield FILE KEY: a number or string field of one-line JSON.
+jfield() {
+	sed -n "s/.*\"$2\": *\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1"
+}
+
+POINTS=
+# point NAME [BACKUP-OPTIONS...]: freeze, capture the volume's sha256, back
+# up, thaw. Records the backup id and sha under NAME.
+point() {
+	local name=$1 rc
+	shift
+	run fsfreeze -f $mnt
+	vol_sha >"$BT_TMP/sha.$name"
+	echo "+ blktrack backup /dev/vda1 --repo $R --json $*"
+	blktrack backup /dev/vda1 --repo "$R" --json "$@" >"$BT_TMP/out.$name"
+	rc=$?
+	fsfreeze -u $mnt
+	cat "$BT_TMP/out.$name"
+	[ $rc = 0 ] || fail "backup $name exited $rc"
+	jfield "$BT_TMP/out.$name" backup >"$BT_TMP/id.$name"
+	POINTS="$POINTS $name"
+	ok "point $name: backup $(cat "$BT_TMP/id.$name"), $(jfield "$BT_TMP/out.$name" type)"
+}
+
+# A crashed backup (the requester kills itself with SIGKILL at $1), taken
+# frozen so that an after-catalog crash is a point too (named $2).
+crash() {
+	local at=$1 name=$2 rc
+	run fsfreeze -f $mnt
+	vol_sha >"$BT_TMP/sha.$name"
+	echo "+ BLKTRACK_TEST_CRASH_AT=$at blktrack backup /dev/vda1 --repo $R"
+	BLKTRACK_TEST_CRASH_AT=$at blktrack backup /dev/vda1 --repo "$R" >/dev/null
+	rc=$?
+	fsfreeze -u $mnt
+	assert_eq "exit of the requester killed $at" $rc 137
+	assert_status /dev/vda1 pending yes
+}
+
+assert_field() {
+	assert_eq "$1: $2" "$(jfield "$BT_TMP/out.$1" "$2")" "$3"
+}
+
+# rnd N: a random number in 0..N-1.
+rnd() {
+	echo $(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % $1 ))
+}
+
+# write_files TAG: new files, a rewrite in place, a removal.
+write_files() {
+	dd if=/dev/urandom of=$mnt/new.$1 bs=4096 count=$(( $(rnd 64) + 1 )) status=none ||
+		fail "write new.$1"
+	dd if=/dev/urandom of=$mnt/big bs=4096 count=8 seek=$(rnd 256) \
+		conv=notrunc status=none || fail "rewrite big"
+	[ -f $mnt/small ] && rm $mnt/small
+	echo "$1" >$mnt/small
+	sync
+}
+
+# restore_point NAME: restore its backup to a fresh file, compare the sha256.
+restore_point() {
+	local id
+	id=$(cat "$BT_TMP/id.$1")
+	rm -f "$IMG"
+	bt restore --repo "$R" --backup "$id" "$IMG" >/dev/null
+	assert_eq "sha256 of backup $id ($1) restored" "$(sha256sum "$IMG" | cut -d' ' -f1)" \
+		"$(cat "$BT_TMP/sha.$1")"
+	rm -f "$IMG"
+}
+
+restore_all() {
+	local p
+	for p in $POINTS; do
+		restore_point "$p"
+	done
+}
+
+setup_disk
+run mkfs_ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 /dev/vda1
+mkdir -p $mnt
+run mount -t ext4 /dev/vda1 $mnt
+dd if=/dev/urandom of=$mnt/big bs=1M count=2 status=none || fail "write big"
+run sync
+bt attach /dev/vda1
+
+echo "# ---- full, incremental, differential, incremental"
+point p1
+assert_field p1 type full
+write_files a
+point p2
+assert_field p2 type incremental
+write_files b
+point p3 --type differential
+assert_field p3 type differential
+write_files c
+# verify --against the device inside the freeze of the point.
+run fsfreeze -f $mnt
+vol_sha >"$BT_TMP/sha.p4"
+blktrack backup /dev/vda1 --repo "$R" --json >"$BT_TMP/out.p4" || {
+	fsfreeze -u $mnt
+	fail "backup p4"
+}
+echo "+ blktrack verify --repo $R --against /dev/vda1"
+blktrack verify --repo "$R" --against /dev/vda1
+rc=$?
+fsfreeze -u $mnt
+assert_eq "verify --against /dev/vda1 (frozen) exit" $rc 0
+jfield "$BT_TMP/out.p4" backup >"$BT_TMP/id.p4"
+POINTS="$POINTS p4"
+assert_field p4 type incremental
+assert_field p4 parent "$(cat "$BT_TMP/id.p2")"
+bt list --repo "$R"
+echo "+ blktrack-dump repo $R"
+blktrack-dump repo "$R" || fail "blktrack-dump repo exited $?"
+restore_all
+
+echo "# ---- verify --against a file that differs by one byte: exit 5"
+bt restore --repo "$R" "$IMG" >/dev/null
+printf 'Z' | dd of="$IMG" bs=1 seek=12345 conv=notrunc status=none
+bt_fails 5 verify --repo "$R" --against "$IMG"
+rm -f "$IMG"
+
+echo "# ---- a corrupt, truncated, missing backup file"
+f2=$R/backups/$(cat "$BT_TMP/id.p2").bkt
+cp "$f2" "$BT_TMP/saved.bkt"
+size=$(wc -c <"$f2")
+byte=$(dd if="$f2" bs=1 skip=$((size / 2)) count=1 status=none | od -An -tx1 | tr -d ' ')
+new='\101'
+[ "$byte" = 41 ] && new='\102'
+printf "$new" | dd of="$f2" bs=1 seek=$((size / 2)) conv=notrunc status=none
+echo "+ blktrack restore --backup p4 (must fail with 4, name $f2)"
+blktrack restore --repo "$R" --backup "$(cat "$BT_TMP/id.p4")" "$IMG" 2>"$BT_TMP/err"
+rc=$?
+cat "$BT_TMP/err"
+assert_eq "restore over a corrupt member: exit" $rc 4
+grep -qF "$f2" "$BT_TMP/err" || fail "the message does not name $f2"
+[ -e "$IMG" ] && fail "the target was created although the chain is bad"
+grep -q "not written" "$BT_TMP/err" || fail "restore does not say the target is untouched"
+bt_fails 4 verify --repo "$R" --backup "$(cat "$BT_TMP/id.p4")"
+bt_fails 4 verify --repo "$R" --backup "$(cat "$BT_TMP/id.p2")"
+# Other chains do not contain backup p2.
+bt verify --repo "$R" --backup "$(cat "$BT_TMP/id.p3")"
+dd if="$BT_TMP/saved.bkt" of="$f2" bs=$((size - 100)) count=1 status=none
+bt_fails 4 restore --repo "$R" --backup "$(cat "$BT_TMP/id.p4")" "$IMG"
+rm "$f2"
+bt_fails 3 restore --repo "$R" --backup "$(cat "$BT_TMP/id.p4")" "$IMG"
+bt_fails 3 verify --repo "$R" --backup "$(cat "$BT_TMP/id.p2")"
+cp "$BT_TMP/saved.bkt" "$f2"
+bt verify --repo "$R"
+
+echo "# ---- requester killed after the checkpoint, during the write, after the catalog"
+write_files d
+crash after-checkpoint lost1
+write_files e
+point p5
+assert_field p5 recovery abort
+assert_field p5 type incremental
+write_files f
+crash during-write lost2
+ls "$R/backups" | grep -q tmp || fail "no tmp file left by a crash during the write"
+point p6
+assert_field p6 recovery abort
+ls "$R/backups" | grep -q tmp && fail "the tmp file survived recovery"
+write_files g
+crash after-catalog p7
+write_files h
+point p8
+assert_field p8 recovery commit
+jfield "$BT_TMP/out.p8" parent >"$BT_TMP/id.p7"
+POINTS="$POINTS p7"
+assert_eq "the after-catalog backup is p8's parent" "$(cat "$BT_TMP/id.p7")" \
+	"$(( $(cat "$BT_TMP/id.p6") + 1 ))"
+restore_all
+
+echo "# ---- module reload: tracking lost"
+write_files i
+run umount $mnt
+bt detach /dev/vda1
+run rmmod blktrack
+load_module
+bt attach /dev/vda1
+run mount -t ext4 /dev/vda1 $mnt
+write_files j
+run fsfreeze -f $mnt
+echo "+ blktrack backup /dev/vda1 --repo $R --on-invalid=fail (must fail with 6)"
+blktrack backup /dev/vda1 --repo "$R" --on-invalid=fail
+rc=$?
+fsfreeze -u $mnt
+assert_eq "--on-invalid=fail after a reload: exit" $rc 6
+assert_status /dev/vda1 pending no
+point p9
+assert_field p9 type full
+assert_field p9 fell_back true
+write_files k
+point p10
+assert_field p10 type incremental
+assert_field p10 parent "$(cat "$BT_TMP/id.p9")"
+restore_all
+bt verify --repo "$R"
+bt_fails 1 backup /dev/vda1 --repo "$R" --on-invalid=resync
+
+echo "# ---- --output -: a stream, no catalog entry, the checkpoint aborted"
+n=$(blktrack list --repo "$R" --json | grep -c '"id"')
+blktrack backup /dev/vda1 --output - >"$BT_TMP/stream.bkt" 2>"$BT_TMP/err" ||
+	{ cat "$BT_TMP/err"; fail "backup --output - failed"; }
+cat "$BT_TMP/err"
+blktrack-dump backup "$BT_TMP/stream.bkt" >/dev/null || fail "the stream does not verify"
+assert_eq "catalog entries after a stream" "$(blktrack list --repo "$R" --json | grep -c '"id"')" $n
+assert_status /dev/vda1 pending no
+
+run umount $mnt
+bt detach /dev/vda1
+check_no_leak
