@@ -258,7 +258,8 @@ struct blktrack_backup_result {
 	uint64_t id;			/* catalog id; 0 for a stream */
 	uint64_t parent;		/* 0: none */
 	uint64_t volume_size;
-	uint64_t changed_bytes;		/* bytes of the blocks stored */
+	uint64_t changed_bytes;		/* bytes of the checkpoint's pending map */
+	uint64_t covered_bytes;		/* volume bytes the backup holds */
 	uint64_t data_bytes;		/* of which non-zero */
 	uint64_t stored_bytes;		/* bytes of the backup file */
 	double seconds;

@@ -462,7 +462,10 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		goto out_abort;
 	}
 	res->volume_size = st.dev_size;
-	res->changed_bytes = stats.data_bytes + stats.zero_bytes;
+	res->changed_bytes = blockset_cardinality(delta) * st.block_size;
+	if (res->changed_bytes > st.dev_size)
+		res->changed_bytes = st.dev_size;
+	res->covered_bytes = stats.data_bytes + stats.zero_bytes;
 	res->data_bytes = stats.data_bytes;
 	res->stored_bytes = stats.stream_bytes;
 

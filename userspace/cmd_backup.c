@@ -23,9 +23,10 @@ static const char *const type_names[] = {
 
 static void summary(FILE *f, const char *dev, const struct blktrack_backup_result *r)
 {
-	char c[32], s[32];
+	char c[32], v[32], s[32];
 
 	cli_human(r->changed_bytes, c, sizeof(c));
+	cli_human(r->covered_bytes, v, sizeof(v));
 	cli_human(r->stored_bytes, s, sizeof(s));
 	fprintf(f, "backup: %" PRIu64 "\n", r->id);
 	fprintf(f, "type: %s%s\n", type_names[r->type],
@@ -36,9 +37,10 @@ static void summary(FILE *f, const char *dev, const struct blktrack_backup_resul
 	fprintf(f, "file: %s\n", r->file);
 	fprintf(f, "recovery: %s\n", r->recovery);
 	fprintf(f, "changed_bytes: %" PRIu64 " (%s)\n", r->changed_bytes, c);
+	fprintf(f, "covered_bytes: %" PRIu64 " (%s)\n", r->covered_bytes, v);
 	fprintf(f, "stored_bytes: %" PRIu64 " (%s)\n", r->stored_bytes, s);
-	fprintf(f, "ratio: %.3f\n", r->changed_bytes ?
-		(double)r->stored_bytes / r->changed_bytes : 0.0);
+	fprintf(f, "ratio: %.3f\n", r->covered_bytes ?
+		(double)r->stored_bytes / r->covered_bytes : 0.0);
 	fprintf(f, "seconds: %.2f\n", r->seconds);
 }
 
@@ -57,6 +59,9 @@ static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_r
 	    json_object_object_add(o, "recovery", json_object_new_string(r->recovery)) ||
 	    json_object_object_add(o, "volume_size", json_object_new_uint64(r->volume_size)) ||
 	    json_object_object_add(o, "changed_bytes", json_object_new_uint64(r->changed_bytes)) ||
+	    json_object_object_add(o, "covered_bytes", json_object_new_uint64(r->covered_bytes)) ||
+	    json_object_object_add(o, "ratio", json_object_new_double(r->covered_bytes ?
+			(double)r->stored_bytes / r->covered_bytes : 0.0)) ||
 	    json_object_object_add(o, "data_bytes", json_object_new_uint64(r->data_bytes)) ||
 	    json_object_object_add(o, "stored_bytes", json_object_new_uint64(r->stored_bytes)) ||
 	    json_object_object_add(o, "seconds", json_object_new_double(r->seconds))) {
