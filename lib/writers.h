@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libblktrack internal: the writer runner (doc/WRITERS.md) and the built-in
+ * filesystem writer's helpers.
+ *
+ * Typical use:
+ *
+ *	writers_load(dir, must_exist, timeout, &w, msg, len);
+ *	writers_event(w, "prepare-backup", &env, true, msg, len);   veto?
+ *	...
+ *	writers_free(w);
+ */
+#ifndef BLKTRACK_WRITERS_H
+#define BLKTRACK_WRITERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define WRITERS_DEFAULT_DIR	"/etc/blktrack/writers.d"
+#define WRITERS_DEFAULT_TIMEOUT	60
+
+/* The context of an event, as BLKTRACK_* environment variables; NULL or 0:
+ * not known yet (the variable is not set). */
+struct writers_env {
+	const char *device;
+	const char *volume_id;
+	const char *backup_type;
+	const char *prev_stamp;		/* "GENERATION:EPOCH" */
+	const char *new_stamp;
+	const char *backup_file;
+	const char *repo;
+	uint64_t backup_id;
+};
+
+struct writers;
+
+/*
+ * The executables of @dir in name order (dot files, directories and files
+ * without an execute bit are skipped). A missing @dir is no writer unless
+ * @must_exist. @timeout: seconds per event and writer.
+ */
+int writers_load(const char *dir, bool must_exist, unsigned int timeout,
+		 struct writers **out, char *msg, size_t len);
+void writers_free(struct writers *w);
+size_t writers_count(const struct writers *w);
+
+/*
+ * Run every writer as `WRITER EVENT`, in name order; their output goes to
+ * stderr, each line prefixed with "writer NAME: ". Returns 0, or -ECANCELED
+ * when a writer exited non-zero or was killed, -ETIME when it ran out of
+ * time (its process group is killed), or another -errno when it could not
+ * run; @msg names the writer. With @stop, the first failure ends the event;
+ * otherwise every writer sees it and the first failure is returned.
+ */
+int writers_event(struct writers *w, const char *event, const struct writers_env *env,
+		  bool stop, char *msg, size_t len);
+
+/* The built-in filesystem writer. */
+
+/* The mount point of the filesystem on @dev (/proc/self/mountinfo): 0, or
+ * -ENOENT when it is not mounted. */
+int fs_mount_point(dev_t dev, char *out, size_t len);
+/*
+ * FIFREEZE the filesystem mounted at @path. 0 with *@fd open: frozen by us,
+ * fs_thaw() it. -EBUSY: it was already frozen by someone else (it stays
+ * so). -EOPNOTSUPP: the filesystem cannot freeze.
+ */
+int fs_freeze(const char *path, int *fd);
+/* FITHAW and close @fd. */
+int fs_thaw(int fd);
+
+#endif /* BLKTRACK_WRITERS_H */
