@@ -234,6 +234,8 @@ enum blktrack_failure {
 	BLKTRACK_FAIL_CORRUPT,		/* a backup file corrupt, truncated or foreign */
 	BLKTRACK_FAIL_MISMATCH,		/* verify --against: the device differs */
 	BLKTRACK_FAIL_INVALID,		/* tracking invalid and --on-invalid=fail */
+	BLKTRACK_FAIL_FUZZY,		/* strict: blocks were rewritten during the read */
+	BLKTRACK_FAIL_WRITER,		/* a writer vetoed or rejected the backup */
 };
 
 /* Progress: @done of @total bytes of the current phase named @what. */
@@ -248,6 +250,13 @@ struct blktrack_backup_opts {
 	int output_fd;			/* > 0: stream the backup there instead */
 	blktrack_progress_fn progress;
 	void *progress_data;
+	/* Writers (doc/WRITERS.md). */
+	const char *writers_dir;	/* NULL: /etc/blktrack/writers.d, may be missing */
+	unsigned int writer_timeout;	/* seconds per event and writer; 0: 60 */
+	bool no_fs_freeze;		/* no built-in filesystem writer */
+	bool no_verify;			/* no built-in verify writer */
+	bool thaw_early;		/* thaw right after the checkpoint */
+	bool strict;			/* reject a backup read while blocks changed */
 };
 
 struct blktrack_backup_result {
@@ -265,6 +274,12 @@ struct blktrack_backup_result {
 	double seconds;
 	char volume_id[BLKTRACK_VOLUME_ID_MAX];
 	char file[4096];		/* the backup file */
+	/* Writers and consistency. */
+	unsigned int writers;		/* external writers run */
+	const char *freeze;		/* "held", "thaw-early", "external", "none" */
+	char mount_point[4096];		/* the volume's filesystem, or "" */
+	bool verified;			/* the verify writer compared the file */
+	uint64_t rewritten_bytes;	/* read while thawed: blocks rewritten meanwhile */
 };
 
 BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,

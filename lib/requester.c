@@ -44,6 +44,7 @@
 #include "bfile.h"
 #include "blockset.h"
 #include "repo.h"
+#include "writers.h"
 
 #define CHUNK_BYTES	(1U << 20)	/* volume bytes per read */
 #define ALIGN		4096U
@@ -185,6 +186,13 @@ struct backup {
 	struct bfile_writer *w;
 	uint64_t done, total;
 	char msg[8192];
+	/* writers (doc/WRITERS.md) */
+	struct writers *wr;
+	struct writers_env env;
+	bool events;			/* writers saw an event: abort goes to all */
+	bool freeze_sent;		/* writers got freeze and no thaw yet */
+	int fs_fd;			/* FIFREEZE by us; -1: nothing to thaw */
+	char prev_stamp[64], new_stamp[64];
 };
 
 static int copy_extent(void *data, uint64_t first, uint64_t count)
@@ -219,6 +227,188 @@ static int copy_extent(void *data, uint64_t first, uint64_t count)
 	return 0;
 }
 
+/* ---- writers and consistency (doc/WRITERS.md) ---------------------------- */
+
+static const char *const type_env[] = {
+	[BLKTRACK_BACKUP_FULL] = "full",
+	[BLKTRACK_BACKUP_INCREMENTAL] = "incremental",
+	[BLKTRACK_BACKUP_DIFFERENTIAL] = "differential",
+	[BLKTRACK_BACKUP_COPY] = "copy",
+};
+
+static void stamp_str(const uint8_t gen[16], uint64_t epoch, char *out, size_t len)
+{
+	char g[BLKTRACK_UUID_STR_LEN];
+
+	blktrack_uuid_unparse(gen, g);
+	snprintf(out, len, "%s:%" PRIu64, g, epoch);
+}
+
+/* Deliver @event to the external writers; a failure is the writers'. */
+static int wevent(struct backup *b, struct blktrack_backup_result *res, const char *event,
+		  bool stop)
+{
+	int err;
+
+	b->events = true;
+	err = writers_event(b->wr, event, &b->env, stop, b->msg, sizeof(b->msg));
+	if (err)
+		res->failure = BLKTRACK_FAIL_WRITER;
+	return err;
+}
+
+/* Thaw what is frozen: the filesystem first, then the external writers. */
+static int thaw(struct backup *b, struct blktrack_backup_result *res)
+{
+	int err = 0;
+
+	if (b->fs_fd >= 0) {
+		err = fs_thaw(b->fs_fd);
+		b->fs_fd = -1;
+		if (err) {
+			snprintf(b->msg, sizeof(b->msg), "writer filesystem: FITHAW %s: %s",
+				 res->mount_point, strerror(-err));
+			res->failure = BLKTRACK_FAIL_WRITER;
+		}
+	}
+	if (b->freeze_sent) {
+		b->freeze_sent = false;
+		if (err) {
+			char scratch[256];
+
+			writers_event(b->wr, "thaw", &b->env, false, scratch, sizeof(scratch));
+		} else {
+			err = wevent(b, res, "thaw", false);
+		}
+	}
+	return err;
+}
+
+/* The active map as a block set: what was written since the checkpoint. */
+static int active_set(struct backup *b, dev_t dev, struct blockset **out)
+{
+	struct blktrack_extent *ext = NULL;
+	size_t n = 0;
+	int err;
+
+	err = blktrack_read_extents(b->ctx, dev, BLKTRACK_READ_ACTIVE, NULL, &ext, &n);
+	if (err < 0) {
+		snprintf(b->msg, sizeof(b->msg), "reading the active map: %s",
+			 blktrack_get_error(b->ctx));
+		return err;
+	}
+	err = blockset_from_extents(ext, n, b->block_size, out);
+	free(ext);
+	return err;
+}
+
+/* Bytes of @want the active map shows rewritten (read after the read). */
+static int rewritten_during_read(struct backup *b, dev_t dev, const struct blockset *want,
+				 uint64_t *bytes)
+{
+	struct blockset *act = NULL, *outside = NULL, *both = NULL;
+	int err;
+
+	err = active_set(b, dev, &act);
+	if (!err)
+		err = blockset_copy(want, &outside);
+	if (!err)
+		err = blockset_andnot(outside, act);
+	if (!err)
+		err = blockset_copy(want, &both);
+	if (!err)
+		err = blockset_andnot(both, outside);
+	if (!err) {
+		*bytes = blockset_cardinality(both) * b->block_size;
+		if (*bytes > b->size)
+			*bytes = b->size;
+	}
+	blockset_free(act);
+	blockset_free(outside);
+	blockset_free(both);
+	return err;
+}
+
+static bool all_zero(const char *p, size_t len)
+{
+	return !len || (!p[0] && !memcmp(p, p + 1, len - 1));
+}
+
+/*
+ * The built-in verify writer: read the backup file back, compare each record
+ * with the source volume. Blocks that differ and that the active map shows
+ * rewritten since the checkpoint are excused (they are counted in
+ * rewritten_bytes when the backup read them); any other difference rejects.
+ */
+static int verify_backup(struct backup *b, dev_t dev, const char *path)
+{
+	struct blockset *bad = NULL, *act = NULL;
+	struct bfile_reader *rd = NULL;
+	struct bfile_header h;
+	struct bfile_record rec;
+	uint64_t first_bad = 0, nbad;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(b->msg, sizeof(b->msg), "writer verify: %s: %s", path, strerror(-err));
+		return err;
+	}
+	err = blockset_new(&bad);
+	if (!err)
+		err = bfile_reader_open(fd, &h, &rd);
+	while (!err && (err = bfile_read_record(rd, &rec)) > 0) {
+		uint64_t off = 0;
+
+		err = 0;
+		while (!err && off < rec.length) {
+			size_t len = rec.length - off < b->buf_len ? rec.length - off : b->buf_len;
+			const char *want = rec.data ? (const char *)rec.data + off : NULL;
+			size_t i;
+
+			err = pread_full(b->vol_fd, b->buf, len, rec.offset + off);
+			for (i = 0; !err && i < len; i += b->block_size) {
+				size_t l = len - i < b->block_size ? len - i : b->block_size;
+				const char *got = (const char *)b->buf + i;
+
+				if (want ? !memcmp(got, want + i, l) : all_zero(got, l))
+					continue;
+				if (!blockset_cardinality(bad))
+					first_bad = rec.offset + off + i;
+				err = blockset_add_range(bad, (rec.offset + off + i) /
+							 b->block_size, 1);
+			}
+			off += len;
+		}
+	}
+	if (err) {
+		snprintf(b->msg, sizeof(b->msg), "writer verify: %s: %s", path,
+			 rd && err != -ENOMEM ? bfile_reader_error(rd) : strerror(-err));
+		goto out;
+	}
+	if (blockset_cardinality(bad)) {
+		err = active_set(b, dev, &act);
+		if (!err)
+			err = blockset_andnot(bad, act);
+		if (err)
+			goto out;
+	}
+	nbad = blockset_cardinality(bad);
+	if (nbad) {
+		err = -EBADE;
+		snprintf(b->msg, sizeof(b->msg), "writer verify: %s differs from %s in %" PRIu64
+			 " block(s) not rewritten since the checkpoint (the first at or after "
+			 "offset %" PRIu64 "): rejected", path, b->o->device, nbad, first_bad);
+	}
+out:
+	bfile_reader_free(rd);
+	blockset_free(bad);
+	blockset_free(act);
+	close(fd);
+	return err;
+}
+
 static int whole_volume(uint64_t size, uint32_t bs, struct blockset **out)
 {
 	int err = blockset_new(out);
@@ -232,7 +422,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 				    const struct blktrack_backup_opts *o,
 				    struct blktrack_backup_result *res)
 {
-	struct backup b = { .ctx = ctx, .o = o, .vol_fd = -1 };
+	struct backup b = { .ctx = ctx, .o = o, .vol_fd = -1, .fs_fd = -1 };
 	struct blockset *delta = NULL, *want = NULL;
 	struct blktrack_extent *ext = NULL;
 	const struct repo_entry *parent = NULL;
@@ -255,6 +445,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	memset(res, 0, sizeof(*res));
 	res->failure = BLKTRACK_FAIL_ERROR;
 	res->recovery = "none";
+	res->freeze = "none";
 	if (!o->device || (!o->repo && !streaming) || type > BLKTRACK_BACKUP_COPY)
 		return blktrack_set_error(ctx, -EINVAL, "backup: invalid options");
 	if (o->on_invalid == BLKTRACK_ON_INVALID_RESYNC)
@@ -329,11 +520,81 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			       BLKTRACK_BACKUP_FULL : BLKTRACK_BACKUP_INCREMENTAL;
 	}
 
+	/* Writers: identify, prepare-backup, freeze (doc/WRITERS.md). */
+	err = writers_load(o->writers_dir ? o->writers_dir : WRITERS_DEFAULT_DIR,
+			   o->writers_dir != NULL, o->writer_timeout, &b.wr, b.msg, sizeof(b.msg));
+	if (err) {
+		blktrack_set_error(ctx, err, "%s", b.msg[0] ? b.msg : strerror(-err));
+		goto out_close;
+	}
+	res->writers = writers_count(b.wr);
+	stamp_str(st.stamp.generation, st.stamp.epoch, b.prev_stamp, sizeof(b.prev_stamp));
+	b.env.device = o->device;
+	b.env.volume_id = res->volume_id;
+	b.env.backup_type = type_env[type == BLKTRACK_BACKUP_AUTO ? BLKTRACK_BACKUP_FULL : type];
+	b.env.prev_stamp = b.prev_stamp;
+	b.env.repo = o->repo;
+	if (fs_mount_point(dev, res->mount_point, sizeof(res->mount_point)))
+		res->mount_point[0] = 0;
+	if (wevent(&b, res, "identify", false)) {
+		info(ctx, "%s (identify: ignored)", b.msg);
+		res->failure = BLKTRACK_FAIL_ERROR;
+		b.msg[0] = 0;
+	}
+	err = wevent(&b, res, "prepare-backup", true);
+	if (err)
+		goto out_abort;
+	b.freeze_sent = true;
+	err = wevent(&b, res, "freeze", true);
+	if (err)
+		goto out_abort;
+	if (!o->no_fs_freeze && res->mount_point[0]) {
+		err = fs_freeze(res->mount_point, &b.fs_fd);
+		if (!err) {
+			res->freeze = "held";
+		} else if (err == -EBUSY) {
+			res->freeze = "external";
+			info(ctx, "%s is frozen already: it stays so", res->mount_point);
+		} else if (err == -EOPNOTSUPP) {
+			info(ctx, "%s cannot freeze: the read is fuzzy", res->mount_point);
+		} else {
+			snprintf(b.msg, sizeof(b.msg), "writer filesystem: FIFREEZE %s: %s",
+				 res->mount_point, strerror(-err));
+			res->failure = BLKTRACK_FAIL_WRITER;
+			goto out_abort;
+		}
+	}
+
 	err = blktrack_checkpoint(ctx, &dev, 1, &ck);
 	if (err < 0)
-		goto out_close;
+		goto out_abort;
 	checkpointed = true;
 	crash_at("after-checkpoint");
+	stamp_str(ck.stamp.generation, ck.stamp.epoch + 1, b.new_stamp, sizeof(b.new_stamp));
+	b.env.new_stamp = b.new_stamp;
+
+	/* Thaw now when asked to, or when holding the freeze through the read
+	 * would block our own writes (the output on the frozen filesystem). */
+	if (b.fs_fd >= 0 && !o->thaw_early) {
+		struct stat sb;
+
+		if ((o->repo && !stat(o->repo, &sb) && sb.st_dev == dev) ||
+		    (streaming && !fstat(o->output_fd, &sb) && sb.st_dev == dev)) {
+			info(ctx, "the output is on %s: thawing right after the checkpoint",
+			     res->mount_point);
+			res->freeze = "thaw-early";
+		}
+	}
+	if (o->thaw_early || !strcmp(res->freeze, "thaw-early")) {
+		if (b.fs_fd >= 0)
+			res->freeze = "thaw-early";
+		err = thaw(&b, res);
+		if (err)
+			goto out_abort;
+	}
+	err = wevent(&b, res, "post-snapshot", true);
+	if (err)
+		goto out_abort;
 
 	b.size = st.dev_size;
 	b.block_size = st.block_size;
@@ -388,6 +649,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		goto out_abort;
 	res->type = type;
 	res->parent = base;
+	b.env.backup_type = type_env[type];
 
 	bfile_header_init(&h, repo_type_of(type) + 1);
 	snprintf(h.volume_id, sizeof(h.volume_id), "%s", res->volume_id);
@@ -432,7 +694,9 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		}
 		snprintf(res->file, sizeof(res->file), "%s/%s", repo_path(r),
 			 repo_find(r, id)->file);
+		b.env.backup_id = id;
 	}
+	b.env.backup_file = res->file;
 
 	b.vol_fd = open_volume(o->device);
 	if (b.vol_fd < 0) {
@@ -469,6 +733,40 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	res->data_bytes = stats.data_bytes;
 	res->stored_bytes = stats.stream_bytes;
 
+	/* Blocks rewritten while we read them (a thawed or unfrozen volume). */
+	err = rewritten_during_read(&b, dev, want, &res->rewritten_bytes);
+	if (err)
+		goto out_abort;
+	if (!streaming) {
+		err = repo_backup_install(r, id, fd);
+		fd = -1;
+		if (err) {
+			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
+			goto out_abort;
+		}
+		if (!o->no_verify) {
+			err = verify_backup(&b, dev, res->file);
+			if (err) {
+				res->failure = BLKTRACK_FAIL_WRITER;
+				goto out_abort;
+			}
+			res->verified = true;
+		}
+	}
+	err = thaw(&b, res);
+	if (err)
+		goto out_abort;
+	if (o->strict && res->rewritten_bytes) {
+		err = -EBADE;
+		res->failure = BLKTRACK_FAIL_FUZZY;
+		snprintf(b.msg, sizeof(b.msg), "%" PRIu64 " bytes of the backup were rewritten "
+			 "during the read (--strict): rejected", res->rewritten_bytes);
+		goto out_abort;
+	}
+	err = wevent(&b, res, "backup-complete", false);
+	if (err)
+		goto out_abort;
+
 	if (streaming) {
 		/* A stream is in no catalog: it moves no base. */
 		err = blktrack_abort(ctx, dev, &ck.stamp);
@@ -476,10 +774,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			goto out_close;
 		checkpointed = false;
 	} else {
-		err = repo_backup_install(r, id, fd);
-		fd = -1;
-		if (!err)
-			err = repo_commit(r, id, stats.stream_bytes);
+		err = repo_commit(r, id, stats.stream_bytes);
 		if (err) {
 			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
 			goto out_abort;
@@ -519,6 +814,21 @@ out_abort:
 		strncat(b.msg, " (and the kernel ABORT failed: the next backup repairs it)",
 			sizeof(b.msg) - strlen(b.msg) - 1);
 	blktrack_set_error(ctx, err, "%s", b.msg);
+	if (b.fs_fd >= 0 || b.freeze_sent) {
+		enum blktrack_failure f = res->failure;
+		char keep[8192];
+
+		memcpy(keep, b.msg, sizeof(keep));
+		if (thaw(&b, res))
+			info(ctx, "%s", b.msg);
+		memcpy(b.msg, keep, sizeof(keep));
+		res->failure = f;
+	}
+	if (b.events) {
+		char scratch[256];
+
+		writers_event(b.wr, "abort", &b.env, false, scratch, sizeof(scratch));
+	}
 out_close:
 	if (fd >= 0 && !streaming)
 		close(fd);
@@ -529,6 +839,7 @@ out_close:
 	blockset_free(delta);
 	blockset_free(want);
 	repo_close(r);
+	writers_free(b.wr);
 	return err;
 }
 

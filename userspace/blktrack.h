@@ -18,6 +18,8 @@
 #define EXIT_CORRUPT	4	/* a backup file is corrupt, truncated or foreign */
 #define EXIT_MISMATCH	5	/* verify --against: the device differs */
 #define EXIT_INVALID	6	/* tracking invalid and --on-invalid=fail */
+#define EXIT_FUZZY	7	/* backup --strict: blocks rewritten during the read */
+#define EXIT_WRITER	8	/* backup: a writer vetoed or rejected it */
 
 struct cmd {
 	const char *name;

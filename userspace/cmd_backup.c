@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * blktrack backup DEV --repo DIR [--type TYPE] [--on-invalid full|fail]
- *	[--output -] [--json]
+ *	[--output -] [--writers-dir DIR] [--writer-timeout SECONDS]
+ *	[--no-fs-freeze] [--no-verify] [--thaw-early] [--strict] [--json]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -41,6 +42,12 @@ static void summary(FILE *f, const char *dev, const struct blktrack_backup_resul
 	fprintf(f, "stored_bytes: %" PRIu64 " (%s)\n", r->stored_bytes, s);
 	fprintf(f, "ratio: %.3f\n", r->covered_bytes ?
 		(double)r->stored_bytes / r->covered_bytes : 0.0);
+	fprintf(f, "freeze: %s%s%s\n", r->freeze, r->mount_point[0] ? " " : "",
+		r->mount_point);
+	fprintf(f, "writers: %u\n", r->writers);
+	fprintf(f, "verified: %s\n", r->verified ? "yes" : "no");
+	cli_human(r->rewritten_bytes, c, sizeof(c));
+	fprintf(f, "rewritten_during_read_bytes: %" PRIu64 " (%s)\n", r->rewritten_bytes, c);
 	fprintf(f, "seconds: %.2f\n", r->seconds);
 }
 
@@ -64,6 +71,12 @@ static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_r
 			(double)r->stored_bytes / r->covered_bytes : 0.0)) ||
 	    json_object_object_add(o, "data_bytes", json_object_new_uint64(r->data_bytes)) ||
 	    json_object_object_add(o, "stored_bytes", json_object_new_uint64(r->stored_bytes)) ||
+	    json_object_object_add(o, "freeze", json_object_new_string(r->freeze)) ||
+	    json_object_object_add(o, "mount_point", json_object_new_string(r->mount_point)) ||
+	    json_object_object_add(o, "writers", json_object_new_uint64(r->writers)) ||
+	    json_object_object_add(o, "verified", json_object_new_boolean(r->verified)) ||
+	    json_object_object_add(o, "rewritten_during_read_bytes",
+				   json_object_new_uint64(r->rewritten_bytes)) ||
 	    json_object_object_add(o, "seconds", json_object_new_double(r->seconds))) {
 		json_object_put(o);
 		cli_err(NULL, "%s", strerror(ENOMEM));
@@ -82,12 +95,20 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "on-invalid", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "writers-dir", required_argument, NULL, 'W' },
+		{ "writer-timeout", required_argument, NULL, 'T' },
+		{ "no-fs-freeze", no_argument, NULL, 'F' },
+		{ "no-verify", no_argument, NULL, 'V' },
+		{ "thaw-early", no_argument, NULL, 'E' },
+		{ "strict", no_argument, NULL, 'S' },
 		{ 0 }
 	};
 	struct blktrack_backup_opts o = { .progress = cli_progress };
 	struct blktrack_backup_result res;
 	bool json = false;
 	FILE *out = stdout;
+	unsigned long secs;
+	char *end;
 	size_t i;
 	int c, err;
 
@@ -131,6 +152,30 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'j':
 			json = true;
 			break;
+		case 'W':
+			o.writers_dir = optarg;
+			break;
+		case 'T':
+			errno = 0;
+			secs = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || !secs || secs > 86400) {
+				cli_err(NULL, "--writer-timeout: seconds, 1 to 86400");
+				return cli_usage(&cmd_backup);
+			}
+			o.writer_timeout = secs;
+			break;
+		case 'F':
+			o.no_fs_freeze = true;
+			break;
+		case 'V':
+			o.no_verify = true;
+			break;
+		case 'E':
+			o.thaw_early = true;
+			break;
+		case 'S':
+			o.strict = true;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
@@ -158,7 +203,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 
 const struct cmd cmd_backup = {
 	.name = "backup",
-	.args = "DEV --repo DIR [--type TYPE] [--on-invalid full|fail] [--output -] [--json]",
+	.args = "DEV --repo DIR [--type TYPE] [--on-invalid full|fail] [--output -]\n"
+		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
+		"       [--no-verify] [--thaw-early] [--strict] [--json]",
 	.help = "Checkpoint DEV and store what changed in the repository DIR (created if\n"
 		"missing); a crash of an earlier run is repaired first.\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
@@ -171,8 +218,17 @@ const struct cmd cmd_backup = {
 		"  -o, --output -        stream the backup file to standard output: no catalog\n"
 		"                        entry, and the checkpoint is aborted at the end, so the\n"
 		"                        stream moves no base (default type copy without --repo)\n"
+		"      --writers-dir DIR external writers (doc/WRITERS.md); default\n"
+		"                        /etc/blktrack/writers.d (none if it does not exist)\n"
+		"      --writer-timeout SECONDS  per writer and event (60); then killed, a failure\n"
+		"      --no-fs-freeze    no built-in filesystem writer (FIFREEZE/FITHAW)\n"
+		"      --no-verify       no built-in verify writer (read the file back, compare)\n"
+		"      --thaw-early      thaw right after the checkpoint, not after the read\n"
+		"      --strict          reject the backup (exit 7) when blocks it read were\n"
+		"                        rewritten during the read\n"
 		"  -j, --json            the summary as JSON\n"
-		"Prints a summary (type, changed and stored bytes, ratio, time); a progress\n"
-		"line on standard error when it is a terminal.",
+		"Prints a summary (type, changed and stored bytes, ratio, freeze, bytes\n"
+		"rewritten during the read, time); a progress line on standard error when it\n"
+		"is a terminal. A writer's veto or rejection: exit 8, nothing backed up.",
 	.run = run,
 };

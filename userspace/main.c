@@ -129,6 +129,10 @@ int cli_failure_code(enum blktrack_failure f)
 		return EXIT_MISMATCH;
 	case BLKTRACK_FAIL_INVALID:
 		return EXIT_INVALID;
+	case BLKTRACK_FAIL_FUZZY:
+		return EXIT_FUZZY;
+	case BLKTRACK_FAIL_WRITER:
+		return EXIT_WRITER;
 	default:
 		return EXIT_ERROR;
 	}
