@@ -1,0 +1,240 @@
+#!/bin/sh
+# Writers (doc/WRITERS.md) on ext4 (/dev/vda1): a writer that records every
+# event it gets (order and BLKTRACK_* variables checked), one that captures
+# the volume's sha256 at post-snapshot (inside blktrack's own freeze), one
+# that vetoes freeze and one that rejects at backup-complete when told to.
+# A veto or a rejection exits 8, leaves no pending checkpoint, no catalog
+# entry and no file, and the next backup still holds the changes: restored,
+# it equals the volume captured while frozen. A writer past its time limit
+# is killed with its process group. --thaw-early with a process rewriting a
+# file during the read: rewritten_during_read_bytes > 0, and --strict
+# rejects the backup with exit 7.
+. /blktrack/tests/vm/lib/testlib.sh
+mnt=/mnt/bt0960
+R=$BT_TMP/repo
+W=$BT_TMP/writers.d
+IMG=$BT_TMP/restore.img
+export REC_LOG=$BT_TMP/events SNAP=$BT_TMP/snap.sha FLAGS=$BT_TMP/flags
+cleanup_fs() {
+	[ -n "${rw_pid:-}" ] && kill "$rw_pid" 2>/dev/null
+	fsfreeze -u $mnt 2>/dev/null
+	umount $mnt 2>/dev/null
+	cleanup_all
+}
+trap cleanup_fs EXIT
+
+sha256sum() { /usr/bin/sha256sum "$@"; }
+jfield() {
+	sed -n "s/.*\"$2\": *\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1"
+}
+entries() {
+	blktrack list --repo "$R" --json | grep -c '"id"'
+}
+
+mkdir -p "$W" "$FLAGS"
+# 10-record: one line per event: the writer's name, then KEY=VALUE.
+cat >"$W/10-record" <<'EOF'
+#!/bin/sh
+echo "$1 event=$BLKTRACK_EVENT dev=$BLKTRACK_DEVICE vol=$BLKTRACK_VOLUME_ID type=$BLKTRACK_BACKUP_TYPE prev=${BLKTRACK_PREV_STAMP-unset} new=${BLKTRACK_NEW_STAMP-unset} file=${BLKTRACK_BACKUP_FILE-unset} repo=${BLKTRACK_REPO-unset} id=${BLKTRACK_BACKUP_ID-unset}" >>"$REC_LOG"
+echo "got $1"
+EOF
+# 20-snap: the volume's sha256 at post-snapshot (frozen unless thawed early).
+cat >"$W/20-snap" <<'EOF'
+#!/bin/sh
+[ "$1" = post-snapshot ] || exit 0
+[ -e "$FLAGS/slow" ] && sleep 1
+/usr/bin/dd if="$BLKTRACK_DEVICE" bs=1M iflag=direct status=none | /usr/bin/sha256sum | cut -d' ' -f1 >"$SNAP"
+EOF
+# 30-judge: vetoes or rejects when a flag file says so.
+cat >"$W/30-judge" <<'EOF'
+#!/bin/sh
+if [ -e "$FLAGS/veto-$1" ]; then
+	echo "vetoing $1"
+	exit 3
+fi
+if [ -e "$FLAGS/hang-$1" ]; then
+	sleep 300 &
+	echo $! >"$FLAGS/hang.pid"
+	wait
+fi
+exit 0
+EOF
+chmod +x "$W/10-record" "$W/20-snap" "$W/30-judge"
+# Not writers: a dot file and a file without the execute bit.
+printf '#!/bin/sh\nexit 1\n' >"$W/.hidden"
+printf '#!/bin/sh\nexit 1\n' >"$W/40-not-executable"
+
+# backup NAME [OPTIONS...]: back up with the writers; output in out.NAME.
+backup() {
+	local name=$1
+	shift
+	: >"$REC_LOG"
+	echo "+ blktrack backup /dev/vda1 --repo $R --writers-dir $W --json $*"
+	blktrack backup /dev/vda1 --repo "$R" --writers-dir "$W" --json "$@" \
+		>"$BT_TMP/out.$name" 2>"$BT_TMP/err.$name"
+	rc=$?
+	cat "$BT_TMP/out.$name" "$BT_TMP/err.$name"
+}
+events() {
+	awk '{ printf "%s%s", sep, $1; sep = " " }' "$REC_LOG"
+}
+# ev EVENT KEY: the value of KEY in the recorded line of EVENT.
+ev() {
+	sed -n "s/^$1 .* $2=\([^ ]*\).*/\1/p" "$REC_LOG" | head -n 1
+}
+# restore_check NAME: restore backup NAME, compare with the captured sha256.
+restore_check() {
+	local id
+	id=$(jfield "$BT_TMP/out.$1" backup)
+	rm -f "$IMG"
+	bt restore --repo "$R" --backup "$id" "$IMG" >/dev/null
+	assert_eq "sha256 of backup $id ($1) restored" "$(sha256sum "$IMG" | cut -d' ' -f1)" \
+		"$(cat "$BT_TMP/sha.$1")"
+	rm -f "$IMG"
+}
+write_files() {
+	dd if=/dev/urandom of=$mnt/new.$1 bs=4096 count=37 status=none || fail "write new.$1"
+	dd if=/dev/urandom of=$mnt/big bs=4096 count=8 seek=$2 conv=notrunc status=none ||
+		fail "rewrite big"
+	sync
+}
+
+setup_disk
+run mkfs_ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 /dev/vda1
+mkdir -p $mnt
+run mount -t ext4 /dev/vda1 $mnt
+dd if=/dev/urandom of=$mnt/big bs=1M count=2 status=none || fail "write big"
+run sync
+bt attach /dev/vda1
+vol=$(blktrack status /dev/vda1 | sed -n 's/^generation: *//p')
+
+echo "# ---- a full backup: events in order, variables, the filesystem frozen through the read"
+backup p1
+assert_eq "backup p1 exit" $rc 0
+assert_eq "events of p1" "$(events)" \
+	"identify prepare-backup freeze post-snapshot thaw backup-complete"
+cp "$SNAP" "$BT_TMP/sha.p1"
+assert_eq "p1 freeze" "$(jfield "$BT_TMP/out.p1" freeze)" held
+assert_eq "p1 mount point" "$(jfield "$BT_TMP/out.p1" mount_point)" $mnt
+assert_eq "p1 writers" "$(jfield "$BT_TMP/out.p1" writers)" 3
+assert_eq "p1 verified" "$(jfield "$BT_TMP/out.p1" verified)" true
+assert_eq "p1 rewritten_during_read_bytes" \
+	"$(jfield "$BT_TMP/out.p1" rewritten_during_read_bytes)" 0
+grep -q "writer 10-record: got backup-complete" "$BT_TMP/err.p1" ||
+	fail "the writer's output is not passed through with its name"
+assert_eq "BLKTRACK_DEVICE" "$(ev identify dev)" /dev/vda1
+assert_eq "BLKTRACK_VOLUME_ID" "$(ev freeze vol)" "$(jfield "$BT_TMP/out.p1" volume_id)"
+assert_eq "BLKTRACK_BACKUP_TYPE at prepare-backup" "$(ev prepare-backup type)" full
+assert_eq "BLKTRACK_REPO" "$(ev prepare-backup repo)" "$R"
+assert_eq "BLKTRACK_NEW_STAMP before the checkpoint" "$(ev freeze new)" unset
+assert_eq "BLKTRACK_PREV_STAMP" "$(ev freeze prev)" "$vol:0"
+assert_eq "BLKTRACK_NEW_STAMP" "$(ev post-snapshot new)" "$vol:1"
+assert_eq "BLKTRACK_BACKUP_FILE" "$(ev backup-complete file)" "$(jfield "$BT_TMP/out.p1" file)"
+assert_eq "BLKTRACK_BACKUP_ID" "$(ev backup-complete id)" "$(jfield "$BT_TMP/out.p1" backup)"
+assert_status /dev/vda1 epoch 1
+restore_check p1
+
+echo "# ---- a writer vetoes freeze: exit 8, no checkpoint, the changes stay tracked"
+write_files a 10
+n=$(entries)
+touch "$FLAGS/veto-freeze"
+backup veto
+rm "$FLAGS/veto-freeze"
+assert_eq "vetoed backup exit" $rc 8
+assert_eq "events of the vetoed backup" "$(events)" \
+	"identify prepare-backup freeze thaw abort"
+grep -q "30-judge freeze: exit 3" "$BT_TMP/err.veto" || fail "the veto does not name its writer"
+assert_status /dev/vda1 pending no
+assert_status /dev/vda1 epoch 1
+assert_eq "catalog entries after the veto" "$(entries)" "$n"
+echo "x" >$mnt/probe || fail "the filesystem is still frozen after the veto"
+rm $mnt/probe
+sync
+backup p2
+assert_eq "backup p2 exit" $rc 0
+cp "$SNAP" "$BT_TMP/sha.p2"
+assert_eq "p2 type" "$(jfield "$BT_TMP/out.p2" type)" incremental
+restore_check p2
+
+echo "# ---- a writer rejects at backup-complete: exit 8, file and entry gone, ABORTed"
+write_files b 100
+n=$(entries)
+touch "$FLAGS/veto-backup-complete"
+backup reject
+rm "$FLAGS/veto-backup-complete"
+assert_eq "rejected backup exit" $rc 8
+assert_eq "events of the rejected backup" "$(events)" \
+	"identify prepare-backup freeze post-snapshot thaw backup-complete abort"
+rejected=$(ev backup-complete file)
+[ -n "$rejected" ] && [ "$rejected" != unset ] || fail "no backup file at backup-complete"
+[ -e "$rejected" ] && fail "the rejected backup file $rejected is still there"
+ok "the rejected backup file $rejected is gone"
+assert_status /dev/vda1 pending no
+assert_status /dev/vda1 epoch 2
+assert_eq "catalog entries after the rejection" "$(entries)" "$n"
+blktrack list --repo "$R" | grep -qw "$(ev backup-complete id)" &&
+	fail "blktrack list shows the rejected backup $(ev backup-complete id)"
+backup p3
+assert_eq "backup p3 exit" $rc 0
+cp "$SNAP" "$BT_TMP/sha.p3"
+assert_eq "p3 type" "$(jfield "$BT_TMP/out.p3" type)" incremental
+assert_eq "p3 parent" "$(jfield "$BT_TMP/out.p3" parent)" "$(jfield "$BT_TMP/out.p2" backup)"
+restore_check p3
+
+echo "# ---- a writer past its time limit is killed with its process group"
+touch "$FLAGS/hang-prepare-backup"
+t0=$(date +%s)
+backup hang --writer-timeout 2
+rm "$FLAGS/hang-prepare-backup"
+assert_eq "timed-out backup exit" $rc 8
+[ $(( $(date +%s) - t0 )) -lt 20 ] || fail "the time limit did not stop the writer"
+grep -q "30-judge prepare-backup: no answer in 2 s" "$BT_TMP/err.hang" ||
+	fail "the timeout is not reported"
+st=$(awk '{ print $3 }' "/proc/$(cat "$FLAGS/hang.pid")/stat" 2>/dev/null)
+[ -z "$st" ] || [ "$st" = Z ] || fail "the writer's child survived (state $st)"
+ok "the writer's child was killed"
+assert_status /dev/vda1 pending no
+
+echo "# ---- --thaw-early with a file rewritten during the read"
+dd if=/dev/urandom of=$mnt/hot bs=1M count=4 oflag=direct status=none || fail "write hot"
+sync
+( while [ ! -e "$FLAGS/stop" ]; do
+	/usr/bin/dd if=/dev/urandom of=$mnt/hot bs=1M count=4 conv=notrunc oflag=direct \
+		status=none
+done ) &
+rw_pid=$!
+touch "$FLAGS/slow"
+backup fuzzy --type full --thaw-early
+assert_eq "fuzzy backup exit" $rc 0
+assert_eq "events with --thaw-early" "$(events)" \
+	"identify prepare-backup freeze thaw post-snapshot backup-complete"
+assert_eq "fuzzy freeze" "$(jfield "$BT_TMP/out.fuzzy" freeze)" thaw-early
+assert_eq "fuzzy verified (rewritten blocks excused)" \
+	"$(jfield "$BT_TMP/out.fuzzy" verified)" true
+rw=$(jfield "$BT_TMP/out.fuzzy" rewritten_during_read_bytes)
+[ "$rw" -gt 0 ] 2>/dev/null || fail "rewritten_during_read_bytes is '$rw', wanted > 0"
+ok "rewritten_during_read_bytes = $rw"
+n=$(entries)
+epoch=$(status_get /dev/vda1 epoch)
+backup strict --type full --thaw-early --strict
+assert_eq "--strict backup exit" $rc 7
+grep -q "rewritten during the read" "$BT_TMP/err.strict" || fail "--strict does not say why"
+assert_status /dev/vda1 pending no
+assert_status /dev/vda1 epoch "$epoch"
+assert_eq "catalog entries after --strict" "$(entries)" "$n"
+touch "$FLAGS/stop"
+wait "$rw_pid"
+rw_pid=
+rm "$FLAGS/slow"
+sync
+
+echo "# ---- after all that, a held backup restores bit-exactly"
+backup p4
+assert_eq "backup p4 exit" $rc 0
+cp "$SNAP" "$BT_TMP/sha.p4"
+restore_check p4
+bt verify --repo "$R"
+
+run umount $mnt
+bt detach /dev/vda1
+check_no_leak
