@@ -412,7 +412,10 @@ static int array_mark(struct btmap *map, unsigned long r, struct btmap_array *a,
 		goto out_unlock;
 	}
 	i = array_lower(a, 0, off);
-	j = array_lower(a, i, off + n);
+	if (n == 1)		/* the common 4k write: one search */
+		j = i + (i < a->nr && a->off[i] == off);
+	else
+		j = array_lower(a, i, off + n);
 	if (j - i == n) {		/* all there already */
 		ret = 0;
 		goto out_unlock;

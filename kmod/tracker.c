@@ -74,14 +74,18 @@ static void bt_mark_disk(struct gendisk *disk, sector_t start, sector_t nr)
 	const struct bt_table *tbl;
 	unsigned int i;
 
-	rcu_read_lock();
-	tbl = rcu_dereference(bt_table);
+	/*
+	 * Probes run with preemption (or interrupts) off: that is a read-side
+	 * critical section for synchronize_rcu(), which bt_table_publish()
+	 * waits for. No rcu_read_lock() needed, and on PREEMPT_RCU kernels it
+	 * would cost two calls per bio.
+	 */
+	tbl = rcu_dereference_sched(bt_table);
 	if (tbl) {
 		for (i = 0; i < tbl->nr; i++)
 			if (tbl->t[i].disk == disk)
 				bt_mark(&tbl->t[i], start, start + nr);
 	}
-	rcu_read_unlock();
 }
 
 static bool bt_op_changes_data(enum req_op op)
