@@ -1042,7 +1042,7 @@ struct race {
 	int coarsen;		/* 0: never, 1: to one leaf, 2: to zero */
 	int merge_blocks;	/* per iteration: merge a map of so many blocks into the live one */
 	bool exact;		/* no limit and no coarsening: maps are exact */
-	int min_iter;		/* main-thread iterations at least (default 300) */
+	int min_iter;		/* main-thread iterations at least (default: 40 epochs) */
 	bool delay;		/* markers sometimes pause holding a leaf */
 };
 
@@ -1137,7 +1137,11 @@ static void wait_running(struct marker *m, int n)
 			usleep(100);
 }
 
-/* At least @min_iter iterations and 300000 marks, at most about 3 s. */
+/*
+ * At least @min_iter iterations, whatever the time they take (the epochs
+ * the assertions count must happen on a loaded machine too), then until
+ * 300000 marks or about 3 s.
+ */
 static bool keep_going(struct marker *m, int n, int iter, int min_iter)
 {
 	static struct timespec t0;
@@ -1147,12 +1151,14 @@ static bool keep_going(struct marker *m, int n, int iter, int min_iter)
 
 	if (!iter)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (iter < min_iter)
+		return true;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (now.tv_sec - t0.tv_sec >= 3)
 		return false;
 	for (t = 0; t < n; t++)
 		ops += __atomic_load_n(&m[t].ops, __ATOMIC_RELAXED);
-	return iter < min_iter || ops < 300000;
+	return ops < 300000;
 }
 
 static __thread u64 delay_calls;
@@ -1167,7 +1173,7 @@ static void marker_delay(void)
 static void race(const struct race *rc)
 {
 	struct marker m[8];
-	int t, iter, checks = 0, aborts = 0;
+	int t, iter, min_iter, checks = 0, aborts = 0;
 	u64 k;
 
 	cr_assert_leq(rc->nthreads, 8);
@@ -1183,7 +1189,9 @@ static void race(const struct race *rc)
 	}
 	wait_running(m, rc->nthreads);
 
-	for (iter = 0; keep_going(m, rc->nthreads, iter, rc->min_iter ? rc->min_iter : 300); iter++) {
+	/* 40 epochs: enough for the checks and aborts asserted below. */
+	min_iter = rc->min_iter ? rc->min_iter : 40 * rc->epoch_iters;
+	for (iter = 0; keep_going(m, rc->nthreads, iter, min_iter); iter++) {
 		if (rc->merge_blocks) {
 			struct btmap *src = btmap_create(rc->nr, 0);
 
