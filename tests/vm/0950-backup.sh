@@ -83,13 +83,7 @@ write_files() {
 
 # restore_point NAME: restore its backup to a fresh file, compare the sha256.
 restore_point() {
-	local id
-	id=$(cat "$BT_TMP/id.$1")
-	rm -f "$IMG"
-	bt restore --repo "$R" --backup "$id" "$IMG" >/dev/null
-	assert_eq "sha256 of backup $id ($1) restored" "$(sha256sum "$IMG" | cut -d' ' -f1)" \
-		"$(cat "$BT_TMP/sha.$1")"
-	rm -f "$IMG"
+	restore_compare "$R" "$(cat "$BT_TMP/id.$1")" "$1" "$IMG"
 }
 
 restore_all() {
@@ -99,12 +93,7 @@ restore_all() {
 	done
 }
 
-setup_disk
-run mkfs_ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 /dev/vda1
-mkdir -p $mnt
-run mount -t ext4 /dev/vda1 $mnt
-dd if=/dev/urandom of=$mnt/big bs=1M count=2 status=none || fail "write big"
-run sync
+setup_ext4 "$mnt"
 bt attach /dev/vda1
 
 echo "# ---- full, incremental, differential, incremental"

@@ -84,13 +84,7 @@ ev() {
 }
 # restore_check NAME: restore backup NAME, compare with the captured sha256.
 restore_check() {
-	local id
-	id=$(jfield "$BT_TMP/out.$1" backup)
-	rm -f "$IMG"
-	bt restore --repo "$R" --backup "$id" "$IMG" >/dev/null
-	assert_eq "sha256 of backup $id ($1) restored" "$(sha256sum "$IMG" | cut -d' ' -f1)" \
-		"$(cat "$BT_TMP/sha.$1")"
-	rm -f "$IMG"
+	restore_compare "$R" "$(jfield "$BT_TMP/out.$1" backup)" "$1" "$IMG"
 }
 write_files() {
 	dd if=/dev/urandom of=$mnt/new.$1 bs=4096 count=37 status=none || fail "write new.$1"
@@ -99,12 +93,7 @@ write_files() {
 	sync
 }
 
-setup_disk
-run mkfs_ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 /dev/vda1
-mkdir -p $mnt
-run mount -t ext4 /dev/vda1 $mnt
-dd if=/dev/urandom of=$mnt/big bs=1M count=2 status=none || fail "write big"
-run sync
+setup_ext4 "$mnt"
 bt attach /dev/vda1
 vol=$(blktrack status /dev/vda1 | sed -n 's/^generation: *//p')
 

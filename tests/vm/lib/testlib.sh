@@ -282,3 +282,25 @@ cleanup_all() {
 	done
 	losetup -D 2>/dev/null
 }
+
+# ---- backups of ext4 (0950, 0960) -----------------------------------------
+
+# setup_ext4 MNT: ext4 on /dev/vda1, mounted at MNT, holding a 2 MiB file "big".
+setup_ext4() {
+	setup_disk
+	run mkfs_ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 /dev/vda1
+	mkdir -p "$1"
+	run mount -t ext4 /dev/vda1 "$1"
+	dd if=/dev/urandom of="$1/big" bs=1M count=2 status=none || fail "write big"
+	run sync
+}
+
+# restore_compare REPO ID NAME IMG: restore backup ID of REPO into the fresh
+# file IMG; its sha256 must be the one the test captured in $BT_TMP/sha.NAME.
+restore_compare() {
+	rm -f "$4"
+	bt restore --repo "$1" --backup "$2" "$4" >/dev/null
+	assert_eq "sha256 of backup $2 ($3) restored" "$(sha256sum "$4" | cut -d' ' -f1)" \
+		"$(cat "$BT_TMP/sha.$3")"
+	rm -f "$4"
+}
