@@ -7,6 +7,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include "libblktrack.h"
 
@@ -89,5 +90,10 @@ int cli_restore_json(const char *what, const struct blktrack_restore_opts *o,
 /* The table of `list` from blktrack_repo_json(). */
 struct json_object;
 void cli_print_backups(struct json_object *top);
+/*
+ * Print the JSON object @o to @f and drop it; @built false (building it
+ * ran out of memory) prints that instead. Returns the exit code.
+ */
+int cli_print_json(FILE *f, struct json_object *o, bool built, const char *what);
 
 #endif /* BLKTRACK_CLI_H */

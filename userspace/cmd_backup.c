@@ -54,8 +54,9 @@ static void summary(FILE *f, const char *dev, const struct blktrack_backup_resul
 static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_result *r)
 {
 	struct json_object *o = json_object_new_object();
+	bool failed;
 
-	if (!o ||
+	failed = !o ||
 	    json_object_object_add(o, "backup", json_object_new_uint64(r->id)) ||
 	    json_object_object_add(o, "type", json_object_new_string(type_names[r->type])) ||
 	    json_object_object_add(o, "fell_back", json_object_new_boolean(r->fell_back)) ||
@@ -77,14 +78,8 @@ static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_r
 	    json_object_object_add(o, "verified", json_object_new_boolean(r->verified)) ||
 	    json_object_object_add(o, "rewritten_during_read_bytes",
 				   json_object_new_uint64(r->rewritten_bytes)) ||
-	    json_object_object_add(o, "seconds", json_object_new_double(r->seconds))) {
-		json_object_put(o);
-		cli_err(NULL, "%s", strerror(ENOMEM));
-		return EXIT_ERROR;
-	}
-	blktrack_json_print(f, o, false);
-	json_object_put(o);
-	return EXIT_OK;
+	    json_object_object_add(o, "seconds", json_object_new_double(r->seconds));
+	return cli_print_json(f, o, !failed, NULL);
 }
 
 static int run(struct blktrack_ctx *ctx, int argc, char *argv[])

@@ -37,6 +37,7 @@ static int print_json(struct blktrack_ctx *ctx, const char *path, dev_t dev,
 	struct blktrack_extent *ext;
 	struct blktrack_status st;
 	size_t n;
+	bool failed;
 	int err;
 
 	err = blktrack_status(ctx, dev, &st);
@@ -50,19 +51,13 @@ static int print_json(struct blktrack_ctx *ctx, const char *path, dev_t dev,
 	if (err < 0)
 		return cli_fail(ctx, path, err);
 	o = json_object_new_object();
-	if (!o ||
+	failed = !o ||
 	    json_object_object_add(o, "device", json_object_new_string(path)) ||
 	    json_object_object_add(o, "map", json_object_new_string(
 			flags & BLKTRACK_READ_ACTIVE ? "active" : "pending")) ||
 	    json_object_object_add(o, "block_size", json_object_new_uint64(st.block_size)) ||
-	    json_object_object_add(o, "extents", a)) {
-		cli_err(path, "%s", strerror(ENOMEM));
-		json_object_put(o);
-		return EXIT_ERROR;
-	}
-	blktrack_json_print(stdout, o, false);
-	json_object_put(o);
-	return EXIT_OK;
+	    json_object_object_add(o, "extents", a);
+	return cli_print_json(stdout, o, !failed, path);
 }
 
 static int run(struct blktrack_ctx *ctx, int argc, char *argv[])

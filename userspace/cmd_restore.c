@@ -28,21 +28,16 @@ int cli_restore_json(const char *what, const struct blktrack_restore_opts *o,
 		     const struct blktrack_restore_result *r)
 {
 	struct json_object *j = json_object_new_object();
+	bool failed;
 
-	if (!j ||
+	failed = !j ||
 	    json_object_object_add(j, what, json_object_new_string("ok")) ||
 	    json_object_object_add(j, "backup", json_object_new_uint64(r->backup_id)) ||
 	    json_object_object_add(j, "members", json_object_new_uint64(r->members)) ||
 	    json_object_object_add(j, "volume_size", json_object_new_uint64(r->volume_size)) ||
 	    json_object_object_add(j, "bytes", json_object_new_uint64(r->bytes)) ||
-	    json_object_object_add(j, "seconds", json_object_new_double(r->seconds))) {
-		json_object_put(j);
-		cli_err(NULL, "%s", strerror(ENOMEM));
-		return EXIT_ERROR;
-	}
-	blktrack_json_print(stdout, j, false);
-	json_object_put(j);
-	return EXIT_OK;
+	    json_object_object_add(j, "seconds", json_object_new_double(r->seconds));
+	return cli_print_json(stdout, j, !failed, NULL);
 }
 
 static int run(struct blktrack_ctx *ctx, int argc, char *argv[])

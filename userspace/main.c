@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "blktrack.h"
 
 const char *progname = "blktrack";
@@ -136,6 +138,16 @@ int cli_failure_code(enum blktrack_failure f)
 	default:
 		return EXIT_ERROR;
 	}
+}
+
+int cli_print_json(FILE *f, struct json_object *o, bool built, const char *what)
+{
+	if (built)
+		blktrack_json_print(f, o, false);
+	else
+		cli_err(what, "%s", strerror(ENOMEM));
+	json_object_put(o);
+	return built ? EXIT_OK : EXIT_ERROR;
 }
 
 void cli_human(uint64_t bytes, char *buf, size_t len)
