@@ -36,7 +36,7 @@ DUMP_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # Library sources the unit tests link (the others are #included by a test).
 UNIT_LIB_SRC := lib/blockset.c lib/repo.c
-UNIT_LIB_SRC += lib/bfile.c lib/writers.c
+UNIT_LIB_SRC += lib/bfile.c lib/writers.c lib/blockhash.c
 VMPROG_SRC := $(wildcard tests/vm/progs/*.c)
 
 all: $(B)/blktrack $(B)/blktrack-dump

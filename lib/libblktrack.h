@@ -216,14 +216,15 @@ enum blktrack_backup_type {
 	BLKTRACK_BACKUP_INCREMENTAL,
 	BLKTRACK_BACKUP_DIFFERENTIAL,
 	BLKTRACK_BACKUP_COPY,
+	BLKTRACK_BACKUP_RESYNC,		/* read all, store what differs from the base's hashes */
 };
 
 /* What a backup does when tracking cannot be trusted (stamp mismatch). */
 enum blktrack_on_invalid {
-	BLKTRACK_ON_INVALID_DEFAULT = 0,	/* full, until resync exists */
+	BLKTRACK_ON_INVALID_DEFAULT = 0,	/* resync */
 	BLKTRACK_ON_INVALID_FULL,
 	BLKTRACK_ON_INVALID_FAIL,
-	BLKTRACK_ON_INVALID_RESYNC,		/* -EOPNOTSUPP: not implemented yet */
+	BLKTRACK_ON_INVALID_RESYNC,		/* full when the base has no hashes */
 };
 
 /* The kind of a failure, for exit codes (doc/blktrack.8). */
@@ -262,7 +263,7 @@ struct blktrack_backup_opts {
 struct blktrack_backup_result {
 	enum blktrack_failure failure;
 	enum blktrack_backup_type type;	/* what was taken */
-	bool fell_back;			/* tracking was invalid: a full was taken */
+	bool fell_back;			/* tracking was invalid: a resync or full was taken */
 	const char *recovery;		/* "none", "abort" or "commit": repaired first */
 	uint64_t id;			/* catalog id; 0 for a stream */
 	uint64_t parent;		/* 0: none */
@@ -280,6 +281,7 @@ struct blktrack_backup_result {
 	char mount_point[4096];		/* the volume's filesystem, or "" */
 	bool verified;			/* the verify writer compared the file */
 	uint64_t rewritten_bytes;	/* read while thawed: blocks rewritten meanwhile */
+	bool hashes;			/* block hashes kept for a later resync */
 };
 
 BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,

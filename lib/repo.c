@@ -25,6 +25,7 @@
 #define LOCK_FILE	"lock"
 #define BACKUPS_DIR	"backups"
 #define DELTAS_DIR	"deltas"
+#define HASHES_DIR	"hashes"
 #define TMP_SUFFIX	".tmp"
 #define CATALOG_FORMAT	"blktrack-catalog"
 #define DELTA_MAX_BYTES	(UINT64_C(1) << 32)
@@ -147,6 +148,12 @@ void repo_delta_name(const struct repo_stamp *s, char out[REPO_NAME_MAX])
 static void backup_name(uint64_t id, char out[REPO_NAME_MAX])
 {
 	snprintf(out, REPO_NAME_MAX, BACKUPS_DIR "/%" PRIu64 ".bkt", id);
+}
+
+/* A backup's block hashes have no catalog field: the name follows the id. */
+static void hashes_name(uint64_t id, char out[REPO_NAME_MAX])
+{
+	snprintf(out, REPO_NAME_MAX, HASHES_DIR "/%" PRIu64 ".bh", id);
 }
 
 bool repo_stamp_equal(const struct repo_stamp *a, const struct repo_stamp *b)
@@ -475,11 +482,11 @@ out_put:
 
 static int repo_create_layout(struct repo *r)
 {
-	static const char *const dirs[] = { BACKUPS_DIR, DELTAS_DIR };
+	static const char *const dirs[] = { BACKUPS_DIR, DELTAS_DIR, HASHES_DIR };
 	unsigned int i;
 	int ret;
 
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 		if (mkdirat(r->dirfd, dirs[i], 0700) && errno != EEXIST)
 			return repo_set_error(r, -errno, "%s/%s: %s", r->path,
 					      dirs[i], strerror(errno));
@@ -941,7 +948,8 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
 	return 0;
 }
 
-int repo_backup_create(struct repo *r, uint64_t id, int *fd)
+/* Create @name.tmp (0600) for writing, for the pending backup @id. */
+static int create_tmp(struct repo *r, uint64_t id, const char *name, int *fd)
 {
 	char tmp[REPO_NAME_MAX + 8];
 	ssize_t i;
@@ -951,14 +959,16 @@ int repo_backup_create(struct repo *r, uint64_t id, int *fd)
 		ret = pending_index(r, id, &i);
 	if (ret)
 		return ret;
-	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, r->e[i].file);
+	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
 	*fd = openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		return repo_set_error(r, -errno, "%s/%s: %s", r->path, tmp, strerror(errno));
 	return 0;
 }
 
-int repo_backup_install(struct repo *r, uint64_t id, int fd)
+/* fsync and close @fd, rename @name.tmp to @name in @dir, fsync @dir. */
+static int install_tmp(struct repo *r, uint64_t id, const char *dir, const char *name,
+		       int fd)
 {
 	char tmp[REPO_NAME_MAX + 8];
 	ssize_t i;
@@ -968,19 +978,80 @@ int repo_backup_install(struct repo *r, uint64_t id, int fd)
 		close(fd);
 		return ret;
 	}
-	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, r->e[i].file);
+	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
 	if (fsync(fd))
 		ret = -errno;
 	if (close(fd) && !ret)
 		ret = -errno;
-	if (!ret && renameat(r->dirfd, tmp, r->dirfd, r->e[i].file))
+	if (!ret && renameat(r->dirfd, tmp, r->dirfd, name))
 		ret = -errno;
 	if (!ret)
-		ret = fsync_dir(r, BACKUPS_DIR);
+		ret = fsync_dir(r, dir);
 	if (ret)
-		return repo_set_error(r, ret, "%s/%s: %s", r->path, r->e[i].file,
-				      strerror(-ret));
+		return repo_set_error(r, ret, "%s/%s: %s", r->path, name, strerror(-ret));
 	return 0;
+}
+
+int repo_backup_create(struct repo *r, uint64_t id, int *fd)
+{
+	const struct repo_entry *e = repo_find(r, id);
+
+	return create_tmp(r, id, e ? e->file : "", fd);
+}
+
+int repo_backup_install(struct repo *r, uint64_t id, int fd)
+{
+	const struct repo_entry *e = repo_find(r, id);
+
+	return install_tmp(r, id, BACKUPS_DIR, e ? e->file : "", fd);
+}
+
+int repo_hashes_create(struct repo *r, uint64_t id, int *fd)
+{
+	char name[REPO_NAME_MAX];
+
+	hashes_name(id, name);
+	return create_tmp(r, id, name, fd);
+}
+
+int repo_hashes_install(struct repo *r, uint64_t id, int fd)
+{
+	char name[REPO_NAME_MAX];
+
+	hashes_name(id, name);
+	return install_tmp(r, id, HASHES_DIR, name, fd);
+}
+
+int repo_hashes_open(struct repo *r, uint64_t id, int *fd)
+{
+	char name[REPO_NAME_MAX];
+
+	hashes_name(id, name);
+	*fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return repo_set_error(r, -errno, "%s/%s: %s", r->path, name, strerror(errno));
+	return 0;
+}
+
+int repo_set_delta(struct repo *r, uint64_t id, const struct blockset *delta)
+{
+	void *buf;
+	size_t len;
+	ssize_t i;
+	int ret = need_rw(r);
+
+	if (!ret)
+		ret = pending_index(r, id, &i);
+	if (ret)
+		return ret;
+	ret = blockset_serialize(delta, &buf, &len);
+	if (ret)
+		return ret;
+	ret = write_atomic(r, DELTAS_DIR, r->e[i].delta, buf, len);
+	free(buf);
+	if (!ret)
+		r->e[i].changed_bytes = blockset_cardinality(delta) * r->e[i].to.block_size;
+	return ret;
 }
 
 int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)
@@ -1000,20 +1071,36 @@ int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)
 	r->e[i].state = REPO_COMMITTED;
 	r->e[i].stored_bytes = stored_bytes;
 	ret = catalog_save(r);
-	if (ret)
+	if (ret) {
 		r->e[i] = old;
-	return ret;
+		return ret;
+	}
+	/* A resync compares with the newest base only: older hashes are dead weight. */
+	if (is_base(REPO_INCREMENTAL, old.type)) {
+		char name[REPO_NAME_MAX];
+		size_t k;
+
+		for (k = 0; k < (size_t)i; k++) {
+			if (strcmp(r->e[k].to.volume_id, old.to.volume_id))
+				continue;
+			hashes_name(r->e[k].id, name);
+			unlinkat(r->dirfd, name, 0);
+		}
+	}
+	return 0;
 }
 
 static void unlink_entry_files(struct repo *r, const struct repo_entry *e,
 			       unsigned int *removed)
 {
-	char tmp[REPO_NAME_MAX + 8];
-	const char *names[3] = { e->file, tmp, e->delta };
+	char tmp[REPO_NAME_MAX + 8], hashes[REPO_NAME_MAX], htmp[REPO_NAME_MAX + 8];
+	const char *names[5] = { e->file, tmp, e->delta, hashes, htmp };
 	unsigned int k;
 
 	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, e->file);
-	for (k = 0; k < 3; k++)
+	hashes_name(e->id, hashes);
+	snprintf(htmp, sizeof(htmp), "%s" TMP_SUFFIX, hashes);
+	for (k = 0; k < 5; k++)
 		if (!unlinkat(r->dirfd, names[k], 0) && removed)
 			(*removed)++;
 }
@@ -1047,13 +1134,16 @@ int repo_abandon(struct repo *r, uint64_t id)
 
 static bool referenced(const struct repo *r, const char *dir, const char *name)
 {
-	char full[REPO_NAME_MAX + 300];
+	char full[REPO_NAME_MAX + 300], hashes[REPO_NAME_MAX];
 	size_t i;
 
 	snprintf(full, sizeof(full), "%s/%s", dir, name);
-	for (i = 0; i < r->n; i++)
-		if (!strcmp(r->e[i].file, full) || !strcmp(r->e[i].delta, full))
+	for (i = 0; i < r->n; i++) {
+		hashes_name(r->e[i].id, hashes);
+		if (!strcmp(r->e[i].file, full) || !strcmp(r->e[i].delta, full) ||
+		    !strcmp(hashes, full))
 			return true;
+	}
 	return false;
 }
 
@@ -1133,6 +1223,10 @@ int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 	ret = sweep_dir(r, BACKUPS_DIR, ".bkt", &out->removed);
 	if (!ret)
 		ret = sweep_dir(r, DELTAS_DIR, ".set", &out->removed);
+	if (!ret && mkdirat(r->dirfd, HASHES_DIR, 0700) && errno != EEXIST)
+		ret = repo_set_error(r, -errno, "%s/" HASHES_DIR ": %s", r->path, strerror(errno));
+	if (!ret)
+		ret = sweep_dir(r, HASHES_DIR, ".bh", &out->removed);
 	if (ret)
 		return ret;
 

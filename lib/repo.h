@@ -162,6 +162,18 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
  * rename to backups/ID.bkt, fsync the directory, close @fd. */
 int repo_backup_create(struct repo *r, uint64_t id, int *fd);
 int repo_backup_install(struct repo *r, uint64_t id, int fd);
+/*
+ * The block hashes of pending @id (hashes/ID.bh, lib/blockhash.h), written
+ * like its backup file, before (c). Committing a full, incremental or
+ * resync removes the hashes of the volume's older backups: a resync only
+ * compares with the newest base. repo_hashes_open: read-only, -ENOENT when
+ * the backup has none.
+ */
+int repo_hashes_create(struct repo *r, uint64_t id, int *fd);
+int repo_hashes_install(struct repo *r, uint64_t id, int fd);
+int repo_hashes_open(struct repo *r, uint64_t id, int *fd);
+/* Replace the delta of pending @id (a resync knows its set after the read). */
+int repo_set_delta(struct repo *r, uint64_t id, const struct blockset *delta);
 /* (c) Mark @id committed (its backup file must be installed); durable. */
 int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes);
 /* Drop pending @id and its files; the caller then ABORTs the checkpoint. */

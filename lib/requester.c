@@ -42,6 +42,7 @@
 
 #include "libblktrack-private.h"
 #include "bfile.h"
+#include "blockhash.h"
 #include "blockset.h"
 #include "repo.h"
 #include "writers.h"
@@ -193,7 +194,242 @@ struct backup {
 	bool freeze_sent;		/* writers got freeze and no thaw yet */
 	int fs_fd;			/* FIFREEZE by us; -1: nothing to thaw */
 	char prev_stamp[64], new_stamp[64];
+	/* Block hashes (lib/blockhash.h): the parent's, and this backup's. */
+	struct bhash_reader *hp;
+	struct bhash_writer *hw;
+	int hp_fd, hw_fd;
+	uint64_t hnext;			/* the next block hw wants */
+	struct blockset *stored;	/* resync: the blocks that differ */
 };
+
+/* ---- block hashes, for a later resync (doc/REPOSITORY.md) ---------------- */
+
+/*
+ * The parent's hash of the next block *@have is false past the parent's
+ * end (a grown volume).
+ */
+static int hash_next(struct backup *b, uint64_t *old, bool *have)
+{
+	int err = b->hp ? bhash_get(b->hp, old) : -ENODATA;
+
+	*have = !err;
+	return err == -ENODATA ? 0 : err;
+}
+
+/* Carry the parent's hashes of the blocks before @blk, which were not read. */
+static int hash_carry(struct backup *b, uint64_t blk)
+{
+	uint64_t h;
+	bool have;
+	int err;
+
+	for (; b->hnext < blk; b->hnext++) {
+		err = hash_next(b, &h, &have);
+		if (!err && !have)
+			err = -EBADMSG;		/* unread and unknown: no hashes */
+		if (!err)
+			err = bhash_put(b->hw, h);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Stop keeping hashes for this backup: a later resync takes a full. */
+static void hash_drop(struct backup *b, const char *why, int err)
+{
+	info(b->ctx, "no block hashes for this backup (%s: %s): a resync based on it "
+	     "will be a full backup", why, strerror(-err));
+	bhash_writer_abort(b->hw);
+	b->hw = NULL;
+	if (b->hw_fd >= 0)
+		close(b->hw_fd);
+	b->hw_fd = -1;
+}
+
+/* Record the hashes of the blocks read at @off (block-aligned), @len bytes. */
+static void hash_read(struct backup *b, uint64_t off, const char *buf, size_t len)
+{
+	uint64_t blk = off / b->block_size, h;
+	size_t p;
+	bool have;
+	int err;
+
+	if (!b->hw)
+		return;
+	err = hash_carry(b, blk);
+	for (p = 0; !err && p < len; p += b->block_size, blk++, b->hnext++) {
+		size_t n = len - p < b->block_size ? len - p : b->block_size;
+
+		err = hash_next(b, &h, &have);
+		if (!err)
+			err = bhash_put(b->hw, bhash_block(buf + p, n));
+	}
+	if (err)
+		hash_drop(b, "hashing", err);
+}
+
+/*
+ * Complete and install this backup's hashes (*@kept) after checking the
+ * parent's digest, which a resync cannot do without: it acted on them.
+ */
+static int hash_finish(struct backup *b, struct repo *r, uint64_t id, bool *kept)
+{
+	int err;
+
+	*kept = false;
+	if (!b->hw)
+		return 0;
+	err = hash_carry(b, (b->size + b->block_size - 1) / b->block_size);
+	if (!err && b->hp) {
+		err = bhash_reader_finish(b->hp);
+		b->hp = NULL;
+	}
+	if (err && b->stored) {
+		snprintf(b->msg, sizeof(b->msg), "the block hashes of the resync's parent "
+			 "changed during the read (%s): rejected", strerror(-err));
+		return err;
+	}
+	if (err) {
+		hash_drop(b, "the parent's hashes", err);
+		return 0;
+	}
+	err = bhash_writer_finish(b->hw);
+	b->hw = NULL;
+	if (!err)
+		err = repo_hashes_install(r, id, b->hw_fd);
+	else
+		close(b->hw_fd);
+	b->hw_fd = -1;
+	if (err)
+		snprintf(b->msg, sizeof(b->msg), "%s", repo_error(r));
+	*kept = !err;
+	return err;
+}
+
+/*
+ * Open the hashes of @base (the parent) for reading, checked whole first
+ * when a resync is going to act on them. -ENOENT: it has none; -EBADMSG:
+ * corrupt; -ESTALE: another size or block size.
+ */
+static int hash_open_parent(struct backup *b, struct repo *r, uint64_t base, bool check)
+{
+	uint64_t size;
+	uint32_t bs;
+	int err;
+
+	err = repo_hashes_open(r, base, &b->hp_fd);
+	if (!err && check)
+		err = bhash_check(b->hp_fd, &size, &bs);
+	if (!err)
+		err = bhash_reader_open(b->hp_fd, &b->hp);
+	if (!err && (bhash_reader_volume_size(b->hp) != b->size ||
+		     bhash_reader_block_size(b->hp) != b->block_size)) {
+		bhash_reader_free(b->hp);
+		b->hp = NULL;
+		err = -ESTALE;
+	}
+	return err;
+}
+
+/*
+ * Start this backup's hashes when it can be a resync's base: a full reads
+ * every block; an incremental carries its parent's hashes over the blocks
+ * it does not read (none if the parent has none); a resync's parent hashes
+ * are open already.
+ */
+static int hash_start(struct backup *b, struct repo *r, enum blktrack_backup_type type,
+		      uint64_t base, uint64_t id)
+{
+	int err;
+
+	if (type != BLKTRACK_BACKUP_FULL && type != BLKTRACK_BACKUP_INCREMENTAL &&
+	    type != BLKTRACK_BACKUP_RESYNC)
+		return 0;
+	if (type == BLKTRACK_BACKUP_INCREMENTAL && hash_open_parent(b, r, base, false))
+		return 0;
+	err = repo_hashes_create(r, id, &b->hw_fd);
+	if (!err)
+		err = bhash_writer_open(b->hw_fd, b->size, b->block_size, &b->hw);
+	if (err && type != BLKTRACK_BACKUP_RESYNC) {
+		hash_drop(b, "creating the hash file", err);
+		return 0;
+	}
+	if (err)
+		snprintf(b->msg, sizeof(b->msg), "%s", repo_error(r));
+	return err;
+}
+
+/* Store the run of differing blocks at @off, @len bytes, from @data. */
+static int resync_store(struct backup *b, uint64_t off, const char *data, size_t len)
+{
+	int err;
+
+	if (!len)
+		return 0;
+	err = bfile_write_data(b->w, off, data, len);
+	if (err) {
+		snprintf(b->msg, sizeof(b->msg), "writing the backup: %s",
+			 bfile_writer_error(b->w));
+		return err;
+	}
+	return blockset_add_range(b->stored, off / b->block_size,
+				  (len + b->block_size - 1) / b->block_size);
+}
+
+/*
+ * A resync: read the whole volume, store the blocks whose hash differs from
+ * the parent's (the parent's hashes were checked whole), keep every hash.
+ */
+static int resync_read(struct backup *b)
+{
+	uint64_t off, old;
+	bool have;
+	int err;
+
+	for (off = 0; off < b->size; off += b->buf_len) {
+		size_t len = b->size - off < b->buf_len ? b->size - off : b->buf_len;
+		size_t p, n, run = 0, run_len = 0;
+		const char *buf = b->buf;
+
+		err = pread_full(b->vol_fd, b->buf, len, off);
+		if (err) {
+			snprintf(b->msg, sizeof(b->msg), "%s: read at %" PRIu64 ": %s",
+				 b->o->device, off, strerror(-err));
+			return err;
+		}
+		for (p = 0; p < len; p += n, b->hnext++) {
+			uint64_t h;
+
+			n = len - p < b->block_size ? len - p : b->block_size;
+			h = bhash_block(buf + p, n);
+			err = hash_next(b, &old, &have);
+			if (!err)
+				err = bhash_put(b->hw, h);
+			if (err) {
+				snprintf(b->msg, sizeof(b->msg), "block hashes: %s",
+					 strerror(-err));
+				return err;
+			}
+			if (!have || old != h) {
+				if (!run_len)
+					run = p;
+				run_len += n;
+				continue;
+			}
+			err = resync_store(b, off + run, buf + run, run_len);
+			if (err)
+				return err;
+			run_len = 0;
+		}
+		err = resync_store(b, off + run, buf + run, run_len);
+		if (err)
+			return err;
+		b->done += len;
+		progress(b->o->progress, b->o->progress_data, "resync", b->done, b->total);
+	}
+	return 0;
+}
 
 static int copy_extent(void *data, uint64_t first, uint64_t count)
 {
@@ -213,6 +449,7 @@ static int copy_extent(void *data, uint64_t first, uint64_t count)
 				 b->o->device, off, strerror(-err));
 			return err;
 		}
+		hash_read(b, off, b->buf, len);
 		err = bfile_write_data(b->w, off, b->buf, len);
 		if (err) {
 			snprintf(b->msg, sizeof(b->msg), "writing the backup: %s",
@@ -234,6 +471,7 @@ static const char *const type_env[] = {
 	[BLKTRACK_BACKUP_INCREMENTAL] = "incremental",
 	[BLKTRACK_BACKUP_DIFFERENTIAL] = "differential",
 	[BLKTRACK_BACKUP_COPY] = "copy",
+	[BLKTRACK_BACKUP_RESYNC] = "resync",
 };
 
 static void stamp_str(const uint8_t gen[16], uint64_t epoch, char *out, size_t len)
@@ -422,7 +660,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 				    const struct blktrack_backup_opts *o,
 				    struct blktrack_backup_result *res)
 {
-	struct backup b = { .ctx = ctx, .o = o, .vol_fd = -1, .fs_fd = -1 };
+	struct backup b = { .ctx = ctx, .o = o, .vol_fd = -1, .fs_fd = -1,
+			    .hp_fd = -1, .hw_fd = -1 };
 	struct blockset *delta = NULL, *want = NULL;
 	struct blktrack_extent *ext = NULL;
 	const struct repo_entry *parent = NULL;
@@ -446,17 +685,14 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	res->failure = BLKTRACK_FAIL_ERROR;
 	res->recovery = "none";
 	res->freeze = "none";
-	if (!o->device || (!o->repo && !streaming) || type > BLKTRACK_BACKUP_COPY)
+	if (!o->device || (!o->repo && !streaming) || type > BLKTRACK_BACKUP_RESYNC ||
+	    o->on_invalid > BLKTRACK_ON_INVALID_RESYNC)
 		return blktrack_set_error(ctx, -EINVAL, "backup: invalid options");
-	if (o->on_invalid == BLKTRACK_ON_INVALID_RESYNC)
-		return blktrack_set_error(ctx, -EOPNOTSUPP,
-					  "--on-invalid=resync is not implemented yet; "
-					  "use full (the default for now) or fail");
 	if (!o->repo && type == BLKTRACK_BACKUP_AUTO)
 		type = BLKTRACK_BACKUP_COPY;
 	if (!o->repo && type != BLKTRACK_BACKUP_FULL && type != BLKTRACK_BACKUP_COPY)
-		return blktrack_set_error(ctx, -EINVAL, "an incremental or differential "
-					  "needs the repository that holds its base (--repo)");
+		return blktrack_set_error(ctx, -EINVAL, "an incremental, differential or "
+					  "resync needs the repository that holds its base (--repo)");
 
 	err = blktrack_dev_from_path(o->device, &dev);
 	if (err < 0)
@@ -619,6 +855,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		err = -ESTALE;
 		snprintf(b.msg, sizeof(b.msg), "%s: tracking is invalid (%s)", o->device,
 			 blktrack_reason_name(st.reason));
+	} else if (type == BLKTRACK_BACKUP_RESYNC) {
+		err = 0;		/* its set comes from the hashes */
 	} else if (r) {
 		err = repo_compose(r, repo_type_of(type), &rs, delta, &want, &base);
 		if (err)
@@ -633,9 +871,36 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			res->failure = BLKTRACK_FAIL_INVALID;
 			goto out_abort;
 		}
-		info(ctx, "%s; taking a full backup", b.msg);
 		res->fell_back = true;
-		type = BLKTRACK_BACKUP_FULL;
+		type = o->on_invalid == BLKTRACK_ON_INVALID_FULL ? BLKTRACK_BACKUP_FULL :
+		       BLKTRACK_BACKUP_RESYNC;
+		info(ctx, "%s; taking a %s backup", b.msg, type_env[type]);
+		b.msg[0] = 0;
+		err = 0;
+	}
+	if (type == BLKTRACK_BACKUP_RESYNC) {
+		/* The newest base, whose hashes must be there and intact. */
+		err = repo_base(r, REPO_RESYNC, res->volume_id, &base);
+		if (!err) {
+			err = hash_open_parent(&b, r, base, true);
+			if (err)
+				info(ctx, "backup %" PRIu64 " has no usable block hashes (%s): "
+				     "taking a full backup", base, err == -ESTALE ?
+				     "another volume size or block size" : strerror(-err));
+		}
+		if (!err)
+			err = whole_volume(st.dev_size, st.block_size, &want);
+		if (!err)
+			err = blockset_new(&b.stored);
+		if (err == -ENOMEM)
+			goto out_errno;
+		if (err) {
+			type = BLKTRACK_BACKUP_FULL;
+			base = 0;
+		}
+		err = 0;
+	}
+	if (type == BLKTRACK_BACKUP_FULL && !want) {
 		err = repo_compose(r, REPO_FULL, &rs, delta, &want, &base);
 		if (err)
 			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
@@ -695,6 +960,9 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		snprintf(res->file, sizeof(res->file), "%s/%s", repo_path(r),
 			 repo_find(r, id)->file);
 		b.env.backup_id = id;
+		err = hash_start(&b, r, type, base, id);
+		if (err)
+			goto out_abort;
 	}
 	b.env.backup_file = res->file;
 
@@ -710,13 +978,18 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		goto out_errno;
 	}
 	b.total = blockset_cardinality(want) * st.block_size;
+	if (b.total > st.dev_size)
+		b.total = st.dev_size;
 	err = bfile_writer_open(fd, &h, &b.w);
 	if (err) {
 		snprintf(b.msg, sizeof(b.msg), "%s: %s", res->file,
 			 b.w ? bfile_writer_error(b.w) : strerror(-err));
 		goto out_abort;
 	}
-	err = blockset_for_each_extent(want, copy_extent, &b);
+	if (type == BLKTRACK_BACKUP_RESYNC)
+		err = resync_read(&b);
+	else
+		err = blockset_for_each_extent(want, copy_extent, &b);
 	if (err)
 		goto out_abort;
 	err = bfile_writer_finish(b.w, &stats);
@@ -725,8 +998,21 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		snprintf(b.msg, sizeof(b.msg), "%s: %s", res->file, strerror(-err));
 		goto out_abort;
 	}
+	if (type == BLKTRACK_BACKUP_RESYNC) {
+		/* What the resync found changed is its delta (doc/REPOSITORY.md). */
+		err = repo_set_delta(r, id, b.stored);
+		if (err) {
+			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
+			goto out_abort;
+		}
+	}
+	if (!streaming) {
+		err = hash_finish(&b, r, id, &res->hashes);
+		if (err)
+			goto out_abort;
+	}
 	res->volume_size = st.dev_size;
-	res->changed_bytes = blockset_cardinality(delta) * st.block_size;
+	res->changed_bytes = blockset_cardinality(b.stored ? b.stored : delta) * st.block_size;
 	if (res->changed_bytes > st.dev_size)
 		res->changed_bytes = st.dev_size;
 	res->covered_bytes = stats.data_bytes + stats.zero_bytes;
@@ -838,6 +1124,13 @@ out_close:
 	free(ext);
 	blockset_free(delta);
 	blockset_free(want);
+	blockset_free(b.stored);
+	bhash_reader_free(b.hp);
+	bhash_writer_abort(b.hw);
+	if (b.hp_fd >= 0)
+		close(b.hp_fd);
+	if (b.hw_fd >= 0)
+		close(b.hw_fd);
 	repo_close(r);
 	writers_free(b.wr);
 	return err;

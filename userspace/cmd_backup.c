@@ -20,6 +20,7 @@ static const char *const type_names[] = {
 	[BLKTRACK_BACKUP_INCREMENTAL] = "incremental",
 	[BLKTRACK_BACKUP_DIFFERENTIAL] = "differential",
 	[BLKTRACK_BACKUP_COPY] = "copy",
+	[BLKTRACK_BACKUP_RESYNC] = "resync",
 };
 
 static void summary(FILE *f, const char *dev, const struct blktrack_backup_result *r)
@@ -46,6 +47,7 @@ static void summary(FILE *f, const char *dev, const struct blktrack_backup_resul
 		r->mount_point);
 	fprintf(f, "writers: %u\n", r->writers);
 	fprintf(f, "verified: %s\n", r->verified ? "yes" : "no");
+	fprintf(f, "hashes: %s\n", r->hashes ? "yes" : "no");
 	cli_human(r->rewritten_bytes, c, sizeof(c));
 	fprintf(f, "rewritten_during_read_bytes: %" PRIu64 " (%s)\n", r->rewritten_bytes, c);
 	fprintf(f, "seconds: %.2f\n", r->seconds);
@@ -60,6 +62,7 @@ static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_r
 	    json_object_object_add(o, "backup", json_object_new_uint64(r->id)) ||
 	    json_object_object_add(o, "type", json_object_new_string(type_names[r->type])) ||
 	    json_object_object_add(o, "fell_back", json_object_new_boolean(r->fell_back)) ||
+	    json_object_object_add(o, "hashes", json_object_new_boolean(r->hashes)) ||
 	    json_object_object_add(o, "device", json_object_new_string(dev)) ||
 	    json_object_object_add(o, "volume_id", json_object_new_string(r->volume_id)) ||
 	    json_object_object_add(o, "parent", json_object_new_uint64(r->parent)) ||
@@ -117,7 +120,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 				if (!strcmp(optarg, type_names[i]))
 					break;
 			if (i == sizeof(type_names) / sizeof(type_names[0])) {
-				cli_err(NULL, "--type: full, incremental, differential or copy");
+				cli_err(NULL, "--type: full, incremental, differential, copy or "
+					"resync");
 				return cli_usage(&cmd_backup);
 			}
 			o.type = i;
@@ -128,11 +132,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			} else if (!strcmp(optarg, "fail")) {
 				o.on_invalid = BLKTRACK_ON_INVALID_FAIL;
 			} else if (!strcmp(optarg, "resync")) {
-				cli_err(NULL, "--on-invalid=resync is not implemented yet; "
-					"use full (the default for now) or fail");
-				return EXIT_ERROR;
+				o.on_invalid = BLKTRACK_ON_INVALID_RESYNC;
 			} else {
-				cli_err(NULL, "--on-invalid: full or fail");
+				cli_err(NULL, "--on-invalid: resync, full or fail");
 				return cli_usage(&cmd_backup);
 			}
 			break;
@@ -198,18 +200,19 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 
 const struct cmd cmd_backup = {
 	.name = "backup",
-	.args = "DEV --repo DIR [--type TYPE] [--on-invalid full|fail] [--output -]\n"
+	.args = "DEV --repo DIR [--type TYPE] [--on-invalid resync|full|fail] [--output -]\n"
 		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
 		"       [--no-verify] [--thaw-early] [--strict] [--json]",
 	.help = "Checkpoint DEV and store what changed in the repository DIR (created if\n"
 		"missing); a crash of an earlier run is repaired first.\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
-		"  -t, --type TYPE       full, incremental, differential or copy; default:\n"
+		"  -t, --type TYPE       full, incremental, differential, copy or resync; default:\n"
 		"                        incremental if DIR holds a base for the volume, else full\n"
 		"  -i, --on-invalid WHAT when tracking cannot be trusted (module reloaded,\n"
-		"                        volume re-attached, stamps do not follow): full (the\n"
-		"                        default) takes a full backup, fail gives exit 6;\n"
-		"                        resync is not implemented yet\n"
+		"                        volume re-attached, stamps do not follow): resync (the\n"
+		"                        default) reads the whole volume and stores the blocks\n"
+		"                        whose hash differs from the last base's, full takes a\n"
+		"                        full backup, fail gives exit 6\n"
 		"  -o, --output -        stream the backup file to standard output: no catalog\n"
 		"                        entry, and the checkpoint is aborted at the end, so the\n"
 		"                        stream moves no base (default type copy without --repo)\n"

@@ -908,3 +908,94 @@ Test(repo, stale_checkpoint_is_refused, .init = setup_dir, .fini = teardown_dir)
 	blockset_free(delta);
 	repo_close(r);
 }
+
+/* ---- block hash files --------------------------------------------------- */
+
+/* Give pending backup @id a (dummy) installed hash file. */
+static void hashes_for(struct repo *r, uint64_t id)
+{
+	int fd;
+
+	cr_assert_eq(repo_hashes_create(r, id, &fd), 0, "%s", repo_error(r));
+	cr_assert_eq(write(fd, "hash", 4), 4);
+	cr_assert_eq(repo_hashes_install(r, id, fd), 0, "%s", repo_error(r));
+}
+
+Test(repo, hash_files_follow_the_newest_base, .init = setup_dir, .fini = teardown_dir)
+{
+	struct repo_recovery rec;
+	struct repo *r;
+	struct fkern k;
+	uint64_t id;
+	int fd;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
+	cr_expect_eq(mode_of("hashes"), 0700);
+
+	/* A full with hashes, then a differential (not a base): both kept. */
+	id = protocol(r, &k, REPO_FULL, 2, NULL);
+	hashes_for(r, id);
+	cr_assert_eq(repo_commit(r, id, 4), 0);
+	fk_commit(&k);
+	cr_expect_eq(mode_of("hashes/1.bh"), 0600);
+	id = protocol(r, &k, REPO_DIFFERENTIAL, 2, NULL);
+	hashes_for(r, id);
+	cr_assert_eq(repo_commit(r, id, 4), 0);
+	fk_commit(&k);
+	cr_expect(exists("hashes/1.bh") && exists("hashes/2.bh"));
+	cr_assert_eq(repo_hashes_open(r, 1, &fd), 0);
+	close(fd);
+	cr_assert_eq(repo_hashes_open(r, 9, &fd), -ENOENT);
+
+	/* An abandoned incremental takes its hash file (and tmp) with it. */
+	id = protocol(r, &k, REPO_INCREMENTAL, 2, NULL);
+	hashes_for(r, id);
+	cr_assert_eq(repo_hashes_create(r, id, &fd), 0);	/* a stray tmp too */
+	close(fd);
+	cr_assert_eq(repo_abandon(r, id), 0);
+	fk_abort(&k);
+	cr_expect(!exists("hashes/3.bh") && !exists("hashes/3.bh.tmp"));
+
+	/* A crash leaves a pending entry's hashes: recovery removes them. */
+	id = protocol(r, &k, REPO_INCREMENTAL, 2, NULL);
+	hashes_for(r, id);
+	cr_assert_eq(repo_recover(r, NULL, &rec), 0);
+	cr_expect_eq(rec.dropped, 1);
+	cr_expect(!exists("hashes/4.bh"));
+	cr_expect(exists("hashes/1.bh"), "a committed backup's hashes are kept");
+	fk_abort(&k);
+
+	/* A committed incremental is the newest base: older hashes go. */
+	id = protocol(r, &k, REPO_INCREMENTAL, 2, NULL);
+	hashes_for(r, id);
+	cr_assert_eq(repo_commit(r, id, 4), 0);
+	cr_expect(exists("hashes/5.bh"));
+	cr_expect(!exists("hashes/1.bh") && !exists("hashes/2.bh"));
+	repo_close(r);
+}
+
+Test(repo, a_resync_delta_is_set_after_the_read, .init = setup_dir, .fini = teardown_dir)
+{
+	struct blockset *set, *got;
+	struct repo *r;
+	struct fkern k;
+	uint64_t id;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
+	id = protocol(r, &k, REPO_FULL, 3, NULL);
+	cr_assert_eq(repo_set_delta(r, id, NULL), -EINVAL, "only a pending backup");
+	fk_commit(&k);
+	id = protocol(r, &k, REPO_INCREMENTAL, 1, NULL);
+	cr_assert_eq(blockset_new(&set), 0);
+	cr_assert_eq(blockset_add_range(set, 10, 5), 0);
+	cr_assert_eq(repo_set_delta(r, id, set), 0, "%s", repo_error(r));
+	cr_expect_eq(repo_find(r, id)->changed_bytes, 5 * BS);
+	cr_assert_eq(repo_load_delta(r, id, &got), 0);
+	cr_expect_eq(blockset_cardinality(got), 5);
+	cr_expect(blockset_contains(got, 14) && !blockset_contains(got, 15));
+	blockset_free(set);
+	blockset_free(got);
+	repo_close(r);
+}

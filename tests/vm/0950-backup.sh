@@ -7,7 +7,10 @@
 # code and named; a requester killed (SIGKILL, BLKTRACK_TEST_CRASH_AT) after
 # the checkpoint, during the data write and after the catalog update is
 # repaired by the next run and every point still restores bit-exactly; a
-# module reload gives exit 6 with --on-invalid=fail and a full by default.
+# module reload gives exit 6 with --on-invalid=fail, a resync by default
+# that stores exactly the blocks that differ from the base's image (counted
+# independently), a full when the base's hash file is corrupt or with
+# --on-invalid=full.
 . /blktrack/tests/vm/lib/testlib.sh
 mnt=/mnt/bt0950
 R=$BT_TMP/repo
@@ -29,13 +32,14 @@ jfield() {
 }
 
 POINTS=
-# point NAME [BACKUP-OPTIONS...]: freeze, capture the volume's sha256, back
-# up, thaw. Records the backup id and sha under NAME.
+# point NAME [BACKUP-OPTIONS...]: freeze, capture the volume's sha256 (and
+# run $POINT_HOOK), back up, thaw. Records the backup id and sha under NAME.
 point() {
 	local name=$1 rc
 	shift
 	run fsfreeze -f $mnt
 	vol_sha >"$BT_TMP/sha.$name"
+	[ -z "${POINT_HOOK:-}" ] || $POINT_HOOK
 	echo "+ blktrack backup /dev/vda1 --repo $R --json $*"
 	blktrack backup /dev/vda1 --repo "$R" --json "$@" >"$BT_TMP/out.$name"
 	rc=$?
@@ -185,14 +189,20 @@ assert_eq "the after-catalog backup is p8's parent" "$(cat "$BT_TMP/id.p7")" \
 	"$(( $(cat "$BT_TMP/id.p6") + 1 ))"
 restore_all
 
-echo "# ---- module reload: tracking lost"
+# reload_module: detach, rmmod, load, attach, mount: the kernel's stamps no
+# longer follow the repository's, and writes made meanwhile were not tracked.
+reload_module() {
+	run umount $mnt
+	bt detach /dev/vda1
+	run rmmod blktrack
+	load_module
+	bt attach /dev/vda1
+	run mount -t ext4 /dev/vda1 $mnt
+}
+
+echo "# ---- module reload: tracking lost; the default resync stores what changed"
 write_files i
-run umount $mnt
-bt detach /dev/vda1
-run rmmod blktrack
-load_module
-bt attach /dev/vda1
-run mount -t ext4 /dev/vda1 $mnt
+reload_module
 write_files j
 run fsfreeze -f $mnt
 echo "+ blktrack backup /dev/vda1 --repo $R --on-invalid=fail (must fail with 6)"
@@ -201,16 +211,47 @@ rc=$?
 fsfreeze -u $mnt
 assert_eq "--on-invalid=fail after a reload: exit" $rc 6
 assert_status /dev/vda1 pending no
+# The reference: the blocks where the volume differs from p8's restored image.
+BASE_IMG=$BT_TMP/p8.img
+bt restore --repo "$R" --backup "$(cat "$BT_TMP/id.p8")" "$BASE_IMG" >/dev/null
+count_diff() {
+	/blktrack/build/vmprogs/blockdiff "$BASE_IMG" /dev/vda1 4096 >"$BT_TMP/ndiff"
+}
+POINT_HOOK=count_diff
 point p9
-assert_field p9 type full
+POINT_HOOK=
+rm -f "$BASE_IMG"
+ndiff=$(cat "$BT_TMP/ndiff")
+echo "blocks that differ from p8: $ndiff"
+[ "$ndiff" -gt 0 ] || fail "the test wrote nothing between p8 and p9"
+assert_field p9 type resync
 assert_field p9 fell_back true
+assert_field p9 parent "$(cat "$BT_TMP/id.p8")"
+assert_field p9 hashes true
+assert_field p9 changed_bytes $((ndiff * 4096))
+assert_field p9 covered_bytes $((ndiff * 4096))
 write_files k
 point p10
 assert_field p10 type incremental
 assert_field p10 parent "$(cat "$BT_TMP/id.p9")"
+assert_eq "block hash files kept: the newest base's only" "$(ls "$R/hashes")" \
+	"$(cat "$BT_TMP/id.p10").bh"
 restore_all
 bt verify --repo "$R"
-bt_fails 1 backup /dev/vda1 --repo "$R" --on-invalid=resync
+
+echo "# ---- a corrupt hash file: the resync refuses to trust it, takes a full"
+write_files l
+reload_module
+hf=$R/hashes/$(cat "$BT_TMP/id.p10").bh
+printf 'Z' | dd of="$hf" bs=1 seek=100 conv=notrunc status=none
+point p11
+assert_field p11 type full
+assert_field p11 fell_back true
+write_files m
+reload_module
+point p12 --on-invalid=full
+assert_field p12 type full
+restore_all
 
 echo "# ---- --output -: a stream, no catalog entry, the checkpoint aborted"
 n=$(blktrack list --repo "$R" --json | grep -c '"id"')

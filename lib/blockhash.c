@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * blockhash: per-block hash files (see blockhash.h; layout in
+ * doc/REPOSITORY.md). Integers are little-endian.
+ *
+ *	 0  4  magic "BTBH"
+ *	 4  2  version (1)
+ *	 6  2  flags (0)
+ *	 8  4  block size
+ *	12  4  reserved (0)
+ *	16  8  blocks N = ceil(volume size / block size)
+ *	24  8  volume size in bytes
+ *	32  8  XXH3-64 of bytes [0, 32)
+ *	40  8N XXH3-64 of each block, in order
+ *	..  8  XXH3-64 of every byte before it
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "blockhash.h"
+
+#define BH_MAGIC	"BTBH"
+#define BH_HDR		40
+#define BH_BUF		(64U << 10)
+
+struct bh_header {
+	char magic[4];
+	uint16_t version;
+	uint16_t flags;
+	uint32_t block_size;
+	uint32_t reserved;
+	uint64_t nr_blocks;
+	uint64_t volume_size;
+	uint64_t checksum;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct bh_header) == BH_HDR, "hash file header layout");
+
+struct bhash_writer {
+	int fd;
+	XXH3_state_t *xx;
+	uint64_t nr, put;
+	size_t used;
+	unsigned char buf[BH_BUF];
+};
+
+struct bhash_reader {
+	int fd;
+	XXH3_state_t *xx;
+	uint64_t nr, got, size;
+	uint32_t block_size;
+	size_t pos, len;
+	unsigned char buf[BH_BUF];
+};
+
+uint64_t bhash_block(const void *data, size_t len)
+{
+	return XXH3_64bits(data, len);
+}
+
+static uint64_t nr_blocks(uint64_t size, uint32_t bs)
+{
+	return size / bs + !!(size % bs);
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static int w_flush(struct bhash_writer *w)
+{
+	int err = write_all(w->fd, w->buf, w->used);
+
+	XXH3_64bits_update(w->xx, w->buf, w->used);
+	w->used = 0;
+	return err;
+}
+
+static int w_add(struct bhash_writer *w, const void *p, size_t len)
+{
+	int err = 0;
+
+	if (w->used + len > sizeof(w->buf))
+		err = w_flush(w);
+	memcpy(w->buf + w->used, p, len);
+	w->used += len;
+	return err;
+}
+
+int bhash_writer_open(int fd, uint64_t volume_size, uint32_t block_size,
+		      struct bhash_writer **out)
+{
+	struct bhash_writer *w;
+	struct bh_header h;
+
+	*out = NULL;
+	if (!block_size || (block_size & (block_size - 1)))
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->xx = XXH3_createState();
+	if (!w->xx) {
+		free(w);
+		return -ENOMEM;
+	}
+	XXH3_64bits_reset(w->xx);
+	w->fd = fd;
+	w->nr = nr_blocks(volume_size, block_size);
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, BH_MAGIC, 4);
+	h.version = htole16(BHASH_VERSION);
+	h.block_size = htole32(block_size);
+	h.nr_blocks = htole64(w->nr);
+	h.volume_size = htole64(volume_size);
+	h.checksum = htole64(XXH3_64bits(&h, offsetof(struct bh_header, checksum)));
+	w_add(w, &h, sizeof(h));
+	*out = w;
+	return 0;
+}
+
+int bhash_put(struct bhash_writer *w, uint64_t hash)
+{
+	uint64_t le = htole64(hash);
+
+	if (w->put == w->nr)
+		return -ERANGE;
+	w->put++;
+	return w_add(w, &le, sizeof(le));
+}
+
+int bhash_writer_finish(struct bhash_writer *w)
+{
+	uint64_t digest;
+	int err = w->put == w->nr ? w_flush(w) : -ERANGE;
+
+	if (!err) {
+		digest = htole64(XXH3_64bits_digest(w->xx));
+		err = write_all(w->fd, &digest, sizeof(digest));
+	}
+	bhash_writer_abort(w);
+	return err;
+}
+
+void bhash_writer_abort(struct bhash_writer *w)
+{
+	if (!w)
+		return;
+	XXH3_freeState(w->xx);
+	free(w);
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+/* Fill the buffer with what is left of the file, up to its size. */
+static int r_fill(struct bhash_reader *r)
+{
+	memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+	r->len -= r->pos;
+	r->pos = 0;
+	while (r->len < sizeof(r->buf)) {
+		ssize_t n = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (!n)
+			break;
+		r->len += n;
+	}
+	return 0;
+}
+
+/* Take @len bytes of the file; -EBADMSG if it ends first. */
+static int r_take(struct bhash_reader *r, void *out, size_t len, bool digest)
+{
+	int err;
+
+	if (r->len - r->pos < len) {
+		err = r_fill(r);
+		if (err)
+			return err;
+		if (r->len - r->pos < len)
+			return -EBADMSG;
+	}
+	memcpy(out, r->buf + r->pos, len);
+	if (digest)
+		XXH3_64bits_update(r->xx, r->buf + r->pos, len);
+	r->pos += len;
+	return 0;
+}
+
+int bhash_reader_open(int fd, struct bhash_reader **out)
+{
+	struct bhash_reader *r;
+	struct bh_header h;
+	int err;
+
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->xx = XXH3_createState();
+	if (!r->xx) {
+		free(r);
+		return -ENOMEM;
+	}
+	XXH3_64bits_reset(r->xx);
+	r->fd = fd;
+	err = r_take(r, &h, sizeof(h), true);
+	if (!err && (memcmp(h.magic, BH_MAGIC, 4) ||
+		     le64toh(h.checksum) != XXH3_64bits(&h, offsetof(struct bh_header, checksum))))
+		err = -EBADMSG;
+	if (!err && (le16toh(h.version) != BHASH_VERSION || h.flags || h.reserved))
+		err = -EPROTONOSUPPORT;
+	if (!err) {
+		r->block_size = le32toh(h.block_size);
+		r->size = le64toh(h.volume_size);
+		r->nr = le64toh(h.nr_blocks);
+		if (!r->block_size || (r->block_size & (r->block_size - 1)) ||
+		    r->nr != nr_blocks(r->size, r->block_size))
+			err = -EBADMSG;
+	}
+	if (err) {
+		bhash_reader_free(r);
+		return err;
+	}
+	*out = r;
+	return 0;
+}
+
+uint64_t bhash_reader_volume_size(const struct bhash_reader *r)
+{
+	return r->size;
+}
+
+uint32_t bhash_reader_block_size(const struct bhash_reader *r)
+{
+	return r->block_size;
+}
+
+uint64_t bhash_reader_blocks(const struct bhash_reader *r)
+{
+	return r->nr;
+}
+
+int bhash_get(struct bhash_reader *r, uint64_t *hash)
+{
+	uint64_t le;
+	int err;
+
+	if (r->got == r->nr)
+		return -ENODATA;
+	err = r_take(r, &le, sizeof(le), true);
+	if (err)
+		return err;
+	r->got++;
+	*hash = le64toh(le);
+	return 0;
+}
+
+int bhash_reader_finish(struct bhash_reader *r)
+{
+	uint64_t h, digest;
+	int err = 0;
+
+	while (!err && r->got < r->nr)
+		err = bhash_get(r, &h);
+	if (!err) {
+		digest = XXH3_64bits_digest(r->xx);
+		err = r_take(r, &h, sizeof(h), false);
+		if (!err && le64toh(h) != digest)
+			err = -EBADMSG;
+	}
+	/* Nothing may follow the trailer. */
+	if (!err)
+		err = r_fill(r);
+	if (!err && r->len != r->pos)
+		err = -EBADMSG;
+	bhash_reader_free(r);
+	return err;
+}
+
+void bhash_reader_free(struct bhash_reader *r)
+{
+	if (!r)
+		return;
+	XXH3_freeState(r->xx);
+	free(r);
+}
+
+int bhash_check(int fd, uint64_t *size, uint32_t *block_size)
+{
+	struct bhash_reader *r;
+	uint64_t s;
+	uint32_t bs;
+	int err;
+
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	err = bhash_reader_open(fd, &r);
+	if (err)
+		return err;
+	s = r->size;
+	bs = r->block_size;
+	err = bhash_reader_finish(r);
+	if (!err && lseek(fd, 0, SEEK_SET) < 0)
+		err = -errno;
+	if (!err) {
+		*size = s;
+		*block_size = bs;
+	}
+	return err;
+}
