@@ -151,7 +151,7 @@ static void backup_name(uint64_t id, char out[REPO_NAME_MAX])
 }
 
 /* A backup's block hashes have no catalog field: the name follows the id. */
-static void hashes_name(uint64_t id, char out[REPO_NAME_MAX])
+void repo_hashes_name(uint64_t id, char out[REPO_NAME_MAX])
 {
 	snprintf(out, REPO_NAME_MAX, HASHES_DIR "/%" PRIu64 ".bh", id);
 }
@@ -1010,7 +1010,7 @@ int repo_hashes_create(struct repo *r, uint64_t id, int *fd)
 {
 	char name[REPO_NAME_MAX];
 
-	hashes_name(id, name);
+	repo_hashes_name(id, name);
 	return create_tmp(r, id, name, fd);
 }
 
@@ -1018,7 +1018,7 @@ int repo_hashes_install(struct repo *r, uint64_t id, int fd)
 {
 	char name[REPO_NAME_MAX];
 
-	hashes_name(id, name);
+	repo_hashes_name(id, name);
 	return install_tmp(r, id, HASHES_DIR, name, fd);
 }
 
@@ -1026,7 +1026,7 @@ int repo_hashes_open(struct repo *r, uint64_t id, int *fd)
 {
 	char name[REPO_NAME_MAX];
 
-	hashes_name(id, name);
+	repo_hashes_name(id, name);
 	*fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0)
 		return repo_set_error(r, -errno, "%s/%s: %s", r->path, name, strerror(errno));
@@ -1083,7 +1083,7 @@ int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)
 		for (k = 0; k < (size_t)i; k++) {
 			if (strcmp(r->e[k].to.volume_id, old.to.volume_id))
 				continue;
-			hashes_name(r->e[k].id, name);
+			repo_hashes_name(r->e[k].id, name);
 			unlinkat(r->dirfd, name, 0);
 		}
 	}
@@ -1098,7 +1098,7 @@ static void unlink_entry_files(struct repo *r, const struct repo_entry *e,
 	unsigned int k;
 
 	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, e->file);
-	hashes_name(e->id, hashes);
+	repo_hashes_name(e->id, hashes);
 	snprintf(htmp, sizeof(htmp), "%s" TMP_SUFFIX, hashes);
 	for (k = 0; k < 5; k++)
 		if (!unlinkat(r->dirfd, names[k], 0) && removed)
@@ -1139,7 +1139,7 @@ static bool referenced(const struct repo *r, const char *dir, const char *name)
 
 	snprintf(full, sizeof(full), "%s/%s", dir, name);
 	for (i = 0; i < r->n; i++) {
-		hashes_name(r->e[i].id, hashes);
+		repo_hashes_name(r->e[i].id, hashes);
 		if (!strcmp(r->e[i].file, full) || !strcmp(r->e[i].delta, full) ||
 		    !strcmp(hashes, full))
 			return true;

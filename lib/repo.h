@@ -169,6 +169,7 @@ int repo_backup_install(struct repo *r, uint64_t id, int fd);
  * compares with the newest base. repo_hashes_open: read-only, -ENOENT when
  * the backup has none.
  */
+void repo_hashes_name(uint64_t id, char out[REPO_NAME_MAX]);
 int repo_hashes_create(struct repo *r, uint64_t id, int *fd);
 int repo_hashes_install(struct repo *r, uint64_t id, int fd);
 int repo_hashes_open(struct repo *r, uint64_t id, int *fd);

@@ -1666,6 +1666,7 @@ BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir
 		struct json_object *o = json_object_new_object(), *ch;
 		char path[4096];
 		uint64_t *ids;
+		int hfd;
 
 		if (!o) {
 			fails++;
@@ -1685,6 +1686,14 @@ BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir
 		else
 			json_object_object_add(o, "from", NULL);
 		jadd(o, "to", jstamp(&e->to, &fails), &fails);
+		/* Block hashes for a resync: only the newest base of a volume has them. */
+		if (!repo_hashes_open(r, e->id, &hfd)) {
+			close(hfd);
+			repo_hashes_name(e->id, path);
+			jadd(o, "hashes", json_object_new_string(path), &fails);
+		} else {
+			json_object_object_add(o, "hashes", NULL);
+		}
 		if (!repo_chain(r, e->id, &ids, &n)) {
 			ch = json_object_new_array();
 			for (k = 0; ch && k < n; k++)

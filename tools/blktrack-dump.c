@@ -685,6 +685,8 @@ static int dump_repo(int argc, char *argv[], const struct dump_opts *o)
 		printf("  file      %s (%s stored, %s changed)\n", jstr(e, "file"), s, c);
 		print_rstamp("from", e);
 		print_rstamp("to", e);
+		if (json_object_object_get_ex(e, "hashes", &v) && v)
+			printf("  hashes    %s\n", json_object_get_string(v));
 		printf("  chain     ");
 		if (json_object_object_get_ex(e, "chain", &v)) {
 			for (k = 0; k < json_object_array_length(v); k++)
