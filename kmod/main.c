@@ -75,7 +75,7 @@ static int bt_ioc_version(void __user *uarg)
 	if (v.reserved0 || !bt_zero(v.reserved, sizeof(v.reserved)))
 		return -EINVAL;
 	v.abi_version = BLKTRACK_ABI_VERSION;
-	v.features = 0;
+	v.features = BLKTRACK_FEATURE_RESTORE;
 	return copy_to_user(uarg, &v, sizeof(v)) ? -EFAULT : 0;
 }
 
@@ -227,6 +227,43 @@ static int bt_ioc_stamp(void __user *uarg, bool commit)
 	return commit ? bt_commit(&a, dev) : bt_abort(&a, dev);
 }
 
+static bool bt_restore_reason_ok(u32 reason)
+{
+	return reason == BLKTRACK_REASON_RESIZED || reason == BLKTRACK_REASON_UNCLEAN ||
+	       reason == BLKTRACK_REASON_NO_STATE || reason == BLKTRACK_REASON_OFFLINE_CHANGE;
+}
+
+static int bt_ioc_restore(void __user *uarg)
+{
+	struct blktrack_extent *ext = NULL;
+	struct blktrack_restore r;
+	bool invalid;
+	dev_t dev;
+	int ret = bt_copy_in(&r, uarg, sizeof(r));
+
+	if (ret)
+		return ret;
+	invalid = r.flags & BLKTRACK_RESTORE_INVALID;
+	if ((r.flags & ~BLKTRACK_RESTORE_INVALID) || !bt_zero(r.reserved, sizeof(r.reserved)))
+		return -EINVAL;
+	if (invalid ? !bt_restore_reason_ok(r.reason) || r.count :
+		      r.reason || bt_zero(r.stamp.generation, sizeof(r.stamp.generation)) ||
+		      !r.block_size || !bt_block_size_ok(r.block_size))
+		return -EINVAL;
+	if (r.count > BLKTRACK_RESTORE_MAX)
+		return -E2BIG;
+	if (!bt_devno(&r.dev, &dev))
+		return -ENOENT;
+	if (r.count) {
+		ext = memdup_user(u64_to_user_ptr(r.extents_ptr), r.count * sizeof(*ext));
+		if (IS_ERR(ext))
+			return PTR_ERR(ext);
+	}
+	ret = bt_restore(&r, ext, dev);
+	kfree(ext);
+	return ret;
+}
+
 static long bt_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -253,6 +290,8 @@ static long bt_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return bt_ioc_stamp(uarg, true);
 	case BLKTRACK_IOC_ABORT:
 		return bt_ioc_stamp(uarg, false);
+	case BLKTRACK_IOC_RESTORE:
+		return bt_ioc_restore(uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -452,6 +452,7 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 		vol->pending = vol->active;
 		vol->active = vol->staged;
 		vol->staged = NULL;
+		vol->checkpointed = true;
 		mutex_unlock(&vol->map_lock);
 	}
 
@@ -608,6 +609,11 @@ int bt_commit(const struct blktrack_stamp_arg *a, dev_t dev)
 		btmap_destroy(vol->pending);
 		vol->pending = NULL;
 		vol->epoch++;
+		/* A new history starts at this generation: stamps guard the rest. */
+		if (vol->history_lost) {
+			vol->history_lost = false;
+			vol->reason = BLKTRACK_REASON_NONE;
+		}
 	}
 	mutex_unlock(&bt_ctl_mutex);
 	return ret;
@@ -622,6 +628,77 @@ int bt_abort(const struct blktrack_stamp_arg *a, dev_t dev)
 	vol = bt_find_pending(a, dev, &ret);
 	if (vol)
 		bt_unpend(&vol, 1);
+	mutex_unlock(&bt_ctl_mutex);
+	return ret;
+}
+
+/* ==== Restore (a saved history) ========================================== */
+
+/* The extent covers whole blocks inside the volume (the last may be clipped). */
+static bool bt_extent_ok(const struct bt_volume *vol, const struct blktrack_extent *e)
+{
+	u64 size = bt_dev_bytes(vol), mask = (1ULL << vol->block_shift) - 1;
+
+	return e->length && e->offset < size && e->length <= size - e->offset &&
+	       !(e->offset & mask) &&
+	       (!(e->length & mask) || e->offset + e->length == size);
+}
+
+int bt_restore(const struct blktrack_restore *r, const struct blktrack_extent *ext,
+	       dev_t dev)
+{
+	struct bt_volume *vol;
+	bool want = false;
+	u32 i;
+	int ret = 0;
+
+	mutex_lock(&bt_ctl_mutex);
+	vol = bt_find(dev);
+	if (!vol) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	/* Once checkpointed, the volume's own history has started. */
+	if (vol->pending || vol->checkpointed) {
+		ret = -EBUSY;
+		goto out_unlock;
+	}
+	if (r->flags & BLKTRACK_RESTORE_INVALID) {
+		vol->reason = r->reason;
+		vol->history_lost = true;
+		pr_info("%u:%u: saved history not trusted (reason %u)\n", MAJOR(dev),
+			MINOR(dev), r->reason);
+		goto out_unlock;
+	}
+	if (r->block_size != 1U << vol->block_shift) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	if (r->dev_size != bt_dev_bytes(vol)) {
+		ret = -ERANGE;
+		goto out_unlock;
+	}
+	for (i = 0; i < r->count; i++) {
+		if (!bt_extent_ok(vol, &ext[i])) {
+			ret = -ERANGE;
+			goto out_unlock;
+		}
+	}
+	for (i = 0; i < r->count; i++) {
+		u64 first = ext[i].offset >> vol->block_shift;
+		u64 n = DIV_ROUND_UP_ULL(ext[i].length, 1ULL << vol->block_shift);
+
+		/* btmap_mark() expects a probe's context: an RCU-sched reader. */
+		preempt_disable();
+		want |= btmap_mark(vol->active, first, n);
+		preempt_enable();
+		cond_resched();
+	}
+	if (want)
+		queue_work(system_unbound_wq, &vol->coarsen_work);
+	memcpy(vol->generation, r->stamp.generation, sizeof(vol->generation));
+	vol->epoch = r->stamp.epoch;
+out_unlock:
 	mutex_unlock(&bt_ctl_mutex);
 	return ret;
 }

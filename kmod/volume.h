@@ -46,6 +46,8 @@ struct bt_volume {
 	bool whole_disk;
 	bool resized;			/* set by the probe: write past the end */
 	u32 reason;			/* enum blktrack_reason, sticky */
+	bool history_lost;		/* reason came from RESTORE: COMMIT clears it */
+	bool checkpointed;		/* RESTORE is refused once set */
 	u64 mem_limit;			/* bytes, never 0 */
 	u8 generation[16];
 	u64 epoch;
@@ -97,6 +99,8 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 int bt_read_extents(struct blktrack_read_extents *rd, dev_t dev);
 int bt_commit(const struct blktrack_stamp_arg *a, dev_t dev);
 int bt_abort(const struct blktrack_stamp_arg *a, dev_t dev);
+int bt_restore(const struct blktrack_restore *r, const struct blktrack_extent *ext,
+	       dev_t dev);
 void bt_detach_all(void);
 
 #endif /* BLKTRACK_VOLUME_H */

@@ -28,6 +28,7 @@ ABI_SIZE(blktrack_checkpoint, 40);
 ABI_SIZE(blktrack_extent, 16);
 ABI_SIZE(blktrack_read_extents, 88);
 ABI_SIZE(blktrack_stamp_arg, 64);
+ABI_SIZE(blktrack_restore, 88);
 
 ABI_OFF(blktrack_version, size, 0);
 ABI_OFF(blktrack_attach, size, 0);
@@ -37,6 +38,7 @@ ABI_OFF(blktrack_status, size, 0);
 ABI_OFF(blktrack_checkpoint, size, 0);
 ABI_OFF(blktrack_read_extents, size, 0);
 ABI_OFF(blktrack_stamp_arg, size, 0);
+ABI_OFF(blktrack_restore, size, 0);
 
 struct field {
 	const char *name;
@@ -127,6 +129,17 @@ static const struct field fields[] = {
 	F(blktrack_stamp_arg, reserved0, 20, 4),
 	F(blktrack_stamp_arg, stamp, 24, 24),
 	F(blktrack_stamp_arg, reserved, 48, 16),
+
+	F(blktrack_restore, size, 0, 8),
+	F(blktrack_restore, dev, 8, 8),
+	F(blktrack_restore, flags, 16, 4),
+	F(blktrack_restore, reason, 20, 4),
+	F(blktrack_restore, stamp, 24, 24),
+	F(blktrack_restore, dev_size, 48, 8),
+	F(blktrack_restore, block_size, 56, 4),
+	F(blktrack_restore, count, 60, 4),
+	F(blktrack_restore, extents_ptr, 64, 8),
+	F(blktrack_restore, reserved, 72, 16),
 };
 
 Test(abi, field_offsets_and_sizes)
@@ -202,6 +215,7 @@ static const struct ioc iocs[] = {
 	IOC(BLKTRACK_IOC_READ_EXTENTS, 0x06, _IOC_READ | _IOC_WRITE, blktrack_read_extents),
 	IOC(BLKTRACK_IOC_COMMIT, 0x07, _IOC_WRITE, blktrack_stamp_arg),
 	IOC(BLKTRACK_IOC_ABORT, 0x08, _IOC_WRITE, blktrack_stamp_arg),
+	IOC(BLKTRACK_IOC_RESTORE, 0x09, _IOC_WRITE, blktrack_restore),
 };
 
 Test(abi, ioctl_numbers)
@@ -233,6 +247,7 @@ Test(abi, ioctl_values_frozen)
 	cr_expect_eq(BLKTRACK_IOC_READ_EXTENTS, 0xc058bc06UL);
 	cr_expect_eq(BLKTRACK_IOC_COMMIT, 0x4040bc07UL);
 	cr_expect_eq(BLKTRACK_IOC_ABORT, 0x4040bc08UL);
+	cr_expect_eq(BLKTRACK_IOC_RESTORE, 0x4058bc09UL);
 }
 
 Test(abi, constants)

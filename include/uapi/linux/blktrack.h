@@ -66,7 +66,7 @@ struct blktrack_stamp {
  * struct blktrack_version - BLKTRACK_IOC_VERSION
  * @size: IN sizeof(struct blktrack_version)
  * @abi_version: OUT BLKTRACK_ABI_VERSION of the running module
- * @features: OUT reserved for feature bits, 0 today
+ * @features: OUT BLKTRACK_FEATURE_* the module has
  * @reserved: must be zero
  */
 struct blktrack_version {
@@ -150,7 +150,11 @@ enum blktrack_state {
 enum blktrack_reason {
 	BLKTRACK_REASON_NONE = 0,
 	BLKTRACK_REASON_DEVICE_REMOVED = 1,	/* the disk went away */
-	BLKTRACK_REASON_RESIZED = 2		/* size changed while tracked */
+	BLKTRACK_REASON_RESIZED = 2,		/* size changed (tracked or not) */
+	/* Set by RESTORE with BLKTRACK_RESTORE_INVALID; cleared by the next COMMIT. */
+	BLKTRACK_REASON_UNCLEAN = 3,		/* saved state without the clean flag */
+	BLKTRACK_REASON_NO_STATE = 4,		/* no saved state for the volume */
+	BLKTRACK_REASON_OFFLINE_CHANGE = 5	/* written while not tracked */
 };
 
 /* struct blktrack_status.flags */
@@ -301,6 +305,58 @@ struct blktrack_stamp_arg {
 	__u64 reserved[2];
 };
 
+/* struct blktrack_restore.flags */
+#define BLKTRACK_RESTORE_INVALID	(1U << 0)  /* the saved state is not to be trusted */
+
+/* Most extents one RESTORE call takes (16 bytes each). */
+#define BLKTRACK_RESTORE_MAX		65536U
+
+/**
+ * struct blktrack_restore - BLKTRACK_IOC_RESTORE: continue a saved history
+ * @size: IN sizeof(struct blktrack_restore)
+ * @dev: IN an attached volume on which no CHECKPOINT was taken yet
+ * @flags: IN 0, or BLKTRACK_RESTORE_INVALID
+ * @reason: IN with BLKTRACK_RESTORE_INVALID: why (RESIZED, UNCLEAN,
+ *	NO_STATE or OFFLINE_CHANGE); else must be zero
+ * @stamp: IN the saved stamp: the volume takes it as its own, so that
+ *	the next checkpoint continues the saved history (ignored with
+ *	BLKTRACK_RESTORE_INVALID; its generation must not be all zero)
+ * @dev_size: IN the saved volume size in bytes: must be the volume's
+ * @block_size: IN the saved block size: must be the volume's
+ * @count: IN extents at @extents_ptr, at most BLKTRACK_RESTORE_MAX (0
+ *	with BLKTRACK_RESTORE_INVALID)
+ * @extents_ptr: IN user pointer to struct blktrack_extent: the changes
+ *	since @stamp, block aligned (the last may end at the volume's end)
+ * @reserved: must be zero
+ *
+ * A saved active map (blktrack save) is loaded back after a reboot: the
+ * extents are added to the active map, which keeps what was written since
+ * the attach, and the volume takes @stamp. Call it again with the same
+ * stamp for more extents. With BLKTRACK_RESTORE_INVALID nothing is loaded:
+ * the volume keeps its new generation, its state becomes INVALID with
+ * @reason, and the next COMMIT (of a backup that read the whole volume:
+ * the stamps make any other one resync) clears it.
+ * Errors: ENOENT (not attached), EBUSY (a checkpoint was taken since the
+ * attach), EINVAL (flags, reason, reserved, block size, zero generation,
+ * count with INVALID), E2BIG (count), ERANGE (dev_size, or an extent
+ * misaligned, empty or past the end), EFAULT. Nothing changes on error.
+ */
+struct blktrack_restore {
+	__u64 size;
+	struct blktrack_devno dev;
+	__u32 flags;
+	__u32 reason;
+	struct blktrack_stamp stamp;
+	__u64 dev_size;
+	__u32 block_size;
+	__u32 count;
+	__u64 extents_ptr;
+	__u64 reserved[2];
+};
+
+/* struct blktrack_version.features */
+#define BLKTRACK_FEATURE_RESTORE	(1ULL << 0)  /* BLKTRACK_IOC_RESTORE */
+
 #define BLKTRACK_IOC_MAGIC	0xBC
 
 #define BLKTRACK_IOC_VERSION	_IOWR(BLKTRACK_IOC_MAGIC, 0x00, struct blktrack_version)
@@ -312,5 +368,6 @@ struct blktrack_stamp_arg {
 #define BLKTRACK_IOC_READ_EXTENTS _IOWR(BLKTRACK_IOC_MAGIC, 0x06, struct blktrack_read_extents)
 #define BLKTRACK_IOC_COMMIT	_IOW(BLKTRACK_IOC_MAGIC, 0x07, struct blktrack_stamp_arg)
 #define BLKTRACK_IOC_ABORT	_IOW(BLKTRACK_IOC_MAGIC, 0x08, struct blktrack_stamp_arg)
+#define BLKTRACK_IOC_RESTORE	_IOW(BLKTRACK_IOC_MAGIC, 0x09, struct blktrack_restore)
 
 #endif /* _UAPI_LINUX_BLKTRACK_H */

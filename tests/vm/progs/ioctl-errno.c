@@ -236,6 +236,7 @@ struct arg {
 		struct blktrack_checkpoint ckpt;
 		struct blktrack_read_extents rd;
 		struct blktrack_stamp_arg stamp;
+		struct blktrack_restore restore;
 		unsigned char bytes[256];
 	} u;
 };
@@ -243,6 +244,9 @@ struct arg {
 static struct blktrack_devno list_buf[16];
 static struct blktrack_checkpoint_vol ckpt_vols[BLKTRACK_CHECKPOINT_MAX + 1];
 static struct blktrack_extent ext_buf[64];
+static struct blktrack_extent restore_ext[2];
+static const __u8 saved_generation[16] = {
+	0x5a, 0x5a, 0x5a, 0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
 
 enum { FILL_PENDING = 0, FILL_ACTIVE = 1 };
 
@@ -293,6 +297,21 @@ static void fill(unsigned long cmd, struct arg *a, int mode)
 		a->u.stamp.size = sizeof(a->u.stamp);
 		a->u.stamp.dev = dev;
 		a->u.stamp.stamp = st.stamp;
+		break;
+	case BLKTRACK_IOC_RESTORE:
+		/* Blocks 1 and 3 to 4 of a saved history at epoch 7. */
+		restore_ext[0].offset = st.block_size;
+		restore_ext[0].length = st.block_size;
+		restore_ext[1].offset = 3ULL * st.block_size;
+		restore_ext[1].length = 2ULL * st.block_size;
+		a->u.restore.size = sizeof(a->u.restore);
+		a->u.restore.dev = dev;
+		memcpy(a->u.restore.stamp.generation, saved_generation, 16);
+		a->u.restore.stamp.epoch = 7;
+		a->u.restore.dev_size = st.dev_size;
+		a->u.restore.block_size = st.block_size;
+		a->u.restore.count = 2;
+		a->u.restore.extents_ptr = (uintptr_t)restore_ext;
 		break;
 	}
 }
@@ -348,6 +367,10 @@ static const struct ioc iocs[] = {
 	{ "ABORT", BLKTRACK_IOC_ABORT, sizeof(struct blktrack_stamp_arg), {
 		ZF(blktrack_stamp_arg, flags, 0), Z(blktrack_stamp_arg, reserved0),
 		ZR(blktrack_stamp_arg, reserved, 0), ZR(blktrack_stamp_arg, reserved, 1) } },
+	{ "RESTORE", BLKTRACK_IOC_RESTORE, sizeof(struct blktrack_restore), {
+		ZF(blktrack_restore, flags, BLKTRACK_RESTORE_INVALID),
+		Z(blktrack_restore, reason),
+		ZR(blktrack_restore, reserved, 0), ZR(blktrack_restore, reserved, 1) } },
 };
 
 static const struct ioc *find_ioc(unsigned long cmd)
@@ -826,8 +849,8 @@ static void checks_unknown(void)
 	fill(BLKTRACK_IOC_VERSION, &a, 0);
 	expect(ENOTTY, _IOWR(BLKTRACK_IOC_MAGIC, 0x7f, struct blktrack_version), &a,
 	       "unknown ioctl number 0x7f -> ENOTTY");
-	expect(ENOTTY, _IOWR(BLKTRACK_IOC_MAGIC, 0x09, struct blktrack_version), &a,
-	       "unknown ioctl number 0x09 -> ENOTTY");
+	expect(ENOTTY, _IOWR(BLKTRACK_IOC_MAGIC, 0x0a, struct blktrack_version), &a,
+	       "unknown ioctl number 0x0a -> ENOTTY");
 	expect(ENOTTY, _IOWR('X', 0x00, struct blktrack_version), &a,
 	       "another ioctl magic -> ENOTTY");
 	expect(ENOTTY, _IO(BLKTRACK_IOC_MAGIC, 0x00), &a,
@@ -837,6 +860,132 @@ static void checks_unknown(void)
 	       "STATUS number with another encoded size -> ENOTTY");
 	expect(ENOTTY, _IOR(BLKTRACK_IOC_MAGIC, 0x04, struct blktrack_status), &a,
 	       "STATUS number with another direction -> ENOTTY");
+}
+
+/* RESTORE on a fresh attach: every refusal, then a saved history loaded. */
+static void checks_restore(void)
+{
+	static const struct { __u64 off, len; const char *what; } bad[] = {
+		{ 1, 4096, "misaligned offset" },
+		{ 0, 0, "empty" },
+		{ 0, 100, "a partial block not at the end" },
+		{ ~0ULL - 4095, 4096, "offset near 2^64" },
+		{ 4096, ~0ULL, "length 2^64-1" },
+	};
+	struct blktrack_status before = status(), st;
+	struct arg a;
+	size_t i;
+
+	generic_checks(BLKTRACK_IOC_RESTORE, 0, "fresh attach");
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	a.u.restore.dev = nodev;
+	expect(ENOENT, BLKTRACK_IOC_RESTORE, &a, "RESTORE of another device -> ENOENT");
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	a.u.restore.count = BLKTRACK_RESTORE_MAX + 1;
+	expect(E2BIG, BLKTRACK_IOC_RESTORE, &a, "RESTORE count MAX+1 -> E2BIG");
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	a.u.restore.block_size = 0;
+	expect(EINVAL, BLKTRACK_IOC_RESTORE, &a, "RESTORE block size 0 -> EINVAL");
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	a.u.restore.block_size = 6000;
+	expect(EINVAL, BLKTRACK_IOC_RESTORE, &a, "RESTORE block size 6000 -> EINVAL");
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	a.u.restore.block_size = 2 * before.block_size;
+	expect(EINVAL, BLKTRACK_IOC_RESTORE, &a, "RESTORE another valid block size -> EINVAL");
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	memset(a.u.restore.stamp.generation, 0, 16);
+	expect(EINVAL, BLKTRACK_IOC_RESTORE, &a, "RESTORE zero generation -> EINVAL");
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	a.u.restore.dev_size += before.block_size;
+	expect(ERANGE, BLKTRACK_IOC_RESTORE, &a, "RESTORE dev_size + 1 block -> ERANGE");
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	a.u.restore.dev_size -= before.block_size;
+	expect(ERANGE, BLKTRACK_IOC_RESTORE, &a, "RESTORE dev_size - 1 block -> ERANGE");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fill(BLKTRACK_IOC_RESTORE, &a, 0);
+		restore_ext[1].offset = bad[i].off;
+		restore_ext[1].length = bad[i].len;
+		expect(ERANGE, BLKTRACK_IOC_RESTORE, &a,
+		       "RESTORE second extent %s -> ERANGE, the first not loaded", bad[i].what);
+	}
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	restore_ext[1].offset = before.dev_size;
+	expect(ERANGE, BLKTRACK_IOC_RESTORE, &a, "RESTORE extent at the volume's end -> ERANGE");
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	restore_ext[1].offset = before.dev_size - before.block_size;
+	restore_ext[1].length = 2ULL * before.block_size;
+	expect(ERANGE, BLKTRACK_IOC_RESTORE, &a, "RESTORE extent past the end -> ERANGE");
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	a.u.restore.extents_ptr = BOGUS_U64;
+	expect(EFAULT, BLKTRACK_IOC_RESTORE, &a, "RESTORE extents_ptr unmapped -> EFAULT");
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	a.u.restore.flags = BLKTRACK_RESTORE_INVALID;
+	a.u.restore.reason = BLKTRACK_REASON_UNCLEAN;
+	expect(EINVAL, BLKTRACK_IOC_RESTORE, &a, "RESTORE INVALID with extents -> EINVAL");
+	for (i = 0; i < 3; i++) {
+		static const __u32 reasons[] = { BLKTRACK_REASON_NONE,
+			BLKTRACK_REASON_DEVICE_REMOVED, 99 };
+
+		fill(BLKTRACK_IOC_RESTORE, &a, 0);
+		a.u.restore.flags = BLKTRACK_RESTORE_INVALID;
+		a.u.restore.count = 0;
+		a.u.restore.reason = reasons[i];
+		expect(EINVAL, BLKTRACK_IOC_RESTORE, &a, "RESTORE INVALID reason %u -> EINVAL",
+		       reasons[i]);
+	}
+
+	/* The saved history: its stamp, its blocks on top of the active map's. */
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	expect(0, BLKTRACK_IOC_RESTORE, &a, "RESTORE -> ok");
+	st = status();
+	check(!memcmp(st.stamp.generation, saved_generation, 16) && st.stamp.epoch == 7,
+	      "after RESTORE: the saved stamp (epoch %llu)", (unsigned long long)st.stamp.epoch);
+	check(st.state == BLKTRACK_STATE_TRACKING && st.active_dirty == before.active_dirty + 3,
+	      "after RESTORE: tracking, active_dirty %llu == %llu + 3",
+	      (unsigned long long)st.active_dirty, (unsigned long long)before.active_dirty);
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	restore_ext[0].offset = before.dev_size - before.block_size;
+	a.u.restore.count = 1;
+	expect(0, BLKTRACK_IOC_RESTORE, &a, "RESTORE again, the last block -> ok");
+	check(status().active_dirty == before.active_dirty + 4, "the last block added");
+}
+
+/* Once checkpointed, a volume's history is its own. */
+static void checks_restore_refused(void)
+{
+	struct arg a;
+
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	expect(EBUSY, BLKTRACK_IOC_RESTORE, &a, "RESTORE after a checkpoint -> EBUSY");
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	a.u.restore.flags = BLKTRACK_RESTORE_INVALID;
+	a.u.restore.reason = BLKTRACK_REASON_UNCLEAN;
+	a.u.restore.count = 0;
+	expect(EBUSY, BLKTRACK_IOC_RESTORE, &a, "RESTORE INVALID after a checkpoint -> EBUSY");
+}
+
+/* A history that cannot be trusted: INVALID with its reason until a COMMIT. */
+static void checks_restore_invalid(void)
+{
+	struct blktrack_status before = status(), st;
+	struct arg a;
+
+	fill(BLKTRACK_IOC_RESTORE, &a, 0);
+	a.u.restore.flags = BLKTRACK_RESTORE_INVALID;
+	a.u.restore.reason = BLKTRACK_REASON_OFFLINE_CHANGE;
+	a.u.restore.count = 0;
+	expect(0, BLKTRACK_IOC_RESTORE, &a, "RESTORE INVALID offline change -> ok");
+	st = status();
+	check(st.state == BLKTRACK_STATE_INVALID && st.reason == BLKTRACK_REASON_OFFLINE_CHANGE &&
+	      !memcmp(&st.stamp, &before.stamp, sizeof(st.stamp)),
+	      "after RESTORE INVALID: state %u reason %u, the attach's own stamp", st.state,
+	      st.reason);
+	checkpoint_ok();
+	fill(BLKTRACK_IOC_COMMIT, &a, 0);
+	expect(0, BLKTRACK_IOC_COMMIT, &a, "COMMIT -> ok");
+	st = status();
+	check(st.state == BLKTRACK_STATE_TRACKING && st.reason == BLKTRACK_REASON_NONE,
+	      "after COMMIT: tracking again (state %u reason %u)", st.state, st.reason);
 }
 
 static int run_root(const char *path)
@@ -856,6 +1005,7 @@ static int run_root(const char *path)
 	checks_not_attached();
 	checks_attach();
 	checks_attached();
+	checks_restore();
 	checks_unknown();
 	write_blocks(path);
 	checks_no_pending();
@@ -863,6 +1013,10 @@ static int run_root(const char *path)
 	checks_checkpoint();
 	checks_pending(checkpoint_ok());
 	checks_protocol(status().stamp);
+	checks_restore_refused();
+	detach_ok();
+	attach_ok(4096);
+	checks_restore_invalid();
 	detach_ok();
 	checks_not_attached();
 	return 0;
@@ -876,6 +1030,7 @@ static int run_unprivileged(const char *path)
 		BLKTRACK_IOC_VERSION, BLKTRACK_IOC_ATTACH, BLKTRACK_IOC_DETACH,
 		BLKTRACK_IOC_LIST, BLKTRACK_IOC_STATUS, BLKTRACK_IOC_CHECKPOINT,
 		BLKTRACK_IOC_READ_EXTENTS, BLKTRACK_IOC_COMMIT, BLKTRACK_IOC_ABORT,
+		BLKTRACK_IOC_RESTORE,
 	};
 	struct stat sb;
 	struct arg a;
