@@ -42,6 +42,12 @@ BLKTRACK_EXPORT const char *blktrack_reason_name(uint32_t reason)
 		return "device-removed";
 	case BLKTRACK_REASON_RESIZED:
 		return "resized";
+	case BLKTRACK_REASON_UNCLEAN:
+		return "unclean";
+	case BLKTRACK_REASON_NO_STATE:
+		return "no-state";
+	case BLKTRACK_REASON_OFFLINE_CHANGE:
+		return "offline-change";
 	default:
 		return "unknown";
 	}

@@ -195,6 +195,51 @@ BLKTRACK_EXPORT char blktrack_density_char(uint64_t dirty, uint64_t total);
 /* Parse "4096", "4K", "16M", "1G", "2T" (binary units) into bytes. */
 BLKTRACK_EXPORT int blktrack_parse_size(const char *s, uint64_t *bytes);
 
+/* ---- tracking state across reboots (lib/state.c) --------------------- */
+
+/*
+ * Typical use, at shutdown (after the filesystem went read-only) and at
+ * boot (right after ATTACH, before a read-write mount):
+ *
+ *	blktrack_save_state(ctx, "/dev/vda1", NULL, &saved);
+ *	...
+ *	blktrack_attach(ctx, dev, 0, 0);
+ *	blktrack_load_state(ctx, "/dev/vda1", NULL, &loaded);
+ *
+ * doc/RELIABILITY.md says when a saved state is clean and what is checked.
+ */
+#define BLKTRACK_STATE_DIR_DEFAULT	"/var/lib/blktrack"
+
+struct blktrack_save_result {
+	char path[4096];		/* the state file */
+	bool clean;			/* not mounted read-write: the map is final */
+	bool raw;			/* written in place through the block device */
+	uint64_t dirty_blocks;		/* in the saved map */
+	char fingerprint[16];		/* "ext4", "xfs" or "none" */
+};
+
+/* Save the active map of attached @device into @state_dir (NULL: default). */
+BLKTRACK_EXPORT int blktrack_save_state(struct blktrack_ctx *ctx, const char *device,
+					const char *state_dir,
+					struct blktrack_save_result *res);
+
+struct blktrack_load_result {
+	char path[4096];
+	bool loaded;			/* the saved history goes on */
+	uint32_t reason;		/* else BLKTRACK_REASON_*: why not */
+	char detail[512];
+	uint64_t dirty_blocks;		/* loaded */
+};
+
+/*
+ * Load the saved state of @device, attached and not checkpointed yet; when
+ * it cannot be trusted, mark the volume INVALID with res->reason instead
+ * (success too: the next backup resyncs). Negative errno only on errors.
+ */
+BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *device,
+					const char *state_dir,
+					struct blktrack_load_result *res);
+
 /* ---- the requester: backup, restore, verify (lib/requester.c) ---------- */
 
 /*

@@ -299,22 +299,33 @@ static void unescape(char *s)
 	*d = 0;
 }
 
-int fs_mount_point(dev_t dev, char *out, size_t len)
+int fs_mount_state(dev_t dev, char *out, size_t len, bool *rw)
 {
-	char *line = NULL, mnt[4096];
+	char *line = NULL, mnt[4096], opts[256];
 	size_t cap = 0;
 	unsigned int maj, min;
 	int err = -ENOENT;
 	FILE *f;
 
+	if (rw)
+		*rw = false;
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return -errno;
 	while (getline(&line, &cap, f) > 0) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... */
+		const char *sep;
+
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... - FSTYPE SOURCE SUPEROPTS */
 		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) != 3)
 			continue;
 		if (makedev(maj, min) != dev)
+			continue;
+		/* The superblock's options: a filesystem is rw or ro for all its mounts. */
+		sep = strstr(line, " - ");
+		if (rw && sep && sscanf(sep, " - %*s %*s %255s", opts) == 1 &&
+		    !strncmp(opts, "rw", 2))
+			*rw = true;
+		if (err == 0)
 			continue;
 		unescape(mnt);
 		if (strlen(mnt) >= len) {
@@ -323,11 +334,15 @@ int fs_mount_point(dev_t dev, char *out, size_t len)
 		}
 		strcpy(out, mnt);
 		err = 0;
-		break;
 	}
 	free(line);
 	fclose(f);
 	return err;
+}
+
+int fs_mount_point(dev_t dev, char *out, size_t len)
+{
+	return fs_mount_state(dev, out, len, NULL);
 }
 
 int fs_freeze(const char *path, int *fd)

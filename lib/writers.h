@@ -62,6 +62,8 @@ int writers_event(struct writers *w, const char *event, const struct writers_env
 /* The mount point of the filesystem on @dev (/proc/self/mountinfo): 0, or
  * -ENOENT when it is not mounted. */
 int fs_mount_point(dev_t dev, char *out, size_t len);
+/* The same, and whether the filesystem is mounted read-write (*@rw). */
+int fs_mount_state(dev_t dev, char *out, size_t len, bool *rw);
 /*
  * FIFREEZE the filesystem mounted at @path. 0 with *@fd open: frozen by us,
  * fs_thaw() it. -EBUSY: it was already frozen by someone else (it stays

@@ -40,6 +40,7 @@ extern const struct cmd cmd_backup;
 extern const struct cmd cmd_restore;
 extern const struct cmd cmd_verify;
 extern const struct cmd cmd_list;
+extern const struct cmd cmd_save;
 
 extern const char *progname;
 

@@ -27,6 +27,7 @@ static const struct cmd *const commands[] = {
 	&cmd_changes,
 	&cmd_commit,
 	&cmd_abort,
+	&cmd_save,
 	&cmd_backup,
 	&cmd_restore,
 	&cmd_verify,

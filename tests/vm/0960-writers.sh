@@ -23,10 +23,6 @@ cleanup_fs() {
 }
 trap cleanup_fs EXIT
 
-sha256sum() { /usr/bin/sha256sum "$@"; }
-jfield() {
-	sed -n "s/.*\"$2\": *\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1"
-}
 entries() {
 	blktrack list --repo "$R" --json | grep -c '"id"'
 }

@@ -283,7 +283,72 @@ cleanup_all() {
 	losetup -D 2>/dev/null
 }
 
-# ---- backups of ext4 (0950, 0960) -----------------------------------------
+# ---- backups of ext4 (0950, 0960, 0970) -----------------------------------
+# The helpers below use the test's $mnt (mount point of /dev/vda1), $R (the
+# repository) and $IMG (a scratch file for restores).
+
+sha256sum() { /usr/bin/sha256sum "$@"; }
+
+vol_sha() {
+	dd if=/dev/vda1 bs=1M iflag=direct status=none | sha256sum | cut -d' ' -f1
+}
+# jfield FILE KEY: a number or string field of one-line JSON.
+jfield() {
+	sed -n "s/.*\"$2\": *\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1"
+}
+
+POINTS=
+# point NAME [BACKUP-OPTIONS...]: freeze, capture the volume's sha256 (and
+# run $POINT_HOOK), back up, thaw. Records the backup id and sha under NAME.
+point() {
+	local name=$1 rc
+	shift
+	run fsfreeze -f $mnt
+	vol_sha >"$BT_TMP/sha.$name"
+	[ -z "${POINT_HOOK:-}" ] || $POINT_HOOK
+	echo "+ blktrack backup /dev/vda1 --repo $R --json $*"
+	blktrack backup /dev/vda1 --repo "$R" --json "$@" >"$BT_TMP/out.$name"
+	rc=$?
+	fsfreeze -u $mnt
+	cat "$BT_TMP/out.$name"
+	[ $rc = 0 ] || fail "backup $name exited $rc"
+	jfield "$BT_TMP/out.$name" backup >"$BT_TMP/id.$name"
+	POINTS="$POINTS $name"
+	ok "point $name: backup $(cat "$BT_TMP/id.$name"), $(jfield "$BT_TMP/out.$name" type)"
+}
+
+assert_field() {
+	assert_eq "$1: $2" "$(jfield "$BT_TMP/out.$1" "$2")" "$3"
+}
+
+# rnd N: a random number in 0..N-1.
+rnd() {
+	echo $(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % $1 ))
+}
+
+# write_files TAG: new files, a rewrite in place, a removal.
+write_files() {
+	dd if=/dev/urandom of=$mnt/new.$1 bs=4096 count=$(( $(rnd 64) + 1 )) status=none ||
+		fail "write new.$1"
+	dd if=/dev/urandom of=$mnt/big bs=4096 count=8 seek=$(rnd 256) \
+		conv=notrunc status=none || fail "rewrite big"
+	[ -f $mnt/small ] && rm $mnt/small
+	echo "$1" >$mnt/small
+	sync
+}
+
+# restore_point NAME: restore its backup to a fresh file, compare the sha256.
+restore_point() {
+	restore_compare "$R" "$(cat "$BT_TMP/id.$1")" "$1" "$IMG"
+}
+
+restore_all() {
+	local p
+	for p in $POINTS; do
+		restore_point "$p"
+	done
+}
+
 
 # setup_ext4 MNT: ext4 on /dev/vda1, mounted at MNT, holding a 2 MiB file "big".
 setup_ext4() {
