@@ -3,7 +3,8 @@
 #   make              libblktrack, blktrack, blktrack-dump
 #   make kmod         kmod/blktrack.ko for KDIR (default: the running kernel)
 #   make kmod-all     blktrack.ko for every installed Debian kernel, in build/kmod-KVER/
-#   make check        unit tests, then the VM tests on every supported kernel
+#   make check        unit tests, then the VM tests (one boot, then power cuts and
+#                     reboots: tests/vm/reboot.sh) on every supported kernel
 #   make demo         boot a VM and show the main job
 #   make deps         install the Debian packages needed (idempotent)
 
@@ -113,6 +114,7 @@ check:
 	scripts/install-deps.sh
 	$(MAKE) all vmprogs unit
 	tests/vm/run.sh
+	tests/vm/reboot.sh
 
 # Benchmarks in the VM (not part of check): figures for doc/BENCHMARKS.md.
 bench:

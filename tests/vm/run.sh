@@ -105,9 +105,9 @@ done
 parse_log() {
 	# Console escapes may precede a marker on its line: cut them off.
 	tr -d '\r' <"$1" | sed 's/^.*\(BLKTRACK-[A-Z-]* \)/\1/; s/^.*BLKTRACK-ALL-DONE/BLKTRACK-ALL-DONE/' |
-		awk -v qrc="$2" '
+		awk -v qrc="$2" -v re="$VM_CRASH_RE" '
 	function crashpat(s) {
-		return s ~ /Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for more than|detected stall|general protection|Kernel panic|blktrack: leaked/
+		return s ~ re
 	}
 	/^BLKTRACK-TEST-BEGIN / { cur = $2; out = ""; crash = ""; next }
 	/^BLKTRACK-TEST-END / && cur != "" {

@@ -17,6 +17,8 @@ VM_TOP=$(cd "$(dirname "$0")/../.." && pwd)
 VM_DIR=$VM_TOP/build/vm
 VM_MEM=${VM_MEM:-1024}
 VM_DISK_MIB=${VM_DISK_MIB:-256}
+# What in a serial log means the kernel went wrong (fails the test).
+VM_CRASH_RE='Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for more than|detected stall|general protection|Kernel panic|blktrack: leaked'
 
 # Tools copied into the guest at their host paths. Busybox provides the rest;
 # the tests call these by absolute path (busybox's shell prefers its applets).
@@ -78,7 +80,8 @@ _vm_manifest() {
 	done
 	ko=$VM_TOP/build/kmod-$kver/kmod/blktrack.ko
 	[ -f "$ko" ] && echo "blktrack/kmod/blktrack.ko $ko"
-	for f in "$VM_TOP"/tests/vm/*.sh "$VM_TOP"/tests/vm/bench/*.sh "$VM_TOP"/tests/vm/lib/*; do
+	for f in "$VM_TOP"/tests/vm/*.sh "$VM_TOP"/tests/vm/bench/*.sh \
+		"$VM_TOP"/tests/vm/reboot/*.sh "$VM_TOP"/tests/vm/lib/*; do
 		[ -f "$f" ] || continue
 		echo "blktrack/${f#$VM_TOP/} $f"
 	done
@@ -165,12 +168,18 @@ vm_initramfs() {
 }
 
 # Boot kernel $1 with initramfs $2, extra command line $3; serial log to $4.
-# Each boot gets a fresh raw disk image. Returns QEMU's exit status (124 on
-# timeout). VM_TIMEOUT (seconds) bounds the run.
+# Each boot gets a fresh raw disk image, or boots the image $VM_DISK (kept).
+# With VM_KILL_ON=MARKER, QEMU is killed (SIGKILL: a power cut) as soon as
+# the guest prints MARKER on the console. Returns QEMU's exit status (124 on
+# timeout, 137 when killed). VM_TIMEOUT (seconds) bounds the run.
 vm_boot() {
 	kver=$1 initrd=$2 extra=$3 log=$4
-	disk=$(mktemp "$VM_DIR/disk-$kver.XXXXXX") || return 1
-	truncate -s "${VM_DISK_MIB}M" "$disk"
+	if [ -n "${VM_DISK:-}" ]; then
+		disk=$VM_DISK
+	else
+		disk=$(mktemp "$VM_DIR/disk-$kver.XXXXXX") || return 1
+		truncate -s "${VM_DISK_MIB}M" "$disk"
+	fi
 	# Log to a file of our own, renamed at the end: a QEMU left over from an
 	# interrupted run must not write into this run's log.
 	tmplog=$(mktemp "$log.XXXXXX") || return 1
@@ -182,9 +191,19 @@ vm_boot() {
 	qpid=$!
 	# Stopped with its caller: see vm_kill_boots.
 	[ -n "${VM_PIDFILE:-}" ] && echo $qpid >>"$VM_PIDFILE"
+	if [ -n "${VM_KILL_ON:-}" ]; then
+		# timeout(1) runs QEMU as its child: kill that, not timeout.
+		while kill -0 $qpid 2>/dev/null; do
+			if grep -q "$VM_KILL_ON" "$tmplog" 2>/dev/null; then
+				pkill -KILL -P $qpid
+				break
+			fi
+			sleep 0.2
+		done
+	fi
 	wait $qpid
 	rc=$?
 	mv -f "$tmplog" "$log"
-	rm -f "$disk"
+	[ -n "${VM_DISK:-}" ] || rm -f "$disk"
 	return $rc
 }

@@ -6,6 +6,8 @@
 #	blktrack.tests=GLOB		which tests/vm/NNNN-*.sh to run (default all)
 #	blktrack.suite=/bench		run tests/vm/bench/NNNN-*.sh instead
 #	blktrack.timeout=SECONDS	per test (default 300)
+#	blktrack.boot=N			the Nth boot of a multi-boot test
+#					(tests/vm/reboot/, run by reboot.sh): BT_BOOT
 #
 # For each test it prints, on the serial console:
 #	BLKTRACK-TEST-BEGIN name
@@ -37,6 +39,7 @@ for arg in $(cat /proc/cmdline); do
 	blktrack.tests=*) glob=${arg#*=} ;;
 	blktrack.suite=*) suite=${arg#*=} ;;
 	blktrack.timeout=*) BLKTRACK_TEST_TIMEOUT=${arg#*=} ;;
+	blktrack.boot=*) BT_BOOT=${arg#*=}; export BT_BOOT ;;
 	esac
 done
 

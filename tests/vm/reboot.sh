@@ -1,0 +1,119 @@
+#!/bin/sh
+# Run the multi-boot tests (tests/vm/reboot/NNNN-*.sh) on every supported
+# kernel: power cuts and reboots on one disk image.
+#
+#   tests/vm/reboot.sh [--kernel KVER] [TEST-GLOB]
+#
+# Each test runs in boot after boot of one VM on the same disk image; the
+# guest learns which boot it is from BT_BOOT (1, 2, ...). A boot ends with
+#	BLKTRACK-REBOOT		the test asks for another boot after a clean
+#				power-off (it exits 0);
+#	BLKTRACK-KILL-NOW	the host kills QEMU at once (SIGKILL: a power
+#				cut), then boots again;
+#	neither			the test is over: its exit status decides.
+# A kernel oops/BUG/WARNING/lockup in any boot fails the test. Prints
+# "PASS|FAIL kernel test", then "N passed, N failed". Logs: build/vm/reboot/.
+set -u
+
+. "$(dirname "$0")/lib/host.sh"
+
+MAX_BOOTS=10
+only=
+glob='*'
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) only=$2; shift 2 ;;
+	-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+	-*) echo "usage: $0 [--kernel KVER] [TEST-GLOB]" >&2; exit 2 ;;
+	*) glob=$1; shift ;;
+	esac
+done
+case $glob in
+*[*?[]*) ;;
+*) glob="$glob*" ;;
+esac
+
+cd "$VM_TOP" || exit 1
+vm_lock
+trap 'vm_kill_boots; exit 130' INT TERM
+trap 'rm -f "$VM_PIDFILE"' EXIT
+kernels=${only:-$(vm_kernels)} || exit 1
+[ -n "$kernels" ] || vm_die "no supported kernel installed"
+selected=$(ls tests/vm/reboot/[0-9][0-9][0-9][0-9]-*.sh 2>/dev/null | while read -r t; do
+	n=${t##*/}; n=${n%.sh}
+	case $n in $glob) echo "$n" ;; esac
+done)
+[ -n "$selected" ] || vm_die "no reboot test matches '$glob'"
+
+make -s all vmprogs >/dev/null || echo "vm: warning: make all vmprogs failed" >&2
+mkdir -p "$VM_DIR/reboot"
+for kver in $kernels; do
+	scripts/build-kmod-all.sh --kernel "$kver" >"$VM_DIR/kmod-$kver.out" 2>&1 ||
+		{ cat "$VM_DIR/kmod-$kver.out" >&2; vm_die "module build failed for $kver"; }
+	vm_initramfs "$kver" >/dev/null || vm_die "initramfs for $kver failed"
+done
+
+# One test on one kernel, boot after boot. Prints its PASS/FAIL record.
+run_test() {
+	kver=$1 name=$2
+	base=$VM_DIR/reboot/$kver-$name
+	disk=$(mktemp "$VM_DIR/reboot/disk-$kver.XXXXXX") || return 1
+	truncate -s "${VM_DISK_MIB}M" "$disk"
+	: >"$base.log"
+	boot=1
+	while :; do
+		VM_DISK=$disk VM_KILL_ON=BLKTRACK-KILL-NOW vm_boot "$kver" \
+			"$VM_DIR/initramfs-$kver.cpio" \
+			"blktrack.mode=test blktrack.suite=/reboot blktrack.tests=$name blktrack.boot=$boot blktrack.timeout=${BLKTRACK_TEST_TIMEOUT:-300}" \
+			"$base.boot$boot.log"
+		qrc=$?
+		tr -d '\r' <"$base.boot$boot.log" >>"$base.log"
+		out=$(tr -d '\r' <"$base.boot$boot.log" | sed 's/^.*\(BLKTRACK-[A-Z-]*\)/\1/')
+		crash=$(echo "$out" | grep -E "$VM_CRASH_RE" | head -1)
+		end=$(echo "$out" | sed -n "s/^BLKTRACK-TEST-END $name //p")
+		if [ -n "$crash" ]; then
+			why="boot $boot: kernel reported: $crash"
+		elif echo "$out" | grep -q '^BLKTRACK-KILL-NOW'; then
+			why=
+		elif [ -z "$end" ]; then
+			why="boot $boot: no end marker (QEMU exit $qrc)"
+		elif [ "$end" != 0 ]; then
+			why="boot $boot: exit status $end"
+		elif echo "$out" | grep -q '^BLKTRACK-REBOOT'; then
+			why=
+		else
+			echo "PASS $kver $name ($boot boots)"
+			break
+		fi
+		if [ -n "$why" ]; then
+			echo "FAIL $kver $name ($why)"
+			echo "$out" | sed -n "/^BLKTRACK-TEST-BEGIN/,\$p" | sed 's/^/    /'
+			break
+		fi
+		boot=$((boot + 1))
+		if [ $boot -gt $MAX_BOOTS ]; then
+			echo "FAIL $kver $name (more than $MAX_BOOTS boots)"
+			break
+		fi
+	done
+	rm -f "$disk" "$base".boot*.log
+}
+
+for kver in $kernels; do
+	(
+		for name in $selected; do
+			run_test "$kver" "$name"
+		done >"$VM_DIR/reboot/$kver.results"
+	) &
+done
+wait
+
+passed=0
+failed=0
+for kver in $kernels; do
+	cat "$VM_DIR/reboot/$kver.results"
+	passed=$((passed + $(grep -c '^PASS ' "$VM_DIR/reboot/$kver.results")))
+	failed=$((failed + $(grep -c '^FAIL ' "$VM_DIR/reboot/$kver.results")))
+done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
