@@ -35,8 +35,8 @@ struct bt_table __rcu *bt_table;
 static void bt_volume_grew(struct bt_volume *vol)
 {
 	/* Written once per volume at most: no cache line bouncing per bio. */
-	if (!READ_ONCE(vol->resized))
-		WRITE_ONCE(vol->resized, true);
+	if (!READ_ONCE(vol->grew))
+		WRITE_ONCE(vol->grew, true);
 }
 
 /* Mark disk sectors [@start, @end) on the volume @t, if they overlap it. */

@@ -49,21 +49,24 @@ static u64 bt_dev_bytes(const struct bt_volume *vol)
 	return (u64)vol->nr_sects << SECTOR_SHIFT;
 }
 
-static u64 bt_nr_blocks(const struct bt_volume *vol)
+static u64 bt_blocks_of(const struct bt_volume *vol, sector_t sects)
 {
-	return DIV_ROUND_UP_ULL(bt_dev_bytes(vol), 1ULL << vol->block_shift);
+	return DIV_ROUND_UP_ULL((u64)sects << SECTOR_SHIFT, 1ULL << vol->block_shift);
 }
 
-/* Notice a size change; the reason stays once seen. */
+static u64 bt_nr_blocks(const struct bt_volume *vol)
+{
+	return bt_blocks_of(vol, vol->nr_sects);
+}
+
+/*
+ * Notice a removed disk; the reason stays once seen. A size change is no
+ * reason: the next CHECKPOINT takes the new size (bt_resize_pending()).
+ */
 static void bt_check_state(struct bt_volume *vol)
 {
-	if (vol->reason != BLKTRACK_REASON_NONE)
-		return;
-	if (!disk_live(vol->disk))
+	if (vol->reason == BLKTRACK_REASON_NONE && !disk_live(vol->disk))
 		vol->reason = BLKTRACK_REASON_DEVICE_REMOVED;
-	else if (READ_ONCE(vol->resized) ||
-		 bdev_nr_sectors(vol->bdev.bdev) != vol->nr_sects)
-		vol->reason = BLKTRACK_REASON_RESIZED;
 }
 
 static bool bt_stamp_matches(const struct bt_volume *vol,
@@ -110,7 +113,7 @@ static struct bt_table *bt_table_build(const struct bt_volume *skip)
 			continue;
 		t->disk = vol->disk;
 		t->start_sect = vol->start_sect;
-		t->nr_sects = vol->nr_sects;
+		t->nr_sects = vol->staged ? vol->staged_sects : vol->nr_sects;
 		t->sect_shift = vol->block_shift - SECTOR_SHIFT;
 		t->whole_disk = vol->whole_disk;
 		t->map = vol->staged ? vol->staged : vol->active;
@@ -368,6 +371,42 @@ out_unlock:
 
 /* ==== Checkpoint ========================================================= */
 
+/* Mark [@first, +@n) from process context (btmap_mark() wants a probe's). */
+static bool bt_mark_blocks(struct btmap *map, u64 first, u64 n)
+{
+	bool want;
+
+	preempt_disable();
+	want = btmap_mark(map, first, n);
+	preempt_enable();
+	return want;
+}
+
+/*
+ * The volume changed size since the last checkpoint: its pending map is
+ * rebuilt at the new size, so that the backup of this checkpoint covers the
+ * volume as it is now. A grown tail is dirty as a whole: writes to it before
+ * this instant fell outside the old map. A shrink drops what lies past the
+ * new end. The old pending map is quiescent (the table was published).
+ */
+static void bt_resize_pending(struct bt_volume *vol)
+{
+	u64 old_bytes = bt_dev_bytes(vol), pos = 0, start, len;
+	u64 new_blocks = bt_blocks_of(vol, vol->staged_sects);
+	u64 tail = old_bytes >> vol->block_shift;	/* a partial block too */
+
+	while (btmap_next_extent(vol->pending, &pos, &start, &len))
+		bt_mark_blocks(vol->resized, start, len);
+	if (tail < new_blocks)
+		bt_mark_blocks(vol->resized, tail, new_blocks - tail);
+	btmap_destroy(vol->pending);
+	vol->pending = vol->resized;
+	vol->resized = NULL;
+	pr_info("%u:%u: size %llu -> %llu bytes\n", MAJOR(vol->dev), MINOR(vol->dev),
+		old_bytes, (u64)vol->staged_sects << SECTOR_SHIFT);
+	vol->nr_sects = vol->staged_sects;
+}
+
 /* Put @n volumes' pending maps back into their active maps. */
 static void bt_unpend(struct bt_volume **vols, u32 n)
 {
@@ -419,10 +458,15 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 	/* Every allocation (may sleep) before the instant. */
 	for (i = 0; i < n; i++) {
 		struct bt_volume *vol = vols[i];
+		u64 limit = vol->mem_limit == U64_MAX ? 0 : vol->mem_limit;
+		sector_t now = bdev_nr_sectors(vol->bdev.bdev);
 
-		vol->staged = btmap_create(bt_nr_blocks(vol),
-					   vol->mem_limit == U64_MAX ? 0 : vol->mem_limit);
-		if (!vol->staged) {
+		/* The volume takes its new size here (0: removed, keep the old). */
+		vol->staged_sects = now ? now : vol->nr_sects;
+		vol->staged = btmap_create(bt_blocks_of(vol, vol->staged_sects), limit);
+		if (vol->staged && vol->staged_sects != vol->nr_sects)
+			vol->resized = btmap_create(bt_blocks_of(vol, vol->staged_sects), limit);
+		if (!vol->staged || (vol->staged_sects != vol->nr_sects && !vol->resized)) {
 			ret = -ENOMEM;
 			goto out_unstage;
 		}
@@ -453,6 +497,8 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 		vol->active = vol->staged;
 		vol->staged = NULL;
 		vol->checkpointed = true;
+		if (vol->resized)
+			bt_resize_pending(vol);
 		mutex_unlock(&vol->map_lock);
 	}
 
@@ -483,6 +529,10 @@ out_unstage:
 		if (vols[i]->staged) {
 			btmap_destroy(vols[i]->staged);
 			vols[i]->staged = NULL;
+		}
+		if (vols[i]->resized) {
+			btmap_destroy(vols[i]->resized);
+			vols[i]->resized = NULL;
 		}
 	}
 out_unlock:
@@ -688,10 +738,7 @@ int bt_restore(const struct blktrack_restore *r, const struct blktrack_extent *e
 		u64 first = ext[i].offset >> vol->block_shift;
 		u64 n = DIV_ROUND_UP_ULL(ext[i].length, 1ULL << vol->block_shift);
 
-		/* btmap_mark() expects a probe's context: an RCU-sched reader. */
-		preempt_disable();
-		want |= btmap_mark(vol->active, first, n);
-		preempt_enable();
+		want |= bt_mark_blocks(vol->active, first, n);
 		cond_resched();
 	}
 	if (want)

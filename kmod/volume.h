@@ -41,10 +41,11 @@ struct bt_volume {
 	struct bt_bdev bdev;		/* opened (pinned) at attach */
 	struct gendisk *disk;
 	sector_t start_sect;		/* first sector on the disk */
-	sector_t nr_sects;		/* size at attach */
+	sector_t nr_sects;		/* size at attach or the last checkpoint */
+	sector_t staged_sects;		/* size for the staged map */
 	unsigned int block_shift;	/* log2(block size in bytes) */
 	bool whole_disk;
-	bool resized;			/* set by the probe: write past the end */
+	bool grew;			/* set by the probe: write past the end */
 	u32 reason;			/* enum blktrack_reason, sticky */
 	bool history_lost;		/* reason came from RESTORE: COMMIT clears it */
 	bool checkpointed;		/* RESTORE is refused once set */
@@ -56,6 +57,7 @@ struct bt_volume {
 	struct btmap *active;		/* what the probe table names */
 	struct btmap *pending;		/* under bt_ctl_mutex */
 	struct btmap *staged;		/* CHECKPOINT's next active map */
+	struct btmap *resized;		/* CHECKPOINT's pending map at a new size */
 	struct work_struct coarsen_work;
 };
 

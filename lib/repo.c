@@ -156,6 +156,14 @@ void repo_hashes_name(uint64_t id, char out[REPO_NAME_MAX])
 	snprintf(out, REPO_NAME_MAX, HASHES_DIR "/%" PRIu64 ".bh", id);
 }
 
+/* @b is the same point of the same history as @a; the size may differ (a resize). */
+static bool stamp_follows(const struct repo_stamp *a, const struct repo_stamp *b)
+{
+	return !strcmp(a->volume_id, b->volume_id) &&
+	       !memcmp(a->generation, b->generation, 16) &&
+	       a->epoch == b->epoch && a->block_size == b->block_size;
+}
+
 bool repo_stamp_equal(const struct repo_stamp *a, const struct repo_stamp *b)
 {
 	return !strcmp(a->volume_id, b->volume_id) &&
@@ -755,7 +763,7 @@ int repo_compose(struct repo *r, enum repo_type type,
 		c = ckpt_of(e);
 		if (e->type == REPO_RESYNC) {
 			gap = NULL;
-		} else if (!gap && !repo_stamp_equal(&c, prev)) {
+		} else if (!gap && !stamp_follows(prev, &c)) {
 			gap = e;
 			gap_want = *prev;
 			gap_got = c;
@@ -772,7 +780,7 @@ int repo_compose(struct repo *r, enum repo_type type,
 		ret = stale(r, what, &gap_want, &gap_got);
 		goto out_free;
 	}
-	if (!repo_stamp_equal(ckpt, prev)) {
+	if (!stamp_follows(prev, ckpt)) {
 		ret = stale(r, "the new checkpoint", prev, ckpt);
 		goto out_free;
 	}

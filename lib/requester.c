@@ -310,7 +310,7 @@ static int hash_finish(struct backup *b, struct repo *r, uint64_t id, bool *kept
 /*
  * Open the hashes of @base (the parent) for reading, checked whole first
  * when a resync is going to act on them. -ENOENT: it has none; -EBADMSG:
- * corrupt; -ESTALE: another size or block size.
+ * corrupt; -ESTALE: another block size.
  */
 static int hash_open_parent(struct backup *b, struct repo *r, uint64_t base, bool check)
 {
@@ -323,8 +323,8 @@ static int hash_open_parent(struct backup *b, struct repo *r, uint64_t base, boo
 		err = bhash_check(b->hp_fd, &size, &bs);
 	if (!err)
 		err = bhash_reader_open(b->hp_fd, &b->hp);
-	if (!err && (bhash_reader_volume_size(b->hp) != b->size ||
-		     bhash_reader_block_size(b->hp) != b->block_size)) {
+	/* Another size is fine: a grown tail is read, a shrunk one skipped. */
+	if (!err && bhash_reader_block_size(b->hp) != b->block_size) {
 		bhash_reader_free(b->hp);
 		b->hp = NULL;
 		err = -ESTALE;
@@ -805,6 +805,10 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	if (err < 0)
 		goto out_abort;
 	checkpointed = true;
+	/* The checkpoint took the volume's size now: a resize shows here. */
+	err = blktrack_status(ctx, dev, &st);
+	if (err < 0)
+		goto out_abort;
 	crash_at("after-checkpoint");
 	stamp_str(ck.stamp.generation, ck.stamp.epoch + 1, b.new_stamp, sizeof(b.new_stamp));
 	b.env.new_stamp = b.new_stamp;
@@ -1320,11 +1324,16 @@ static int apply_record(struct chain *c, struct member *m, const struct bfile_re
 			void *data)
 {
 	struct target *t = data;
-	uint64_t off = rec->offset, left = rec->length;
+	uint64_t off = rec->offset, left = rec->length, end = c->res->volume_size;
 	int err = 0;
 
+	/* An older member of a volume that shrank since: what is past the end goes. */
+	if (off >= end)
+		return 0;
+	if (left > end - off)
+		left = end - off;
 	if (rec->tag == BFILE_TAG_DATA) {
-		err = pwrite_full(t->fd, rec->data, rec->length, rec->offset);
+		err = pwrite_full(t->fd, rec->data, left, rec->offset);
 	} else if (!t->is_file ||
 		   fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, left)) {
 		while (left && !err) {

@@ -150,7 +150,7 @@ enum blktrack_state {
 enum blktrack_reason {
 	BLKTRACK_REASON_NONE = 0,
 	BLKTRACK_REASON_DEVICE_REMOVED = 1,	/* the disk went away */
-	BLKTRACK_REASON_RESIZED = 2,		/* size changed (tracked or not) */
+	BLKTRACK_REASON_RESIZED = 2,		/* size changed while not tracked */
 	/* Set by RESTORE with BLKTRACK_RESTORE_INVALID; cleared by the next COMMIT. */
 	BLKTRACK_REASON_UNCLEAN = 3,		/* saved state without the clean flag */
 	BLKTRACK_REASON_NO_STATE = 4,		/* no saved state for the volume */
@@ -168,7 +168,9 @@ enum blktrack_reason {
  * @state: OUT enum blktrack_state
  * @reason: OUT enum blktrack_reason
  * @block_size: OUT tracking granularity in bytes
- * @dev_size: OUT volume size in bytes, as seen at attach
+ * @dev_size: OUT volume size in bytes, as seen at attach or at the last
+ *	CHECKPOINT (which takes a resized volume's new size: its pending map
+ *	then holds a grown tail whole, and nothing past a shrunk end)
  * @stamp: OUT generation and committed epoch; a pending map holds the
  *	changes from it to epoch + 1 and is named by it in COMMIT/ABORT
  *	(without a pending map, the active map holds the changes since it)
