@@ -15,6 +15,8 @@
 # "PASS|FAIL kernel test", then "N passed, N failed". Logs: build/vm/reboot/.
 set -u
 
+# Room for XFS (300 MiB at least) on /dev/vda2.
+VM_DISK_MIB=${VM_DISK_MIB:-512}
 . "$(dirname "$0")/lib/host.sh"
 
 MAX_BOOTS=10
@@ -64,7 +66,7 @@ run_test() {
 	while :; do
 		VM_DISK=$disk VM_KILL_ON=BLKTRACK-KILL-NOW vm_boot "$kver" \
 			"$VM_DIR/initramfs-$kver.cpio" \
-			"blktrack.mode=test blktrack.suite=/reboot blktrack.tests=$name blktrack.boot=$boot blktrack.timeout=${BLKTRACK_TEST_TIMEOUT:-300}" \
+			"blktrack.mode=test blktrack.suite=/reboot blktrack.tests=$name blktrack.boot=$boot blktrack.timeout=${BLKTRACK_TEST_TIMEOUT:-900}" \
 			"$base.boot$boot.log"
 		qrc=$?
 		tr -d '\r' <"$base.boot$boot.log" >>"$base.log"

@@ -11,8 +11,8 @@
 # test's output) per test, then "N passed, N failed"; exits nonzero if any
 # failed. A crash (no end marker, or an oops/BUG/WARNING/lockup in the kernel
 # log) fails the test that was running. Full serial logs: build/vm/KVER.log.
-# Environment: BLKTRACK_TEST_TIMEOUT (seconds per test in the guest, 300),
-# VM_TIMEOUT (seconds per boot, 900).
+# Environment: BLKTRACK_TEST_TIMEOUT (seconds per test in the guest, 900),
+# VM_TIMEOUT (seconds per boot, 3600): limits for a hang, not for speed.
 set -u
 
 . "$(dirname "$0")/lib/host.sh"
@@ -20,7 +20,7 @@ set -u
 only=
 glob='*'
 suite=tests/vm
-gtimeout="blktrack.timeout=${BLKTRACK_TEST_TIMEOUT:-300}"
+gtimeout="blktrack.timeout=${BLKTRACK_TEST_TIMEOUT:-900}"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) only=$2; shift 2 ;;

@@ -23,10 +23,10 @@ VM_CRASH_RE='Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for mor
 # Tools copied into the guest at their host paths. Busybox provides the rest;
 # the tests call these by absolute path (busybox's shell prefers its applets).
 VM_TOOLS="fio dmsetup losetup blkdiscard fallocate sfdisk blockdev dd sha256sum
-mkfs.ext4 fsfreeze setpriv filefrag"
+mkfs.ext4 mkfs.xfs fsfreeze setpriv filefrag"
 # Kernel modules the guest loads at boot, then modules the tests load on demand.
 VM_BOOT_MODULES="virtio_pci virtio_blk loop dm-mod"
-VM_EXTRA_MODULES="null_blk"
+VM_EXTRA_MODULES="null_blk xfs"
 
 # Take this tree's VM lock (one run.sh or demo.sh at a time: they share
 # build/vm/); waits for a run in progress.
@@ -183,7 +183,7 @@ vm_boot() {
 	# Log to a file of our own, renamed at the end: a QEMU left over from an
 	# interrupted run must not write into this run's log.
 	tmplog=$(mktemp "$log.XXXXXX") || return 1
-	timeout -k 10 "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -smp 1 -m "$VM_MEM" \
+	timeout -k 10 "${VM_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg -smp 1 -m "$VM_MEM" \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 $extra" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" \

@@ -5,7 +5,7 @@
 #	blktrack.mode=test|demo|shell	what to run (default test)
 #	blktrack.tests=GLOB		which tests/vm/NNNN-*.sh to run (default all)
 #	blktrack.suite=/bench		run tests/vm/bench/NNNN-*.sh instead
-#	blktrack.timeout=SECONDS	per test (default 300)
+#	blktrack.timeout=SECONDS	per test (default 900)
 #	blktrack.boot=N			the Nth boot of a multi-boot test
 #					(tests/vm/reboot/, run by reboot.sh): BT_BOOT
 #
@@ -78,7 +78,7 @@ shell)
 		echo "BLKTRACK-TEST-BEGIN $name"
 		t0=$(cut -d' ' -f1 /proc/uptime)
 		cd /tmp || exit 1
-		timeout "${BLKTRACK_TEST_TIMEOUT:-300}" sh "$t" 2>&1
+		timeout "${BLKTRACK_TEST_TIMEOUT:-900}" sh "$t" 2>&1
 		rc=$?
 		cd /blktrack || exit 1
 		sync
