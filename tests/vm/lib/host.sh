@@ -17,6 +17,8 @@ VM_TOP=$(cd "$(dirname "$0")/../.." && pwd)
 VM_DIR=$VM_TOP/build/vm
 VM_MEM=${VM_MEM:-1024}
 VM_DISK_MIB=${VM_DISK_MIB:-256}
+# VM_DISK2_MIB: a second fresh sparse virtio disk (/dev/vdb) of this many
+# MiB; unset or 0: none (run.sh --bench sets it).
 
 # Tools copied into the guest at their host paths. Busybox provides the rest;
 # the tests call these by absolute path (busybox's shell prefers its applets).
@@ -165,19 +167,25 @@ vm_initramfs() {
 }
 
 # Boot kernel $1 with initramfs $2, extra command line $3; serial log to $4.
-# Each boot gets a fresh raw disk image. Returns QEMU's exit status (124 on
-# timeout). VM_TIMEOUT (seconds) bounds the run.
+# Each boot gets a fresh raw disk image (two with VM_DISK2_MIB). Returns
+# QEMU's exit status (124 on timeout). VM_TIMEOUT (seconds) bounds the run.
 vm_boot() {
 	kver=$1 initrd=$2 extra=$3 log=$4
 	disk=$(mktemp "$VM_DIR/disk-$kver.XXXXXX") || return 1
 	truncate -s "${VM_DISK_MIB}M" "$disk"
+	disk2= drive2=
+	if [ "${VM_DISK2_MIB:-0}" -gt 0 ]; then
+		disk2=$(mktemp "$VM_DIR/disk2-$kver.XXXXXX") || return 1
+		truncate -s "${VM_DISK2_MIB}M" "$disk2"
+		drive2="-drive file=$disk2,format=raw,if=virtio,cache=unsafe,discard=unmap"
+	fi
 	# Log to a file of our own, renamed at the end: a QEMU left over from an
 	# interrupted run must not write into this run's log.
 	tmplog=$(mktemp "$log.XXXXXX") || return 1
 	timeout -k 10 "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -smp 1 -m "$VM_MEM" \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 $extra" \
-		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" \
+		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" $drive2 \
 		-nographic -no-reboot -nic none ${VM_QEMU_ARGS:-} </dev/null >"$tmplog" 2>&1 8>&- &
 	qpid=$!
 	# Stopped with its caller: see vm_kill_boots.
@@ -185,6 +193,6 @@ vm_boot() {
 	wait $qpid
 	rc=$?
 	mv -f "$tmplog" "$log"
-	rm -f "$disk"
+	rm -f "$disk" $disk2
 	return $rc
 }
