@@ -18,7 +18,9 @@ VM_DIR=$VM_TOP/build/vm
 VM_MEM=${VM_MEM:-1024}
 VM_DISK_MIB=${VM_DISK_MIB:-256}
 # VM_DISK2_MIB: a second fresh sparse virtio disk (/dev/vdb) of this many
-# MiB; unset or 0: none (run.sh --bench sets it).
+# MiB; unset or 0: none (run.sh --bench sets it). VM_DISK2_OPTS: more
+# -drive options for it (throttling.bps-read=N...). VM_APPEND: more kernel
+# command line (blktrack.rounds=N... for a benchmark).
 
 # Tools copied into the guest at their host paths. Busybox provides the rest;
 # the tests call these by absolute path (busybox's shell prefers its applets).
@@ -177,14 +179,14 @@ vm_boot() {
 	if [ "${VM_DISK2_MIB:-0}" -gt 0 ]; then
 		disk2=$(mktemp "$VM_DIR/disk2-$kver.XXXXXX") || return 1
 		truncate -s "${VM_DISK2_MIB}M" "$disk2"
-		drive2="-drive file=$disk2,format=raw,if=virtio,cache=unsafe,discard=unmap"
+		drive2="-drive file=$disk2,format=raw,if=virtio,cache=unsafe,discard=unmap${VM_DISK2_OPTS:+,$VM_DISK2_OPTS}"
 	fi
 	# Log to a file of our own, renamed at the end: a QEMU left over from an
 	# interrupted run must not write into this run's log.
 	tmplog=$(mktemp "$log.XXXXXX") || return 1
 	timeout -k 10 "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -smp 1 -m "$VM_MEM" \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 $extra" \
+		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 $extra ${VM_APPEND:-}" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" $drive2 \
 		-nographic -no-reboot -nic none ${VM_QEMU_ARGS:-} </dev/null >"$tmplog" 2>&1 8>&- &
 	qpid=$!
