@@ -4,13 +4,14 @@
 # incompressible data, the repository on ext4 in the rest of the disk.
 #
 # Each round: dd of the source to /dev/null (O_DIRECT and buffered, 1 MiB),
-# a copy streamed to /dev/null (read + zstd + xxh3 only), a full backup
-# without and with the verify writer; then an incremental with nothing
-# written (the fixed cost), and 4k random writes of 1% and 10% of the
-# blocks (distinct blocks, random data), each followed by an incremental,
-# with and without verify. Figures are medians over ROUNDS; MiB/s is 2^20
-# bytes per guest second (/proc/uptime). Checks: an incremental stores
-# exactly the blocks written (changed = data = written).
+# fio 4k random reads of 10% of the blocks (QD1 and QD32), a copy streamed
+# to /dev/null (read + zstd + xxh3 only), a full backup without and with
+# the verify writer; then an incremental with nothing written (the fixed
+# cost), and 4k random writes of 1% and 10% of the blocks (distinct blocks,
+# random data), each followed by an incremental, with and without verify.
+# Figures are medians over ROUNDS; MiB/s is 2^20 bytes per guest second
+# (/proc/uptime). Checks: an incremental stores exactly the blocks written
+# (changed = data = written).
 #
 # Needs the host clock: under -icount shift=0,sleep=off an idle guest's
 # clock jumps to its next timer, so a wait for the disk costs whatever that
@@ -144,6 +145,15 @@ for r in $(seq $ROUNDS); do
 	record dd_buffered_mibps "$(mibps "$src_bytes" "$T")"
 	# --output -: type copy, no repository, no verify; the checkpoint is
 	# aborted, so the tracked changes stay as they are.
+	# The reads of a 10% incremental alone: 4k random O_DIRECT reads, one
+	# at a time (as the requester issues them), of as many distinct blocks.
+	timed randread_4k_10pct fio --name=r --filename=$src --rw=randread --bs=4k \
+		--ioengine=psync --direct=1 --io_size=$((blocks / 10 * bs)) \
+		--random_generator=lfsr --randrepeat=0 --minimal
+	# The same with 32 in flight: what a requester with a queue would see.
+	timed randread_4k_10pct_qd32 fio --name=r --filename=$src --rw=randread --bs=4k \
+		--ioengine=libaio --iodepth=32 --direct=1 --io_size=$((blocks / 10 * bs)) \
+		--random_generator=lfsr --randrepeat=0 --minimal
 	timed copy_stream blktrack backup $src --output -
 	record copy_stream_mibps "$(mibps "$src_bytes" "$T")"
 	backup full_noverify "$mnt/full" --type full --no-verify
@@ -173,7 +183,7 @@ emit() {
 echo "# source $src: $src_bytes bytes, ${ROUNDS} rounds, medians"
 for k in dd_direct_mibps dd_buffered_mibps copy_stream_mibps full_noverify_mibps \
 	full_mibps full_stored_over_volume full_seconds \
-	incr_0pct_seconds incr_1pct_seconds incr_1pct_noverify_seconds incr_10pct_seconds \
+	randread_4k_10pct_seconds randread_4k_10pct_qd32_seconds incr_0pct_seconds incr_1pct_seconds incr_1pct_noverify_seconds incr_10pct_seconds \
 	incr_10pct_noverify_seconds incr_1pct_stored_over_written \
 	incr_10pct_stored_over_written; do
 	emit $k
