@@ -108,6 +108,14 @@ $(B)/bench-map: tests/bench/bench_map.c kmod/btmap.c $(wildcard kmod/btmap*.h)
 bench-map: $(B)/bench-map
 	$(B)/bench-map
 
+# Userspace micro-benchmark of the backup stream format: host CPU per byte.
+$(B)/bench-bfile: tests/bench/bench_bfile.c lib/bfile.c lib/bfile.h
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) -o $@ tests/bench/bench_bfile.c lib/bfile.c $(XXHASH_LIBS) $(ZSTD_LIBS)
+
+bench-bfile: $(B)/bench-bfile
+	$(B)/bench-bfile
+
 # Dependencies first, then a fresh make: LIB_LIBS is computed by pkg-config
 # when the Makefile is parsed, so the build must start after install-deps.
 check:

@@ -31,6 +31,8 @@ while [ $# -gt 0 ]; do
 		# Guest time counts instructions (1 ns each): figures do not
 		# depend on what else the host runs (doc/BENCHMARKS.md).
 		VM_QEMU_ARGS=${VM_QEMU_ARGS-"-icount shift=0,sleep=off"}; export VM_QEMU_ARGS
+		# Scratch disk /dev/vdb for the backup benchmark (sparse).
+		VM_DISK2_MIB=${VM_DISK2_MIB-4096}; export VM_DISK2_MIB
 		shift ;;
 	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
 	-*) echo "usage: $0 [--kernel KVER] [--bench] [TEST-GLOB]" >&2; exit 2 ;;
@@ -84,8 +86,10 @@ boot_one() {
 	kver=$1
 	log=$VM_DIR/$kver.log
 	start=$(date +%s)
+	icount=
+	case ${VM_QEMU_ARGS:-} in *-icount*) icount=blktrack.icount=1 ;; esac
 	vm_boot "$kver" "$VM_DIR/initramfs-$kver.cpio" \
-		"blktrack.mode=test blktrack.suite=${suite#tests/vm} blktrack.tests=$glob $gtimeout" "$log"
+		"blktrack.mode=test blktrack.suite=${suite#tests/vm} blktrack.tests=$glob $gtimeout $icount" "$log"
 	qrc=$?
 	echo "$qrc $(($(date +%s) - start))" >"$VM_DIR/$kver.qemu"
 }

@@ -17,6 +17,10 @@ VM_TOP=$(cd "$(dirname "$0")/../.." && pwd)
 VM_DIR=$VM_TOP/build/vm
 VM_MEM=${VM_MEM:-1024}
 VM_DISK_MIB=${VM_DISK_MIB:-256}
+# VM_DISK2_MIB: a second fresh sparse virtio disk (/dev/vdb) of this many
+# MiB; unset or 0: none (run.sh --bench sets it). VM_DISK2_OPTS: more
+# -drive options for it (throttling.bps-read=N...). VM_APPEND: more kernel
+# command line (blktrack.rounds=N... for a benchmark).
 # What in a serial log means the kernel went wrong (fails the test).
 VM_CRASH_RE='Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for more than|detected stall|general protection|Kernel panic|blktrack: leaked'
 
@@ -168,10 +172,11 @@ vm_initramfs() {
 }
 
 # Boot kernel $1 with initramfs $2, extra command line $3; serial log to $4.
-# Each boot gets a fresh raw disk image, or boots the image $VM_DISK (kept).
-# With VM_KILL_ON=MARKER, QEMU is killed (SIGKILL: a power cut) as soon as
-# the guest prints MARKER on the console. Returns QEMU's exit status (124 on
-# timeout, 137 when killed). VM_TIMEOUT (seconds) bounds the run.
+# Each boot gets a fresh raw disk image (two with VM_DISK2_MIB), or boots
+# the image $VM_DISK (kept). With VM_KILL_ON=MARKER, QEMU is killed (SIGKILL:
+# a power cut) as soon as the guest prints MARKER on the console. Returns
+# QEMU's exit status (124 on timeout, 137 when killed). VM_TIMEOUT (seconds)
+# bounds the run.
 vm_boot() {
 	kver=$1 initrd=$2 extra=$3 log=$4
 	if [ -n "${VM_DISK:-}" ]; then
@@ -180,13 +185,19 @@ vm_boot() {
 		disk=$(mktemp "$VM_DIR/disk-$kver.XXXXXX") || return 1
 		truncate -s "${VM_DISK_MIB}M" "$disk"
 	fi
+	disk2= drive2=
+	if [ "${VM_DISK2_MIB:-0}" -gt 0 ]; then
+		disk2=$(mktemp "$VM_DIR/disk2-$kver.XXXXXX") || return 1
+		truncate -s "${VM_DISK2_MIB}M" "$disk2"
+		drive2="-drive file=$disk2,format=raw,if=virtio,cache=unsafe,discard=unmap${VM_DISK2_OPTS:+,$VM_DISK2_OPTS}"
+	fi
 	# Log to a file of our own, renamed at the end: a QEMU left over from an
 	# interrupted run must not write into this run's log.
 	tmplog=$(mktemp "$log.XXXXXX") || return 1
 	timeout -k 10 "${VM_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg -smp 1 -m "$VM_MEM" \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 $extra" \
-		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" \
+		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 $extra ${VM_APPEND:-}" \
+		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" $drive2 \
 		-nographic -no-reboot -nic none ${VM_QEMU_ARGS:-} </dev/null >"$tmplog" 2>&1 8>&- &
 	qpid=$!
 	# Stopped with its caller: see vm_kill_boots.
@@ -205,5 +216,6 @@ vm_boot() {
 	rc=$?
 	mv -f "$tmplog" "$log"
 	[ -n "${VM_DISK:-}" ] || rm -f "$disk"
+	rm -f $disk2
 	return $rc
 }
