@@ -301,6 +301,7 @@ struct blktrack_backup_opts {
 	unsigned int writer_timeout;	/* seconds per event and writer; 0: 60 */
 	bool no_fs_freeze;		/* no built-in filesystem writer */
 	bool no_verify;			/* no built-in verify writer */
+	bool verify_source;		/* it reads the volume again, not just the file */
 	bool thaw_early;		/* thaw right after the checkpoint */
 	bool strict;			/* reject a backup read while blocks changed */
 };

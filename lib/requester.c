@@ -20,9 +20,11 @@
  * pending map back, nothing is lost. A crash anywhere: the next run's
  * repo_recover decides.
  *
- * Test hook: BLKTRACK_TEST_CRASH_AT=after-checkpoint|during-write|
+ * Test hooks: BLKTRACK_TEST_CRASH_AT=after-checkpoint|during-write|
  * after-catalog makes the process kill itself with SIGKILL at that point
  * (a requester killed by kill -9); tests/vm/0950-backup.sh uses it.
+ * BLKTRACK_TEST_VERIFY_MISMATCH makes the verify writer see a file that
+ * does not hold what was read (tests/vm/0960-writers.sh).
  *
  * Section banners: common helpers / backup / reading a chain / restore /
  * verify / the repository as JSON.
@@ -39,6 +41,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <json-c/json.h>
+#include <xxhash.h>
 
 #include "libblktrack-private.h"
 #include "bfile.h"
@@ -200,7 +203,33 @@ struct backup {
 	int hp_fd, hw_fd;
 	uint64_t hnext;			/* the next block hw wants */
 	struct blockset *stored;	/* resync: the blocks that differ */
+	/* What was read, a hash per piece given to the writer: for verify. */
+	struct read_hash *rh;
+	size_t nrh, caprh;
 };
+
+struct read_hash {
+	uint64_t off, len, hash;
+};
+
+/* Remember the hash of @len bytes read at @off, in the order written. */
+static int note_read(struct backup *b, uint64_t off, const void *data, size_t len)
+{
+	if (b->nrh == b->caprh) {
+		size_t cap = b->caprh ? 2 * b->caprh : 256;
+		struct read_hash *n = realloc(b->rh, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		b->rh = n;
+		b->caprh = cap;
+	}
+	b->rh[b->nrh++] = (struct read_hash){ off, len, XXH3_64bits(data, len) };
+	/* Test hook (tests/vm/0960): what was read and what is written disagree. */
+	if (b->nrh == 1 && getenv("BLKTRACK_TEST_VERIFY_MISMATCH"))
+		b->rh[0].hash ^= 1;
+	return 0;
+}
 
 /* ---- block hashes, for a later resync (doc/REPOSITORY.md) ---------------- */
 
@@ -367,7 +396,9 @@ static int resync_store(struct backup *b, uint64_t off, const char *data, size_t
 
 	if (!len)
 		return 0;
-	err = bfile_write_data(b->w, off, data, len);
+	err = note_read(b, off, data, len);
+	if (!err)
+		err = bfile_write_data(b->w, off, data, len);
 	if (err) {
 		snprintf(b->msg, sizeof(b->msg), "writing the backup: %s",
 			 bfile_writer_error(b->w));
@@ -450,7 +481,9 @@ static int copy_extent(void *data, uint64_t first, uint64_t count)
 			return err;
 		}
 		hash_read(b, off, b->buf, len);
-		err = bfile_write_data(b->w, off, b->buf, len);
+		err = note_read(b, off, b->buf, len);
+		if (!err)
+			err = bfile_write_data(b->w, off, b->buf, len);
 		if (err) {
 			snprintf(b->msg, sizeof(b->msg), "writing the backup: %s",
 				 bfile_writer_error(b->w));
@@ -578,7 +611,85 @@ static bool all_zero(const char *p, size_t len)
  * rewritten since the checkpoint are excused (they are counted in
  * rewritten_bytes when the backup read them); any other difference rejects.
  */
-static int verify_backup(struct backup *b, dev_t dev, const char *path)
+/*
+ * The verify writer: read the new file back and check that its records
+ * hold exactly the bytes the backup read (a hash per piece, taken as it was
+ * read), in order. The volume is not read a second time; --verify-source
+ * does that instead (verify_against_source()).
+ */
+static int verify_backup(struct backup *b, const char *path)
+{
+	static const char zeros[4096];
+	struct bfile_reader *rd = NULL;
+	struct bfile_header h;
+	struct bfile_record rec;
+	XXH3_state_t *xx = XXH3_createState();
+	uint64_t fill = 0;		/* bytes of b->rh[k] hashed so far */
+	size_t k = 0;
+	int fd, err = xx ? 0 : -ENOMEM;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(b->msg, sizeof(b->msg), "writer verify: %s: %s", path, strerror(-err));
+		XXH3_freeState(xx);
+		return err;
+	}
+	if (!err)
+		err = bfile_reader_open(fd, &h, &rd);
+	if (!err)
+		XXH3_64bits_reset(xx);
+	while (!err && (err = bfile_read_record(rd, &rec)) > 0) {
+		uint64_t done = 0;
+
+		err = 0;
+		while (!err && done < rec.length) {
+			const struct read_hash *p = k < b->nrh ? &b->rh[k] : NULL;
+			uint64_t n = rec.length - done;
+
+			/* Each record lies inside the pieces written, in order. */
+			if (!p || rec.offset + done != p->off + fill) {
+				err = -EBADE;
+				break;
+			}
+			if (n > p->len - fill)
+				n = p->len - fill;
+			if (rec.data) {
+				XXH3_64bits_update(xx, (const char *)rec.data + done, n);
+			} else {
+				uint64_t z;
+
+				for (z = 0; z < n; z += sizeof(zeros))
+					XXH3_64bits_update(xx, zeros, n - z < sizeof(zeros) ?
+							   n - z : sizeof(zeros));
+			}
+			done += n;
+			fill += n;
+			if (fill == p->len) {
+				if (XXH3_64bits_digest(xx) != p->hash)
+					err = -EBADE;
+				XXH3_64bits_reset(xx);
+				fill = 0;
+				k++;
+			}
+		}
+	}
+	if (!err && (k != b->nrh || fill))
+		err = -EBADE;
+	if (err == -EBADE)
+		snprintf(b->msg, sizeof(b->msg), "writer verify: %s does not hold what was read "
+			 "from %s at offset %" PRIu64 ": rejected", path, b->o->device,
+			 k < b->nrh ? b->rh[k].off : b->size);
+	else if (err)
+		snprintf(b->msg, sizeof(b->msg), "writer verify: %s: %s", path,
+			 rd && err != -ENOMEM ? bfile_reader_error(rd) : strerror(-err));
+	bfile_reader_free(rd);
+	XXH3_freeState(xx);
+	close(fd);
+	return err;
+}
+
+static int verify_against_source(struct backup *b, dev_t dev, const char *path)
 {
 	struct blockset *bad = NULL, *act = NULL;
 	struct bfile_reader *rd = NULL;
@@ -1035,7 +1146,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			goto out_abort;
 		}
 		if (!o->no_verify) {
-			err = verify_backup(&b, dev, res->file);
+			err = o->verify_source ? verify_against_source(&b, dev, res->file) :
+			      verify_backup(&b, res->file);
 			if (err) {
 				res->failure = BLKTRACK_FAIL_WRITER;
 				goto out_abort;
@@ -1129,6 +1241,7 @@ out_close:
 	blockset_free(delta);
 	blockset_free(want);
 	blockset_free(b.stored);
+	free(b.rh);
 	bhash_reader_free(b.hp);
 	bhash_writer_abort(b.hw);
 	if (b.hp_fd >= 0)

@@ -97,6 +97,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "writer-timeout", required_argument, NULL, 'T' },
 		{ "no-fs-freeze", no_argument, NULL, 'F' },
 		{ "no-verify", no_argument, NULL, 'V' },
+		{ "verify-source", no_argument, NULL, 'Y' },
 		{ "thaw-early", no_argument, NULL, 'E' },
 		{ "strict", no_argument, NULL, 'S' },
 		{ 0 }
@@ -167,6 +168,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'V':
 			o.no_verify = true;
 			break;
+		case 'Y':
+			o.verify_source = true;
+			break;
 		case 'E':
 			o.thaw_early = true;
 			break;
@@ -202,7 +206,7 @@ const struct cmd cmd_backup = {
 	.name = "backup",
 	.args = "DEV --repo DIR [--type TYPE] [--on-invalid resync|full|fail] [--output -]\n"
 		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
-		"       [--no-verify] [--thaw-early] [--strict] [--json]",
+		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--json]",
 	.help = "Checkpoint DEV and store what changed in the repository DIR (created if\n"
 		"missing); a crash of an earlier run is repaired first.\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
@@ -220,7 +224,9 @@ const struct cmd cmd_backup = {
 		"                        /etc/blktrack/writers.d (none if it does not exist)\n"
 		"      --writer-timeout SECONDS  per writer and event (60); then killed, a failure\n"
 		"      --no-fs-freeze    no built-in filesystem writer (FIFREEZE/FITHAW)\n"
-		"      --no-verify       no built-in verify writer (read the file back, compare)\n"
+		"      --no-verify       no built-in verify writer (read the file back, check it\n"
+		"                        holds what was read: a hash per piece, taken at the read)\n"
+		"      --verify-source   the verify writer compares with the volume, read again\n"
 		"      --thaw-early      thaw right after the checkpoint, not after the read\n"
 		"      --strict          reject the backup (exit 7) when blocks it read were\n"
 		"                        rewritten during the read\n"

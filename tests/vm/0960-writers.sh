@@ -157,7 +157,7 @@ ok "the rejected backup file $rejected is gone"
 assert_status /dev/vda1 pending no
 assert_status /dev/vda1 epoch 2
 assert_eq "catalog entries after the rejection" "$(entries)" "$n"
-blktrack list --repo "$R" | grep -qw "$(ev backup-complete id)" &&
+blktrack list --repo "$R" | awk -v id="$(ev backup-complete id)" '$1 == id' | grep -q . &&
 	fail "blktrack list shows the rejected backup $(ev backup-complete id)"
 backup p3
 assert_eq "backup p3 exit" $rc 0
@@ -213,8 +213,21 @@ rw_pid=
 rm "$FLAGS/slow"
 sync
 
+echo "# ---- the verify writer rejects a file that does not hold what was read"
+n=$(entries)
+epoch=$(status_get /dev/vda1 epoch)
+export BLKTRACK_TEST_VERIFY_MISMATCH=1
+backup badverify --type full
+unset BLKTRACK_TEST_VERIFY_MISMATCH
+assert_eq "backup with a mismatching file: exit" $rc 8
+grep -q "does not hold what was read" "$BT_TMP/err.badverify" ||
+	fail "the verify writer does not say why"
+assert_status /dev/vda1 pending no
+assert_status /dev/vda1 epoch "$epoch"
+assert_eq "catalog entries after a rejected verify" "$(entries)" "$n"
+
 echo "# ---- after all that, a held backup restores bit-exactly"
-backup p4
+backup p4 --verify-source
 assert_eq "backup p4 exit" $rc 0
 cp "$SNAP" "$BT_TMP/sha.p4"
 restore_check p4
