@@ -86,9 +86,10 @@ struct btmap {
 /* A sparse leaf: the sorted offsets of the region's dirty blocks. */
 struct btmap_array {
 	struct rcu_head rcu;		/* freeing it once replaced */
-	btmap_lock_t lock;		/* nr and off[] */
+	btmap_lock_t lock;		/* nr, off[] and seq */
 	u16 nr;				/* entries in use */
 	u16 cap;			/* entries that fit; never changes */
+	u16 seq;			/* odd while nr or off[] change */
 	u16 off[];			/* sorted, distinct */
 };
 
@@ -364,6 +365,7 @@ static struct btmap_array *array_alloc(unsigned int c)
 	btmap_lock_init(&a->lock);
 	a->nr = 0;
 	a->cap = (u16)array_class_cap(c);
+	a->seq = 0;
 	return a;
 }
 
@@ -388,6 +390,25 @@ static unsigned int array_lower(const struct btmap_array *a, unsigned int lo,
 			hi = mid;
 	}
 	return lo;
+}
+
+/*
+ * The sequence count of an array leaf lets array_has() search it without
+ * the lock. Writers hold the lock and change nr and off[] in place only
+ * between these two. An array takes at most cap (< 2048) in-place inserts
+ * in its life before it is replaced, so the 16-bit count cannot wrap
+ * under a reader.
+ */
+static inline void array_write_begin(struct btmap_array *a)
+{
+	WRITE_ONCE(a->seq, a->seq + 1);
+	btmap_smp_wmb();		/* odd before any entry moves */
+}
+
+static inline void array_write_end(struct btmap_array *a)
+{
+	btmap_smp_wmb();		/* entries before even */
+	WRITE_ONCE(a->seq, a->seq + 1);
 }
 
 /*
@@ -422,9 +443,11 @@ static int array_mark(struct btmap *map, unsigned long r, struct btmap_array *a,
 	}
 	nr = a->nr + n - (j - i);
 	if (nr <= a->cap) {
+		array_write_begin(a);
 		memmove(&a->off[i + n], &a->off[j], (a->nr - j) * sizeof(u16));
 		run_fill(&a->off[i], off, n);
 		a->nr = (u16)nr;
+		array_write_end(a);
 		goto out_added;
 	}
 
@@ -587,6 +610,110 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 	}
 	rcu_read_unlock();
 	return want;
+}
+
+/* ---- Single-block marks ------------------------------------------------- */
+
+/*
+ * Is @off in the array @a? Lock-free: a search bounded by cap whatever it
+ * reads, validated by the sequence count. False when @off is absent, and
+ * when a writer was changing the array (the caller then takes the lock).
+ * The caller's RCU read-side section keeps @a alive.
+ */
+static inline bool array_has(const struct btmap_array *a, unsigned int off)
+{
+	unsigned int seq, lo = 0, hi;
+	bool found = false;
+
+	seq = READ_ONCE(a->seq);
+	if (seq & 1)
+		return false;
+	btmap_smp_rmb();		/* seq before the entries */
+	hi = READ_ONCE(a->nr);
+	if (hi > a->cap)
+		hi = a->cap;
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2, v = READ_ONCE(a->off[mid]);
+
+		if (v == off) {
+			found = true;
+			break;
+		}
+		if (v < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	btmap_smp_rmb();		/* the entries before seq again */
+	return found && READ_ONCE(a->seq) == seq;
+}
+
+/* array_mark() for one block: one search, an insert in place, no call. */
+static inline int array_mark_one(struct btmap *map, unsigned long r,
+				 struct btmap_array *a, unsigned int off)
+{
+	unsigned long flags;
+	unsigned int i, nr;
+
+	btmap_lock(&a->lock, flags);
+	if (READ_ONCE(map->slots[r]) != array_slot(a)) {
+		btmap_unlock(&a->lock, flags);
+		return -1;	/* replaced while we waited: start over */
+	}
+	nr = a->nr;
+	i = array_lower(a, 0, off);
+	if (i < nr && a->off[i] == off) {
+		btmap_unlock(&a->lock, flags);
+		return 0;
+	}
+	if (nr == a->cap) {
+		/* Grow or convert: the general path (it locks again). */
+		btmap_unlock(&a->lock, flags);
+		return array_mark(map, r, a, off, 1);
+	}
+	array_write_begin(a);
+	memmove(&a->off[i + 1], &a->off[i], (nr - i) * sizeof(u16));
+	a->off[i] = (u16)off;
+	a->nr = (u16)(nr + 1);
+	array_write_end(a);
+	btmap_unlock(&a->lock, flags);
+	return (unsigned int)atomic_add_return(1, &map->fill[r]) >= region_blocks(map, r);
+}
+
+bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
+{
+	unsigned long r = (unsigned long)(block >> BTMAP_REGION_SHIFT), s;
+	unsigned int off = (unsigned int)(block & (BTMAP_REGION_BLOCKS - 1));
+	int ret;
+
+	if (block >= map->nr_blocks)
+		return false;
+	btmap_probe_read_lock();
+	do {
+		s = READ_ONCE(map->slots[r]);
+		if (s == BTMAP_FULL) {
+			ret = 0;
+		} else if (s == BTMAP_CLEAN) {
+			ret = clean_mark(map, r, off, 1);
+		} else if (slot_is_array(s)) {
+			btmap_mark_window();
+			if (likely_set && array_has(slot_array(s), off))
+				ret = 0;
+			else
+				ret = array_mark_one(map, r, slot_array(s), off);
+		} else {
+			btmap_mark_window();
+			ret = 0;
+			/* A rewrite of a dirty block must not dirty the cache line. */
+			if (!(READ_ONCE(((unsigned long *)s)[off / BTMAP_WORD_BITS]) &
+			      (1UL << (off % BTMAP_WORD_BITS))) &&
+			    !btmap_test_and_set_bit(off, (unsigned long *)s))
+				ret = (unsigned int)atomic_add_return(1, &map->fill[r]) >=
+				      region_blocks(map, r);
+		}
+	} while (ret < 0);
+	btmap_probe_read_unlock();
+	return ret;
 }
 
 /* ---- Coarsening and merging ---------------------------------------------- */

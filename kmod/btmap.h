@@ -65,6 +65,17 @@ void btmap_destroy(struct btmap *map);
 bool btmap_mark(struct btmap *map, u64 first, u64 count);
 
 /*
+ * btmap_mark(@map, @block, 1), made for the write probes: no call inside,
+ * and in the kernel no rcu_read_lock() of its own. Kernel callers must be
+ * in an RCU read-side section: preemption or interrupts off (a tracepoint
+ * probe) is one. Same guarantees and return value as btmap_mark().
+ * @likely_set: the caller expects the block to be dirty already (the
+ * completion of a write whose submission marked it); an array leaf is then
+ * searched without its lock first, and locked only if the block is absent.
+ */
+bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set);
+
+/*
  * Collapse leaves to FULL until the leaves use at most @target bytes,
  * densest first; leaves whose every bit is set are always collapsed.
  * Never drops a dirty block. Process context: sleeps for a grace period
