@@ -58,6 +58,9 @@ void (*btmap_mark_delay)(void);
 /* Bins of the fill-count histogram used to pick the densest leaves. */
 #define BTMAP_HIST_SHIFT	9
 #define BTMAP_HIST_BINS		((BTMAP_REGION_BLOCKS >> BTMAP_HIST_SHIFT) + 1)
+/* Entries of a hint array (a power of two); see "Single-block marks". */
+#define BTMAP_HINTS		256U
+#define BTMAP_HINT_BYTES	(BTMAP_HINTS * sizeof(u64))
 /* Keeps the slot array below kvmalloc's INT_MAX cap (16 PiB at 4 KiB). */
 #define BTMAP_MAX_REGIONS	(1UL << 27)
 
@@ -81,6 +84,7 @@ struct btmap {
 	atomic_long_t leaf_bytes;	/* changes only on leaf alloc/free */
 	unsigned long *slots;
 	atomic_t *fill;			/* dirty blocks in each region's leaf */
+	btmap_hint_t hint;		/* see "Single-block marks" */
 };
 
 /* A sparse leaf: the sorted offsets of the region's dirty blocks. */
@@ -278,8 +282,15 @@ struct btmap *btmap_create(u64 nr_blocks, u64 mem_limit)
 	if (!map->fill)
 		goto out_free_slots;
 	btmap_alloc_count(1);
+	map->hint = btmap_hint_alloc(BTMAP_HINT_BYTES);
+	if (!map->hint)
+		goto out_free_fill;
+	btmap_alloc_count(1);
 	return map;
 
+out_free_fill:
+	btmap_kvfree(map->fill);
+	btmap_alloc_count(-1);
 out_free_slots:
 	btmap_kvfree(map->slots);
 	btmap_alloc_count(-1);
@@ -298,6 +309,8 @@ void btmap_destroy(struct btmap *map)
 	for (r = 0; r < map->nr_regions; r++)
 		if (slot_is_leaf(map->slots[r]))
 			leaf_free(map->slots[r]);
+	btmap_hint_free(map->hint);
+	btmap_alloc_count(-1);
 	btmap_kvfree(map->fill);
 	btmap_alloc_count(-1);
 	btmap_kvfree(map->slots);
@@ -615,6 +628,19 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 /* ---- Single-block marks ------------------------------------------------- */
 
 /*
+ * Hints: every write is marked twice, at submission and again at completion
+ * (doc/KERNEL.md), and the second mark nearly always finds the block set.
+ * So btmap_mark_one() records each block it marked in a small direct-mapped
+ * array of the map, entry (block % BTMAP_HINTS) = block + 1 (0: none), one
+ * array per CPU in the kernel: completions mostly run on the submitting
+ * CPU. An entry is written after its block is marked, in one store, and the
+ * map never loses a mark while it is live, so an entry that matches proves
+ * the block dirty; a completion that finds its block there returns at once.
+ * A miss (evicted, another CPU) costs the lookup it would have made anyway.
+ * The only map that loses marks, btmap_merge()'s source, clears its hints.
+ */
+
+/*
  * Is @off in the array @a? Lock-free: a search bounded by cap whatever it
  * reads, validated by the sequence count. False when @off is absent, and
  * when a writer was changing the array (the caller then takes the lock).
@@ -686,7 +712,12 @@ bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
 	unsigned int off = (unsigned int)(block & (BTMAP_REGION_BLOCKS - 1));
 	int ret;
 
+	u64 *hint;
+
 	if (block >= map->nr_blocks)
+		return false;
+	hint = &btmap_hint_here(map->hint)[block % BTMAP_HINTS];
+	if (likely_set && READ_ONCE(*hint) == block + 1)
 		return false;
 	btmap_probe_read_lock();
 	do {
@@ -713,6 +744,7 @@ bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
 		}
 	} while (ret < 0);
 	btmap_probe_read_unlock();
+	WRITE_ONCE(*hint, block + 1);
 	return ret;
 }
 
@@ -885,6 +917,8 @@ void btmap_merge(struct btmap *dst, struct btmap *src)
 		if (src->slots[r] == BTMAP_FULL && slot_is_leaf(READ_ONCE(dst->slots[r])))
 			want++;
 	retire_init(&rt, want);
+	/* src is emptied: its hints would lie. */
+	btmap_hint_clear(src->hint, BTMAP_HINT_BYTES);
 
 	for (r = 0; r < src->nr_regions; r++) {
 		unsigned long s = src->slots[r], d;
@@ -1044,7 +1078,7 @@ u64 btmap_dirty(const struct btmap *map)
 
 u64 btmap_bytes(const struct btmap *map)
 {
-	return sizeof(*map) +
+	return sizeof(*map) + btmap_hint_bytes(BTMAP_HINT_BYTES) +
 	       (u64)map->nr_regions * (sizeof(*map->slots) + sizeof(*map->fill)) +
 	       (u64)atomic_long_read(&map->leaf_bytes);
 }

@@ -18,6 +18,7 @@
 #include <linux/bitops.h>
 #include <linux/compiler.h>
 #include <linux/mm.h>
+#include <linux/percpu.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -72,6 +73,26 @@ typedef spinlock_t btmap_lock_t;
 
 /* Set bit @nr of @addr atomically; return whether it was set before. */
 #define btmap_test_and_set_bit(nr, addr)	test_and_set_bit(nr, addr)
+
+/*
+ * The marked-block hints (btmap.c): one array per CPU, so that the
+ * completion of a write finds the entry its submission wrote on the same
+ * CPU without sharing a cache line. Any CPU's array would do as well for
+ * correctness: raw_cpu_ptr() needs no preemption check.
+ */
+typedef u64 __percpu *btmap_hint_t;
+#define btmap_hint_alloc(size)		((btmap_hint_t)__alloc_percpu(size, 64))
+#define btmap_hint_free(h)		free_percpu(h)
+#define btmap_hint_here(h)		raw_cpu_ptr(h)
+#define btmap_hint_bytes(size)		((u64)(size) * num_possible_cpus())
+
+static inline void btmap_hint_clear(btmap_hint_t h, size_t size)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		memset(per_cpu_ptr(h, cpu), 0, size);
+}
 
 /* Atomically OR @mask into *@p and return the old value. */
 static inline unsigned long btmap_fetch_or(unsigned long *p, unsigned long mask)
@@ -141,6 +162,14 @@ extern void (*btmap_mark_delay)(void);
 
 #define btmap_smp_rmb()			__atomic_thread_fence(__ATOMIC_ACQUIRE)
 #define btmap_smp_wmb()			__atomic_thread_fence(__ATOMIC_RELEASE)
+
+/* One hint array shared by all threads: correct, if not cache-friendly. */
+typedef u64 *btmap_hint_t;
+#define btmap_hint_alloc(size)		((btmap_hint_t)calloc(1, size))
+#define btmap_hint_free(h)		free(h)
+#define btmap_hint_here(h)		(h)
+#define btmap_hint_bytes(size)		((u64)(size))
+#define btmap_hint_clear(h, size)	memset(h, 0, size)
 
 static inline bool btmap_test_and_set_bit(unsigned long nr, unsigned long *addr)
 {

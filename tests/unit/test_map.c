@@ -534,6 +534,39 @@ Test(map, mark_one_failed_alloc_goes_full, .timeout = 10)
 	expect_no_leak();
 }
 
+/*
+ * A completion (likely_set) whose block is not in the map marks it, whether
+ * or not a hint entry is there for another block or another map; and a
+ * merge's emptied source forgets its hints.
+ */
+Test(map, mark_one_hints_never_skip_a_clean_block, .timeout = 10)
+{
+	const u64 nr = 2 * R;
+	struct btmap *a = btmap_create(nr, 0), *b = btmap_create(nr, 0);
+	u64 k;
+
+	/* Blocks that share hint entries (same low bits), in two maps. */
+	for (k = 0; k < 64; k++) {
+		btmap_mark_one(a, k * 256 + 5, false);
+		btmap_mark_one(b, k * 256 + 5, true);
+		cr_assert_eq(btmap_dirty(a), k + 1);
+		cr_assert_eq(btmap_dirty(b), k + 1);
+	}
+	btmap_mark_one(a, R + 7, false);
+	btmap_merge(b, a);			/* a is empty now */
+	cr_assert_eq(btmap_dirty(a), 0);
+	cr_assert_eq(btmap_dirty(b), 65);
+	btmap_mark_one(a, R + 7, true);		/* its hint was cleared */
+	cr_assert_eq(btmap_dirty(a), 1);
+	btmap_mark_one(a, 63 * 256 + 5, true);
+	cr_assert_eq(btmap_dirty(a), 2);
+	btmap_mark_one(a, 63 * 256 + 5, true);	/* a hit: nothing changes */
+	cr_assert_eq(btmap_dirty(a), 2);
+	btmap_destroy(a);
+	btmap_destroy(b);
+	expect_no_leak();
+}
+
 /* Memory follows the dirty blocks: about 2 bytes each, not 4 KiB a region. */
 Test(map, scattered_blocks_cost_two_bytes_each, .timeout = 10)
 {
