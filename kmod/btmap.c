@@ -706,19 +706,13 @@ static inline int array_mark_one(struct btmap *map, unsigned long r,
 	return (unsigned int)atomic_add_return(1, &map->fill[r]) >= region_blocks(map, r);
 }
 
-bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
+/* btmap_mark_one() past its hint check; @hint: the entry for @block. */
+static btmap_noinline bool mark_one(struct btmap *map, u64 block, bool likely_set, u64 *hint)
 {
 	unsigned long r = (unsigned long)(block >> BTMAP_REGION_SHIFT), s;
 	unsigned int off = (unsigned int)(block & (BTMAP_REGION_BLOCKS - 1));
 	int ret;
 
-	u64 *hint;
-
-	if (block >= map->nr_blocks)
-		return false;
-	hint = &btmap_hint_here(map->hint)[block % BTMAP_HINTS];
-	if (likely_set && READ_ONCE(*hint) == block + 1)
-		return false;
 	btmap_probe_read_lock();
 	do {
 		s = READ_ONCE(map->slots[r]);
@@ -746,6 +740,18 @@ bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
 	btmap_probe_read_unlock();
 	WRITE_ONCE(*hint, block + 1);
 	return ret;
+}
+
+bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
+{
+	u64 *hint;
+
+	if (block >= map->nr_blocks)
+		return false;
+	hint = &btmap_hint_here(map->hint)[block % BTMAP_HINTS];
+	if (likely_set && READ_ONCE(*hint) == block + 1)
+		return false;	/* the completion of a write marked at submission */
+	return mark_one(map, block, likely_set, hint);
 }
 
 /* ---- Coarsening and merging ---------------------------------------------- */

@@ -74,6 +74,8 @@ typedef spinlock_t btmap_lock_t;
 /* Set bit @nr of @addr atomically; return whether it was set before. */
 #define btmap_test_and_set_bit(nr, addr)	test_and_set_bit(nr, addr)
 
+#define btmap_noinline			noinline
+
 /*
  * The marked-block hints (btmap.c): one array per CPU, so that the
  * completion of a write finds the entry its submission wrote on the same
@@ -181,6 +183,7 @@ static inline bool btmap_test_and_set_bit(unsigned long nr, unsigned long *addr)
 #ifndef container_of
 #define container_of(ptr, type, member)	caa_container_of(ptr, type, member)
 #endif
+#define btmap_noinline			__attribute__((__noinline__))
 
 /*
  * A test-and-set lock standing in for spinlock_t; there are no interrupts
