@@ -43,7 +43,8 @@ static void bt_volume_grew(struct bt_volume *vol)
  * Mark disk sectors [@start, @end) on the volume @t, if they overlap it.
  * @done: a completion, whose blocks were most likely marked at submission.
  */
-static void bt_mark(const struct bt_track *t, sector_t start, sector_t end, bool done)
+static __always_inline void bt_mark(const struct bt_track *t, sector_t start, sector_t end,
+				    bool done)
 {
 	bool want;
 
@@ -77,7 +78,8 @@ static void bt_mark(const struct bt_track *t, sector_t start, sector_t end, bool
 }
 
 /* Mark disk sectors [@start, +@nr) of @disk on every volume they overlap. */
-static void bt_mark_disk(struct gendisk *disk, sector_t start, sector_t nr, bool done)
+static __always_inline void bt_mark_disk(struct gendisk *disk, sector_t start, sector_t nr,
+					 bool done)
 {
 	const struct bt_table *tbl;
 	unsigned int i;
