@@ -20,9 +20,10 @@
  * its spinlock, which markers take with interrupts off (they run in hard
  * IRQ context too). A marker that must grow or convert an array builds the
  * new leaf while it holds the old one's lock, then swaps the slot by
- * cmpxchg and frees the old array with call_rcu(): markers and readers hold
- * rcu_read_lock, and one waiting for the lock finds, once it has it, that
- * the slot no longer points to this array, and starts over. (The slot
+ * cmpxchg and frees the old array with call_rcu(): markers and readers are
+ * in RCU read-side sections (rcu_read_lock, or for btmap_mark_one() the
+ * probes' disabled preemption), and one waiting for the lock finds, once it
+ * has it, that the slot no longer points to this array, and starts over. (The slot
  * check replaces a "dead" flag: the array cannot be freed and its address
  * reused while the checker is inside its RCU read-side section.) Nothing
  * but a marker holding the lock replaces an array by another leaf; coarsen

@@ -6,6 +6,7 @@
  *
  *	map = btmap_create(nr_blocks, mem_limit);     may sleep
  *	btmap_mark(map, first, count);                 any context, never sleeps
+ *	btmap_mark_one(map, block, likely_set);        the same for one block, from probes
  *	...
  *	for (pos = 0; btmap_next_extent(map, &pos, &start, &len); )
  *		use [start, start + len)
