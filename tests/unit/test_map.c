@@ -513,6 +513,42 @@ Test(map, mark_one_equals_reference, .timeout = 20)
 	expect_no_leak();
 }
 
+/*
+ * Single-block inserts into array leaves in every order: ascending and
+ * descending runs, clusters far from where an even spread would put them
+ * (the insert's guessed start is wrong by hundreds), interleaved, random;
+ * exact after each batch, up to the conversion to a bitmap.
+ */
+Test(map, mark_one_array_orders, .timeout = 20)
+{
+	const u64 nr = 2 * R;
+	int order;
+
+	for (order = 0; order < 5; order++) {
+		struct btmap *map = btmap_create(nr, 0);
+		bool *ref = calloc(nr, 1);
+		u64 k, f;
+
+		rnd_state = 0x5eed0 + order;
+		for (k = 0; k < 2100; k++) {
+			switch (order) {
+			case 0: f = R + 100 + 3 * k; break;		/* ascending, low */
+			case 1: f = 2 * R - 1 - 5 * k; break;		/* descending, high */
+			case 2: f = R + (k % 2 ? 7 * k : R - 1 - 7 * k); break;	/* both ends inward */
+			case 3: f = R + rnd_below(1500) + (k % 3) * 15000; break;	/* clusters */
+			default: f = R + rnd_below(R); break;
+			}
+			btmap_mark_one(map, f, rnd() % 4 == 0);
+			ref_mark(ref, nr, f, 1);
+			if (k % 150 == 0 || k == 2099)
+				expect_exact(map, ref);
+		}
+		btmap_destroy(map);
+		free(ref);
+	}
+	expect_no_leak();
+}
+
 /* btmap_mark_one() without memory for a leaf: the region goes FULL. */
 Test(map, mark_one_failed_alloc_goes_full, .timeout = 10)
 {
