@@ -77,6 +77,8 @@ _Static_assert(BTMAP_REGION_BLOCKS == 1U << BTMAP_REGION_SHIFT,
 	       "BTMAP_REGION_SHIFT does not match BTMAP_REGION_BLOCKS");
 _Static_assert((1U << (BTMAP_ARRAY_MIN_SHIFT + BTMAP_ARRAY_CLASSES - 1)) == BTMAP_LEAF_BYTES,
 	       "the largest array leaf must cost what a bitmap leaf costs");
+/* A hint is read and written whole (READ_ONCE/WRITE_ONCE): no torn u64. */
+_Static_assert(sizeof(long) == sizeof(u64), "hints need single-copy atomic 64-bit accesses");
 
 struct btmap {
 	u64 nr_blocks;
