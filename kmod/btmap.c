@@ -20,9 +20,10 @@
  * its spinlock, which markers take with interrupts off (they run in hard
  * IRQ context too). A marker that must grow or convert an array builds the
  * new leaf while it holds the old one's lock, then swaps the slot by
- * cmpxchg and frees the old array with call_rcu(): markers and readers hold
- * rcu_read_lock, and one waiting for the lock finds, once it has it, that
- * the slot no longer points to this array, and starts over. (The slot
+ * cmpxchg and frees the old array with call_rcu(): markers and readers are
+ * in RCU read-side sections (rcu_read_lock, or for btmap_mark_one() the
+ * probes' disabled preemption), and one waiting for the lock finds, once it
+ * has it, that the slot no longer points to this array, and starts over. (The slot
  * check replaces a "dead" flag: the array cannot be freed and its address
  * reused while the checker is inside its RCU read-side section.) Nothing
  * but a marker holding the lock replaces an array by another leaf; coarsen
@@ -58,6 +59,9 @@ void (*btmap_mark_delay)(void);
 /* Bins of the fill-count histogram used to pick the densest leaves. */
 #define BTMAP_HIST_SHIFT	9
 #define BTMAP_HIST_BINS		((BTMAP_REGION_BLOCKS >> BTMAP_HIST_SHIFT) + 1)
+/* Entries of a hint array (a power of two); see "Single-block marks". */
+#define BTMAP_HINTS		256U
+#define BTMAP_HINT_BYTES	(BTMAP_HINTS * sizeof(u64))
 /* Keeps the slot array below kvmalloc's INT_MAX cap (16 PiB at 4 KiB). */
 #define BTMAP_MAX_REGIONS	(1UL << 27)
 
@@ -73,6 +77,8 @@ _Static_assert(BTMAP_REGION_BLOCKS == 1U << BTMAP_REGION_SHIFT,
 	       "BTMAP_REGION_SHIFT does not match BTMAP_REGION_BLOCKS");
 _Static_assert((1U << (BTMAP_ARRAY_MIN_SHIFT + BTMAP_ARRAY_CLASSES - 1)) == BTMAP_LEAF_BYTES,
 	       "the largest array leaf must cost what a bitmap leaf costs");
+/* A hint is read and written whole (READ_ONCE/WRITE_ONCE): no torn u64. */
+_Static_assert(sizeof(long) == sizeof(u64), "hints need single-copy atomic 64-bit accesses");
 
 struct btmap {
 	u64 nr_blocks;
@@ -81,14 +87,16 @@ struct btmap {
 	atomic_long_t leaf_bytes;	/* changes only on leaf alloc/free */
 	unsigned long *slots;
 	atomic_t *fill;			/* dirty blocks in each region's leaf */
+	btmap_hint_t hint;		/* see "Single-block marks" */
 };
 
 /* A sparse leaf: the sorted offsets of the region's dirty blocks. */
 struct btmap_array {
 	struct rcu_head rcu;		/* freeing it once replaced */
-	btmap_lock_t lock;		/* nr and off[] */
+	btmap_lock_t lock;		/* nr, off[] and seq */
 	u16 nr;				/* entries in use */
 	u16 cap;			/* entries that fit; never changes */
+	u16 seq;			/* odd while nr or off[] change */
 	u16 off[];			/* sorted, distinct */
 };
 
@@ -277,8 +285,15 @@ struct btmap *btmap_create(u64 nr_blocks, u64 mem_limit)
 	if (!map->fill)
 		goto out_free_slots;
 	btmap_alloc_count(1);
+	map->hint = btmap_hint_alloc(BTMAP_HINT_BYTES);
+	if (!map->hint)
+		goto out_free_fill;
+	btmap_alloc_count(1);
 	return map;
 
+out_free_fill:
+	btmap_kvfree(map->fill);
+	btmap_alloc_count(-1);
 out_free_slots:
 	btmap_kvfree(map->slots);
 	btmap_alloc_count(-1);
@@ -297,6 +312,8 @@ void btmap_destroy(struct btmap *map)
 	for (r = 0; r < map->nr_regions; r++)
 		if (slot_is_leaf(map->slots[r]))
 			leaf_free(map->slots[r]);
+	btmap_hint_free(map->hint);
+	btmap_alloc_count(-1);
 	btmap_kvfree(map->fill);
 	btmap_alloc_count(-1);
 	btmap_kvfree(map->slots);
@@ -364,6 +381,7 @@ static struct btmap_array *array_alloc(unsigned int c)
 	btmap_lock_init(&a->lock);
 	a->nr = 0;
 	a->cap = (u16)array_class_cap(c);
+	a->seq = 0;
 	return a;
 }
 
@@ -373,12 +391,10 @@ static inline void run_fill(u16 *v, unsigned int off, unsigned int n)
 		*v++ = (u16)off++;
 }
 
-/* Index of the first entry of @a at or after @lo that is >= @off. */
-static unsigned int array_lower(const struct btmap_array *a, unsigned int lo,
-				unsigned int off)
+/* Index of the first entry of @a in [@lo, @hi) that is >= @off; @hi if none. */
+static inline unsigned int array_lower_in(const struct btmap_array *a, unsigned int lo,
+					  unsigned int hi, unsigned int off)
 {
-	unsigned int hi = a->nr;
-
 	while (lo < hi) {
 		unsigned int mid = lo + (hi - lo) / 2;
 
@@ -388,6 +404,63 @@ static unsigned int array_lower(const struct btmap_array *a, unsigned int lo,
 			hi = mid;
 	}
 	return lo;
+}
+
+/* Index of the first entry of @a at or after @lo that is >= @off. */
+static unsigned int array_lower(const struct btmap_array *a, unsigned int lo,
+				unsigned int off)
+{
+	return array_lower_in(a, lo, a->nr, off);
+}
+
+/*
+ * array_lower(@a, 0, @off) for single-block marks, in fewer steps when the
+ * region's dirty blocks are spread evenly (random writes) or @off goes at
+ * the end (sequential ones): start where @off would be if they were spread
+ * evenly, step a few entries, and only then fall back to a binary search
+ * of what is left. @off < BTMAP_REGION_BLOCKS.
+ */
+#define BTMAP_GUESS_STEPS	8
+static inline unsigned int array_lower_guess(const struct btmap_array *a, unsigned int off)
+{
+	unsigned int nr = a->nr, i, k;
+
+	if (!nr || a->off[nr - 1] < off)
+		return nr;
+	i = (off * nr) >> BTMAP_REGION_SHIFT;	/* < nr */
+	if (a->off[i] < off) {
+		/* In (i, nr - 1]: off[nr - 1] >= @off stops the steps. */
+		for (k = 0; k < BTMAP_GUESS_STEPS; k++)
+			if (a->off[++i] >= off)
+				return i;
+		return array_lower_in(a, i + 1, nr - 1, off);
+	}
+	/* In [0, i]: off[i] >= @off. */
+	for (k = 0; k < BTMAP_GUESS_STEPS; k++) {
+		if (!i || a->off[i - 1] < off)
+			return i;
+		i--;
+	}
+	return array_lower_in(a, 0, i, off);
+}
+
+/*
+ * The sequence count of an array leaf lets array_has() search it without
+ * the lock. Writers hold the lock and change nr and off[] in place only
+ * between these two. An array takes at most cap (< 2048) in-place inserts
+ * in its life before it is replaced, so the 16-bit count cannot wrap
+ * under a reader.
+ */
+static inline void array_write_begin(struct btmap_array *a)
+{
+	WRITE_ONCE(a->seq, a->seq + 1);
+	btmap_smp_wmb();		/* odd before any entry moves */
+}
+
+static inline void array_write_end(struct btmap_array *a)
+{
+	btmap_smp_wmb();		/* entries before even */
+	WRITE_ONCE(a->seq, a->seq + 1);
 }
 
 /*
@@ -422,9 +495,11 @@ static int array_mark(struct btmap *map, unsigned long r, struct btmap_array *a,
 	}
 	nr = a->nr + n - (j - i);
 	if (nr <= a->cap) {
+		array_write_begin(a);
 		memmove(&a->off[i + n], &a->off[j], (a->nr - j) * sizeof(u16));
 		run_fill(&a->off[i], off, n);
 		a->nr = (u16)nr;
+		array_write_end(a);
 		goto out_added;
 	}
 
@@ -587,6 +662,135 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 	}
 	rcu_read_unlock();
 	return want;
+}
+
+/* ---- Single-block marks ------------------------------------------------- */
+
+/*
+ * Hints: every write is marked twice, at submission and again at completion
+ * (doc/KERNEL.md), and the second mark nearly always finds the block set.
+ * So btmap_mark_one() records each block it marked in a small direct-mapped
+ * array of the map, entry (block % BTMAP_HINTS) = block + 1 (0: none), one
+ * array per CPU in the kernel: completions mostly run on the submitting
+ * CPU. An entry is written after its block is marked, in one store, and the
+ * map never loses a mark while it is live, so an entry that matches proves
+ * the block dirty; a completion that finds its block there returns at once.
+ * A miss (evicted, another CPU) costs the lookup it would have made anyway.
+ * The only map that loses marks, btmap_merge()'s source, clears its hints.
+ */
+
+/*
+ * Is @off in the array @a? Lock-free: a search bounded by cap whatever it
+ * reads, validated by the sequence count. False when @off is absent, and
+ * when a writer was changing the array (the caller then takes the lock).
+ * The caller's RCU read-side section keeps @a alive.
+ */
+static inline bool array_has(const struct btmap_array *a, unsigned int off)
+{
+	unsigned int seq, lo = 0, hi;
+	bool found = false;
+
+	seq = READ_ONCE(a->seq);
+	if (seq & 1)
+		return false;
+	btmap_smp_rmb();		/* seq before the entries */
+	hi = READ_ONCE(a->nr);
+	if (hi > a->cap)
+		hi = a->cap;
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2, v = READ_ONCE(a->off[mid]);
+
+		if (v == off) {
+			found = true;
+			break;
+		}
+		if (v < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	btmap_smp_rmb();		/* the entries before seq again */
+	return found && READ_ONCE(a->seq) == seq;
+}
+
+/* array_mark() for one block: one search, an insert in place, no call. */
+static inline int array_mark_one(struct btmap *map, unsigned long r,
+				 struct btmap_array *a, unsigned int off)
+{
+	unsigned long flags;
+	unsigned int i, nr;
+
+	btmap_lock(&a->lock, flags);
+	if (READ_ONCE(map->slots[r]) != array_slot(a)) {
+		btmap_unlock(&a->lock, flags);
+		return -1;	/* replaced while we waited: start over */
+	}
+	nr = a->nr;
+	i = array_lower_guess(a, off);
+	if (i < nr && a->off[i] == off) {
+		btmap_unlock(&a->lock, flags);
+		return 0;
+	}
+	if (nr == a->cap) {
+		/* Grow or convert: the general path (it locks again). */
+		btmap_unlock(&a->lock, flags);
+		return array_mark(map, r, a, off, 1);
+	}
+	array_write_begin(a);
+	memmove(&a->off[i + 1], &a->off[i], (nr - i) * sizeof(u16));
+	a->off[i] = (u16)off;
+	a->nr = (u16)(nr + 1);
+	array_write_end(a);
+	btmap_unlock(&a->lock, flags);
+	return (unsigned int)atomic_add_return(1, &map->fill[r]) >= region_blocks(map, r);
+}
+
+/* btmap_mark_one() past its hint check; @hint: the entry for @block. */
+static btmap_noinline bool mark_one(struct btmap *map, u64 block, bool likely_set, u64 *hint)
+{
+	unsigned long r = (unsigned long)(block >> BTMAP_REGION_SHIFT), s;
+	unsigned int off = (unsigned int)(block & (BTMAP_REGION_BLOCKS - 1));
+	int ret;
+
+	btmap_probe_read_lock();
+	do {
+		s = READ_ONCE(map->slots[r]);
+		if (s == BTMAP_FULL) {
+			ret = 0;
+		} else if (s == BTMAP_CLEAN) {
+			ret = clean_mark(map, r, off, 1);
+		} else if (slot_is_array(s)) {
+			btmap_mark_window();
+			if (likely_set && array_has(slot_array(s), off))
+				ret = 0;
+			else
+				ret = array_mark_one(map, r, slot_array(s), off);
+		} else {
+			btmap_mark_window();
+			ret = 0;
+			/* A rewrite of a dirty block must not dirty the cache line. */
+			if (!(READ_ONCE(((unsigned long *)s)[off / BTMAP_WORD_BITS]) &
+			      (1UL << (off % BTMAP_WORD_BITS))) &&
+			    !btmap_test_and_set_bit(off, (unsigned long *)s))
+				ret = (unsigned int)atomic_add_return(1, &map->fill[r]) >=
+				      region_blocks(map, r);
+		}
+	} while (ret < 0);
+	btmap_probe_read_unlock();
+	WRITE_ONCE(*hint, block + 1);
+	return ret;
+}
+
+bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
+{
+	u64 *hint;
+
+	if (block >= map->nr_blocks)
+		return false;
+	hint = &btmap_hint_here(map->hint)[block % BTMAP_HINTS];
+	if (likely_set && READ_ONCE(*hint) == block + 1)
+		return false;	/* the completion of a write marked at submission */
+	return mark_one(map, block, likely_set, hint);
 }
 
 /* ---- Coarsening and merging ---------------------------------------------- */
@@ -758,6 +962,8 @@ void btmap_merge(struct btmap *dst, struct btmap *src)
 		if (src->slots[r] == BTMAP_FULL && slot_is_leaf(READ_ONCE(dst->slots[r])))
 			want++;
 	retire_init(&rt, want);
+	/* src is emptied: its hints would lie. */
+	btmap_hint_clear(src->hint, BTMAP_HINT_BYTES);
 
 	for (r = 0; r < src->nr_regions; r++) {
 		unsigned long s = src->slots[r], d;
@@ -917,7 +1123,7 @@ u64 btmap_dirty(const struct btmap *map)
 
 u64 btmap_bytes(const struct btmap *map)
 {
-	return sizeof(*map) +
+	return sizeof(*map) + btmap_hint_bytes(BTMAP_HINT_BYTES) +
 	       (u64)map->nr_regions * (sizeof(*map->slots) + sizeof(*map->fill)) +
 	       (u64)atomic_long_read(&map->leaf_bytes);
 }

@@ -6,6 +6,7 @@
  *
  *	map = btmap_create(nr_blocks, mem_limit);     may sleep
  *	btmap_mark(map, first, count);                 any context, never sleeps
+ *	btmap_mark_one(map, block, likely_set);        the same for one block, from probes
  *	...
  *	for (pos = 0; btmap_next_extent(map, &pos, &start, &len); )
  *		use [start, start + len)
@@ -63,6 +64,17 @@ void btmap_destroy(struct btmap *map);
  * over its memory limit, or a leaf became full).
  */
 bool btmap_mark(struct btmap *map, u64 first, u64 count);
+
+/*
+ * btmap_mark(@map, @block, 1), made for the write probes: no call inside,
+ * and in the kernel no rcu_read_lock() of its own. Kernel callers must be
+ * in an RCU read-side section: preemption or interrupts off (a tracepoint
+ * probe) is one. Same guarantees and return value as btmap_mark().
+ * @likely_set: the caller expects the block to be dirty already (the
+ * completion of a write whose submission marked it); an array leaf is then
+ * searched without its lock first, and locked only if the block is absent.
+ */
+bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set);
 
 /*
  * Collapse leaves to FULL until the leaves use at most @target bytes,

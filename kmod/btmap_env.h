@@ -18,6 +18,7 @@
 #include <linux/bitops.h>
 #include <linux/compiler.h>
 #include <linux/mm.h>
+#include <linux/percpu.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -53,6 +54,47 @@ typedef spinlock_t btmap_lock_t;
 
 /* Tests widen the race window here; nothing in the kernel. */
 #define btmap_mark_window()	do { } while (0)
+
+/*
+ * btmap_mark_one()'s read-side section. Its callers are tracepoint probes,
+ * which run with preemption (or interrupts) off: since the RCU flavours
+ * were consolidated (4.20) that is a read-side critical section for
+ * call_rcu() and synchronize_rcu(), and on PREEMPT_RCU kernels an
+ * rcu_read_lock() pair would be two out-of-line calls per mark.
+ */
+#define btmap_probe_read_lock()						\
+	RCU_LOCKDEP_WARN(!rcu_read_lock_any_held(),			\
+			 "btmap_mark_one() outside an RCU read-side section")
+#define btmap_probe_read_unlock()	do { } while (0)
+
+/* Array leaves' sequence count (see array_has() in btmap.c). */
+#define btmap_smp_rmb()			smp_rmb()
+#define btmap_smp_wmb()			smp_wmb()
+
+/* Set bit @nr of @addr atomically; return whether it was set before. */
+#define btmap_test_and_set_bit(nr, addr)	test_and_set_bit(nr, addr)
+
+#define btmap_noinline			noinline
+
+/*
+ * The marked-block hints (btmap.c): one array per CPU, so that the
+ * completion of a write finds the entry its submission wrote on the same
+ * CPU without sharing a cache line. Any CPU's array would do as well for
+ * correctness: raw_cpu_ptr() needs no preemption check.
+ */
+typedef u64 __percpu *btmap_hint_t;
+#define btmap_hint_alloc(size)		((btmap_hint_t)__alloc_percpu(size, 64))
+#define btmap_hint_free(h)		free_percpu(h)
+#define btmap_hint_here(h)		raw_cpu_ptr(h)
+#define btmap_hint_bytes(size)		((u64)(size) * num_possible_cpus())
+
+static inline void btmap_hint_clear(btmap_hint_t h, size_t size)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		memset(per_cpu_ptr(h, cpu), 0, size);
+}
 
 /* Atomically OR @mask into *@p and return the old value. */
 static inline unsigned long btmap_fetch_or(unsigned long *p, unsigned long mask)
@@ -116,9 +158,32 @@ extern void (*btmap_mark_delay)(void);
 #define btmap_array_alloc(size)	(btmap_fail_leaf_alloc ? NULL : malloc(size))
 #define btmap_mark_window()	do { if (btmap_mark_delay) btmap_mark_delay(); } while (0)
 
+/* No preemption to rely on here: a real read-side section (it nests). */
+#define btmap_probe_read_lock()		rcu_read_lock()
+#define btmap_probe_read_unlock()	rcu_read_unlock()
+
+#define btmap_smp_rmb()			__atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define btmap_smp_wmb()			__atomic_thread_fence(__ATOMIC_RELEASE)
+
+/* One hint array shared by all threads: correct, if not cache-friendly. */
+typedef u64 *btmap_hint_t;
+#define btmap_hint_alloc(size)		((btmap_hint_t)calloc(1, size))
+#define btmap_hint_free(h)		free(h)
+#define btmap_hint_here(h)		(h)
+#define btmap_hint_bytes(size)		((u64)(size))
+#define btmap_hint_clear(h, size)	memset(h, 0, size)
+
+static inline bool btmap_test_and_set_bit(unsigned long nr, unsigned long *addr)
+{
+	unsigned long mask = 1UL << (nr % (8 * sizeof(long)));
+
+	return __atomic_fetch_or(&addr[nr / (8 * sizeof(long))], mask, __ATOMIC_SEQ_CST) & mask;
+}
+
 #ifndef container_of
 #define container_of(ptr, type, member)	caa_container_of(ptr, type, member)
 #endif
+#define btmap_noinline			__attribute__((__noinline__))
 
 /*
  * A test-and-set lock standing in for spinlock_t; there are no interrupts

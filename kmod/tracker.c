@@ -39,9 +39,15 @@ static void bt_volume_grew(struct bt_volume *vol)
 		WRITE_ONCE(vol->grew, true);
 }
 
-/* Mark disk sectors [@start, @end) on the volume @t, if they overlap it. */
-static void bt_mark(const struct bt_track *t, sector_t start, sector_t end)
+/*
+ * Mark disk sectors [@start, @end) on the volume @t, if they overlap it.
+ * @done: a completion, whose blocks were most likely marked at submission.
+ */
+static __always_inline void bt_mark(const struct bt_track *t, sector_t start, sector_t end,
+				    bool done)
 {
+	bool want;
+
 	sector_t vend = t->start_sect + t->nr_sects;
 	struct bt_volume *vol = t->vol;
 	u64 first, last;
@@ -63,13 +69,17 @@ static void bt_mark(const struct bt_track *t, sector_t start, sector_t end)
 	/* Round the start down and the end up to whole blocks. */
 	first = (start - t->start_sect) >> t->sect_shift;
 	last = (end - 1 - t->start_sect) >> t->sect_shift;
-	if (btmap_mark(t->map, first, last - first + 1) &&
-	    !work_pending(&vol->coarsen_work))
+	if (first == last)	/* most writes: one block */
+		want = btmap_mark_one(t->map, first, done);
+	else
+		want = btmap_mark(t->map, first, last - first + 1);
+	if (want && !work_pending(&vol->coarsen_work))
 		queue_work(system_unbound_wq, &vol->coarsen_work);
 }
 
 /* Mark disk sectors [@start, +@nr) of @disk on every volume they overlap. */
-static void bt_mark_disk(struct gendisk *disk, sector_t start, sector_t nr)
+static __always_inline void bt_mark_disk(struct gendisk *disk, sector_t start, sector_t nr,
+					 bool done)
 {
 	const struct bt_table *tbl;
 	unsigned int i;
@@ -84,7 +94,7 @@ static void bt_mark_disk(struct gendisk *disk, sector_t start, sector_t nr)
 	if (tbl) {
 		for (i = 0; i < tbl->nr; i++)
 			if (tbl->t[i].disk == disk)
-				bt_mark(&tbl->t[i], start, start + nr);
+				bt_mark(&tbl->t[i], start, start + nr, done);
 	}
 }
 
@@ -119,7 +129,7 @@ static void bt_probe_bio_queue(void *data, struct bio *bio)
 			nr = zone;
 		}
 	}
-	bt_mark_disk(bio->bi_bdev->bd_disk, start, nr);
+	bt_mark_disk(bio->bi_bdev->bd_disk, start, nr, false);
 }
 
 static void bt_probe_rq_complete(void *data, struct request *rq,
@@ -131,7 +141,7 @@ static void bt_probe_rq_complete(void *data, struct request *rq,
 	if (!bt_op_changes_data(req_op(rq)) || !nr || !rq->q->disk)
 		return;
 	/* A zone append's sector is known only now; its queue mark took the zone. */
-	bt_mark_disk(rq->q->disk, blk_rq_pos(rq), nr);
+	bt_mark_disk(rq->q->disk, blk_rq_pos(rq), nr, true);
 }
 
 struct bt_hook {

@@ -449,6 +449,160 @@ Test(map, array_grows_then_converts, .timeout = 20)
 	expect_no_leak();
 }
 
+/*
+ * btmap_mark_one() against a reference, through every kind of leaf: arrays
+ * that grow and convert, bitmaps, FULL, a short last region, blocks past
+ * the end; with and without likely_set, mixed with btmap_mark().
+ */
+Test(map, mark_one_equals_reference, .timeout = 20)
+{
+	const u64 nr = 4 * R + 300;
+	struct btmap *map = btmap_create(nr, 0);
+	bool *ref = calloc(nr, 1);
+	u64 k, r;
+
+	rnd_state = 0x0e0e0e;
+	for (k = 0; k < 60000; k++) {
+		/* Region 0 sparse, 1 dense, 2 filled, 3 random, then the short one. */
+		u64 f, which = rnd_below(5);
+		bool want;
+
+		if (which == 0)
+			f = rnd_below(R) & ~7ULL;
+		else if (which == 1)
+			f = R + rnd_below(R / 4);
+		else if (which == 2)
+			f = 2 * R + (k / 5) % R;
+		else if (which == 3)
+			f = rnd_below(nr + 10);		/* some past the end */
+		else
+			f = 4 * R + rnd_below(300);
+		if (rnd() % 8 == 0) {
+			u64 c = 1 + rnd_below(40);
+
+			btmap_mark(map, f, c);
+			ref_mark(ref, nr, f, c);
+			continue;
+		}
+		want = btmap_mark_one(map, f, rnd() % 2);
+		if (f < nr) {
+			r = f / R;
+			/* It asks for coarsening only when a leaf just became full. */
+			if (want)
+				cr_assert(!ref[f] &&
+					  ref_count(ref, r * R, region_end(nr, r)) + 1 ==
+					  region_end(nr, r) - r * R,
+					  "block %llu: wants coarsen", (unsigned long long)f);
+			ref_mark(ref, nr, f, 1);
+		} else {
+			cr_assert_not(want);
+		}
+		if (k % 4999 == 0)
+			expect_exact(map, ref);
+	}
+	expect_exact(map, ref);
+	/* A second pass of rewrites changes nothing. */
+	for (k = 0; k < nr; k++)
+		if (ref[k])
+			cr_assert_not(btmap_mark_one(map, k, k % 2));
+	expect_exact(map, ref);
+	btmap_coarsen(map, ~0ULL);
+	expect_exact(map, ref);
+	btmap_destroy(map);
+	free(ref);
+	expect_no_leak();
+}
+
+/*
+ * Single-block inserts into array leaves in every order: ascending and
+ * descending runs, clusters far from where an even spread would put them
+ * (the insert's guessed start is wrong by hundreds), interleaved, random;
+ * exact after each batch, up to the conversion to a bitmap.
+ */
+Test(map, mark_one_array_orders, .timeout = 20)
+{
+	const u64 nr = 2 * R;
+	int order;
+
+	for (order = 0; order < 5; order++) {
+		struct btmap *map = btmap_create(nr, 0);
+		bool *ref = calloc(nr, 1);
+		u64 k, f;
+
+		rnd_state = 0x5eed0 + order;
+		for (k = 0; k < 2100; k++) {
+			switch (order) {
+			case 0: f = R + 100 + 3 * k; break;		/* ascending, low */
+			case 1: f = 2 * R - 1 - 5 * k; break;		/* descending, high */
+			case 2: f = R + (k % 2 ? 7 * k : R - 1 - 7 * k); break;	/* both ends inward */
+			case 3: f = R + rnd_below(1500) + (k % 3) * 15000; break;	/* clusters */
+			default: f = R + rnd_below(R); break;
+			}
+			btmap_mark_one(map, f, rnd() % 4 == 0);
+			ref_mark(ref, nr, f, 1);
+			if (k % 150 == 0 || k == 2099)
+				expect_exact(map, ref);
+		}
+		btmap_destroy(map);
+		free(ref);
+	}
+	expect_no_leak();
+}
+
+/* btmap_mark_one() without memory for a leaf: the region goes FULL. */
+Test(map, mark_one_failed_alloc_goes_full, .timeout = 10)
+{
+	const u64 nr = 2 * R + 50;
+	struct btmap *map = btmap_create(nr, 0);
+
+	btmap_mark_one(map, 3, false);
+	btmap_fail_leaf_alloc = 1;
+	cr_assert(btmap_mark_one(map, R + 7, true), "a FULL fallback must ask for attention");
+	cr_assert(btmap_mark_one(map, 2 * R + 49, false));
+	/* The array of region 0 cannot grow past its first size class. */
+	for (int k = 0; k < 40; k++)
+		btmap_mark_one(map, 100 + 2 * k, k % 2);
+	btmap_fail_leaf_alloc = 0;
+	cr_assert_eq(btmap_dirty(map), R + R + 50);
+	cr_assert_eq(leaf_bytes(map), 0);
+	cr_assert_not(btmap_mark_one(map, R + 100, false));
+	btmap_destroy(map);
+	expect_no_leak();
+}
+
+/*
+ * A completion (likely_set) whose block is not in the map marks it, whether
+ * or not a hint entry is there for another block or another map; and a
+ * merge's emptied source forgets its hints.
+ */
+Test(map, mark_one_hints_never_skip_a_clean_block, .timeout = 10)
+{
+	const u64 nr = 2 * R;
+	struct btmap *a = btmap_create(nr, 0), *b = btmap_create(nr, 0);
+	u64 k;
+
+	/* Blocks that share hint entries (same low bits), in two maps. */
+	for (k = 0; k < 64; k++) {
+		btmap_mark_one(a, k * 256 + 5, false);
+		btmap_mark_one(b, k * 256 + 5, true);
+		cr_assert_eq(btmap_dirty(a), k + 1);
+		cr_assert_eq(btmap_dirty(b), k + 1);
+	}
+	btmap_mark_one(a, R + 7, false);
+	btmap_merge(b, a);			/* a is empty now */
+	cr_assert_eq(btmap_dirty(a), 0);
+	cr_assert_eq(btmap_dirty(b), 65);
+	btmap_mark_one(a, R + 7, true);		/* its hint was cleared */
+	cr_assert_eq(btmap_dirty(a), 1);
+	btmap_mark_one(a, 63 * 256 + 5, true);
+	cr_assert_eq(btmap_dirty(a), 2);
+	btmap_mark_one(a, 63 * 256 + 5, true);	/* a hit: nothing changes */
+	cr_assert_eq(btmap_dirty(a), 2);
+	btmap_destroy(a);
+	btmap_destroy(b);
+	expect_no_leak();
+}
+
 /* Memory follows the dirty blocks: about 2 bytes each, not 4 KiB a region. */
 Test(map, scattered_blocks_cost_two_bytes_each, .timeout = 10)
 {
@@ -1044,6 +1198,7 @@ struct race {
 	bool exact;		/* no limit and no coarsening: maps are exact */
 	int min_iter;		/* main-thread iterations at least (default: 40 epochs) */
 	bool delay;		/* markers sometimes pause holding a leaf */
+	bool one;		/* single blocks by btmap_mark_one(), and completions */
 };
 
 static struct epoch *cur;		/* rcu-published, as in the module */
@@ -1054,6 +1209,7 @@ struct marker {
 	const struct race *rc;
 	u64 seed;
 	unsigned long ops;
+	u64 inflight[8];	/* rc->one: blocks submitted, not yet completed */
 };
 
 static u64 trnd(u64 *s)
@@ -1088,7 +1244,26 @@ static void *marker_main(void *arg)
 			c = 1 + trnd(&m->seed) % rc->max_count;
 		rcu_read_lock();
 		e = rcu_dereference(cur);
-		btmap_mark(e->map, f, c);
+		if (rc->one && c == 1) {
+			/*
+			 * As the probes do: a submission marks the block, its
+			 * completion (a few marks later, maybe in a later
+			 * epoch) marks it again, expecting it set; now and
+			 * then a block not marked yet is "completed".
+			 */
+			unsigned int k = (unsigned int)(m->ops % 8);
+			bool done = m->ops >= 8 && trnd(&m->seed) % 16;
+
+			if (done) {
+				f = m->inflight[k];
+			} else {
+				m->inflight[k] = f;
+				done = trnd(&m->seed) % 16 == 0;
+			}
+			btmap_mark_one(e->map, f, done);
+		} else {
+			btmap_mark(e->map, f, c);
+		}
 		ref_mark_atomic(e->ref, rc->nr, f, c);
 		rcu_read_unlock();
 		__atomic_store_n(&m->ops, m->ops + 1, __ATOMIC_RELAXED);
@@ -1310,6 +1485,34 @@ Test(map, concurrent_sparse_limit_coarsen, .timeout = 20)
 		.nr = 3 * R + 77, .limit = LEAF + 512, .max_count = 3, .nthreads = 4,
 		.epoch_iters = 2, .abort_pct = 30, .coarsen = 1, .merge_blocks = 100,
 		.delay = true,
+	};
+
+	race(&rc);
+}
+
+/*
+ * btmap_mark_one(), submissions and completions (lock-free lookups in
+ * array leaves) racing in-place inserts, growth and conversion, swaps and
+ * aborts: a lookup that saw a block that is not there would lose it.
+ */
+Test(map, concurrent_mark_one_exact, .timeout = 20)
+{
+	struct race rc = {
+		.nr = 3 * R, .max_count = 1, .nthreads = 4, .epoch_iters = 5,
+		.abort_pct = 50, .merge_blocks = 200, .exact = true, .delay = true,
+		.one = true,
+	};
+
+	race(&rc);
+}
+
+/* The same with multi-block marks, a limit and the coarsening worker. */
+Test(map, concurrent_mark_one_limit_coarsen, .timeout = 20)
+{
+	struct race rc = {
+		.nr = 3 * R + 77, .limit = LEAF + 512, .max_count = 3, .nthreads = 4,
+		.epoch_iters = 2, .abort_pct = 30, .coarsen = 1, .merge_blocks = 100,
+		.delay = true, .one = true,
 	};
 
 	race(&rc);

@@ -12,7 +12,9 @@
 # failed. A crash (no end marker, or an oops/BUG/WARNING/lockup in the kernel
 # log) fails the test that was running. Full serial logs: build/vm/KVER.log.
 # Environment: BLKTRACK_TEST_TIMEOUT (seconds per test in the guest, 900),
-# VM_TIMEOUT (seconds per boot, 3600): limits for a hang, not for speed.
+# VM_TIMEOUT (seconds per boot, 3600): limits for a hang, not for speed;
+# ROUNDS (--bench: rounds per benchmark; figures are deterministic under
+# icount, so one round gives the same ones).
 set -u
 
 . "$(dirname "$0")/lib/host.sh"
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
 	--kernel) only=$2; shift 2 ;;
 	--bench)
 		suite=tests/vm/bench
-		gtimeout="blktrack.timeout=1500"
+		gtimeout="blktrack.timeout=1500${ROUNDS:+ blktrack.rounds=$ROUNDS}"
 		VM_TIMEOUT=${VM_TIMEOUT:-3000}; export VM_TIMEOUT
 		# Guest time counts instructions (1 ns each): figures do not
 		# depend on what else the host runs (doc/BENCHMARKS.md).

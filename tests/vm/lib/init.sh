@@ -8,6 +8,7 @@
 #	blktrack.timeout=SECONDS	per test (default 900)
 #	blktrack.boot=N			the Nth boot of a multi-boot test
 #					(tests/vm/reboot/, run by reboot.sh): BT_BOOT
+#	blktrack.rounds=N		benchmarks: rounds (their ROUNDS)
 #
 # For each test it prints, on the serial console:
 #	BLKTRACK-TEST-BEGIN name
@@ -40,6 +41,7 @@ for arg in $(cat /proc/cmdline); do
 	blktrack.suite=*) suite=${arg#*=} ;;
 	blktrack.timeout=*) BLKTRACK_TEST_TIMEOUT=${arg#*=} ;;
 	blktrack.boot=*) BT_BOOT=${arg#*=}; export BT_BOOT ;;
+	blktrack.rounds=*) ROUNDS=${arg#*=}; export ROUNDS ;;
 	esac
 done
 
