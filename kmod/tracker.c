@@ -32,13 +32,6 @@
 
 struct bt_table __rcu *bt_table;
 
-static void bt_volume_grew(struct bt_volume *vol)
-{
-	/* Written once per volume at most: no cache line bouncing per bio. */
-	if (!READ_ONCE(vol->grew))
-		WRITE_ONCE(vol->grew, true);
-}
-
 /*
  * Mark disk sectors [@start, @end) on the volume @t, if they overlap it.
  * @done: a completion, whose blocks were most likely marked at submission.
@@ -53,12 +46,9 @@ static __always_inline void bt_mark(const struct bt_track *t, sector_t start, se
 	u64 first, last;
 
 	/*
-	 * The block layer refuses writes past a disk's end before this
-	 * tracepoint, so such a write means the disk grew: the map cannot
-	 * hold it and the volume is no longer trustworthy.
+	 * A write past the end means the volume grew: the next CHECKPOINT
+	 * takes the new size and marks the whole new tail (volume.c).
 	 */
-	if (end > vend && t->whole_disk)
-		bt_volume_grew(vol);
 	if (start < t->start_sect)
 		start = t->start_sect;
 	if (end > vend)

@@ -45,7 +45,6 @@ struct bt_volume {
 	sector_t staged_sects;		/* size for the staged map */
 	unsigned int block_shift;	/* log2(block size in bytes) */
 	bool whole_disk;
-	bool grew;			/* set by the probe: write past the end */
 	u32 reason;			/* enum blktrack_reason, sticky */
 	bool history_lost;		/* reason came from RESTORE: COMMIT clears it */
 	bool checkpointed;		/* RESTORE is refused once set */
