@@ -218,6 +218,8 @@ static void build_arg(unsigned long cmd, unsigned char *buf)
 		return;
 	}
 	p = io->size;
+	if (!below(8))		/* a wrong size field: near the right one or any */
+		p = below(2) ? io->size + below(17) - 8 : rnd() >> below(64);
 	memcpy(buf, &p, 8);
 	if (io->dev_off)
 		memcpy(buf + io->dev_off, &dev, sizeof(dev));
