@@ -152,6 +152,10 @@ static struct blockset *some_set(unsigned int kind)
 	case 3:		/* the last block a set can hold */
 		cr_assert_eq(blockset_add_range(s, BLOCKSET_MAX_BLOCKS - 2, 2), 0);
 		break;
+	case 4:		/* a bitmap container: every other block of 10000 */
+		for (b = 0; b < 10000; b += 2)
+			cr_assert_eq(blockset_add_range(s, b, 1), 0);
+		break;
 	}
 	return s;
 }
@@ -159,14 +163,14 @@ static struct blockset *some_set(unsigned int kind)
 static void seeds_blockset(const char *top)
 {
 	static const char *const names[] = {
-		"ok.empty.set", "ok.runs.set", "ok.mixed.set", "ok.top.set",
+		"ok.empty.set", "ok.runs.set", "ok.mixed.set", "ok.top.set", "ok.bitmap.set",
 	};
 	struct blockset *s;
 	unsigned int k;
 	uint8_t *buf;
 	size_t len;
 
-	for (k = 0; k < 4; k++) {
+	for (k = 0; k < 5; k++) {
 		s = some_set(k);
 		cr_assert_eq(blockset_serialize(s, (void **)&buf, &len), 0);
 		seed_write(top, "blockset", names[k], buf, len);
