@@ -360,11 +360,11 @@ int fuzz_state(const uint8_t *data, size_t len)
 
 /* ---- repository catalog: repo_open ---------------------------------------- */
 
-static char catalog_dir[64];
+static char catalog_dir[4096 + 32];
 
 static void catalog_cleanup(void)
 {
-	char path[128];
+	char path[4200];
 
 	snprintf(path, sizeof(path), "%s/catalog", catalog_dir);
 	unlink(path);
@@ -378,7 +378,7 @@ static void catalog_cleanup(void)
 /* Create or remove the backup file @name ("backups/X") of an entry. */
 static void catalog_touch(const char *name, bool create)
 {
-	char path[256];
+	char path[4400];
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", catalog_dir, name);
@@ -391,32 +391,18 @@ static void catalog_touch(const char *name, bool create)
 		close(fd);
 }
 
-int fuzz_catalog(const uint8_t *data, size_t len)
+static int catalog_run(const uint8_t *data, size_t len)
 {
 	static const enum repo_type types[] = {
 		REPO_FULL, REPO_INCREMENTAL, REPO_DIFFERENTIAL, REPO_COPY, REPO_RESYNC,
 	};
 	const struct repo_entry *e, *prev = NULL;
-	char path[128];
+	char path[4200];
 	struct repo *r;
 	uint64_t *ids, base;
 	size_t i, j, n;
 	int fd, rc;
 
-	if (!catalog_dir[0]) {
-		snprintf(catalog_dir, sizeof(catalog_dir), "/tmp/blktrack-fuzz.XXXXXX");
-		if (!mkdtemp(catalog_dir))
-			abort();
-		atexit(catalog_cleanup);
-		snprintf(path, sizeof(path), "%s/lock", catalog_dir);
-		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0)
-			abort();
-		close(fd);
-		snprintf(path, sizeof(path), "%s/backups", catalog_dir);
-		if (mkdir(path, 0700))
-			abort();
-	}
 	snprintf(path, sizeof(path), "%s/catalog", catalog_dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
@@ -458,4 +444,27 @@ int fuzz_catalog(const uint8_t *data, size_t len)
 		catalog_touch(repo_entry_at(r, i)->file, false);
 	repo_close(r);
 	return 0;
+}
+
+/* A fresh directory per input (nothing left behind, whatever the runner). */
+int fuzz_catalog(const uint8_t *data, size_t len)
+{
+	char path[4200];
+	int fd, rc;
+
+	snprintf(catalog_dir, sizeof(catalog_dir), "%s/blktrack-fuzz.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(catalog_dir))
+		abort();
+	snprintf(path, sizeof(path), "%s/lock", catalog_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		abort();
+	close(fd);
+	snprintf(path, sizeof(path), "%s/backups", catalog_dir);
+	if (mkdir(path, 0700))
+		abort();
+	rc = catalog_run(data, len);
+	catalog_cleanup();
+	return rc;
 }
