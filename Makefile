@@ -6,6 +6,7 @@
 #   make check        unit tests, then the VM tests (one boot, then power cuts and
 #                     reboots: tests/vm/reboot.sh) on every supported kernel
 #   make demo         boot a VM and show the main job
+#   make fuzz         libFuzzer on each parser, FUZZ_SECONDS (60) each (not in check)
 #   make deps         install the Debian packages needed (idempotent)
 
 CC       ?= gcc
@@ -37,7 +38,9 @@ DUMP_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # Library sources the unit tests link (the others are #included by a test).
 UNIT_LIB_SRC := lib/blockset.c lib/repo.c
-UNIT_LIB_SRC += lib/bfile.c lib/writers.c lib/blockhash.c
+UNIT_LIB_SRC += lib/bfile.c lib/writers.c lib/blockhash.c lib/statefile.c
+# The fuzz entry points: the unit tests replay every corpus file through them.
+UNIT_LIB_SRC += tests/fuzz/targets.c
 VMPROG_SRC := $(wildcard tests/vm/progs/*.c)
 
 all: $(B)/blktrack $(B)/blktrack-dump
@@ -80,8 +83,8 @@ kmod-clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 
 # ---- tests -----------------------------------------------------------------
-UNIT_CFLAGS := $(CFLAGS) -DBTMAP_USERSPACE -Ikmod -pthread
-$(B)/unit-tests: $(UNIT_SRC) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h) $(wildcard lib/*.[ch])
+UNIT_CFLAGS := $(CFLAGS) -DBTMAP_USERSPACE -Ikmod -Itests/fuzz -pthread
+$(B)/unit-tests: $(UNIT_SRC) $(wildcard tests/fuzz/*.[ch]) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h) $(wildcard lib/*.[ch])
 	@mkdir -p $(B)
 	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(UNIT_LIB_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common \
 		$(JSON_LIBS) $(ROARING_LIBS) $(XXHASH_LIBS) $(ZSTD_LIBS)
@@ -91,7 +94,7 @@ unit: abi-check $(B)/unit-tests
 
 # The unit tests under ASan/UBSan: a leaf freed before its grace period shows
 # as a use after free. Criterion itself leaks a little: no leak check.
-$(B)/unit-tests-asan: $(UNIT_SRC) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h) $(wildcard lib/*.[ch])
+$(B)/unit-tests-asan: $(UNIT_SRC) $(wildcard tests/fuzz/*.[ch]) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h) $(wildcard lib/*.[ch])
 	@mkdir -p $(B)
 	$(CC) $(UNIT_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-o $@ $(UNIT_SRC) $(UNIT_LIB_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common \
@@ -99,6 +102,35 @@ $(B)/unit-tests-asan: $(UNIT_SRC) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildc
 
 unit-asan: $(B)/unit-tests-asan
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 $(B)/unit-tests-asan --jobs 2
+
+# libFuzzer on the parsers (doc/RELIABILITY.md, "Fuzzing"): like a benchmark,
+# not part of check. Each target starts from tests/fuzz/corpus/NAME/; what it
+# adds goes to build/fuzz/NAME/, crashers to build/fuzz/NAME-crash-*
+# (minimize them with -minimize_crash=1, name them RESULT.what and commit).
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_TARGETS := bfile catalog blockset blockhash state
+FUZZ_FLAGS   := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude/uapi -Ilib -Itests/fuzz \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_SRC := tests/fuzz/targets.c lib/bfile.c lib/blockset.c lib/blockhash.c \
+		lib/repo.c lib/statefile.c
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard tests/fuzz/*.h lib/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(JSON_LIBS) $(ROARING_LIBS) \
+		$(XXHASH_LIBS) $(ZSTD_LIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(B)/fuzz/$$t; \
+		echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
+		UBSAN_OPTIONS=print_stacktrace=1 $(B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 -artifact_prefix=$(B)/fuzz/$$t- \
+			$(B)/fuzz/$$t tests/fuzz/corpus/$$t 2>$(B)/fuzz/$$t.log || { \
+			tail -n 60 $(B)/fuzz/$$t.log; exit 1; }; \
+		grep -E '^(stat::|Done)' $(B)/fuzz/$$t.log; \
+	done
 
 # Userspace micro-benchmark of the map: bytes and ns per mark on a 1 TiB volume.
 $(B)/bench-map: tests/bench/bench_map.c kmod/btmap.c $(wildcard kmod/btmap*.h)
@@ -158,4 +190,4 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
 
 
-.PHONY: bench bench-map all abi-check kmod kmod-all kmod-clean unit unit-asan check demo deps install clean vmprogs
+.PHONY: fuzz fuzz-build bench bench-map all abi-check kmod kmod-all kmod-clean unit unit-asan check demo deps install clean vmprogs

@@ -4,6 +4,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <roaring/roaring.h>
@@ -270,6 +271,108 @@ int blockset_serialize(const struct blockset *s, void **buf, size_t *len)
 	return 0;
 }
 
+static uint32_t get_le32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+/*
+ * The CRoaring portable format, as far as a reader must trust it: CRoaring
+ * 0.2.66's "safe" deserialization checks only that the containers fit in
+ * the buffer, and takes an array out of order, runs that overlap or a
+ * bitmap whose count is wrong as they are: the set then contradicts itself
+ * (its extents do not add up to its cardinality) and later operations
+ * misbehave. Checked here: the cookie, keys in increasing order, array
+ * values strictly increasing, runs in order, apart and inside the
+ * container, each container's count as its header says, nothing after the
+ * last container. The offset table is not used by the reader and not
+ * checked.
+ */
+#define RB_COOKIE_NO_RUNS	12346
+#define RB_COOKIE		12347
+#define RB_NO_OFFSET_MAX	4	/* fewer containers: no offset table */
+#define RB_ARRAY_MAX		4096	/* more values: a bitmap container */
+#define RB_BITMAP_BYTES		8192
+
+static bool roaring_payload_ok(const uint8_t *p, size_t len)
+{
+	const uint8_t *runs = NULL, *hdr, *c, *end = p + len;
+	uint32_t cookie, n, i, j, key, card, nr, start, rl;
+	int64_t prev = -1, prev_end;
+	uint64_t total;
+
+	if (len < 4)
+		return false;
+	cookie = get_le32(p);
+	if ((cookie & 0xffff) == RB_COOKIE) {
+		n = (cookie >> 16) + 1;
+		runs = p + 4;
+		if ((size_t)(end - runs) < (n + 7) / 8)
+			return false;
+		hdr = runs + (n + 7) / 8;
+	} else if (cookie == RB_COOKIE_NO_RUNS && len >= 8) {
+		n = get_le32(p + 4);
+		if (n > 65536)
+			return false;
+		hdr = p + 8;
+	} else {
+		return false;
+	}
+	/* keys and counts, then offsets */
+	if ((size_t)(end - hdr) / 4 < ((!runs || n >= RB_NO_OFFSET_MAX) ? 2 * n : n))
+		return false;
+	c = hdr + 4 * n;
+	if (!runs || n >= RB_NO_OFFSET_MAX)
+		c += 4 * n;
+	for (i = 0; i < n; i++) {
+		key = get_le16(hdr + 4 * i);
+		card = get_le16(hdr + 4 * i + 2) + 1U;
+		if ((int64_t)key <= prev)
+			return false;
+		prev = key;
+		if (runs && (runs[i / 8] & (1U << (i % 8)))) {
+			if (end - c < 2)
+				return false;
+			nr = get_le16(c);
+			c += 2;
+			if (!nr || (size_t)(end - c) / 4 < nr)
+				return false;
+			total = 0;
+			prev_end = -2;
+			for (j = 0; j < nr; j++, c += 4) {
+				start = get_le16(c);
+				rl = get_le16(c + 2);
+				if (start + rl > 0xffff || (int64_t)start <= prev_end + 1)
+					return false;
+				prev_end = start + rl;
+				total += rl + 1;
+			}
+			if (total != card)
+				return false;
+		} else if (card <= RB_ARRAY_MAX) {
+			if ((size_t)(end - c) / 2 < card)
+				return false;
+			for (j = 1; j < card; j++)
+				if (get_le16(c + 2 * j) <= get_le16(c + 2 * j - 2))
+					return false;
+			c += 2 * card;
+		} else {
+			if (end - c < RB_BITMAP_BYTES)
+				return false;
+			total = 0;
+			for (j = 0; j < RB_BITMAP_BYTES; j += 8)
+				total += __builtin_popcountll(get_le64(c + j));
+			if (total != card)
+				return false;
+			c += RB_BITMAP_BYTES;
+		}
+	}
+	return c == end;
+}
+
 int blockset_deserialize(const void *buf, size_t len, struct blockset **out)
 {
 	const uint8_t *p = buf;
@@ -288,7 +391,8 @@ int blockset_deserialize(const void *buf, size_t len, struct blockset **out)
 		return -EBADMSG;
 	if (get_le16(p + 4) != BLOCKSET_VERSION || get_le16(p + 6))
 		return -EPROTONOSUPPORT;
-	if (roaring_bitmap_portable_deserialize_size((const char *)p +
+	if (!roaring_payload_ok(p + BLOCKSET_HEADER_SIZE, payload) ||
+	    roaring_bitmap_portable_deserialize_size((const char *)p +
 						     BLOCKSET_HEADER_SIZE,
 						     payload) != payload)
 		return -EBADMSG;

@@ -1113,6 +1113,17 @@ static void unlink_entry_files(struct repo *r, const struct repo_entry *e,
 			(*removed)++;
 }
 
+static void unlink_tmp_files(struct repo *r, const struct repo_entry *e)
+{
+	char tmp[REPO_NAME_MAX + 8], hashes[REPO_NAME_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, e->file);
+	unlinkat(r->dirfd, tmp, 0);
+	repo_hashes_name(e->id, hashes);
+	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, hashes);
+	unlinkat(r->dirfd, tmp, 0);
+}
+
 int repo_abandon(struct repo *r, uint64_t id)
 {
 	struct repo_entry old;
@@ -1123,7 +1134,13 @@ int repo_abandon(struct repo *r, uint64_t id)
 		ret = pending_index(r, id, &i);
 	if (ret)
 		return ret;
-	/* Catalog first: a crash in between leaves orphans recovery removes. */
+	/*
+	 * The tmp files first: no entry names them, and when the filesystem
+	 * is full (the usual reason to abandon) they hold the room the new
+	 * catalog needs. Then the catalog: a crash in between leaves orphans
+	 * that recovery removes.
+	 */
+	unlink_tmp_files(r, &r->e[i]);
 	old = r->e[i];
 	memmove(&r->e[i], &r->e[i + 1], (r->n - i - 1) * sizeof(*r->e));
 	r->n--;

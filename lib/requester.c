@@ -1210,7 +1210,10 @@ out_abort:
 		if (fd >= 0)
 			close(fd);
 		fd = -1;
-		repo_abandon(r, id);
+		if (repo_abandon(r, id) < 0)
+			snprintf(b.msg + strlen(b.msg), sizeof(b.msg) - strlen(b.msg),
+				 " (and the repository keeps pending backup %" PRIu64
+				 " until the next backup removes it: %s)", id, repo_error(r));
 	}
 	if (checkpointed && !committed && blktrack_abort(ctx, dev, &ck.stamp) < 0)
 		strncat(b.msg, " (and the kernel ABORT failed: the next backup repairs it)",

@@ -55,33 +55,11 @@
 
 #include "libblktrack-private.h"
 #include "blockset.h"
+#include "state.h"
 #include "writers.h"
 
-#define STATE_MAGIC	"BTSTATE1"
-#define STATE_VERSION	1U
-#define STATE_CLEAN	1U
-#define STATE_HDR	168U
 #define STATE_ROOM	(1U << 20)	/* allocate at least this, and twice the need */
 #define XFS_MAGIC	0x58465342
-
-struct state_hdr {
-	char magic[8];
-	uint32_t version;
-	uint32_t flags;
-	uint32_t block_size;
-	uint32_t reserved;
-	uint64_t volume_size;
-	uint8_t generation[16];
-	uint64_t epoch;
-	int64_t time;
-	uint64_t fingerprint;
-	char fp_kind[16];
-	char volume_id[64];
-	uint64_t payload;
-	uint64_t checksum;
-} __attribute__((packed));
-
-_Static_assert(sizeof(struct state_hdr) == STATE_HDR, "state file header layout");
 
 struct fingerprint {
 	uint64_t hash;
@@ -262,69 +240,6 @@ static void state_path(const char *dir, const char *volume_id, char *out, size_t
 	for (p = out + strlen(dir) + 1; *p; p++)
 		if (*p == '/')
 			*p = '_';
-}
-
-/* Header + payload + trailer, in a malloc()ed buffer. */
-static int state_build(const struct state_hdr *h0, const struct blockset *set,
-		       void **out, size_t *len)
-{
-	struct state_hdr h = *h0;
-	void *payload = NULL;
-	size_t plen = 0;
-	uint64_t digest;
-	char *buf;
-	int err;
-
-	if (set) {
-		err = blockset_serialize(set, &payload, &plen);
-		if (err)
-			return err;
-	}
-	memcpy(h.magic, STATE_MAGIC, 8);
-	h.version = htole32(STATE_VERSION);
-	h.payload = htole64(plen);
-	h.checksum = htole64(XXH3_64bits(&h, offsetof(struct state_hdr, checksum)));
-	*len = STATE_HDR + plen + 8;
-	buf = malloc(*len);
-	if (!buf) {
-		free(payload);
-		return -ENOMEM;
-	}
-	memcpy(buf, &h, STATE_HDR);
-	if (plen)
-		memcpy(buf + STATE_HDR, payload, plen);
-	free(payload);
-	digest = htole64(XXH3_64bits(buf, STATE_HDR + plen));
-	memcpy(buf + STATE_HDR + plen, &digest, 8);
-	*out = buf;
-	return 0;
-}
-
-/* Parse @buf (a whole state file); *@set may be NULL on success (no payload). */
-static int state_parse(const char *buf, size_t len, struct state_hdr *h,
-		       struct blockset **set)
-{
-	uint64_t plen, digest;
-
-	*set = NULL;
-	if (len < STATE_HDR + 8)
-		return -EBADMSG;
-	memcpy(h, buf, STATE_HDR);
-	if (memcmp(h->magic, STATE_MAGIC, 8) ||
-	    le64toh(h->checksum) != XXH3_64bits(h, offsetof(struct state_hdr, checksum)))
-		return -EBADMSG;
-	if (le32toh(h->version) != STATE_VERSION || h->reserved ||
-	    (le32toh(h->flags) & ~STATE_CLEAN))
-		return -EPROTONOSUPPORT;
-	plen = le64toh(h->payload);
-	if (plen > len - STATE_HDR - 8)
-		return -EBADMSG;
-	memcpy(&digest, buf + STATE_HDR + plen, 8);
-	if (le64toh(digest) != XXH3_64bits(buf, STATE_HDR + plen))
-		return -EBADMSG;
-	h->volume_id[sizeof(h->volume_id) - 1] = 0;
-	h->fp_kind[sizeof(h->fp_kind) - 1] = 0;
-	return plen ? blockset_deserialize(buf + STATE_HDR, plen, set) : 0;
 }
 
 static int write_full(int fd, const void *buf, size_t len)

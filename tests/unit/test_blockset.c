@@ -436,3 +436,24 @@ Test(blockset, unknown_version_is_not_corruption)
 	blockset_free(s);
 	free(buf);
 }
+
+/* 1 to 6 containers of one block each: every size of the container table. */
+Test(blockset, few_small_containers_round_trip)
+{
+	struct blockset *s, *t;
+	size_t len;
+	void *buf;
+	int n, i;
+
+	for (n = 1; n <= 6; n++) {
+		cr_assert_eq(blockset_new(&s), 0);
+		for (i = 0; i < n; i++)
+			cr_assert_eq(blockset_add_range(s, (uint64_t)i * 65536 + 1, 1), 0);
+		cr_assert_eq(blockset_serialize(s, &buf, &len), 0);
+		cr_assert_eq(blockset_deserialize(buf, len, &t), 0, "%d containers", n);
+		cr_expect(blockset_equal(s, t));
+		blockset_free(t);
+		blockset_free(s);
+		free(buf);
+	}
+}
