@@ -164,17 +164,18 @@ vm_initramfs() {
 	echo "$out"
 }
 
-# Boot kernel $1 with initramfs $2, extra command line $3; serial log to $4.
+# Boot kernel $1 with initramfs $2, extra command line $3; serial log to $4;
+# $5 vCPUs (default $VM_SMP, else 1).
 # Each boot gets a fresh raw disk image. Returns QEMU's exit status (124 on
 # timeout). VM_TIMEOUT (seconds) bounds the run.
 vm_boot() {
-	kver=$1 initrd=$2 extra=$3 log=$4
+	kver=$1 initrd=$2 extra=$3 log=$4 smp=${5:-${VM_SMP:-1}}
 	disk=$(mktemp "$VM_DIR/disk-$kver.XXXXXX") || return 1
 	truncate -s "${VM_DISK_MIB}M" "$disk"
 	# Log to a file of our own, renamed at the end: a QEMU left over from an
 	# interrupted run must not write into this run's log.
 	tmplog=$(mktemp "$log.XXXXXX") || return 1
-	timeout -k 10 "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -smp 1 -m "$VM_MEM" \
+	timeout -k 10 "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -smp "$smp" -m "$VM_MEM" \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 $extra" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" \
