@@ -62,6 +62,10 @@ vmprogs: $(VMPROG_SRC:tests/vm/progs/%.c=$(B)/vmprogs/%)
 $(B)/vmprogs/%: tests/vm/progs/%.c include/uapi/linux/blktrack.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $< -lpthread
+# The stress driver calls the library (blktrack_backup()): linked to it.
+$(B)/vmprogs/stress-backup: tests/vm/progs/stress-backup.c lib/libblktrack.h $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN/..' $(LDFLAGS)
 
 # The ABI header must compile alone as strict C90.
 abi-check:
