@@ -184,37 +184,37 @@ parse_log() {
 passed=0
 failed=0
 for kver in $kernels; do
-for smp in $smps; do
-	base=$(group_base "$kver" "$smp")
-	rel=${base#$VM_TOP/}
-	read -r qrc secs <"$base.qemu"
-	log=$base.log
-	res=$base.results
-	parse_log "$log" "$qrc" >"$res"
-	while IFS= read -r line; do
-		case $line in
-		"PASS "*)
-			echo "PASS $kver ${line#PASS }"
-			passed=$((passed + 1)) ;;
-		"FAIL "*)
-			echo "FAIL $kver ${line#FAIL }"
-			failed=$((failed + 1)) ;;
-		*)
-			echo "$line" ;;
-		esac
-	done <"$res"
-	n=$(grep -c '^\(PASS\|FAIL\) ' "$res")
-	# Selected tests that never started (a crash ended the boot first).
-	for name in $(group_tests "$smp"); do
-		grep -q "^\(PASS\|FAIL\) $name\( \|\$\)" "$res" && continue
-		echo "FAIL $kver $name (not run: the boot ended before it)"
-		failed=$((failed + 1))
+	for smp in $smps; do
+		base=$(group_base "$kver" "$smp")
+		rel=${base#$VM_TOP/}
+		read -r qrc secs <"$base.qemu"
+		log=$base.log
+		res=$base.results
+		parse_log "$log" "$qrc" >"$res"
+		while IFS= read -r line; do
+			case $line in
+			"PASS "*)
+				echo "PASS $kver ${line#PASS }"
+				passed=$((passed + 1)) ;;
+			"FAIL "*)
+				echo "FAIL $kver ${line#FAIL }"
+				failed=$((failed + 1)) ;;
+			*)
+				echo "$line" ;;
+			esac
+		done <"$res"
+		n=$(grep -c '^\(PASS\|FAIL\) ' "$res")
+		# Selected tests that never started (a crash ended the boot first).
+		for name in $(group_tests "$smp"); do
+			grep -q "^\(PASS\|FAIL\) $name\( \|\$\)" "$res" && continue
+			echo "FAIL $kver $name (not run: the boot ended before it)"
+			failed=$((failed + 1))
+		done
+		echo "vm: $kver: $n test(s) on $smp vCPU(s) reported in ${secs}s (log: $rel.log)"
+		times=$(tr -d '\r' <"$log" | sed -n 's/^.*BLKTRACK-TEST-TIME \([^ ]*\) \([0-9.]*\)$/\1 \2s/p' |
+			paste -s -d, - | sed 's/,/, /g')
+		[ -n "$times" ] && echo "vm: $kver: seconds per test: $times"
 	done
-	echo "vm: $kver: $n test(s) on $smp vCPU(s) reported in ${secs}s (log: $rel.log)"
-	times=$(tr -d '\r' <"$log" | sed -n 's/^.*BLKTRACK-TEST-TIME \([^ ]*\) \([0-9.]*\)$/\1 \2s/p' |
-		paste -s -d, - | sed 's/,/, /g')
-	[ -n "$times" ] && echo "vm: $kver: seconds per test: $times"
-done
 done
 if [ "$suite" = tests/vm/bench ]; then
 	echo "vm: benchmark figures (kernel, key, value):"
