@@ -4,6 +4,7 @@
 #   make kmod         kmod/blktrack.ko for KDIR (default: the running kernel)
 #   make kmod-all     blktrack.ko for every installed Debian kernel, in build/kmod-KVER/
 #   make check        unit tests, then the VM tests on every supported kernel
+#   make soak         the stress test (tests/vm/0990-stress.sh) for STRESS_SECS (600)
 #   make demo         boot a VM and show the main job
 #   make deps         install the Debian packages needed (idempotent)
 
@@ -118,6 +119,16 @@ check:
 	$(MAKE) all vmprogs unit
 	tests/vm/run.sh
 
+# The stress test for longer (not part of check): STRESS_SECS of fio, backup
+# cycles and attach/detach on each kernel, in rounds of 30 s each ending with
+# a bit-exact restore. Under TCG a round takes about three times its length.
+soak: STRESS_SECS ?= 600
+soak:
+	scripts/install-deps.sh
+	$(MAKE) all vmprogs
+	STRESS_SECS=$(STRESS_SECS) BLKTRACK_TEST_TIMEOUT=$$(($(STRESS_SECS) * 6 + 300)) \
+		VM_TIMEOUT=$$(($(STRESS_SECS) * 6 + 600)) tests/vm/run.sh 0990
+
 # Benchmarks in the VM (not part of check): figures for doc/BENCHMARKS.md.
 bench:
 	scripts/install-deps.sh
@@ -152,4 +163,4 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
 
 
-.PHONY: bench bench-map all abi-check kmod kmod-all kmod-clean unit unit-asan check demo deps install clean vmprogs
+.PHONY: bench bench-map all abi-check kmod kmod-all kmod-clean unit unit-asan check soak demo deps install clean vmprogs
