@@ -50,10 +50,14 @@ static void sleep_until(double t)
 	nanosleep(&ts, NULL);
 }
 
+/* @err < 0: a library call failed (its message is printed); 0: a check. */
 static int die(struct blktrack_ctx *ctx, unsigned long n, const char *what, int err)
 {
-	fprintf(stderr, "stress-backup: cycle %lu: %s: %s (%s)\n", n, what,
-		ctx ? blktrack_get_error(ctx) : "", strerror(err < 0 ? -err : err));
+	if (err < 0)
+		fprintf(stderr, "stress-backup: cycle %lu: %s: %s\n", n, what,
+			ctx ? blktrack_get_error(ctx) : strerror(-err));
+	else
+		fprintf(stderr, "stress-backup: cycle %lu: %s\n", n, what);
 	return 1;
 }
 
@@ -98,7 +102,7 @@ int main(int argc, char **argv)
 	interval = atof(argv[4]) / 1000;
 	ctx = blktrack_new();
 	if (!ctx)
-		return die(NULL, 0, "blktrack_new", ENOMEM);
+		return die(NULL, 0, "blktrack_new", -ENOMEM);
 	err = blktrack_open(ctx);
 	if (err)
 		return die(ctx, 0, "blktrack_open", err);
@@ -141,15 +145,14 @@ int main(int argc, char **argv)
 			err = blktrack_backup(ctx, &o, &res);
 			if (!err || res.failure != BLKTRACK_FAIL_WRITER)
 				return die(ctx, c, "the rejected backup did not fail as a "
-					   "writer's rejection", err ? err : EINVAL);
+					   "writer's rejection", err);
 			rejected++;
 		} else {
 			err = blktrack_backup(ctx, &o, &res);
 			if (err)
 				return die(ctx, c, "backup", err);
 			if (res.fell_back || res.type != BLKTRACK_BACKUP_INCREMENTAL)
-				return die(ctx, c, "the backup fell back: tracking was lost",
-					   EINVAL);
+				return die(ctx, c, "the backup fell back: tracking was lost", 0);
 			bytes = res.changed_bytes;
 			changed += bytes;
 			stored += res.stored_bytes;
@@ -164,9 +167,9 @@ int main(int argc, char **argv)
 		if (err)
 			return die(ctx, c, "status", err);
 		if (st.flags & BLKTRACK_STATUS_PENDING)
-			return die(ctx, c, "a checkpoint is still pending", EINVAL);
+			return die(ctx, c, "a checkpoint is still pending", 0);
 		if (st.state != BLKTRACK_STATE_TRACKING)
-			return die(ctx, c, "the volume is not TRACKING", EINVAL);
+			return die(ctx, c, "the volume is not TRACKING", 0);
 		if (st.stamp.epoch != epoch0 + committed) {
 			fprintf(stderr, "stress-backup: cycle %lu: epoch %" PRIu64
 				", wanted %" PRIu64 "\n", c, (uint64_t)st.stamp.epoch,
