@@ -5,8 +5,8 @@
 #   - fio, 4 writer jobs on /dev/vda1 (random writes of mixed sizes from
 #     512 bytes to 128 KiB, one job trimming before it writes), O_DIRECT,
 #     several requests in flight, STRESS_KIBPS (256) KiB/s per job;
-#   - once fio writes, progs/stress-backup: a cycle every 50 ms (at least
-#     10): incremental backups into the repository (checkpoint, read,
+#   - from fio's first write to its end, progs/stress-backup: a cycle every
+#     50 ms (at least 10): incremental backups into the repository (checkpoint, read,
 #     commit) and every fifth cycle an abort (a backup rejected by a writer
 #     at backup-complete, or a bare checkpoint + read + abort); tracking must
 #     never be lost, the epoch grows by one per commit;
@@ -144,7 +144,7 @@ stress_round() {
 	fio "$BT_TMP/stress.fio" >"$BT_TMP/fio.out" 2>&1 &
 	FIO_PID=$!
 	wait_fio
-	"$BT_TOP"/build/vmprogs/stress-backup /dev/vda1 "$R" "$s" 50 "$W" \
+	"$BT_TOP"/build/vmprogs/stress-backup /dev/vda1 "$R" "$STOP" 50 "$W" \
 		>"$BT_TMP/drv.out" 2>&1 &
 	DRV_PID=$!
 	attach_loop &
@@ -153,10 +153,10 @@ stress_round() {
 	wait $FIO_PID
 	frc=$?
 	FIO_PID=
+	touch "$STOP"
 	wait $DRV_PID
 	drc=$?
 	DRV_PID=
-	touch "$STOP"
 	wait $LOOP_PID
 	LOOP_PID=
 	echo "# round $n: stress phase took $(awk -v t0="$t0" '{ printf "%.1f", $1 - t0 }' /proc/uptime)s"

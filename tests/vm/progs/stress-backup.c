@@ -1,21 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * stress-backup DEV REPO SECONDS INTERVAL_MS REJECT_WRITERS_DIR
+ * stress-backup DEV REPO STOP_FILE INTERVAL_MS REJECT_WRITERS_DIR
  *
- * The backup side of tests/vm/0990-stress.sh: for SECONDS, and at least 10
- * cycles (both kinds of abort, however slow the machine), start a cycle
- * every INTERVAL_MS (at once when the previous one took longer). Cycle n
- * (from 1) is
+ * The backup side of tests/vm/0990-stress.sh: until STOP_FILE exists (the
+ * test creates it when its writers are done), and for at least 10 cycles,
+ * start a cycle every INTERVAL_MS (at once when the previous one took
+ * longer). Cycle n (from 1) is
  *
- *	n % 10 == 5: blktrack_backup() with REJECT_WRITERS_DIR, whose writer
+ *	n % 10 == 3: blktrack_backup() with REJECT_WRITERS_DIR, whose writer
  *		     rejects at backup-complete: it must fail with
  *		     BLKTRACK_FAIL_WRITER (the requester ABORTs the checkpoint);
- *	n % 10 == 0: CHECKPOINT, READ_EXTENTS of the pending map, ABORT, with
+ *	n % 10 == 8: CHECKPOINT, READ_EXTENTS of the pending map, ABORT, with
  *		     the library's ioctl calls alone;
  *	otherwise:   an incremental blktrack_backup() into REPO (checkpoint,
  *		     read, commit), without filesystem freeze or verify.
  *
- * So every fifth cycle aborts. After each cycle the kernel's status must
+ * So every fifth cycle aborts, both kinds within the first 8 cycles (while
+ * the writers still run, however slow the machine). After each cycle the kernel's status must
  * show no pending map, TRACKING, and an epoch that grew by exactly one per
  * committed backup. A backup must never fall back to a resync or a full.
  * Prints a line per cycle (what, how long, how many bytes changed), then a
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "libblktrack.h"
 
@@ -88,14 +90,14 @@ int main(int argc, char **argv)
 {
 	unsigned long n = 0, committed = 0, rejected = 0, aborted = 0;
 	uint64_t changed = 0, stored = 0, abort_bytes = 0, epoch0;
-	double t0, end, next, interval, t, longest = 0;
+	double t0, next, interval, t, longest = 0;
 	struct blktrack_ctx *ctx;
 	struct blktrack_status st;
 	dev_t dev;
 	int err;
 
 	if (argc != 6) {
-		fprintf(stderr, "usage: stress-backup DEV REPO SECONDS INTERVAL_MS "
+		fprintf(stderr, "usage: stress-backup DEV REPO STOP_FILE INTERVAL_MS "
 			"REJECT_WRITERS_DIR\n");
 		return 2;
 	}
@@ -115,8 +117,7 @@ int main(int argc, char **argv)
 	epoch0 = st.stamp.epoch;
 
 	t0 = now();
-	end = t0 + atof(argv[3]);
-	for (next = t0; now() < end || n < 10; n++) {
+	for (next = t0; access(argv[3], F_OK) || n < 10; n++) {
 		struct blktrack_backup_opts o = {
 			.device = argv[1],
 			.repo = argv[2],
@@ -132,14 +133,14 @@ int main(int argc, char **argv)
 
 		sleep_until(next);
 		t = now();
-		if (c % 10 == 0) {
+		if (c % 10 == 8) {
 			kind = "checkpoint/read/abort";
 			err = raw_abort(ctx, dev, &bytes);
 			if (err)
 				return die(ctx, c, "checkpoint/read/abort", err);
 			abort_bytes += bytes;
 			aborted++;
-		} else if (c % 5 == 0) {
+		} else if (c % 10 == 3) {
 			kind = "rejected";
 			o.writers_dir = argv[5];
 			err = blktrack_backup(ctx, &o, &res);
