@@ -5,6 +5,7 @@
 #   make kmod-all     blktrack.ko for every installed Debian kernel, in build/kmod-KVER/
 #   make check        unit tests, then the VM tests (one boot, then power cuts and
 #                     reboots: tests/vm/reboot.sh) on every supported kernel
+#   make soak         the stress test (tests/vm/0990-stress.sh) for STRESS_SECS (600)
 #   make demo         boot a VM and show the main job
 #   make fuzz         libFuzzer on each parser, FUZZ_SECONDS (60) each (not in check)
 #   make deps         install the Debian packages needed (idempotent)
@@ -66,6 +67,10 @@ vmprogs: $(VMPROG_SRC:tests/vm/progs/%.c=$(B)/vmprogs/%)
 $(B)/vmprogs/%: tests/vm/progs/%.c include/uapi/linux/blktrack.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $< -lpthread
+# The stress driver calls the library (blktrack_backup()): linked to it.
+$(B)/vmprogs/stress-backup: tests/vm/progs/stress-backup.c lib/libblktrack.h $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN/..' $(LDFLAGS)
 
 # The ABI header must compile alone as strict C90.
 abi-check:
@@ -156,6 +161,16 @@ check:
 	tests/vm/run.sh
 	tests/vm/reboot.sh
 
+# The stress test for longer (not part of check): STRESS_SECS of fio, backup
+# cycles and attach/detach on each kernel, in rounds of 30 s each ending with
+# a bit-exact restore. Under TCG a round takes about three times its length.
+soak: STRESS_SECS ?= 600
+soak:
+	scripts/install-deps.sh
+	$(MAKE) all vmprogs
+	STRESS_SECS=$(STRESS_SECS) BLKTRACK_TEST_TIMEOUT=$$(($(STRESS_SECS) * 6 + 300)) \
+		VM_TIMEOUT=$$(($(STRESS_SECS) * 6 + 600)) tests/vm/run.sh 0990
+
 # Benchmarks in the VM (not part of check): figures for doc/BENCHMARKS.md.
 bench:
 	scripts/install-deps.sh
@@ -190,4 +205,4 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
 
 
-.PHONY: fuzz fuzz-build bench bench-map all abi-check kmod kmod-all kmod-clean unit unit-asan check demo deps install clean vmprogs
+.PHONY: fuzz fuzz-build bench bench-map all abi-check kmod kmod-all kmod-clean unit unit-asan check soak demo deps install clean vmprogs

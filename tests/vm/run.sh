@@ -14,7 +14,9 @@
 # Environment: BLKTRACK_TEST_TIMEOUT (seconds per test in the guest, 900),
 # VM_TIMEOUT (seconds per boot, 3600): limits for a hang, not for speed;
 # ROUNDS (--bench: rounds per benchmark; figures are deterministic under
-# icount, so one round gives the same ones).
+# icount, so one round gives the same ones); STRESS_SECS (how long
+# 0990-stress stresses, 20); VM_SMP (every test on this many vCPUs; by
+# default a test gets 1, or N with a "# vm-smp: N" line, in a boot of its own).
 set -u
 
 . "$(dirname "$0")/lib/host.sh"
@@ -23,6 +25,7 @@ only=
 glob='*'
 suite=tests/vm
 gtimeout="blktrack.timeout=${BLKTRACK_TEST_TIMEOUT:-900}"
+[ -n "${STRESS_SECS:-}" ] && gtimeout="$gtimeout blktrack.stress_secs=$STRESS_SECS"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) only=$2; shift 2 ;;
@@ -36,7 +39,7 @@ while [ $# -gt 0 ]; do
 		# Scratch disk /dev/vdb for the backup benchmark (sparse).
 		VM_DISK2_MIB=${VM_DISK2_MIB-4096}; export VM_DISK2_MIB
 		shift ;;
-	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
 	-*) echo "usage: $0 [--kernel KVER] [--bench] [TEST-GLOB]" >&2; exit 2 ;;
 	*) glob=$1; shift ;;
 	esac
@@ -83,22 +86,44 @@ for kver in $kernels; do
 	vm_initramfs "$kver" >/dev/null || vm_die "initramfs for $kver failed"
 done
 
-# Per-kernel result file: "PASS|FAIL name" lines, and output of failures.
+# vCPUs a test asks for: a "# vm-smp: N" line in its header, else 1 (TCG
+# runs one vCPU fastest). VM_SMP=N runs every test on N vCPUs. Each kernel
+# boots once per vCPU count, one boot after the other; kernels in parallel.
+test_smp() {
+	if [ -n "${VM_SMP:-}" ]; then
+		echo "$VM_SMP"
+		return
+	fi
+	n=$(sed -n '1,40s/^# vm-smp: *\([0-9][0-9]*\).*/\1/p' "$suite/$1.sh" | head -n 1)
+	echo "${n:-1}"
+}
+smp_of=$(for n in $selected; do echo "$n $(test_smp "$n")"; done)
+smps=$(echo "$smp_of" | awk '{ print $2 }' | sort -un)
+# group_tests SMP: the selected tests of that vCPU count, one per line.
+group_tests() {
+	echo "$smp_of" | awk -v s="$1" '$2 == s { print $1 }'
+}
+# group_base KVER SMP: build/vm/KVER for one vCPU, build/vm/KVER.smpN else;
+# .log (serial), .qemu (QEMU's exit and seconds), .results (parsed).
+group_base() {
+	if [ "$2" = 1 ]; then
+		echo "$VM_DIR/$1"
+	else
+		echo "$VM_DIR/$1.smp$2"
+	fi
+}
+
 boot_one() {
 	kver=$1
-	log=$VM_DIR/$kver.log
-	start=$(date +%s)
-	icount=
-	case ${VM_QEMU_ARGS:-} in *-icount*) icount=blktrack.icount=1 ;; esac
-	vm_boot "$kver" "$VM_DIR/initramfs-$kver.cpio" \
-		"blktrack.mode=test blktrack.suite=${suite#tests/vm} blktrack.tests=$glob $gtimeout $icount" "$log"
-	qrc=$?
-	echo "$qrc $(($(date +%s) - start))" >"$VM_DIR/$kver.qemu"
+gtimeout="blktrack.timeout=${BLKTRACK_TEST_TIMEOUT:-900}"
+[ -n "${STRESS_SECS:-}" ] && gtimeout="$gtimeout blktrack.stress_secs=$STRESS_SECS"
 }
 
 pids=
 for kver in $kernels; do
-	echo "vm: booting $kver (log: build/vm/$kver.log)"
+	for smp in $smps; do
+		echo "vm: booting $kver, $smp vCPU(s) (log: $(group_base "$kver" "$smp" | sed "s|^$VM_TOP/||").log)"
+	done
 	boot_one "$kver" &
 	pids="$pids $!"
 done
@@ -156,33 +181,37 @@ parse_log() {
 passed=0
 failed=0
 for kver in $kernels; do
-	read -r qrc secs <"$VM_DIR/$kver.qemu"
-	log=$VM_DIR/$kver.log
-	res=$VM_DIR/$kver.results
-	parse_log "$log" "$qrc" >"$res"
-	while IFS= read -r line; do
-		case $line in
-		"PASS "*)
-			echo "PASS $kver ${line#PASS }"
-			passed=$((passed + 1)) ;;
-		"FAIL "*)
-			echo "FAIL $kver ${line#FAIL }"
-			failed=$((failed + 1)) ;;
-		*)
-			echo "$line" ;;
-		esac
-	done <"$res"
-	n=$(grep -c '^\(PASS\|FAIL\) ' "$res")
-	# Selected tests that never started (a crash ended the boot first).
-	for name in $selected; do
-		grep -q "^\(PASS\|FAIL\) $name\( \|\$\)" "$res" && continue
-		echo "FAIL $kver $name (not run: the boot ended before it)"
-		failed=$((failed + 1))
+	for smp in $smps; do
+		base=$(group_base "$kver" "$smp")
+		rel=${base#$VM_TOP/}
+		read -r qrc secs <"$base.qemu"
+		log=$base.log
+		res=$base.results
+		parse_log "$log" "$qrc" >"$res"
+		while IFS= read -r line; do
+			case $line in
+			"PASS "*)
+				echo "PASS $kver ${line#PASS }"
+				passed=$((passed + 1)) ;;
+			"FAIL "*)
+				echo "FAIL $kver ${line#FAIL }"
+				failed=$((failed + 1)) ;;
+			*)
+				echo "$line" ;;
+			esac
+		done <"$res"
+		n=$(grep -c '^\(PASS\|FAIL\) ' "$res")
+		# Selected tests that never started (a crash ended the boot first).
+		for name in $(group_tests "$smp"); do
+			grep -q "^\(PASS\|FAIL\) $name\( \|\$\)" "$res" && continue
+			echo "FAIL $kver $name (not run: the boot ended before it)"
+			failed=$((failed + 1))
+		done
+		echo "vm: $kver: $n test(s) on $smp vCPU(s) reported in ${secs}s (log: $rel.log)"
+		times=$(tr -d '\r' <"$log" | sed -n 's/^.*BLKTRACK-TEST-TIME \([^ ]*\) \([0-9.]*\)$/\1 \2s/p' |
+			paste -s -d, - | sed 's/,/, /g')
+		[ -n "$times" ] && echo "vm: $kver: seconds per test: $times"
 	done
-	echo "vm: $kver: $n test(s) reported in ${secs}s (log: build/vm/$kver.log)"
-	times=$(tr -d '\r' <"$log" | sed -n 's/^.*BLKTRACK-TEST-TIME \([^ ]*\) \([0-9.]*\)$/\1 \2s/p' |
-		paste -s -d, - | sed 's/,/, /g')
-	[ -n "$times" ] && echo "vm: $kver: seconds per test: $times"
 done
 if [ "$suite" = tests/vm/bench ]; then
 	echo "vm: benchmark figures (kernel, key, value):"

@@ -171,14 +171,15 @@ vm_initramfs() {
 	echo "$out"
 }
 
-# Boot kernel $1 with initramfs $2, extra command line $3; serial log to $4.
+# Boot kernel $1 with initramfs $2, extra command line $3; serial log to $4;
+# $5 vCPUs (default $VM_SMP, else 1).
 # Each boot gets a fresh raw disk image (two with VM_DISK2_MIB), or boots
 # the image $VM_DISK (kept). With VM_KILL_ON=MARKER, QEMU is killed (SIGKILL:
 # a power cut) as soon as the guest prints MARKER on the console. Returns
 # QEMU's exit status (124 on timeout, 137 when killed). VM_TIMEOUT (seconds)
 # bounds the run.
 vm_boot() {
-	kver=$1 initrd=$2 extra=$3 log=$4
+	kver=$1 initrd=$2 extra=$3 log=$4 smp=${5:-${VM_SMP:-1}}
 	if [ -n "${VM_DISK:-}" ]; then
 		disk=$VM_DISK
 	else
@@ -196,7 +197,7 @@ vm_boot() {
 	tmplog=$(mktemp "$log.XXXXXX") || return 1
 	# no_timer_check: on a loaded host, TCG's timer can look dead at boot
 	# ("IO-APIC + timer doesn't work" panics): skip that probe.
-	timeout -k 10 "${VM_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg -smp 1 -m "$VM_MEM" \
+	timeout -k 10 "${VM_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg -smp "$smp" -m "$VM_MEM" \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 no_timer_check $extra ${VM_APPEND:-}" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" $drive2 \

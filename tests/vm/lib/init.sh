@@ -3,12 +3,13 @@
 #
 # Kernel command line:
 #	blktrack.mode=test|demo|shell	what to run (default test)
-#	blktrack.tests=GLOB		which tests/vm/NNNN-*.sh to run (default all)
+#	blktrack.tests=GLOB[,GLOB...]	which tests/vm/NNNN-*.sh to run (default all)
 #	blktrack.suite=/bench		run tests/vm/bench/NNNN-*.sh instead
 #	blktrack.timeout=SECONDS	per test (default 900)
 #	blktrack.boot=N			the Nth boot of a multi-boot test
 #					(tests/vm/reboot/, run by reboot.sh): BT_BOOT
 #	blktrack.rounds=N		benchmarks: rounds (their ROUNDS)
+#	blktrack.stress_secs=SECONDS	STRESS_SECS for 0990-stress (default 20)
 #
 # For each test it prints, on the serial console:
 #	BLKTRACK-TEST-BEGIN name
@@ -42,6 +43,7 @@ for arg in $(cat /proc/cmdline); do
 	blktrack.timeout=*) BLKTRACK_TEST_TIMEOUT=${arg#*=} ;;
 	blktrack.boot=*) BT_BOOT=${arg#*=}; export BT_BOOT ;;
 	blktrack.rounds=*) ROUNDS=${arg#*=}; export ROUNDS ;;
+	blktrack.stress_secs=*) export STRESS_SECS=${arg#*=} ;;
 	esac
 done
 
@@ -73,10 +75,15 @@ shell)
 	for t in /blktrack/tests/vm$suite/[0-9][0-9][0-9][0-9]-*.sh; do
 		name=${t##*/}
 		name=${name%.sh}
-		case $name in
-		$glob) ;;
-		*) continue ;;
-		esac
+		want=
+		set -f
+		IFS=,
+		for g in $glob; do
+			case $name in $g) want=1 ;; esac
+		done
+		unset IFS
+		set +f
+		[ -n "$want" ] || continue
 		echo "BLKTRACK-TEST-BEGIN $name"
 		t0=$(cut -d' ' -f1 /proc/uptime)
 		cd /tmp || exit 1
