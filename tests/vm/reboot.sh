@@ -11,6 +11,8 @@
 #	BLKTRACK-KILL-NOW	the host kills QEMU at once (SIGKILL: a power
 #				cut), then boots again;
 #	neither			the test is over: its exit status decides.
+# Before the next boot, a "BLKTRACK-HOST-CMD NAME" line of the boot makes the
+# host run tests/vm/reboot/host-NAME.sh DISK-IMAGE: a write from the host.
 # A kernel oops/BUG/WARNING/lockup in any boot fails the test. Prints
 # "PASS|FAIL kernel test", then "N passed, N failed". Logs: build/vm/reboot/.
 set -u
@@ -87,6 +89,11 @@ run_test() {
 			echo "PASS $kver $name ($boot boots)"
 			break
 		fi
+		for cmd in $(echo "$out" | sed -n 's/^BLKTRACK-HOST-CMD \([a-z0-9-]*\).*/\1/p'); do
+			[ -n "$why" ] && break
+			sh "tests/vm/reboot/host-$cmd.sh" "$disk" >>"$base.log" 2>&1 ||
+				why="after boot $boot: host-$cmd.sh failed"
+		done
 		if [ -n "$why" ]; then
 			echo "FAIL $kver $name ($why)"
 			echo "$out" | sed -n "/^BLKTRACK-TEST-BEGIN/,\$p" | sed 's/^/    /'

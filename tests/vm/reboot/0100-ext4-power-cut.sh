@@ -11,7 +11,11 @@
 #     backup (a writer prints the marker at post-snapshot)
 #  4  unclean again: resync; every point restores; clean save, power off
 #  5  "another system" mounts /dev/vda1 read-write untracked and writes
-#  6  the ext4 fingerprint changed: offline-change, resync, every point restores
+#  6  the ext4 fingerprint changed: offline-change, resync, every point
+#     restores; clean save, power off; the host writes a file into the image
+#     (debugfs, tests/vm/reboot/host-ext4-write.sh)
+#  7  offline-change again, resync, the host's file is there, every point
+#     restores
 . /blktrack/tests/vm/lib/testlib.sh
 boot=${BT_BOOT:?run by tests/vm/reboot.sh}
 mnt=/mnt/bt-rb
@@ -132,6 +136,19 @@ WRITER
 	run mount -t ext4 /dev/vda1 $mnt
 	point p5
 	assert_field p5 type resync
+	restore_all
+	run umount $mnt
+	bt detach /dev/vda1 --save --state-dir $SD
+	echo "BLKTRACK-HOST-CMD ext4-write"
+	reboot_clean
+	;;
+7)
+	attach_restore
+	assert_status /dev/vda1 reason offline-change
+	run mount -t ext4 /dev/vda1 $mnt
+	[ -f $mnt/from-the-host ] || fail "the file the host wrote is not there"
+	point p6
+	assert_field p6 type resync
 	restore_all
 	run umount $mnt
 	bt detach /dev/vda1

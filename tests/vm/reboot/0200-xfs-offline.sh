@@ -6,7 +6,10 @@
 #     log, is unchanged), an incremental of what changed since; unmount,
 #     detach --save, power off
 #  3  "another system" mounts the XFS read-write untracked and writes
-#  4  the fingerprint changed: offline-change, resync; every point restores
+#  4  the fingerprint changed: offline-change, resync; every point restores;
+#     clean save, power off; the host changes the XFS label (xfs_db,
+#     tests/vm/reboot/host-xfs-write.sh)
+#  5  offline-change again, resync, every point restores
 . /blktrack/tests/vm/lib/testlib.sh
 boot=${BT_BOOT:?run by tests/vm/reboot.sh}
 BT_VOL=/dev/vda2
@@ -83,6 +86,18 @@ case $boot in
 	run mount -t xfs $BT_VOL $mnt
 	point p3
 	assert_field p3 type resync
+	restore_all
+	run umount $mnt
+	bt detach $BT_VOL --save --state-dir $SD
+	echo "BLKTRACK-HOST-CMD xfs-write"
+	reboot_clean
+	;;
+5)
+	attach_restore
+	assert_status $BT_VOL reason offline-change
+	run mount -t xfs $BT_VOL $mnt
+	point p4
+	assert_field p4 type resync
 	restore_all
 	run umount $mnt
 	bt detach $BT_VOL
