@@ -12,7 +12,9 @@
 # failed. A crash (no end marker, or an oops/BUG/WARNING/lockup in the kernel
 # log) fails the test that was running. Full serial logs: build/vm/KVER.log.
 # Environment: BLKTRACK_TEST_TIMEOUT (seconds per test in the guest, 300),
-# VM_TIMEOUT (seconds per boot, 900).
+# VM_TIMEOUT (seconds per boot, 900). Variables named BT_TEST_* (values of
+# letters, digits and ._:-) are passed to the tests in the guest, e.g.
+# BT_TEST_SEED=123 BT_TEST_STEPS=2000 for 0980.
 set -u
 
 . "$(dirname "$0")/lib/host.sh"
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
 		# depend on what else the host runs (doc/BENCHMARKS.md).
 		VM_QEMU_ARGS=${VM_QEMU_ARGS-"-icount shift=0,sleep=off"}; export VM_QEMU_ARGS
 		shift ;;
-	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
 	-*) echo "usage: $0 [--kernel KVER] [--bench] [TEST-GLOB]" >&2; exit 2 ;;
 	*) glob=$1; shift ;;
 	esac
@@ -79,13 +81,23 @@ for kver in $kernels; do
 	vm_initramfs "$kver" >/dev/null || vm_die "initramfs for $kver failed"
 done
 
+# BT_TEST_* variables for the tests: blktrack.env=NAME=VALUE (init.sh).
+genv=
+for v in $(env | sed -n 's/^\(BT_TEST_[A-Za-z0-9_]*\)=.*/\1/p'); do
+	eval "val=\$$v"
+	case $val in
+	*[!A-Za-z0-9._:-]*|'') vm_die "$v='$val': only letters, digits and ._:- pass to the guest" ;;
+	esac
+	genv="$genv blktrack.env=$v=$val"
+done
+
 # Per-kernel result file: "PASS|FAIL name" lines, and output of failures.
 boot_one() {
 	kver=$1
 	log=$VM_DIR/$kver.log
 	start=$(date +%s)
 	vm_boot "$kver" "$VM_DIR/initramfs-$kver.cpio" \
-		"blktrack.mode=test blktrack.suite=${suite#tests/vm} blktrack.tests=$glob $gtimeout" "$log"
+		"blktrack.mode=test blktrack.suite=${suite#tests/vm} blktrack.tests=$glob $gtimeout$genv" "$log"
 	qrc=$?
 	echo "$qrc $(($(date +%s) - start))" >"$VM_DIR/$kver.qemu"
 }

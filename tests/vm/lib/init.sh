@@ -6,6 +6,7 @@
 #	blktrack.tests=GLOB		which tests/vm/NNNN-*.sh to run (default all)
 #	blktrack.suite=/bench		run tests/vm/bench/NNNN-*.sh instead
 #	blktrack.timeout=SECONDS	per test (default 300)
+#	blktrack.env=NAME=VALUE		exported to the tests (run.sh: BT_TEST_*)
 #
 # For each test it prints, on the serial console:
 #	BLKTRACK-TEST-BEGIN name
@@ -37,6 +38,7 @@ for arg in $(cat /proc/cmdline); do
 	blktrack.tests=*) glob=${arg#*=} ;;
 	blktrack.suite=*) suite=${arg#*=} ;;
 	blktrack.timeout=*) BLKTRACK_TEST_TIMEOUT=${arg#*=} ;;
+	blktrack.env=*) export "${arg#*=}" ;;
 	esac
 done
 
