@@ -327,10 +327,20 @@ step_restore() {
 	ok "step $n: older backup $1 ($3) restores to the image it was taken from"
 }
 
+# blktrack verify of the newest backup's chain (its progress line, on the
+# console's terminal, kept out of the log).
+verify_chain() {
+	echo "+ blktrack verify --repo $R"
+	blktrack verify --repo "$R" >"$BT_TMP/verify" 2>&1 || {
+		cat "$BT_TMP/verify"
+		fail "step $n: blktrack verify exited $?"
+	}
+}
+
 step_verify() {
 	local want=5
 	[ "$last_id" != 0 ] || return 0
-	bt verify --repo "$R" >/dev/null
+	verify_chain
 	check_device
 	[ "$(ref_sha)" = "$last_sha" ] && want=0
 	echo "+ blktrack verify --repo $R --against $DEV (must exit $want)"
@@ -367,7 +377,7 @@ while read -r id sha type <&3; do
 	[ $((i % stride)) = 0 ] && restore_check "$id" "$sha"
 	i=$((i + 1))
 done 3<"$PTS"
-bt verify --repo "$R" >/dev/null
+verify_chain
 ok "seed $SEED: $STEPS steps, $nbackups backups ($nfull full, $nresync resync), $nrestore restores, $nrotate new repositories"
 bt detach "$DEV"
 run losetup -d "$DEV"
