@@ -70,7 +70,7 @@ bt attach "$DEV"
 # gap: tracking was lost since base_id (no full or resync since)
 # kinvalid: the kernel reports the volume invalid (until the next commit)
 # pending: none, or what the next backup's recovery must do (abort, commit)
-# last_id, last_sha: the newest committed backup and REF's sha256 then
+# last_id, last_sha: the newest committed backup and REF's hash then
 # saved: a state file exists (the next unclean restore says unclean)
 have_base=0 base_id=0 full_id=0 gap=0 kinvalid=0 pending=none
 last_id=0 last_sha= saved=0
