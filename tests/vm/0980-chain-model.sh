@@ -144,10 +144,15 @@ restore_check() {
 	nrestore=$((nrestore + 1))
 }
 
-# assert_kernel yes|no: a checkpoint pending or not; if not, tracking.
+# assert_kernel yes|no: a checkpoint pending or not; if not, the state the
+# model says (invalid from an unclean restore until a backup commits).
 assert_kernel() {
 	local want="pending: $1" got
-	[ "$1" = yes ] || want="$want state: tracking"
+	if [ "$1" = no ] && [ $kinvalid = 1 ]; then
+		want="$want state: invalid"
+	elif [ "$1" = no ]; then
+		want="$want state: tracking"
+	fi
 	blktrack status "$DEV" >"$BT_TMP/status" || fail "step $n: blktrack status exited $?"
 	got=$(grep '^pending:' "$BT_TMP/status" | tr -s ' ')
 	[ "$1" = yes ] || got="$got $(grep '^state:' "$BT_TMP/status" | tr -s ' ')"
