@@ -283,6 +283,7 @@ step_reload() {
 		kinvalid=1
 	else
 		bt attach "$DEV"
+		kinvalid=0
 	fi
 	gap=1 pending=none
 	ok "step $n: $how reload: tracking lost"
@@ -290,6 +291,13 @@ step_reload() {
 
 step_reboot() {
 	local gen epoch
+	if [ "$pending" != none ]; then
+		bt_fails 1 detach "$DEV" --save --state-dir "$SD"
+		assert_kernel yes
+		ok "step $n: no save while a checkpoint is pending: an unclean reboot instead"
+		step_reload unclean 0 0 0
+		return
+	fi
 	if [ $kinvalid = 1 ]; then
 		# The map is not complete: the save is not clean.
 		bt detach "$DEV" --save --state-dir "$SD" >"$BT_TMP/detach"
@@ -301,13 +309,6 @@ step_reboot() {
 		attach_restore unclean
 		gap=1
 		ok "step $n: reboot while invalid: still invalid"
-		return
-	fi
-	if [ "$pending" != none ]; then
-		bt_fails 1 detach "$DEV" --save --state-dir "$SD"
-		assert_kernel yes
-		ok "step $n: no save while a checkpoint is pending: an unclean reboot instead"
-		step_reload unclean 0 0 0
 		return
 	fi
 	gen=$(status_get "$DEV" generation)
