@@ -458,6 +458,7 @@ static int resync_read(struct backup *b)
 			return err;
 		b->done += len;
 		progress(b->o->progress, b->o->progress_data, "resync", b->done, b->total);
+		crash_at("during-write");
 	}
 	return 0;
 }
@@ -1107,6 +1108,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		err = blockset_for_each_extent(want, copy_extent, &b);
 	if (err)
 		goto out_abort;
+	crash_at("during-write");	/* nothing to store: before the file is finished */
 	err = bfile_writer_finish(b.w, &stats);
 	b.w = NULL;
 	if (err) {

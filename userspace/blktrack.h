@@ -76,6 +76,8 @@ int cli_run_on_dev(const struct cmd *cmd, struct blktrack_ctx *ctx, int argc,
 int cli_failure_code(enum blktrack_failure f);
 /* "1.5 MiB" */
 void cli_human(uint64_t bytes, char *buf, size_t len);
+/* Why a save of DEV was not clean: tracking invalid, or mounted read-write. */
+const char *cli_unclean_why(struct blktrack_ctx *ctx, const char *path);
 /*
  * A blktrack_progress_fn: one "\r" line on stderr (bytes, rate, time left),
  * at most 10 a second, only when stderr is a terminal. cli_progress_end()

@@ -42,7 +42,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		if (err < 0)
 			return cli_fail(ctx, path, err);
 		if (!sr.clean)
-			printf("%s: saved %s NOT clean (mounted read-write)\n", path, sr.path);
+			printf("%s: saved %s NOT clean (%s)\n", path, sr.path,
+			       cli_unclean_why(ctx, path));
 	}
 	err = blktrack_detach(ctx, dev);
 	if (err < 0)

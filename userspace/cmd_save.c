@@ -95,9 +95,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 
 			built = built && arr && o && !json_object_array_add(arr, o);
 		} else {
-			printf("%s: saved %s: %s, %" PRIu64 " dirty block(s), fingerprint %s%s\n",
-			       paths[i], r.path, r.clean ? "clean" :
-			       "NOT clean (mounted read-write: writes may follow)",
+			printf("%s: saved %s: %s%s%s, %" PRIu64 " dirty block(s), fingerprint %s%s\n",
+			       paths[i], r.path, r.clean ? "clean" : "NOT clean (",
+			       r.clean ? "" : cli_unclean_why(ctx, paths[i]), r.clean ? "" : ")",
 			       r.dirty_blocks, r.fingerprint, r.raw ? ", written in place" : "");
 		}
 		free(paths[i]);

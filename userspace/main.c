@@ -151,6 +151,17 @@ int cli_print_json(FILE *f, struct json_object *o, bool built, const char *what)
 	return built ? EXIT_OK : EXIT_ERROR;
 }
 
+const char *cli_unclean_why(struct blktrack_ctx *ctx, const char *path)
+{
+	struct blktrack_status st;
+	dev_t dev;
+
+	if (!blktrack_dev_from_path(path, &dev) && !blktrack_status(ctx, dev, &st) &&
+	    st.state != BLKTRACK_STATE_TRACKING)
+		return "tracking invalid: the map is incomplete";
+	return "mounted read-write: writes may follow";
+}
+
 void cli_human(uint64_t bytes, char *buf, size_t len)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };

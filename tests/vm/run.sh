@@ -17,6 +17,8 @@
 # icount, so one round gives the same ones); STRESS_SECS (how long
 # 0990-stress stresses, 20); VM_SMP (every test on this many vCPUs; by
 # default a test gets 1, or N with a "# vm-smp: N" line, in a boot of its own).
+# Variables named BT_TEST_* (values of letters, digits and ._:-) are passed
+# to the tests in the guest, e.g. BT_TEST_SEED=123 BT_TEST_STEPS=2000 for 0980.
 set -u
 
 . "$(dirname "$0")/lib/host.sh"
@@ -39,7 +41,7 @@ while [ $# -gt 0 ]; do
 		# Scratch disk /dev/vdb for the backup benchmark (sparse).
 		VM_DISK2_MIB=${VM_DISK2_MIB-4096}; export VM_DISK2_MIB
 		shift ;;
-	-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,19p' "$0"; exit 0 ;;
 	-*) echo "usage: $0 [--kernel KVER] [--bench] [TEST-GLOB]" >&2; exit 2 ;;
 	*) glob=$1; shift ;;
 	esac
@@ -113,10 +115,29 @@ group_base() {
 	fi
 }
 
+# BT_TEST_* variables for the tests: blktrack.env=NAME=VALUE (init.sh).
+genv=
+for v in $(env | sed -n 's/^\(BT_TEST_[A-Za-z0-9_]*\)=.*/\1/p'); do
+	eval "val=\$$v"
+	case $val in
+	*[!A-Za-z0-9._:-]*|'') vm_die "$v='$val': only letters, digits and ._:- pass to the guest" ;;
+	esac
+	genv="$genv blktrack.env=$v=$val"
+done
+
 boot_one() {
 	kver=$1
-gtimeout="blktrack.timeout=${BLKTRACK_TEST_TIMEOUT:-900}"
-[ -n "${STRESS_SECS:-}" ] && gtimeout="$gtimeout blktrack.stress_secs=$STRESS_SECS"
+	icount=
+	case ${VM_QEMU_ARGS:-} in *-icount*) icount=blktrack.icount=1 ;; esac
+	for smp in $smps; do
+		base=$(group_base "$kver" "$smp")
+		start=$(date +%s)
+		vm_boot "$kver" "$VM_DIR/initramfs-$kver.cpio" \
+			"blktrack.mode=test blktrack.suite=${suite#tests/vm} blktrack.tests=$(group_tests "$smp" | paste -s -d, -) $gtimeout $icount$genv" \
+			"$base.log" "$smp"
+		qrc=$?
+		echo "$qrc $(($(date +%s) - start))" >"$base.qemu"
+	done
 }
 
 pids=

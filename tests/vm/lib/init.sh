@@ -10,6 +10,7 @@
 #					(tests/vm/reboot/, run by reboot.sh): BT_BOOT
 #	blktrack.rounds=N		benchmarks: rounds (their ROUNDS)
 #	blktrack.stress_secs=SECONDS	STRESS_SECS for 0990-stress (default 20)
+#	blktrack.env=NAME=VALUE		exported to the tests (run.sh: BT_TEST_*)
 #
 # For each test it prints, on the serial console:
 #	BLKTRACK-TEST-BEGIN name
@@ -44,6 +45,7 @@ for arg in $(cat /proc/cmdline); do
 	blktrack.boot=*) BT_BOOT=${arg#*=}; export BT_BOOT ;;
 	blktrack.rounds=*) ROUNDS=${arg#*=}; export ROUNDS ;;
 	blktrack.stress_secs=*) export STRESS_SECS=${arg#*=} ;;
+	blktrack.env=*) export "${arg#*=}" ;;
 	esac
 done
 
