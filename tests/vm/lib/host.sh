@@ -215,7 +215,7 @@ vm_boot() {
 			sleep 0.2
 		done
 	fi
-	wait $qpid
+	wait $qpid 2>/dev/null	# no "Killed" from a power cut
 	rc=$?
 	mv -f "$tmplog" "$log"
 	[ -n "${VM_DISK:-}" ] || rm -f "$disk"
