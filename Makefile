@@ -39,7 +39,7 @@ DUMP_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # Library sources the unit tests link (the others are #included by a test).
 UNIT_LIB_SRC := lib/blockset.c lib/repo.c
-UNIT_LIB_SRC += lib/bfile.c lib/writers.c lib/blockhash.c lib/statefile.c
+UNIT_LIB_SRC += lib/bfile.c lib/writers.c lib/blockhash.c lib/statefile.c lib/fdio.c
 # The fuzz entry points: the unit tests replay every corpus file through them.
 UNIT_LIB_SRC += tests/fuzz/targets.c
 VMPROG_SRC := $(wildcard tests/vm/progs/*.c)
@@ -118,7 +118,7 @@ FUZZ_TARGETS := bfile catalog blockset blockhash state
 FUZZ_FLAGS   := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude/uapi -Ilib -Itests/fuzz \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIB_SRC := tests/fuzz/targets.c lib/bfile.c lib/blockset.c lib/blockhash.c \
-		lib/repo.c lib/statefile.c
+		lib/repo.c lib/statefile.c lib/fdio.c
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard tests/fuzz/*.h lib/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(JSON_LIBS) $(ROARING_LIBS) \

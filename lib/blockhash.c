@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "fdio.h"
 #include "blockhash.h"
 
 #define BH_MAGIC	"BTBH"
@@ -68,29 +69,11 @@ static uint64_t nr_blocks(uint64_t size, uint32_t bs)
 	return size / bs + !!(size % bs);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* ---- writing ------------------------------------------------------------- */
 
 static int w_flush(struct bhash_writer *w)
 {
-	int err = write_all(w->fd, w->buf, w->used);
+	int err = fd_write_all(w->fd, w->buf, w->used);
 
 	XXH3_64bits_update(w->xx, w->buf, w->used);
 	w->used = 0;
@@ -157,7 +140,7 @@ int bhash_writer_finish(struct bhash_writer *w)
 
 	if (!err) {
 		digest = htole64(XXH3_64bits_digest(w->xx));
-		err = write_all(w->fd, &digest, sizeof(digest));
+		err = fd_write_all(w->fd, &digest, sizeof(digest));
 	}
 	bhash_writer_abort(w);
 	return err;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <json-c/json.h>
 
+#include "fdio.h"
 #include "blockset.h"
 #include "repo.h"
 
@@ -187,24 +188,6 @@ static int fsync_dir(struct repo *r, const char *sub)
 	return ret;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		len -= w;
-	}
-	return 0;
-}
-
 /* @name relative to the repo, in @dir ("." or a subdirectory). */
 static int write_atomic(struct repo *r, const char *dir, const char *name,
 			const void *buf, size_t len)
@@ -217,7 +200,7 @@ static int write_atomic(struct repo *r, const char *dir, const char *name,
 	if (fd < 0)
 		return repo_set_error(r, -errno, "%s/%s: %s", r->path, tmp,
 				      strerror(errno));
-	ret = write_all(fd, buf, len);
+	ret = fd_write_all(fd, buf, len);
 	if (!ret && fsync(fd))
 		ret = -errno;
 	close(fd);

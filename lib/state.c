@@ -53,6 +53,7 @@
 #include <sys/vfs.h>
 #include <xxhash.h>
 
+#include "fdio.h"
 #include "libblktrack-private.h"
 #include "blockset.h"
 #include "state.h"
@@ -242,24 +243,6 @@ static void state_path(const char *dir, const char *volume_id, char *out, size_t
 			*p = '_';
 }
 
-static int write_full(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /*
  * Write @buf as @path through the filesystem: PATH.tmp, zero-filled to
  * twice its size (at least STATE_ROOM, so a later raw write fits), fsync,
@@ -277,9 +260,9 @@ static int write_normal(const char *dir, const char *path, const void *buf, size
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	err = write_full(fd, buf, len);
+	err = fd_write_all(fd, buf, len);
 	for (done = len; !err && done < room; done += sizeof(zeros))
-		err = write_full(fd, zeros, room - done < sizeof(zeros) ? room - done : sizeof(zeros));
+		err = fd_write_all(fd, zeros, room - done < sizeof(zeros) ? room - done : sizeof(zeros));
 	if (!err && fsync(fd))
 		err = -errno;
 	if (close(fd) && !err)
