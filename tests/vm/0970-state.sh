@@ -32,14 +32,6 @@ reload_module() {
 	load_module
 }
 
-# attach_restore [ARGS...]: attach --restore-state, output in $BT_TMP/attach.
-attach_restore() {
-	echo "+ blktrack attach /dev/vda1 --restore-state $*"
-	blktrack attach /dev/vda1 --restore-state "$@" >"$BT_TMP/attach" ||
-		fail "attach --restore-state exited $?"
-	cat "$BT_TMP/attach"
-}
-
 setup_ext4 "$mnt"
 run mkfs_ext4 -q -F /dev/vda2
 mkdir -p $smnt

@@ -373,3 +373,32 @@ restore_compare() {
 		"$(cat "$BT_TMP/sha.$3")"
 	rm -f "$4"
 }
+
+# attach_restore [ARGS...]: attach $BT_VOL --restore-state ARGS; the output
+# in $BT_TMP/attach.
+attach_restore() {
+	echo "+ blktrack attach $BT_VOL --restore-state $*"
+	blktrack attach $BT_VOL --restore-state "$@" >"$BT_TMP/attach" ||
+		fail "attach --restore-state exited $?"
+	cat "$BT_TMP/attach"
+}
+
+# ---- multi-boot tests (tests/vm/reboot/) -----------------------------------
+# The test's files (ids and sha256 of the points: $BT_TMP) and $POINTS live
+# on an ext4 "state volume" mounted at $smnt, across the boots.
+
+# state_volume_mount DEV: mount it at $smnt; BT_TMP and POINTS from there.
+state_volume_mount() {
+	run mount -t ext4 "$1" $smnt
+	BT_TMP=$smnt/t
+	mkdir -p $BT_TMP
+	POINTS=$(cat $BT_TMP/points 2>/dev/null || true)
+}
+
+# reboot_clean: keep POINTS, unmount the state volume, ask for another boot.
+reboot_clean() {
+	echo "$POINTS" >$BT_TMP/points
+	run umount $smnt
+	echo BLKTRACK-REBOOT
+	exit 0
+}

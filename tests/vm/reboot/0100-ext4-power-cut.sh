@@ -30,26 +30,7 @@ if [ "$boot" = 1 ]; then
 	setup_ext4 $mnt
 	run mkfs_ext4 -q -F /dev/vda2
 fi
-run mount -t ext4 /dev/vda2 $smnt
-# Ids and sha256 of the points survive the boots on /dev/vda2.
-BT_TMP=$smnt/t
-mkdir -p $BT_TMP
-POINTS=$(cat $BT_TMP/points 2>/dev/null || true)
-
-# reboot_clean: leave /dev/vda2 clean and ask for another boot.
-reboot_clean() {
-	echo "$POINTS" >$BT_TMP/points
-	run umount $smnt
-	echo BLKTRACK-REBOOT
-	exit 0
-}
-
-attach_restore() {
-	echo "+ blktrack attach /dev/vda1 --restore-state --state-dir $SD"
-	blktrack attach /dev/vda1 --restore-state --state-dir $SD >$BT_TMP/attach ||
-		fail "attach --restore-state exited $?"
-	cat $BT_TMP/attach
-}
+state_volume_mount /dev/vda2
 
 case $boot in
 1)
@@ -62,7 +43,7 @@ case $boot in
 	reboot_clean
 	;;
 2)
-	attach_restore
+	attach_restore --state-dir $SD
 	grep -q "saved history loaded" $BT_TMP/attach || fail "the clean state was not loaded"
 	assert_status /dev/vda1 state tracking
 	run mount -t ext4 /dev/vda1 $mnt
@@ -86,7 +67,7 @@ case $boot in
 	sleep 600
 	;;
 3)
-	attach_restore
+	attach_restore --state-dir $SD
 	assert_status /dev/vda1 state invalid
 	assert_status /dev/vda1 reason unclean
 	run mount -t ext4 /dev/vda1 $mnt
@@ -111,7 +92,7 @@ WRITER
 	;;
 4)
 	rm -rf $BT_TMP/writers
-	attach_restore
+	attach_restore --state-dir $SD
 	assert_status /dev/vda1 reason unclean
 	run mount -t ext4 /dev/vda1 $mnt
 	point p4
@@ -131,7 +112,7 @@ WRITER
 	reboot_clean
 	;;
 6)
-	attach_restore
+	attach_restore --state-dir $SD
 	assert_status /dev/vda1 reason offline-change
 	run mount -t ext4 /dev/vda1 $mnt
 	point p5
@@ -143,7 +124,7 @@ WRITER
 	reboot_clean
 	;;
 7)
-	attach_restore
+	attach_restore --state-dir $SD
 	assert_status /dev/vda1 reason offline-change
 	run mount -t ext4 /dev/vda1 $mnt
 	[ -f $mnt/from-the-host ] || fail "the file the host wrote is not there"

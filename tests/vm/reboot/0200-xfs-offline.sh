@@ -27,24 +27,7 @@ if [ "$boot" = 1 ]; then
 	run mkfs_ext4 -q -F /dev/vda1
 	run mkfs_xfs -q -f /dev/vda2
 fi
-run mount -t ext4 /dev/vda1 $smnt
-BT_TMP=$smnt/t
-mkdir -p $BT_TMP
-POINTS=$(cat $BT_TMP/points 2>/dev/null || true)
-
-reboot_clean() {
-	echo "$POINTS" >$BT_TMP/points
-	run umount $smnt
-	echo BLKTRACK-REBOOT
-	exit 0
-}
-
-attach_restore() {
-	echo "+ blktrack attach $BT_VOL --restore-state --state-dir $SD"
-	blktrack attach $BT_VOL --restore-state --state-dir $SD >$BT_TMP/attach ||
-		fail "attach --restore-state exited $?"
-	cat $BT_TMP/attach
-}
+state_volume_mount /dev/vda1
 
 case $boot in
 1)
@@ -59,7 +42,7 @@ case $boot in
 	reboot_clean
 	;;
 2)
-	attach_restore
+	attach_restore --state-dir $SD
 	grep -q "saved history loaded" $BT_TMP/attach || fail "the clean XFS state was not loaded"
 	run mount -t xfs $BT_VOL $mnt
 	write_files b
@@ -81,7 +64,7 @@ case $boot in
 	reboot_clean
 	;;
 4)
-	attach_restore
+	attach_restore --state-dir $SD
 	assert_status $BT_VOL reason offline-change
 	run mount -t xfs $BT_VOL $mnt
 	point p3
@@ -93,7 +76,7 @@ case $boot in
 	reboot_clean
 	;;
 5)
-	attach_restore
+	attach_restore --state-dir $SD
 	assert_status $BT_VOL reason offline-change
 	run mount -t xfs $BT_VOL $mnt
 	point p4
