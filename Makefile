@@ -31,7 +31,7 @@ XXHASH_LIBS := $(shell pkg-config --libs libxxhash 2>/dev/null || echo -lxxhash)
 LIB_LIBS += $(ROARING_LIBS) $(XXHASH_LIBS)
 # zstd for the backup stream format (lib/bfile.c, also linked into blktrack-dump).
 ZSTD_LIBS := $(shell pkg-config --libs libzstd 2>/dev/null || echo -lzstd)
-LIB_LIBS += $(ZSTD_LIBS)
+LIB_LIBS += $(ZSTD_LIBS) -pthread
 JSON_LIBS := $(shell pkg-config --libs json-c 2>/dev/null)
 LIBSO    := $(B)/libblktrack.so.1
 CLI_SRC  := $(wildcard userspace/*.c)
@@ -39,7 +39,7 @@ DUMP_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # Library sources the unit tests link (the others are #included by a test).
 UNIT_LIB_SRC := lib/blockset.c lib/repo.c
-UNIT_LIB_SRC += lib/bfile.c lib/writers.c lib/blockhash.c lib/statefile.c lib/fdio.c
+UNIT_LIB_SRC += lib/bfile.c lib/writers.c lib/blockhash.c lib/statefile.c lib/fdio.c lib/readq.c
 # The fuzz entry points: the unit tests replay every corpus file through them.
 UNIT_LIB_SRC += tests/fuzz/targets.c
 VMPROG_SRC := $(wildcard tests/vm/progs/*.c)

@@ -47,11 +47,14 @@
 #include "bfile.h"
 #include "blockhash.h"
 #include "blockset.h"
+#include "fdio.h"
+#include "readq.h"
 #include "repo.h"
 #include "writers.h"
 
 #define CHUNK_BYTES	(1U << 20)	/* volume bytes per read */
 #define ALIGN		4096U
+#define READ_DEPTH	8		/* reads in flight: readq.h */
 
 /* ---- common helpers ----------------------------------------------------- */
 
@@ -101,24 +104,6 @@ static int fd_size(int fd, uint64_t *size)
 	if (S_ISBLK(st.st_mode))
 		return ioctl(fd, BLKGETSIZE64, size) ? -errno : 0;
 	*size = st.st_size;
-	return 0;
-}
-
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, off + done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ENODATA;
-		done += n;
-	}
 	return 0;
 }
 
@@ -188,6 +173,7 @@ struct backup {
 	void *buf;
 	size_t buf_len;
 	struct bfile_writer *w;
+	struct readq *rq;		/* reads in flight (read_volume()) */
 	uint64_t done, total;
 	char msg[8192];
 	/* writers (doc/WRITERS.md) */
@@ -409,96 +395,115 @@ static int resync_store(struct backup *b, uint64_t off, const char *data, size_t
 }
 
 /*
- * A resync: read the whole volume, store the blocks whose hash differs from
- * the parent's (the parent's hashes were checked whole), keep every hash.
+ * A resync's piece: store the blocks whose hash differs from the parent's
+ * (the parent's hashes were checked whole), keep every hash.
  */
-static int resync_read(struct backup *b)
+static int resync_piece(void *data, uint64_t off, const void *piece, size_t len)
 {
-	uint64_t off, old;
+	struct backup *b = data;
+	const char *buf = piece;
+	size_t p, n, run = 0, run_len = 0;
+	uint64_t old;
 	bool have;
 	int err;
 
-	for (off = 0; off < b->size; off += b->buf_len) {
-		size_t len = b->size - off < b->buf_len ? b->size - off : b->buf_len;
-		size_t p, n, run = 0, run_len = 0;
-		const char *buf = b->buf;
+	for (p = 0; p < len; p += n, b->hnext++) {
+		uint64_t h;
 
-		err = pread_full(b->vol_fd, b->buf, len, off);
+		n = len - p < b->block_size ? len - p : b->block_size;
+		h = bhash_block(buf + p, n);
+		err = hash_next(b, &old, &have);
+		if (!err)
+			err = bhash_put(b->hw, h);
 		if (err) {
-			snprintf(b->msg, sizeof(b->msg), "%s: read at %" PRIu64 ": %s",
-				 b->o->device, off, strerror(-err));
+			snprintf(b->msg, sizeof(b->msg), "block hashes: %s", strerror(-err));
 			return err;
 		}
-		for (p = 0; p < len; p += n, b->hnext++) {
-			uint64_t h;
-
-			n = len - p < b->block_size ? len - p : b->block_size;
-			h = bhash_block(buf + p, n);
-			err = hash_next(b, &old, &have);
-			if (!err)
-				err = bhash_put(b->hw, h);
-			if (err) {
-				snprintf(b->msg, sizeof(b->msg), "block hashes: %s",
-					 strerror(-err));
-				return err;
-			}
-			if (!have || old != h) {
-				if (!run_len)
-					run = p;
-				run_len += n;
-				continue;
-			}
-			err = resync_store(b, off + run, buf + run, run_len);
-			if (err)
-				return err;
-			run_len = 0;
+		if (!have || old != h) {
+			if (!run_len)
+				run = p;
+			run_len += n;
+			continue;
 		}
 		err = resync_store(b, off + run, buf + run, run_len);
 		if (err)
 			return err;
-		b->done += len;
-		progress(b->o->progress, b->o->progress_data, "resync", b->done, b->total);
-		crash_at("during-write");
+		run_len = 0;
 	}
+	err = resync_store(b, off + run, buf + run, run_len);
+	if (err)
+		return err;
+	b->done += len;
+	progress(b->o->progress, b->o->progress_data, "resync", b->done, b->total);
+	crash_at("during-write");
 	return 0;
 }
 
-static int copy_extent(void *data, uint64_t first, uint64_t count)
+/* A backup's piece, read at @off: its hashes, then the stream. */
+static int store_piece(void *data, uint64_t off, const void *buf, size_t len)
+{
+	struct backup *b = data;
+	int err;
+
+	hash_read(b, off, buf, len);
+	err = note_read(b, off, buf, len);
+	if (!err)
+		err = bfile_write_data(b->w, off, buf, len);
+	if (err) {
+		snprintf(b->msg, sizeof(b->msg), "writing the backup: %s",
+			 bfile_writer_error(b->w));
+		return err;
+	}
+	b->done += len;
+	progress(b->o->progress, b->o->progress_data, "backup", b->done, b->total);
+	crash_at("during-write");
+	return 0;
+}
+
+/* Queue the reads of blocks [@first, @first + @count), in pieces of buf_len. */
+static int queue_extent(void *data, uint64_t first, uint64_t count)
 {
 	struct backup *b = data;
 	uint64_t off = first * b->block_size;
 	uint64_t end = (first + count) * b->block_size;
-	int err;
+	int err = 0;
 
 	if (end > b->size)
 		end = b->size;
-	while (off < end) {
-		size_t len = end - off < b->buf_len ? end - off : b->buf_len;
-
-		err = pread_full(b->vol_fd, b->buf, len, off);
-		if (err) {
-			snprintf(b->msg, sizeof(b->msg), "%s: read at %" PRIu64 ": %s",
-				 b->o->device, off, strerror(-err));
-			return err;
-		}
-		hash_read(b, off, b->buf, len);
-		err = note_read(b, off, b->buf, len);
-		if (!err)
-			err = bfile_write_data(b->w, off, b->buf, len);
-		if (err) {
-			snprintf(b->msg, sizeof(b->msg), "writing the backup: %s",
-				 bfile_writer_error(b->w));
-			return err;
-		}
-		off += len;
-		b->done += len;
-		progress(b->o->progress, b->o->progress_data, "backup", b->done, b->total);
-		crash_at("during-write");
-	}
-	return 0;
+	for (; !err && off < end; off += b->buf_len)
+		err = readq_add(b->rq, off, end - off < b->buf_len ? end - off : b->buf_len);
+	return err;
 }
 
-/* ---- writers and consistency (doc/WRITERS.md) ---------------------------- */
+/*
+ * Read the blocks of @want (a resync: the whole volume) with READ_DEPTH
+ * reads in flight, and store them in order.
+ */
+static int read_volume(struct backup *b, const struct blockset *want, bool resync)
+{
+	uint64_t at;
+	int err;
+
+	err = readq_open(b->vol_fd, b->buf_len, READ_DEPTH, resync ? resync_piece : store_piece,
+			 b, &b->rq);
+	if (err) {
+		snprintf(b->msg, sizeof(b->msg), "starting the reads: %s", strerror(-err));
+		return err;
+	}
+	if (resync)
+		err = queue_extent(b, 0, (b->size + b->block_size - 1) / b->block_size);
+	else
+		err = blockset_for_each_extent(want, queue_extent, b);
+	if (!err)
+		err = readq_finish(b->rq);
+	at = readq_failed_at(b->rq);
+	if (at != UINT64_MAX)
+		snprintf(b->msg, sizeof(b->msg), "%s: read at %" PRIu64 ": %s",
+			 b->o->device, at, strerror(-err));
+	readq_free(b->rq);
+	b->rq = NULL;
+	return err;
+}
 
 static const char *const type_env[] = {
 	[BLKTRACK_BACKUP_FULL] = "full",
@@ -717,7 +722,7 @@ static int verify_against_source(struct backup *b, dev_t dev, const char *path)
 			const char *want = rec.data ? (const char *)rec.data + off : NULL;
 			size_t i;
 
-			err = pread_full(b->vol_fd, b->buf, len, rec.offset + off);
+			err = fd_pread_all(b->vol_fd, b->buf, len, rec.offset + off);
 			for (i = 0; !err && i < len; i += b->block_size) {
 				size_t l = len - i < b->block_size ? len - i : b->block_size;
 				const char *got = (const char *)b->buf + i;
@@ -1102,10 +1107,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			 b.w ? bfile_writer_error(b.w) : strerror(-err));
 		goto out_abort;
 	}
-	if (type == BLKTRACK_BACKUP_RESYNC)
-		err = resync_read(&b);
-	else
-		err = blockset_for_each_extent(want, copy_extent, &b);
+	err = read_volume(&b, want, type == BLKTRACK_BACKUP_RESYNC);
 	if (err)
 		goto out_abort;
 	crash_at("during-write");	/* nothing to store: before the file is finished */
@@ -1572,7 +1574,7 @@ static int compare_run(struct chain *c, struct compare *cmp, const struct bfile_
 		const char *want = rec->data ? (const char *)rec->data + (off - rec->offset) :
 				   cmp->zeros;
 
-		err = pread_full(cmp->fd, cmp->buf, len, off);
+		err = fd_pread_all(cmp->fd, cmp->buf, len, off);
 		if (err)
 			return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: read at %" PRIu64
 					  ": %s", cmp->path, off, strerror(-err));
