@@ -749,7 +749,9 @@ int bfile_writer_finish(struct bfile_writer *w, struct bfile_stats *st)
 /* ---- Reader ------------------------------------------------------------ */
 
 struct bfile_reader {
-	int fd;
+	bfile_read_fn read;		/* the source */
+	void *read_data;
+	int fd;				/* fd_read()'s */
 	int err;			/* sticky; 0 until END */
 	bool done;			/* END verified */
 	struct bfile_header h;
@@ -788,12 +790,12 @@ static ssize_t in_fill(struct bfile_reader *r)
 		return r->in_len - r->in_pos;
 	r->in_pos = r->in_len = 0;
 	for (;;) {
-		n = read(r->fd, r->in, BFILE_IOBUF_SIZE);
+		n = r->read(r->read_data, r->in, BFILE_IOBUF_SIZE);
 		if (n >= 0)
 			break;
-		if (errno != EINTR)
-			return rerr(r, -errno, "reading at byte %" PRIu64 ": %s",
-				    r->pos, strerror(errno));
+		if (n != -EINTR)
+			return rerr(r, n, "reading at byte %" PRIu64 ": %s",
+				    r->pos, strerror(-n));
 	}
 	r->in_len = n;
 	return n;
@@ -914,17 +916,12 @@ static int header_read(struct bfile_reader *r, struct bfile_header *h)
 	return 0;
 }
 
-int bfile_reader_open(int fd, struct bfile_header *h, struct bfile_reader **rp)
+/* The rest of opening @r, whose source is set: header, buffers, contexts. */
+static int reader_start(struct bfile_reader *r, struct bfile_header *h)
 {
-	struct bfile_reader *r;
 	size_t bound;
 	int err;
 
-	memset(h, 0, sizeof(*h));
-	*rp = r = calloc(1, sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	r->fd = fd;
 	r->in = malloc(BFILE_IOBUF_SIZE);
 	r->digest = XXH3_createState();
 	r->csum = XXH3_createState();
@@ -951,6 +948,37 @@ int bfile_reader_open(int fd, struct bfile_header *h, struct bfile_reader **rp)
 	return 0;
 nomem:
 	return rerr(r, -ENOMEM, "%s", strerror(ENOMEM));
+}
+
+static ssize_t fd_read(void *data, void *buf, size_t len)
+{
+	ssize_t n = read(*(int *)data, buf, len);
+
+	return n < 0 ? -errno : n;
+}
+
+int bfile_reader_open(int fd, struct bfile_header *h, struct bfile_reader **rp)
+{
+	memset(h, 0, sizeof(*h));
+	*rp = calloc(1, sizeof(**rp));
+	if (!*rp)
+		return -ENOMEM;
+	(*rp)->fd = fd;
+	(*rp)->read = fd_read;
+	(*rp)->read_data = &(*rp)->fd;
+	return reader_start(*rp, h);
+}
+
+int bfile_reader_open_fn(bfile_read_fn fn, void *data, struct bfile_header *h,
+			 struct bfile_reader **rp)
+{
+	memset(h, 0, sizeof(*h));
+	*rp = calloc(1, sizeof(**rp));
+	if (!*rp)
+		return -ENOMEM;
+	(*rp)->read = fn;
+	(*rp)->read_data = data;
+	return reader_start(*rp, h);
 }
 
 static int read_data(struct bfile_reader *r, const struct bfile_rec *rec,

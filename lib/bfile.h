@@ -61,6 +61,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define BFILE_VERSION		1U	/* written */
 #define BFILE_VERSION_MIN	1U	/* read */
@@ -209,6 +210,14 @@ void bfile_writer_abort(struct bfile_writer *w);
  * why; bfile_reader_free() it either way.
  */
 int bfile_reader_open(int fd, struct bfile_header *h, struct bfile_reader **rp);
+/*
+ * The same on a source other than an fd: @fn works like read(2) but returns
+ * -errno (-EINTR: called again). The verify writer reads a backup file as
+ * it is written through one (lib/requester.c).
+ */
+typedef ssize_t (*bfile_read_fn)(void *data, void *buf, size_t len);
+int bfile_reader_open_fn(bfile_read_fn fn, void *data, struct bfile_header *h,
+			 struct bfile_reader **rp);
 /*
  * The next DATA or ZERO record, decompressed and verified: 1. At a verified
  * END (digest, counts, and nothing after it): 0. Else -errno, see above.

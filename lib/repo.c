@@ -939,7 +939,10 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
 	return 0;
 }
 
-/* Create @name.tmp (0600) for writing, for the pending backup @id. */
+/*
+ * Create @name.tmp (0600) for the pending backup @id; readable too: the
+ * verify writer reads a backup back while it is written.
+ */
 static int create_tmp(struct repo *r, uint64_t id, const char *name, int *fd)
 {
 	char tmp[REPO_NAME_MAX + 8];
@@ -951,7 +954,7 @@ static int create_tmp(struct repo *r, uint64_t id, const char *name, int *fd)
 	if (ret)
 		return ret;
 	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
-	*fd = openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	*fd = openat(r->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		return repo_set_error(r, -errno, "%s/%s: %s", r->path, tmp, strerror(errno));
 	return 0;

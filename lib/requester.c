@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,31 +191,43 @@ struct backup {
 	uint64_t hnext;			/* the next block hw wants */
 	struct blockset *stored;	/* resync: the blocks that differ */
 	/* What was read, a hash per piece given to the writer: for verify. */
+	pthread_mutex_t rh_lock;
 	struct read_hash *rh;
 	size_t nrh, caprh;
+	struct follow *follow;		/* the verify writer, reading along */
 };
 
 struct read_hash {
 	uint64_t off, len, hash;
 };
 
+static void follow_wake(struct follow *f, bool end);
+
 /* Remember the hash of @len bytes read at @off, in the order written. */
 static int note_read(struct backup *b, uint64_t off, const void *data, size_t len)
 {
+	struct read_hash h = { off, len, XXH3_64bits(data, len) };
+	int err = 0;
+
+	/* Test hook (tests/vm/0960): what was read and what is written disagree. */
+	if (!b->nrh && getenv("BLKTRACK_TEST_VERIFY_MISMATCH"))
+		h.hash ^= 1;
+	pthread_mutex_lock(&b->rh_lock);	/* the verify thread reads rh */
 	if (b->nrh == b->caprh) {
 		size_t cap = b->caprh ? 2 * b->caprh : 256;
 		struct read_hash *n = realloc(b->rh, cap * sizeof(*n));
 
-		if (!n)
-			return -ENOMEM;
-		b->rh = n;
-		b->caprh = cap;
+		if (n) {
+			b->rh = n;
+			b->caprh = cap;
+		} else {
+			err = -ENOMEM;
+		}
 	}
-	b->rh[b->nrh++] = (struct read_hash){ off, len, XXH3_64bits(data, len) };
-	/* Test hook (tests/vm/0960): what was read and what is written disagree. */
-	if (b->nrh == 1 && getenv("BLKTRACK_TEST_VERIFY_MISMATCH"))
-		b->rh[0].hash ^= 1;
-	return 0;
+	if (!err)
+		b->rh[b->nrh++] = h;
+	pthread_mutex_unlock(&b->rh_lock);
+	return err;
 }
 
 /* ---- block hashes, for a later resync (doc/REPOSITORY.md) ---------------- */
@@ -385,6 +398,8 @@ static int resync_store(struct backup *b, uint64_t off, const char *data, size_t
 	err = note_read(b, off, data, len);
 	if (!err)
 		err = bfile_write_data(b->w, off, data, len);
+	if (b->follow)
+		follow_wake(b->follow, false);
 	if (err) {
 		snprintf(b->msg, sizeof(b->msg), "writing the backup: %s",
 			 bfile_writer_error(b->w));
@@ -449,6 +464,8 @@ static int store_piece(void *data, uint64_t off, const void *buf, size_t len)
 	err = note_read(b, off, buf, len);
 	if (!err)
 		err = bfile_write_data(b->w, off, buf, len);
+	if (b->follow)
+		follow_wake(b->follow, false);
 	if (err) {
 		snprintf(b->msg, sizeof(b->msg), "writing the backup: %s",
 			 bfile_writer_error(b->w));
@@ -612,37 +629,93 @@ static bool all_zero(const char *p, size_t len)
 }
 
 /*
- * The built-in verify writer: read the backup file back, compare each record
- * with the source volume. Blocks that differ and that the active map shows
- * rewritten since the checkpoint are excused (they are counted in
- * rewritten_bytes when the backup read them); any other difference rejects.
- */
-/*
  * The verify writer: read the new file back and check that its records
  * hold exactly the bytes the backup read (a hash per piece, taken as it was
- * read), in order. The volume is not read a second time; --verify-source
- * does that instead (verify_against_source()).
+ * read), in order. The volume is not read a second time (--verify-source
+ * does that instead: verify_against_source()), and the file is read while
+ * it is written, by a thread of its own (struct follow): the check costs
+ * the backup no time while the volume's reads are the bottleneck.
  */
-static int verify_backup(struct backup *b, const char *path)
+struct follow {
+	struct backup *b;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	uint64_t gen;			/* bumped by the writer after each piece */
+	bool end;			/* the writer is done (or gave up) */
+	int fd;				/* the backup file, its own */
+	uint64_t pos;
+	int err;
+	char msg[512];
+};
+
+/* The writer: more of the file is written (@end: all of it). */
+static void follow_wake(struct follow *f, bool end)
+{
+	if (!f->started)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->gen++;
+	f->end |= end;
+	pthread_cond_signal(&f->more);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* bfile_read_fn: read(2) on the file being written, waiting at its end. */
+static ssize_t follow_read(void *data, void *buf, size_t len)
+{
+	struct follow *f = data;
+
+	for (;;) {
+		uint64_t gen;
+		bool end;
+		ssize_t n;
+
+		pthread_mutex_lock(&f->lock);
+		gen = f->gen;
+		end = f->end;
+		pthread_mutex_unlock(&f->lock);
+		n = pread(f->fd, buf, len, f->pos);
+		if (n < 0)
+			return -errno;
+		if (n > 0 || end) {
+			f->pos += n;
+			return n;
+		}
+		pthread_mutex_lock(&f->lock);
+		while (f->gen == gen && !f->end)
+			pthread_cond_wait(&f->more, &f->lock);
+		pthread_mutex_unlock(&f->lock);
+	}
+}
+
+/* The hash of piece @k as the backup read it; false past the last one. */
+static bool read_hash_get(struct backup *b, size_t k, struct read_hash *out)
+{
+	bool have;
+
+	pthread_mutex_lock(&b->rh_lock);
+	have = k < b->nrh;
+	if (have)
+		*out = b->rh[k];
+	pthread_mutex_unlock(&b->rh_lock);
+	return have;
+}
+
+/* Check the records of @rd against b->rh; -EBADE: they differ. */
+static int follow_check(struct follow *f, struct bfile_reader *rd)
 {
 	static const char zeros[4096];
-	struct bfile_reader *rd = NULL;
-	struct bfile_header h;
+	struct backup *b = f->b;
 	struct bfile_record rec;
+	struct read_hash p = { 0 };
 	XXH3_state_t *xx = XXH3_createState();
-	uint64_t fill = 0;		/* bytes of b->rh[k] hashed so far */
+	uint64_t fill = 0;		/* bytes of piece k hashed so far */
 	size_t k = 0;
-	int fd, err = xx ? 0 : -ENOMEM;
+	bool have = false;
+	int err = xx ? 0 : -ENOMEM;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		snprintf(b->msg, sizeof(b->msg), "writer verify: %s: %s", path, strerror(-err));
-		XXH3_freeState(xx);
-		return err;
-	}
-	if (!err)
-		err = bfile_reader_open(fd, &h, &rd);
 	if (!err)
 		XXH3_64bits_reset(xx);
 	while (!err && (err = bfile_read_record(rd, &rec)) > 0) {
@@ -650,16 +723,17 @@ static int verify_backup(struct backup *b, const char *path)
 
 		err = 0;
 		while (!err && done < rec.length) {
-			const struct read_hash *p = k < b->nrh ? &b->rh[k] : NULL;
 			uint64_t n = rec.length - done;
 
+			if (!fill)
+				have = read_hash_get(b, k, &p);
 			/* Each record lies inside the pieces written, in order. */
-			if (!p || rec.offset + done != p->off + fill) {
+			if (!have || rec.offset + done != p.off + fill) {
 				err = -EBADE;
 				break;
 			}
-			if (n > p->len - fill)
-				n = p->len - fill;
+			if (n > p.len - fill)
+				n = p.len - fill;
 			if (rec.data) {
 				XXH3_64bits_update(xx, (const char *)rec.data + done, n);
 			} else {
@@ -671,8 +745,8 @@ static int verify_backup(struct backup *b, const char *path)
 			}
 			done += n;
 			fill += n;
-			if (fill == p->len) {
-				if (XXH3_64bits_digest(xx) != p->hash)
+			if (fill == p.len) {
+				if (XXH3_64bits_digest(xx) != p.hash)
 					err = -EBADE;
 				XXH3_64bits_reset(xx);
 				fill = 0;
@@ -680,19 +754,69 @@ static int verify_backup(struct backup *b, const char *path)
 			}
 		}
 	}
-	if (!err && (k != b->nrh || fill))
+	/* At END the writer has finished: every piece is noted. */
+	if (!err && (read_hash_get(b, k, &p) || fill))
 		err = -EBADE;
 	if (err == -EBADE)
-		snprintf(b->msg, sizeof(b->msg), "writer verify: %s does not hold what was read "
-			 "from %s at offset %" PRIu64 ": rejected", path, b->o->device,
-			 k < b->nrh ? b->rh[k].off : b->size);
+		snprintf(f->msg, sizeof(f->msg), "does not hold what was read from %s at "
+			 "offset %" PRIu64, b->o->device, have ? p.off : b->size);
 	else if (err)
-		snprintf(b->msg, sizeof(b->msg), "writer verify: %s: %s", path,
-			 rd && err != -ENOMEM ? bfile_reader_error(rd) : strerror(-err));
-	bfile_reader_free(rd);
+		snprintf(f->msg, sizeof(f->msg), "%s",
+			 err != -ENOMEM ? bfile_reader_error(rd) : strerror(-err));
 	XXH3_freeState(xx);
-	close(fd);
 	return err;
+}
+
+static void *follow_main(void *data)
+{
+	struct follow *f = data;
+	struct bfile_reader *rd = NULL;
+	struct bfile_header h;
+
+	f->err = bfile_reader_open_fn(follow_read, f, &h, &rd);
+	if (f->err)
+		snprintf(f->msg, sizeof(f->msg), "%s",
+			 rd ? bfile_reader_error(rd) : strerror(-f->err));
+	else
+		f->err = follow_check(f, rd);
+	bfile_reader_free(rd);
+	return NULL;
+}
+
+/* Start verifying the backup file @fd (being written) in a thread. */
+static int follow_start(struct follow *f, struct backup *b, int fd)
+{
+	int err;
+
+	f->b = b;
+	f->fd = dup(fd);
+	if (f->fd < 0)
+		return -errno;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->more, NULL);
+	err = pthread_create(&f->thread, NULL, follow_main, f);
+	if (err) {
+		close(f->fd);
+		return -err;
+	}
+	f->started = true;
+	b->follow = f;
+	return 0;
+}
+
+/* Wait for the verify (the file is complete, or being given up): its result. */
+static int follow_stop(struct follow *f)
+{
+	if (!f->started)
+		return 0;
+	follow_wake(f, true);
+	pthread_join(f->thread, NULL);
+	f->started = false;
+	f->b->follow = NULL;
+	close(f->fd);
+	pthread_cond_destroy(&f->more);
+	pthread_mutex_destroy(&f->lock);
+	return f->err;
 }
 
 static int verify_against_source(struct backup *b, dev_t dev, const char *path)
@@ -778,7 +902,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 				    struct blktrack_backup_result *res)
 {
 	struct backup b = { .ctx = ctx, .o = o, .vol_fd = -1, .fs_fd = -1,
-			    .hp_fd = -1, .hw_fd = -1 };
+			    .hp_fd = -1, .hw_fd = -1, .rh_lock = PTHREAD_MUTEX_INITIALIZER };
+	struct follow verify = { 0 };
 	struct blockset *delta = NULL, *want = NULL;
 	struct blktrack_extent *ext = NULL;
 	const struct repo_entry *parent = NULL;
@@ -1107,6 +1232,13 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			 b.w ? bfile_writer_error(b.w) : strerror(-err));
 		goto out_abort;
 	}
+	if (!streaming && !o->no_verify && !o->verify_source) {
+		err = follow_start(&verify, &b, fd);
+		if (err) {
+			snprintf(b.msg, sizeof(b.msg), "writer verify: %s", strerror(-err));
+			goto out_abort;
+		}
+	}
 	err = read_volume(&b, want, type == BLKTRACK_BACKUP_RESYNC);
 	if (err)
 		goto out_abort;
@@ -1150,8 +1282,15 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			goto out_abort;
 		}
 		if (!o->no_verify) {
-			err = o->verify_source ? verify_against_source(&b, dev, res->file) :
-			      verify_backup(&b, res->file);
+			if (o->verify_source) {
+				err = verify_against_source(&b, dev, res->file);
+			} else {
+				err = follow_stop(&verify);
+				if (err)
+					snprintf(b.msg, sizeof(b.msg), "writer verify: %s%s%s%s",
+						 res->file, err == -EBADE ? " " : ": ",
+						 verify.msg, err == -EBADE ? ": rejected" : "");
+			}
 			if (err) {
 				res->failure = BLKTRACK_FAIL_WRITER;
 				goto out_abort;
@@ -1205,6 +1344,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 out_errno:
 	snprintf(b.msg, sizeof(b.msg), "%s", strerror(-err));
 out_abort:
+	follow_stop(&verify);
 	if (!b.msg[0])
 		snprintf(b.msg, sizeof(b.msg), "%s", blktrack_get_error(ctx));
 	if (b.w)
@@ -1239,6 +1379,7 @@ out_abort:
 		writers_event(b.wr, "abort", &b.env, false, scratch, sizeof(scratch));
 	}
 out_close:
+	follow_stop(&verify);
 	if (fd >= 0 && !streaming)
 		close(fd);
 	if (b.vol_fd >= 0)
