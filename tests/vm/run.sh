@@ -237,8 +237,11 @@ done
 if [ "$suite" = tests/vm/bench ]; then
 	echo "vm: benchmark figures (kernel, key, value):"
 	for kver in $kernels; do
-		tr -d '\r' <"$VM_DIR/$kver.log" | sed -n 's/^.*BENCH \([^ ]*\) \(.*\)$/\1 \2/p' |
-			while read -r key val; do printf '%-28s %-44s %s\n' "$kver" "$key" "$val"; done
+		for smp in $smps; do
+			tr -d '\r' <"$(group_base "$kver" "$smp").log" |
+				sed -n 's/^.*BENCH \([^ ]*\) \(.*\)$/\1 \2/p' |
+				while read -r key val; do printf '%-28s %-44s %s\n' "$kver" "$key" "$val"; done
+		done
 	done
 fi
 echo "$passed passed, $failed failed"
