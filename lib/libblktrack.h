@@ -304,6 +304,7 @@ struct blktrack_backup_opts {
 	bool verify_source;		/* it reads the volume again, not just the file */
 	bool thaw_early;		/* thaw right after the checkpoint */
 	bool strict;			/* reject a backup read while blocks changed */
+	bool no_compress;		/* records stored without zstd */
 };
 
 struct blktrack_backup_result {

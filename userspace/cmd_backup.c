@@ -100,6 +100,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "verify-source", no_argument, NULL, 'Y' },
 		{ "thaw-early", no_argument, NULL, 'E' },
 		{ "strict", no_argument, NULL, 'S' },
+		{ "no-compress", no_argument, NULL, 'C' },
 		{ 0 }
 	};
 	struct blktrack_backup_opts o = { .progress = cli_progress };
@@ -174,6 +175,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'E':
 			o.thaw_early = true;
 			break;
+		case 'C':
+			o.no_compress = true;
+			break;
 		case 'S':
 			o.strict = true;
 			break;
@@ -206,7 +210,8 @@ const struct cmd cmd_backup = {
 	.name = "backup",
 	.args = "DEV --repo DIR [--type TYPE] [--on-invalid resync|full|fail] [--output -]\n"
 		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
-		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--json]",
+		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--no-compress]\n"
+		"       [--json]",
 	.help = "Checkpoint DEV and store what changed in the repository DIR (created if\n"
 		"missing); a crash of an earlier run is repaired first.\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
@@ -230,6 +235,7 @@ const struct cmd cmd_backup = {
 		"      --thaw-early      thaw right after the checkpoint, not after the read\n"
 		"      --strict          reject the backup (exit 7) when blocks it read were\n"
 		"                        rewritten during the read\n"
+		"      --no-compress     store records without zstd (compression none)\n"
 		"  -j, --json            the summary as JSON\n"
 		"Prints a summary (type, changed and stored bytes, ratio, freeze, bytes\n"
 		"rewritten during the read, time); a progress line on standard error when it\n"

@@ -201,6 +201,16 @@ blktrack-dump backup "$BT_TMP/stream.bkt" >/dev/null || fail "the stream does no
 assert_eq "catalog entries after a stream" "$(blktrack list --repo "$R" --json | grep -c '"id"')" $n
 assert_status /dev/vda1 pending no
 
+echo "# ---- --no-compress: records stored raw, restored bit-exactly"
+write_files n
+point p13 --no-compress
+f=$(jfield "$BT_TMP/out.p13" file)
+blktrack-dump backup "$f" --json >"$BT_TMP/dump.p13" || fail "blktrack-dump backup $f"
+assert_eq "p13 compression" "$(jfield "$BT_TMP/dump.p13" compression)" none
+[ "$(jfield "$BT_TMP/out.p13" stored_bytes)" -gt "$(jfield "$BT_TMP/out.p13" data_bytes)" ] ||
+	fail "p13 stores fewer bytes than its data without compression"
+restore_point p13
+
 run umount $mnt
 bt detach /dev/vda1
 check_no_leak

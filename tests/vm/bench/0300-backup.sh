@@ -9,6 +9,9 @@
 # the verify writer; then an incremental with nothing written (the fixed
 # cost), and 4k random writes of 1% and 10% of the blocks (distinct blocks,
 # random data), each followed by an incremental, with and without verify.
+# Restore (issue 5): the full backup restored to a second partition of the
+# source's size, against dd copying the backup file there (the same bytes
+# read and written); the same for a full backup taken with --no-compress.
 # Figures are medians over ROUNDS; MiB/s is 2^20 bytes per guest second
 # (/proc/uptime). Checks: an incremental stores exactly the blocks written
 # (changed = data = written).
@@ -38,21 +41,24 @@ grep -q 'blktrack.icount=1' /proc/cmdline &&
 	skip "the guest clock counts instructions: run VM_QEMU_ARGS= tests/vm/run.sh --bench 0300"
 [ -b $disk ] || skip "no $disk (run.sh --bench attaches one of VM_DISK2_MIB MiB)"
 size_mib=$(($(blockdev --getsize64 $disk) >> 20))
-[ "$size_mib" -ge $((SRC_MIB * 5 / 2)) ] ||
-	fail "$disk has $size_mib MiB; needs $((SRC_MIB * 5 / 2)) (VM_DISK2_MIB)"
-printf 'label: dos\nstart=2048, size=%d, type=83\nstart=%d, type=83\n' \
-	$((SRC_MIB << 11)) $(((SRC_MIB + 1) << 11)) |
+[ "$size_mib" -ge $((SRC_MIB * 7 / 2)) ] ||
+	fail "$disk has $size_mib MiB; needs $((SRC_MIB * 7 / 2)) (VM_DISK2_MIB)"
+# 1: the source, 2: the restore target, 3: the repository (ext4).
+printf 'label: dos\nstart=2048, size=%d, type=83\nstart=%d, size=%d, type=83\nstart=%d, type=83\n' \
+	$((SRC_MIB << 11)) $(((SRC_MIB + 1) << 11)) $((SRC_MIB << 11)) \
+	$(((2 * SRC_MIB + 2) << 11)) |
 	sfdisk --quiet $disk >/dev/null 2>&1 || fail "sfdisk $disk"
 blockdev --rereadpt $disk
 i=0
-while [ ! -b ${disk}2 ] && [ $i -lt 50 ]; do
+while [ ! -b ${disk}3 ] && [ $i -lt 50 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
-[ -b $src ] && [ -b ${disk}2 ] || fail "partitions of $disk did not appear"
-run mkfs_ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 ${disk}2
+tgt=${disk}2
+[ -b $src ] && [ -b $tgt ] && [ -b ${disk}3 ] || fail "partitions of $disk did not appear"
+run mkfs_ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 ${disk}3
 mkdir -p $mnt
-run mount -t ext4 ${disk}2 $mnt
+run mount -t ext4 ${disk}3 $mnt
 src_bytes=$(blockdev --getsize64 $src)
 blocks=$((src_bytes / bs))
 
@@ -138,6 +144,24 @@ incr() {
 		'BEGIN { printf "%.4f", s / w }')"
 }
 
+# restore_vs_dd KEY REPO: restore the backup just taken (its JSON in
+# $BT_TMP/out) to $tgt, and dd its file there; the first round checks that
+# the restore equals the source.
+restore_vs_dd() {
+	local key=$1 repo=$2 id file
+	id=$(jfield "$BT_TMP/out" backup)
+	file=$(jfield "$BT_TMP/out" file)
+	timed restore_$key blktrack restore --repo "$repo" --backup "$id" $tgt
+	record restore_${key}_mibps "$(mibps "$src_bytes" "$T")"
+	[ "$r" != 1 ] || cmp -n "$src_bytes" $src $tgt ||
+		fail "restore of backup $id ($key) differs from $src"
+	# As many bytes as the volume (the file holds a few more: headers).
+	timed dd_file_$key dd if="$file" of=$tgt bs=1M iflag=count_bytes count=$src_bytes \
+		oflag=direct conv=fsync status=none
+	record restore_${key}_over_dd_file "$(awk -v a="$T" -v b="$(tail -n1 \
+		"$BT_TMP/v.restore_${key}_seconds")" 'BEGIN { printf "%.3f", a / b }')"
+}
+
 for r in $(seq $ROUNDS); do
 	timed dd_direct dd if=$src of=/dev/null bs=1M iflag=direct status=none
 	record dd_direct_mibps "$(mibps "$src_bytes" "$T")"
@@ -159,11 +183,16 @@ for r in $(seq $ROUNDS); do
 	backup full_noverify "$mnt/full" --type full --no-verify
 	record full_noverify_mibps "$(mibps "$src_bytes" "$T")"
 	rm -rf "$mnt/full"
+	backup full_nocompress "$mnt/full" --type full --no-compress
+	record full_nocompress_mibps "$(mibps "$src_bytes" "$T")"
+	restore_vs_dd nocompress "$mnt/full"
+	rm -rf "$mnt/full"
 	# The base of this round's chain: the full backup as run by default.
 	backup full "$mnt/chain" --type full
 	record full_mibps "$(mibps "$src_bytes" "$T")"
 	record full_stored_over_volume "$(awk -v s="$(jfield "$BT_TMP/out" stored_bytes)" \
 		-v v="$src_bytes" 'BEGIN { printf "%.4f", s / v }')"
+	restore_vs_dd zstd "$mnt/chain"
 	incr 0
 	incr 1
 	incr 1 --no-verify
@@ -182,7 +211,9 @@ emit() {
 
 echo "# source $src: $src_bytes bytes, ${ROUNDS} rounds, medians"
 for k in dd_direct_mibps dd_buffered_mibps copy_stream_mibps full_noverify_mibps \
-	full_mibps full_stored_over_volume full_seconds \
+	full_mibps full_nocompress_mibps full_stored_over_volume full_seconds \
+	restore_zstd_mibps restore_zstd_over_dd_file restore_nocompress_mibps \
+	restore_nocompress_over_dd_file \
 	randread_4k_10pct_seconds randread_4k_10pct_qd32_seconds incr_0pct_seconds incr_1pct_seconds incr_1pct_noverify_seconds incr_10pct_seconds \
 	incr_10pct_noverify_seconds incr_1pct_stored_over_written \
 	incr_10pct_stored_over_written; do
