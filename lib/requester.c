@@ -1163,6 +1163,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	b.env.backup_type = type_env[type];
 
 	bfile_header_init(&h, repo_type_of(type) + 1);
+	if (o->no_compress)
+		h.compression = BFILE_COMP_NONE;
 	snprintf(h.volume_id, sizeof(h.volume_id), "%s", res->volume_id);
 	h.volume_size = st.dev_size;
 	h.block_size = st.block_size;
@@ -1511,6 +1513,8 @@ static int member_read(struct chain *c, size_t k, record_fn fn, void *data)
 		return chain_fail(c, BLKTRACK_FAIL_CHAIN, m->path, err, "%s (backup %" PRIu64
 				  "): %s", m->path, e->id, strerror(-err));
 	}
+	/* Read whole, in order: a bigger readahead keeps the disk busy. */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	err = bfile_reader_open(fd, &m->h, &rd);
 	if (err) {
 		chain_fail(c, err == -ENOMEM ? BLKTRACK_FAIL_ERROR : BLKTRACK_FAIL_CORRUPT,
