@@ -153,6 +153,16 @@ $(B)/bench-bfile: tests/bench/bench_bfile.c lib/bfile.c lib/bfile.h
 bench-bfile: $(B)/bench-bfile
 	$(B)/bench-bfile
 
+# Userspace benchmark of growth (issue 5): delta composition and restore
+# against the number of extents and the chain length; the whole library,
+# linked statically (repo.c and blockset.c internals are called directly).
+$(B)/bench-growth: tests/bench/bench_growth.c $(LIB_SRC) $(wildcard lib/*.h)
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) -o $@ tests/bench/bench_growth.c $(LIB_SRC) $(LIB_LIBS)
+
+bench-growth: $(B)/bench-growth
+	$(B)/bench-growth
+
 # Dependencies first, then a fresh make: LIB_LIBS is computed by pkg-config
 # when the Makefile is parsed, so the build must start after install-deps.
 check:
@@ -205,4 +215,4 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
 
 
-.PHONY: fuzz fuzz-build bench bench-map all abi-check kmod kmod-all kmod-clean unit unit-asan check soak demo deps install clean vmprogs
+.PHONY: fuzz fuzz-build bench bench-map bench-bfile bench-growth all abi-check kmod kmod-all kmod-clean unit unit-asan check soak demo deps install clean vmprogs
