@@ -102,6 +102,7 @@ static LIST_HEAD(bt_snaps);		/* under bt_ctl_mutex */
 static unsigned int bt_nr_snaps;
 static struct workqueue_struct *bt_snap_wq;
 static bool bt_snap_hooked;		/* under bt_ctl_mutex */
+static bool bt_snap_filtered;		/* bt_snap_ops has a filter to free */
 
 static unsigned int bt_snap_limit_mib = 256;
 module_param_named(snap_limit_mib, bt_snap_limit_mib, uint, 0444);
@@ -513,16 +514,23 @@ int bt_snap_hook(void)
 		pr_warn("snapshots need an ftrace redirect this kernel lacks\n");
 		return -EOPNOTSUPP;
 	}
-	ret = ftrace_set_filter(&bt_snap_ops, name, sizeof(name) - 1, 1);
-	if (ret) {
-		pr_warn("cannot trace %s (%d): no snapshots\n", name, ret);
+	/*
+	 * Set once and kept until unload: ftrace_free_filter() leaves the ops'
+	 * hash pointers dangling, so it is for an ops never registered again.
+	 */
+	if (!bt_snap_filtered) {
+		/* Never register without it: an empty filter traces everything. */
+		ret = ftrace_set_filter(&bt_snap_ops, name, sizeof(name) - 1, 1);
+		bt_snap_filtered = !ret;
+	}
+	if (!bt_snap_filtered) {
+		pr_warn("cannot trace %s: no snapshots\n", name);
 		return -EOPNOTSUPP;
 	}
 	ret = register_ftrace_function(&bt_snap_ops);
 	if (ret) {
 		/* EBUSY: another IPMODIFY user (a livepatch?) has the function. */
 		pr_warn("cannot redirect %s (%d): no snapshots\n", name, ret);
-		ftrace_free_filter(&bt_snap_ops);
 		return -EOPNOTSUPP;
 	}
 	bt_snap_hooked = true;
@@ -535,7 +543,6 @@ static void bt_snap_unhook(void)
 		return;
 	/* After this no callback runs; a task may still be in bt_snap_held(). */
 	unregister_ftrace_function(&bt_snap_ops);
-	ftrace_free_filter(&bt_snap_ops);
 	bt_snap_hooked = false;
 }
 
@@ -835,5 +842,7 @@ void bt_snap_exit(void)
 	 * it by a voluntary switch.
 	 */
 	synchronize_rcu_tasks();
+	if (bt_snap_filtered)
+		ftrace_free_filter(&bt_snap_ops);
 	destroy_workqueue(bt_snap_wq);
 }
