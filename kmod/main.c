@@ -75,7 +75,8 @@ static int bt_ioc_version(void __user *uarg)
 	if (v.reserved0 || !bt_zero(v.reserved, sizeof(v.reserved)))
 		return -EINVAL;
 	v.abi_version = BLKTRACK_ABI_VERSION;
-	v.features = BLKTRACK_FEATURE_RESTORE;
+	v.features = BLKTRACK_FEATURE_RESTORE |
+		     (bt_snap_supported() ? BLKTRACK_FEATURE_SNAPSHOT : 0);
 	return copy_to_user(uarg, &v, sizeof(v)) ? -EFAULT : 0;
 }
 
@@ -143,31 +144,25 @@ static int bt_ioc_status(void __user *uarg)
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
-static int bt_ioc_checkpoint(void __user *uarg)
+/* The volumes of CHECKPOINT and CHECKPOINT_SNAP; @snap_limit as bt_checkpoint(). */
+static int bt_checkpoint_vols(u64 vols_ptr, u32 count, const u64 *snap_limit)
 {
 	struct blktrack_checkpoint_vol __user *ucv;
 	struct blktrack_checkpoint_vol *cv;
-	struct blktrack_checkpoint c;
 	dev_t *devs;
 	u32 i, j;
-	int ret = bt_copy_in(&c, uarg, sizeof(c));
+	int ret = 0;
 
-	if (ret)
-		return ret;
-	if (c.flags || !bt_zero(c.reserved, sizeof(c.reserved)) ||
-	    !c.count || c.count > BLKTRACK_CHECKPOINT_MAX)
-		return -EINVAL;
-
-	ucv = u64_to_user_ptr(c.vols_ptr);
-	cv = memdup_user(ucv, c.count * sizeof(*cv));
+	ucv = u64_to_user_ptr(vols_ptr);
+	cv = memdup_user(ucv, count * sizeof(*cv));
 	if (IS_ERR(cv))
 		return PTR_ERR(cv);
-	devs = kcalloc(c.count, sizeof(*devs), GFP_KERNEL);
+	devs = kcalloc(count, sizeof(*devs), GFP_KERNEL);
 	if (!devs) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	for (i = 0; i < c.count; i++) {
+	for (i = 0; i < count; i++) {
 		if (cv[i].reserved0) {
 			ret = -EINVAL;
 			goto out_free;
@@ -180,17 +175,79 @@ static int bt_ioc_checkpoint(void __user *uarg)
 			}
 		}
 	}
-	for (i = 0; i < c.count; i++) {
+	for (i = 0; i < count; i++) {
 		if (!bt_devno(&cv[i].dev, &devs[i])) {
 			ret = -ENOENT;
 			goto out_free;
 		}
 	}
-	ret = bt_checkpoint(cv, devs, c.count, ucv);
+	ret = bt_checkpoint(cv, devs, count, ucv, snap_limit);
 out_free:
 	kfree(devs);
 	kfree(cv);
 	return ret;
+}
+
+static int bt_ioc_checkpoint(void __user *uarg)
+{
+	struct blktrack_checkpoint c;
+	int ret = bt_copy_in(&c, uarg, sizeof(c));
+
+	if (ret)
+		return ret;
+	if (c.flags || !bt_zero(c.reserved, sizeof(c.reserved)) ||
+	    !c.count || c.count > BLKTRACK_CHECKPOINT_MAX)
+		return -EINVAL;
+	return bt_checkpoint_vols(c.vols_ptr, c.count, NULL);
+}
+
+static int bt_ioc_checkpoint_snap(void __user *uarg)
+{
+	struct blktrack_checkpoint_snap c;
+	int ret = bt_copy_in(&c, uarg, sizeof(c));
+
+	if (ret)
+		return ret;
+	if (c.flags || !bt_zero(c.reserved, sizeof(c.reserved)) ||
+	    !c.count || c.count > BLKTRACK_CHECKPOINT_MAX)
+		return -EINVAL;
+	return bt_checkpoint_vols(c.vols_ptr, c.count, &c.store_limit);
+}
+
+static int bt_ioc_snap_read(void __user *uarg)
+{
+	struct blktrack_snap_read rd;
+	dev_t dev;
+	int ret = bt_copy_in(&rd, uarg, sizeof(rd));
+
+	if (ret)
+		return ret;
+	if ((rd.flags & ~BLKTRACK_SNAP_READ_KEEP) || rd.reserved0 ||
+	    !bt_zero(rd.reserved, sizeof(rd.reserved)) || !rd.length)
+		return -EINVAL;
+	if (rd.length > BLKTRACK_SNAP_READ_MAX)
+		return -E2BIG;
+	if (!bt_devno(&rd.dev, &dev))
+		return -ENOENT;
+	return bt_snap_read_dev(&rd, dev);
+}
+
+static int bt_ioc_snap_status(void __user *uarg)
+{
+	struct blktrack_snap_status st;
+	dev_t dev;
+	int ret = bt_copy_in(&st, uarg, sizeof(st));
+
+	if (ret)
+		return ret;
+	if (st.flags || st.error || !bt_zero(st.reserved, sizeof(st.reserved)))
+		return -EINVAL;
+	if (!bt_devno(&st.dev, &dev))
+		return -ENOENT;
+	ret = bt_snap_status_dev(&st, dev);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
 static int bt_ioc_read_extents(void __user *uarg)
@@ -292,6 +349,12 @@ static long bt_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return bt_ioc_stamp(uarg, false);
 	case BLKTRACK_IOC_RESTORE:
 		return bt_ioc_restore(uarg);
+	case BLKTRACK_IOC_CHECKPOINT_SNAP:
+		return bt_ioc_checkpoint_snap(uarg);
+	case BLKTRACK_IOC_SNAP_READ:
+		return bt_ioc_snap_read(uarg);
+	case BLKTRACK_IOC_SNAP_STATUS:
+		return bt_ioc_snap_status(uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -329,6 +392,9 @@ static int __init bt_init(void)
 	ret = bt_tracker_init();
 	if (ret)
 		return ret;
+	ret = bt_snap_init();
+	if (ret)
+		return ret;
 	/* debugfs is a debugging aid: its failures are not ours to report. */
 	bt_debugfs = debugfs_create_dir("blktrack", NULL);
 	debugfs_create_file("allocations", 0400, bt_debugfs, NULL,
@@ -344,6 +410,7 @@ static int __init bt_init(void)
 
 out_debugfs:
 	debugfs_remove_recursive(bt_debugfs);
+	bt_snap_exit();
 	return ret;
 }
 
@@ -353,6 +420,7 @@ static void __exit bt_exit(void)
 
 	misc_deregister(&bt_misc);
 	bt_detach_all();	/* unregisters the probes with the last volume */
+	bt_snap_exit();		/* the last snapshot went with its volume */
 	debugfs_remove_recursive(bt_debugfs);
 	/* Let RCU callbacks of the map (if it uses any) run before counting. */
 	rcu_barrier();

@@ -158,6 +158,7 @@ static void bt_coarsen_work(struct work_struct *work)
 static void bt_volume_free(struct bt_volume *vol)
 {
 	cancel_work_sync(&vol->coarsen_work);
+	bt_snap_end(vol);
 	if (vol->pending)
 		btmap_destroy(vol->pending);
 	btmap_destroy(vol->active);
@@ -340,7 +341,7 @@ int bt_status(struct blktrack_status *st, dev_t dev)
 		goto out_unlock;
 	}
 	bt_check_state(vol);
-	st->flags = vol->pending ? BLKTRACK_STATUS_PENDING : 0;
+	st->flags = (vol->pending ? BLKTRACK_STATUS_PENDING : 0) | bt_snap_flags(vol->snap);
 	st->state = vol->reason == BLKTRACK_REASON_NONE ?
 		    BLKTRACK_STATE_TRACKING : BLKTRACK_STATE_INVALID;
 	st->reason = vol->reason;
@@ -415,6 +416,7 @@ static void bt_unpend(struct bt_volume **vols, u32 n)
 	for (i = 0; i < n; i++) {
 		struct bt_volume *vol = vols[i];
 
+		bt_snap_end(vol);
 		mutex_lock(&vol->map_lock);
 		btmap_merge(vol->active, vol->pending);
 		mutex_unlock(&vol->map_lock);
@@ -425,10 +427,12 @@ static void bt_unpend(struct bt_volume **vols, u32 n)
 
 /*
  * @cv: the user's array, already copied in and checked (no duplicates);
- * @devs: its device numbers; @ucv: where it came from, for the results.
+ * @devs: its device numbers; @ucv: where it came from, for the results;
+ * @snap_limit: NULL, or each volume's snapshot store limit (0: default):
+ * then a snapshot of every volume starts at the checkpoint's instant.
  */
 int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
-		  struct blktrack_checkpoint_vol __user *ucv)
+		  struct blktrack_checkpoint_vol __user *ucv, const u64 *snap_limit)
 {
 	size_t bytes = n * sizeof(*cv);
 	struct bt_volume **vols;
@@ -453,6 +457,19 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 		if (vols[i]->pending) {
 			ret = -EBUSY;
 			goto out_unlock;
+		}
+	}
+	if (snap_limit) {
+		/* Refused interception changes nothing: tracking goes on. */
+		ret = bt_snap_hook();
+		if (ret)
+			goto out_unlock;
+		for (i = 0; i < n; i++) {
+			vols[i]->snap = bt_snap_create(vols[i], *snap_limit);
+			if (!vols[i]->snap) {
+				ret = -ENOMEM;
+				goto out_unstage;
+			}
 		}
 	}
 	/* Every allocation (may sleep) before the instant. */
@@ -484,6 +501,12 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 	}
 
 	/*
+	 * Snapshots: from here every write to the volumes' disks is held, so
+	 * none reaches a block after the instant without its copy.
+	 */
+	if (snap_limit)
+		bt_snap_arm();
+	/*
 	 * The instant: one table switches every listed volume to its fresh
 	 * map at once; publishing waits until no probe can still mark the
 	 * maps that now become pending.
@@ -500,6 +523,17 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 		if (vol->resized)
 			bt_resize_pending(vol);
 		mutex_unlock(&vol->map_lock);
+	}
+	if (snap_limit) {
+		/* The pending maps are quiescent: protect their blocks. */
+		for (i = 0; i < n && !ret; i++)
+			ret = bt_snap_fill(vols[i]->snap, vols[i]);
+		if (ret) {
+			bt_unpend(vols, n);	/* ends the snapshots too */
+			goto out_unlock;
+		}
+		for (i = 0; i < n; i++)
+			bt_snap_activate(vols[i]->snap);
 	}
 
 	/*
@@ -526,6 +560,7 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 
 out_unstage:
 	for (i = 0; i < n; i++) {
+		bt_snap_end(vols[i]);
 		if (vols[i]->staged) {
 			btmap_destroy(vols[i]->staged);
 			vols[i]->staged = NULL;
@@ -536,6 +571,8 @@ out_unstage:
 		}
 	}
 out_unlock:
+	if (snap_limit)
+		bt_snap_idle();
 	mutex_unlock(&bt_ctl_mutex);
 	kfree(vols);
 	return ret;
@@ -655,6 +692,7 @@ int bt_commit(const struct blktrack_stamp_arg *a, dev_t dev)
 	mutex_lock(&bt_ctl_mutex);
 	vol = bt_find_pending(a, dev, &ret);
 	if (vol) {
+		bt_snap_end(vol);
 		/* Quiescent since the checkpoint; only we use it, under the mutex. */
 		btmap_destroy(vol->pending);
 		vol->pending = NULL;
@@ -678,6 +716,44 @@ int bt_abort(const struct blktrack_stamp_arg *a, dev_t dev)
 	vol = bt_find_pending(a, dev, &ret);
 	if (vol)
 		bt_unpend(&vol, 1);
+	mutex_unlock(&bt_ctl_mutex);
+	return ret;
+}
+
+/* ==== Snapshots ========================================================= */
+
+int bt_snap_read_dev(const struct blktrack_snap_read *rd, dev_t dev)
+{
+	struct bt_volume *vol;
+	int ret;
+
+	mutex_lock(&bt_ctl_mutex);
+	vol = bt_find(dev);
+	if (!vol)
+		ret = -ENOENT;
+	else if (!vol->snap)
+		ret = -ENODATA;
+	else if (!bt_stamp_matches(vol, &rd->stamp))
+		ret = -ESTALE;
+	else
+		ret = bt_snap_read(vol->snap, rd);
+	mutex_unlock(&bt_ctl_mutex);
+	return ret;
+}
+
+int bt_snap_status_dev(struct blktrack_snap_status *st, dev_t dev)
+{
+	struct bt_volume *vol;
+	int ret = 0;
+
+	mutex_lock(&bt_ctl_mutex);
+	vol = bt_find(dev);
+	if (!vol)
+		ret = -ENOENT;
+	else if (!vol->snap)
+		ret = -ENODATA;
+	else
+		bt_snap_status(vol->snap, st);
 	mutex_unlock(&bt_ctl_mutex);
 	return ret;
 }

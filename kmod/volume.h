@@ -6,7 +6,8 @@
  *
  *	bt_tracker_init();                      find the tracepoints
  *	bt_attach(&attach, dev);                 start tracking a volume
- *	bt_checkpoint(vols, n, uvols);           active maps -> pending
+ *	bt_checkpoint(vols, n, uvols, NULL);     active maps -> pending
+ *	   (a store limit instead of NULL also starts snapshots: snapshot.h)
  *	bt_read_extents(&rd, dev);               page through a map
  *	bt_commit(&stamp, dev) or bt_abort(...)  drop or merge back pending
  *	bt_detach(dev);
@@ -34,6 +35,7 @@
 #include <linux/blktrack.h>
 
 #include "btmap.h"
+#include "snapshot.h"
 
 struct bt_volume {
 	struct list_head node;		/* bt_volumes, under bt_ctl_mutex */
@@ -58,6 +60,7 @@ struct bt_volume {
 	struct btmap *staged;		/* CHECKPOINT's next active map */
 	struct btmap *resized;		/* CHECKPOINT's pending map at a new size */
 	struct work_struct coarsen_work;
+	struct bt_snap *snap;		/* with the pending map, under bt_ctl_mutex */
 };
 
 /*
@@ -96,7 +99,9 @@ int bt_detach(dev_t dev);
 int bt_list(struct blktrack_list *l);
 int bt_status(struct blktrack_status *st, dev_t dev);
 int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
-		  struct blktrack_checkpoint_vol __user *ucv);
+		  struct blktrack_checkpoint_vol __user *ucv, const u64 *snap_limit);
+int bt_snap_read_dev(const struct blktrack_snap_read *rd, dev_t dev);
+int bt_snap_status_dev(struct blktrack_snap_status *st, dev_t dev);
 int bt_read_extents(struct blktrack_read_extents *rd, dev_t dev);
 int bt_commit(const struct blktrack_stamp_arg *a, dev_t dev);
 int bt_abort(const struct blktrack_stamp_arg *a, dev_t dev);

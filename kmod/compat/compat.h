@@ -82,4 +82,38 @@ static inline void bt_bdev_close(struct bt_bdev *h)
 #error "blktrack: no known way to open a block device on this kernel (kmod/compat/probes)"
 #endif
 
+/* ---- Redirecting a traced function (snapshots) ------------------------- */
+
+#if defined(HAVE_FTRACE_IPMODIFY)				/* x86 with regs */
+
+#include <linux/ftrace.h>
+#include <linux/ptrace.h>
+
+#define BT_FTRACE_REDIRECT_FLAGS \
+	(FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_PERMANENT)
+
+/* The traced function's first argument (SAVE_REGS: full pt_regs). */
+static __always_inline unsigned long bt_ftrace_arg0(struct ftrace_regs *fregs)
+{
+	return regs_get_kernel_argument(ftrace_get_regs(fregs), 0);
+}
+
+/* Continue in @ip, with the traced function's arguments and return address. */
+static __always_inline void bt_ftrace_redirect(struct ftrace_regs *fregs, unsigned long ip)
+{
+	instruction_pointer_set(ftrace_get_regs(fregs), ip);
+}
+
+#else
+
+/*
+ * No redirect: snapshots are refused with EOPNOTSUPP and VERSION does not
+ * report BLKTRACK_FEATURE_SNAPSHOT. Tracking does not need it.
+ */
+#define BT_FTRACE_REDIRECT_FLAGS 0
+static inline unsigned long bt_ftrace_arg0(struct ftrace_regs *fregs) { return 0; }
+static inline void bt_ftrace_redirect(struct ftrace_regs *fregs, unsigned long ip) { }
+
+#endif
+
 #endif /* BLKTRACK_COMPAT_H */

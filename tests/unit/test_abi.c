@@ -39,6 +39,15 @@ ABI_OFF(blktrack_checkpoint, size, 0);
 ABI_OFF(blktrack_read_extents, size, 0);
 ABI_OFF(blktrack_stamp_arg, size, 0);
 ABI_OFF(blktrack_restore, size, 0);
+ABI_SIZE(blktrack_checkpoint_snap, 48);
+ABI_OFF(blktrack_checkpoint_snap, store_limit, 24);
+ABI_SIZE(blktrack_snap_read, 88);
+ABI_OFF(blktrack_snap_read, stamp, 24);
+ABI_OFF(blktrack_snap_read, offset, 48);
+ABI_OFF(blktrack_snap_read, buf_ptr, 64);
+ABI_SIZE(blktrack_snap_status, 112);
+ABI_OFF(blktrack_snap_status, protected_blocks, 24);
+ABI_OFF(blktrack_snap_status, store_limit, 72);
 
 struct field {
 	const char *name;
@@ -216,6 +225,9 @@ static const struct ioc iocs[] = {
 	IOC(BLKTRACK_IOC_COMMIT, 0x07, _IOC_WRITE, blktrack_stamp_arg),
 	IOC(BLKTRACK_IOC_ABORT, 0x08, _IOC_WRITE, blktrack_stamp_arg),
 	IOC(BLKTRACK_IOC_RESTORE, 0x09, _IOC_WRITE, blktrack_restore),
+	IOC(BLKTRACK_IOC_CHECKPOINT_SNAP, 0x0a, _IOC_READ | _IOC_WRITE, blktrack_checkpoint_snap),
+	IOC(BLKTRACK_IOC_SNAP_READ, 0x0b, _IOC_WRITE, blktrack_snap_read),
+	IOC(BLKTRACK_IOC_SNAP_STATUS, 0x0c, _IOC_READ | _IOC_WRITE, blktrack_snap_status),
 };
 
 Test(abi, ioctl_numbers)
@@ -248,6 +260,9 @@ Test(abi, ioctl_values_frozen)
 	cr_expect_eq(BLKTRACK_IOC_COMMIT, 0x4040bc07UL);
 	cr_expect_eq(BLKTRACK_IOC_ABORT, 0x4040bc08UL);
 	cr_expect_eq(BLKTRACK_IOC_RESTORE, 0x4058bc09UL);
+	cr_expect_eq(BLKTRACK_IOC_CHECKPOINT_SNAP, 0xc030bc0aUL);
+	cr_expect_eq(BLKTRACK_IOC_SNAP_READ, 0x4058bc0bUL);
+	cr_expect_eq(BLKTRACK_IOC_SNAP_STATUS, 0xc070bc0cUL);
 }
 
 Test(abi, constants)

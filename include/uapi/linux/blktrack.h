@@ -159,6 +159,8 @@ enum blktrack_reason {
 
 /* struct blktrack_status.flags */
 #define BLKTRACK_STATUS_PENDING		(1U << 0)  /* a checkpoint is pending */
+#define BLKTRACK_STATUS_SNAPSHOT	(1U << 1)  /* the pending checkpoint has a snapshot */
+#define BLKTRACK_STATUS_SNAP_OVERFLOW	(1U << 2)  /* ... which is lost: SNAP_READ fails */
 
 /**
  * struct blktrack_status - BLKTRACK_IOC_STATUS: one volume's state
@@ -358,6 +360,120 @@ struct blktrack_restore {
 
 /* struct blktrack_version.features */
 #define BLKTRACK_FEATURE_RESTORE	(1ULL << 0)  /* BLKTRACK_IOC_RESTORE */
+#define BLKTRACK_FEATURE_SNAPSHOT	(1ULL << 1)  /* CHECKPOINT_SNAP, SNAP_READ, SNAP_STATUS */
+
+/*
+ * Snapshots (copy-before-write). CHECKPOINT_SNAP checkpoints like CHECKPOINT
+ * and, at the same instant, starts a snapshot of each volume that protects
+ * exactly the blocks of its new pending map: before a write reaches one of
+ * them, its old contents are copied into a difference store in memory.
+ * SNAP_READ then returns the volume as it was at the checkpoint while writes
+ * go on, and releases what it read (each block is read once). COMMIT, ABORT,
+ * DETACH and module unload end the snapshot and free its store. A store
+ * that fills up (or a copy that fails) loses the snapshot, never a write:
+ * the write proceeds, STATUS shows BLKTRACK_STATUS_SNAP_OVERFLOW and
+ * SNAP_READ fails with EOVERFLOW; the checkpoint itself stays pending.
+ */
+
+/**
+ * struct blktrack_checkpoint_snap - BLKTRACK_IOC_CHECKPOINT_SNAP
+ * @size: IN sizeof(struct blktrack_checkpoint_snap)
+ * @vols_ptr: IN/OUT user pointer to @count struct blktrack_checkpoint_vol,
+ *	as for BLKTRACK_IOC_CHECKPOINT
+ * @count: IN 1..BLKTRACK_CHECKPOINT_MAX, each volume at most once
+ * @flags: IN none defined yet, must be zero
+ * @store_limit: IN most bytes of copied-aside data each volume's store may
+ *	hold; 0 takes the module parameter snap_limit_mib
+ * @reserved: must be zero
+ *
+ * Errors: those of CHECKPOINT, and EOPNOTSUPP when writes cannot be
+ * intercepted on this kernel (the ftrace redirect of submit_bio_noacct is
+ * not built or was refused: another IPMODIFY user such as a livepatch; the
+ * kernel log says which). Nothing changes on error.
+ */
+struct blktrack_checkpoint_snap {
+	__u64 size;
+	__u64 vols_ptr;
+	__u32 count;
+	__u32 flags;
+	__u64 store_limit;
+	__u64 reserved[2];
+};
+
+/* struct blktrack_snap_read.flags */
+#define BLKTRACK_SNAP_READ_KEEP		(1U << 0)  /* do not release what was read */
+
+/* Most bytes one SNAP_READ returns. */
+#define BLKTRACK_SNAP_READ_MAX		(16U << 20)
+
+/**
+ * struct blktrack_snap_read - BLKTRACK_IOC_SNAP_READ: read the snapshot
+ * @size: IN sizeof(struct blktrack_snap_read)
+ * @dev: IN an attached volume with a snapshot
+ * @flags: IN 0 or BLKTRACK_SNAP_READ_KEEP
+ * @reserved0: must be zero
+ * @stamp: IN the stamp CHECKPOINT_SNAP returned
+ * @offset: IN byte offset in the volume, a multiple of the block size
+ * @length: IN bytes, 1..BLKTRACK_SNAP_READ_MAX, a multiple of the block
+ *	size unless the range ends at the volume's end
+ * @buf_ptr: IN user pointer to @length bytes, filled with the volume's
+ *	contents at the checkpoint for the blocks of the pending map (and the
+ *	current contents of the others, which the backup does not need)
+ * @reserved: must be zero
+ *
+ * Without BLKTRACK_SNAP_READ_KEEP the blocks read are released: they are
+ * no longer protected and their copies are freed; reading one again fails
+ * with EIDRM.
+ * Errors: ENOENT (not attached), ENODATA (no snapshot), ESTALE (stamp),
+ * EINVAL (flags, reserved, alignment, length 0), E2BIG (length), ERANGE
+ * (past the end), EOVERFLOW (the snapshot is lost: store full, or a copy
+ * failed), EIDRM (a block was released), EIO, EFAULT. Nothing is released
+ * on error.
+ */
+struct blktrack_snap_read {
+	__u64 size;
+	struct blktrack_devno dev;
+	__u32 flags;
+	__u32 reserved0;
+	struct blktrack_stamp stamp;
+	__u64 offset;
+	__u64 length;
+	__u64 buf_ptr;
+	__u64 reserved[2];
+};
+
+/**
+ * struct blktrack_snap_status - BLKTRACK_IOC_SNAP_STATUS: a snapshot's counters
+ * @size: IN sizeof(struct blktrack_snap_status)
+ * @dev: IN an attached volume with a snapshot
+ * @flags: OUT BLKTRACK_STATUS_SNAP_OVERFLOW or 0; IN must be zero
+ * @error: OUT why the snapshot was lost (a positive errno: EOVERFLOW for a
+ *	full store, ENOMEM, EIO, ENODEV), 0 while it holds
+ * @protected_blocks: OUT blocks protected at the checkpoint (the pending map)
+ * @uncopied_blocks: OUT protected blocks neither copied nor released yet
+ * @copied_blocks: OUT blocks copied into the store since the checkpoint
+ * @released_blocks: OUT blocks released by SNAP_READ
+ * @held_writes: OUT write bios held for a copy since the checkpoint
+ * @store_bytes: OUT bytes of copies in the store now
+ * @store_limit: OUT the store's limit in bytes
+ * @reserved: must be zero
+ *
+ * Errors: ENOENT (not attached), ENODATA (no snapshot).
+ */
+struct blktrack_snap_status {
+	__u64 size;
+	struct blktrack_devno dev;
+	__u32 flags;
+	__u32 error;
+	__u64 protected_blocks;
+	__u64 uncopied_blocks;
+	__u64 copied_blocks;
+	__u64 released_blocks;
+	__u64 held_writes;
+	__u64 store_bytes;
+	__u64 store_limit;
+	__u64 reserved[4];
+};
 
 #define BLKTRACK_IOC_MAGIC	0xBC
 
@@ -371,5 +487,8 @@ struct blktrack_restore {
 #define BLKTRACK_IOC_COMMIT	_IOW(BLKTRACK_IOC_MAGIC, 0x07, struct blktrack_stamp_arg)
 #define BLKTRACK_IOC_ABORT	_IOW(BLKTRACK_IOC_MAGIC, 0x08, struct blktrack_stamp_arg)
 #define BLKTRACK_IOC_RESTORE	_IOW(BLKTRACK_IOC_MAGIC, 0x09, struct blktrack_restore)
+#define BLKTRACK_IOC_CHECKPOINT_SNAP _IOWR(BLKTRACK_IOC_MAGIC, 0x0A, struct blktrack_checkpoint_snap)
+#define BLKTRACK_IOC_SNAP_READ	_IOW(BLKTRACK_IOC_MAGIC, 0x0B, struct blktrack_snap_read)
+#define BLKTRACK_IOC_SNAP_STATUS _IOWR(BLKTRACK_IOC_MAGIC, 0x0C, struct blktrack_snap_status)
 
 #endif /* _UAPI_LINUX_BLKTRACK_H */

@@ -237,6 +237,9 @@ struct arg {
 		struct blktrack_read_extents rd;
 		struct blktrack_stamp_arg stamp;
 		struct blktrack_restore restore;
+		struct blktrack_checkpoint_snap csnap;
+		struct blktrack_snap_read srd;
+		struct blktrack_snap_status sst;
 		unsigned char bytes[256];
 	} u;
 };
@@ -245,6 +248,7 @@ static struct blktrack_devno list_buf[16];
 static struct blktrack_checkpoint_vol ckpt_vols[BLKTRACK_CHECKPOINT_MAX + 1];
 static struct blktrack_extent ext_buf[64];
 static struct blktrack_extent restore_ext[2];
+static char snap_buf[65536];
 static const __u8 saved_generation[16] = {
 	0x5a, 0x5a, 0x5a, 0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
 
@@ -291,6 +295,26 @@ static void fill(unsigned long cmd, struct arg *a, int mode)
 		a->u.rd.stamp = st.stamp;
 		a->u.rd.extents_ptr = (uintptr_t)ext_buf;
 		a->u.rd.capacity = 64;
+		break;
+	case BLKTRACK_IOC_CHECKPOINT_SNAP:
+		memset(ckpt_vols, 0, sizeof(ckpt_vols));
+		ckpt_vols[0].dev = dev;
+		a->u.csnap.size = sizeof(a->u.csnap);
+		a->u.csnap.vols_ptr = (uintptr_t)ckpt_vols;
+		a->u.csnap.count = 1;
+		break;
+	case BLKTRACK_IOC_SNAP_READ:
+		a->u.srd.size = sizeof(a->u.srd);
+		a->u.srd.dev = dev;
+		a->u.srd.flags = BLKTRACK_SNAP_READ_KEEP;
+		a->u.srd.stamp = st.stamp;
+		a->u.srd.offset = 0;
+		a->u.srd.length = sizeof(snap_buf);
+		a->u.srd.buf_ptr = (uintptr_t)snap_buf;
+		break;
+	case BLKTRACK_IOC_SNAP_STATUS:
+		a->u.sst.size = sizeof(a->u.sst);
+		a->u.sst.dev = dev;
 		break;
 	case BLKTRACK_IOC_COMMIT:
 	case BLKTRACK_IOC_ABORT:
@@ -371,6 +395,19 @@ static const struct ioc iocs[] = {
 		ZF(blktrack_restore, flags, BLKTRACK_RESTORE_INVALID),
 		Z(blktrack_restore, reason),
 		ZR(blktrack_restore, reserved, 0), ZR(blktrack_restore, reserved, 1) } },
+	{ "CHECKPOINT_SNAP", BLKTRACK_IOC_CHECKPOINT_SNAP,
+	  sizeof(struct blktrack_checkpoint_snap), {
+		ZF(blktrack_checkpoint_snap, flags, 0),
+		ZR(blktrack_checkpoint_snap, reserved, 0),
+		ZR(blktrack_checkpoint_snap, reserved, 1) } },
+	{ "SNAP_READ", BLKTRACK_IOC_SNAP_READ, sizeof(struct blktrack_snap_read), {
+		ZF(blktrack_snap_read, flags, BLKTRACK_SNAP_READ_KEEP),
+		Z(blktrack_snap_read, reserved0),
+		ZR(blktrack_snap_read, reserved, 0), ZR(blktrack_snap_read, reserved, 1) } },
+	{ "SNAP_STATUS", BLKTRACK_IOC_SNAP_STATUS, sizeof(struct blktrack_snap_status), {
+		ZF(blktrack_snap_status, flags, 0), Z(blktrack_snap_status, error),
+		ZR(blktrack_snap_status, reserved, 0), ZR(blktrack_snap_status, reserved, 1),
+		ZR(blktrack_snap_status, reserved, 2), ZR(blktrack_snap_status, reserved, 3) } },
 };
 
 static const struct ioc *find_ioc(unsigned long cmd)
@@ -842,6 +879,123 @@ static void checks_protocol(struct blktrack_stamp stamp)
 	expect(ENODATA, BLKTRACK_IOC_ABORT, &a, "ABORT after COMMIT -> ENODATA");
 }
 
+/*
+ * Snapshots: refusals without one, CHECKPOINT_SNAP's own checks, then
+ * every SNAP_READ refusal on a live snapshot; ABORT ends it.
+ */
+static void checks_snapshot(const char *path)
+{
+	struct blktrack_version v;
+	struct blktrack_status st;
+	struct arg a;
+
+	memset(&v, 0, sizeof(v));
+	v.size = sizeof(v);
+	if (xioctl(BLKTRACK_IOC_VERSION, &v) || !(v.features & BLKTRACK_FEATURE_SNAPSHOT)) {
+		fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+		expect(EOPNOTSUPP, BLKTRACK_IOC_CHECKPOINT_SNAP, &a,
+		       "CHECKPOINT_SNAP without FEATURE_SNAPSHOT -> EOPNOTSUPP");
+		return;
+	}
+	write_blocks(path);
+	generic_checks(BLKTRACK_IOC_CHECKPOINT_SNAP, 0, "attached");
+	generic_checks(BLKTRACK_IOC_SNAP_STATUS, 0, "no snapshot");
+	generic_checks(BLKTRACK_IOC_SNAP_READ, 0, "no snapshot");
+	fill(BLKTRACK_IOC_SNAP_STATUS, &a, 0);
+	expect(ENODATA, BLKTRACK_IOC_SNAP_STATUS, &a, "SNAP_STATUS without a snapshot -> ENODATA");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	expect(ENODATA, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ without a snapshot -> ENODATA");
+	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+	a.u.csnap.count = 0;
+	expect(EINVAL, BLKTRACK_IOC_CHECKPOINT_SNAP, &a, "CHECKPOINT_SNAP count 0 -> EINVAL");
+	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+	a.u.csnap.count = BLKTRACK_CHECKPOINT_MAX + 1;
+	expect(EINVAL, BLKTRACK_IOC_CHECKPOINT_SNAP, &a, "CHECKPOINT_SNAP count max+1 -> EINVAL");
+	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+	ckpt_vols[0].reserved0 = 1;
+	expect(EINVAL, BLKTRACK_IOC_CHECKPOINT_SNAP, &a,
+	       "CHECKPOINT_SNAP vol.reserved0 = 1 -> EINVAL");
+	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+	ckpt_vols[0].dev = nodev;
+	expect(ENOENT, BLKTRACK_IOC_CHECKPOINT_SNAP, &a,
+	       "CHECKPOINT_SNAP of an unattached volume -> ENOENT");
+	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+	a.u.csnap.vols_ptr = BOGUS_U64;
+	expect(EFAULT, BLKTRACK_IOC_CHECKPOINT_SNAP, &a,
+	       "CHECKPOINT_SNAP vols_ptr unmapped -> EFAULT");
+
+	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+	if (expect(0, BLKTRACK_IOC_CHECKPOINT_SNAP, &a, "CHECKPOINT_SNAP -> ok"))
+		return;
+	st = status();
+	check((st.flags & (BLKTRACK_STATUS_PENDING | BLKTRACK_STATUS_SNAPSHOT |
+			   BLKTRACK_STATUS_SNAP_OVERFLOW)) ==
+	      (BLKTRACK_STATUS_PENDING | BLKTRACK_STATUS_SNAPSHOT),
+	      "after CHECKPOINT_SNAP: STATUS says pending and snapshot (flags %#x)", st.flags);
+	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+	expect(EBUSY, BLKTRACK_IOC_CHECKPOINT_SNAP, &a, "CHECKPOINT_SNAP while pending -> EBUSY");
+	fill(BLKTRACK_IOC_CHECKPOINT, &a, 0);
+	expect(EBUSY, BLKTRACK_IOC_CHECKPOINT, &a, "CHECKPOINT while a snapshot is held -> EBUSY");
+	generic_checks(BLKTRACK_IOC_SNAP_READ, 0, "snapshot");
+	generic_checks(BLKTRACK_IOC_SNAP_STATUS, 0, "snapshot");
+	fill(BLKTRACK_IOC_SNAP_STATUS, &a, 0);
+	if (!expect(0, BLKTRACK_IOC_SNAP_STATUS, &a, "SNAP_STATUS -> ok"))
+		check(a.u.sst.protected_blocks == st.pending_dirty && !a.u.sst.flags,
+		      "SNAP_STATUS protects the pending map's %llu blocks (%llu)",
+		      (unsigned long long)st.pending_dirty,
+		      (unsigned long long)a.u.sst.protected_blocks);
+	fill(BLKTRACK_IOC_SNAP_STATUS, &a, 0);
+	a.u.sst.dev = nodev;
+	expect(ENOENT, BLKTRACK_IOC_SNAP_STATUS, &a, "SNAP_STATUS of another device -> ENOENT");
+
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.length = 0;
+	expect(EINVAL, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ length 0 -> EINVAL");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.offset = 512;
+	expect(EINVAL, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ offset not block aligned -> EINVAL");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.length = 4096 + 512;
+	expect(EINVAL, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ length not block aligned -> EINVAL");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.length = BLKTRACK_SNAP_READ_MAX + 4096ULL;
+	expect(E2BIG, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ length > MAX -> E2BIG");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.offset = st.dev_size;
+	a.u.srd.length = 4096;
+	expect(ERANGE, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ at the volume's end -> ERANGE");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.offset = st.dev_size - 4096;
+	a.u.srd.length = 8192;
+	expect(ERANGE, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ across the volume's end -> ERANGE");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.stamp.epoch++;
+	expect(ESTALE, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ epoch+1 -> ESTALE");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.stamp.generation[0] ^= 1;
+	expect(ESTALE, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ wrong generation -> ESTALE");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.dev = nodev;
+	expect(ENOENT, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ of another device -> ENOENT");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.flags = 0;
+	a.u.srd.buf_ptr = BOGUS_U64;
+	expect(EFAULT, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ buf_ptr unmapped -> EFAULT");
+	/* The failed read released nothing: a releasing read succeeds, then EIDRM. */
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.flags = 0;
+	expect(0, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ (releasing) -> ok");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	expect(EIDRM, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ of released blocks -> EIDRM");
+	fill(BLKTRACK_IOC_ABORT, &a, 0);
+	expect(0, BLKTRACK_IOC_ABORT, &a, "ABORT ends the snapshot -> ok");
+	fill(BLKTRACK_IOC_SNAP_STATUS, &a, 0);
+	expect(ENODATA, BLKTRACK_IOC_SNAP_STATUS, &a, "SNAP_STATUS after ABORT -> ENODATA");
+	st = status();
+	check(!(st.flags & (BLKTRACK_STATUS_SNAPSHOT | BLKTRACK_STATUS_PENDING)),
+	      "after ABORT: STATUS has no snapshot (flags %#x)", st.flags);
+}
+
 static void checks_unknown(void)
 {
 	struct arg a;
@@ -849,8 +1003,10 @@ static void checks_unknown(void)
 	fill(BLKTRACK_IOC_VERSION, &a, 0);
 	expect(ENOTTY, _IOWR(BLKTRACK_IOC_MAGIC, 0x7f, struct blktrack_version), &a,
 	       "unknown ioctl number 0x7f -> ENOTTY");
+	expect(ENOTTY, _IOWR(BLKTRACK_IOC_MAGIC, 0x0d, struct blktrack_version), &a,
+	       "unknown ioctl number 0x0d -> ENOTTY");
 	expect(ENOTTY, _IOWR(BLKTRACK_IOC_MAGIC, 0x0a, struct blktrack_version), &a,
-	       "unknown ioctl number 0x0a -> ENOTTY");
+	       "CHECKPOINT_SNAP number with another encoded size -> ENOTTY");
 	expect(ENOTTY, _IOWR('X', 0x00, struct blktrack_version), &a,
 	       "another ioctl magic -> ENOTTY");
 	expect(ENOTTY, _IO(BLKTRACK_IOC_MAGIC, 0x00), &a,
@@ -1013,6 +1169,7 @@ static int run_root(const char *path)
 	checks_checkpoint();
 	checks_pending(checkpoint_ok());
 	checks_protocol(status().stamp);
+	checks_snapshot(path);
 	checks_restore_refused();
 	detach_ok();
 	attach_ok(4096);
@@ -1030,7 +1187,8 @@ static int run_unprivileged(const char *path)
 		BLKTRACK_IOC_VERSION, BLKTRACK_IOC_ATTACH, BLKTRACK_IOC_DETACH,
 		BLKTRACK_IOC_LIST, BLKTRACK_IOC_STATUS, BLKTRACK_IOC_CHECKPOINT,
 		BLKTRACK_IOC_READ_EXTENTS, BLKTRACK_IOC_COMMIT, BLKTRACK_IOC_ABORT,
-		BLKTRACK_IOC_RESTORE,
+		BLKTRACK_IOC_RESTORE, BLKTRACK_IOC_CHECKPOINT_SNAP, BLKTRACK_IOC_SNAP_READ,
+		BLKTRACK_IOC_SNAP_STATUS,
 	};
 	struct stat sb;
 	struct arg a;

@@ -1,0 +1,848 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * snapshot.c - copy-before-write snapshots (doc/KERNEL.md, "Snapshot").
+ *
+ * A snapshot protects the blocks of a volume's pending map from the
+ * instant of its checkpoint: before a write reaches one of them, the
+ * block's old contents are read into a store in memory. SNAP_READ returns
+ * the volume as of the checkpoint: copies from the store, else the device
+ * (a protected block that was not copied was not overwritten).
+ *
+ * Writes are intercepted at the entry of submit_bio_noacct() by an ftrace
+ * callback that may change the return address (IPMODIFY). It runs in the
+ * submitter's context with preemption off and never sleeps: a write that
+ * needs a copy is queued and the call is redirected to bt_snap_held(), an
+ * empty function, so submit_bio_noacct() does not run; a worker copies the
+ * blocks and resubmits the bio. Everything else passes untouched. Tracking
+ * (tracker.c) never depends on any of this.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/ftrace.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/uaccess.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+
+#include "snapshot.h"
+#include "volume.h"
+
+/* Blocks per leaf of a protection set: one page of bits. */
+#define BT_SET_REGION_BLOCKS	(PAGE_SIZE * 8UL)
+/* SNAP_READ reads the device in pieces of this size. */
+#define BT_SNAP_READ_CHUNK	(1U << 20)
+
+enum bt_snap_state {
+	BT_SNAP_ARMED,		/* checkpoint under way: hold every write to the disk */
+	BT_SNAP_ACTIVE,		/* copy protected blocks before writes reach them */
+	BT_SNAP_LOST,		/* store full or a copy failed: writes pass */
+	BT_SNAP_ENDING,		/* being freed: writes pass */
+};
+
+/* One block's old contents. */
+struct bt_snap_copy {
+	unsigned int nr_pages;
+	struct page *pages[];
+};
+
+struct bt_snap {
+	struct list_head node;		/* bt_snaps, under bt_ctl_mutex */
+	struct bt_volume *vol;
+	struct block_device *bdev;	/* the volume's, pinned by the volume */
+	struct gendisk *disk;
+	sector_t start_sect;		/* first sector on the disk */
+	sector_t nr_sects;		/* the pending map's size */
+	unsigned int block_shift;
+	unsigned int sect_shift;	/* block_shift - SECTOR_SHIFT */
+	int state;			/* enum bt_snap_state: READ_ONCE/WRITE_ONCE */
+
+	/*
+	 * The protection set, a leaf of bits per region: "member" is the
+	 * pending map at the checkpoint, "need" what is still to be copied or
+	 * read. Built by bt_snap_fill() while writes are held, then only
+	 * need bits are cleared (atomically). NULL leaf: nothing there.
+	 */
+	unsigned long nr_regions;
+	unsigned long **member;
+	unsigned long **need;
+
+	spinlock_t held_lock;
+	struct bio_list held;		/* writes waiting for a copy */
+	struct work_struct work;
+
+	struct mutex store_mutex;
+	struct xarray store;		/* block -> struct bt_snap_copy */
+	u64 store_bytes;
+	u64 store_limit;
+	int error;			/* why the snapshot was lost (-errno) */
+
+	u64 protected_blocks;
+	atomic64_t uncopied;
+	atomic64_t copied;
+	atomic64_t released;
+	atomic64_t held_writes;
+};
+
+/* What the interceptor reads: every live snapshot. */
+struct bt_snap_table {
+	unsigned int nr;
+	struct bt_snap *s[];
+};
+
+static struct bt_snap_table __rcu *bt_snap_table;
+static LIST_HEAD(bt_snaps);		/* under bt_ctl_mutex */
+static unsigned int bt_nr_snaps;
+static struct workqueue_struct *bt_snap_wq;
+static bool bt_snap_hooked;		/* under bt_ctl_mutex */
+static bool bt_snap_filtered;		/* bt_snap_ops has a filter to free */
+
+static unsigned int bt_snap_limit_mib = 256;
+module_param_named(snap_limit_mib, bt_snap_limit_mib, uint, 0444);
+MODULE_PARM_DESC(snap_limit_mib,
+		 "Default snapshot store limit per volume in MiB (default 256)");
+
+/* ==== The protection set ================================================ */
+
+static bool bt_set_test(unsigned long **set, u64 block)
+{
+	unsigned long *leaf = set[block / BT_SET_REGION_BLOCKS];
+
+	return leaf && test_bit(block % BT_SET_REGION_BLOCKS, leaf);
+}
+
+/* Is any block of [@first, @last] still to be copied? Any context. */
+static notrace bool bt_set_any_need(const struct bt_snap *s, u64 first, u64 last)
+{
+	while (first <= last) {
+		unsigned long r = first / BT_SET_REGION_BLOCKS;
+		unsigned long off = first % BT_SET_REGION_BLOCKS;
+		unsigned long end = min_t(u64, BT_SET_REGION_BLOCKS, off + (last - first) + 1);
+		unsigned long *leaf = READ_ONCE(s->need[r]);
+
+		if (leaf && find_next_bit(leaf, end, off) < end)
+			return true;
+		first += end - off;
+	}
+	return false;
+}
+
+static void bt_set_free(unsigned long **set, unsigned long nr)
+{
+	unsigned long r;
+
+	if (!set)
+		return;
+	for (r = 0; r < nr; r++)
+		if (set[r]) {
+			free_page((unsigned long)set[r]);
+			atomic_long_dec(&blktrack_allocations);
+		}
+	kvfree(set);
+	atomic_long_dec(&blktrack_allocations);
+}
+
+static unsigned long **bt_set_alloc(unsigned long nr)
+{
+	unsigned long **set = kvcalloc(nr, sizeof(*set), GFP_KERNEL);
+
+	if (set)
+		atomic_long_inc(&blktrack_allocations);
+	return set;
+}
+
+static int bt_set_add(unsigned long **set, u64 first, u64 n)
+{
+	while (n) {
+		unsigned long r = first / BT_SET_REGION_BLOCKS;
+		unsigned long off = first % BT_SET_REGION_BLOCKS;
+		unsigned long len = min_t(u64, n, BT_SET_REGION_BLOCKS - off);
+
+		if (!set[r]) {
+			set[r] = (unsigned long *)get_zeroed_page(GFP_KERNEL);
+			if (!set[r])
+				return -ENOMEM;
+			atomic_long_inc(&blktrack_allocations);
+		}
+		bitmap_set(set[r], off, len);
+		first += len;
+		n -= len;
+	}
+	return 0;
+}
+
+/* ==== The store ========================================================= */
+
+static void bt_copy_free(struct bt_snap_copy *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nr_pages; i++)
+		if (c->pages[i])
+			__free_page(c->pages[i]);
+	kfree(c);
+	atomic_long_dec(&blktrack_allocations);
+}
+
+static struct bt_snap_copy *bt_copy_alloc(unsigned int nr_pages, gfp_t gfp)
+{
+	struct bt_snap_copy *c = kzalloc(struct_size(c, pages, nr_pages), gfp);
+	unsigned int i;
+
+	if (!c)
+		return NULL;
+	atomic_long_inc(&blktrack_allocations);
+	c->nr_pages = nr_pages;
+	for (i = 0; i < nr_pages; i++) {
+		c->pages[i] = alloc_page(gfp);
+		if (!c->pages[i]) {
+			bt_copy_free(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+/* Under store_mutex. */
+static void bt_store_drop(struct bt_snap *s, u64 block)
+{
+	struct bt_snap_copy *c = xa_erase(&s->store, block);
+
+	if (c) {
+		s->store_bytes -= (u64)c->nr_pages << PAGE_SHIFT;
+		bt_copy_free(c);
+	}
+}
+
+/* Under store_mutex. */
+static void bt_store_free_all(struct bt_snap *s)
+{
+	struct bt_snap_copy *c;
+	unsigned long i;
+
+	xa_for_each(&s->store, i, c)
+		bt_copy_free(c);
+	xa_destroy(&s->store);
+	s->store_bytes = 0;
+}
+
+/* Lose the snapshot: writes pass from now on. Under store_mutex. */
+static void bt_snap_lose(struct bt_snap *s, int error)
+{
+	if (READ_ONCE(s->state) != BT_SNAP_ACTIVE)
+		return;
+	s->error = error;
+	WRITE_ONCE(s->state, BT_SNAP_LOST);
+	bt_store_free_all(s);
+	pr_warn("%pg: snapshot lost (%d): its backup must be aborted\n", s->bdev, error);
+}
+
+/* ==== Reading the device ================================================ */
+
+/*
+ * Read @bytes (a multiple of 512) at volume sector @sector into @pages.
+ * Our own bios: the interceptor lets reads pass.
+ */
+static int bt_read_pages(struct block_device *bdev, sector_t sector,
+			 struct page **pages, u64 bytes)
+{
+	while (bytes) {
+		unsigned int nr = min_t(u64, DIV_ROUND_UP_ULL(bytes, PAGE_SIZE), BIO_MAX_VECS);
+		struct bio *bio = bio_alloc(bdev, nr, REQ_OP_READ | REQ_SYNC, GFP_NOIO);
+		unsigned int i;
+		int ret;
+
+		bio->bi_iter.bi_sector = sector;
+		for (i = 0; i < nr; i++) {
+			unsigned int len = min_t(u64, bytes, PAGE_SIZE);
+
+			__bio_add_page(bio, pages[i], len, 0);
+			bytes -= len;
+		}
+		sector += bio_sectors(bio);
+		pages += nr;
+		ret = submit_bio_wait(bio);
+		bio_put(bio);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* ==== Copy before write (the worker) ==================================== */
+
+static u64 bt_block_bytes(const struct bt_snap *s, u64 block)
+{
+	u64 start = block << s->block_shift, size = (u64)s->nr_sects << SECTOR_SHIFT;
+
+	return min_t(u64, 1ULL << s->block_shift, size - start);
+}
+
+/* Copy @block aside if it still needs it. Worker context, NOIO. */
+static void bt_snap_copy_block(struct bt_snap *s, u64 block)
+{
+	u64 bytes = bt_block_bytes(s, block);
+	unsigned int nr_pages = DIV_ROUND_UP_ULL(bytes, PAGE_SIZE);
+	struct bt_snap_copy *c;
+	int ret;
+
+	mutex_lock(&s->store_mutex);
+	if (READ_ONCE(s->state) != BT_SNAP_ACTIVE || !bt_set_test(s->need, block))
+		goto out_unlock;
+	if (s->store_bytes + ((u64)nr_pages << PAGE_SHIFT) > s->store_limit) {
+		bt_snap_lose(s, -EOVERFLOW);
+		goto out_unlock;
+	}
+	if (!disk_live(s->disk)) {
+		bt_snap_lose(s, -ENODEV);
+		goto out_unlock;
+	}
+	c = bt_copy_alloc(nr_pages, GFP_NOIO | __GFP_NOWARN);
+	if (!c) {
+		bt_snap_lose(s, -ENOMEM);
+		goto out_unlock;
+	}
+	/* The writes to this block are held: what we read is the old data. */
+	ret = bt_read_pages(s->bdev, block << s->sect_shift, c->pages, bytes);
+	if (!ret)
+		ret = xa_err(xa_store(&s->store, block, c, GFP_NOIO | __GFP_NOWARN));
+	if (ret) {
+		bt_copy_free(c);
+		bt_snap_lose(s, ret == -ENOMEM ? -ENOMEM : -EIO);
+		goto out_unlock;
+	}
+	s->store_bytes += (u64)nr_pages << PAGE_SHIFT;
+	/* Stored first, then no longer needed: SNAP_READ relies on this order. */
+	clear_bit(block % BT_SET_REGION_BLOCKS, s->need[block / BT_SET_REGION_BLOCKS]);
+	atomic64_dec(&s->uncopied);
+	atomic64_inc(&s->copied);
+out_unlock:
+	mutex_unlock(&s->store_mutex);
+}
+
+/* The disk sectors a bio covers, whatever device it was sent to. */
+static notrace void bt_bio_disk_range(struct bio *bio, sector_t *start, sector_t *end)
+{
+	struct block_device *bdev = bio->bi_bdev;
+
+	*start = bio->bi_iter.bi_sector;
+	/* submit_bio_noacct() remaps a partition's bio once (BIO_REMAPPED). */
+	if (bdev_is_partition(bdev) && !bio_flagged(bio, BIO_REMAPPED))
+		*start += bdev->bd_start_sect;
+	*end = *start + bio_sectors(bio);
+}
+
+/* Clip to the snapshot's volume: blocks [*first, *last]; false if outside. */
+static notrace bool bt_snap_blocks(const struct bt_snap *s, sector_t start, sector_t end,
+				   u64 *first, u64 *last)
+{
+	sector_t vend = s->start_sect + s->nr_sects;
+
+	if (start < s->start_sect)
+		start = s->start_sect;
+	if (end > vend)
+		end = vend;
+	if (start >= end)
+		return false;
+	*first = (start - s->start_sect) >> s->sect_shift;
+	*last = (end - 1 - s->start_sect) >> s->sect_shift;
+	return true;
+}
+
+static void bt_snap_cow(struct bt_snap *s, struct bio *bio)
+{
+	sector_t start, end;
+	u64 first, last, b;
+
+	bt_bio_disk_range(bio, &start, &end);
+	if (!bt_snap_blocks(s, start, end, &first, &last))
+		return;
+	for (b = first; b <= last && READ_ONCE(s->state) == BT_SNAP_ACTIVE; b++) {
+		if (bt_set_test(s->need, b))
+			bt_snap_copy_block(s, b);
+		if (!((b - first + 1) % 1024))
+			cond_resched();
+	}
+}
+
+static void bt_snap_work(struct work_struct *work)
+{
+	struct bt_snap *s = container_of(work, struct bt_snap, work);
+	unsigned int noio = memalloc_noio_save();
+	struct bio_list list;
+	struct bio *bio;
+
+	for (;;) {
+		/* Armed: the checkpoint is not done; bt_snap_activate() requeues. */
+		if (READ_ONCE(s->state) == BT_SNAP_ARMED)
+			break;
+		spin_lock_irq(&s->held_lock);
+		list = s->held;
+		bio_list_init(&s->held);
+		spin_unlock_irq(&s->held_lock);
+		if (bio_list_empty(&list))
+			break;
+		while ((bio = bio_list_pop(&list))) {
+			bt_snap_cow(s, bio);
+			/*
+			 * Its blocks are copied (or the snapshot is lost):
+			 * the interceptor lets it pass now.
+			 */
+			submit_bio_noacct(bio);
+			cond_resched();
+		}
+	}
+	memalloc_noio_restore(noio);
+}
+
+/* ==== Interception ====================================================== */
+
+/*
+ * Where a held bio's submit_bio_noacct() call goes instead: nowhere. The
+ * bio is on a held list; the caller goes on as if it had been submitted.
+ */
+static noinline notrace void bt_snap_held(struct bio *bio)
+{
+	barrier();
+}
+
+/* Hold @bio on @s, if it must wait for a copy. Preemption off. */
+static notrace bool bt_snap_hold(struct bt_snap *s, struct bio *bio, sector_t start,
+				 sector_t end)
+{
+	int state = READ_ONCE(s->state);
+	unsigned long flags;
+	u64 first, last;
+
+	if (state == BT_SNAP_ACTIVE) {
+		/* Pairs with bt_snap_activate(): the set is built. */
+		smp_rmb();
+		if (!bt_snap_blocks(s, start, end, &first, &last) ||
+		    !bt_set_any_need(s, first, last))
+			return false;
+	} else if (state != BT_SNAP_ARMED) {
+		return false;
+	}
+	spin_lock_irqsave(&s->held_lock, flags);
+	bio_list_add(&s->held, bio);
+	spin_unlock_irqrestore(&s->held_lock, flags);
+	atomic64_inc(&s->held_writes);
+	/*
+	 * Also when the submitter is a stacked driver (current->bio_list
+	 * set): it never waits here, the worker submits the bio later.
+	 */
+	queue_work(bt_snap_wq, &s->work);
+	return true;
+}
+
+static notrace bool bt_snap_intercept(struct bio *bio)
+{
+	const struct bt_snap_table *tbl;
+	sector_t start, end;
+	bool held = false;
+	unsigned int i;
+
+	switch (bio_op(bio)) {
+	case REQ_OP_WRITE:
+	case REQ_OP_WRITE_ZEROES:
+	case REQ_OP_DISCARD:
+	case REQ_OP_SECURE_ERASE:
+		break;
+	default:
+		return false;	/* reads, flushes; zone appends are not supported */
+	}
+	if (!bio_sectors(bio))
+		return false;
+
+	tbl = rcu_dereference_sched(bt_snap_table);
+	if (!tbl)
+		return false;
+	bt_bio_disk_range(bio, &start, &end);
+	for (i = 0; i < tbl->nr && !held; i++)
+		if (tbl->s[i]->disk == bio->bi_bdev->bd_disk)
+			held = bt_snap_hold(tbl->s[i], bio, start, end);
+	/*
+	 * A bio over two snapshots (a disk and its partition) is held by the
+	 * first; its resubmission comes back here and the second holds it.
+	 */
+	return held;
+}
+
+static notrace void bt_snap_ftrace(unsigned long ip, unsigned long parent_ip,
+				   struct ftrace_ops *op, struct ftrace_regs *fregs)
+{
+	struct bio *bio;
+
+	/*
+	 * No recursion guard is needed beyond the state: our own copy reads
+	 * are reads, and a resubmitted write no longer overlaps a block this
+	 * snapshot still needs (need bits are only ever cleared).
+	 */
+	preempt_disable_notrace();
+	bio = (struct bio *)bt_ftrace_arg0(fregs);
+	if (bt_snap_intercept(bio))
+		bt_ftrace_redirect(fregs, (unsigned long)bt_snap_held);
+	preempt_enable_notrace();
+}
+
+static struct ftrace_ops bt_snap_ops = {
+	.func	= bt_snap_ftrace,
+	.flags	= BT_FTRACE_REDIRECT_FLAGS,
+};
+
+bool bt_snap_supported(void)
+{
+	return BT_FTRACE_REDIRECT_FLAGS != 0;
+}
+
+/* Register the interception: done once, kept until the last snapshot ends. */
+int bt_snap_hook(void)
+{
+	static unsigned char name[] = "submit_bio_noacct";
+	int ret;
+
+	if (bt_snap_hooked)
+		return 0;
+	if (!bt_snap_supported()) {
+		pr_warn("snapshots need an ftrace redirect this kernel lacks\n");
+		return -EOPNOTSUPP;
+	}
+	/*
+	 * Set once and kept until unload: ftrace_free_filter() leaves the ops'
+	 * hash pointers dangling, so it is for an ops never registered again.
+	 */
+	if (!bt_snap_filtered) {
+		/* Never register without it: an empty filter traces everything. */
+		ret = ftrace_set_filter(&bt_snap_ops, name, sizeof(name) - 1, 1);
+		bt_snap_filtered = !ret;
+	}
+	if (!bt_snap_filtered) {
+		pr_warn("cannot trace %s: no snapshots\n", name);
+		return -EOPNOTSUPP;
+	}
+	ret = register_ftrace_function(&bt_snap_ops);
+	if (ret) {
+		/* EBUSY: another IPMODIFY user (a livepatch?) has the function. */
+		pr_warn("cannot redirect %s (%d): no snapshots\n", name, ret);
+		return -EOPNOTSUPP;
+	}
+	bt_snap_hooked = true;
+	return 0;
+}
+
+static void bt_snap_unhook(void)
+{
+	if (!bt_snap_hooked)
+		return;
+	/* After this no callback runs; a task may still be in bt_snap_held(). */
+	unregister_ftrace_function(&bt_snap_ops);
+	bt_snap_hooked = false;
+}
+
+/* Drop the interception when no snapshot is left. */
+void bt_snap_idle(void)
+{
+	if (!bt_nr_snaps)
+		bt_snap_unhook();
+}
+
+/* ==== Snapshot life ===================================================== */
+
+static void bt_snap_publish(void)
+{
+	struct bt_snap_table *tbl = NULL, *old;
+	struct bt_snap *s;
+	unsigned int i = 0;
+
+	if (bt_nr_snaps) {
+		/* Small; a failure here would strand held writes: retry hard. */
+		tbl = kzalloc(struct_size(tbl, s, bt_nr_snaps), GFP_KERNEL | __GFP_NOFAIL);
+		atomic_long_inc(&blktrack_allocations);
+		list_for_each_entry(s, &bt_snaps, node)
+			tbl->s[i++] = s;
+		tbl->nr = i;
+	}
+	old = rcu_dereference_protected(bt_snap_table, 1);
+	rcu_assign_pointer(bt_snap_table, tbl);
+	/* The interceptor runs with preemption off: this waits for it. */
+	synchronize_rcu();
+	if (old) {
+		kfree(old);
+		atomic_long_dec(&blktrack_allocations);
+	}
+}
+
+static void bt_snap_free(struct bt_snap *s)
+{
+	bt_store_free_all(s);
+	bt_set_free(s->member, s->nr_regions);
+	bt_set_free(s->need, s->nr_regions);
+	kfree(s);
+	atomic_long_dec(&blktrack_allocations);
+}
+
+struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit)
+{
+	struct bt_snap *s = kzalloc(sizeof(*s), GFP_KERNEL);
+
+	if (!s)
+		return NULL;
+	atomic_long_inc(&blktrack_allocations);
+	s->vol = vol;
+	s->bdev = vol->bdev.bdev;
+	s->disk = vol->disk;
+	s->start_sect = vol->start_sect;
+	s->block_shift = vol->block_shift;
+	s->sect_shift = vol->block_shift - SECTOR_SHIFT;
+	s->state = BT_SNAP_ARMED;
+	s->store_limit = store_limit ? store_limit : (u64)bt_snap_limit_mib << 20;
+	spin_lock_init(&s->held_lock);
+	bio_list_init(&s->held);
+	INIT_WORK(&s->work, bt_snap_work);
+	mutex_init(&s->store_mutex);
+	xa_init(&s->store);
+	atomic64_set(&s->uncopied, 0);
+	atomic64_set(&s->copied, 0);
+	atomic64_set(&s->released, 0);
+	atomic64_set(&s->held_writes, 0);
+	list_add_tail(&s->node, &bt_snaps);
+	bt_nr_snaps++;
+	return s;
+}
+
+/*
+ * Publish every created snapshot: once this returns, every write to their
+ * disks is held until bt_snap_activate(). Called before the checkpoint's
+ * instant, so no write after it reaches a block unseen.
+ */
+void bt_snap_arm(void)
+{
+	bt_snap_publish();
+}
+
+/* Protect the pending map's blocks. The map is quiescent; writes are held. */
+int bt_snap_fill(struct bt_snap *s, struct bt_volume *vol)
+{
+	u64 pos = 0, start, len, nr_blocks;
+	int ret;
+
+	s->nr_sects = vol->nr_sects;
+	nr_blocks = btmap_nr_blocks(vol->pending);
+	s->nr_regions = DIV_ROUND_UP_ULL(nr_blocks, BT_SET_REGION_BLOCKS);
+	s->member = bt_set_alloc(s->nr_regions);
+	s->need = bt_set_alloc(s->nr_regions);
+	if (!s->member || !s->need)
+		return -ENOMEM;
+	while (btmap_next_extent(vol->pending, &pos, &start, &len)) {
+		ret = bt_set_add(s->member, start, len);
+		if (!ret)
+			ret = bt_set_add(s->need, start, len);
+		if (ret)
+			return ret;
+		s->protected_blocks += len;
+		cond_resched();
+	}
+	atomic64_set(&s->uncopied, s->protected_blocks);
+	return 0;
+}
+
+void bt_snap_activate(struct bt_snap *s)
+{
+	/* The set before the state: pairs with bt_snap_hold(). */
+	smp_wmb();
+	WRITE_ONCE(s->state, BT_SNAP_ACTIVE);
+	queue_work(bt_snap_wq, &s->work);
+}
+
+/*
+ * End @vol's snapshot: no write is held once this returns, and the store
+ * is freed. The interception goes with the last snapshot.
+ */
+void bt_snap_end(struct bt_volume *vol)
+{
+	struct bt_snap *s = vol->snap;
+
+	if (!s)
+		return;
+	WRITE_ONCE(s->state, BT_SNAP_ENDING);
+	list_del(&s->node);
+	bt_nr_snaps--;
+	/* No interceptor can queue on s once the table without it is out. */
+	bt_snap_publish();
+	flush_work(&s->work);
+	/* The worker saw ENDING: whatever it left is submitted as it is. */
+	bt_snap_work(&s->work);
+	bt_snap_idle();
+	pr_info("%pg: snapshot ended: %lld blocks copied, %lld released\n", s->bdev,
+		atomic64_read(&s->copied), atomic64_read(&s->released));
+	bt_snap_free(s);
+	vol->snap = NULL;
+}
+
+/* ==== Reading the snapshot ============================================== */
+
+int bt_snap_read(struct bt_snap *s, const struct blktrack_snap_read *rd)
+{
+	u64 size = (u64)s->nr_sects << SECTOR_SHIFT, bs = 1ULL << s->block_shift;
+	char __user *ubuf = u64_to_user_ptr(rd->buf_ptr);
+	unsigned int nr_pages = BT_SNAP_READ_CHUNK / PAGE_SIZE, i;
+	u64 pos, end, b, first, last;
+	struct page **pages;
+	int ret = 0;
+
+	if (rd->offset & (bs - 1) ||
+	    ((rd->length & (bs - 1)) && rd->offset + rd->length != size))
+		return -EINVAL;
+	if (rd->offset >= size || rd->length > size - rd->offset)
+		return -ERANGE;
+	if (READ_ONCE(s->state) != BT_SNAP_ACTIVE)
+		return -EOVERFLOW;	/* lost: SNAP_STATUS says why */
+
+	pages = kcalloc(nr_pages, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
+	for (i = 0; i < nr_pages; i++) {
+		pages[i] = alloc_page(GFP_KERNEL);
+		if (!pages[i]) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
+	}
+
+	end = rd->offset + rd->length;
+	for (pos = rd->offset; pos < end; pos += BT_SNAP_READ_CHUNK) {
+		u64 n = min_t(u64, end - pos, BT_SNAP_READ_CHUNK);
+
+		ret = bt_read_pages(s->bdev, pos >> SECTOR_SHIFT, pages, n);
+		if (ret) {
+			ret = -EIO;
+			goto out_free;
+		}
+		/*
+		 * The device was read before the look at each block: a block
+		 * still needed then was not overwritten yet (its writes are
+		 * held until its copy is stored).
+		 */
+		mutex_lock(&s->store_mutex);
+		if (READ_ONCE(s->state) != BT_SNAP_ACTIVE) {
+			ret = -EOVERFLOW;
+			mutex_unlock(&s->store_mutex);
+			goto out_free;
+		}
+		for (b = pos >> s->block_shift; b << s->block_shift < pos + n; b++) {
+			u64 bstart = max(b << s->block_shift, pos);
+			u64 bend = min((b + 1) << s->block_shift, pos + n);
+			struct bt_snap_copy *c;
+			u64 at;
+
+			if (!bt_set_test(s->member, b) || bt_set_test(s->need, b))
+				continue;	/* the device's data is right */
+			c = xa_load(&s->store, b);
+			if (!c) {
+				ret = -EIDRM;	/* released: it may be overwritten */
+				break;
+			}
+			for (at = bstart; at < bend; ) {
+				u64 boff = at - (b << s->block_shift);
+				u64 coff = at - pos;
+				u64 len = min3(bend - at, PAGE_SIZE - boff % PAGE_SIZE,
+					       PAGE_SIZE - coff % PAGE_SIZE);
+
+				memcpy(page_address(pages[coff / PAGE_SIZE]) + coff % PAGE_SIZE,
+				       page_address(c->pages[boff / PAGE_SIZE]) + boff % PAGE_SIZE,
+				       len);
+				at += len;
+			}
+		}
+		mutex_unlock(&s->store_mutex);
+		if (ret)
+			goto out_free;
+		for (i = 0; i * PAGE_SIZE < n; i++) {
+			u64 len = min_t(u64, n - i * PAGE_SIZE, PAGE_SIZE);
+
+			if (copy_to_user(ubuf + (pos - rd->offset) + i * PAGE_SIZE,
+					 page_address(pages[i]), len)) {
+				ret = -EFAULT;
+				goto out_free;
+			}
+		}
+	}
+
+	if (rd->flags & BLKTRACK_SNAP_READ_KEEP)
+		goto out_free;
+	/* Every block of the range was read whole: release them. */
+	first = rd->offset >> s->block_shift;
+	last = (end - 1) >> s->block_shift;
+	mutex_lock(&s->store_mutex);
+	for (b = first; b <= last; b++) {
+		if (!bt_set_test(s->member, b))
+			continue;
+		if (test_and_clear_bit(b % BT_SET_REGION_BLOCKS,
+				       s->need[b / BT_SET_REGION_BLOCKS]))
+			atomic64_dec(&s->uncopied);
+		else if (!xa_load(&s->store, b))
+			continue;	/* released before */
+		bt_store_drop(s, b);
+		atomic64_inc(&s->released);
+	}
+	mutex_unlock(&s->store_mutex);
+out_free:
+	for (i = 0; i < nr_pages; i++)
+		if (pages[i])
+			__free_page(pages[i]);
+	kfree(pages);
+	return ret;
+}
+
+u32 bt_snap_flags(struct bt_snap *s)
+{
+	if (!s)
+		return 0;
+	return BLKTRACK_STATUS_SNAPSHOT |
+	       (READ_ONCE(s->state) == BT_SNAP_LOST ? BLKTRACK_STATUS_SNAP_OVERFLOW : 0);
+}
+
+void bt_snap_status(struct bt_snap *s, struct blktrack_snap_status *st)
+{
+	mutex_lock(&s->store_mutex);
+	st->flags = bt_snap_flags(s) & BLKTRACK_STATUS_SNAP_OVERFLOW;
+	st->error = -s->error;
+	st->protected_blocks = s->protected_blocks;
+	st->uncopied_blocks = atomic64_read(&s->uncopied);
+	st->copied_blocks = atomic64_read(&s->copied);
+	st->released_blocks = atomic64_read(&s->released);
+	st->held_writes = atomic64_read(&s->held_writes);
+	st->store_bytes = s->store_bytes;
+	st->store_limit = s->store_limit;
+	mutex_unlock(&s->store_mutex);
+}
+
+/* ==== Module ============================================================ */
+
+int bt_snap_init(void)
+{
+	/* In the write-out path: it must make progress under memory pressure. */
+	bt_snap_wq = alloc_workqueue("blktrack_snap", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
+	return bt_snap_wq ? 0 : -ENOMEM;
+}
+
+void bt_snap_exit(void)
+{
+	bt_snap_unhook();
+	/*
+	 * A task preempted in bt_snap_held() (an empty function it was sent
+	 * to) is still in our text: RCU Tasks waits until every task has left
+	 * it by a voluntary switch.
+	 */
+	synchronize_rcu_tasks();
+	if (bt_snap_filtered)
+		ftrace_free_filter(&bt_snap_ops);
+	destroy_workqueue(bt_snap_wq);
+}
