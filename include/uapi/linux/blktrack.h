@@ -381,7 +381,10 @@ struct blktrack_restore {
  * @vols_ptr: IN/OUT user pointer to @count struct blktrack_checkpoint_vol,
  *	as for BLKTRACK_IOC_CHECKPOINT
  * @count: IN 1..BLKTRACK_CHECKPOINT_MAX, each volume at most once
- * @flags: IN none defined yet, must be zero
+ * @flags: IN 0 or BLKTRACK_SNAP_ALL: protect every block of each volume,
+ *	not only its pending map's (a full backup reads them all; an
+ *	incremental's composed set may hold blocks of earlier deltas). The
+ *	requester releases what it will not read with SNAP_READ_RELEASE.
  * @store_limit: IN most bytes of copied-aside data each volume's store may
  *	hold; 0 takes the module parameter snap_limit_mib
  * @reserved: must be zero
@@ -400,8 +403,12 @@ struct blktrack_checkpoint_snap {
 	__u64 reserved[2];
 };
 
+/* struct blktrack_checkpoint_snap.flags */
+#define BLKTRACK_SNAP_ALL		(1U << 0)  /* protect the whole volume */
+
 /* struct blktrack_snap_read.flags */
 #define BLKTRACK_SNAP_READ_KEEP		(1U << 0)  /* do not release what was read */
+#define BLKTRACK_SNAP_READ_RELEASE	(1U << 1)  /* release without reading */
 
 /* Most bytes one SNAP_READ returns. */
 #define BLKTRACK_SNAP_READ_MAX		(16U << 20)
@@ -410,7 +417,10 @@ struct blktrack_checkpoint_snap {
  * struct blktrack_snap_read - BLKTRACK_IOC_SNAP_READ: read the snapshot
  * @size: IN sizeof(struct blktrack_snap_read)
  * @dev: IN an attached volume with a snapshot
- * @flags: IN 0 or BLKTRACK_SNAP_READ_KEEP
+ * @flags: IN 0, BLKTRACK_SNAP_READ_KEEP, or BLKTRACK_SNAP_READ_RELEASE:
+ *	release the range without reading it (@buf_ptr must be 0, @length is
+ *	not limited to BLKTRACK_SNAP_READ_MAX, and blocks released already
+ *	are no error)
  * @reserved0: must be zero
  * @stamp: IN the stamp CHECKPOINT_SNAP returned
  * @offset: IN byte offset in the volume, a multiple of the block size
