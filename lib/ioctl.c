@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "libblktrack-private.h"
 
@@ -181,6 +182,58 @@ BLKTRACK_EXPORT int blktrack_checkpoint(struct blktrack_ctx *ctx,
 out:
 	free(vols);
 	return err;
+}
+
+BLKTRACK_EXPORT int blktrack_checkpoint_snap(struct blktrack_ctx *ctx, dev_t dev,
+					     uint32_t flags, uint64_t store_limit,
+					     struct blktrack_ckpt *out)
+{
+	struct blktrack_checkpoint_vol vol = { .dev = blktrack_devno_of(dev) };
+	struct blktrack_checkpoint_snap c = {
+		.size = sizeof(c),
+		.vols_ptr = (uintptr_t)&vol,
+		.count = 1,
+		.flags = flags,
+		.store_limit = store_limit,
+	};
+	int err = blktrack_ioctl(ctx, BLKTRACK_IOC_CHECKPOINT_SNAP, &c, "CHECKPOINT_SNAP");
+
+	if (err == -EOPNOTSUPP)
+		snprintf(ctx->errmsg, sizeof(ctx->errmsg), "this kernel cannot intercept "
+			 "writes for a snapshot (see the kernel log)");
+	if (err < 0)
+		return err;
+	out->dev = dev;
+	out->stamp = vol.stamp;
+	out->dirty = vol.dirty;
+	return 0;
+}
+
+BLKTRACK_EXPORT int blktrack_snap_read(struct blktrack_ctx *ctx, dev_t dev,
+				       const struct blktrack_stamp *stamp, uint64_t off,
+				       uint64_t len, void *buf, uint32_t flags)
+{
+	struct blktrack_snap_read rd = {
+		.size = sizeof(rd),
+		.dev = blktrack_devno_of(dev),
+		.flags = flags,
+		.stamp = *stamp,
+		.offset = off,
+		.length = len,
+		.buf_ptr = (uintptr_t)buf,
+	};
+
+	/* The control device is open: the snapshot's checkpoint opened it. */
+	return ioctl(blktrack_get_fd(ctx), BLKTRACK_IOC_SNAP_READ, &rd) < 0 ? -errno : 0;
+}
+
+BLKTRACK_EXPORT int blktrack_snap_status(struct blktrack_ctx *ctx, dev_t dev,
+					 struct blktrack_snap_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	st->dev = blktrack_devno_of(dev);
+	return blktrack_ioctl(ctx, BLKTRACK_IOC_SNAP_STATUS, st, "SNAP_STATUS");
 }
 
 static int stamp_ioctl(struct blktrack_ctx *ctx, unsigned long cmd,

@@ -108,6 +108,27 @@ BLKTRACK_EXPORT int blktrack_commit(struct blktrack_ctx *ctx, dev_t dev,
 BLKTRACK_EXPORT int blktrack_abort(struct blktrack_ctx *ctx, dev_t dev,
 				   const struct blktrack_stamp *stamp);
 
+/*
+ * A checkpoint of one volume that also starts a copy-before-write snapshot
+ * of it (BLKTRACK_FEATURE_SNAPSHOT; doc/ABI.md, "Snapshots"): @flags 0 or
+ * BLKTRACK_SNAP_ALL, @store_limit bytes (0: the module's default).
+ * -EOPNOTSUPP: writes cannot be intercepted on this kernel.
+ */
+BLKTRACK_EXPORT int blktrack_checkpoint_snap(struct blktrack_ctx *ctx, dev_t dev,
+					     uint32_t flags, uint64_t store_limit,
+					     struct blktrack_ckpt *out);
+/*
+ * Read @len bytes at @off of the snapshot into @buf (@flags 0: and release
+ * them; BLKTRACK_SNAP_READ_KEEP; or BLKTRACK_SNAP_READ_RELEASE with @buf
+ * NULL). Safe from several threads at once: it sets no error message
+ * (-EOVERFLOW: the snapshot was lost).
+ */
+BLKTRACK_EXPORT int blktrack_snap_read(struct blktrack_ctx *ctx, dev_t dev,
+				       const struct blktrack_stamp *stamp, uint64_t off,
+				       uint64_t len, void *buf, uint32_t flags);
+BLKTRACK_EXPORT int blktrack_snap_status(struct blktrack_ctx *ctx, dev_t dev,
+					 struct blktrack_snap_status *st);
+
 /* ---- extents ---------------------------------------------------------- */
 
 /*
@@ -272,6 +293,14 @@ enum blktrack_on_invalid {
 	BLKTRACK_ON_INVALID_RESYNC,		/* full when the base has no hashes */
 };
 
+/* How the read sees the volume as it was at the checkpoint. */
+enum blktrack_snapshot_mode {
+	BLKTRACK_SNAPSHOT_FREEZE = 0,	/* hold the writers' freeze through the read */
+	BLKTRACK_SNAPSHOT_AUTO,		/* cow where the module can, else freeze */
+	BLKTRACK_SNAPSHOT_COW,		/* copy-before-write snapshot, thaw at once */
+	BLKTRACK_SNAPSHOT_NONE,		/* thaw at once, read the live volume */
+};
+
 /* The kind of a failure, for exit codes (doc/blktrack.8). */
 enum blktrack_failure {
 	BLKTRACK_FAIL_NONE = 0,
@@ -305,6 +334,8 @@ struct blktrack_backup_opts {
 	bool thaw_early;		/* thaw right after the checkpoint */
 	bool strict;			/* reject a backup read while blocks changed */
 	bool no_compress;		/* records stored without zstd */
+	enum blktrack_snapshot_mode snapshot;
+	uint64_t snapshot_store;	/* cow: bytes of copies at most; 0: the module's */
 };
 
 struct blktrack_backup_result {
@@ -327,6 +358,10 @@ struct blktrack_backup_result {
 	const char *freeze;		/* "held", "thaw-early", "external", "none" */
 	char mount_point[4096];		/* the volume's filesystem, or "" */
 	bool verified;			/* the verify writer compared the file */
+	const char *snapshot;		/* "cow", "freeze" or "none" */
+	uint64_t snapshot_copied;	/* cow: blocks copied aside during the read */
+	uint64_t snapshot_held;		/* cow: writes held for a copy */
+	double freeze_seconds;		/* how long the filesystem writer froze */
 	uint64_t rewritten_bytes;	/* read while thawed: blocks rewritten meanwhile */
 	bool hashes;			/* block hashes kept for a later resync */
 };

@@ -28,7 +28,9 @@ struct slot {
 };
 
 struct readq {
-	int fd;
+	readq_read_fn read;
+	void *rdata;
+	int fd;				/* fd_read()'s */
 	readq_fn fn;
 	void *data;
 	unsigned int depth, nthreads;
@@ -59,7 +61,7 @@ static void *reader(void *arg)
 		s = &q->slots[q->next++ % q->depth];
 		s->state = SLOT_READING;
 		pthread_mutex_unlock(&q->lock);
-		err = fd_pread_all(q->fd, s->buf, s->len, s->off);
+		err = q->read(q->rdata, s->buf, s->len, s->off);
 		pthread_mutex_lock(&q->lock);
 		s->err = err;
 		s->state = SLOT_DONE;
@@ -69,8 +71,24 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+static int fd_read(void *rdata, void *buf, size_t len, uint64_t off)
+{
+	return fd_pread_all(*(int *)rdata, buf, len, off);
+}
+
 int readq_open(int fd, size_t piece_max, unsigned int depth, readq_fn fn, void *data,
 	       struct readq **out)
+{
+	int err = readq_open_fn(fd_read, NULL, piece_max, depth, fn, data, out);
+
+	/* Before any readq_add(), whose lock orders it before every read. */
+	if (!err)
+		(*out)->fd = fd;
+	return err;
+}
+
+int readq_open_fn(readq_read_fn read, void *rdata, size_t piece_max, unsigned int depth,
+		  readq_fn fn, void *data, struct readq **out)
 {
 	struct readq *q = calloc(1, sizeof(*q));
 	unsigned int i;
@@ -78,7 +96,8 @@ int readq_open(int fd, size_t piece_max, unsigned int depth, readq_fn fn, void *
 	*out = NULL;
 	if (!q || !depth)
 		goto fail;
-	q->fd = fd;
+	q->read = read;
+	q->rdata = rdata ? rdata : &q->fd;
 	q->fn = fn;
 	q->data = data;
 	q->depth = depth;

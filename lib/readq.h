@@ -32,6 +32,15 @@ int readq_open(int fd, size_t piece_max, unsigned int depth, readq_fn fn, void *
 	       struct readq **out);
 
 /*
+ * The same with reads made by @read (0 or -errno; called from the reader
+ * threads, at once for different pieces) instead of pread() on an fd: a
+ * backup reads a snapshot through an ioctl.
+ */
+typedef int (*readq_read_fn)(void *rdata, void *buf, size_t len, uint64_t off);
+int readq_open_fn(readq_read_fn read, void *rdata, size_t piece_max, unsigned int depth,
+		  readq_fn fn, void *data, struct readq **out);
+
+/*
  * Queue a read of @len (<= piece_max) bytes at @off. When @depth reads are
  * queued, first wait for the oldest and give it to fn. Returns 0, fn's
  * error, or a read's -errno (readq_failed_at() says where); after an error

@@ -183,6 +183,11 @@ struct backup {
 	bool events;			/* writers saw an event: abort goes to all */
 	bool freeze_sent;		/* writers got freeze and no thaw yet */
 	int fs_fd;			/* FIFREEZE by us; -1: nothing to thaw */
+	double frozen_at;		/* when fs_fd froze */
+	/* cow: the read goes through the kernel's snapshot */
+	bool cow;
+	dev_t dev;
+	struct blktrack_stamp stamp;
 	char prev_stamp[64], new_stamp[64];
 	/* Block hashes (lib/blockhash.h): the parent's, and this backup's. */
 	struct bhash_reader *hp;
@@ -228,6 +233,92 @@ static int note_read(struct backup *b, uint64_t off, const void *data, size_t le
 		b->rh[b->nrh++] = h;
 	pthread_mutex_unlock(&b->rh_lock);
 	return err;
+}
+
+/* ---- the snapshot (--snapshot, doc/WRITERS.md) --------------------------- */
+
+/*
+ * The checkpoint, with a copy-before-write snapshot of the whole volume when
+ * the mode asks for one and the module can (BLKTRACK_FEATURE_SNAPSHOT).
+ */
+static int checkpoint(struct backup *b, struct blktrack_backup_result *res, dev_t dev,
+		      struct blktrack_ckpt *ck)
+{
+	enum blktrack_snapshot_mode mode = b->o->snapshot;
+	uint64_t features = 0;
+	int err;
+
+	b->dev = dev;
+	res->snapshot = mode == BLKTRACK_SNAPSHOT_NONE ? "none" : "freeze";
+	if (mode == BLKTRACK_SNAPSHOT_AUTO || mode == BLKTRACK_SNAPSHOT_COW) {
+		err = blktrack_version(b->ctx, NULL, &features);
+		if (err < 0)
+			return err;
+		if (!(features & BLKTRACK_FEATURE_SNAPSHOT) && mode == BLKTRACK_SNAPSHOT_COW)
+			return blktrack_set_error(b->ctx, -EOPNOTSUPP, "--snapshot=cow: the "
+						  "module has no snapshots (an older blktrack.ko)");
+	}
+	if (features & BLKTRACK_FEATURE_SNAPSHOT) {
+		/* The whole volume; what the backup will not read is released. */
+		err = blktrack_checkpoint_snap(b->ctx, dev, BLKTRACK_SNAP_ALL,
+					       b->o->snapshot_store, ck);
+		if (!err) {
+			b->cow = true;
+			b->stamp = ck->stamp;
+			res->snapshot = "cow";
+			return 0;
+		}
+		if (err != -EOPNOTSUPP || mode == BLKTRACK_SNAPSHOT_COW)
+			return err;
+		info(b->ctx, "%s: holding the freeze through the read instead",
+		     blktrack_get_error(b->ctx));
+	}
+	return blktrack_checkpoint(b->ctx, &dev, 1, ck);
+}
+
+/* cow: release the blocks the backup will not read (all but @want). */
+static int snap_release_rest(struct backup *b, const struct blockset *want)
+{
+	uint64_t *first = NULL, *count = NULL, at = 0, end;
+	size_t n = 0, i;
+	int err;
+
+	err = blockset_extents(want, &first, &count, &n);
+	for (i = 0; !err && i <= n; i++) {
+		end = i < n ? first[i] * b->block_size : b->size;
+		if (end > b->size)
+			end = b->size;
+		if (end > at)
+			err = blktrack_snap_read(b->ctx, b->dev, &b->stamp, at, end - at, NULL,
+						 BLKTRACK_SNAP_READ_RELEASE);
+		if (i < n)
+			at = (first[i] + count[i]) * b->block_size;
+	}
+	free(first);
+	free(count);
+	if (err)
+		snprintf(b->msg, sizeof(b->msg), "%s: releasing the snapshot's unread blocks: "
+			 "%s", b->o->device, strerror(-err));
+	return err;
+}
+
+/* readq_read_fn: a piece of the volume as it was at the checkpoint. */
+static int snap_read(void *rdata, void *buf, size_t len, uint64_t off)
+{
+	struct backup *b = rdata;
+
+	return blktrack_snap_read(b->ctx, b->dev, &b->stamp, off, len, buf, 0);
+}
+
+/* cow: what the snapshot cost, for the summary. */
+static void snap_figures(struct backup *b, struct blktrack_backup_result *res)
+{
+	struct blktrack_snap_status st;
+
+	if (b->cow && !blktrack_snap_status(b->ctx, b->dev, &st)) {
+		res->snapshot_copied = st.copied_blocks;
+		res->snapshot_held = st.held_writes;
+	}
 }
 
 /* ---- block hashes, for a later resync (doc/REPOSITORY.md) ---------------- */
@@ -501,8 +592,12 @@ static int read_volume(struct backup *b, const struct blockset *want, bool resyn
 	uint64_t at;
 	int err;
 
-	err = readq_open(b->vol_fd, b->buf_len, READ_DEPTH, resync ? resync_piece : store_piece,
-			 b, &b->rq);
+	if (b->cow)
+		err = readq_open_fn(snap_read, b, b->buf_len, READ_DEPTH,
+				    resync ? resync_piece : store_piece, b, &b->rq);
+	else
+		err = readq_open(b->vol_fd, b->buf_len, READ_DEPTH,
+				 resync ? resync_piece : store_piece, b, &b->rq);
 	if (err) {
 		snprintf(b->msg, sizeof(b->msg), "starting the reads: %s", strerror(-err));
 		return err;
@@ -514,7 +609,12 @@ static int read_volume(struct backup *b, const struct blockset *want, bool resyn
 	if (!err)
 		err = readq_finish(b->rq);
 	at = readq_failed_at(b->rq);
-	if (at != UINT64_MAX)
+	if (at != UINT64_MAX && b->cow && err == -EOVERFLOW)
+		snprintf(b->msg, sizeof(b->msg), "%s: the snapshot was lost during the read "
+			 "(its store filled up, or a copy failed: blktrack-dump and the kernel "
+			 "log say which): nothing is backed up, the changes stay tracked; give "
+			 "a bigger --snapshot-store or use --snapshot=freeze", b->o->device);
+	else if (at != UINT64_MAX)
 		snprintf(b->msg, sizeof(b->msg), "%s: read at %" PRIu64 ": %s",
 			 b->o->device, at, strerror(-err));
 	readq_free(b->rq);
@@ -559,6 +659,7 @@ static int thaw(struct backup *b, struct blktrack_backup_result *res)
 	if (b->fs_fd >= 0) {
 		err = fs_thaw(b->fs_fd);
 		b->fs_fd = -1;
+		res->freeze_seconds = now() - b->frozen_at;
 		if (err) {
 			snprintf(b->msg, sizeof(b->msg), "writer filesystem: FITHAW %s: %s",
 				 res->mount_point, strerror(-err));
@@ -927,8 +1028,9 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	res->failure = BLKTRACK_FAIL_ERROR;
 	res->recovery = "none";
 	res->freeze = "none";
+	res->snapshot = "none";
 	if (!o->device || (!o->repo && !streaming) || type > BLKTRACK_BACKUP_RESYNC ||
-	    o->on_invalid > BLKTRACK_ON_INVALID_RESYNC)
+	    o->on_invalid > BLKTRACK_ON_INVALID_RESYNC || o->snapshot > BLKTRACK_SNAPSHOT_NONE)
 		return blktrack_set_error(ctx, -EINVAL, "backup: invalid options");
 	if (!o->repo && type == BLKTRACK_BACKUP_AUTO)
 		type = BLKTRACK_BACKUP_COPY;
@@ -1028,6 +1130,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		goto out_abort;
 	if (!o->no_fs_freeze && res->mount_point[0]) {
 		err = fs_freeze(res->mount_point, &b.fs_fd);
+		b.frozen_at = now();
 		if (!err) {
 			res->freeze = "held";
 		} else if (err == -EBUSY) {
@@ -1043,7 +1146,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		}
 	}
 
-	err = blktrack_checkpoint(ctx, &dev, 1, &ck);
+	err = checkpoint(&b, res, dev, &ck);
 	if (err < 0)
 		goto out_abort;
 	checkpointed = true;
@@ -1067,7 +1170,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			res->freeze = "thaw-early";
 		}
 	}
-	if (o->thaw_early || !strcmp(res->freeze, "thaw-early")) {
+	if (o->thaw_early || b.cow || o->snapshot == BLKTRACK_SNAPSHOT_NONE ||
+	    !strcmp(res->freeze, "thaw-early")) {
 		if (b.fs_fd >= 0)
 			res->freeze = "thaw-early";
 		err = thaw(&b, res);
@@ -1241,9 +1345,15 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			goto out_abort;
 		}
 	}
+	if (b.cow && type != BLKTRACK_BACKUP_RESYNC) {
+		err = snap_release_rest(&b, want);
+		if (err)
+			goto out_abort;
+	}
 	err = read_volume(&b, want, type == BLKTRACK_BACKUP_RESYNC);
 	if (err)
 		goto out_abort;
+	snap_figures(&b, res);
 	crash_at("during-write");	/* nothing to store: before the file is finished */
 	err = bfile_writer_finish(b.w, &stats);
 	b.w = NULL;
@@ -1272,10 +1382,15 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	res->data_bytes = stats.data_bytes;
 	res->stored_bytes = stats.stream_bytes;
 
-	/* Blocks rewritten while we read them (a thawed or unfrozen volume). */
-	err = rewritten_during_read(&b, dev, want, &res->rewritten_bytes);
-	if (err)
-		goto out_abort;
+	/*
+	 * Blocks rewritten while we read them (a thawed or unfrozen volume);
+	 * a snapshot that held gave every block as it was at the checkpoint.
+	 */
+	if (!b.cow) {
+		err = rewritten_during_read(&b, dev, want, &res->rewritten_bytes);
+		if (err)
+			goto out_abort;
+	}
 	if (!streaming) {
 		err = repo_backup_install(r, id, fd);
 		fd = -1;

@@ -14,6 +14,13 @@
 
 #include "blktrack.h"
 
+static const char *const snapshot_modes[] = {
+	[BLKTRACK_SNAPSHOT_FREEZE] = "freeze",
+	[BLKTRACK_SNAPSHOT_AUTO] = "auto",
+	[BLKTRACK_SNAPSHOT_COW] = "cow",
+	[BLKTRACK_SNAPSHOT_NONE] = "none",
+};
+
 static const char *const type_names[] = {
 	[BLKTRACK_BACKUP_AUTO] = "auto",
 	[BLKTRACK_BACKUP_FULL] = "full",
@@ -43,8 +50,13 @@ static void summary(FILE *f, const char *dev, const struct blktrack_backup_resul
 	fprintf(f, "stored_bytes: %" PRIu64 " (%s)\n", r->stored_bytes, s);
 	fprintf(f, "ratio: %.3f\n", r->covered_bytes ?
 		(double)r->stored_bytes / r->covered_bytes : 0.0);
-	fprintf(f, "freeze: %s%s%s\n", r->freeze, r->mount_point[0] ? " " : "",
-		r->mount_point);
+	fprintf(f, "freeze: %s%s%s (%.3f s)\n", r->freeze, r->mount_point[0] ? " " : "",
+		r->mount_point, r->freeze_seconds);
+	fprintf(f, "snapshot: %s", r->snapshot);
+	if (!strcmp(r->snapshot, "cow"))
+		fprintf(f, " (%" PRIu64 " blocks copied aside, %" PRIu64 " writes held)",
+			r->snapshot_copied, r->snapshot_held);
+	fprintf(f, "\n");
 	fprintf(f, "writers: %u\n", r->writers);
 	fprintf(f, "verified: %s\n", r->verified ? "yes" : "no");
 	fprintf(f, "hashes: %s\n", r->hashes ? "yes" : "no");
@@ -77,6 +89,12 @@ static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_r
 	    json_object_object_add(o, "stored_bytes", json_object_new_uint64(r->stored_bytes)) ||
 	    json_object_object_add(o, "freeze", json_object_new_string(r->freeze)) ||
 	    json_object_object_add(o, "mount_point", json_object_new_string(r->mount_point)) ||
+	    json_object_object_add(o, "freeze_seconds", json_object_new_double(r->freeze_seconds)) ||
+	    json_object_object_add(o, "snapshot", json_object_new_string(r->snapshot)) ||
+	    json_object_object_add(o, "snapshot_copied_blocks",
+				   json_object_new_uint64(r->snapshot_copied)) ||
+	    json_object_object_add(o, "snapshot_held_writes",
+				   json_object_new_uint64(r->snapshot_held)) ||
 	    json_object_object_add(o, "writers", json_object_new_uint64(r->writers)) ||
 	    json_object_object_add(o, "verified", json_object_new_boolean(r->verified)) ||
 	    json_object_object_add(o, "rewritten_during_read_bytes",
@@ -101,6 +119,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "thaw-early", no_argument, NULL, 'E' },
 		{ "strict", no_argument, NULL, 'S' },
 		{ "no-compress", no_argument, NULL, 'C' },
+		{ "snapshot", required_argument, NULL, 'P' },
+		{ "snapshot-store", required_argument, NULL, 'Z' },
 		{ 0 }
 	};
 	struct blktrack_backup_opts o = { .progress = cli_progress };
@@ -178,6 +198,24 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'C':
 			o.no_compress = true;
 			break;
+		case 'P':
+			for (i = 0; i < sizeof(snapshot_modes) / sizeof(snapshot_modes[0]); i++)
+				if (!strcmp(optarg, snapshot_modes[i]))
+					break;
+			if (i == sizeof(snapshot_modes) / sizeof(snapshot_modes[0])) {
+				cli_err(NULL, "--snapshot: auto, cow, freeze or none");
+				return cli_usage(&cmd_backup);
+			}
+			o.snapshot = i;
+			break;
+		case 'Z':
+			errno = 0;
+			o.snapshot_store = strtoull(optarg, &end, 10);
+			if (errno || *end || !*optarg || !o.snapshot_store) {
+				cli_err(NULL, "--snapshot-store: bytes, at least 1");
+				return cli_usage(&cmd_backup);
+			}
+			break;
 		case 'S':
 			o.strict = true;
 			break;
@@ -211,7 +249,7 @@ const struct cmd cmd_backup = {
 	.args = "DEV --repo DIR [--type TYPE] [--on-invalid resync|full|fail] [--output -]\n"
 		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
 		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--no-compress]\n"
-		"       [--json]",
+		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES] [--json]",
 	.help = "Checkpoint DEV and store what changed in the repository DIR (created if\n"
 		"missing); a crash of an earlier run is repaired first.\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
@@ -236,6 +274,13 @@ const struct cmd cmd_backup = {
 		"      --strict          reject the backup (exit 7) when blocks it read were\n"
 		"                        rewritten during the read\n"
 		"      --no-compress     store records without zstd (compression none)\n"
+		"      --snapshot MODE   how the read sees the checkpoint's instant: freeze\n"
+		"                        (the default) holds the filesystem frozen through the\n"
+		"                        read; cow thaws at once and reads a copy-before-write\n"
+		"                        snapshot; auto is cow where the module can, else\n"
+		"                        freeze; none thaws at once and reads the live volume\n"
+		"      --snapshot-store BYTES  cow: most bytes copied aside (the module's\n"
+		"                        snap_limit_mib by default); more: the backup fails\n"
 		"  -j, --json            the summary as JSON\n"
 		"Prints a summary (type, changed and stored bytes, ratio, freeze, bytes\n"
 		"rewritten during the read, time); a progress line on standard error when it\n"
