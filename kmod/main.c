@@ -144,8 +144,9 @@ static int bt_ioc_status(void __user *uarg)
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
-/* The volumes of CHECKPOINT and CHECKPOINT_SNAP; @snap_limit as bt_checkpoint(). */
-static int bt_checkpoint_vols(u64 vols_ptr, u32 count, const u64 *snap_limit)
+/* The volumes of CHECKPOINT and CHECKPOINT_SNAP; @snap as bt_checkpoint(). */
+static int bt_checkpoint_vols(u64 vols_ptr, u32 count,
+			      const struct blktrack_checkpoint_snap *snap)
 {
 	struct blktrack_checkpoint_vol __user *ucv;
 	struct blktrack_checkpoint_vol *cv;
@@ -181,7 +182,7 @@ static int bt_checkpoint_vols(u64 vols_ptr, u32 count, const u64 *snap_limit)
 			goto out_free;
 		}
 	}
-	ret = bt_checkpoint(cv, devs, count, ucv, snap_limit);
+	ret = bt_checkpoint(cv, devs, count, ucv, snap);
 out_free:
 	kfree(devs);
 	kfree(cv);
@@ -208,10 +209,10 @@ static int bt_ioc_checkpoint_snap(void __user *uarg)
 
 	if (ret)
 		return ret;
-	if (c.flags || !bt_zero(c.reserved, sizeof(c.reserved)) ||
+	if ((c.flags & ~BLKTRACK_SNAP_ALL) || !bt_zero(c.reserved, sizeof(c.reserved)) ||
 	    !c.count || c.count > BLKTRACK_CHECKPOINT_MAX)
 		return -EINVAL;
-	return bt_checkpoint_vols(c.vols_ptr, c.count, &c.store_limit);
+	return bt_checkpoint_vols(c.vols_ptr, c.count, &c);
 }
 
 static int bt_ioc_snap_read(void __user *uarg)
@@ -222,11 +223,16 @@ static int bt_ioc_snap_read(void __user *uarg)
 
 	if (ret)
 		return ret;
-	if ((rd.flags & ~BLKTRACK_SNAP_READ_KEEP) || rd.reserved0 ||
-	    !bt_zero(rd.reserved, sizeof(rd.reserved)) || !rd.length)
+	if ((rd.flags & ~(BLKTRACK_SNAP_READ_KEEP | BLKTRACK_SNAP_READ_RELEASE)) ||
+	    rd.reserved0 || !bt_zero(rd.reserved, sizeof(rd.reserved)) || !rd.length)
 		return -EINVAL;
-	if (rd.length > BLKTRACK_SNAP_READ_MAX)
+	if (rd.flags & BLKTRACK_SNAP_READ_RELEASE) {
+		/* Nothing is read: no buffer, and any length. */
+		if ((rd.flags & BLKTRACK_SNAP_READ_KEEP) || rd.buf_ptr)
+			return -EINVAL;
+	} else if (rd.length > BLKTRACK_SNAP_READ_MAX) {
 		return -E2BIG;
+	}
 	if (!bt_devno(&rd.dev, &dev))
 		return -ENOENT;
 	return bt_snap_read_dev(&rd, dev);

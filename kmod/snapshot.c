@@ -2,8 +2,9 @@
 /*
  * snapshot.c - copy-before-write snapshots (doc/KERNEL.md, "Snapshot").
  *
- * A snapshot protects the blocks of a volume's pending map from the
- * instant of its checkpoint: before a write reaches one of them, the
+ * A snapshot protects the blocks of a volume's pending map (or, with
+ * BLKTRACK_SNAP_ALL, every block of the volume) from the instant of its
+ * checkpoint: before a write reaches one of them, the
  * block's old contents are read into a store in memory. SNAP_READ returns
  * the volume as of the checkpoint: copies from the store, else the device
  * (a protected block that was not copied was not overwritten).
@@ -68,8 +69,14 @@ struct bt_snap {
 	 * The protection set, a leaf of bits per region: "member" is the
 	 * pending map at the checkpoint, "need" what is still to be copied or
 	 * read. Built by bt_snap_fill() while writes are held, then only
-	 * need bits are cleared (atomically). NULL leaf: nothing there.
+	 * need bits are cleared, under store_mutex. NULL leaf: nothing there.
+	 * With @all, every block is a member (no member leaves) and each need
+	 * leaf starts as bt_set_full, shared and read-only: the first clear
+	 * in a region gives it a leaf of its own (bt_need_own()), a release
+	 * of the whole region makes it NULL.
 	 */
+	bool all;
+	u64 nr_blocks;
 	unsigned long nr_regions;
 	unsigned long **member;
 	unsigned long **need;
@@ -111,11 +118,50 @@ MODULE_PARM_DESC(snap_limit_mib,
 
 /* ==== The protection set ================================================ */
 
-static bool bt_set_test(unsigned long **set, u64 block)
+/*
+ * Every bit set: the need leaf of each region of a BLKTRACK_SNAP_ALL
+ * snapshot until the region's first clear. Read-only after module init, so
+ * a clear that missed bt_need_own() faults instead of corrupting it.
+ */
+static unsigned long bt_set_full[BITS_TO_LONGS(BT_SET_REGION_BLOCKS)] __ro_after_init;
+
+/* Any context; a need leaf may be replaced under store_mutex meanwhile. */
+static notrace bool bt_set_test(unsigned long **set, u64 block)
 {
-	unsigned long *leaf = set[block / BT_SET_REGION_BLOCKS];
+	unsigned long *leaf = READ_ONCE(set[block / BT_SET_REGION_BLOCKS]);
 
 	return leaf && test_bit(block % BT_SET_REGION_BLOCKS, leaf);
+}
+
+static bool bt_snap_member(const struct bt_snap *s, u64 block)
+{
+	return s->all || bt_set_test(s->member, block);
+}
+
+/* The volume's blocks in region @r. */
+static unsigned long bt_region_blocks(const struct bt_snap *s, unsigned long r)
+{
+	return min_t(u64, BT_SET_REGION_BLOCKS, s->nr_blocks - (u64)r * BT_SET_REGION_BLOCKS);
+}
+
+/*
+ * Give region @r a need leaf of its own before a bit of it is cleared.
+ * Under store_mutex. The copy is complete before it is published: the
+ * interceptor may load either leaf, and both say the same until a clear.
+ */
+static int bt_need_own(struct bt_snap *s, unsigned long r, gfp_t gfp)
+{
+	unsigned long *leaf;
+
+	if (s->need[r] != bt_set_full)
+		return 0;
+	leaf = (unsigned long *)get_zeroed_page(gfp);
+	if (!leaf)
+		return -ENOMEM;
+	atomic_long_inc(&blktrack_allocations);
+	bitmap_set(leaf, 0, bt_region_blocks(s, r));
+	smp_store_release(&s->need[r], leaf);
+	return 0;
 }
 
 /* Is any block of [@first, @last] still to be copied? Any context. */
@@ -141,7 +187,7 @@ static void bt_set_free(unsigned long **set, unsigned long nr)
 	if (!set)
 		return;
 	for (r = 0; r < nr; r++)
-		if (set[r]) {
+		if (set[r] && set[r] != bt_set_full) {
 			free_page((unsigned long)set[r]);
 			atomic_long_dec(&blktrack_allocations);
 		}
@@ -302,6 +348,10 @@ static void bt_snap_copy_block(struct bt_snap *s, u64 block)
 	}
 	if (!disk_live(s->disk)) {
 		bt_snap_lose(s, -ENODEV);
+		goto out_unlock;
+	}
+	if (bt_need_own(s, block / BT_SET_REGION_BLOCKS, GFP_NOIO | __GFP_NOWARN)) {
+		bt_snap_lose(s, -ENOMEM);
 		goto out_unlock;
 	}
 	c = bt_copy_alloc(nr_pages, GFP_NOIO | __GFP_NOWARN);
@@ -588,7 +638,7 @@ static void bt_snap_free(struct bt_snap *s)
 	atomic_long_dec(&blktrack_allocations);
 }
 
-struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit)
+struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit, u32 flags)
 {
 	struct bt_snap *s = kzalloc(sizeof(*s), GFP_KERNEL);
 
@@ -602,6 +652,7 @@ struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit)
 	s->block_shift = vol->block_shift;
 	s->sect_shift = vol->block_shift - SECTOR_SHIFT;
 	s->state = BT_SNAP_ARMED;
+	s->all = flags & BLKTRACK_SNAP_ALL;
 	s->store_limit = store_limit ? store_limit : (u64)bt_snap_limit_mib << 20;
 	spin_lock_init(&s->held_lock);
 	bio_list_init(&s->held);
@@ -627,18 +678,32 @@ void bt_snap_arm(void)
 	bt_snap_publish();
 }
 
-/* Protect the pending map's blocks. The map is quiescent; writes are held. */
+/*
+ * Protect the pending map's blocks, or all of them. The map is quiescent;
+ * writes are held.
+ */
 int bt_snap_fill(struct bt_snap *s, struct bt_volume *vol)
 {
-	u64 pos = 0, start, len, nr_blocks;
+	u64 pos = 0, start, len;
+	unsigned long r;
 	int ret;
 
 	s->nr_sects = vol->nr_sects;
-	nr_blocks = btmap_nr_blocks(vol->pending);
-	s->nr_regions = DIV_ROUND_UP_ULL(nr_blocks, BT_SET_REGION_BLOCKS);
-	s->member = bt_set_alloc(s->nr_regions);
+	s->nr_blocks = btmap_nr_blocks(vol->pending);
+	s->nr_regions = DIV_ROUND_UP_ULL(s->nr_blocks, BT_SET_REGION_BLOCKS);
 	s->need = bt_set_alloc(s->nr_regions);
-	if (!s->member || !s->need)
+	if (!s->need)
+		return -ENOMEM;
+	if (s->all) {
+		/* No member leaves; need leaves only once a region changes. */
+		for (r = 0; r < s->nr_regions; r++)
+			s->need[r] = bt_set_full;
+		s->protected_blocks = s->nr_blocks;
+		atomic64_set(&s->uncopied, s->protected_blocks);
+		return 0;
+	}
+	s->member = bt_set_alloc(s->nr_regions);
+	if (!s->member)
 		return -ENOMEM;
 	while (btmap_next_extent(vol->pending, &pos, &start, &len)) {
 		ret = bt_set_add(s->member, start, len);
@@ -688,12 +753,69 @@ void bt_snap_end(struct bt_volume *vol)
 
 /* ==== Reading the snapshot ============================================== */
 
+/*
+ * Release blocks [@first, @last]: no longer needed, their copies freed.
+ * Blocks released before are skipped. Region by region, taking store_mutex
+ * for each, so the worker (and the writes it holds) never waits long.
+ * Fails (ENOMEM) only before anything changed.
+ */
+static int bt_snap_release(struct bt_snap *s, u64 first, u64 last)
+{
+	unsigned long r, r_first = first / BT_SET_REGION_BLOCKS;
+	unsigned long r_last = last / BT_SET_REGION_BLOCKS;
+	int ret = 0;
+
+	/* Only the range's two end regions can be cut: own their leaves first. */
+	mutex_lock(&s->store_mutex);
+	if (first % BT_SET_REGION_BLOCKS ||
+	    (r_first == r_last && last + 1 - first < bt_region_blocks(s, r_first)))
+		ret = bt_need_own(s, r_first, GFP_KERNEL);
+	if (!ret && r_last != r_first && last + 1 - (u64)r_last * BT_SET_REGION_BLOCKS <
+					 bt_region_blocks(s, r_last))
+		ret = bt_need_own(s, r_last, GFP_KERNEL);
+	mutex_unlock(&s->store_mutex);
+	if (ret)
+		return ret;
+
+	for (r = r_first; r <= r_last; r++) {
+		u64 base = (u64)r * BT_SET_REGION_BLOCKS, released = 0;
+		unsigned long off = max(first, base) - base;
+		unsigned long end = min(last + 1 - base, (u64)BT_SET_REGION_BLOCKS);
+		struct bt_snap_copy *c;
+		unsigned long *leaf, i;
+
+		mutex_lock(&s->store_mutex);
+		leaf = s->need[r];
+		if (leaf == bt_set_full) {
+			/* The whole region: its cut ends were owned above. */
+			WRITE_ONCE(s->need[r], NULL);
+			released = bt_region_blocks(s, r);
+		} else if (leaf) {
+			for (i = find_next_bit(leaf, end, off); i < end;
+			     i = find_next_bit(leaf, end, i + 1))
+				released++;
+			/* Word stores: the interceptor reads the leaf meanwhile. */
+			bitmap_clear(leaf, off, end - off);
+		}
+		atomic64_sub(released, &s->uncopied);
+		/* A copied block is no longer needed: disjoint from the above. */
+		xa_for_each_range(&s->store, i, c, base + off, base + end - 1) {
+			bt_store_drop(s, i);
+			released++;
+		}
+		atomic64_add(released, &s->released);
+		mutex_unlock(&s->store_mutex);
+		cond_resched();
+	}
+	return 0;
+}
+
 int bt_snap_read(struct bt_snap *s, const struct blktrack_snap_read *rd)
 {
 	u64 size = (u64)s->nr_sects << SECTOR_SHIFT, bs = 1ULL << s->block_shift;
 	char __user *ubuf = u64_to_user_ptr(rd->buf_ptr);
 	unsigned int nr_pages = BT_SNAP_READ_CHUNK / PAGE_SIZE, i;
-	u64 pos, end, b, first, last;
+	u64 pos, end, b;
 	struct page **pages;
 	int ret = 0;
 
@@ -704,6 +826,9 @@ int bt_snap_read(struct bt_snap *s, const struct blktrack_snap_read *rd)
 		return -ERANGE;
 	if (READ_ONCE(s->state) != BT_SNAP_ACTIVE)
 		return -EOVERFLOW;	/* lost: SNAP_STATUS says why */
+	if (rd->flags & BLKTRACK_SNAP_READ_RELEASE)
+		return bt_snap_release(s, rd->offset >> s->block_shift,
+				       (rd->offset + rd->length - 1) >> s->block_shift);
 
 	pages = kcalloc(nr_pages, sizeof(*pages), GFP_KERNEL);
 	if (!pages)
@@ -742,7 +867,7 @@ int bt_snap_read(struct bt_snap *s, const struct blktrack_snap_read *rd)
 			struct bt_snap_copy *c;
 			u64 at;
 
-			if (!bt_set_test(s->member, b) || bt_set_test(s->need, b))
+			if (!bt_snap_member(s, b) || bt_set_test(s->need, b))
 				continue;	/* the device's data is right */
 			c = xa_load(&s->store, b);
 			if (!c) {
@@ -775,24 +900,10 @@ int bt_snap_read(struct bt_snap *s, const struct blktrack_snap_read *rd)
 		}
 	}
 
-	if (rd->flags & BLKTRACK_SNAP_READ_KEEP)
-		goto out_free;
 	/* Every block of the range was read whole: release them. */
-	first = rd->offset >> s->block_shift;
-	last = (end - 1) >> s->block_shift;
-	mutex_lock(&s->store_mutex);
-	for (b = first; b <= last; b++) {
-		if (!bt_set_test(s->member, b))
-			continue;
-		if (test_and_clear_bit(b % BT_SET_REGION_BLOCKS,
-				       s->need[b / BT_SET_REGION_BLOCKS]))
-			atomic64_dec(&s->uncopied);
-		else if (!xa_load(&s->store, b))
-			continue;	/* released before */
-		bt_store_drop(s, b);
-		atomic64_inc(&s->released);
-	}
-	mutex_unlock(&s->store_mutex);
+	if (!(rd->flags & BLKTRACK_SNAP_READ_KEEP))
+		ret = bt_snap_release(s, rd->offset >> s->block_shift,
+				      (end - 1) >> s->block_shift);
 out_free:
 	for (i = 0; i < nr_pages; i++)
 		if (pages[i])
@@ -828,6 +939,7 @@ void bt_snap_status(struct bt_snap *s, struct blktrack_snap_status *st)
 
 int bt_snap_init(void)
 {
+	bitmap_fill(bt_set_full, BT_SET_REGION_BLOCKS);
 	/* In the write-out path: it must make progress under memory pressure. */
 	bt_snap_wq = alloc_workqueue("blktrack_snap", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	return bt_snap_wq ? 0 : -ENOMEM;

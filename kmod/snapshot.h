@@ -5,14 +5,16 @@
  * Typical use (volume.c, under bt_ctl_mutex, inside CHECKPOINT_SNAP):
  *
  *	bt_snap_hook();                         intercept submit_bio_noacct
- *	vol->snap = bt_snap_create(vol, limit);  may sleep
+ *	vol->snap = bt_snap_create(vol, limit, flags);  may sleep
  *	bt_snap_arm();                           from here every write to the
  *	                                         volume's disk is held
  *	... the checkpoint's instant: the pending map is quiescent ...
  *	bt_snap_fill(vol->snap, vol);            protect the pending map's blocks
+ *	                                         (every block: BLKTRACK_SNAP_ALL)
  *	bt_snap_activate(vol->snap);             copy, then release held writes
  *	...
- *	bt_snap_read(vol->snap, &rd);            SNAP_READ (under bt_ctl_mutex)
+ *	bt_snap_read(vol->snap, &rd);            SNAP_READ, also RELEASE (under
+ *	                                         bt_ctl_mutex)
  *	bt_snap_end(vol);                        COMMIT/ABORT/DETACH/unload
  *
  * Locking:
@@ -22,9 +24,10 @@
  *  - the interceptor (an ftrace callback in the submitter's context,
  *    preemption off) reads bt_snap_table under RCU-sched, tests "need"
  *    bits and queues a bio on snap->held under snap->held_lock.
- *  - snap->store_mutex guards the store and the order "copy stored, then
- *    need bit cleared" that SNAP_READ relies on. The worker takes it, never
- *    bt_ctl_mutex.
+ *  - snap->store_mutex guards the store, every change of the need set
+ *    (bits and leaf pointers) and the order "copy stored, then need bit
+ *    cleared" that SNAP_READ relies on. The worker takes it, never
+ *    bt_ctl_mutex; a release takes it per region of 32768 blocks.
  */
 #ifndef BLKTRACK_SNAPSHOT_H
 #define BLKTRACK_SNAPSHOT_H
@@ -40,7 +43,7 @@ void bt_snap_exit(void);	/* module unload, after every snapshot ended */
 bool bt_snap_supported(void);
 
 int bt_snap_hook(void);
-struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit);
+struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit, u32 flags);
 void bt_snap_arm(void);
 int bt_snap_fill(struct bt_snap *snap, struct bt_volume *vol);
 void bt_snap_activate(struct bt_snap *snap);

@@ -428,11 +428,12 @@ static void bt_unpend(struct bt_volume **vols, u32 n)
 /*
  * @cv: the user's array, already copied in and checked (no duplicates);
  * @devs: its device numbers; @ucv: where it came from, for the results;
- * @snap_limit: NULL, or each volume's snapshot store limit (0: default):
- * then a snapshot of every volume starts at the checkpoint's instant.
+ * @snap: NULL, or CHECKPOINT_SNAP's checked arguments (its store limit and
+ * flags): then a snapshot of every volume starts at the checkpoint's instant.
  */
 int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
-		  struct blktrack_checkpoint_vol __user *ucv, const u64 *snap_limit)
+		  struct blktrack_checkpoint_vol __user *ucv,
+		  const struct blktrack_checkpoint_snap *snap)
 {
 	size_t bytes = n * sizeof(*cv);
 	struct bt_volume **vols;
@@ -459,13 +460,13 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 			goto out_unlock;
 		}
 	}
-	if (snap_limit) {
+	if (snap) {
 		/* Refused interception changes nothing: tracking goes on. */
 		ret = bt_snap_hook();
 		if (ret)
 			goto out_unlock;
 		for (i = 0; i < n; i++) {
-			vols[i]->snap = bt_snap_create(vols[i], *snap_limit);
+			vols[i]->snap = bt_snap_create(vols[i], snap->store_limit, snap->flags);
 			if (!vols[i]->snap) {
 				ret = -ENOMEM;
 				goto out_unstage;
@@ -504,7 +505,7 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 	 * Snapshots: from here every write to the volumes' disks is held, so
 	 * none reaches a block after the instant without its copy.
 	 */
-	if (snap_limit)
+	if (snap)
 		bt_snap_arm();
 	/*
 	 * The instant: one table switches every listed volume to its fresh
@@ -524,7 +525,7 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 			bt_resize_pending(vol);
 		mutex_unlock(&vol->map_lock);
 	}
-	if (snap_limit) {
+	if (snap) {
 		/* The pending maps are quiescent: protect their blocks. */
 		for (i = 0; i < n && !ret; i++)
 			ret = bt_snap_fill(vols[i]->snap, vols[i]);
@@ -571,7 +572,7 @@ out_unstage:
 		}
 	}
 out_unlock:
-	if (snap_limit)
+	if (snap)
 		bt_snap_idle();
 	mutex_unlock(&bt_ctl_mutex);
 	kfree(vols);

@@ -7,7 +7,8 @@
  *	bt_tracker_init();                      find the tracepoints
  *	bt_attach(&attach, dev);                 start tracking a volume
  *	bt_checkpoint(vols, n, uvols, NULL);     active maps -> pending
- *	   (a store limit instead of NULL also starts snapshots: snapshot.h)
+ *	   (CHECKPOINT_SNAP's arguments instead of NULL also start snapshots:
+ *	   snapshot.h)
  *	bt_read_extents(&rd, dev);               page through a map
  *	bt_commit(&stamp, dev) or bt_abort(...)  drop or merge back pending
  *	bt_detach(dev);
@@ -99,7 +100,8 @@ int bt_detach(dev_t dev);
 int bt_list(struct blktrack_list *l);
 int bt_status(struct blktrack_status *st, dev_t dev);
 int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
-		  struct blktrack_checkpoint_vol __user *ucv, const u64 *snap_limit);
+		  struct blktrack_checkpoint_vol __user *ucv,
+		  const struct blktrack_checkpoint_snap *snap);
 int bt_snap_read_dev(const struct blktrack_snap_read *rd, dev_t dev);
 int bt_snap_status_dev(struct blktrack_snap_status *st, dev_t dev);
 int bt_read_extents(struct blktrack_read_extents *rd, dev_t dev);

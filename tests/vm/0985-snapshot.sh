@@ -3,8 +3,10 @@
 # the snapshot of the pending map's blocks equals what the test wrote before
 # the checkpoint, after direct, buffered, whole-disk and discard overwrites
 # and under fio; blocks outside the pending map are never copied; reading
-# releases; a full store loses the snapshot (EOVERFLOW) but no write, and
-# the next checkpoint works; detach and rmmod with a snapshot held.
+# releases; with SNAP_ALL blocks outside the pending map are protected too;
+# RELEASE frees blocks (and their copies) without reading them; a full
+# store loses the snapshot (EOVERFLOW) but no write, and the next
+# checkpoint works; detach and rmmod with a snapshot held.
 . /blktrack/tests/vm/lib/testlib.sh
 trap cleanup_all EXIT
 
@@ -77,6 +79,72 @@ bt commit $V
 snap_fails ENODATA status $V
 snap_fails ENODATA read $V 0 4096
 
+echo "# ---- SNAP_ALL: every block is protected; RELEASE frees without reading"
+BLOCKS=$((P1_SIZE / 4096))
+# [16, 24) MiB: written, then committed: outside the next pending map.
+run dd if=/dev/urandom of=$V bs=$MIB seek=16 count=8 oflag=direct status=none
+bt checkpoint $V
+bt commit $V
+# The pending map: [0, 1 MiB).
+write_direct $V 0 $MIB
+run sync
+want_in=$(sha 0 $MIB $V)
+want_out=$(sha $((16 * MIB)) $((8 * MIB)) $V)
+run "$snap" take $V 0 all
+assert_eq "protected blocks (all)" "$(snapget protected)" $BLOCKS
+assert_eq "uncopied blocks (all)" "$(snapget uncopied)" $BLOCKS
+# 4 MiB outside the pending map (1024 blocks) and its 256 blocks.
+write_direct $V $((16 * MIB)) $((4 * MIB))
+write_at $V 0 $MIB
+run sync
+assert_eq "copied blocks (all)" "$(snapget copied)" 1280
+assert_eq "uncopied blocks (all)" "$(snapget uncopied)" $((BLOCKS - 1280))
+assert_eq "store bytes (all)" "$(snapget store_bytes)" $((1280 * 4096))
+[ "$(sha $((16 * MIB)) $((8 * MIB)) $V)" != "$want_out" ] || fail "the overwrites changed nothing"
+"$snap" read $V $((16 * MIB)) $((8 * MIB)) keep >"$BT_TMP/snap.img" ||
+	fail "snapread read (all, outside) failed"
+assert_eq "snapshot outside the pending map" \
+	"$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want_out"
+"$snap" read $V 0 $MIB keep >"$BT_TMP/snap.img" || fail "snapread read (all, inside) failed"
+assert_eq "snapshot of the pending map (all)" \
+	"$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want_in"
+# Uncopied blocks: released, then overwritten without a copy.
+run "$snap" release $V $((20 * MIB)) $((4 * MIB))
+assert_eq "released (uncopied range)" "$(snapget released)" 1024
+assert_eq "uncopied after release" "$(snapget uncopied)" $((BLOCKS - 2304))
+write_direct $V $((20 * MIB)) $((4 * MIB))
+run sync
+assert_eq "copied after writes to released blocks" "$(snapget copied)" 1280
+snap_fails EIDRM read $V $((20 * MIB)) 4096
+# Copied blocks: released, their copies freed.
+run "$snap" release $V $((16 * MIB)) $((2 * MIB))
+assert_eq "released (copied range)" "$(snapget released)" 1536
+assert_eq "store bytes after release" "$(snapget store_bytes)" $((768 * 4096))
+snap_fails EIDRM read $V $((16 * MIB)) 4096
+# Released before: no error, not counted again; [18, 20) MiB is new.
+run "$snap" release $V $((16 * MIB)) $((8 * MIB))
+assert_eq "released (overlapping)" "$(snapget released)" 2048
+assert_eq "store bytes (overlapping)" "$(snapget store_bytes)" $((256 * 4096))
+# The whole volume in one call, longer than SNAP_READ_MAX.
+run "$snap" release $V 0 $P1_SIZE
+assert_eq "released (whole volume)" "$(snapget released)" $BLOCKS
+assert_eq "uncopied (whole volume)" "$(snapget uncopied)" 0
+assert_eq "store bytes (whole volume)" "$(snapget store_bytes)" 0
+write_direct $V 0 $MIB
+run sync
+assert_eq "copied after the whole release" "$(snapget copied)" 1280
+snap_fails EIDRM read $V 0 4096
+bt commit $V
+# A region never written nor cut: released whole, no leaf of its own.
+run "$snap" take $V 0 all
+run "$snap" release $V 0 $P1_SIZE
+assert_eq "released (untouched, whole)" "$(snapget released)" $BLOCKS
+write_direct $V $((30 * MIB)) $MIB
+run sync
+assert_eq "copied (untouched, whole)" "$(snapget copied)" 0
+snap_fails EIDRM read $V $((30 * MIB)) 4096
+bt commit $V
+
 echo "# ---- a full store loses the snapshot, never a write"
 run dd if=/dev/urandom of=$V bs=$MIB count=1 oflag=direct status=none
 run sync
@@ -86,6 +154,7 @@ run sync
 assert_eq "overflow" "$(snapget overflow)" 1
 assert_eq "error" "$(snapget error)" 75
 snap_fails EOVERFLOW read $V 0 4096
+snap_fails EOVERFLOW release $V 0 4096
 blktrack status $V
 blktrack status $V | grep -qi overflow || echo "# (the CLI does not show the snapshot flags yet)"
 bt abort $V

@@ -365,7 +365,7 @@ struct blktrack_restore {
 /*
  * Snapshots (copy-before-write). CHECKPOINT_SNAP checkpoints like CHECKPOINT
  * and, at the same instant, starts a snapshot of each volume that protects
- * exactly the blocks of its new pending map: before a write reaches one of
+ * exactly the blocks of its new pending map (every block: BLKTRACK_SNAP_ALL): before a write reaches one of
  * them, its old contents are copied into a difference store in memory.
  * SNAP_READ then returns the volume as it was at the checkpoint while writes
  * go on, and releases what it read (each block is read once). COMMIT, ABORT,
@@ -435,10 +435,11 @@ struct blktrack_checkpoint_snap {
  * no longer protected and their copies are freed; reading one again fails
  * with EIDRM.
  * Errors: ENOENT (not attached), ENODATA (no snapshot), ESTALE (stamp),
- * EINVAL (flags, reserved, alignment, length 0), E2BIG (length), ERANGE
- * (past the end), EOVERFLOW (the snapshot is lost: store full, or a copy
- * failed), EIDRM (a block was released), EIO, EFAULT. Nothing is released
- * on error.
+ * EINVAL (flags, KEEP with RELEASE, a buf_ptr with RELEASE, reserved,
+ * alignment, length 0), E2BIG (length, not with RELEASE), ERANGE (past the
+ * end), EOVERFLOW (the snapshot is lost: store full, or a copy failed),
+ * EIDRM (a block was released; not with RELEASE), ENOMEM, EIO, EFAULT.
+ * Nothing is released on error.
  */
 struct blktrack_snap_read {
 	__u64 size;
@@ -459,10 +460,11 @@ struct blktrack_snap_read {
  * @flags: OUT BLKTRACK_STATUS_SNAP_OVERFLOW or 0; IN must be zero
  * @error: OUT why the snapshot was lost (a positive errno: EOVERFLOW for a
  *	full store, ENOMEM, EIO, ENODEV), 0 while it holds
- * @protected_blocks: OUT blocks protected at the checkpoint (the pending map)
+ * @protected_blocks: OUT blocks protected at the checkpoint (the pending map,
+ *	or the whole volume with BLKTRACK_SNAP_ALL)
  * @uncopied_blocks: OUT protected blocks neither copied nor released yet
  * @copied_blocks: OUT blocks copied into the store since the checkpoint
- * @released_blocks: OUT blocks released by SNAP_READ
+ * @released_blocks: OUT blocks released by SNAP_READ (reading or RELEASE)
  * @held_writes: OUT write bios held for a copy since the checkpoint
  * @store_bytes: OUT bytes of copies in the store now
  * @store_limit: OUT the store's limit in bytes

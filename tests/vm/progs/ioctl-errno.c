@@ -397,11 +397,12 @@ static const struct ioc iocs[] = {
 		ZR(blktrack_restore, reserved, 0), ZR(blktrack_restore, reserved, 1) } },
 	{ "CHECKPOINT_SNAP", BLKTRACK_IOC_CHECKPOINT_SNAP,
 	  sizeof(struct blktrack_checkpoint_snap), {
-		ZF(blktrack_checkpoint_snap, flags, 0),
+		ZF(blktrack_checkpoint_snap, flags, BLKTRACK_SNAP_ALL),
 		ZR(blktrack_checkpoint_snap, reserved, 0),
 		ZR(blktrack_checkpoint_snap, reserved, 1) } },
 	{ "SNAP_READ", BLKTRACK_IOC_SNAP_READ, sizeof(struct blktrack_snap_read), {
-		ZF(blktrack_snap_read, flags, BLKTRACK_SNAP_READ_KEEP),
+		ZF(blktrack_snap_read, flags,
+		   BLKTRACK_SNAP_READ_KEEP | BLKTRACK_SNAP_READ_RELEASE),
 		Z(blktrack_snap_read, reserved0),
 		ZR(blktrack_snap_read, reserved, 0), ZR(blktrack_snap_read, reserved, 1) } },
 	{ "SNAP_STATUS", BLKTRACK_IOC_SNAP_STATUS, sizeof(struct blktrack_snap_status), {
@@ -879,9 +880,20 @@ static void checks_protocol(struct blktrack_stamp stamp)
 	expect(ENODATA, BLKTRACK_IOC_ABORT, &a, "ABORT after COMMIT -> ENODATA");
 }
 
+/* SNAP_READ with BLKTRACK_SNAP_READ_RELEASE: no buffer. */
+static void fill_release(struct arg *a, __u64 offset, __u64 length)
+{
+	fill(BLKTRACK_IOC_SNAP_READ, a, 0);
+	a->u.srd.flags = BLKTRACK_SNAP_READ_RELEASE;
+	a->u.srd.buf_ptr = 0;
+	a->u.srd.offset = offset;
+	a->u.srd.length = length;
+}
+
 /*
  * Snapshots: refusals without one, CHECKPOINT_SNAP's own checks, then
- * every SNAP_READ refusal on a live snapshot; ABORT ends it.
+ * every SNAP_READ refusal on a live snapshot (reading and releasing);
+ * ABORT ends it. Then a BLKTRACK_SNAP_ALL snapshot.
  */
 static void checks_snapshot(const char *path)
 {
@@ -981,12 +993,54 @@ static void checks_snapshot(const char *path)
 	a.u.srd.flags = 0;
 	a.u.srd.buf_ptr = BOGUS_U64;
 	expect(EFAULT, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ buf_ptr unmapped -> EFAULT");
+
+	fill_release(&a, 0, 4096);
+	a.u.srd.flags |= BLKTRACK_SNAP_READ_KEEP;
+	expect(EINVAL, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ KEEP|RELEASE -> EINVAL");
+	fill_release(&a, 0, 4096);
+	a.u.srd.buf_ptr = (uintptr_t)snap_buf;
+	expect(EINVAL, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ RELEASE with a buf_ptr -> EINVAL");
+	fill_release(&a, 0, 0);
+	expect(EINVAL, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ RELEASE length 0 -> EINVAL");
+	fill_release(&a, 512, 4096);
+	expect(EINVAL, BLKTRACK_IOC_SNAP_READ, &a,
+	       "SNAP_READ RELEASE offset not block aligned -> EINVAL");
+	fill_release(&a, 0, 4096 + 512);
+	expect(EINVAL, BLKTRACK_IOC_SNAP_READ, &a,
+	       "SNAP_READ RELEASE length not block aligned -> EINVAL");
+	fill_release(&a, st.dev_size, 4096);
+	expect(ERANGE, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ RELEASE at the volume's end -> ERANGE");
+	/* Longer than SNAP_READ_MAX is no E2BIG for a release: ERANGE for the end. */
+	fill_release(&a, 0, BLKTRACK_SNAP_READ_MAX + 4096ULL);
+	expect(st.dev_size >= BLKTRACK_SNAP_READ_MAX + 4096ULL ? 0 : ERANGE,
+	       BLKTRACK_IOC_SNAP_READ, &a,
+	       "SNAP_READ RELEASE length > MAX (volume %llu bytes) -> no E2BIG",
+	       (unsigned long long)st.dev_size);
+	fill_release(&a, 0, 4096);
+	a.u.srd.stamp.epoch++;
+	expect(ESTALE, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ RELEASE epoch+1 -> ESTALE");
+	fill_release(&a, 0, 4096);
+	a.u.srd.dev = nodev;
+	expect(ENOENT, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ RELEASE of another device -> ENOENT");
 	/* The failed read released nothing: a releasing read succeeds, then EIDRM. */
 	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
 	a.u.srd.flags = 0;
 	expect(0, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ (releasing) -> ok");
 	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
 	expect(EIDRM, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ of released blocks -> EIDRM");
+	/* The whole volume, twice: blocks released before are no error. */
+	fill_release(&a, 0, st.dev_size);
+	expect(0, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ RELEASE of the whole volume -> ok");
+	fill_release(&a, 0, st.dev_size);
+	expect(0, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ RELEASE of released blocks -> ok");
+	fill(BLKTRACK_IOC_SNAP_STATUS, &a, 0);
+	if (!expect(0, BLKTRACK_IOC_SNAP_STATUS, &a, "SNAP_STATUS after RELEASE -> ok"))
+		check(a.u.sst.released_blocks == a.u.sst.protected_blocks &&
+		      !a.u.sst.uncopied_blocks && !a.u.sst.store_bytes,
+		      "after RELEASE: all %llu released (%llu), none uncopied (%llu)",
+		      (unsigned long long)a.u.sst.protected_blocks,
+		      (unsigned long long)a.u.sst.released_blocks,
+		      (unsigned long long)a.u.sst.uncopied_blocks);
 	fill(BLKTRACK_IOC_ABORT, &a, 0);
 	expect(0, BLKTRACK_IOC_ABORT, &a, "ABORT ends the snapshot -> ok");
 	fill(BLKTRACK_IOC_SNAP_STATUS, &a, 0);
@@ -994,6 +1048,44 @@ static void checks_snapshot(const char *path)
 	st = status();
 	check(!(st.flags & (BLKTRACK_STATUS_SNAPSHOT | BLKTRACK_STATUS_PENDING)),
 	      "after ABORT: STATUS has no snapshot (flags %#x)", st.flags);
+
+	/* SNAP_ALL: every block is protected, the pending map's or not. */
+	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+	a.u.csnap.flags = BLKTRACK_SNAP_ALL;
+	if (expect(0, BLKTRACK_IOC_CHECKPOINT_SNAP, &a, "CHECKPOINT_SNAP SNAP_ALL -> ok"))
+		return;
+	st = status();
+	fill(BLKTRACK_IOC_SNAP_STATUS, &a, 0);
+	if (!expect(0, BLKTRACK_IOC_SNAP_STATUS, &a, "SNAP_STATUS (SNAP_ALL) -> ok"))
+		check(a.u.sst.protected_blocks ==
+		      (st.dev_size + st.block_size - 1) / st.block_size &&
+		      a.u.sst.uncopied_blocks == a.u.sst.protected_blocks,
+		      "SNAP_ALL protects all %llu blocks (%llu, %llu uncopied)",
+		      (unsigned long long)((st.dev_size + st.block_size - 1) / st.block_size),
+		      (unsigned long long)a.u.sst.protected_blocks,
+		      (unsigned long long)a.u.sst.uncopied_blocks);
+	/* Block 2 was not written: outside the pending map, yet protected. */
+	fill_release(&a, 2 * 4096, 4096);
+	expect(0, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ RELEASE (SNAP_ALL) of block 2 -> ok");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.offset = 2 * 4096;
+	a.u.srd.length = 4096;
+	expect(EIDRM, BLKTRACK_IOC_SNAP_READ, &a,
+	       "SNAP_READ (SNAP_ALL) of a released block outside the pending map -> EIDRM");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.offset = 3 * 4096;
+	a.u.srd.length = 4096;
+	expect(0, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ (SNAP_ALL) of block 3 -> ok");
+	fill(BLKTRACK_IOC_SNAP_STATUS, &a, 0);
+	if (!expect(0, BLKTRACK_IOC_SNAP_STATUS, &a, "SNAP_STATUS (SNAP_ALL) -> ok"))
+		check(a.u.sst.released_blocks == 1 &&
+		      a.u.sst.uncopied_blocks == a.u.sst.protected_blocks - 1,
+		      "SNAP_ALL: 1 released (%llu), the rest uncopied (%llu of %llu)",
+		      (unsigned long long)a.u.sst.released_blocks,
+		      (unsigned long long)a.u.sst.uncopied_blocks,
+		      (unsigned long long)a.u.sst.protected_blocks);
+	fill(BLKTRACK_IOC_ABORT, &a, 0);
+	expect(0, BLKTRACK_IOC_ABORT, &a, "ABORT ends the SNAP_ALL snapshot -> ok");
 }
 
 static void checks_unknown(void)

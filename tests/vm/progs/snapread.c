@@ -2,10 +2,13 @@
 /*
  * snapread - drive a volume's snapshot through the raw ioctls (tests).
  *
- *	snapread take DEV [STORE_LIMIT]     CHECKPOINT_SNAP of DEV
+ *	snapread take DEV [STORE_LIMIT [all]]
+ *	                                    CHECKPOINT_SNAP of DEV (all:
+ *	                                    BLKTRACK_SNAP_ALL; limit 0: default)
  *	snapread read DEV OFFSET LENGTH [keep]
  *	                                    the snapshot of the range to stdout,
  *	                                    in SNAP_READ calls of at most 1 MiB
+ *	snapread release DEV OFFSET LENGTH  one SNAP_READ_RELEASE of the range
  *	snapread status DEV                 SNAP_STATUS as "key value" lines
  *
  * Exits 0 on success; on an ioctl failure prints "errno NAME" to stderr
@@ -49,7 +52,7 @@ static int stamp_of(struct blktrack_stamp *stamp)
 	return 0;
 }
 
-static int take(__u64 limit)
+static int take(__u64 limit, __u32 flags)
 {
 	struct blktrack_checkpoint_vol v;
 	struct blktrack_checkpoint_snap c;
@@ -61,6 +64,7 @@ static int take(__u64 limit)
 	c.vols_ptr = (__u64)(unsigned long)&v;
 	c.count = 1;
 	c.store_limit = limit;
+	c.flags = flags;
 	if (ioctl(ctl, BLKTRACK_IOC_CHECKPOINT_SNAP, &c))
 		return fail("CHECKPOINT_SNAP");
 	printf("epoch %llu dirty %llu\n", (unsigned long long)v.stamp.epoch,
@@ -96,6 +100,23 @@ static int readsnap(__u64 off, __u64 len, int keep)
 	return fflush(stdout) ? fail("write") : 0;
 }
 
+static int release(__u64 off, __u64 len)
+{
+	struct blktrack_snap_read rd;
+
+	memset(&rd, 0, sizeof(rd));
+	rd.size = sizeof(rd);
+	rd.dev = dev;
+	rd.flags = BLKTRACK_SNAP_READ_RELEASE;
+	if (stamp_of(&rd.stamp))
+		return fail("STATUS");
+	rd.offset = off;
+	rd.length = len;
+	if (ioctl(ctl, BLKTRACK_IOC_SNAP_READ, &rd))
+		return fail("SNAP_READ_RELEASE");
+	return 0;
+}
+
 static int status(void)
 {
 	struct blktrack_snap_status st;
@@ -123,7 +144,7 @@ int main(int argc, char **argv)
 	struct stat sb;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: snapread take|read|status DEV ...\n");
+		fprintf(stderr, "usage: snapread take|read|release|status DEV ...\n");
 		return 1;
 	}
 	if (stat(argv[2], &sb) || !S_ISBLK(sb.st_mode))
@@ -134,12 +155,15 @@ int main(int argc, char **argv)
 	if (ctl < 0)
 		return fail("open");
 	if (!strcmp(argv[1], "take"))
-		return take(argc > 3 ? strtoull(argv[3], NULL, 0) : 0);
+		return take(argc > 3 ? strtoull(argv[3], NULL, 0) : 0,
+			    argc > 4 && !strcmp(argv[4], "all") ? BLKTRACK_SNAP_ALL : 0);
 	if (!strcmp(argv[1], "read") && argc >= 5)
 		return readsnap(strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0),
 				argc > 5 && !strcmp(argv[5], "keep"));
+	if (!strcmp(argv[1], "release") && argc >= 5)
+		return release(strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0));
 	if (!strcmp(argv[1], "status"))
 		return status();
-	fprintf(stderr, "usage: snapread take|read|status DEV ...\n");
+	fprintf(stderr, "usage: snapread take|read|release|status DEV ...\n");
 	return 1;
 }
