@@ -177,21 +177,22 @@ static u64 pow2_ceil(u64 x)
 }
 
 /*
- * What a leaf holding @c dirty blocks may cost. A sparse leaf is a sorted
- * array of 2-byte offsets after a small header (at most 32 bytes), sized in
- * powers of two from 64 bytes; a dense one a 4 KiB bitmap. Neither ever
+ * What a leaf holding @c dirty blocks may cost. A sparse leaf is a hash
+ * table of 2-byte cells after a small header (at most 32 bytes), sized in
+ * powers of two from 64 bytes and never more than 3/4 full, nor less than
+ * 3/8 unless it is the smallest; a dense one a 4 KiB bitmap. Neither ever
  * costs more than the bitmap: a flat bitmap's share of the region.
  */
 static u64 cost_lo(u64 c)
 {
-	u64 b = pow2_ceil(2 * c + 1);
+	u64 b = pow2_ceil((8 * c + 2) / 3);
 
 	return b < 64 ? 64 : b > LEAF ? LEAF : b;
 }
 
 static u64 cost_hi(u64 c)
 {
-	u64 b = pow2_ceil(2 * c + 32);
+	u64 b = pow2_ceil((8 * c + 2) / 3 + 32);
 
 	return b < 64 ? 64 : b > LEAF ? LEAF : b;
 }
@@ -336,7 +337,7 @@ Test(map, dirty_and_bytes_exact, .timeout = 10)
 	cr_assert_eq(btmap_dirty(map), 105);
 	/* Two sparse leaves: 100 and 5 offsets, far less than 2 bitmaps. */
 	expect_sparse_cost(map, ref);
-	cr_assert_leq(leaf_bytes(map), 256 + 64);
+	cr_assert_leq(leaf_bytes(map), 512 + 64);
 	k = leaf_bytes(map);
 	/* A whole region at once costs no leaf. */
 	btmap_mark(map, 5 * R, R);
@@ -568,6 +569,87 @@ Test(map, mark_one_failed_alloc_goes_full, .timeout = 10)
 	cr_assert_not(btmap_mark_one(map, R + 100, false));
 	btmap_destroy(map);
 	expect_no_leak();
+}
+
+/*
+ * A hash leaf's replacement interrupted (as by a completion in hard IRQ on
+ * the same CPU) by marks of the same region: they find the leaf frozen,
+ * finish the replacement themselves and mark the copy; the interrupted
+ * replacer loses the slot and frees its own copy. Nothing is lost, nothing
+ * leaks, the memory counted is the leaves held.
+ */
+static struct btmap *nest_map;
+static bool *nest_ref;
+static u64 nest_next, nest_left;
+static bool nest_fail;
+
+static void nest_marks(void)
+{
+	void (*hook)(void) = btmap_replace_delay;
+
+	if (!nest_left)
+		return;
+	btmap_replace_delay = NULL;	/* the nested replacements run straight */
+	if (nest_fail)
+		btmap_fail_leaf_alloc = 1;
+	while (nest_left) {
+		btmap_mark_one(nest_map, nest_next, nest_left % 2);
+		ref_mark(nest_ref, btmap_nr_blocks(nest_map), nest_next, 1);
+		nest_next += 37;
+		nest_left--;
+	}
+	btmap_replace_delay = hook;
+}
+
+static void nested_replace(bool fail, u64 nested)
+{
+	const u64 nr = 2 * R;
+	struct btmap *map = btmap_create(nr, 0);
+	bool *ref = calloc(nr, 1);
+	u64 k, grown = 0, partial, nonclean;
+
+	nest_map = map;
+	nest_ref = ref;
+	nest_fail = fail;
+	nest_next = R + 5;
+	btmap_replace_delay = nest_marks;
+	/* Each replacement of region 1's leaf is interrupted by @nested marks. */
+	for (k = 0; k < 3000 && !(fail && grown); k++) {
+		u64 before = leaf_bytes(map);
+
+		nest_left = nested;
+		btmap_mark_one(map, R + 3 + 11 * k, false);
+		ref_mark(ref, nr, R + 3 + 11 * k, 1);
+		if (before && leaf_bytes(map) != before)
+			grown++;	/* replaced: bigger, a bitmap, or FULL */
+	}
+	btmap_replace_delay = NULL;
+	btmap_fail_leaf_alloc = 0;
+	cr_assert_geq(grown, fail ? 1 : 4);
+	if (fail) {
+		/* The nested replacer could not allocate: the region went FULL. */
+		expect_cover(map, ref, &partial, &nonclean);
+		cr_assert_eq(partial, 0);
+		cr_assert_eq(nonclean, 1);
+		cr_assert_eq(leaf_bytes(map), 0);
+	} else {
+		expect_exact(map, ref);
+		expect_sparse_cost(map, ref);
+	}
+	btmap_destroy(map);
+	free(ref);
+	expect_no_leak();
+}
+
+Test(map, hash_replace_interrupted_by_inserts, .timeout = 10)
+{
+	nested_replace(false, 1);
+	nested_replace(false, 40);	/* enough to make the nested mark grow it again */
+}
+
+Test(map, hash_replace_interrupted_alloc_fails, .timeout = 10)
+{
+	nested_replace(true, 3);
 }
 
 /*
@@ -1199,6 +1281,7 @@ struct race {
 	int min_iter;		/* main-thread iterations at least (default: 40 epochs) */
 	bool delay;		/* markers sometimes pause holding a leaf */
 	bool one;		/* single blocks by btmap_mark_one(), and completions */
+	bool replace_delay;	/* replacers sometimes pause between freeze and publish */
 };
 
 static struct epoch *cur;		/* rcu-published, as in the module */
@@ -1345,6 +1428,15 @@ static void marker_delay(void)
 		usleep(20);
 }
 
+static __thread u64 replace_calls;
+
+/* Now and then a replacer is preempted with its leaf frozen. */
+static void replace_delay(void)
+{
+	if (++replace_calls % 4 == 0)
+		usleep(50);
+}
+
 static void race(const struct race *rc)
 {
 	struct marker m[8];
@@ -1356,6 +1448,7 @@ static void race(const struct race *rc)
 	cur = epoch_new(rc);
 	stop = 0;
 	btmap_mark_delay = rc->delay ? marker_delay : NULL;
+	btmap_replace_delay = rc->replace_delay ? replace_delay : NULL;
 	for (t = 0; t < rc->nthreads; t++) {
 		m[t].rc = rc;
 		m[t].seed = 0x9e3779b97f4a7c15ULL * (t + 1);
@@ -1407,6 +1500,8 @@ static void race(const struct race *rc)
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (t = 0; t < rc->nthreads; t++)
 		pthread_join(m[t].tid, NULL);
+	btmap_mark_delay = NULL;
+	btmap_replace_delay = NULL;
 	epoch_check(rc, cur);
 	epoch_free(cur);
 	cur = NULL;
@@ -1513,6 +1608,35 @@ Test(map, concurrent_mark_one_limit_coarsen, .timeout = 20)
 		.nr = 3 * R + 77, .limit = LEAF + 512, .max_count = 3, .nthreads = 4,
 		.epoch_iters = 2, .abort_pct = 30, .coarsen = 1, .merge_blocks = 100,
 		.delay = true, .one = true,
+	};
+
+	race(&rc);
+}
+
+/*
+ * Single-block inserts into the hash leaves of one region racing their
+ * growth and conversion, replacers preempted with a leaf frozen (the others
+ * must finish the replacement, never wait, never mark a dropped leaf), swaps
+ * and aborts: an insert lost in a replaced leaf shows in the exact check.
+ */
+Test(map, concurrent_inserts_race_growth_exact, .timeout = 20)
+{
+	struct race rc = {
+		.nr = R, .max_count = 1, .nthreads = 6, .epoch_iters = 3,
+		.abort_pct = 30, .merge_blocks = 50, .exact = true, .delay = true,
+		.one = true, .replace_delay = true,
+	};
+
+	race(&rc);
+}
+
+/* The same with small multi-block marks, a limit and the coarsening worker. */
+Test(map, concurrent_inserts_race_growth_limit, .timeout = 20)
+{
+	struct race rc = {
+		.nr = 2 * R, .limit = 2048, .max_count = 4, .nthreads = 6,
+		.epoch_iters = 2, .abort_pct = 30, .coarsen = 1, .merge_blocks = 50,
+		.delay = true, .one = true, .replace_delay = true,
 	};
 
 	race(&rc);
