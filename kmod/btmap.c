@@ -71,8 +71,7 @@ void (*btmap_replace_delay)(void);
 /* Bins of the fill-count histogram used to pick the densest leaves. */
 #define BTMAP_HIST_SHIFT	9
 #define BTMAP_HIST_BINS		((BTMAP_REGION_BLOCKS >> BTMAP_HIST_SHIFT) + 1)
-/* Entries of a hint array (a power of two); see "Single-block marks". */
-#define BTMAP_HINTS		256U
+/* Bytes of a hint array (BTMAP_HINTS: btmap.h); see "Single-block marks". */
 #define BTMAP_HINT_BYTES	(BTMAP_HINTS * sizeof(u64))
 /* Keeps the slot array below kvmalloc's INT_MAX cap (16 PiB at 4 KiB). */
 #define BTMAP_MAX_REGIONS	(1UL << 27)
@@ -96,13 +95,12 @@ _Static_assert(BTMAP_REGION_BLOCKS < BTMAP_HASH_FROZEN, "entries must fit in a c
 _Static_assert(sizeof(long) == sizeof(u64), "hints need single-copy atomic 64-bit accesses");
 
 struct btmap {
-	u64 nr_blocks;
+	struct btmap_front f;		/* nr_blocks, hint: first (btmap.h) */
 	u64 mem_limit;
 	unsigned long nr_regions;
 	atomic_long_t leaf_bytes;	/* changes only on leaf alloc/free */
 	unsigned long *slots;
 	atomic_t *fill;			/* dirty blocks in each region's leaf */
-	btmap_hint_t hint;		/* see "Single-block marks" */
 };
 
 /*
@@ -112,7 +110,7 @@ struct btmap {
 struct btmap_hash {
 	struct rcu_head rcu;		/* freeing it once replaced */
 	u16 cap;			/* cells; never changes */
-	u16 max;			/* entries it takes before it is replaced */
+	u16 max;			/* entries it takes; past them, grow (or the region is full) */
 	u16 cell[];
 };
 
@@ -196,7 +194,7 @@ static size_t leaf_size(unsigned long s)
 /* Blocks in region @r: BTMAP_REGION_BLOCKS except for a short last one. */
 static unsigned int region_blocks(const struct btmap *map, unsigned long r)
 {
-	u64 left = map->nr_blocks - ((u64)r << BTMAP_REGION_SHIFT);
+	u64 left = map->f.nr_blocks - ((u64)r << BTMAP_REGION_SHIFT);
 
 	return left < BTMAP_REGION_BLOCKS ? (unsigned int)left : BTMAP_REGION_BLOCKS;
 }
@@ -306,7 +304,7 @@ struct btmap *btmap_create(u64 nr_blocks, u64 mem_limit)
 	if (!map)
 		return NULL;
 	btmap_alloc_count(1);
-	map->nr_blocks = nr_blocks;
+	map->f.nr_blocks = nr_blocks;
 	map->mem_limit = mem_limit;
 	map->nr_regions = (unsigned long)nr_regions;
 	atomic_long_set(&map->leaf_bytes, 0);
@@ -319,8 +317,8 @@ struct btmap *btmap_create(u64 nr_blocks, u64 mem_limit)
 	if (!map->fill)
 		goto out_free_slots;
 	btmap_alloc_count(1);
-	map->hint = btmap_hint_alloc(BTMAP_HINT_BYTES);
-	if (!map->hint)
+	map->f.hint = btmap_hint_alloc(BTMAP_HINT_BYTES);
+	if (!map->f.hint)
 		goto out_free_fill;
 	btmap_alloc_count(1);
 	return map;
@@ -346,7 +344,7 @@ void btmap_destroy(struct btmap *map)
 	for (r = 0; r < map->nr_regions; r++)
 		if (slot_is_leaf(map->slots[r]))
 			leaf_free(map->slots[r]);
-	btmap_hint_free(map->hint);
+	btmap_hint_free(map->f.hint);
 	btmap_alloc_count(-1);
 	btmap_kvfree(map->fill);
 	btmap_alloc_count(-1);
@@ -406,30 +404,32 @@ static unsigned long *leaf_bitmap_alloc(void)
 }
 
 
-/* A zeroed table of class @c: every cell empty. */
-static struct btmap_hash *hash_alloc(unsigned int c)
+/*
+ * A zeroed table of class @c (every cell empty) for a region of @all
+ * blocks. Its max is also below @all, so that the markers' one check
+ * "fill > max" catches a region that became wholly dirty too.
+ */
+static struct btmap_hash *hash_alloc(unsigned int c, unsigned int all)
 {
 	struct btmap_hash *h = btmap_leaf_alloc(hash_class_bytes(c));
+	unsigned int max = hash_class_max(c);
 
 	if (!h)
 		return NULL;
 	btmap_alloc_count(1);
 	h->cap = (u16)hash_class_cap(c);
-	h->max = (u16)hash_class_max(c);
+	h->max = (u16)(max < all ? max : all - 1);
 	return h;
 }
 
-/* Add @off to a table nobody else can see yet (it has room). */
+/* Add @off to a table nobody else can see yet (it has room, @off is not in it). */
 static void hash_put_private(struct btmap_hash *h, unsigned int off)
 {
-	unsigned int i = hash_start(h, off);
+	unsigned int cap = h->cap, i = hash_start(h, off);
 
-	while (h->cell[i]) {
-		if (h->cell[i] == off + 1)
-			return;
-		if (++i == h->cap)
+	while (h->cell[i])
+		if (++i == cap)
 			i = 0;
-	}
 	h->cell[i] = (u16)(off + 1);
 }
 
@@ -445,6 +445,12 @@ static inline int hash_insert(struct btmap_hash *h, unsigned int off)
 	unsigned int cap = h->cap, i = hash_start(h, off), n;
 	u16 v = (u16)(off + 1), c;
 
+	/*
+	 * A frozen cell is passed over like another entry: the probe ends
+	 * at an empty cell (an insert there is in every replacer's copy,
+	 * which reads each cell once it can no longer change) or after
+	 * every cell. So the loop tests two values, not three.
+	 */
 	for (n = cap; n; n--) {
 		c = READ_ONCE(h->cell[i]);
 		if (!c) {
@@ -454,8 +460,6 @@ static inline int hash_insert(struct btmap_hash *h, unsigned int off)
 		}
 		if (c == v)
 			return 0;
-		if (c == BTMAP_HASH_FROZEN)
-			return -1;
 		if (++i == cap)
 			i = 0;
 	}
@@ -493,53 +497,54 @@ static bool hash_has(const struct btmap_hash *h, unsigned int off)
 static btmap_noinline bool hash_replace(struct btmap *map, unsigned long r,
 					struct btmap_hash *h, unsigned int extra)
 {
-	unsigned long *slot = &map->slots[r], th = hash_slot(h), leaf = 0;
-	size_t old_bytes = hash_class_bytes(hash_class(h)), new_bytes;
-	unsigned int i, n = 0, c;
+	unsigned int i, cap = h->cap, oc = hash_class(h), all = region_blocks(map, r);
+	unsigned long *slot = &map->slots[r], th = hash_slot(h), leaf = 0, *bm = NULL;
+	size_t old_bytes = hash_class_bytes(oc), new_bytes;
+	struct btmap_hash *b = NULL;
+	unsigned int c;
 
-	/* Freeze: after this pass no cell of @h changes again. */
-	for (i = 0; i < h->cap; i++) {
-		u16 v = READ_ONCE(h->cell[i]);
+	/*
+	 * The fill count is about the entries (markers count theirs just
+	 * after inserting). Always a bigger class: its max is over the old
+	 * cap, so whatever the count, every entry fits.
+	 */
+	c = hash_class_for((unsigned int)atomic_read(&map->fill[r]) + extra);
+	if (c <= oc)
+		c = oc + 1;
+	if (c < BTMAP_HASH_CLASSES) {
+		new_bytes = hash_class_bytes(c);
+		if (!over_limit(map, new_bytes - old_bytes))
+			b = hash_alloc(c, all);
+		leaf = b ? hash_slot(b) : 0;
+	} else {
+		new_bytes = BTMAP_LEAF_BYTES;
+		if (!over_limit(map, new_bytes - old_bytes))
+			bm = leaf_bitmap_alloc();
+		leaf = (unsigned long)bm;
+	}
+
+	/*
+	 * Freeze and copy in one pass: once read (or frozen) here a cell
+	 * never changes again, so the copy ends up with every entry an
+	 * insert could report as marked.
+	 */
+	for (i = 0; i < cap; i++) {
+		unsigned int v = READ_ONCE(h->cell[i]);
 
 		if (!v)
 			v = cmpxchg(&h->cell[i], (u16)0, (u16)BTMAP_HASH_FROZEN);
-		if (v && v != BTMAP_HASH_FROZEN)
-			n++;
+		if (!v || v == BTMAP_HASH_FROZEN)
+			continue;
+		if (b)
+			hash_put_private(b, v - 1);
+		else if (bm)
+			bm[(v - 1) / BTMAP_WORD_BITS] |= 1UL << ((v - 1) % BTMAP_WORD_BITS);
 	}
 	btmap_replace_window();
-	if (READ_ONCE(*slot) != th)
-		return false;	/* another marker, coarsen or merge got there first */
 
-	c = hash_class_for(n + extra);
-	if (c < BTMAP_HASH_CLASSES) {
-		struct btmap_hash *b;
-
-		new_bytes = hash_class_bytes(c);
-		b = over_limit(map, new_bytes - old_bytes) ? NULL : hash_alloc(c);
-		if (b) {
-			for (i = 0; i < h->cap; i++)
-				if (h->cell[i] && h->cell[i] != BTMAP_HASH_FROZEN)
-					hash_put_private(b, h->cell[i] - 1U);
-			leaf = hash_slot(b);
-		}
-	} else {
-		unsigned long *bm;
-
-		new_bytes = BTMAP_LEAF_BYTES;
-		bm = over_limit(map, new_bytes - old_bytes) ? NULL : leaf_bitmap_alloc();
-		if (bm) {
-			for (i = 0; i < h->cap; i++) {
-				unsigned int v = h->cell[i];
-
-				if (v && v != BTMAP_HASH_FROZEN)
-					bm[(v - 1) / BTMAP_WORD_BITS] |= 1UL << ((v - 1) % BTMAP_WORD_BITS);
-			}
-			leaf = (unsigned long)bm;
-		}
-	}
 	if (!leaf) {
 		if (cmpxchg(slot, th, BTMAP_FULL) != th)
-			return false;
+			return false;	/* another marker, coarsen or merge got there first */
 		atomic_long_sub(old_bytes, &map->leaf_bytes);
 		btmap_call_rcu(&h->rcu, hash_free_rcu);
 		return true;
@@ -553,6 +558,19 @@ static btmap_noinline bool hash_replace(struct btmap *map, unsigned long r,
 	/* Markers and readers may still hold @h: free it after a grace period. */
 	btmap_call_rcu(&h->rcu, hash_free_rcu);
 	return false;
+}
+
+/*
+ * After an insert into @h brought the region's count to @fill, past
+ * @h->max: the region is wholly dirty, or @h must grow. Returns whether
+ * the map wants btmap_coarsen().
+ */
+static bool hash_past_max(struct btmap *map, unsigned long r, struct btmap_hash *h,
+			  unsigned int fill)
+{
+	if (fill >= region_blocks(map, r))
+		return true;
+	return hash_replace(map, r, h, 0);
 }
 
 /*
@@ -571,10 +589,7 @@ static inline int hash_mark_one(struct btmap *map, unsigned long r, struct btmap
 	if (ret < 0)
 		return hash_replace(map, r, h, 1) ? 1 : -1;
 	fill = (unsigned int)atomic_add_return(1, &map->fill[r]);
-	/* Past 3/4 of the cells: grow now, while inserts still find room. */
-	if (fill > h->max && hash_replace(map, r, h, 0))
-		return 1;
-	return fill >= region_blocks(map, r);
+	return fill > h->max && hash_past_max(map, r, h, fill);
 }
 
 /*
@@ -595,7 +610,7 @@ static int clean_mark(struct btmap *map, unsigned long r, unsigned int off, unsi
 		struct btmap_hash *h;
 		unsigned int k;
 
-		h = over_limit(map, hash_class_bytes(c)) ? NULL : hash_alloc(c);
+		h = over_limit(map, hash_class_bytes(c)) ? NULL : hash_alloc(c, all);
 		if (h) {
 			for (k = 0; k < n; k++)
 				hash_put_private(h, off + k);
@@ -649,11 +664,12 @@ static bool mark_region(struct btmap *map, unsigned long r, unsigned int off,
 			btmap_mark_window();
 			/* No room for the new ones: one replacement, sized for them. */
 			if ((unsigned int)atomic_read(&map->fill[r]) + n > h->max) {
-				unsigned int k, missing = 0;
+				unsigned int k, fill, missing = 0;
 
 				for (k = 0; k < n; k++)
 					missing += !hash_has(h, off + k);
-				if ((unsigned int)atomic_read(&map->fill[r]) + missing > h->max) {
+				fill = (unsigned int)atomic_read(&map->fill[r]) + missing;
+				if (fill > h->max && fill < all) {
 					if (hash_replace(map, r, h, missing))
 						want = true;
 					continue;
@@ -684,9 +700,9 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 	bool want = false;
 	u64 end;
 
-	if (first >= map->nr_blocks || !count)
+	if (first >= map->f.nr_blocks || !count)
 		return false;
-	end = count > map->nr_blocks - first ? map->nr_blocks : first + count;
+	end = count > map->f.nr_blocks - first ? map->f.nr_blocks : first + count;
 
 	/* Callers hold it already (probes); it keeps hash leaves alive. */
 	rcu_read_lock();
@@ -720,14 +736,27 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
  * The only map that loses marks, btmap_merge()'s source, clears its hints.
  */
 
-/* btmap_mark_one() past its hint check; @hint: the entry for @block. */
-static btmap_noinline bool mark_one(struct btmap *map, u64 block, u64 *hint)
+/*
+ * btmap_mark_one_hinted() when its fast path does not do: a clean, FULL or bitmap
+ * slot, a frozen hash leaf, or an insert (@counted: made and counted, the
+ * count now @fill) that took the region past the leaf's max.
+ */
+static btmap_noinline bool mark_one_slow(struct btmap *map, u64 block, u64 *hint,
+					 bool counted, unsigned int fill)
 {
 	unsigned long r = (unsigned long)(block >> BTMAP_REGION_SHIFT), s;
 	unsigned int off = (unsigned int)(block & (BTMAP_REGION_BLOCKS - 1));
 	int ret;
 
 	btmap_probe_read_lock();
+	if (counted) {
+		/* Grow whatever leaf is there now, if it is still a hash leaf. */
+		s = READ_ONCE(map->slots[r]);
+		ret = fill >= region_blocks(map, r);
+		if (!ret && slot_is_hash(s) && fill > slot_hash(s)->max)
+			ret = hash_replace(map, r, slot_hash(s), 0);
+		goto out;
+	}
 	do {
 		s = READ_ONCE(map->slots[r]);
 		if (s == BTMAP_FULL) {
@@ -735,7 +764,6 @@ static btmap_noinline bool mark_one(struct btmap *map, u64 block, u64 *hint)
 		} else if (s == BTMAP_CLEAN) {
 			ret = clean_mark(map, r, off, 1);
 		} else if (slot_is_hash(s)) {
-			/* A lookup first, and the insert where it ends: one probe. */
 			btmap_mark_window();
 			ret = hash_mark_one(map, r, slot_hash(s), off);
 		} else {
@@ -749,21 +777,46 @@ static btmap_noinline bool mark_one(struct btmap *map, u64 block, u64 *hint)
 				      region_blocks(map, r);
 		}
 	} while (ret < 0);
+out:
 	btmap_probe_read_unlock();
 	WRITE_ONCE(*hint, block + 1);
 	return ret;
 }
 
-bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
+/*
+ * btmap_mark_one() past its hint check (btmap.h); @hint: the entry for @block. The
+ * common case, a block going into a live hash leaf that has room, or
+ * already there, calls nothing (so saves no registers); everything else is
+ * mark_one_slow()'s, called last.
+ */
+bool btmap_mark_one_hinted(struct btmap *map, u64 block, u64 *hint)
 {
-	u64 *hint;
+	unsigned long r = (unsigned long)(block >> BTMAP_REGION_SHIFT), s;
+	unsigned int off = (unsigned int)(block & (BTMAP_REGION_BLOCKS - 1)), fill = 0;
+	struct btmap_hash *h;
+	int ret;
 
-	if (block >= map->nr_blocks)
-		return false;
-	hint = &btmap_hint_here(map->hint)[block % BTMAP_HINTS];
-	if (likely_set && READ_ONCE(*hint) == block + 1)
-		return false;	/* the completion of a write marked at submission */
-	return mark_one(map, block, hint);
+	btmap_probe_read_lock();
+	s = READ_ONCE(map->slots[r]);
+	if (!slot_is_hash(s))
+		goto slow;
+	h = slot_hash(s);
+	btmap_mark_window();
+	ret = hash_insert(h, off);
+	if (ret < 0)
+		goto slow;
+	if (ret) {
+		fill = (unsigned int)atomic_add_return(1, &map->fill[r]);
+		if (fill > h->max)
+			goto slow;
+	}
+	btmap_probe_read_unlock();
+	WRITE_ONCE(*hint, block + 1);
+	return false;
+slow:
+	/* In the kernel the read-side section is the caller's: it goes on. */
+	btmap_probe_read_unlock();
+	return mark_one_slow(map, block, hint, fill != 0, fill);
 }
 
 /* ---- Coarsening and merging ---------------------------------------------- */
@@ -934,7 +987,7 @@ void btmap_merge(struct btmap *dst, struct btmap *src)
 			want++;
 	retire_init(&rt, want);
 	/* src is emptied: its hints would lie. */
-	btmap_hint_clear(src->hint, BTMAP_HINT_BYTES);
+	btmap_hint_clear(src->f.hint, BTMAP_HINT_BYTES);
 
 	for (r = 0; r < src->nr_regions; r++) {
 		unsigned long s = src->slots[r], d;
@@ -1056,24 +1109,24 @@ static u64 map_find(const struct btmap *map, u64 pos, bool dirty)
 			off = leaf_find((const unsigned long *)s, off, dirty);
 		if (off < BTMAP_REGION_BLOCKS) {
 			pos = ((u64)r << BTMAP_REGION_SHIFT) + off;
-			return pos < map->nr_blocks ? pos : map->nr_blocks;
+			return pos < map->f.nr_blocks ? pos : map->f.nr_blocks;
 		}
 	}
-	return map->nr_blocks;
+	return map->f.nr_blocks;
 }
 
 bool btmap_next_extent(const struct btmap *map, u64 *pos, u64 *start, u64 *len)
 {
 	u64 s, e;
 
-	if (*pos >= map->nr_blocks)
+	if (*pos >= map->f.nr_blocks)
 		return false;
 	/* Keeps leaves that markers, btmap_coarsen() or btmap_merge() retire alive. */
 	rcu_read_lock();
 	s = map_find(map, *pos, true);
-	e = s < map->nr_blocks ? map_find(map, s, false) : s;
+	e = s < map->f.nr_blocks ? map_find(map, s, false) : s;
 	rcu_read_unlock();
-	if (s >= map->nr_blocks)
+	if (s >= map->f.nr_blocks)
 		return false;
 	*start = s;
 	*len = e - s;
@@ -1106,5 +1159,5 @@ u64 btmap_bytes(const struct btmap *map)
 
 u64 btmap_nr_blocks(const struct btmap *map)
 {
-	return map->nr_blocks;
+	return map->f.nr_blocks;
 }

@@ -66,15 +66,53 @@ void btmap_destroy(struct btmap *map);
 bool btmap_mark(struct btmap *map, u64 first, u64 count);
 
 /*
- * btmap_mark(@map, @block, 1), made for the write probes: no call inside,
- * and in the kernel no rcu_read_lock() of its own. Kernel callers must be
- * in an RCU read-side section: preemption or interrupts off (a tracepoint
- * probe) is one. Same guarantees and return value as btmap_mark().
- * @likely_set: the caller expects the block to be dirty already (the
- * completion of a write whose submission marked it); an array leaf is then
- * searched without its lock first, and locked only if the block is absent.
+ * The first members of every struct btmap, read by btmap_mark_one() inline;
+ * nothing else outside btmap.c reads or writes them.
  */
-bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set);
+struct btmap_front {
+	u64 nr_blocks;
+	btmap_hint_t hint;		/* BTMAP_HINTS entries per CPU (btmap.c) */
+};
+
+#define BTMAP_HINTS		256U
+
+/* btmap_mark_one() past its hint check; @hint: the entry for @block. */
+bool btmap_mark_one_hinted(struct btmap *map, u64 block, u64 *hint);
+
+/*
+ * btmap_mark(@map, @block, 1), made for the write probes: no call inside
+ * when @likely_set and @block's hint is there, and in the kernel no
+ * rcu_read_lock() of its own. Kernel callers must be in an RCU read-side
+ * section: preemption or interrupts off (a tracepoint probe) is one. Same
+ * guarantees and return value as btmap_mark().
+ * @likely_set: the caller expects the block to be dirty already (the
+ * completion of a write whose submission marked it): a hint entry that
+ * says so (see "Single-block marks" in btmap.c) is proof enough.
+ */
+static inline bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
+{
+	const struct btmap_front *f = (const struct btmap_front *)map;
+	u64 *hint;
+
+	if (block >= f->nr_blocks)
+		return false;
+	hint = &btmap_hint_here(f->hint)[block % BTMAP_HINTS];
+	if (likely_set && READ_ONCE(*hint) == block + 1)
+		return false;	/* the completion of a write marked at submission */
+	return btmap_mark_one_hinted(map, block, hint);
+}
+
+/*
+ * Does this CPU's hint prove @block dirty in @map? Then btmap_mark_one(@map,
+ * @block, true) would do nothing. False says nothing. Same context as
+ * btmap_mark_one().
+ */
+static inline bool btmap_hinted(const struct btmap *map, u64 block)
+{
+	const struct btmap_front *f = (const struct btmap_front *)map;
+
+	return READ_ONCE(btmap_hint_here(f->hint)[block % BTMAP_HINTS]) == block + 1;
+}
 
 /*
  * Collapse leaves to FULL until the leaves use at most @target bytes,
