@@ -106,12 +106,14 @@ struct btmap {
 /*
  * A sparse leaf: an open-addressed table of the region's dirty blocks.
  * Cells go from 0 to offset + 1, or to BTMAP_HASH_FROZEN, once (cmpxchg).
+ * One more cell, cell[cap], is BTMAP_HASH_FROZEN from the start: it ends
+ * the markers' probe loop (hash_insert_fast()) without a bound or a wrap.
  */
 struct btmap_hash {
 	struct rcu_head rcu;		/* freeing it once replaced */
 	u16 cap;			/* cells; never changes */
 	u16 max;			/* entries it takes; past them, grow (or the region is full) */
-	u16 cell[];
+	u16 cell[];			/* cap + 1 */
 };
 
 #define BTMAP_HASH_HDR		offsetof(struct btmap_hash, cell)
@@ -121,10 +123,10 @@ static inline size_t hash_class_bytes(unsigned int c)
 	return (size_t)1 << (BTMAP_HASH_MIN_SHIFT + c);
 }
 
-/* Cells of a table of class @c. */
+/* Cells of a table of class @c, not counting the end mark. */
 static inline unsigned int hash_class_cap(unsigned int c)
 {
-	return (unsigned int)((hash_class_bytes(c) - BTMAP_HASH_HDR) / sizeof(u16));
+	return (unsigned int)((hash_class_bytes(c) - BTMAP_HASH_HDR) / sizeof(u16)) - 1;
 }
 
 /* Entries a table of class @c takes: 3/4 of its cells keeps probes short. */
@@ -419,6 +421,7 @@ static struct btmap_hash *hash_alloc(unsigned int c, unsigned int all)
 	btmap_alloc_count(1);
 	h->cap = (u16)hash_class_cap(c);
 	h->max = (u16)(max < all ? max : all - 1);
+	h->cell[h->cap] = BTMAP_HASH_FROZEN;
 	return h;
 }
 
@@ -464,6 +467,29 @@ static inline int hash_insert(struct btmap_hash *h, unsigned int off)
 			i = 0;
 	}
 	return -1;
+}
+
+/*
+ * hash_insert() for the markers' common case, in fewer instructions a
+ * cell: the probe runs forward and stops at the first frozen cell, or at
+ * the end mark. -1 then: go the long way (hash_insert(), which wraps).
+ */
+static inline int hash_insert_fast(struct btmap_hash *h, unsigned int off)
+{
+	u16 *p = &h->cell[hash_start(h, off)], v = (u16)(off + 1), c;
+
+	for (;; p++) {
+		c = READ_ONCE(*p);
+		if (!c) {
+			c = cmpxchg(p, (u16)0, v);
+			if (!c)
+				return 1;
+		}
+		if (c == v)
+			return 0;
+		if (c == BTMAP_HASH_FROZEN)
+			return -1;
+	}
 }
 
 /* Is @off in the hash leaf @h? Any context; RCU keeps @h alive. */
@@ -802,7 +828,7 @@ bool btmap_mark_one_hinted(struct btmap *map, u64 block, u64 *hint)
 		goto slow;
 	h = slot_hash(s);
 	btmap_mark_window();
-	ret = hash_insert(h, off);
+	ret = hash_insert_fast(h, off);
 	if (ret < 0)
 		goto slow;
 	if (ret) {
