@@ -100,6 +100,21 @@ static __always_inline void bt_mark_disk(struct gendisk *disk, sector_t start, s
 	}
 }
 
+/*
+ * The submission's marks, out of line: bt_probe_bio_queue() calls them
+ * last, so that it saves no register itself. One tracked volume is the
+ * usual case: bt_mark_one_volume() then has no loop state to keep.
+ */
+static noinline void bt_mark_one_volume(const struct bt_track *t, sector_t start, sector_t end)
+{
+	bt_mark(t, start, end, false);
+}
+
+static noinline void bt_mark_disk_queued(struct gendisk *disk, sector_t start, sector_t nr)
+{
+	bt_mark_disk(disk, start, nr, false);
+}
+
 /* bt_mark_disk() for a completion, out of line: see bt_probe_rq_complete(). */
 static noinline void bt_mark_disk_done(struct gendisk *disk, sector_t start, sector_t nr)
 {
@@ -144,6 +159,22 @@ static bool bt_op_changes_data(enum req_op op)
 	}
 }
 
+/* Mark disk sectors [@start, +@nr) of @disk at submission, as a last call. */
+static __always_inline void bt_mark_queued(struct gendisk *disk, sector_t start, sector_t nr)
+{
+	/* As in bt_mark_disk(): the probe's disabled preemption is the section. */
+	const struct bt_table *tbl = rcu_dereference_sched(bt_table);
+
+	if (!tbl)
+		return;
+	if (tbl->nr != 1) {
+		bt_mark_disk_queued(disk, start, nr);
+		return;
+	}
+	if (tbl->t[0].disk == disk)
+		bt_mark_one_volume(&tbl->t[0], start, start + nr);
+}
+
 /* Both probes run with preemption off: no sleeping, no lock. */
 static void bt_probe_bio_queue(void *data, struct bio *bio)
 {
@@ -161,7 +192,7 @@ static void bt_probe_bio_queue(void *data, struct bio *bio)
 			nr = zone;
 		}
 	}
-	bt_mark_disk(bio->bi_bdev->bd_disk, start, nr, false);
+	bt_mark_queued(bio->bi_bdev->bd_disk, start, nr);
 }
 
 static void bt_probe_rq_complete(void *data, struct request *rq,
