@@ -9,36 +9,36 @@
  * Hash leaves: a region with few dirty blocks keeps their 16-bit offsets in
  * an open-addressed hash table (linear probing), 2 bytes a cell, so that
  * writes scattered over a large volume cost memory per dirty block, not per
- * region touched. A cell holds offset + 1 (0: empty), and changes once,
+ * region touched. A cell holds offset + 1 (0: empty) and changes once,
  * from empty to an offset, by cmpxchg: an insert is a short probe and one
  * cmpxchg, with no lock, no shift and no search of sorted entries, and any
  * context may insert (hard IRQ included). Entries never move, so a lookup
  * needs no lock either. Order is needed only by readers (process context),
- * which scan the table.
+ * which scan the table: btmap_next_extent() costs a pass over the cells of
+ * each hash leaf per extent (at most 1013 cells, about 3 us).
  *
- * The table is sized in powers of two, 64 to 4096 bytes: those are exact
- * kmalloc size classes, so the memory accounted is the memory used, and a
- * hash leaf never costs more than the bitmap it stands for. It holds at
- * most 3/4 of its cells; the insert that goes past that replaces it by a
- * bigger copy, or by a bitmap leaf past the largest table. A mark that
- * covers many blocks of a clean region (BTMAP_HASH_DIRECT) goes straight to
- * a bitmap: no table could hold many more.
+ * The table is sized in powers of two, 64 to 2048 bytes: those are exact
+ * kmalloc size classes, so the memory accounted is the memory used. It
+ * holds at most 3/4 of its cells; the insert that goes past that replaces
+ * it by a bigger copy, or past the largest table by a bitmap leaf (4096
+ * bytes: a 4096-byte table would cost as much, and mark and read slower).
+ * A mark that covers many blocks of a clean region (BTMAP_HASH_DIRECT)
+ * goes straight to a bitmap.
  *
- * Replacing a hash leaf, lock-free (hash_replace()): first *freeze* it:
- * every empty cell is set to BTMAP_HASH_FROZEN by cmpxchg. After that pass
- * no cell changes again, so the copy made next holds every insert that
- * succeeded, and an insert that comes later finds a frozen cell where it
- * would have gone: its cmpxchg fails, and it never reports a block as
- * marked in a leaf that is being dropped. Such an inserter does the
- * replacement itself (freezing what is left, copying, publishing), then
- * starts over from the slot. Nobody waits for anybody: an insert that
- * interrupts a replacement on its own CPU (a completion in hard IRQ) just
- * finishes it first. Every replacer's copy is the same (all cells frozen
- * or set); the slot's cmpxchg picks one, the others free theirs. The winner
- * frees the old leaf with call_rcu(): markers and readers are in RCU
- * read-side sections (rcu_read_lock, or for btmap_mark_one() the probes'
- * disabled preemption), so no leaf can be freed and its address reused
- * under one of them.
+ * Replacing a hash leaf, lock-free (hash_replace()): the replacer *freezes*
+ * it, setting every empty cell to BTMAP_HASH_FROZEN by cmpxchg, and copies
+ * each entry as it passes. A cell it has passed never changes again, so
+ * the copy holds every insert that succeeded, and an insert that comes
+ * later finds no empty cell to take: it never reports a block marked in a
+ * leaf that is being dropped. Such an inserter does the replacement itself
+ * (freezing and copying what is left), then starts over from the slot.
+ * Nobody waits for anybody: an insert that interrupts a replacement on its
+ * own CPU (a completion in hard IRQ) just finishes it first. Every
+ * replacer's copy is the same; the slot's cmpxchg picks one, the others
+ * free theirs. The winner frees the old leaf with call_rcu(): markers and
+ * readers are in RCU read-side sections (rcu_read_lock, or for
+ * btmap_mark_one() the probes' disabled preemption), so no leaf can be
+ * freed and its address reused under one of them.
  *
  * Transitions: CLEAN -> leaf and CLEAN -> FULL (markers, by cmpxchg),
  * frozen hash -> bigger hash, bitmap or FULL (any marker, by cmpxchg),
@@ -76,20 +76,24 @@ void (*btmap_replace_delay)(void);
 /* Keeps the slot array below kvmalloc's INT_MAX cap (16 PiB at 4 KiB). */
 #define BTMAP_MAX_REGIONS	(1UL << 27)
 
-/* Hash leaf sizes: 64 << class bytes, class 0 .. BTMAP_HASH_CLASSES - 1. */
+/*
+ * Hash leaf sizes: 64 << class bytes, class 0 .. BTMAP_HASH_CLASSES - 1,
+ * up to half a bitmap leaf: a table as big as a bitmap would cost the same
+ * memory, and a bitmap is faster to mark and to read.
+ */
 #define BTMAP_HASH_MIN_SHIFT	6
-#define BTMAP_HASH_CLASSES	7
+#define BTMAP_HASH_CLASSES	6
 /* A cell frozen empty (hash_replace()); entries are 1 .. BTMAP_REGION_BLOCKS. */
 #define BTMAP_HASH_FROZEN	0xffffU
-/* Most entries of a hash leaf (1528 with a 20-byte header). */
+/* Most entries of a hash leaf (759 with a 20-byte header and the end mark). */
 #define BTMAP_HASH_MAX		hash_class_max(BTMAP_HASH_CLASSES - 1)
 /* A mark of at least this many blocks on a clean region makes a bitmap. */
 #define BTMAP_HASH_DIRECT	(BTMAP_HASH_MAX / 2)
 
 _Static_assert(BTMAP_REGION_BLOCKS == 1U << BTMAP_REGION_SHIFT,
 	       "BTMAP_REGION_SHIFT does not match BTMAP_REGION_BLOCKS");
-_Static_assert((1U << (BTMAP_HASH_MIN_SHIFT + BTMAP_HASH_CLASSES - 1)) == BTMAP_LEAF_BYTES,
-	       "the largest hash leaf must cost what a bitmap leaf costs");
+_Static_assert((2U << (BTMAP_HASH_MIN_SHIFT + BTMAP_HASH_CLASSES - 1)) == BTMAP_LEAF_BYTES,
+	       "the largest hash leaf must cost half what a bitmap leaf costs");
 _Static_assert(BTMAP_REGION_BLOCKS < BTMAP_HASH_FROZEN, "entries must fit in a cell");
 /* A hint is read and written whole (READ_ONCE/WRITE_ONCE): no torn u64. */
 _Static_assert(sizeof(long) == sizeof(u64), "hints need single-copy atomic 64-bit accesses");

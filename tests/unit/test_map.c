@@ -738,7 +738,7 @@ Test(map, sequential_fill_collapses_full, .timeout = 10)
 	expect_no_leak();
 }
 
-/* Arrays are cheap: coarsening takes every bitmap leaf before any array. */
+/* Hash leaves are cheap: coarsening takes every bitmap leaf before any of them. */
 Test(map, coarsen_takes_bitmaps_before_arrays, .timeout = 10)
 {
 	const u64 nr = 8 * R;
@@ -746,13 +746,13 @@ Test(map, coarsen_takes_bitmaps_before_arrays, .timeout = 10)
 	bool *ref = calloc(nr, 1);
 	u64 r, k, arrays, p, n;
 
-	/* Regions 0..3: a bitmap each; 4..7: 50, 100, 400, 1500 scattered blocks. */
+	/* Regions 0..3: a bitmap each; 4..7: 50, 100, 300, 700 scattered blocks. */
 	for (r = 0; r < 4; r++) {
 		btmap_mark(map, r * R + 1, R / 2);
 		ref_mark(ref, nr, r * R + 1, R / 2);
 	}
 	for (r = 4; r < 8; r++) {
-		const u64 cnt[] = { 50, 100, 400, 1500 };
+		const u64 cnt[] = { 50, 100, 300, 700 };
 
 		for (k = 0; k < cnt[r - 4]; k++) {
 			btmap_mark(map, r * R + k * 20, 1);
@@ -775,9 +775,9 @@ Test(map, coarsen_takes_bitmaps_before_arrays, .timeout = 10)
 		cr_assert_eq(s, r * R);
 		cr_assert_geq(l, R, "bitmap region %llu kept", (unsigned long long)r);
 	}
-	/* One byte less: the biggest array (1500 blocks) goes next. */
+	/* One byte less: the biggest hash leaf (700 blocks) goes next. */
 	btmap_coarsen(map, arrays - 1);
-	cr_assert_eq(leaf_bytes(map), arrays - cost_lo(1500));
+	cr_assert_eq(leaf_bytes(map), arrays - cost_lo(700));
 	expect_cover(map, ref, &p, &n);
 	cr_assert_eq(p, 3);
 	k = 7 * R;
