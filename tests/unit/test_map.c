@@ -178,21 +178,21 @@ static u64 pow2_ceil(u64 x)
 
 /*
  * What a leaf holding @c dirty blocks may cost. A sparse leaf is a hash
- * table of 2-byte cells after a small header (at most 32 bytes), sized in
- * powers of two from 64 bytes and never more than 3/4 full, nor less than
- * 3/8 unless it is the smallest; a dense one a 4 KiB bitmap. Neither ever
- * costs more than the bitmap: a flat bitmap's share of the region.
+ * table of 2-byte cells after a small header (at most 34 bytes with its end
+ * mark), sized in powers of two from 64 bytes and never more than 13/16
+ * full; a dense one a 4 KiB bitmap. Neither ever costs more than the
+ * bitmap: a flat bitmap's share of the region.
  */
 static u64 cost_lo(u64 c)
 {
-	u64 b = pow2_ceil((8 * c + 2) / 3);
+	u64 b = pow2_ceil((32 * c + 12) / 13);
 
 	return b < 64 ? 64 : b > LEAF ? LEAF : b;
 }
 
 static u64 cost_hi(u64 c)
 {
-	u64 b = pow2_ceil((8 * c + 2) / 3 + 32);
+	u64 b = pow2_ceil((32 * c + 12) / 13 + 34);
 
 	return b < 64 ? 64 : b > LEAF ? LEAF : b;
 }
