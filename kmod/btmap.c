@@ -116,7 +116,7 @@ struct btmap {
 struct btmap_hash {
 	struct rcu_head rcu;		/* freeing it once replaced */
 	u16 cap;			/* cells; never changes */
-	u16 max;			/* entries it takes; past them, grow (or the region is full) */
+	u16 max;			/* entries it takes: then grow, or it is full */
 	u16 cell[];			/* cap + 1 */
 };
 
@@ -569,16 +569,17 @@ static btmap_noinline bool hash_replace(struct btmap *map, unsigned long r,
 			v = cmpxchg(&h->cell[i], (u16)0, (u16)BTMAP_HASH_FROZEN);
 		if (!v || v == BTMAP_HASH_FROZEN)
 			continue;
+		v--;
 		if (b)
-			hash_put_private(b, v - 1);
+			hash_put_private(b, v);
 		else if (bm)
-			bm[(v - 1) / BTMAP_WORD_BITS] |= 1UL << ((v - 1) % BTMAP_WORD_BITS);
+			bm[v / BTMAP_WORD_BITS] |= 1UL << (v % BTMAP_WORD_BITS);
 	}
 	btmap_replace_window();
 
 	if (!leaf) {
 		if (cmpxchg(slot, th, BTMAP_FULL) != th)
-			return false;	/* another marker, coarsen or merge got there first */
+			return false;	/* another marker, coarsen or merge was first */
 		atomic_long_sub(old_bytes, &map->leaf_bytes);
 		btmap_call_rcu(&h->rcu, hash_free_rcu);
 		return true;

@@ -14,12 +14,13 @@
  *
  * Level 1 is an array of slots, one per region of BTMAP_REGION_BLOCKS
  * blocks, allocated at create time. A slot is CLEAN, FULL (the whole
- * region is dirty) or points to a leaf: a sorted array of block offsets
- * while the region is sparse (memory follows the dirty blocks, not the
- * regions touched), a bitmap of BTMAP_LEAF_BYTES once the array would be
- * as big. Bitmap leaves are marked lock-free; an array leaf is changed
- * under its own interrupt-safe spinlock, and replaced (grown, converted)
- * by a copy freed after an RCU grace period.
+ * region is dirty) or points to a leaf: a hash table of 16-bit block
+ * offsets while the region is sparse (memory follows the dirty blocks, not
+ * the regions touched), a bitmap of BTMAP_LEAF_BYTES once the table would
+ * be as big. Both kinds are marked lock-free: a bit by an atomic OR, an
+ * offset by a cmpxchg into an empty cell. A hash leaf is replaced (grown,
+ * converted) by a copy, after freezing it so that no insert can land in it
+ * unseen; the old one is freed after an RCU grace period.
  * btmap_mark() allocates leaves without sleeping; when that fails, or the
  * map is over its memory limit, the region goes FULL: precision degrades,
  * a change is never lost. btmap_coarsen() (process context) collapses the
@@ -56,10 +57,9 @@ void btmap_destroy(struct btmap *map);
 
 /*
  * Mark blocks [@first, @first + @count) dirty; the range is clipped to the
- * map. Never sleeps, never fails; takes no lock but an array leaf's
- * spinlock (irqsave: hard-IRQ callers are fine). Any number of markers may
- * run at once, and at the same time as btmap_coarsen() and btmap_merge()
- * into this map.
+ * map. Never sleeps, never fails, takes no lock (hard-IRQ callers are
+ * fine). Any number of markers may run at once, and at the same time as
+ * btmap_coarsen() and btmap_merge() into this map.
  * Returns true when the map wants btmap_coarsen() to run soon (it went
  * over its memory limit, or a leaf became full).
  */

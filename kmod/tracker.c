@@ -36,8 +36,8 @@ struct bt_table __rcu *bt_table;
  * The blocks [*@first, *@last] of the volume @t that disk sectors [@start,
  * @end) touch; false when they do not overlap it.
  */
-static __always_inline bool bt_blocks(const struct bt_track *t, sector_t start, sector_t end,
-				      u64 *first, u64 *last)
+static __always_inline bool bt_blocks(const struct bt_track *t, sector_t start,
+				      sector_t end, u64 *first, u64 *last)
 {
 	sector_t vend = t->start_sect + t->nr_sects;
 
@@ -105,12 +105,14 @@ static __always_inline void bt_mark_disk(struct gendisk *disk, sector_t start, s
  * last, so that it saves no register itself. One tracked volume is the
  * usual case: bt_mark_one_volume() then has no loop state to keep.
  */
-static noinline void bt_mark_one_volume(const struct bt_track *t, sector_t start, sector_t end)
+static noinline void bt_mark_one_volume(const struct bt_track *t, sector_t start,
+					sector_t end)
 {
 	bt_mark(t, start, end, false);
 }
 
-static noinline void bt_mark_disk_queued(struct gendisk *disk, sector_t start, sector_t nr)
+static noinline void bt_mark_disk_queued(struct gendisk *disk, sector_t start,
+					sector_t nr)
 {
 	bt_mark_disk(disk, start, nr, false);
 }
@@ -126,7 +128,8 @@ static noinline void bt_mark_disk_done(struct gendisk *disk, sector_t start, sec
  * proven dirty by its hint (btmap_hinted())? Calls nothing, so the
  * completion probe saves no register when it is so (nearly always).
  */
-static __always_inline bool bt_disk_hinted(struct gendisk *disk, sector_t start, sector_t nr)
+static __always_inline bool bt_disk_hinted(struct gendisk *disk, sector_t start,
+					   sector_t nr)
 {
 	const struct bt_table *tbl = rcu_dereference_sched(bt_table);
 	unsigned int i;
@@ -160,7 +163,8 @@ static bool bt_op_changes_data(enum req_op op)
 }
 
 /* Mark disk sectors [@start, +@nr) of @disk at submission, as a last call. */
-static __always_inline void bt_mark_queued(struct gendisk *disk, sector_t start, sector_t nr)
+static __always_inline void bt_mark_queued(struct gendisk *disk, sector_t start,
+					   sector_t nr)
 {
 	/* As in bt_mark_disk(): the probe's disabled preemption is the section. */
 	const struct bt_table *tbl = rcu_dereference_sched(bt_table);
