@@ -219,7 +219,7 @@ static void expect_sparse_cost(struct btmap *map, const bool *ref)
 
 static void expect_no_leak(void)
 {
-	/* Array leaves replaced by markers are freed by call_rcu(). */
+	/* Hash leaves replaced by markers are freed by call_rcu(). */
 	rcu_barrier();
 	cr_assert_eq(atomic_long_read(&blktrack_allocations), 0,
 		     "%ld allocations leaked", atomic_long_read(&blktrack_allocations));
@@ -370,10 +370,10 @@ Test(map, full_leaf_wants_coarsen, .timeout = 10)
 	expect_no_leak();
 }
 
-/* ---- Sparse (array) leaves ----------------------------------------------- */
+/* ---- Sparse (hash) leaves ------------------------------------------------ */
 
 /* Single blocks and short runs at every alignment, in every insertion order. */
-Test(map, array_leaves_at_every_alignment, .timeout = 10)
+Test(map, hash_leaves_at_every_alignment, .timeout = 10)
 {
 	const u64 nr = 2 * R + 300;	/* a short last region */
 	const u64 offs[] = { 0, 1, 2, 63, 64, 65, 127, 128, 4095, 4096, 10000, R - 65,
@@ -410,8 +410,8 @@ Test(map, array_leaves_at_every_alignment, .timeout = 10)
 	expect_no_leak();
 }
 
-/* One region: array -> bigger arrays -> bitmap -> FULL, every bit kept. */
-Test(map, array_grows_then_converts, .timeout = 20)
+/* One region: hash -> bigger hashes -> bitmap -> FULL, every bit kept. */
+Test(map, hash_grows_then_converts, .timeout = 20)
 {
 	const u64 nr = 3 * R;
 	struct btmap *map = btmap_create(nr, 0);
@@ -451,7 +451,7 @@ Test(map, array_grows_then_converts, .timeout = 20)
 }
 
 /*
- * btmap_mark_one() against a reference, through every kind of leaf: arrays
+ * btmap_mark_one() against a reference, through every kind of leaf: hashes
  * that grow and convert, bitmaps, FULL, a short last region, blocks past
  * the end; with and without likely_set, mixed with btmap_mark().
  */
@@ -515,12 +515,12 @@ Test(map, mark_one_equals_reference, .timeout = 20)
 }
 
 /*
- * Single-block inserts into array leaves in every order: ascending and
- * descending runs, clusters far from where an even spread would put them
- * (the insert's guessed start is wrong by hundreds), interleaved, random;
- * exact after each batch, up to the conversion to a bitmap.
+ * Single-block inserts into hash leaves in every order: ascending and
+ * descending runs (neighbours must not pile up in one probe run),
+ * clusters, interleaved, random; exact after each batch, up to the
+ * conversion to a bitmap.
  */
-Test(map, mark_one_array_orders, .timeout = 20)
+Test(map, mark_one_hash_orders, .timeout = 20)
 {
 	const u64 nr = 2 * R;
 	int order;
@@ -560,7 +560,7 @@ Test(map, mark_one_failed_alloc_goes_full, .timeout = 10)
 	btmap_fail_leaf_alloc = 1;
 	cr_assert(btmap_mark_one(map, R + 7, true), "a FULL fallback must ask for attention");
 	cr_assert(btmap_mark_one(map, 2 * R + 49, false));
-	/* The array of region 0 cannot grow past its first size class. */
+	/* The hash leaf of region 0 cannot grow past its first size class. */
 	for (int k = 0; k < 40; k++)
 		btmap_mark_one(map, 100 + 2 * k, k % 2);
 	btmap_fail_leaf_alloc = 0;
@@ -711,7 +711,7 @@ Test(map, scattered_blocks_cost_two_bytes_each, .timeout = 10)
 	expect_no_leak();
 }
 
-/* Sequential small writes go array -> bitmap -> FULL and free every leaf. */
+/* Sequential small writes go hash -> bitmap -> FULL and free every leaf. */
 Test(map, sequential_fill_collapses_full, .timeout = 10)
 {
 	const u64 nr = 4 * R + 1000, steps[] = { 1, 8, 256 };
@@ -739,12 +739,12 @@ Test(map, sequential_fill_collapses_full, .timeout = 10)
 }
 
 /* Hash leaves are cheap: coarsening takes every bitmap leaf before any of them. */
-Test(map, coarsen_takes_bitmaps_before_arrays, .timeout = 10)
+Test(map, coarsen_takes_bitmaps_before_hashes, .timeout = 10)
 {
 	const u64 nr = 8 * R;
 	struct btmap *map = btmap_create(nr, 0);
 	bool *ref = calloc(nr, 1);
-	u64 r, k, arrays, p, n;
+	u64 r, k, hashes, p, n;
 
 	/* Regions 0..3: a bitmap each; 4..7: 50, 100, 300, 700 scattered blocks. */
 	for (r = 0; r < 4; r++) {
@@ -760,12 +760,12 @@ Test(map, coarsen_takes_bitmaps_before_arrays, .timeout = 10)
 		}
 	}
 	expect_sparse_cost(map, ref);
-	arrays = leaf_bytes(map) - 4 * LEAF;
-	cr_assert_lt(arrays, 4 * LEAF);
+	hashes = leaf_bytes(map) - 4 * LEAF;
+	cr_assert_lt(hashes, 4 * LEAF);
 
-	/* Down to what the arrays take: all bitmaps go, no array. */
-	btmap_coarsen(map, arrays);
-	cr_assert_eq(leaf_bytes(map), arrays);
+	/* Down to what the hash leaves take: all bitmaps go, no hash leaf. */
+	btmap_coarsen(map, hashes);
+	cr_assert_eq(leaf_bytes(map), hashes);
 	expect_cover(map, ref, &p, &n);
 	cr_assert_eq(p, 4);
 	for (r = 0; r < 4; r++) {
@@ -776,8 +776,8 @@ Test(map, coarsen_takes_bitmaps_before_arrays, .timeout = 10)
 		cr_assert_geq(l, R, "bitmap region %llu kept", (unsigned long long)r);
 	}
 	/* One byte less: the biggest hash leaf (700 blocks) goes next. */
-	btmap_coarsen(map, arrays - 1);
-	cr_assert_eq(leaf_bytes(map), arrays - cost_lo(700));
+	btmap_coarsen(map, hashes - 1);
+	cr_assert_eq(leaf_bytes(map), hashes - cost_lo(700));
 	expect_cover(map, ref, &p, &n);
 	cr_assert_eq(p, 3);
 	k = 7 * R;
@@ -996,7 +996,7 @@ Test(map, mem_limit_goes_full, .timeout = 10)
 }
 
 /* A sparse leaf that cannot grow within the limit goes FULL, losing nothing. */
-Test(map, mem_limit_array_growth_goes_full, .timeout = 10)
+Test(map, mem_limit_hash_growth_goes_full, .timeout = 10)
 {
 	const u64 nr = 4 * R;
 	struct btmap *map = btmap_create(nr, 3 * 64);
@@ -1010,7 +1010,7 @@ Test(map, mem_limit_array_growth_goes_full, .timeout = 10)
 		ref_mark(ref, nr, k * R + 100, 1);
 	}
 	cr_assert_eq(leaf_bytes(map), 3 * 64);
-	/* Region 0 grows past its smallest array: no room, it goes FULL. */
+	/* Region 0 grows past its smallest table: no room, it goes FULL. */
 	for (k = 0; k < 40; k++) {
 		want |= btmap_mark(map, 1000 + 7 * k, 1);
 		ref_mark(ref, nr, 1000 + 7 * k, 1);
@@ -1074,7 +1074,7 @@ Test(map, coarsen_takes_densest_first, .timeout = 10)
 
 	/*
 	 * Region r has r * 2000 + 1 dirty blocks: density grows with r.
-	 * Region 0 is sparse (an array leaf), regions 1..9 are bitmaps.
+	 * Region 0 is sparse (a hash leaf), regions 1..9 are bitmaps.
 	 */
 	for (r = 0; r < 10; r++)
 		btmap_mark(map, r * R, r * 2000 + 1);
@@ -1559,8 +1559,8 @@ Test(map, concurrent_coarsen_retires_after_grace, .timeout = 20)
 }
 
 /*
- * Sparse marks in a few regions: array leaves grow and convert under
- * markers racing for the same lock, while epochs are swapped and aborted
+ * Sparse marks in a few regions: hash leaves grow and convert under
+ * markers racing for the same cells, while epochs are swapped and aborted
  * (merged back into the live map).
  */
 Test(map, concurrent_sparse_growth_exact, .timeout = 20)
@@ -1586,9 +1586,9 @@ Test(map, concurrent_sparse_limit_coarsen, .timeout = 20)
 }
 
 /*
- * btmap_mark_one(), submissions and completions (lock-free lookups in
- * array leaves) racing in-place inserts, growth and conversion, swaps and
- * aborts: a lookup that saw a block that is not there would lose it.
+ * btmap_mark_one(), submissions and completions (hint checks, lock-free
+ * probes of hash leaves) racing inserts, growth and conversion, swaps and
+ * aborts: a probe that saw a block that is not there would lose it.
  */
 Test(map, concurrent_mark_one_exact, .timeout = 20)
 {
