@@ -717,6 +717,11 @@ static bool mark_region(struct btmap *map, unsigned long r, unsigned int off,
 				want |= ret;
 				off++;
 				n--;
+				/* Grown: the rest goes into the new leaf. */
+				if (n && READ_ONCE(*slot) != s) {
+					ret = -1;
+					break;
+				}
 			}
 		} else {
 			btmap_mark_window();
