@@ -172,6 +172,7 @@ static __always_inline void bt_mark_queued(struct gendisk *disk, sector_t start,
 	if (!tbl)
 		return;
 	if (tbl->nr != 1) {
+		/* It reads the table again: it marks the maps active then. */
 		bt_mark_disk_queued(disk, start, nr);
 		return;
 	}
