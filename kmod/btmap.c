@@ -3,39 +3,50 @@
  * btmap - the dirty-block map (see btmap.h for the contract).
  *
  * Slot states: BTMAP_CLEAN (0), BTMAP_FULL (1), a pointer to a bitmap leaf
- * (BTMAP_LEAF_BYTES of bits), or a pointer to an array leaf tagged with
- * BTMAP_ARRAY_TAG (both kinds of leaf are at least 8-byte aligned).
+ * (BTMAP_LEAF_BYTES of bits), or a pointer to a hash leaf tagged with
+ * BTMAP_HASH_TAG (both kinds of leaf are at least 8-byte aligned).
  *
- * Array leaves ("the Roaring idea"): a region with few dirty blocks keeps a
- * sorted array of their 16-bit offsets, 2 bytes a block, so that writes
- * scattered over a large volume cost memory per dirty block, not per region
- * touched. The array is sized in powers of two, 64 to 4096 bytes: those are
- * exact kmalloc size classes, so the memory accounted is the memory used,
- * and an array never costs more than the bitmap it stands for. When a mark
- * would overflow the largest array, the region converts to a bitmap leaf.
- * A mark that covers many blocks of a clean region (BTMAP_ARRAY_DIRECT) goes
- * straight to a bitmap: the array could not hold many more.
+ * Hash leaves: a region with few dirty blocks keeps their 16-bit offsets in
+ * an open-addressed hash table (linear probing), 2 bytes a cell, so that
+ * writes scattered over a large volume cost memory per dirty block, not per
+ * region touched. A cell holds offset + 1 (0: empty) and changes once,
+ * from empty to an offset, by cmpxchg: an insert is a short probe and one
+ * cmpxchg, with no lock, no shift and no search of sorted entries, and any
+ * context may insert (hard IRQ included). Entries never move, so a lookup
+ * needs no lock either. Order is needed only by readers (process context),
+ * which scan the table: btmap_next_extent() costs a pass over the cells of
+ * each hash leaf per extent (at most 1013 cells, about 3 us).
  *
- * Bitmap leaves are marked lock-free (fetch_or). An array is changed under
- * its spinlock, which markers take with interrupts off (they run in hard
- * IRQ context too). A marker that must grow or convert an array builds the
- * new leaf while it holds the old one's lock, then swaps the slot by
- * cmpxchg and frees the old array with call_rcu(): markers and readers are
- * in RCU read-side sections (rcu_read_lock, or for btmap_mark_one() the
- * probes' disabled preemption), and one waiting for the lock finds, once it
- * has it, that the slot no longer points to this array, and starts over. (The slot
- * check replaces a "dead" flag: the array cannot be freed and its address
- * reused while the checker is inside its RCU read-side section.) Nothing
- * but a marker holding the lock replaces an array by another leaf; coarsen
- * and merge only replace leaves by FULL, which covers whatever a marker
- * still adds to the array it holds.
+ * The table is sized in powers of two, 64 to 2048 bytes: those are exact
+ * kmalloc size classes, so the memory accounted is the memory used. It
+ * holds at most 13/16 of its cells; the insert that goes past that replaces
+ * it by a bigger copy, or past the largest table by a bitmap leaf (4096
+ * bytes: a 4096-byte table would cost as much, and mark and read slower).
+ * A mark that covers many blocks of a clean region (BTMAP_HASH_DIRECT)
+ * goes straight to a bitmap.
+ *
+ * Replacing a hash leaf, lock-free (hash_replace()): the replacer *freezes*
+ * it, setting every empty cell to BTMAP_HASH_FROZEN by cmpxchg, and copies
+ * each entry as it passes. A cell it has passed never changes again, so
+ * the copy holds every insert that succeeded, and an insert that comes
+ * later finds no empty cell to take: it never reports a block marked in a
+ * leaf that is being dropped. Such an inserter does the replacement itself
+ * (freezing and copying what is left), then starts over from the slot.
+ * Nobody waits for anybody: an insert that interrupts a replacement on its
+ * own CPU (a completion in hard IRQ) just finishes it first. Every
+ * replacer's copy is the same; the slot's cmpxchg picks one, the others
+ * free theirs. The winner frees the old leaf with call_rcu(): markers and
+ * readers are in RCU read-side sections (rcu_read_lock, or for
+ * btmap_mark_one() the probes' disabled preemption), so no leaf can be
+ * freed and its address reused under one of them.
  *
  * Transitions: CLEAN -> leaf and CLEAN -> FULL (markers, by cmpxchg),
- * array -> bigger array, bitmap or FULL (markers holding the array's lock,
- * by cmpxchg), leaf -> FULL (btmap_coarsen() and btmap_merge(), by xchg).
- * A FULL slot never changes back while the map is live, so the fill counter
- * of a FULL region is meaningless and ignored: markers that still hold a
- * replaced leaf may keep adding to it until the grace period ends.
+ * frozen hash -> bigger hash, bitmap or FULL (any marker, by cmpxchg),
+ * leaf -> FULL (btmap_coarsen() and btmap_merge(), by xchg; a FULL slot
+ * covers whatever a marker still adds to the leaf it holds). A FULL slot
+ * never changes back while the map is live, so the fill counter of a FULL
+ * region is meaningless and ignored: markers that still hold a replaced
+ * leaf may keep adding to it until the grace period ends.
  *
  * The only exception is the source of btmap_merge(), which is quiescent and
  * is emptied back to CLEAN.
@@ -48,87 +59,118 @@ atomic_long_t blktrack_allocations = ATOMIC_LONG_INIT(0);
 atomic_long_t blktrack_allocations;
 int btmap_fail_leaf_alloc;
 void (*btmap_mark_delay)(void);
+void (*btmap_replace_delay)(void);
 #endif
 
 #define BTMAP_CLEAN		0UL
 #define BTMAP_FULL		1UL
-#define BTMAP_ARRAY_TAG		2UL
+#define BTMAP_HASH_TAG		2UL
 #define BTMAP_REGION_SHIFT	15
 #define BTMAP_WORD_BITS		(8U * (unsigned int)sizeof(unsigned long))
 #define BTMAP_LEAF_WORDS	(BTMAP_LEAF_BYTES / sizeof(unsigned long))
 /* Bins of the fill-count histogram used to pick the densest leaves. */
 #define BTMAP_HIST_SHIFT	9
 #define BTMAP_HIST_BINS		((BTMAP_REGION_BLOCKS >> BTMAP_HIST_SHIFT) + 1)
-/* Entries of a hint array (a power of two); see "Single-block marks". */
-#define BTMAP_HINTS		256U
+/* Bytes of a hint array (BTMAP_HINTS: btmap.h); see "Single-block marks". */
 #define BTMAP_HINT_BYTES	(BTMAP_HINTS * sizeof(u64))
 /* Keeps the slot array below kvmalloc's INT_MAX cap (16 PiB at 4 KiB). */
 #define BTMAP_MAX_REGIONS	(1UL << 27)
 
-/* Array leaf sizes: 64 << class bytes, class 0 .. BTMAP_ARRAY_CLASSES - 1. */
-#define BTMAP_ARRAY_MIN_SHIFT	6
-#define BTMAP_ARRAY_CLASSES	7
-/* Most entries of an array leaf (2036 with a 24-byte header). */
-#define BTMAP_ARRAY_MAX		array_class_cap(BTMAP_ARRAY_CLASSES - 1)
+/*
+ * Hash leaf sizes: 64 << class bytes, class 0 .. BTMAP_HASH_CLASSES - 1,
+ * up to half a bitmap leaf: a table as big as a bitmap would cost the same
+ * memory, and a bitmap is faster to mark and to read.
+ */
+#define BTMAP_HASH_MIN_SHIFT	6
+#define BTMAP_HASH_CLASSES	6
+/* A cell frozen empty (hash_replace()); entries are 1 .. BTMAP_REGION_BLOCKS. */
+#define BTMAP_HASH_FROZEN	0xffffU
+/* Most entries of a hash leaf (823 with a 20-byte header and the end mark). */
+#define BTMAP_HASH_MAX		hash_class_max(BTMAP_HASH_CLASSES - 1)
 /* A mark of at least this many blocks on a clean region makes a bitmap. */
-#define BTMAP_ARRAY_DIRECT	(BTMAP_ARRAY_MAX / 2)
+#define BTMAP_HASH_DIRECT	(BTMAP_HASH_MAX / 2)
 
 _Static_assert(BTMAP_REGION_BLOCKS == 1U << BTMAP_REGION_SHIFT,
 	       "BTMAP_REGION_SHIFT does not match BTMAP_REGION_BLOCKS");
-_Static_assert((1U << (BTMAP_ARRAY_MIN_SHIFT + BTMAP_ARRAY_CLASSES - 1)) == BTMAP_LEAF_BYTES,
-	       "the largest array leaf must cost what a bitmap leaf costs");
+_Static_assert((2U << (BTMAP_HASH_MIN_SHIFT + BTMAP_HASH_CLASSES - 1)) == BTMAP_LEAF_BYTES,
+	       "the largest hash leaf must cost half what a bitmap leaf costs");
+_Static_assert(BTMAP_REGION_BLOCKS < BTMAP_HASH_FROZEN, "entries must fit in a cell");
 /* A hint is read and written whole (READ_ONCE/WRITE_ONCE): no torn u64. */
 _Static_assert(sizeof(long) == sizeof(u64), "hints need single-copy atomic 64-bit accesses");
 
 struct btmap {
-	u64 nr_blocks;
+	struct btmap_front f;		/* nr_blocks, hint: first (btmap.h) */
 	u64 mem_limit;
 	unsigned long nr_regions;
 	atomic_long_t leaf_bytes;	/* changes only on leaf alloc/free */
 	unsigned long *slots;
 	atomic_t *fill;			/* dirty blocks in each region's leaf */
-	btmap_hint_t hint;		/* see "Single-block marks" */
 };
 
-/* A sparse leaf: the sorted offsets of the region's dirty blocks. */
-struct btmap_array {
+/*
+ * A sparse leaf: an open-addressed table of the region's dirty blocks.
+ * Cells go from 0 to offset + 1, or to BTMAP_HASH_FROZEN, once (cmpxchg).
+ * One more cell, cell[cap], is BTMAP_HASH_FROZEN from the start: it ends
+ * the markers' probe loop (hash_insert_fast()) without a bound or a wrap.
+ */
+struct btmap_hash {
 	struct rcu_head rcu;		/* freeing it once replaced */
-	btmap_lock_t lock;		/* nr, off[] and seq */
-	u16 nr;				/* entries in use */
-	u16 cap;			/* entries that fit; never changes */
-	u16 seq;			/* odd while nr or off[] change */
-	u16 off[];			/* sorted, distinct */
+	u16 cap;			/* cells; never changes */
+	u16 max;			/* entries it takes: then grow, or it is full */
+	u16 cell[];			/* cap + 1 */
 };
 
-#define BTMAP_ARRAY_HDR		offsetof(struct btmap_array, off)
+#define BTMAP_HASH_HDR		offsetof(struct btmap_hash, cell)
 
-static inline size_t array_class_bytes(unsigned int c)
+static inline size_t hash_class_bytes(unsigned int c)
 {
-	return (size_t)1 << (BTMAP_ARRAY_MIN_SHIFT + c);
+	return (size_t)1 << (BTMAP_HASH_MIN_SHIFT + c);
 }
 
-/* Entries that fit in an array of class @c (0 if not even the header). */
-static inline unsigned int array_class_cap(unsigned int c)
+/* Cells of a table of class @c, not counting the end mark. */
+static inline unsigned int hash_class_cap(unsigned int c)
 {
-	size_t b = array_class_bytes(c);
-
-	return b > BTMAP_ARRAY_HDR ? (unsigned int)((b - BTMAP_ARRAY_HDR) / sizeof(u16)) : 0;
+	return (unsigned int)((hash_class_bytes(c) - BTMAP_HASH_HDR) / sizeof(u16)) - 1;
 }
 
-/* The smallest class that holds @n entries; BTMAP_ARRAY_CLASSES if none. */
-static unsigned int array_class_for(unsigned int n)
+/*
+ * Entries a table of class @c takes: 13/16 of its cells. Probes stay short
+ * (about 3 cells for an insert near the end), and 1 GiB of random 4k
+ * writes on 1 TiB (32 blocks a region) fits 128-byte tables but for a few.
+ */
+static inline unsigned int hash_class_max(unsigned int c)
+{
+	return hash_class_cap(c) * 13 / 16;
+}
+
+/* The smallest class that takes @n entries; BTMAP_HASH_CLASSES if none. */
+static unsigned int hash_class_for(unsigned int n)
 {
 	unsigned int c;
 
-	for (c = 0; c < BTMAP_ARRAY_CLASSES; c++)
-		if (array_class_cap(c) >= n)
+	for (c = 0; c < BTMAP_HASH_CLASSES; c++)
+		if (hash_class_max(c) >= n)
 			break;
 	return c;
 }
 
-static inline unsigned int array_class(const struct btmap_array *a)
+static inline unsigned int hash_class(const struct btmap_hash *h)
 {
-	return array_class_for(a->cap);
+	unsigned int c = 0;
+
+	while (hash_class_cap(c) != h->cap)
+		c++;
+	return c;
+}
+
+/*
+ * The cell where the probe for @off starts. The multiplication scrambles
+ * the offset (runs of blocks must not land in one cluster), the second one
+ * maps its top 16 bits onto [0, cap) without a division.
+ */
+static inline unsigned int hash_start(const struct btmap_hash *h, unsigned int off)
+{
+	return (((off * 0x9e3779b1U) >> 16) * h->cap) >> 16;
 }
 
 static inline bool slot_is_leaf(unsigned long s)
@@ -136,33 +178,33 @@ static inline bool slot_is_leaf(unsigned long s)
 	return s > BTMAP_FULL;
 }
 
-static inline bool slot_is_array(unsigned long s)
+static inline bool slot_is_hash(unsigned long s)
 {
-	return slot_is_leaf(s) && (s & BTMAP_ARRAY_TAG);
+	return slot_is_leaf(s) && (s & BTMAP_HASH_TAG);
 }
 
-static inline struct btmap_array *slot_array(unsigned long s)
+static inline struct btmap_hash *slot_hash(unsigned long s)
 {
-	return (struct btmap_array *)(s & ~BTMAP_ARRAY_TAG);
+	return (struct btmap_hash *)(s & ~BTMAP_HASH_TAG);
 }
 
-static inline unsigned long array_slot(const struct btmap_array *a)
+static inline unsigned long hash_slot(const struct btmap_hash *h)
 {
-	return (unsigned long)a | BTMAP_ARRAY_TAG;
+	return (unsigned long)h | BTMAP_HASH_TAG;
 }
 
-/* Bytes the leaf in slot value @s takes (cap never changes: no lock). */
+/* Bytes the leaf in slot value @s takes (cap never changes). */
 static size_t leaf_size(unsigned long s)
 {
-	if (slot_is_array(s))
-		return array_class_bytes(array_class(slot_array(s)));
+	if (slot_is_hash(s))
+		return hash_class_bytes(hash_class(slot_hash(s)));
 	return BTMAP_LEAF_BYTES;
 }
 
 /* Blocks in region @r: BTMAP_REGION_BLOCKS except for a short last one. */
 static unsigned int region_blocks(const struct btmap *map, unsigned long r)
 {
-	u64 left = map->nr_blocks - ((u64)r << BTMAP_REGION_SHIFT);
+	u64 left = map->f.nr_blocks - ((u64)r << BTMAP_REGION_SHIFT);
 
 	return left < BTMAP_REGION_BLOCKS ? (unsigned int)left : BTMAP_REGION_BLOCKS;
 }
@@ -170,16 +212,16 @@ static unsigned int region_blocks(const struct btmap *map, unsigned long r)
 /* Free the leaf of slot value @s now: nobody can hold it. */
 static void leaf_free(unsigned long s)
 {
-	if (slot_is_array(s))
-		btmap_free(slot_array(s));
+	if (slot_is_hash(s))
+		btmap_free(slot_hash(s));
 	else
 		btmap_free((unsigned long *)s);
 	btmap_alloc_count(-1);
 }
 
-static void array_free_rcu(struct rcu_head *head)
+static void hash_free_rcu(struct rcu_head *head)
 {
-	btmap_free(container_of(head, struct btmap_array, rcu));
+	btmap_free(container_of(head, struct btmap_hash, rcu));
 	btmap_alloc_count(-1);
 }
 
@@ -272,7 +314,7 @@ struct btmap *btmap_create(u64 nr_blocks, u64 mem_limit)
 	if (!map)
 		return NULL;
 	btmap_alloc_count(1);
-	map->nr_blocks = nr_blocks;
+	map->f.nr_blocks = nr_blocks;
 	map->mem_limit = mem_limit;
 	map->nr_regions = (unsigned long)nr_regions;
 	atomic_long_set(&map->leaf_bytes, 0);
@@ -285,8 +327,8 @@ struct btmap *btmap_create(u64 nr_blocks, u64 mem_limit)
 	if (!map->fill)
 		goto out_free_slots;
 	btmap_alloc_count(1);
-	map->hint = btmap_hint_alloc(BTMAP_HINT_BYTES);
-	if (!map->hint)
+	map->f.hint = btmap_hint_alloc(BTMAP_HINT_BYTES);
+	if (!map->f.hint)
 		goto out_free_fill;
 	btmap_alloc_count(1);
 	return map;
@@ -312,7 +354,7 @@ void btmap_destroy(struct btmap *map)
 	for (r = 0; r < map->nr_regions; r++)
 		if (slot_is_leaf(map->slots[r]))
 			leaf_free(map->slots[r]);
-	btmap_hint_free(map->hint);
+	btmap_hint_free(map->f.hint);
 	btmap_alloc_count(-1);
 	btmap_kvfree(map->fill);
 	btmap_alloc_count(-1);
@@ -371,193 +413,218 @@ static unsigned long *leaf_bitmap_alloc(void)
 	return leaf;
 }
 
-static struct btmap_array *array_alloc(unsigned int c)
-{
-	struct btmap_array *a = btmap_array_alloc(array_class_bytes(c));
 
-	if (!a)
+/*
+ * A zeroed table of class @c (every cell empty) for a region of @all
+ * blocks. Its max is also below @all, so that the markers' one check
+ * "fill > max" catches a region that became wholly dirty too.
+ */
+static struct btmap_hash *hash_alloc(unsigned int c, unsigned int all)
+{
+	struct btmap_hash *h = btmap_leaf_alloc(hash_class_bytes(c));
+	unsigned int max = hash_class_max(c);
+
+	if (!h)
 		return NULL;
 	btmap_alloc_count(1);
-	btmap_lock_init(&a->lock);
-	a->nr = 0;
-	a->cap = (u16)array_class_cap(c);
-	a->seq = 0;
-	return a;
+	h->cap = (u16)hash_class_cap(c);
+	h->max = (u16)(max < all ? max : all - 1);
+	h->cell[h->cap] = BTMAP_HASH_FROZEN;
+	return h;
 }
 
-static inline void run_fill(u16 *v, unsigned int off, unsigned int n)
+/* Add @off to a table nobody else can see yet (it has room, @off is not in it). */
+static void hash_put_private(struct btmap_hash *h, unsigned int off)
 {
-	while (n--)
-		*v++ = (u16)off++;
-}
+	unsigned int cap = h->cap, i = hash_start(h, off);
 
-/* Index of the first entry of @a in [@lo, @hi) that is >= @off; @hi if none. */
-static inline unsigned int array_lower_in(const struct btmap_array *a, unsigned int lo,
-					  unsigned int hi, unsigned int off)
-{
-	while (lo < hi) {
-		unsigned int mid = lo + (hi - lo) / 2;
-
-		if (a->off[mid] < off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Index of the first entry of @a at or after @lo that is >= @off. */
-static unsigned int array_lower(const struct btmap_array *a, unsigned int lo,
-				unsigned int off)
-{
-	return array_lower_in(a, lo, a->nr, off);
+	while (h->cell[i])
+		if (++i == cap)
+			i = 0;
+	h->cell[i] = (u16)(off + 1);
 }
 
 /*
- * array_lower(@a, 0, @off) for single-block marks, in fewer steps when the
- * region's dirty blocks are spread evenly (random writes) or @off goes at
- * the end (sequential ones): start where @off would be if they were spread
- * evenly, step a few entries, and only then fall back to a binary search
- * of what is left. @off < BTMAP_REGION_BLOCKS.
+ * Insert @off into the live table @h: 1 when it went in, 0 when it was
+ * there already, -1 when @h is frozen (or, in a race, full): the caller
+ * must replace @h (hash_replace()) and start over from the slot. Cells go
+ * from 0 to a value once, so two inserts of one offset meet at the same
+ * cell: an offset is never in a table twice.
  */
-#define BTMAP_GUESS_STEPS	8
-static inline unsigned int array_lower_guess(const struct btmap_array *a, unsigned int off)
+static inline int hash_insert(struct btmap_hash *h, unsigned int off)
 {
-	unsigned int nr = a->nr, i, k;
+	unsigned int cap = h->cap, i = hash_start(h, off), n;
+	u16 v = (u16)(off + 1), c;
 
-	if (!nr || a->off[nr - 1] < off)
-		return nr;
-	i = (off * nr) >> BTMAP_REGION_SHIFT;	/* < nr */
-	if (a->off[i] < off) {
-		/* In (i, nr - 1]: off[nr - 1] >= @off stops the steps. */
-		for (k = 0; k < BTMAP_GUESS_STEPS; k++)
-			if (a->off[++i] >= off)
-				return i;
-		return array_lower_in(a, i + 1, nr - 1, off);
-	}
-	/* In [0, i]: off[i] >= @off. */
-	for (k = 0; k < BTMAP_GUESS_STEPS; k++) {
-		if (!i || a->off[i - 1] < off)
-			return i;
-		i--;
-	}
-	return array_lower_in(a, 0, i, off);
-}
-
-/*
- * The sequence count of an array leaf lets array_has() search it without
- * the lock. Writers hold the lock and change nr and off[] in place only
- * between these two. An array takes at most cap (< 2048) in-place inserts
- * in its life before it is replaced, so the 16-bit count cannot wrap
- * under a reader.
- */
-static inline void array_write_begin(struct btmap_array *a)
-{
-	WRITE_ONCE(a->seq, a->seq + 1);
-	btmap_smp_wmb();		/* odd before any entry moves */
-}
-
-static inline void array_write_end(struct btmap_array *a)
-{
-	btmap_smp_wmb();		/* entries before even */
-	WRITE_ONCE(a->seq, a->seq + 1);
-}
-
-/*
- * Mark [@off, @off + @n) in the array @a of region @r. The caller read the
- * slot as @a inside its RCU read-side section. Returns -1 when the slot no
- * longer holds @a (reload it and start over), else whether the map wants
- * btmap_coarsen().
- */
-static int array_mark(struct btmap *map, unsigned long r, struct btmap_array *a,
-		      unsigned int off, unsigned int n)
-{
-	unsigned long *slot = &map->slots[r], ta = array_slot(a), leaf = 0, flags;
-	unsigned int i, j, nr, c, all = region_blocks(map, r);
-	size_t old_bytes, new_bytes;
-	bool retire = false;
-	int ret;
-
-	btmap_lock(&a->lock, flags);
-	if (READ_ONCE(*slot) != ta) {
-		/* Grown, converted or collapsed while we waited. */
-		ret = -1;
-		goto out_unlock;
-	}
-	i = array_lower(a, 0, off);
-	if (n == 1)		/* the common 4k write: one search */
-		j = i + (i < a->nr && a->off[i] == off);
-	else
-		j = array_lower(a, i, off + n);
-	if (j - i == n) {		/* all there already */
-		ret = 0;
-		goto out_unlock;
-	}
-	nr = a->nr + n - (j - i);
-	if (nr <= a->cap) {
-		array_write_begin(a);
-		memmove(&a->off[i + n], &a->off[j], (a->nr - j) * sizeof(u16));
-		run_fill(&a->off[i], off, n);
-		a->nr = (u16)nr;
-		array_write_end(a);
-		goto out_added;
-	}
-
-	/* Grow into the next array that holds the result, or a bitmap. */
-	old_bytes = array_class_bytes(array_class(a));
-	c = array_class_for(nr);
-	if (c < BTMAP_ARRAY_CLASSES) {
-		struct btmap_array *b;
-
-		new_bytes = array_class_bytes(c);
-		b = over_limit(map, new_bytes - old_bytes) ? NULL : array_alloc(c);
-		if (b) {
-			memcpy(b->off, a->off, i * sizeof(u16));
-			run_fill(&b->off[i], off, n);
-			memcpy(&b->off[i + n], &a->off[j], (a->nr - j) * sizeof(u16));
-			b->nr = (u16)nr;
-			leaf = array_slot(b);
+	/*
+	 * A frozen cell is passed over like another entry: the probe ends
+	 * at an empty cell (an insert there is in every replacer's copy,
+	 * which reads each cell once it can no longer change) or after
+	 * every cell. So the loop tests two values, not three.
+	 */
+	for (n = cap; n; n--) {
+		c = READ_ONCE(h->cell[i]);
+		if (!c) {
+			c = cmpxchg(&h->cell[i], (u16)0, v);
+			if (!c)
+				return 1;
 		}
+		if (c == v)
+			return 0;
+		if (++i == cap)
+			i = 0;
+	}
+	return -1;
+}
+
+/*
+ * hash_insert() for the markers' common case, in fewer instructions a
+ * cell: the probe runs forward and stops at the first frozen cell, or at
+ * the end mark. -1 then: go the long way (hash_insert(), which wraps).
+ */
+static inline int hash_insert_fast(struct btmap_hash *h, unsigned int off)
+{
+	u16 *p = &h->cell[hash_start(h, off)], v = (u16)(off + 1), c;
+
+	for (;; p++) {
+		c = READ_ONCE(*p);
+		if (!c) {
+			c = cmpxchg(p, (u16)0, v);
+			if (!c)
+				return 1;
+		}
+		if (c == v)
+			return 0;
+		if (c == BTMAP_HASH_FROZEN)
+			return -1;
+	}
+}
+
+/* Is @off in the hash leaf @h? Any context; RCU keeps @h alive. */
+static bool hash_has(const struct btmap_hash *h, unsigned int off)
+{
+	unsigned int cap = h->cap, i = hash_start(h, off), n;
+
+	for (n = cap; n; n--) {
+		unsigned int c = READ_ONCE(h->cell[i]);
+
+		if (c == off + 1)
+			return true;
+		/* Entries never move: a frozen cell was empty, and ends the probe. */
+		if (!c || c == BTMAP_HASH_FROZEN)
+			return false;
+		if (++i == cap)
+			i = 0;
+	}
+	return false;
+}
+
+/*
+ * Replace the hash leaf @h of region @r by a copy with room for @extra more
+ * entries: a bigger table, or a bitmap leaf past the biggest; FULL when
+ * there is no room or memory for it (precision degrades, no change is
+ * lost). Lock-free, callable by any marker, several at once (see the head
+ * of this file). The caller read the slot as @h inside its RCU read-side
+ * section. Returns true when this call made the region FULL (the map then
+ * wants btmap_coarsen()); the slot no longer holds @h in any case.
+ */
+static btmap_noinline bool hash_replace(struct btmap *map, unsigned long r,
+					struct btmap_hash *h, unsigned int extra)
+{
+	unsigned int i, cap = h->cap, oc = hash_class(h), all = region_blocks(map, r);
+	unsigned long *slot = &map->slots[r], th = hash_slot(h), leaf = 0, *bm = NULL;
+	size_t old_bytes = hash_class_bytes(oc), new_bytes;
+	struct btmap_hash *b = NULL;
+	unsigned int c;
+
+	/*
+	 * The fill count is about the entries (markers count theirs just
+	 * after inserting). Always a bigger class: its max is over the old
+	 * cap, so whatever the count, every entry fits.
+	 */
+	c = hash_class_for((unsigned int)atomic_read(&map->fill[r]) + extra);
+	if (c <= oc)
+		c = oc + 1;
+	if (c < BTMAP_HASH_CLASSES) {
+		new_bytes = hash_class_bytes(c);
+		if (!over_limit(map, new_bytes - old_bytes))
+			b = hash_alloc(c, all);
+		leaf = b ? hash_slot(b) : 0;
 	} else {
-		unsigned long *bm;
-
 		new_bytes = BTMAP_LEAF_BYTES;
-		bm = over_limit(map, new_bytes - old_bytes) ? NULL : leaf_bitmap_alloc();
-		if (bm) {
-			unsigned int k;
+		if (!over_limit(map, new_bytes - old_bytes))
+			bm = leaf_bitmap_alloc();
+		leaf = (unsigned long)bm;
+	}
 
-			for (k = 0; k < a->nr; k++)
-				bm[a->off[k] / BTMAP_WORD_BITS] |=
-					1UL << (a->off[k] % BTMAP_WORD_BITS);
-			leaf_set(bm, off, n);
-			leaf = (unsigned long)bm;
-		}
+	/*
+	 * Freeze and copy in one pass: once read (or frozen) here a cell
+	 * never changes again, so the copy ends up with every entry an
+	 * insert could report as marked.
+	 */
+	for (i = 0; i < cap; i++) {
+		unsigned int v = READ_ONCE(h->cell[i]);
+
+		if (!v)
+			v = cmpxchg(&h->cell[i], (u16)0, (u16)BTMAP_HASH_FROZEN);
+		if (!v || v == BTMAP_HASH_FROZEN)
+			continue;
+		v--;
+		if (b)
+			hash_put_private(b, v);
+		else if (bm)
+			bm[v / BTMAP_WORD_BITS] |= 1UL << (v % BTMAP_WORD_BITS);
 	}
+	btmap_replace_window();
+
 	if (!leaf) {
-		/* No room or memory: precision degrades, no change is lost. */
-		if (cmpxchg(slot, ta, BTMAP_FULL) == ta) {
-			atomic_long_sub(old_bytes, &map->leaf_bytes);
-			retire = true;
-		}
-		ret = 1;
-		goto out_unlock;
+		if (cmpxchg(slot, th, BTMAP_FULL) != th)
+			return false;	/* another marker, coarsen or merge was first */
+		atomic_long_sub(old_bytes, &map->leaf_bytes);
+		btmap_call_rcu(&h->rcu, hash_free_rcu);
+		return true;
 	}
-	if (cmpxchg(slot, ta, leaf) != ta) {
-		/* Collapsed to FULL by coarsen or merge: that covers the mark. */
+	if (cmpxchg(slot, th, leaf) != th) {
+		/* Another replacer won, or coarsen or merge made it FULL. */
 		leaf_free(leaf);
-		ret = 0;
-		goto out_unlock;
+		return false;
 	}
 	atomic_long_add(new_bytes - old_bytes, &map->leaf_bytes);
-	retire = true;
-out_added:
-	ret = (unsigned int)atomic_add_return(n - (j - i), &map->fill[r]) >= all;
-out_unlock:
-	btmap_unlock(&a->lock, flags);
-	/* Markers and readers may still hold @a: free it after a grace period. */
-	if (retire)
-		btmap_call_rcu(&a->rcu, array_free_rcu);
-	return ret;
+	/* Markers and readers may still hold @h: free it after a grace period. */
+	btmap_call_rcu(&h->rcu, hash_free_rcu);
+	return false;
+}
+
+/*
+ * After an insert into @h brought the region's count to @fill, past
+ * @h->max: the region is wholly dirty, or @h must grow. Returns whether
+ * the map wants btmap_coarsen().
+ */
+static bool hash_past_max(struct btmap *map, unsigned long r, struct btmap_hash *h,
+			  unsigned int fill)
+{
+	if (fill >= region_blocks(map, r))
+		return true;
+	return hash_replace(map, r, h, 0);
+}
+
+/*
+ * Mark block @off of the hash leaf @h of region @r. Returns -1 when @h was
+ * replaced (reload the slot and start over), else whether the map wants
+ * btmap_coarsen().
+ */
+static inline int hash_mark_one(struct btmap *map, unsigned long r, struct btmap_hash *h,
+				unsigned int off)
+{
+	unsigned int fill;
+	int ret = hash_insert(h, off);
+
+	if (!ret)
+		return 0;
+	if (ret < 0)
+		return hash_replace(map, r, h, 1) ? 1 : -1;
+	fill = (unsigned int)atomic_add_return(1, &map->fill[r]);
+	return fill > h->max && hash_past_max(map, r, h, fill);
 }
 
 /*
@@ -567,21 +634,22 @@ out_unlock:
  */
 static int clean_mark(struct btmap *map, unsigned long r, unsigned int off, unsigned int n)
 {
-	unsigned int c = n < BTMAP_ARRAY_DIRECT ? array_class_for(n) : BTMAP_ARRAY_CLASSES;
+	unsigned int c = n < BTMAP_HASH_DIRECT ? hash_class_for(n) : BTMAP_HASH_CLASSES;
 	unsigned int all = region_blocks(map, r);
 	unsigned long *slot = &map->slots[r], leaf = 0;
 	bool whole = n == all;
 
 	if (whole) {
 		/* No leaf: FULL is exact. */
-	} else if (c < BTMAP_ARRAY_CLASSES) {
-		struct btmap_array *a;
+	} else if (c < BTMAP_HASH_CLASSES) {
+		struct btmap_hash *h;
+		unsigned int k;
 
-		a = over_limit(map, array_class_bytes(c)) ? NULL : array_alloc(c);
-		if (a) {
-			run_fill(a->off, off, n);
-			a->nr = (u16)n;
-			leaf = array_slot(a);
+		h = over_limit(map, hash_class_bytes(c)) ? NULL : hash_alloc(c, all);
+		if (h) {
+			for (k = 0; k < n; k++)
+				hash_put_private(h, off + k);
+			leaf = hash_slot(h);
 		}
 	} else {
 		unsigned long *bm = over_limit(map, BTMAP_LEAF_BYTES) ? NULL : leaf_bitmap_alloc();
@@ -615,26 +683,55 @@ static bool mark_region(struct btmap *map, unsigned long r, unsigned int off,
 {
 	unsigned long *slot = &map->slots[r];
 	unsigned int newly, all = region_blocks(map, r);
+	bool want = false;
 
 	for (;;) {
 		unsigned long s = READ_ONCE(*slot);
-		int ret;
+		int ret = 0;
 
 		if (s == BTMAP_FULL)
-			return false;
+			return want;
 		if (s == BTMAP_CLEAN) {
 			ret = clean_mark(map, r, off, n);
-		} else if (slot_is_array(s)) {
+		} else if (slot_is_hash(s)) {
+			struct btmap_hash *h = slot_hash(s);
+
 			btmap_mark_window();
-			ret = array_mark(map, r, slot_array(s), off, n);
+			/* No room for the new ones: one replacement, sized for them. */
+			if ((unsigned int)atomic_read(&map->fill[r]) + n > h->max) {
+				unsigned int k, fill, missing = 0;
+
+				for (k = 0; k < n; k++)
+					missing += !hash_has(h, off + k);
+				fill = (unsigned int)atomic_read(&map->fill[r]) + missing;
+				if (fill > h->max && fill < all) {
+					if (hash_replace(map, r, h, missing))
+						want = true;
+					continue;
+				}
+			}
+			while (n) {
+				ret = hash_mark_one(map, r, h, off);
+				if (ret < 0)
+					break;
+				want |= ret;
+				off++;
+				n--;
+				/* Grown: the rest goes into the new leaf. */
+				if (n && READ_ONCE(*slot) != s) {
+					ret = -1;
+					break;
+				}
+			}
 		} else {
 			btmap_mark_window();
 			newly = leaf_set((unsigned long *)s, off, n);
-			return newly &&
-			       (unsigned int)atomic_add_return(newly, &map->fill[r]) >= all;
+			return (newly &&
+				(unsigned int)atomic_add_return(newly, &map->fill[r]) >= all) ||
+			       want;
 		}
 		if (ret >= 0)
-			return ret;
+			return ret || want;
 	}
 }
 
@@ -643,11 +740,11 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 	bool want = false;
 	u64 end;
 
-	if (first >= map->nr_blocks || !count)
+	if (first >= map->f.nr_blocks || !count)
 		return false;
-	end = count > map->nr_blocks - first ? map->nr_blocks : first + count;
+	end = count > map->f.nr_blocks - first ? map->f.nr_blocks : first + count;
 
-	/* Callers hold it already (probes); it keeps array leaves alive. */
+	/* Callers hold it already (probes); it keeps hash leaves alive. */
 	rcu_read_lock();
 	while (first < end) {
 		unsigned long r = (unsigned long)(first >> BTMAP_REGION_SHIFT);
@@ -680,91 +777,35 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
  */
 
 /*
- * Is @off in the array @a? Lock-free: a search bounded by cap whatever it
- * reads, validated by the sequence count. False when @off is absent, and
- * when a writer was changing the array (the caller then takes the lock).
- * The caller's RCU read-side section keeps @a alive.
+ * btmap_mark_one_hinted() when its fast path does not do: a clean, FULL or bitmap
+ * slot, a frozen hash leaf, or an insert (@counted: made and counted, the
+ * count now @fill) that took the region past the leaf's max.
  */
-static inline bool array_has(const struct btmap_array *a, unsigned int off)
-{
-	unsigned int seq, lo = 0, hi;
-	bool found = false;
-
-	seq = READ_ONCE(a->seq);
-	if (seq & 1)
-		return false;
-	btmap_smp_rmb();		/* seq before the entries */
-	hi = READ_ONCE(a->nr);
-	if (hi > a->cap)
-		hi = a->cap;
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2, v = READ_ONCE(a->off[mid]);
-
-		if (v == off) {
-			found = true;
-			break;
-		}
-		if (v < off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	btmap_smp_rmb();		/* the entries before seq again */
-	return found && READ_ONCE(a->seq) == seq;
-}
-
-/* array_mark() for one block: one search, an insert in place, no call. */
-static inline int array_mark_one(struct btmap *map, unsigned long r,
-				 struct btmap_array *a, unsigned int off)
-{
-	unsigned long flags;
-	unsigned int i, nr;
-
-	btmap_lock(&a->lock, flags);
-	if (READ_ONCE(map->slots[r]) != array_slot(a)) {
-		btmap_unlock(&a->lock, flags);
-		return -1;	/* replaced while we waited: start over */
-	}
-	nr = a->nr;
-	i = array_lower_guess(a, off);
-	if (i < nr && a->off[i] == off) {
-		btmap_unlock(&a->lock, flags);
-		return 0;
-	}
-	if (nr == a->cap) {
-		/* Grow or convert: the general path (it locks again). */
-		btmap_unlock(&a->lock, flags);
-		return array_mark(map, r, a, off, 1);
-	}
-	array_write_begin(a);
-	memmove(&a->off[i + 1], &a->off[i], (nr - i) * sizeof(u16));
-	a->off[i] = (u16)off;
-	a->nr = (u16)(nr + 1);
-	array_write_end(a);
-	btmap_unlock(&a->lock, flags);
-	return (unsigned int)atomic_add_return(1, &map->fill[r]) >= region_blocks(map, r);
-}
-
-/* btmap_mark_one() past its hint check; @hint: the entry for @block. */
-static btmap_noinline bool mark_one(struct btmap *map, u64 block, bool likely_set, u64 *hint)
+static btmap_noinline bool mark_one_slow(struct btmap *map, u64 block, u64 *hint,
+					 bool counted, unsigned int fill)
 {
 	unsigned long r = (unsigned long)(block >> BTMAP_REGION_SHIFT), s;
 	unsigned int off = (unsigned int)(block & (BTMAP_REGION_BLOCKS - 1));
 	int ret;
 
 	btmap_probe_read_lock();
+	if (counted) {
+		/* Grow whatever leaf is there now, if it is still a hash leaf. */
+		s = READ_ONCE(map->slots[r]);
+		ret = fill >= region_blocks(map, r);
+		if (!ret && slot_is_hash(s) && fill > slot_hash(s)->max)
+			ret = hash_replace(map, r, slot_hash(s), 0);
+		goto out;
+	}
 	do {
 		s = READ_ONCE(map->slots[r]);
 		if (s == BTMAP_FULL) {
 			ret = 0;
 		} else if (s == BTMAP_CLEAN) {
 			ret = clean_mark(map, r, off, 1);
-		} else if (slot_is_array(s)) {
+		} else if (slot_is_hash(s)) {
 			btmap_mark_window();
-			if (likely_set && array_has(slot_array(s), off))
-				ret = 0;
-			else
-				ret = array_mark_one(map, r, slot_array(s), off);
+			ret = hash_mark_one(map, r, slot_hash(s), off);
 		} else {
 			btmap_mark_window();
 			ret = 0;
@@ -776,21 +817,46 @@ static btmap_noinline bool mark_one(struct btmap *map, u64 block, bool likely_se
 				      region_blocks(map, r);
 		}
 	} while (ret < 0);
+out:
 	btmap_probe_read_unlock();
 	WRITE_ONCE(*hint, block + 1);
 	return ret;
 }
 
-bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
+/*
+ * btmap_mark_one() past its hint check (btmap.h); @hint: the entry for @block. The
+ * common case, a block going into a live hash leaf that has room, or
+ * already there, calls nothing (so saves no registers); everything else is
+ * mark_one_slow()'s, called last.
+ */
+bool btmap_mark_one_hinted(struct btmap *map, u64 block, u64 *hint)
 {
-	u64 *hint;
+	unsigned long r = (unsigned long)(block >> BTMAP_REGION_SHIFT), s;
+	unsigned int off = (unsigned int)(block & (BTMAP_REGION_BLOCKS - 1)), fill = 0;
+	struct btmap_hash *h;
+	int ret;
 
-	if (block >= map->nr_blocks)
-		return false;
-	hint = &btmap_hint_here(map->hint)[block % BTMAP_HINTS];
-	if (likely_set && READ_ONCE(*hint) == block + 1)
-		return false;	/* the completion of a write marked at submission */
-	return mark_one(map, block, likely_set, hint);
+	btmap_probe_read_lock();
+	s = READ_ONCE(map->slots[r]);
+	if (!slot_is_hash(s))
+		goto slow;
+	h = slot_hash(s);
+	btmap_mark_window();
+	ret = hash_insert_fast(h, off);
+	if (ret < 0)
+		goto slow;
+	if (ret) {
+		fill = (unsigned int)atomic_add_return(1, &map->fill[r]);
+		if (fill > h->max)
+			goto slow;
+	}
+	btmap_probe_read_unlock();
+	WRITE_ONCE(*hint, block + 1);
+	return false;
+slow:
+	/* In the kernel the read-side section is the caller's: it goes on. */
+	btmap_probe_read_unlock();
+	return mark_one_slow(map, block, hint, fill != 0, fill);
 }
 
 /* ---- Coarsening and merging ---------------------------------------------- */
@@ -805,7 +871,7 @@ static inline unsigned int fill_bin(unsigned int fill)
 /*
  * Which leaves go FULL: bitmap leaves first, densest (by fill) first, as
  * each one frees BTMAP_LEAF_BYTES and costs the least precision per byte
- * freed; array leaves only when collapsing every bitmap leaf is not enough,
+ * freed; hash leaves only when collapsing every bitmap leaf is not enough,
  * biggest (and so densest) first. For both kinds: every leaf above the
  * threshold bin (or class), and @take of the leaves in it.
  */
@@ -818,8 +884,8 @@ static bool plan_takes(struct coarsen_plan *p, unsigned long s, unsigned int fil
 {
 	unsigned int b;
 
-	if (slot_is_array(s)) {
-		b = array_class(slot_array(s));
+	if (slot_is_hash(s)) {
+		b = hash_class(slot_hash(s));
 		if (b > p->ta)
 			return true;
 		if (b == p->ta && p->atake) {
@@ -841,8 +907,8 @@ static bool plan_takes(struct coarsen_plan *p, unsigned long s, unsigned int fil
 
 void btmap_coarsen(struct btmap *map, u64 target)
 {
-	unsigned long hist[BTMAP_HIST_BINS] = { 0 }, acls[BTMAP_ARRAY_CLASSES] = { 0 };
-	struct coarsen_plan plan = { BTMAP_HIST_BINS, BTMAP_ARRAY_CLASSES, 0, 0 };
+	unsigned long hist[BTMAP_HIST_BINS] = { 0 }, acls[BTMAP_HASH_CLASSES] = { 0 };
+	struct coarsen_plan plan = { BTMAP_HIST_BINS, BTMAP_HASH_CLASSES, 0, 0 };
 	unsigned long r, nfull = 0, nbm = 0, narr = 0, want;
 	u64 full_bytes = 0, over = 0;
 	struct btmap_retire rt;
@@ -850,7 +916,7 @@ void btmap_coarsen(struct btmap *map, u64 target)
 
 	/*
 	 * Count full leaves and build the histograms of the others. A marker
-	 * may replace an array under us and free it after a grace period: the
+	 * may replace a hash leaf under us and free it after a grace period: the
 	 * read-side section keeps the ones we look at alive.
 	 */
 	rcu_read_lock();
@@ -864,8 +930,8 @@ void btmap_coarsen(struct btmap *map, u64 target)
 		if (fill >= region_blocks(map, r)) {
 			nfull++;
 			full_bytes += leaf_size(s);
-		} else if (slot_is_array(s)) {
-			acls[array_class(slot_array(s))]++;
+		} else if (slot_is_hash(s)) {
+			acls[hash_class(slot_hash(s))]++;
 			narr++;
 		} else {
 			hist[fill_bin(fill)]++;
@@ -892,8 +958,8 @@ void btmap_coarsen(struct btmap *map, u64 target)
 		plan.t = 0;			/* every bitmap leaf ... */
 		plan.take = ~0UL;
 		over -= (u64)nbm * BTMAP_LEAF_BYTES;
-		for (plan.ta = BTMAP_ARRAY_CLASSES; plan.ta-- > 0; ) {
-			u64 cb = array_class_bytes(plan.ta);
+		for (plan.ta = BTMAP_HASH_CLASSES; plan.ta-- > 0; ) {
+			u64 cb = hash_class_bytes(plan.ta);
 
 			if (acc + acls[plan.ta] * cb >= over) {
 				plan.atake = (unsigned long)((over - acc + cb - 1) / cb);
@@ -901,7 +967,7 @@ void btmap_coarsen(struct btmap *map, u64 target)
 			}
 			acc += acls[plan.ta] * cb;
 		}
-		if (plan.ta >= BTMAP_ARRAY_CLASSES) {	/* ... and every array */
+		if (plan.ta >= BTMAP_HASH_CLASSES) {	/* ... and every hash leaf */
 			plan.ta = 0;
 			plan.atake = ~0UL;
 		}
@@ -934,14 +1000,12 @@ static void merge_leaf(struct btmap *dst, unsigned long r, unsigned long s)
 {
 	unsigned int i, k;
 
-	if (slot_is_array(s)) {
-		const struct btmap_array *a = slot_array(s);
+	if (slot_is_hash(s)) {
+		const struct btmap_hash *h = slot_hash(s);
 
-		for (i = 0; i < a->nr; i = k) {
-			for (k = i + 1; k < a->nr && a->off[k] == a->off[k - 1] + 1; k++)
-				;
-			mark_region(dst, r, a->off[i], k - i);
-		}
+		for (i = 0; i < h->cap; i++)
+			if (h->cell[i] && h->cell[i] != BTMAP_HASH_FROZEN)
+				mark_region(dst, r, h->cell[i] - 1U, 1);
 		return;
 	}
 	for (i = 0; i < BTMAP_REGION_BLOCKS; i = k) {
@@ -963,7 +1027,7 @@ void btmap_merge(struct btmap *dst, struct btmap *src)
 			want++;
 	retire_init(&rt, want);
 	/* src is emptied: its hints would lie. */
-	btmap_hint_clear(src->hint, BTMAP_HINT_BYTES);
+	btmap_hint_clear(src->f.hint, BTMAP_HINT_BYTES);
 
 	for (r = 0; r < src->nr_regions; r++) {
 		unsigned long s = src->slots[r], d;
@@ -989,7 +1053,7 @@ void btmap_merge(struct btmap *dst, struct btmap *src)
 			atomic_add(fill, &dst->fill[r]);
 			continue;
 		}
-		if (slot_is_leaf(d) && !slot_is_array(d) && !slot_is_array(s)) {
+		if (slot_is_leaf(d) && !slot_is_hash(d) && !slot_is_hash(s)) {
 			unsigned long *dl = (unsigned long *)d, *leaf = (unsigned long *)s;
 			unsigned int i, newly = 0;
 
@@ -1000,9 +1064,9 @@ void btmap_merge(struct btmap *dst, struct btmap *src)
 				atomic_add(newly, &dst->fill[r]);
 		} else if (d != BTMAP_FULL) {
 			/*
-			 * An array on either side: mark as markers do (this
-			 * may grow or convert dst's leaf). The read-side
-			 * section keeps dst's array alive if a marker
+			 * A hash leaf on either side: mark as markers do
+			 * (this may grow or convert dst's leaf). The read-side
+			 * section keeps dst's hash leaf alive if a marker
 			 * replaces it.
 			 */
 			rcu_read_lock();
@@ -1036,21 +1100,26 @@ static unsigned int leaf_find(const unsigned long *leaf, unsigned int off, bool 
 	return w * BTMAP_WORD_BITS + (unsigned int)btmap_ctz(x);
 }
 
-/* The same in an array leaf, under its lock (RCU keeps @a alive). */
-static unsigned int array_find(struct btmap_array *a, unsigned int off, bool dirty)
+/*
+ * leaf_find() in a hash leaf (RCU keeps @h alive). The first dirty block
+ * is the least entry >= @off: a scan of every cell (empty and frozen cells
+ * are above any block, as v - 1 unsigned). The first clean one: lookups
+ * from @off on.
+ */
+static unsigned int hash_find(const struct btmap_hash *h, unsigned int off, bool dirty)
 {
-	unsigned long flags;
-	unsigned int i, ret;
+	unsigned int i, v, ret = BTMAP_REGION_BLOCKS;
 
-	btmap_lock(&a->lock, flags);
-	i = array_lower(a, 0, off);
 	if (dirty) {
-		ret = i < a->nr ? a->off[i] : BTMAP_REGION_BLOCKS;
-	} else {
-		for (ret = off; i < a->nr && a->off[i] == ret; i++)
-			ret++;
+		for (i = 0; i < h->cap; i++) {
+			v = READ_ONCE(h->cell[i]) - 1U;
+			if (v >= off && v < ret)
+				ret = v;
+		}
+		return ret;
 	}
-	btmap_unlock(&a->lock, flags);
+	for (ret = off; ret < BTMAP_REGION_BLOCKS && hash_has(h, ret); ret++)
+		;
 	return ret;
 }
 
@@ -1074,30 +1143,30 @@ static u64 map_find(const struct btmap *map, u64 pos, bool dirty)
 				return pos;
 			continue;
 		}
-		if (slot_is_array(s))
-			off = array_find(slot_array(s), off, dirty);
+		if (slot_is_hash(s))
+			off = hash_find(slot_hash(s), off, dirty);
 		else
 			off = leaf_find((const unsigned long *)s, off, dirty);
 		if (off < BTMAP_REGION_BLOCKS) {
 			pos = ((u64)r << BTMAP_REGION_SHIFT) + off;
-			return pos < map->nr_blocks ? pos : map->nr_blocks;
+			return pos < map->f.nr_blocks ? pos : map->f.nr_blocks;
 		}
 	}
-	return map->nr_blocks;
+	return map->f.nr_blocks;
 }
 
 bool btmap_next_extent(const struct btmap *map, u64 *pos, u64 *start, u64 *len)
 {
 	u64 s, e;
 
-	if (*pos >= map->nr_blocks)
+	if (*pos >= map->f.nr_blocks)
 		return false;
 	/* Keeps leaves that markers, btmap_coarsen() or btmap_merge() retire alive. */
 	rcu_read_lock();
 	s = map_find(map, *pos, true);
-	e = s < map->nr_blocks ? map_find(map, s, false) : s;
+	e = s < map->f.nr_blocks ? map_find(map, s, false) : s;
 	rcu_read_unlock();
-	if (s >= map->nr_blocks)
+	if (s >= map->f.nr_blocks)
 		return false;
 	*start = s;
 	*len = e - s;
@@ -1130,5 +1199,5 @@ u64 btmap_bytes(const struct btmap *map)
 
 u64 btmap_nr_blocks(const struct btmap *map)
 {
-	return map->nr_blocks;
+	return map->f.nr_blocks;
 }

@@ -14,12 +14,13 @@
  *
  * Level 1 is an array of slots, one per region of BTMAP_REGION_BLOCKS
  * blocks, allocated at create time. A slot is CLEAN, FULL (the whole
- * region is dirty) or points to a leaf: a sorted array of block offsets
- * while the region is sparse (memory follows the dirty blocks, not the
- * regions touched), a bitmap of BTMAP_LEAF_BYTES once the array would be
- * as big. Bitmap leaves are marked lock-free; an array leaf is changed
- * under its own interrupt-safe spinlock, and replaced (grown, converted)
- * by a copy freed after an RCU grace period.
+ * region is dirty) or points to a leaf: a hash table of 16-bit block
+ * offsets while the region is sparse (memory follows the dirty blocks, not
+ * the regions touched), a bitmap of BTMAP_LEAF_BYTES once the table would
+ * be as big. Both kinds are marked lock-free: a bit by an atomic OR, an
+ * offset by a cmpxchg into an empty cell. A hash leaf is replaced (grown,
+ * converted) by a copy, after freezing it so that no insert can land in it
+ * unseen; the old one is freed after an RCU grace period.
  * btmap_mark() allocates leaves without sleeping; when that fails, or the
  * map is over its memory limit, the region goes FULL: precision degrades,
  * a change is never lost. btmap_coarsen() (process context) collapses the
@@ -56,25 +57,62 @@ void btmap_destroy(struct btmap *map);
 
 /*
  * Mark blocks [@first, @first + @count) dirty; the range is clipped to the
- * map. Never sleeps, never fails; takes no lock but an array leaf's
- * spinlock (irqsave: hard-IRQ callers are fine). Any number of markers may
- * run at once, and at the same time as btmap_coarsen() and btmap_merge()
- * into this map.
+ * map. Never sleeps, never fails, takes no lock (hard-IRQ callers are
+ * fine). Any number of markers may run at once, and at the same time as
+ * btmap_coarsen() and btmap_merge() into this map.
  * Returns true when the map wants btmap_coarsen() to run soon (it went
  * over its memory limit, or a leaf became full).
  */
 bool btmap_mark(struct btmap *map, u64 first, u64 count);
 
 /*
- * btmap_mark(@map, @block, 1), made for the write probes: no call inside,
- * and in the kernel no rcu_read_lock() of its own. Kernel callers must be
- * in an RCU read-side section: preemption or interrupts off (a tracepoint
- * probe) is one. Same guarantees and return value as btmap_mark().
- * @likely_set: the caller expects the block to be dirty already (the
- * completion of a write whose submission marked it); an array leaf is then
- * searched without its lock first, and locked only if the block is absent.
+ * The first members of every struct btmap, read by btmap_mark_one() inline;
+ * nothing else outside btmap.c reads or writes them.
  */
-bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set);
+struct btmap_front {
+	u64 nr_blocks;
+	btmap_hint_t hint;		/* BTMAP_HINTS entries per CPU (btmap.c) */
+};
+
+#define BTMAP_HINTS		256U
+
+/* btmap_mark_one() past its hint check; @hint: the entry for @block. */
+bool btmap_mark_one_hinted(struct btmap *map, u64 block, u64 *hint);
+
+/*
+ * btmap_mark(@map, @block, 1), made for the write probes: no call inside
+ * when @likely_set and @block's hint is there, and in the kernel no
+ * rcu_read_lock() of its own. Kernel callers must be in an RCU read-side
+ * section: preemption or interrupts off (a tracepoint probe) is one. Same
+ * guarantees and return value as btmap_mark().
+ * @likely_set: the caller expects the block to be dirty already (the
+ * completion of a write whose submission marked it): a hint entry that
+ * says so (see "Single-block marks" in btmap.c) is proof enough.
+ */
+static inline bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
+{
+	const struct btmap_front *f = (const struct btmap_front *)map;
+	u64 *hint;
+
+	if (block >= f->nr_blocks)
+		return false;
+	hint = &btmap_hint_here(f->hint)[block % BTMAP_HINTS];
+	if (likely_set && READ_ONCE(*hint) == block + 1)
+		return false;	/* the completion of a write marked at submission */
+	return btmap_mark_one_hinted(map, block, hint);
+}
+
+/*
+ * Does this CPU's hint prove @block dirty in @map? Then btmap_mark_one(@map,
+ * @block, true) would do nothing. False says nothing. Same context as
+ * btmap_mark_one().
+ */
+static inline bool btmap_hinted(const struct btmap *map, u64 block)
+{
+	const struct btmap_front *f = (const struct btmap_front *)map;
+
+	return READ_ONCE(btmap_hint_here(f->hint)[block % BTMAP_HINTS]) == block + 1;
+}
 
 /*
  * Collapse leaves to FULL until the leaves use at most @target bytes,

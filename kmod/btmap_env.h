@@ -21,7 +21,6 @@
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
-#include <linux/spinlock.h>
 #include <linux/stddef.h>
 #include <linux/string.h>
 
@@ -37,23 +36,12 @@ extern atomic_long_t blktrack_allocations;
 /* Called from the bio probe with preemption off: never sleep, never warn. */
 #define btmap_leaf_alloc(size)	kzalloc(size, GFP_NOWAIT | __GFP_NOWARN)
 
-/* Array leaves: any context, never sleep, never warn; not zeroed. */
-#define btmap_array_alloc(size)	kmalloc(size, GFP_NOWAIT | __GFP_NOWARN)
-
-/*
- * The lock of an array leaf. Markers run in hard-IRQ context too
- * (block_rq_complete), so every holder disables interrupts.
- */
-typedef spinlock_t btmap_lock_t;
-#define btmap_lock_init(l)		spin_lock_init(l)
-#define btmap_lock(l, flags)		spin_lock_irqsave(l, flags)
-#define btmap_unlock(l, flags)		spin_unlock_irqrestore(l, flags)
-
 /* Free after a grace period; callable from any context, hard IRQ included. */
 #define btmap_call_rcu(head, fn)	call_rcu(head, fn)
 
-/* Tests widen the race window here; nothing in the kernel. */
+/* Tests widen the race windows here; nothing in the kernel. */
 #define btmap_mark_window()	do { } while (0)
+#define btmap_replace_window()	do { } while (0)
 
 /*
  * btmap_mark_one()'s read-side section. Its callers are tracepoint probes,
@@ -66,10 +54,6 @@ typedef spinlock_t btmap_lock_t;
 	RCU_LOCKDEP_WARN(!rcu_read_lock_any_held(),			\
 			 "btmap_mark_one() outside an RCU read-side section")
 #define btmap_probe_read_unlock()	do { } while (0)
-
-/* Array leaves' sequence count (see array_has() in btmap.c). */
-#define btmap_smp_rmb()			smp_rmb()
-#define btmap_smp_wmb()			smp_wmb()
 
 /* Set bit @nr of @addr atomically; return whether it was set before. */
 #define btmap_test_and_set_bit(nr, addr)	test_and_set_bit(nr, addr)
@@ -128,6 +112,8 @@ extern atomic_long_t blktrack_allocations;
 extern int btmap_fail_leaf_alloc;
 /* Called by markers between reading a leaf pointer and setting its bits. */
 extern void (*btmap_mark_delay)(void);
+/* Called by a hash leaf's replacer between freezing it and publishing its copy. */
+extern void (*btmap_replace_delay)(void);
 
 #define READ_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_CONSUME)
 #define WRITE_ONCE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
@@ -155,15 +141,12 @@ extern void (*btmap_mark_delay)(void);
 #define btmap_kvfree(p)		free(p)
 #define btmap_leaf_alloc(size)	(btmap_fail_leaf_alloc ? NULL : calloc(1, size))
 #define btmap_fetch_or(p, mask)	__atomic_fetch_or((p), (mask), __ATOMIC_SEQ_CST)
-#define btmap_array_alloc(size)	(btmap_fail_leaf_alloc ? NULL : malloc(size))
 #define btmap_mark_window()	do { if (btmap_mark_delay) btmap_mark_delay(); } while (0)
+#define btmap_replace_window()	do { if (btmap_replace_delay) btmap_replace_delay(); } while (0)
 
 /* No preemption to rely on here: a real read-side section (it nests). */
 #define btmap_probe_read_lock()		rcu_read_lock()
 #define btmap_probe_read_unlock()	rcu_read_unlock()
-
-#define btmap_smp_rmb()			__atomic_thread_fence(__ATOMIC_ACQUIRE)
-#define btmap_smp_wmb()			__atomic_thread_fence(__ATOMIC_RELEASE)
 
 /* One hint array shared by all threads: correct, if not cache-friendly. */
 typedef u64 *btmap_hint_t;
@@ -184,24 +167,6 @@ static inline bool btmap_test_and_set_bit(unsigned long nr, unsigned long *addr)
 #define container_of(ptr, type, member)	caa_container_of(ptr, type, member)
 #endif
 #define btmap_noinline			__attribute__((__noinline__))
-
-/*
- * A test-and-set lock standing in for spinlock_t; there are no interrupts
- * to disable. It yields when contended: tests run more markers than CPUs,
- * and a holder may be preempted.
- */
-typedef struct { int locked; } btmap_lock_t;
-
-static inline void btmap_spin_lock(btmap_lock_t *l)
-{
-	while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED))
-			sched_yield();
-}
-
-#define btmap_lock_init(l)	((l)->locked = 0)
-#define btmap_lock(l, flags)	do { (void)(flags); btmap_spin_lock(l); } while (0)
-#define btmap_unlock(l, flags)	__atomic_store_n(&(l)->locked, 0, __ATOMIC_RELEASE)
 
 /* liburcu's call_rcu(): the callback runs in its call_rcu thread. */
 #define btmap_call_rcu(head, fn)	call_rcu(head, fn)

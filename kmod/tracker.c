@@ -33,17 +33,13 @@
 struct bt_table __rcu *bt_table;
 
 /*
- * Mark disk sectors [@start, @end) on the volume @t, if they overlap it.
- * @done: a completion, whose blocks were most likely marked at submission.
+ * The blocks [*@first, *@last] of the volume @t that disk sectors [@start,
+ * @end) touch; false when they do not overlap it.
  */
-static __always_inline void bt_mark(const struct bt_track *t, sector_t start, sector_t end,
-				    bool done)
+static __always_inline bool bt_blocks(const struct bt_track *t, sector_t start,
+				      sector_t end, u64 *first, u64 *last)
 {
-	bool want;
-
 	sector_t vend = t->start_sect + t->nr_sects;
-	struct bt_volume *vol = t->vol;
-	u64 first, last;
 
 	/*
 	 * A write past the end means the volume grew: the next CHECKPOINT
@@ -54,11 +50,27 @@ static __always_inline void bt_mark(const struct bt_track *t, sector_t start, se
 	if (end > vend)
 		end = vend;
 	if (start >= end)
-		return;
+		return false;
 
 	/* Round the start down and the end up to whole blocks. */
-	first = (start - t->start_sect) >> t->sect_shift;
-	last = (end - 1 - t->start_sect) >> t->sect_shift;
+	*first = (start - t->start_sect) >> t->sect_shift;
+	*last = (end - 1 - t->start_sect) >> t->sect_shift;
+	return true;
+}
+
+/*
+ * Mark disk sectors [@start, @end) on the volume @t, if they overlap it.
+ * @done: a completion, whose blocks were most likely marked at submission.
+ */
+static __always_inline void bt_mark(const struct bt_track *t, sector_t start, sector_t end,
+				    bool done)
+{
+	struct bt_volume *vol = t->vol;
+	u64 first, last;
+	bool want;
+
+	if (!bt_blocks(t, start, end, &first, &last))
+		return;
 	if (first == last)	/* most writes: one block */
 		want = btmap_mark_one(t->map, first, done);
 	else
@@ -88,6 +100,54 @@ static __always_inline void bt_mark_disk(struct gendisk *disk, sector_t start, s
 	}
 }
 
+/*
+ * The submission's marks, out of line: bt_probe_bio_queue() calls them
+ * last, so that it saves no register itself. One tracked volume is the
+ * usual case: bt_mark_one_volume() then has no loop state to keep.
+ */
+static noinline void bt_mark_one_volume(const struct bt_track *t, sector_t start,
+					sector_t end)
+{
+	bt_mark(t, start, end, false);
+}
+
+static noinline void bt_mark_disk_queued(struct gendisk *disk, sector_t start,
+					sector_t nr)
+{
+	bt_mark_disk(disk, start, nr, false);
+}
+
+/* bt_mark_disk() for a completion, out of line: see bt_probe_rq_complete(). */
+static noinline void bt_mark_disk_done(struct gendisk *disk, sector_t start, sector_t nr)
+{
+	bt_mark_disk(disk, start, nr, true);
+}
+
+/*
+ * Is every block of disk sectors [@start, +@nr) of @disk, on every volume,
+ * proven dirty by its hint (btmap_hinted())? Calls nothing, so the
+ * completion probe saves no register when it is so (nearly always).
+ */
+static __always_inline bool bt_disk_hinted(struct gendisk *disk, sector_t start,
+					   sector_t nr)
+{
+	const struct bt_table *tbl = rcu_dereference_sched(bt_table);
+	unsigned int i;
+
+	if (!tbl)
+		return true;
+	for (i = 0; i < tbl->nr; i++) {
+		const struct bt_track *t = &tbl->t[i];
+		u64 first, last;
+
+		if (t->disk != disk || !bt_blocks(t, start, start + nr, &first, &last))
+			continue;
+		if (first != last || !btmap_hinted(t->map, first))
+			return false;
+	}
+	return true;
+}
+
 static bool bt_op_changes_data(enum req_op op)
 {
 	switch (op) {
@@ -100,6 +160,24 @@ static bool bt_op_changes_data(enum req_op op)
 	default:
 		return false;
 	}
+}
+
+/* Mark disk sectors [@start, +@nr) of @disk at submission, as a last call. */
+static __always_inline void bt_mark_queued(struct gendisk *disk, sector_t start,
+					   sector_t nr)
+{
+	/* As in bt_mark_disk(): the probe's disabled preemption is the section. */
+	const struct bt_table *tbl = rcu_dereference_sched(bt_table);
+
+	if (!tbl)
+		return;
+	if (tbl->nr != 1) {
+		/* It reads the table again: it marks the maps active then. */
+		bt_mark_disk_queued(disk, start, nr);
+		return;
+	}
+	if (tbl->t[0].disk == disk)
+		bt_mark_one_volume(&tbl->t[0], start, start + nr);
 }
 
 /* Both probes run with preemption off: no sleeping, no lock. */
@@ -119,7 +197,7 @@ static void bt_probe_bio_queue(void *data, struct bio *bio)
 			nr = zone;
 		}
 	}
-	bt_mark_disk(bio->bi_bdev->bd_disk, start, nr, false);
+	bt_mark_queued(bio->bi_bdev->bd_disk, start, nr);
 }
 
 static void bt_probe_rq_complete(void *data, struct request *rq,
@@ -130,8 +208,15 @@ static void bt_probe_rq_complete(void *data, struct request *rq,
 	/* Passthrough requests (REQ_OP_DRV_*) were not marked at queue either. */
 	if (!bt_op_changes_data(req_op(rq)) || !nr || !rq->q->disk)
 		return;
-	/* A zone append's sector is known only now; its queue mark took the zone. */
-	bt_mark_disk(rq->q->disk, blk_rq_pos(rq), nr, true);
+	/*
+	 * A zone append's sector is known only now; its queue mark took the
+	 * zone. The table is read twice when a hint misses: the second walk
+	 * marks whatever maps are active then, as a single walk started at
+	 * that point would.
+	 */
+	if (bt_disk_hinted(rq->q->disk, blk_rq_pos(rq), nr))
+		return;
+	bt_mark_disk_done(rq->q->disk, blk_rq_pos(rq), nr);
 }
 
 struct bt_hook {

@@ -177,21 +177,22 @@ static u64 pow2_ceil(u64 x)
 }
 
 /*
- * What a leaf holding @c dirty blocks may cost. A sparse leaf is a sorted
- * array of 2-byte offsets after a small header (at most 32 bytes), sized in
- * powers of two from 64 bytes; a dense one a 4 KiB bitmap. Neither ever
- * costs more than the bitmap: a flat bitmap's share of the region.
+ * What a leaf holding @c dirty blocks may cost. A sparse leaf is a hash
+ * table of 2-byte cells after a small header (at most 34 bytes with its end
+ * mark), sized in powers of two from 64 bytes and never more than 13/16
+ * full; a dense one a 4 KiB bitmap. Neither ever costs more than the
+ * bitmap: a flat bitmap's share of the region.
  */
 static u64 cost_lo(u64 c)
 {
-	u64 b = pow2_ceil(2 * c + 1);
+	u64 b = pow2_ceil((32 * c + 12) / 13);
 
 	return b < 64 ? 64 : b > LEAF ? LEAF : b;
 }
 
 static u64 cost_hi(u64 c)
 {
-	u64 b = pow2_ceil(2 * c + 32);
+	u64 b = pow2_ceil((32 * c + 12) / 13 + 34);
 
 	return b < 64 ? 64 : b > LEAF ? LEAF : b;
 }
@@ -218,7 +219,7 @@ static void expect_sparse_cost(struct btmap *map, const bool *ref)
 
 static void expect_no_leak(void)
 {
-	/* Array leaves replaced by markers are freed by call_rcu(). */
+	/* Hash leaves replaced by markers are freed by call_rcu(). */
 	rcu_barrier();
 	cr_assert_eq(atomic_long_read(&blktrack_allocations), 0,
 		     "%ld allocations leaked", atomic_long_read(&blktrack_allocations));
@@ -336,7 +337,7 @@ Test(map, dirty_and_bytes_exact, .timeout = 10)
 	cr_assert_eq(btmap_dirty(map), 105);
 	/* Two sparse leaves: 100 and 5 offsets, far less than 2 bitmaps. */
 	expect_sparse_cost(map, ref);
-	cr_assert_leq(leaf_bytes(map), 256 + 64);
+	cr_assert_leq(leaf_bytes(map), 512 + 64);
 	k = leaf_bytes(map);
 	/* A whole region at once costs no leaf. */
 	btmap_mark(map, 5 * R, R);
@@ -369,10 +370,10 @@ Test(map, full_leaf_wants_coarsen, .timeout = 10)
 	expect_no_leak();
 }
 
-/* ---- Sparse (array) leaves ----------------------------------------------- */
+/* ---- Sparse (hash) leaves ------------------------------------------------ */
 
 /* Single blocks and short runs at every alignment, in every insertion order. */
-Test(map, array_leaves_at_every_alignment, .timeout = 10)
+Test(map, hash_leaves_at_every_alignment, .timeout = 10)
 {
 	const u64 nr = 2 * R + 300;	/* a short last region */
 	const u64 offs[] = { 0, 1, 2, 63, 64, 65, 127, 128, 4095, 4096, 10000, R - 65,
@@ -409,8 +410,8 @@ Test(map, array_leaves_at_every_alignment, .timeout = 10)
 	expect_no_leak();
 }
 
-/* One region: array -> bigger arrays -> bitmap -> FULL, every bit kept. */
-Test(map, array_grows_then_converts, .timeout = 20)
+/* One region: hash -> bigger hashes -> bitmap -> FULL, every bit kept. */
+Test(map, hash_grows_then_converts, .timeout = 20)
 {
 	const u64 nr = 3 * R;
 	struct btmap *map = btmap_create(nr, 0);
@@ -450,7 +451,7 @@ Test(map, array_grows_then_converts, .timeout = 20)
 }
 
 /*
- * btmap_mark_one() against a reference, through every kind of leaf: arrays
+ * btmap_mark_one() against a reference, through every kind of leaf: hashes
  * that grow and convert, bitmaps, FULL, a short last region, blocks past
  * the end; with and without likely_set, mixed with btmap_mark().
  */
@@ -514,12 +515,12 @@ Test(map, mark_one_equals_reference, .timeout = 20)
 }
 
 /*
- * Single-block inserts into array leaves in every order: ascending and
- * descending runs, clusters far from where an even spread would put them
- * (the insert's guessed start is wrong by hundreds), interleaved, random;
- * exact after each batch, up to the conversion to a bitmap.
+ * Single-block inserts into hash leaves in every order: ascending and
+ * descending runs (neighbours must not pile up in one probe run),
+ * clusters, interleaved, random; exact after each batch, up to the
+ * conversion to a bitmap.
  */
-Test(map, mark_one_array_orders, .timeout = 20)
+Test(map, mark_one_hash_orders, .timeout = 20)
 {
 	const u64 nr = 2 * R;
 	int order;
@@ -559,7 +560,7 @@ Test(map, mark_one_failed_alloc_goes_full, .timeout = 10)
 	btmap_fail_leaf_alloc = 1;
 	cr_assert(btmap_mark_one(map, R + 7, true), "a FULL fallback must ask for attention");
 	cr_assert(btmap_mark_one(map, 2 * R + 49, false));
-	/* The array of region 0 cannot grow past its first size class. */
+	/* The hash leaf of region 0 cannot grow past its first size class. */
 	for (int k = 0; k < 40; k++)
 		btmap_mark_one(map, 100 + 2 * k, k % 2);
 	btmap_fail_leaf_alloc = 0;
@@ -568,6 +569,87 @@ Test(map, mark_one_failed_alloc_goes_full, .timeout = 10)
 	cr_assert_not(btmap_mark_one(map, R + 100, false));
 	btmap_destroy(map);
 	expect_no_leak();
+}
+
+/*
+ * A hash leaf's replacement interrupted (as by a completion in hard IRQ on
+ * the same CPU) by marks of the same region: they find the leaf frozen,
+ * finish the replacement themselves and mark the copy; the interrupted
+ * replacer loses the slot and frees its own copy. Nothing is lost, nothing
+ * leaks, the memory counted is the leaves held.
+ */
+static struct btmap *nest_map;
+static bool *nest_ref;
+static u64 nest_next, nest_left;
+static bool nest_fail;
+
+static void nest_marks(void)
+{
+	void (*hook)(void) = btmap_replace_delay;
+
+	if (!nest_left)
+		return;
+	btmap_replace_delay = NULL;	/* the nested replacements run straight */
+	if (nest_fail)
+		btmap_fail_leaf_alloc = 1;
+	while (nest_left) {
+		btmap_mark_one(nest_map, nest_next, nest_left % 2);
+		ref_mark(nest_ref, btmap_nr_blocks(nest_map), nest_next, 1);
+		nest_next += 37;
+		nest_left--;
+	}
+	btmap_replace_delay = hook;
+}
+
+static void nested_replace(bool fail, u64 nested)
+{
+	const u64 nr = 2 * R;
+	struct btmap *map = btmap_create(nr, 0);
+	bool *ref = calloc(nr, 1);
+	u64 k, grown = 0, partial, nonclean;
+
+	nest_map = map;
+	nest_ref = ref;
+	nest_fail = fail;
+	nest_next = R + 5;
+	btmap_replace_delay = nest_marks;
+	/* Each replacement of region 1's leaf is interrupted by @nested marks. */
+	for (k = 0; k < 3000 && !(fail && grown); k++) {
+		u64 before = leaf_bytes(map);
+
+		nest_left = nested;
+		btmap_mark_one(map, R + 3 + 11 * k, false);
+		ref_mark(ref, nr, R + 3 + 11 * k, 1);
+		if (before && leaf_bytes(map) != before)
+			grown++;	/* replaced: bigger, a bitmap, or FULL */
+	}
+	btmap_replace_delay = NULL;
+	btmap_fail_leaf_alloc = 0;
+	cr_assert_geq(grown, fail ? 1 : 4);
+	if (fail) {
+		/* The nested replacer could not allocate: the region went FULL. */
+		expect_cover(map, ref, &partial, &nonclean);
+		cr_assert_eq(partial, 0);
+		cr_assert_eq(nonclean, 1);
+		cr_assert_eq(leaf_bytes(map), 0);
+	} else {
+		expect_exact(map, ref);
+		expect_sparse_cost(map, ref);
+	}
+	btmap_destroy(map);
+	free(ref);
+	expect_no_leak();
+}
+
+Test(map, hash_replace_interrupted_by_inserts, .timeout = 10)
+{
+	nested_replace(false, 1);
+	nested_replace(false, 40);	/* enough to make the nested mark grow it again */
+}
+
+Test(map, hash_replace_interrupted_alloc_fails, .timeout = 10)
+{
+	nested_replace(true, 3);
 }
 
 /*
@@ -629,7 +711,7 @@ Test(map, scattered_blocks_cost_two_bytes_each, .timeout = 10)
 	expect_no_leak();
 }
 
-/* Sequential small writes go array -> bitmap -> FULL and free every leaf. */
+/* Sequential small writes go hash -> bitmap -> FULL and free every leaf. */
 Test(map, sequential_fill_collapses_full, .timeout = 10)
 {
 	const u64 nr = 4 * R + 1000, steps[] = { 1, 8, 256 };
@@ -656,21 +738,21 @@ Test(map, sequential_fill_collapses_full, .timeout = 10)
 	expect_no_leak();
 }
 
-/* Arrays are cheap: coarsening takes every bitmap leaf before any array. */
-Test(map, coarsen_takes_bitmaps_before_arrays, .timeout = 10)
+/* Hash leaves are cheap: coarsening takes every bitmap leaf before any of them. */
+Test(map, coarsen_takes_bitmaps_before_hashes, .timeout = 10)
 {
 	const u64 nr = 8 * R;
 	struct btmap *map = btmap_create(nr, 0);
 	bool *ref = calloc(nr, 1);
-	u64 r, k, arrays, p, n;
+	u64 r, k, hashes, p, n;
 
-	/* Regions 0..3: a bitmap each; 4..7: 50, 100, 400, 1500 scattered blocks. */
+	/* Regions 0..3: a bitmap each; 4..7: 50, 100, 300, 700 scattered blocks. */
 	for (r = 0; r < 4; r++) {
 		btmap_mark(map, r * R + 1, R / 2);
 		ref_mark(ref, nr, r * R + 1, R / 2);
 	}
 	for (r = 4; r < 8; r++) {
-		const u64 cnt[] = { 50, 100, 400, 1500 };
+		const u64 cnt[] = { 50, 100, 300, 700 };
 
 		for (k = 0; k < cnt[r - 4]; k++) {
 			btmap_mark(map, r * R + k * 20, 1);
@@ -678,12 +760,12 @@ Test(map, coarsen_takes_bitmaps_before_arrays, .timeout = 10)
 		}
 	}
 	expect_sparse_cost(map, ref);
-	arrays = leaf_bytes(map) - 4 * LEAF;
-	cr_assert_lt(arrays, 4 * LEAF);
+	hashes = leaf_bytes(map) - 4 * LEAF;
+	cr_assert_lt(hashes, 4 * LEAF);
 
-	/* Down to what the arrays take: all bitmaps go, no array. */
-	btmap_coarsen(map, arrays);
-	cr_assert_eq(leaf_bytes(map), arrays);
+	/* Down to what the hash leaves take: all bitmaps go, no hash leaf. */
+	btmap_coarsen(map, hashes);
+	cr_assert_eq(leaf_bytes(map), hashes);
 	expect_cover(map, ref, &p, &n);
 	cr_assert_eq(p, 4);
 	for (r = 0; r < 4; r++) {
@@ -693,9 +775,9 @@ Test(map, coarsen_takes_bitmaps_before_arrays, .timeout = 10)
 		cr_assert_eq(s, r * R);
 		cr_assert_geq(l, R, "bitmap region %llu kept", (unsigned long long)r);
 	}
-	/* One byte less: the biggest array (1500 blocks) goes next. */
-	btmap_coarsen(map, arrays - 1);
-	cr_assert_eq(leaf_bytes(map), arrays - cost_lo(1500));
+	/* One byte less: the biggest hash leaf (700 blocks) goes next. */
+	btmap_coarsen(map, hashes - 1);
+	cr_assert_eq(leaf_bytes(map), hashes - cost_lo(700));
 	expect_cover(map, ref, &p, &n);
 	cr_assert_eq(p, 3);
 	k = 7 * R;
@@ -914,7 +996,7 @@ Test(map, mem_limit_goes_full, .timeout = 10)
 }
 
 /* A sparse leaf that cannot grow within the limit goes FULL, losing nothing. */
-Test(map, mem_limit_array_growth_goes_full, .timeout = 10)
+Test(map, mem_limit_hash_growth_goes_full, .timeout = 10)
 {
 	const u64 nr = 4 * R;
 	struct btmap *map = btmap_create(nr, 3 * 64);
@@ -928,7 +1010,7 @@ Test(map, mem_limit_array_growth_goes_full, .timeout = 10)
 		ref_mark(ref, nr, k * R + 100, 1);
 	}
 	cr_assert_eq(leaf_bytes(map), 3 * 64);
-	/* Region 0 grows past its smallest array: no room, it goes FULL. */
+	/* Region 0 grows past its smallest table: no room, it goes FULL. */
 	for (k = 0; k < 40; k++) {
 		want |= btmap_mark(map, 1000 + 7 * k, 1);
 		ref_mark(ref, nr, 1000 + 7 * k, 1);
@@ -992,7 +1074,7 @@ Test(map, coarsen_takes_densest_first, .timeout = 10)
 
 	/*
 	 * Region r has r * 2000 + 1 dirty blocks: density grows with r.
-	 * Region 0 is sparse (an array leaf), regions 1..9 are bitmaps.
+	 * Region 0 is sparse (a hash leaf), regions 1..9 are bitmaps.
 	 */
 	for (r = 0; r < 10; r++)
 		btmap_mark(map, r * R, r * 2000 + 1);
@@ -1199,6 +1281,7 @@ struct race {
 	int min_iter;		/* main-thread iterations at least (default: 40 epochs) */
 	bool delay;		/* markers sometimes pause holding a leaf */
 	bool one;		/* single blocks by btmap_mark_one(), and completions */
+	bool replace_delay;	/* replacers sometimes pause between freeze and publish */
 };
 
 static struct epoch *cur;		/* rcu-published, as in the module */
@@ -1345,6 +1428,15 @@ static void marker_delay(void)
 		usleep(20);
 }
 
+static __thread u64 replace_calls;
+
+/* Now and then a replacer is preempted with its leaf frozen. */
+static void replace_delay(void)
+{
+	if (++replace_calls % 4 == 0)
+		usleep(50);
+}
+
 static void race(const struct race *rc)
 {
 	struct marker m[8];
@@ -1356,6 +1448,7 @@ static void race(const struct race *rc)
 	cur = epoch_new(rc);
 	stop = 0;
 	btmap_mark_delay = rc->delay ? marker_delay : NULL;
+	btmap_replace_delay = rc->replace_delay ? replace_delay : NULL;
 	for (t = 0; t < rc->nthreads; t++) {
 		m[t].rc = rc;
 		m[t].seed = 0x9e3779b97f4a7c15ULL * (t + 1);
@@ -1407,6 +1500,8 @@ static void race(const struct race *rc)
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (t = 0; t < rc->nthreads; t++)
 		pthread_join(m[t].tid, NULL);
+	btmap_mark_delay = NULL;
+	btmap_replace_delay = NULL;
 	epoch_check(rc, cur);
 	epoch_free(cur);
 	cur = NULL;
@@ -1464,8 +1559,8 @@ Test(map, concurrent_coarsen_retires_after_grace, .timeout = 20)
 }
 
 /*
- * Sparse marks in a few regions: array leaves grow and convert under
- * markers racing for the same lock, while epochs are swapped and aborted
+ * Sparse marks in a few regions: hash leaves grow and convert under
+ * markers racing for the same cells, while epochs are swapped and aborted
  * (merged back into the live map).
  */
 Test(map, concurrent_sparse_growth_exact, .timeout = 20)
@@ -1491,9 +1586,9 @@ Test(map, concurrent_sparse_limit_coarsen, .timeout = 20)
 }
 
 /*
- * btmap_mark_one(), submissions and completions (lock-free lookups in
- * array leaves) racing in-place inserts, growth and conversion, swaps and
- * aborts: a lookup that saw a block that is not there would lose it.
+ * btmap_mark_one(), submissions and completions (hint checks, lock-free
+ * probes of hash leaves) racing inserts, growth and conversion, swaps and
+ * aborts: a probe that saw a block that is not there would lose it.
  */
 Test(map, concurrent_mark_one_exact, .timeout = 20)
 {
@@ -1513,6 +1608,35 @@ Test(map, concurrent_mark_one_limit_coarsen, .timeout = 20)
 		.nr = 3 * R + 77, .limit = LEAF + 512, .max_count = 3, .nthreads = 4,
 		.epoch_iters = 2, .abort_pct = 30, .coarsen = 1, .merge_blocks = 100,
 		.delay = true, .one = true,
+	};
+
+	race(&rc);
+}
+
+/*
+ * Single-block inserts into the hash leaves of one region racing their
+ * growth and conversion, replacers preempted with a leaf frozen (the others
+ * must finish the replacement, never wait, never mark a dropped leaf), swaps
+ * and aborts: an insert lost in a replaced leaf shows in the exact check.
+ */
+Test(map, concurrent_inserts_race_growth_exact, .timeout = 20)
+{
+	struct race rc = {
+		.nr = R, .max_count = 1, .nthreads = 6, .epoch_iters = 3,
+		.abort_pct = 30, .merge_blocks = 50, .exact = true, .delay = true,
+		.one = true, .replace_delay = true,
+	};
+
+	race(&rc);
+}
+
+/* The same with small multi-block marks, a limit and the coarsening worker. */
+Test(map, concurrent_inserts_race_growth_limit, .timeout = 20)
+{
+	struct race rc = {
+		.nr = 2 * R, .limit = 2048, .max_count = 4, .nthreads = 6,
+		.epoch_iters = 2, .abort_pct = 30, .coarsen = 1, .merge_blocks = 50,
+		.delay = true, .one = true, .replace_delay = true,
 	};
 
 	race(&rc);
