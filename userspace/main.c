@@ -226,12 +226,17 @@ void cli_progress_end(void)
 int cli_getopt(const struct cmd *cmd, int argc, char *argv[],
 	       const char *shortopts, const struct option *opts)
 {
-	static struct option all[16];
+	static struct option all[32];
 	static const struct option help = { "help", no_argument, NULL, 'h' };
 	char sopts[32];
 	int n = 0, c;
 
-	while (opts && opts[n].name && n < 14) {
+	while (opts && opts[n].name) {
+		/* A command's options past the array would vanish: fail loudly. */
+		if (n == (int)(sizeof(all) / sizeof(all[0])) - 2) {
+			cli_err(NULL, "%s: too many options for cli_getopt()", cmd->name);
+			exit(EXIT_FAILURE);
+		}
 		all[n] = opts[n];
 		n++;
 	}

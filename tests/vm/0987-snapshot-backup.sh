@@ -15,7 +15,7 @@ mnt=/mnt/bt0987
 R=$BT_TMP/repo
 W=$BT_TMP/writers.d
 IMG=$BT_TMP/restore.img
-export FIO_PIDS=$BT_TMP/fio.pids MNT=$mnt
+export FIO_PIDS=$BT_TMP/fio.pids MNT=$mnt WLOG=$BT_TMP/writer.log
 stop_fio() {
 	[ -f "$FIO_PIDS" ] && kill $(cat "$FIO_PIDS") 2>/dev/null
 	[ -f "$FIO_PIDS" ] && while kill -0 $(cat "$FIO_PIDS") 2>/dev/null; do sleep 0.1; done
@@ -41,7 +41,8 @@ mkdir -p "$W"
 cat >"$W/10-rewrite" <<'EOF'
 #!/bin/sh
 [ "$1" = post-snapshot ] && [ -n "${REWRITE:-}" ] || exit 0
-fsfreeze -u "$MNT" 2>/dev/null
+fsfreeze --unfreeze "$MNT" >>"$WLOG" 2>&1
+echo "post-snapshot: thawed $MNT: $?" >>"$WLOG"
 for mode in direct buffered; do
 	d=1
 	[ $mode = buffered ] && d=0
@@ -65,9 +66,10 @@ cow_point() {
 	REWRITE=1 blktrack backup /dev/vda1 --repo "$R" --writers-dir "$W" --snapshot cow \
 		--json "$@" >"$BT_TMP/out.$name" 2>"$BT_TMP/err.$name"
 	rc=$?
-	stop_fio
 	fsfreeze -u $mnt 2>/dev/null
-	cat "$BT_TMP/err.$name" "$BT_TMP/out.$name"
+	stop_fio
+	cat "$WLOG" "$BT_TMP/err.$name" "$BT_TMP/out.$name" 2>/dev/null
+	rm -f "$WLOG"
 	RC=$rc
 }
 
