@@ -276,6 +276,14 @@ static int checkpoint(struct backup *b, struct blktrack_backup_result *res, dev_
 	return blktrack_checkpoint(b->ctx, &dev, 1, ck);
 }
 
+/* The message for a snapshot the kernel lost (-EOVERFLOW from SNAP_READ). */
+static void snap_lost(struct backup *b)
+{
+	snprintf(b->msg, sizeof(b->msg), "%s: the snapshot was lost (its store filled up, or "
+		 "a copy failed: the kernel log says which); give a bigger --snapshot-store "
+		 "or use --snapshot=freeze", b->o->device);
+}
+
 /* cow: release the blocks the backup will not read (all but @want). */
 static int snap_release_rest(struct backup *b, const struct blockset *want)
 {
@@ -296,7 +304,9 @@ static int snap_release_rest(struct backup *b, const struct blockset *want)
 	}
 	free(first);
 	free(count);
-	if (err)
+	if (err == -EOVERFLOW)
+		snap_lost(b);
+	else if (err)
 		snprintf(b->msg, sizeof(b->msg), "%s: releasing the snapshot's unread blocks: "
 			 "%s", b->o->device, strerror(-err));
 	return err;
@@ -610,10 +620,7 @@ static int read_volume(struct backup *b, const struct blockset *want, bool resyn
 		err = readq_finish(b->rq);
 	at = readq_failed_at(b->rq);
 	if (at != UINT64_MAX && b->cow && err == -EOVERFLOW)
-		snprintf(b->msg, sizeof(b->msg), "%s: the snapshot was lost during the read "
-			 "(its store filled up, or a copy failed: blktrack-dump and the kernel "
-			 "log say which): nothing is backed up, the changes stay tracked; give "
-			 "a bigger --snapshot-store or use --snapshot=freeze", b->o->device);
+		snap_lost(b);
 	else if (at != UINT64_MAX)
 		snprintf(b->msg, sizeof(b->msg), "%s: read at %" PRIu64 ": %s",
 			 b->o->device, at, strerror(-err));
