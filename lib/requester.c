@@ -188,6 +188,7 @@ struct backup {
 	bool cow;
 	dev_t dev;
 	struct blktrack_stamp stamp;
+	uint64_t released;		/* snap_release_rest()'s walk: released below */
 	char prev_stamp[64], new_stamp[64];
 	/* Block hashes (lib/blockhash.h): the parent's, and this backup's. */
 	struct bhash_reader *hp;
@@ -284,26 +285,39 @@ static void snap_lost(struct backup *b)
 		 "or use --snapshot=freeze", b->o->device);
 }
 
+/* Release the snapshot's blocks from b->released up to byte @end. */
+static int snap_release_to(struct backup *b, uint64_t end)
+{
+	uint64_t at = b->released;
+	int err = 0;
+
+	if (end > b->size)
+		end = b->size;
+	if (end > at)
+		err = blktrack_snap_read(b->ctx, b->dev, &b->stamp, at, end - at, NULL,
+					 BLKTRACK_SNAP_READ_RELEASE);
+	return err;
+}
+
+/* blockset_extent_fn: release the gap before an extent the backup reads. */
+static int snap_release_gap(void *data, uint64_t first, uint64_t count)
+{
+	struct backup *b = data;
+	int err = snap_release_to(b, first * b->block_size);
+
+	b->released = (first + count) * b->block_size;
+	return err;
+}
+
 /* cow: release the blocks the backup will not read (all but @want). */
 static int snap_release_rest(struct backup *b, const struct blockset *want)
 {
-	uint64_t *first = NULL, *count = NULL, at = 0, end;
-	size_t n = 0, i;
 	int err;
 
-	err = blockset_extents(want, &first, &count, &n);
-	for (i = 0; !err && i <= n; i++) {
-		end = i < n ? first[i] * b->block_size : b->size;
-		if (end > b->size)
-			end = b->size;
-		if (end > at)
-			err = blktrack_snap_read(b->ctx, b->dev, &b->stamp, at, end - at, NULL,
-						 BLKTRACK_SNAP_READ_RELEASE);
-		if (i < n)
-			at = (first[i] + count[i]) * b->block_size;
-	}
-	free(first);
-	free(count);
+	b->released = 0;
+	err = blockset_for_each_extent(want, snap_release_gap, b);
+	if (!err)
+		err = snap_release_to(b, b->size);
 	if (err == -EOVERFLOW)
 		snap_lost(b);
 	else if (err)
@@ -489,6 +503,32 @@ static int hash_start(struct backup *b, struct repo *r, enum blktrack_backup_typ
 	return err;
 }
 
+/*
+ * Write @len bytes read at @off to the stream, with the hash the verify
+ * writer checks them against, and tell the verify writer there is more.
+ */
+static int write_piece(struct backup *b, uint64_t off, const void *data, size_t len)
+{
+	int err = note_read(b, off, data, len);
+
+	if (!err)
+		err = bfile_write_data(b->w, off, data, len);
+	if (b->follow)
+		follow_wake(b->follow, false);
+	if (err)
+		snprintf(b->msg, sizeof(b->msg), "writing the backup: %s",
+			 bfile_writer_error(b->w));
+	return err;
+}
+
+/* A piece of @len volume bytes is read and handled: progress. */
+static void piece_done(struct backup *b, const char *what, size_t len)
+{
+	b->done += len;
+	progress(b->o->progress, b->o->progress_data, what, b->done, b->total);
+	crash_at("during-write");
+}
+
 /* Store the run of differing blocks at @off, @len bytes, from @data. */
 static int resync_store(struct backup *b, uint64_t off, const char *data, size_t len)
 {
@@ -496,16 +536,9 @@ static int resync_store(struct backup *b, uint64_t off, const char *data, size_t
 
 	if (!len)
 		return 0;
-	err = note_read(b, off, data, len);
-	if (!err)
-		err = bfile_write_data(b->w, off, data, len);
-	if (b->follow)
-		follow_wake(b->follow, false);
-	if (err) {
-		snprintf(b->msg, sizeof(b->msg), "writing the backup: %s",
-			 bfile_writer_error(b->w));
+	err = write_piece(b, off, data, len);
+	if (err)
 		return err;
-	}
 	return blockset_add_range(b->stored, off / b->block_size,
 				  (len + b->block_size - 1) / b->block_size);
 }
@@ -549,9 +582,7 @@ static int resync_piece(void *data, uint64_t off, const void *piece, size_t len)
 	err = resync_store(b, off + run, buf + run, run_len);
 	if (err)
 		return err;
-	b->done += len;
-	progress(b->o->progress, b->o->progress_data, "resync", b->done, b->total);
-	crash_at("during-write");
+	piece_done(b, "resync", len);
 	return 0;
 }
 
@@ -562,19 +593,10 @@ static int store_piece(void *data, uint64_t off, const void *buf, size_t len)
 	int err;
 
 	hash_read(b, off, buf, len);
-	err = note_read(b, off, buf, len);
-	if (!err)
-		err = bfile_write_data(b->w, off, buf, len);
-	if (b->follow)
-		follow_wake(b->follow, false);
-	if (err) {
-		snprintf(b->msg, sizeof(b->msg), "writing the backup: %s",
-			 bfile_writer_error(b->w));
+	err = write_piece(b, off, buf, len);
+	if (err)
 		return err;
-	}
-	b->done += len;
-	progress(b->o->progress, b->o->progress_data, "backup", b->done, b->total);
-	crash_at("during-write");
+	piece_done(b, "backup", len);
 	return 0;
 }
 
