@@ -14,6 +14,18 @@
 
 #include "blktrack.h"
 
+#define NAMES(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* The index of @s in @names[0..@n), or @n. */
+static size_t name_index(const char *const *names, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n && strcmp(names[i], s); i++)
+		;
+	return i;
+}
+
 static const char *const snapshot_modes[] = {
 	[BLKTRACK_SNAPSHOT_FREEZE] = "freeze",
 	[BLKTRACK_SNAPSHOT_AUTO] = "auto",
@@ -138,10 +150,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			o.repo = optarg;
 			break;
 		case 't':
-			for (i = 1; i < sizeof(type_names) / sizeof(type_names[0]); i++)
-				if (!strcmp(optarg, type_names[i]))
-					break;
-			if (i == sizeof(type_names) / sizeof(type_names[0])) {
+			/* From 1: "auto" is no --type. */
+			i = name_index(type_names + 1, NAMES(type_names) - 1, optarg) + 1;
+			if (i == NAMES(type_names)) {
 				cli_err(NULL, "--type: full, incremental, differential, copy or "
 					"resync");
 				return cli_usage(&cmd_backup);
@@ -199,10 +210,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			o.no_compress = true;
 			break;
 		case 'P':
-			for (i = 0; i < sizeof(snapshot_modes) / sizeof(snapshot_modes[0]); i++)
-				if (!strcmp(optarg, snapshot_modes[i]))
-					break;
-			if (i == sizeof(snapshot_modes) / sizeof(snapshot_modes[0])) {
+			i = name_index(snapshot_modes, NAMES(snapshot_modes), optarg);
+			if (i == NAMES(snapshot_modes)) {
 				cli_err(NULL, "--snapshot: auto, cow, freeze or none");
 				return cli_usage(&cmd_backup);
 			}
