@@ -209,9 +209,11 @@ static int bt_ioc_checkpoint_snap(void __user *uarg)
 
 	if (ret)
 		return ret;
-	if ((c.flags & ~BLKTRACK_SNAP_ALL) || !bt_zero(c.reserved, sizeof(c.reserved)) ||
-	    !c.count || c.count > BLKTRACK_CHECKPOINT_MAX)
+	if ((c.flags & ~(BLKTRACK_SNAP_ALL | BLKTRACK_SNAP_STORE_FD)) || c.reserved0 ||
+	    c.reserved || !c.count || c.count > BLKTRACK_CHECKPOINT_MAX)
 		return -EINVAL;
+	if (!(c.flags & BLKTRACK_SNAP_STORE_FD) && c.store_fd)
+		return -EINVAL;		/* a store the call does not use */
 	return bt_checkpoint_vols(c.vols_ptr, c.count, &c);
 }
 

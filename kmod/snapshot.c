@@ -5,7 +5,8 @@
  * A snapshot protects the blocks of a volume's pending map (or, with
  * BLKTRACK_SNAP_ALL, every block of the volume) from the instant of its
  * checkpoint: before a write reaches one of them, the
- * block's old contents are read into a store in memory. SNAP_READ returns
+ * block's old contents are read into a store: memory, or a file or block
+ * device the caller gave (struct bt_store_file). SNAP_READ returns
  * the volume as of the checkpoint: copies from the store, else the device
  * (a protected block that was not copied was not overwritten).
  *
@@ -21,8 +22,12 @@
 
 #include <linux/bio.h>
 #include <linux/blkdev.h>
+#include <linux/file.h>
+#include <linux/fs.h>
 #include <linux/ftrace.h>
+#include <linux/idr.h>
 #include <linux/kernel.h>
+#include <linux/kref.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
@@ -52,6 +57,21 @@ enum bt_snap_state {
 struct bt_snap_copy {
 	unsigned int nr_pages;
 	struct page *pages[];
+};
+
+/*
+ * A store in a file or on a block device (BLKTRACK_SNAP_STORE_FD), shared
+ * by the snapshots of one CHECKPOINT_SNAP: slots of the largest block
+ * size of its volumes, the lowest free one first, so released space is
+ * used again. Page-cache writes: nothing waits for the store's disk unless
+ * the page cache is short, and its contents never need to survive a crash.
+ */
+struct bt_store_file {
+	struct kref ref;
+	struct file *file;
+	unsigned int slot_shift;
+	int max_slot;
+	struct ida slots;
 };
 
 struct bt_snap {
@@ -86,7 +106,13 @@ struct bt_snap {
 	struct work_struct work;
 
 	struct mutex store_mutex;
-	struct xarray store;		/* block -> struct bt_snap_copy */
+	/*
+	 * block -> its copy: a struct bt_snap_copy in memory, or with @file
+	 * the slot of the file it was written to (xa_mk_value()).
+	 */
+	struct xarray store;
+	struct bt_store_file *file;
+	struct bt_snap_copy *bounce;	/* with @file: the worker's block */
 	u64 store_bytes;
 	u64 store_limit;
 	int error;			/* why the snapshot was lost (-errno) */
@@ -226,6 +252,15 @@ static int bt_set_add(unsigned long **set, u64 first, u64 n)
 
 /* ==== The store ========================================================= */
 
+/* A block's bytes: the volume's last block may be short. */
+static u64 bt_block_bytes(const struct bt_snap *s, u64 block)
+{
+	u64 start = block << s->block_shift, size = (u64)s->nr_sects << SECTOR_SHIFT;
+
+	return min_t(u64, 1ULL << s->block_shift, size - start);
+}
+
+
 static void bt_copy_free(struct bt_snap_copy *c)
 {
 	unsigned int i;
@@ -256,25 +291,194 @@ static struct bt_snap_copy *bt_copy_alloc(unsigned int nr_pages, gfp_t gfp)
 	return c;
 }
 
-/* Under store_mutex. */
+/* ---- A file or block device as the store ------------------------------ */
+
+static void bt_store_file_release(struct kref *ref)
+{
+	struct bt_store_file *sf = container_of(ref, struct bt_store_file, ref);
+
+	ida_destroy(&sf->slots);
+	fput(sf->file);
+	kfree(sf);
+	atomic_long_dec(&blktrack_allocations);
+}
+
+void bt_store_file_put(struct bt_store_file *sf)
+{
+	if (sf)
+		kref_put(&sf->ref, bt_store_file_release);
+}
+
+/* Does @bdev share a sector with @vol? */
+static bool bt_bdev_overlaps(struct block_device *bdev, const struct bt_volume *vol)
+{
+	sector_t start = bdev->bd_start_sect, end = start + bdev_nr_sectors(bdev);
+
+	return bdev->bd_disk == vol->disk && start < vol->start_sect + vol->nr_sects &&
+	       vol->start_sect < end;
+}
+
+/*
+ * The caller's store for the snapshots of @vols (CHECKPOINT_SNAP's
+ * @store_fd), with a reference of the module's own. A store on one of the
+ * volumes would hold its own writes until they are copied: refused. (One
+ * on a device stacked over them cannot be seen here: doc/KERNEL.md.)
+ */
+struct bt_store_file *bt_store_file_open(int fd, struct bt_volume **vols, u32 n)
+{
+	struct bt_store_file *sf;
+	struct block_device *bdev;
+	struct inode *inode;
+	struct file *file;
+	unsigned int shift = 0;
+	loff_t size;
+	u32 i;
+	int ret;
+
+	file = fget(fd);
+	if (!file)
+		return ERR_PTR(-EBADF);
+	inode = file_inode(file);
+	ret = -EBADF;
+	if ((file->f_mode & (FMODE_READ | FMODE_WRITE)) != (FMODE_READ | FMODE_WRITE))
+		goto out_put;
+	ret = -EINVAL;
+	if (file->f_flags & (O_APPEND | O_DIRECT))
+		goto out_put;
+	if (S_ISBLK(inode->i_mode)) {
+		bdev = I_BDEV(file->f_mapping->host);
+		size = bdev_nr_bytes(bdev);
+	} else if (S_ISREG(inode->i_mode)) {
+		bdev = inode->i_sb->s_bdev;	/* NULL on tmpfs: memory */
+		size = inode->i_sb->s_maxbytes;
+	} else {
+		goto out_put;
+	}
+	ret = -EDEADLK;
+	for (i = 0; i < n; i++) {
+		if (bdev && bt_bdev_overlaps(bdev, vols[i]))
+			goto out_put;
+		shift = max(shift, vols[i]->block_shift);
+	}
+	ret = -ENOMEM;
+	sf = kzalloc(sizeof(*sf), GFP_KERNEL);
+	if (!sf)
+		goto out_put;
+	atomic_long_inc(&blktrack_allocations);
+	kref_init(&sf->ref);
+	sf->file = file;
+	sf->slot_shift = max_t(unsigned int, shift, PAGE_SHIFT);
+	sf->max_slot = min_t(u64, INT_MAX, size >> sf->slot_shift);
+	ida_init(&sf->slots);
+	return sf;
+
+out_put:
+	fput(file);
+	return ERR_PTR(ret);
+}
+
+/* Write @bytes of @pages at @pos of the store file. */
+static int bt_store_file_write(struct bt_store_file *sf, struct page **pages, u64 bytes,
+			       loff_t pos)
+{
+	unsigned int i;
+
+	for (i = 0; bytes; i++) {
+		size_t len = min_t(u64, bytes, PAGE_SIZE);
+		ssize_t n = kernel_write(sf->file, page_address(pages[i]), len, &pos);
+
+		if (n != len)
+			return n < 0 ? n : -ENOSPC;
+		bytes -= len;
+	}
+	return 0;
+}
+
+/* ---- Either store: under store_mutex ---------------------------------- */
+
+/* What a copy of @bytes counts against the store's limit. */
+static u64 bt_store_cost(u64 bytes)
+{
+	return round_up(bytes, PAGE_SIZE);
+}
+
+/*
+ * Keep @bytes of @c, the old contents of @block, in the store: @c itself
+ * in memory, or a copy of it in a slot of the file.
+ */
+static int bt_store_put(struct bt_snap *s, u64 block, struct bt_snap_copy *c, u64 bytes)
+{
+	void *entry = c;
+	int slot = -1, ret;
+
+	if (s->file) {
+		if (!s->file->max_slot)
+			return -EOVERFLOW;	/* smaller than a block */
+		slot = ida_alloc_max(&s->file->slots, s->file->max_slot - 1,
+				     GFP_NOIO | __GFP_NOWARN);
+		if (slot < 0)
+			return slot == -ENOSPC ? -EOVERFLOW : slot;
+		ret = bt_store_file_write(s->file, c->pages, bytes,
+					  (loff_t)slot << s->file->slot_shift);
+		if (ret)
+			goto out_free_slot;
+		entry = xa_mk_value(slot);
+	}
+	ret = xa_err(xa_store(&s->store, block, entry, GFP_NOIO | __GFP_NOWARN));
+	if (ret)
+		goto out_free_slot;
+	s->store_bytes += bt_store_cost(bytes);
+	return 0;
+
+out_free_slot:
+	if (slot >= 0)
+		ida_free(&s->file->slots, slot);
+	/* A full file system or device is a full store. */
+	return ret == -ENOSPC || ret == -EFBIG ? -EOVERFLOW : ret;
+}
+
+/* Copy @len bytes at @off of @block's copy to @dst. */
+static int bt_store_get(struct bt_snap *s, u64 block, u64 off, void *dst, size_t len)
+{
+	void *entry = xa_load(&s->store, block);
+	struct bt_snap_copy *c = entry;
+	loff_t pos;
+
+	if (!entry)
+		return -EIDRM;		/* released: it may be overwritten */
+	if (!xa_is_value(entry)) {
+		memcpy(dst, page_address(c->pages[off / PAGE_SIZE]) + off % PAGE_SIZE, len);
+		return 0;
+	}
+	pos = ((loff_t)xa_to_value(entry) << s->file->slot_shift) + off;
+	return kernel_read(s->file->file, dst, len, &pos) == len ? 0 : -EIO;
+}
+
+static void bt_store_free_entry(struct bt_snap *s, void *entry)
+{
+	if (xa_is_value(entry))
+		ida_free(&s->file->slots, xa_to_value(entry));
+	else
+		bt_copy_free(entry);
+}
+
 static void bt_store_drop(struct bt_snap *s, u64 block)
 {
-	struct bt_snap_copy *c = xa_erase(&s->store, block);
+	void *entry = xa_erase(&s->store, block);
 
-	if (c) {
-		s->store_bytes -= (u64)c->nr_pages << PAGE_SHIFT;
-		bt_copy_free(c);
+	if (entry) {
+		s->store_bytes -= bt_store_cost(bt_block_bytes(s, block));
+		bt_store_free_entry(s, entry);
 	}
 }
 
-/* Under store_mutex. */
 static void bt_store_free_all(struct bt_snap *s)
 {
-	struct bt_snap_copy *c;
 	unsigned long i;
+	void *entry;
 
-	xa_for_each(&s->store, i, c)
-		bt_copy_free(c);
+	xa_for_each(&s->store, i, entry)
+		bt_store_free_entry(s, entry);
 	xa_destroy(&s->store);
 	s->store_bytes = 0;
 }
@@ -324,25 +528,17 @@ static int bt_read_pages(struct block_device *bdev, sector_t sector,
 
 /* ==== Copy before write (the worker) ==================================== */
 
-static u64 bt_block_bytes(const struct bt_snap *s, u64 block)
-{
-	u64 start = block << s->block_shift, size = (u64)s->nr_sects << SECTOR_SHIFT;
-
-	return min_t(u64, 1ULL << s->block_shift, size - start);
-}
-
 /* Copy @block aside if it still needs it. Worker context, NOIO. */
 static void bt_snap_copy_block(struct bt_snap *s, u64 block)
 {
 	u64 bytes = bt_block_bytes(s, block);
-	unsigned int nr_pages = DIV_ROUND_UP_ULL(bytes, PAGE_SIZE);
 	struct bt_snap_copy *c;
 	int ret;
 
 	mutex_lock(&s->store_mutex);
 	if (READ_ONCE(s->state) != BT_SNAP_ACTIVE || !bt_set_test(s->need, block))
 		goto out_unlock;
-	if (s->store_bytes + ((u64)nr_pages << PAGE_SHIFT) > s->store_limit) {
+	if (s->store_bytes + bt_store_cost(bytes) > s->store_limit) {
 		bt_snap_lose(s, -EOVERFLOW);
 		goto out_unlock;
 	}
@@ -354,7 +550,9 @@ static void bt_snap_copy_block(struct bt_snap *s, u64 block)
 		bt_snap_lose(s, -ENOMEM);
 		goto out_unlock;
 	}
-	c = bt_copy_alloc(nr_pages, GFP_NOIO | __GFP_NOWARN);
+	/* A file store is written from the worker's own block. */
+	c = s->bounce ?: bt_copy_alloc(DIV_ROUND_UP_ULL(bytes, PAGE_SIZE),
+				       GFP_NOIO | __GFP_NOWARN);
 	if (!c) {
 		bt_snap_lose(s, -ENOMEM);
 		goto out_unlock;
@@ -362,13 +560,13 @@ static void bt_snap_copy_block(struct bt_snap *s, u64 block)
 	/* The writes to this block are held: what we read is the old data. */
 	ret = bt_read_pages(s->bdev, block << s->sect_shift, c->pages, bytes);
 	if (!ret)
-		ret = xa_err(xa_store(&s->store, block, c, GFP_NOIO | __GFP_NOWARN));
+		ret = bt_store_put(s, block, c, bytes);
 	if (ret) {
-		bt_copy_free(c);
-		bt_snap_lose(s, ret == -ENOMEM ? -ENOMEM : -EIO);
+		if (c != s->bounce)
+			bt_copy_free(c);
+		bt_snap_lose(s, ret == -ENOMEM || ret == -EOVERFLOW ? ret : -EIO);
 		goto out_unlock;
 	}
-	s->store_bytes += (u64)nr_pages << PAGE_SHIFT;
 	/* Stored first, then no longer needed: SNAP_READ relies on this order. */
 	clear_bit(block % BT_SET_REGION_BLOCKS, s->need[block / BT_SET_REGION_BLOCKS]);
 	atomic64_dec(&s->uncopied);
@@ -632,19 +830,36 @@ static void bt_snap_publish(void)
 static void bt_snap_free(struct bt_snap *s)
 {
 	bt_store_free_all(s);
+	if (s->bounce)
+		bt_copy_free(s->bounce);
+	bt_store_file_put(s->file);
 	bt_set_free(s->member, s->nr_regions);
 	bt_set_free(s->need, s->nr_regions);
 	kfree(s);
 	atomic_long_dec(&blktrack_allocations);
 }
 
-struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit, u32 flags)
+/* @store: NULL for memory, else the caller's file (the snapshot takes a reference). */
+struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit, u32 flags,
+			       struct bt_store_file *store)
 {
 	struct bt_snap *s = kzalloc(sizeof(*s), GFP_KERNEL);
 
 	if (!s)
 		return NULL;
 	atomic_long_inc(&blktrack_allocations);
+	if (store) {
+		s->bounce = bt_copy_alloc(1U << (vol->block_shift > PAGE_SHIFT ?
+						 vol->block_shift - PAGE_SHIFT : 0),
+					  GFP_KERNEL);
+		if (!s->bounce) {
+			kfree(s);
+			atomic_long_dec(&blktrack_allocations);
+			return NULL;
+		}
+		kref_get(&store->ref);
+		s->file = store;
+	}
 	s->vol = vol;
 	s->bdev = vol->bdev.bdev;
 	s->disk = vol->disk;
@@ -653,7 +868,10 @@ struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit, u32 flags
 	s->sect_shift = vol->block_shift - SECTOR_SHIFT;
 	s->state = BT_SNAP_ARMED;
 	s->all = flags & BLKTRACK_SNAP_ALL;
-	s->store_limit = store_limit ? store_limit : (u64)bt_snap_limit_mib << 20;
+	if (store_limit)
+		s->store_limit = store_limit;
+	else	/* a file's limit is its own size */
+		s->store_limit = store ? U64_MAX : (u64)bt_snap_limit_mib << 20;
 	spin_lock_init(&s->held_lock);
 	bio_list_init(&s->held);
 	INIT_WORK(&s->work, bt_snap_work);
@@ -864,27 +1082,22 @@ int bt_snap_read(struct bt_snap *s, const struct blktrack_snap_read *rd)
 		for (b = pos >> s->block_shift; b << s->block_shift < pos + n; b++) {
 			u64 bstart = max(b << s->block_shift, pos);
 			u64 bend = min((b + 1) << s->block_shift, pos + n);
-			struct bt_snap_copy *c;
 			u64 at;
 
 			if (!bt_snap_member(s, b) || bt_set_test(s->need, b))
 				continue;	/* the device's data is right */
-			c = xa_load(&s->store, b);
-			if (!c) {
-				ret = -EIDRM;	/* released: it may be overwritten */
-				break;
-			}
-			for (at = bstart; at < bend; ) {
+			for (at = bstart; at < bend && !ret; ) {
 				u64 boff = at - (b << s->block_shift);
 				u64 coff = at - pos;
 				u64 len = min3(bend - at, PAGE_SIZE - boff % PAGE_SIZE,
 					       PAGE_SIZE - coff % PAGE_SIZE);
 
-				memcpy(page_address(pages[coff / PAGE_SIZE]) + coff % PAGE_SIZE,
-				       page_address(c->pages[boff / PAGE_SIZE]) + boff % PAGE_SIZE,
-				       len);
+				ret = bt_store_get(s, b, boff, page_address(pages[coff / PAGE_SIZE]) +
+						   coff % PAGE_SIZE, len);
 				at += len;
 			}
+			if (ret)
+				break;
 		}
 		mutex_unlock(&s->store_mutex);
 		if (ret)

@@ -5,7 +5,9 @@
  * Typical use (volume.c, under bt_ctl_mutex, inside CHECKPOINT_SNAP):
  *
  *	bt_snap_hook();                         intercept submit_bio_noacct
- *	vol->snap = bt_snap_create(vol, limit, flags);  may sleep
+ *	sf = bt_store_file_open(fd, vols, n);   BLKTRACK_SNAP_STORE_FD only
+ *	vol->snap = bt_snap_create(vol, limit, flags, sf);  may sleep
+ *	bt_store_file_put(sf);                   each snapshot has its own ref
  *	bt_snap_arm();                           from here every write to the
  *	                                         volume's disk is held
  *	... the checkpoint's instant: the pending map is quiescent ...
@@ -37,13 +39,17 @@
 
 struct bt_volume;
 struct bt_snap;
+struct bt_store_file;
 
 int bt_snap_init(void);		/* module load */
 void bt_snap_exit(void);	/* module unload, after every snapshot ended */
 bool bt_snap_supported(void);
 
 int bt_snap_hook(void);
-struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit, u32 flags);
+struct bt_store_file *bt_store_file_open(int fd, struct bt_volume **vols, u32 n);
+void bt_store_file_put(struct bt_store_file *sf);
+struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit, u32 flags,
+			       struct bt_store_file *store);
 void bt_snap_arm(void);
 int bt_snap_fill(struct bt_snap *snap, struct bt_volume *vol);
 void bt_snap_activate(struct bt_snap *snap);

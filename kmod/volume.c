@@ -461,17 +461,28 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 		}
 	}
 	if (snap) {
+		struct bt_store_file *store = NULL;
+
 		/* Refused interception changes nothing: tracking goes on. */
 		ret = bt_snap_hook();
 		if (ret)
 			goto out_unlock;
-		for (i = 0; i < n; i++) {
-			vols[i]->snap = bt_snap_create(vols[i], snap->store_limit, snap->flags);
-			if (!vols[i]->snap) {
-				ret = -ENOMEM;
-				goto out_unstage;
+		if (snap->flags & BLKTRACK_SNAP_STORE_FD) {
+			store = bt_store_file_open(snap->store_fd, vols, n);
+			if (IS_ERR(store)) {
+				ret = PTR_ERR(store);
+				goto out_unlock;
 			}
 		}
+		for (i = 0; i < n && !ret; i++) {
+			vols[i]->snap = bt_snap_create(vols[i], snap->store_limit, snap->flags,
+						       store);
+			if (!vols[i]->snap)
+				ret = -ENOMEM;
+		}
+		bt_store_file_put(store);
+		if (ret)
+			goto out_unstage;
 	}
 	/* Every allocation (may sleep) before the instant. */
 	for (i = 0; i < n; i++) {

@@ -186,21 +186,25 @@ out:
 
 BLKTRACK_EXPORT int blktrack_checkpoint_snap(struct blktrack_ctx *ctx, dev_t dev,
 					     uint32_t flags, uint64_t store_limit,
-					     struct blktrack_ckpt *out)
+					     int store_fd, struct blktrack_ckpt *out)
 {
 	struct blktrack_checkpoint_vol vol = { .dev = blktrack_devno_of(dev) };
 	struct blktrack_checkpoint_snap c = {
 		.size = sizeof(c),
 		.vols_ptr = (uintptr_t)&vol,
 		.count = 1,
-		.flags = flags,
+		.flags = flags | (store_fd >= 0 ? BLKTRACK_SNAP_STORE_FD : 0),
 		.store_limit = store_limit,
+		.store_fd = store_fd >= 0 ? store_fd : 0,
 	};
 	int err = blktrack_ioctl(ctx, BLKTRACK_IOC_CHECKPOINT_SNAP, &c, "CHECKPOINT_SNAP");
 
 	if (err == -EOPNOTSUPP)
 		snprintf(ctx->errmsg, sizeof(ctx->errmsg), "this kernel cannot intercept "
 			 "writes for a snapshot (see the kernel log)");
+	else if (err == -EDEADLK)
+		snprintf(ctx->errmsg, sizeof(ctx->errmsg), "the snapshot's store lies on the "
+			 "volume itself: its writes would wait for their own copies");
 	if (err < 0)
 		return err;
 	out->dev = dev;

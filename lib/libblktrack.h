@@ -111,12 +111,16 @@ BLKTRACK_EXPORT int blktrack_abort(struct blktrack_ctx *ctx, dev_t dev,
 /*
  * A checkpoint of one volume that also starts a copy-before-write snapshot
  * of it (BLKTRACK_FEATURE_SNAPSHOT; doc/ABI.md, "Snapshots"): @flags 0 or
- * BLKTRACK_SNAP_ALL, @store_limit bytes (0: the module's default).
- * -EOPNOTSUPP: writes cannot be intercepted on this kernel.
+ * BLKTRACK_SNAP_ALL, @store_limit bytes (0: the module's default for
+ * memory, the store's size for a file), @store_fd a regular file or block
+ * device open O_RDWR for the copies, or -1 for memory (the module takes its
+ * own reference: the caller may close it at once).
+ * -EOPNOTSUPP: writes cannot be intercepted on this kernel; -EDEADLK: the
+ * store lies on the volume.
  */
 BLKTRACK_EXPORT int blktrack_checkpoint_snap(struct blktrack_ctx *ctx, dev_t dev,
 					     uint32_t flags, uint64_t store_limit,
-					     struct blktrack_ckpt *out);
+					     int store_fd, struct blktrack_ckpt *out);
 /*
  * Read @len bytes at @off of the snapshot into @buf (@flags 0: and release
  * them; BLKTRACK_SNAP_READ_KEEP; or BLKTRACK_SNAP_READ_RELEASE with @buf
@@ -336,6 +340,12 @@ struct blktrack_backup_opts {
 	bool no_compress;		/* records stored without zstd */
 	enum blktrack_snapshot_mode snapshot;
 	uint64_t snapshot_store;	/* cow: bytes of copies at most; 0: the module's */
+	/*
+	 * cow: the copies go to a file or device instead of memory: a
+	 * directory (an unnamed file in it, gone with the snapshot), a block
+	 * device (opened exclusively, overwritten) or a regular file.
+	 */
+	const char *snapshot_store_path;
 };
 
 struct blktrack_backup_result {
@@ -361,6 +371,7 @@ struct blktrack_backup_result {
 	const char *snapshot;		/* "cow", "freeze" or "none" */
 	uint64_t snapshot_copied;	/* cow: blocks copied aside during the read */
 	uint64_t snapshot_held;		/* cow: writes held for a copy */
+	const char *snapshot_store;	/* cow: "memory" or snapshot_store_path */
 	double freeze_seconds;		/* how long the filesystem writer froze */
 	uint64_t rewritten_bytes;	/* read while thawed: blocks rewritten meanwhile */
 	bool hashes;			/* block hashes kept for a later resync */

@@ -239,6 +239,34 @@ static int note_read(struct backup *b, uint64_t off, const void *data, size_t le
 /* ---- the snapshot (--snapshot, doc/WRITERS.md) --------------------------- */
 
 /*
+ * --snapshot-store PATH: a directory (an unnamed file in it, gone when the
+ * snapshot ends), a block device (exclusively: nothing mounts it meanwhile)
+ * or a regular file, open for the kernel to write the copies to.
+ */
+static int open_store(struct blktrack_ctx *ctx, const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st))
+		return blktrack_set_error(ctx, -errno, "--snapshot-store %s: %s", path,
+					  strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	else if (S_ISBLK(st.st_mode))
+		fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
+	else if (S_ISREG(st.st_mode))
+		fd = open(path, O_RDWR | O_CLOEXEC);
+	else
+		return blktrack_set_error(ctx, -EINVAL, "--snapshot-store %s: not a directory, "
+					  "block device or regular file", path);
+	if (fd < 0)
+		return blktrack_set_error(ctx, -errno, "--snapshot-store %s: %s", path,
+					  strerror(errno));
+	return fd;
+}
+
+/*
  * The checkpoint, with a copy-before-write snapshot of the whole volume when
  * the mode asks for one and the module can (BLKTRACK_FEATURE_SNAPSHOT).
  */
@@ -260,13 +288,23 @@ static int checkpoint(struct backup *b, struct blktrack_backup_result *res, dev_
 						  "module has no snapshots (an older blktrack.ko)");
 	}
 	if (features & BLKTRACK_FEATURE_SNAPSHOT) {
+		int store_fd = -1;
+
+		if (b->o->snapshot_store_path) {
+			store_fd = open_store(b->ctx, b->o->snapshot_store_path);
+			if (store_fd < 0)
+				return store_fd;
+		}
 		/* The whole volume; what the backup will not read is released. */
 		err = blktrack_checkpoint_snap(b->ctx, dev, BLKTRACK_SNAP_ALL,
-					       b->o->snapshot_store, ck);
+					       b->o->snapshot_store, store_fd, ck);
+		if (store_fd >= 0)
+			close(store_fd);	/* the module has its own reference */
 		if (!err) {
 			b->cow = true;
 			b->stamp = ck->stamp;
 			res->snapshot = "cow";
+			res->snapshot_store = b->o->snapshot_store_path ?: "memory";
 			return 0;
 		}
 		if (err != -EOPNOTSUPP || mode == BLKTRACK_SNAPSHOT_COW)

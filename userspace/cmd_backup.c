@@ -66,8 +66,8 @@ static void summary(FILE *f, const char *dev, const struct blktrack_backup_resul
 		r->mount_point, r->freeze_seconds);
 	fprintf(f, "snapshot: %s", r->snapshot);
 	if (!strcmp(r->snapshot, "cow"))
-		fprintf(f, " (%" PRIu64 " blocks copied aside, %" PRIu64 " writes held)",
-			r->snapshot_copied, r->snapshot_held);
+		fprintf(f, " (%" PRIu64 " blocks copied aside to %s, %" PRIu64 " writes held)",
+			r->snapshot_copied, r->snapshot_store, r->snapshot_held);
 	fprintf(f, "\n");
 	fprintf(f, "writers: %u\n", r->writers);
 	fprintf(f, "verified: %s\n", r->verified ? "yes" : "no");
@@ -107,6 +107,8 @@ static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_r
 				   json_object_new_uint64(r->snapshot_copied)) ||
 	    json_object_object_add(o, "snapshot_held_writes",
 				   json_object_new_uint64(r->snapshot_held)) ||
+	    json_object_object_add(o, "snapshot_store", r->snapshot_store ?
+				   json_object_new_string(r->snapshot_store) : NULL) ||
 	    json_object_object_add(o, "writers", json_object_new_uint64(r->writers)) ||
 	    json_object_object_add(o, "verified", json_object_new_boolean(r->verified)) ||
 	    json_object_object_add(o, "rewritten_during_read_bytes",
@@ -218,10 +220,15 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			o.snapshot = i;
 			break;
 		case 'Z':
+			/* Digits: a size in memory; anything else: a path. */
+			if (*optarg < '0' || *optarg > '9') {
+				o.snapshot_store_path = optarg;
+				break;
+			}
 			errno = 0;
 			o.snapshot_store = strtoull(optarg, &end, 10);
-			if (errno || *end || !*optarg || !o.snapshot_store) {
-				cli_err(NULL, "--snapshot-store: bytes, at least 1");
+			if (errno || *end || !o.snapshot_store) {
+				cli_err(NULL, "--snapshot-store: bytes (at least 1) or a path");
 				return cli_usage(&cmd_backup);
 			}
 			break;
@@ -258,7 +265,7 @@ const struct cmd cmd_backup = {
 	.args = "DEV --repo DIR [--type TYPE] [--on-invalid resync|full|fail] [--output -]\n"
 		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
 		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--no-compress]\n"
-		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES] [--json]",
+		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES|PATH] [--json]",
 	.help = "Checkpoint DEV and store what changed in the repository DIR (created if\n"
 		"missing); a crash of an earlier run is repaired first.\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
@@ -288,8 +295,11 @@ const struct cmd cmd_backup = {
 		"                        read; cow thaws at once and reads a copy-before-write\n"
 		"                        snapshot; auto is cow where the module can, else\n"
 		"                        freeze; none thaws at once and reads the live volume\n"
-		"      --snapshot-store BYTES  cow: most bytes copied aside (the module's\n"
-		"                        snap_limit_mib by default); more: the backup fails\n"
+		"      --snapshot-store BYTES|PATH  cow: most bytes copied aside in memory\n"
+		"                        (the module's snap_limit_mib by default), or where\n"
+		"                        to copy them instead: a directory (an unnamed file\n"
+		"                        in it), a block device (overwritten) or a file, not\n"
+		"                        on the volume; when it fills up, the backup fails\n"
 		"  -j, --json            the summary as JSON\n"
 		"Prints a summary (type, changed and stored bytes, ratio, freeze, bytes\n"
 		"rewritten during the read, time); a progress line on standard error when it\n"

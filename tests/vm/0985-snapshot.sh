@@ -168,6 +168,48 @@ run sync
 assert_eq "snapshot after an overflow" "$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want"
 bt commit $V
 
+echo "# ---- the store in a file system's file, and on a block device"
+# store_point STORE: a snapshot with its copies in STORE, overwritten
+# and read back; the copies count against nothing but STORE's size.
+store_point() {
+	write_direct $V 0 $((2 * MIB))
+	run sync
+	want=$(sha 0 $((2 * MIB)) $V)
+	run "$snap" take $V 0 pending "$1"
+	write_direct $V 0 $((2 * MIB))
+	write_at $V $((512 * 1024)) $MIB
+	run sync
+	assert_eq "copied blocks ($1)" "$(snapget copied)" 512
+	assert_eq "store bytes ($1)" "$(snapget store_bytes)" $((512 * 4096))
+	"$snap" read $V 0 $((2 * MIB)) >"$BT_TMP/snap.img" || fail "snapread read ($1) failed"
+	assert_eq "snapshot, store $1" "$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want"
+	assert_eq "store bytes after the read ($1)" "$(snapget store_bytes)" 0
+	bt commit $V
+}
+sloop=$(make_loop 64)
+run mkfs.ext4 -q -F "$sloop"
+mkdir -p /mnt/bt0985
+run mount "$sloop" /mnt/bt0985
+: >/mnt/bt0985/store
+store_point /mnt/bt0985/store
+run umount /mnt/bt0985
+# Another partition of the volume's own disk.
+store_point /dev/vda2
+# A store on the volume (here, the disk holding it) would wait for itself.
+write_direct $V 0 4096
+run sync
+snap_fails EDEADLK take $V 0 pending /dev/vda
+assert_status $V pending no
+# A store too small overflows like a full memory store: the snapshot is lost.
+tiny=$(make_loop 1)
+run "$snap" take $V 0 pending "$tiny"
+write_direct $V 0 $((2 * MIB))
+run sync
+assert_eq "overflow (1 MiB store)" "$(snapget overflow)" 1
+assert_eq "error (1 MiB store)" "$(snapget error)" 75
+snap_fails EOVERFLOW read $V 0 4096
+bt abort $V
+
 echo "# ---- fio rewrites the volume while the snapshot is read"
 run dd if=/dev/urandom of=$V bs=$MIB count=8 oflag=direct status=none
 run sync

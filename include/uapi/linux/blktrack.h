@@ -366,7 +366,8 @@ struct blktrack_restore {
  * Snapshots (copy-before-write). CHECKPOINT_SNAP checkpoints like CHECKPOINT
  * and, at the same instant, starts a snapshot of each volume that protects
  * exactly the blocks of its new pending map (every block: BLKTRACK_SNAP_ALL): before a write reaches one of
- * them, its old contents are copied into a difference store in memory.
+ * them, its old contents are copied into a difference store: memory, or a
+ * file or block device the caller gives (BLKTRACK_SNAP_STORE_FD).
  * SNAP_READ then returns the volume as it was at the checkpoint while writes
  * go on, and releases what it read (each block is read once). COMMIT, ABORT,
  * DETACH and module unload end the snapshot and free its store. A store
@@ -385,14 +386,28 @@ struct blktrack_restore {
  *	not only its pending map's (a full backup reads them all; an
  *	incremental's composed set may hold blocks of earlier deltas). The
  *	requester releases what it will not read with SNAP_READ_RELEASE.
+ *	With BLKTRACK_SNAP_STORE_FD, the copies go to @store_fd instead of
+ *	memory.
  * @store_limit: IN most bytes of copied-aside data each volume's store may
- *	hold; 0 takes the module parameter snap_limit_mib
- * @reserved: must be zero
+ *	hold; 0 takes the module parameter snap_limit_mib for memory, and no
+ *	limit but the store's own size (a block device's size, a file's free
+ *	space) for @store_fd
+ * @store_fd: IN with BLKTRACK_SNAP_STORE_FD: a regular file or a block
+ *	device open for reading and writing (not O_APPEND, not O_DIRECT),
+ *	outside every volume of the call; shared by their snapshots, written
+ *	from offset 0 over whatever it held. The module keeps its own
+ *	reference until the last of them ends; its contents are of no use
+ *	after that.
+ * @reserved0, @reserved: must be zero
  *
- * Errors: those of CHECKPOINT, and EOPNOTSUPP when writes cannot be
+ * Errors: those of CHECKPOINT; EOPNOTSUPP when writes cannot be
  * intercepted on this kernel (the ftrace redirect of submit_bio_noacct is
  * not built or was refused: another IPMODIFY user such as a livepatch; the
- * kernel log says which). Nothing changes on error.
+ * kernel log says which); EBADF (@store_fd is not open, or not for both
+ * reading and writing); EINVAL (@store_fd is not a regular file or block
+ * device, or is O_APPEND or O_DIRECT); EDEADLK (@store_fd lies on a volume
+ * of the call: its own writes would wait for its copies). Nothing changes
+ * on error.
  */
 struct blktrack_checkpoint_snap {
 	__u64 size;
@@ -400,11 +415,14 @@ struct blktrack_checkpoint_snap {
 	__u32 count;
 	__u32 flags;
 	__u64 store_limit;
-	__u64 reserved[2];
+	__s32 store_fd;
+	__u32 reserved0;
+	__u64 reserved;
 };
 
 /* struct blktrack_checkpoint_snap.flags */
 #define BLKTRACK_SNAP_ALL		(1U << 0)  /* protect the whole volume */
+#define BLKTRACK_SNAP_STORE_FD		(1U << 1)  /* the store is @store_fd */
 
 /* struct blktrack_snap_read.flags */
 #define BLKTRACK_SNAP_READ_KEEP		(1U << 0)  /* do not release what was read */

@@ -397,9 +397,10 @@ static const struct ioc iocs[] = {
 		ZR(blktrack_restore, reserved, 0), ZR(blktrack_restore, reserved, 1) } },
 	{ "CHECKPOINT_SNAP", BLKTRACK_IOC_CHECKPOINT_SNAP,
 	  sizeof(struct blktrack_checkpoint_snap), {
-		ZF(blktrack_checkpoint_snap, flags, BLKTRACK_SNAP_ALL),
-		ZR(blktrack_checkpoint_snap, reserved, 0),
-		ZR(blktrack_checkpoint_snap, reserved, 1) } },
+		ZF(blktrack_checkpoint_snap, flags, BLKTRACK_SNAP_ALL | BLKTRACK_SNAP_STORE_FD),
+		Z(blktrack_checkpoint_snap, store_fd),
+		Z(blktrack_checkpoint_snap, reserved0),
+		Z(blktrack_checkpoint_snap, reserved) } },
 	{ "SNAP_READ", BLKTRACK_IOC_SNAP_READ, sizeof(struct blktrack_snap_read), {
 		ZF(blktrack_snap_read, flags,
 		   BLKTRACK_SNAP_READ_KEEP | BLKTRACK_SNAP_READ_RELEASE),
@@ -895,6 +896,52 @@ static void fill_release(struct arg *a, __u64 offset, __u64 length)
  * every SNAP_READ refusal on a live snapshot (reading and releasing);
  * ABORT ends it. Then a BLKTRACK_SNAP_ALL snapshot.
  */
+/* CHECKPOINT_SNAP with @fd as its store (BLKTRACK_SNAP_STORE_FD). */
+static void expect_store(int want, int fd, const char *what)
+{
+	struct arg a;
+
+	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+	a.u.csnap.flags |= BLKTRACK_SNAP_STORE_FD;
+	a.u.csnap.store_fd = fd;
+	expect(want, BLKTRACK_IOC_CHECKPOINT_SNAP, &a, "CHECKPOINT_SNAP store %s -> %s", what,
+	       ename(want));
+}
+
+/* Every refusal of a store in a file or on a device; @path is the volume. */
+static void checks_snap_store(const char *path)
+{
+	char tmpl[] = "/tmp/bt-store.XXXXXX";
+	int file = mkstemp(tmpl), fd;
+
+	if (file < 0)
+		bail("mkstemp");
+	expect_store(EBADF, -1, "fd -1");
+	expect_store(EBADF, 1000, "fd not open");
+	fd = open(tmpl, O_RDONLY);
+	expect_store(EBADF, fd, "read-only file");
+	close(fd);
+	fd = open(tmpl, O_WRONLY);
+	expect_store(EBADF, fd, "write-only file");
+	close(fd);
+	fd = open(tmpl, O_RDWR | O_APPEND);
+	expect_store(EINVAL, fd, "O_APPEND file");
+	close(fd);
+	fd = open(tmpl, O_RDWR | O_DIRECT);
+	if (fd >= 0) {	/* not on every file system */
+		expect_store(EINVAL, fd, "O_DIRECT file");
+		close(fd);
+	}
+	fd = open("/dev/null", O_RDWR);
+	expect_store(EINVAL, fd, "character device");
+	close(fd);
+	fd = open(path, O_RDWR);
+	expect_store(EDEADLK, fd, "the volume itself");
+	close(fd);
+	close(file);
+	unlink(tmpl);
+}
+
 static void checks_snapshot(const char *path)
 {
 	struct blktrack_version v;
@@ -935,6 +982,8 @@ static void checks_snapshot(const char *path)
 	a.u.csnap.vols_ptr = BOGUS_U64;
 	expect(EFAULT, BLKTRACK_IOC_CHECKPOINT_SNAP, &a,
 	       "CHECKPOINT_SNAP vols_ptr unmapped -> EFAULT");
+
+	checks_snap_store(path);
 
 	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
 	if (expect(0, BLKTRACK_IOC_CHECKPOINT_SNAP, &a, "CHECKPOINT_SNAP -> ok"))

@@ -2,9 +2,11 @@
 /*
  * snapread - drive a volume's snapshot through the raw ioctls (tests).
  *
- *	snapread take DEV [STORE_LIMIT [all]]
+ *	snapread take DEV [STORE_LIMIT [all|pending [STORE]]]
  *	                                    CHECKPOINT_SNAP of DEV (all:
- *	                                    BLKTRACK_SNAP_ALL; limit 0: default)
+ *	                                    BLKTRACK_SNAP_ALL; limit 0: default;
+ *	                                    STORE: a file or block device for
+ *	                                    the copies, else memory)
  *	snapread read DEV OFFSET LENGTH [keep]
  *	                                    the snapshot of the range to stdout,
  *	                                    in SNAP_READ calls of at most 1 MiB
@@ -52,11 +54,19 @@ static int stamp_of(struct blktrack_stamp *stamp)
 	return 0;
 }
 
-static int take(__u64 limit, __u32 flags)
+/* @store: NULL for memory, else a file or block device for the copies. */
+static int take(__u64 limit, __u32 flags, const char *store)
 {
 	struct blktrack_checkpoint_vol v;
 	struct blktrack_checkpoint_snap c;
+	int fd = -1;
 
+	if (store) {
+		fd = open(store, O_RDWR);
+		if (fd < 0)
+			return fail(store);
+		flags |= BLKTRACK_SNAP_STORE_FD;
+	}
 	memset(&v, 0, sizeof(v));
 	v.dev = dev;
 	memset(&c, 0, sizeof(c));
@@ -65,8 +75,12 @@ static int take(__u64 limit, __u32 flags)
 	c.count = 1;
 	c.store_limit = limit;
 	c.flags = flags;
+	c.store_fd = store ? fd : 0;
 	if (ioctl(ctl, BLKTRACK_IOC_CHECKPOINT_SNAP, &c))
 		return fail("CHECKPOINT_SNAP");
+	/* The module keeps its own reference to the store. */
+	if (fd >= 0)
+		close(fd);
 	printf("epoch %llu dirty %llu\n", (unsigned long long)v.stamp.epoch,
 	       (unsigned long long)v.dirty);
 	return 0;
@@ -156,7 +170,8 @@ int main(int argc, char **argv)
 		return fail("open");
 	if (!strcmp(argv[1], "take"))
 		return take(argc > 3 ? strtoull(argv[3], NULL, 0) : 0,
-			    argc > 4 && !strcmp(argv[4], "all") ? BLKTRACK_SNAP_ALL : 0);
+			    argc > 4 && !strcmp(argv[4], "all") ? BLKTRACK_SNAP_ALL : 0,
+			    argc > 5 ? argv[5] : NULL);
 	if (!strcmp(argv[1], "read") && argc >= 5)
 		return readsnap(strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0),
 				argc > 5 && !strcmp(argv[5], "keep"));
