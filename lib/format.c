@@ -60,6 +60,14 @@ BLKTRACK_EXPORT bool blktrack_stamp_equal(const struct blktrack_stamp *a,
 	       !memcmp(a->generation, b->generation, sizeof(a->generation));
 }
 
+/* The pending checkpoint's snapshot: "none", "held" or "lost" (its store filled). */
+static const char *snapshot_name(uint32_t flags)
+{
+	if (!(flags & BLKTRACK_STATUS_SNAPSHOT))
+		return "none";
+	return flags & BLKTRACK_STATUS_SNAP_OVERFLOW ? "lost" : "held";
+}
+
 BLKTRACK_EXPORT int blktrack_status_print(FILE *f, const char *device,
 					  const struct blktrack_status *st)
 {
@@ -74,6 +82,7 @@ BLKTRACK_EXPORT int blktrack_status_print(FILE *f, const char *device,
 	fprintf(f, "generation: %s\n", gen);
 	fprintf(f, "epoch: %" PRIu64 "\n", (uint64_t)st->stamp.epoch);
 	fprintf(f, "pending: %s\n", st->flags & BLKTRACK_STATUS_PENDING ? "yes" : "no");
+	fprintf(f, "snapshot: %s\n", snapshot_name(st->flags));
 	fprintf(f, "active_dirty: %" PRIu64 "\n", (uint64_t)st->active_dirty);
 	fprintf(f, "pending_dirty: %" PRIu64 "\n", (uint64_t)st->pending_dirty);
 	fprintf(f, "map_bytes: %" PRIu64 "\n", (uint64_t)st->map_bytes);
@@ -112,6 +121,7 @@ BLKTRACK_EXPORT int blktrack_status_json(const char *device,
 	err |= add(o, "generation", json_object_new_string(gen));
 	err |= add(o, "epoch", json_object_new_uint64(st->stamp.epoch));
 	err |= add(o, "pending", json_object_new_boolean(!!(st->flags & BLKTRACK_STATUS_PENDING)));
+	err |= add(o, "snapshot", json_object_new_string(snapshot_name(st->flags)));
 	err |= add(o, "active_dirty", json_object_new_uint64(st->active_dirty));
 	err |= add(o, "pending_dirty", json_object_new_uint64(st->pending_dirty));
 	err |= add(o, "map_bytes", json_object_new_uint64(st->map_bytes));

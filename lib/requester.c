@@ -185,6 +185,7 @@ struct backup {
 	int fs_fd;			/* FIFREEZE by us; -1: nothing to thaw */
 	double frozen_at;		/* when fs_fd froze */
 	/* cow: the read goes through the kernel's snapshot */
+	int store_fd;			/* --snapshot-store PATH until the checkpoint */
 	bool cow;
 	dev_t dev;
 	struct blktrack_stamp stamp;
@@ -288,18 +289,13 @@ static int checkpoint(struct backup *b, struct blktrack_backup_result *res, dev_
 						  "module has no snapshots (an older blktrack.ko)");
 	}
 	if (features & BLKTRACK_FEATURE_SNAPSHOT) {
-		int store_fd = -1;
-
-		if (b->o->snapshot_store_path) {
-			store_fd = open_store(b->ctx, b->o->snapshot_store_path);
-			if (store_fd < 0)
-				return store_fd;
-		}
 		/* The whole volume; what the backup will not read is released. */
 		err = blktrack_checkpoint_snap(b->ctx, dev, BLKTRACK_SNAP_ALL,
-					       b->o->snapshot_store, store_fd, ck);
-		if (store_fd >= 0)
-			close(store_fd);	/* the module has its own reference */
+					       b->o->snapshot_store, b->store_fd, ck);
+		if (b->store_fd >= 0) {
+			close(b->store_fd);	/* the module has its own reference */
+			b->store_fd = -1;
+		}
 		if (!err) {
 			b->cow = true;
 			b->stamp = ck->stamp;
@@ -1069,7 +1065,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 				    const struct blktrack_backup_opts *o,
 				    struct blktrack_backup_result *res)
 {
-	struct backup b = { .ctx = ctx, .o = o, .vol_fd = -1, .fs_fd = -1,
+	struct backup b = { .ctx = ctx, .o = o, .vol_fd = -1, .fs_fd = -1, .store_fd = -1,
 			    .hp_fd = -1, .hw_fd = -1, .rh_lock = PTHREAD_MUTEX_INITIALIZER };
 	struct follow verify = { 0 };
 	struct blockset *delta = NULL, *want = NULL;
@@ -1165,6 +1161,16 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		if (type == BLKTRACK_BACKUP_AUTO)
 			type = repo_base(r, REPO_INCREMENTAL, res->volume_id, &base) ?
 			       BLKTRACK_BACKUP_FULL : BLKTRACK_BACKUP_INCREMENTAL;
+	}
+
+	/* Before the freeze: a store in a directory of a frozen file system would wait. */
+	if (o->snapshot_store_path &&
+	    (o->snapshot == BLKTRACK_SNAPSHOT_AUTO || o->snapshot == BLKTRACK_SNAPSHOT_COW)) {
+		b.store_fd = open_store(ctx, o->snapshot_store_path);
+		if (b.store_fd < 0) {
+			err = b.store_fd;
+			goto out_close;
+		}
 	}
 
 	/* Writers: identify, prepare-backup, freeze (doc/WRITERS.md). */
@@ -1568,6 +1574,8 @@ out_close:
 		close(fd);
 	if (b.vol_fd >= 0)
 		close(b.vol_fd);
+	if (b.store_fd >= 0)
+		close(b.store_fd);
 	free(b.buf);
 	free(ext);
 	blockset_free(delta);

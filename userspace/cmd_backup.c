@@ -137,7 +137,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "snapshot-store", required_argument, NULL, 'Z' },
 		{ 0 }
 	};
-	struct blktrack_backup_opts o = { .progress = cli_progress };
+	struct blktrack_backup_opts o = { .progress = cli_progress,
+					  .snapshot = BLKTRACK_SNAPSHOT_AUTO };
 	struct blktrack_backup_result res;
 	bool json = false;
 	FILE *out = stdout;
@@ -290,10 +291,10 @@ const struct cmd cmd_backup = {
 		"      --strict          reject the backup (exit 7) when blocks it read were\n"
 		"                        rewritten during the read\n"
 		"      --no-compress     store records without zstd (compression none)\n"
-		"      --snapshot MODE   how the read sees the checkpoint's instant: freeze\n"
-		"                        (the default) holds the filesystem frozen through the\n"
-		"                        read; cow thaws at once and reads a copy-before-write\n"
-		"                        snapshot; auto is cow where the module can, else\n"
+		"      --snapshot MODE   how the read sees the checkpoint's instant: cow\n"
+		"                        thaws at once and reads a copy-before-write snapshot;\n"
+		"                        freeze holds the filesystem frozen through the read;\n"
+		"                        auto (the default) is cow where the module can, else\n"
 		"                        freeze; none thaws at once and reads the live volume\n"
 		"      --snapshot-store BYTES|PATH  cow: most bytes copied aside in memory\n"
 		"                        (the module's snap_limit_mib by default), or where\n"

@@ -114,7 +114,8 @@ const struct cmd cmd_status = {
 	.help = "Show the tracking state of DEV, or of every attached volume, as\n"
 		"\"key: value\" lines (a blank line between volumes):\n"
 		"device, size, block_size, state, reason, generation, epoch, pending,\n"
-		"active_dirty, pending_dirty, map_bytes, mem_limit.\n"
+		"snapshot (none, held, or lost: its store filled up), active_dirty,\n"
+		"pending_dirty, map_bytes, mem_limit.\n"
 		"  -j, --json   the same keys as JSON; without DEV: {\"volumes\": [...]}",
 	.run = run,
 };

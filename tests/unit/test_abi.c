@@ -41,6 +41,7 @@ ABI_OFF(blktrack_stamp_arg, size, 0);
 ABI_OFF(blktrack_restore, size, 0);
 ABI_SIZE(blktrack_checkpoint_snap, 48);
 ABI_OFF(blktrack_checkpoint_snap, store_limit, 24);
+ABI_OFF(blktrack_checkpoint_snap, store_fd, 32);
 ABI_SIZE(blktrack_snap_read, 88);
 ABI_OFF(blktrack_snap_read, stamp, 24);
 ABI_OFF(blktrack_snap_read, offset, 48);

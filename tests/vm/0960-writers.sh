@@ -61,12 +61,14 @@ printf '#!/bin/sh\nexit 1\n' >"$W/.hidden"
 printf '#!/bin/sh\nexit 1\n' >"$W/40-not-executable"
 
 # backup NAME [OPTIONS...]: back up with the writers; output in out.NAME.
+# --snapshot=freeze: the freeze held through the read is what 20-snap's
+# capture relies on (cow with writers: 0987).
 backup() {
 	local name=$1
 	shift
 	: >"$REC_LOG"
-	echo "+ blktrack backup /dev/vda1 --repo $R --writers-dir $W --json $*"
-	blktrack backup /dev/vda1 --repo "$R" --writers-dir "$W" --json "$@" \
+	echo "+ blktrack backup /dev/vda1 --repo $R --writers-dir $W --snapshot freeze --json $*"
+	blktrack backup /dev/vda1 --repo "$R" --writers-dir "$W" --snapshot freeze --json "$@" \
 		>"$BT_TMP/out.$name" 2>"$BT_TMP/err.$name"
 	rc=$?
 	cat "$BT_TMP/out.$name" "$BT_TMP/err.$name"

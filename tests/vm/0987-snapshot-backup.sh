@@ -93,6 +93,23 @@ assert_eq "incr: snapshot" "$(jfield "$BT_TMP/out.incr" snapshot)" cow
 [ "$(jfield "$BT_TMP/out.incr" changed_bytes)" -gt 0 ] || fail "incr: nothing changed"
 restore_compare "$R" "$(jfield "$BT_TMP/out.incr" backup)" incr "$IMG"
 
+echo "# ---- the store in a file (a directory's unnamed file), on a block device"
+cow_point sdir --snapshot-store "$BT_TMP"
+[ $RC = 0 ] || fail "backup with the store in $BT_TMP exited $RC"
+assert_eq "sdir: snapshot_store" "$(jfield "$BT_TMP/out.sdir" snapshot_store)" "$BT_TMP"
+[ "$(jfield "$BT_TMP/out.sdir" snapshot_copied_blocks)" -gt 0 ] ||
+	fail "sdir: no block copied aside although fio rewrote during the read"
+restore_compare "$R" "$(jfield "$BT_TMP/out.sdir" backup)" sdir "$IMG"
+cow_point sdev --snapshot-store /dev/vda2
+[ $RC = 0 ] || fail "backup with the store on /dev/vda2 exited $RC"
+assert_eq "sdev: snapshot_store" "$(jfield "$BT_TMP/out.sdev" snapshot_store)" /dev/vda2
+restore_compare "$R" "$(jfield "$BT_TMP/out.sdev" backup)" sdev "$IMG"
+# A store on the volume itself: refused before anything changes.
+cow_point sself --snapshot-store "$mnt/direct"
+[ $RC != 0 ] || fail "a backup with its store on the volume succeeded"
+grep -q "store lies on the volume" "$BT_TMP/err.sself" || fail "no clear message for the store"
+assert_status /dev/vda1 pending no
+
 echo "# ---- a store too small: the backup fails cleanly, nothing is lost"
 cow_point small --snapshot-store 8192
 [ $RC != 0 ] || fail "a backup whose 8 KiB store overflowed succeeded"
