@@ -2,9 +2,12 @@
 # Benchmark (issue 6): what a copy-before-write snapshot costs the writers,
 # and what its store holds, in one boot.
 #
-# Device: brd (BRD_MIB, filled once first: no case pays brd's page
-# allocation, and a copy reads real data). Cases, each on the same device,
-# after the same untimed dd of the region [0, REGION_MIB):
+# Devices: brd (BRD_MIB, filled once first: no case pays brd's page
+# allocation, and a copy reads real data: the CPU cost), and null_blk with
+# LAT_US microseconds of completion latency on every I/O (irqmode=2, a
+# timer: deterministic under icount; memory_backed=0, so data is not kept):
+# a device whose reads take time, as real ones do. Cases, each on the same
+# device, after the same untimed dd of the region [0, REGION_MIB):
 #   none:          nothing attached;
 #   tracked:       attached at 4 KiB, then CHECKPOINT (a pending map, no
 #                  snapshot: the writes mark a fresh active map, as below);
@@ -24,19 +27,22 @@
 #             writes to protected blocks under snap_all (the policy's cost).
 # Random offsets use a fixed seed per workload: every case writes the same
 # blocks. Figures: IOPS, medians over ROUNDS, ratios to none and to tracked;
-# SNAP_STATUS (copied blocks, store bytes) after each snapshot case.
+# SNAP_STATUS (copied blocks, store bytes) after each snapshot case. Keys
+# brd_* and lat_*.
 #
 # Then the store against the bytes rewritten during a read (progs/snapchurn,
 # a SNAP_ALL snapshot of the whole device, read in order in CHURN_CHUNK_MIB
-# pieces that each release their range, as the requester reads): CHURN_BLOCKS
-# distinct blocks rewritten all before the read, then spread evenly over it.
+# pieces that each release their range, as the requester reads; on brd, and
+# the read is checked against the volume): CHURN_BLOCKS distinct blocks
+# rewritten all before the read, then spread evenly over it.
 # Prints "BENCH key value" lines.
 . /blktrack/tests/vm/lib/testlib.sh
-trap 'cleanup_all; rmmod brd 2>/dev/null' EXIT
+trap 'cleanup_all; rmmod brd 2>/dev/null; rmmod null_blk 2>/dev/null' EXIT
 
 ROUNDS=${ROUNDS:-1}
 SECS=${BT_TEST_SECS:-2}
 BRD_MIB=256
+LAT_US=100
 REGION_MIB=64
 OUT_MIB=128
 STORE_LIMIT=$((192 << 20))
@@ -46,13 +52,15 @@ CASES="none tracked snap_pending snap_all"
 WORKLOADS="first rewrite outside"
 snap=$BT_TOP/build/vmprogs/snapread
 churn=$BT_TOP/build/vmprogs/snapchurn
-dev=/dev/ram0
+DEVS="brd lat"
 
 [ -x $snap ] && [ -x $churn ] || fail "no $snap or $churn (make vmprogs)"
 load_module
 load_kmod brd rd_nr=1 rd_size=$((BRD_MIB * 1024))
-[ -b $dev ] || fail "no $dev"
-run dd if=/dev/urandom of=$dev bs=1M count=$BRD_MIB oflag=direct status=none
+load_kmod null_blk nr_devices=1 gb=1 queue_mode=2 irqmode=2 \
+	completion_nsec=$((LAT_US * 1000)) memory_backed=0
+[ -b /dev/ram0 ] && [ -b /dev/nullb0 ] || fail "no /dev/ram0 or /dev/nullb0"
+run dd if=/dev/urandom of=/dev/ram0 bs=1M count=$BRD_MIB oflag=direct status=none
 
 # fio_iops WORKLOAD: write IOPS of one run (terse v3: field 49).
 fio_iops() {
@@ -94,57 +102,66 @@ median() {
 	tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
-# Runs go to $BT_TMP/runs.WORKLOAD.CASE, one figure per round.
+# Runs go to $BT_TMP/runs.DEV.WORKLOAD.CASE, one figure per round.
 for r in $(seq "$ROUNDS"); do
-	for c in $CASES; do
-		case_up $c
-		line="round $r $c:"
-		for w in $WORKLOADS; do
-			v=$(fio_iops $w)
-			[ -n "$v" ] && [ "$v" -gt 0 ] || fail "fio $w ($c) gave '$v'"
-			echo "$v" >>"$BT_TMP/runs.$w.$c"
-			line="$line $w $v"
+	for d in $DEVS; do
+		case $d in
+		brd) dev=/dev/ram0 ;;
+		lat) dev=/dev/nullb0 ;;
+		esac
+		for c in $CASES; do
+			case_up $c
+			line="round $r $d $c:"
+			for w in $WORKLOADS; do
+				v=$(fio_iops $w)
+				[ -n "$v" ] && [ "$v" -gt 0 ] || fail "fio $w ($d $c) gave '$v'"
+				echo "$v" >>"$BT_TMP/runs.$d.$w.$c"
+				line="$line $w $v"
+				case $c in
+				snap_*)
+					line="$line (copied $(snapget copied))"
+					[ "$(snapget overflow)" = 0 ] || fail "the snapshot was lost ($d $c $w)"
+					;;
+				esac
+			done
 			case $c in
 			snap_*)
-				line="$line (copied $(snapget copied))"
-				[ "$(snapget overflow)" = 0 ] || fail "the snapshot was lost ($c, $w)"
+				"$snap" status $dev >"$BT_TMP/snapst.$d.$c"
+				for k in protected copied held store_bytes; do
+					echo "$(sed -n "s/^$k //p" "$BT_TMP/snapst.$d.$c")" >"$BT_TMP/st.$d.$c.$k"
+				done
+				line="$line; $(paste -s -d' ' "$BT_TMP/snapst.$d.$c")"
 				;;
 			esac
+			case_down $c
+			echo "$line"
 		done
-		case $c in
-		snap_*)
-			"$snap" status $dev >"$BT_TMP/snapst.$c"
-			for k in protected copied held store_bytes; do
-				echo "$(sed -n "s/^$k //p" "$BT_TMP/snapst.$c")" >"$BT_TMP/st.$c.$k"
-			done
-			line="$line; $(paste -s -d' ' "$BT_TMP/snapst.$c")"
-			;;
-		esac
-		case_down $c
-		echo "$line"
 	done
 done
 
-for w in $WORKLOADS; do
-	base=$(median <"$BT_TMP/runs.$w.none")
-	trk=$(median <"$BT_TMP/runs.$w.tracked")
-	for c in $CASES; do
-		runs=$(paste -s -d' ' "$BT_TMP/runs.$w.$c")
-		m=$(echo "$runs" | median)
-		echo "BENCH brd_${w}_${c} $m (runs: $runs)"
-		[ $c = none ] && continue
-		echo "BENCH brd_${w}_${c}_over_none $(awk -v a="$m" -v b="$base" 'BEGIN { printf "%.3f", a / b }')"
-		[ $c = tracked ] && continue
-		echo "BENCH brd_${w}_${c}_over_tracked $(awk -v a="$m" -v b="$trk" 'BEGIN { printf "%.3f", a / b }')"
+for d in $DEVS; do
+	for w in $WORKLOADS; do
+		base=$(median <"$BT_TMP/runs.$d.$w.none")
+		trk=$(median <"$BT_TMP/runs.$d.$w.tracked")
+		for c in $CASES; do
+			runs=$(paste -s -d' ' "$BT_TMP/runs.$d.$w.$c")
+			m=$(echo "$runs" | median)
+			echo "BENCH ${d}_${w}_${c} $m (runs: $runs)"
+			[ $c = none ] && continue
+			echo "BENCH ${d}_${w}_${c}_over_none $(awk -v a="$m" -v b="$base" 'BEGIN { printf "%.3f", a / b }')"
+			[ $c = tracked ] && continue
+			echo "BENCH ${d}_${w}_${c}_over_tracked $(awk -v a="$m" -v b="$trk" 'BEGIN { printf "%.3f", a / b }')"
+		done
 	done
-done
-for c in snap_pending snap_all; do
-	for k in protected copied held store_bytes; do
-		echo "BENCH brd_${c}_${k} $(cat "$BT_TMP/st.$c.$k")"
+	for c in snap_pending snap_all; do
+		for k in protected copied held store_bytes; do
+			echo "BENCH ${d}_${c}_${k} $(cat "$BT_TMP/st.$d.$c.$k")"
+		done
 	done
 done
 
 echo "# ---- the store against the bytes rewritten during the read"
+dev=/dev/ram0
 bt attach $dev >/dev/null
 for mode in before during; do
 	echo "+ $churn $dev $CHURN_BLOCKS $CHURN_CHUNK_MIB $mode $STORE_LIMIT"
