@@ -303,7 +303,15 @@ static int checkpoint(struct backup *b, struct blktrack_backup_result *res, dev_
 			res->snapshot_store = b->o->snapshot_store_path ?: "memory";
 			return 0;
 		}
-		if (err != -EOPNOTSUPP || mode == BLKTRACK_SNAPSHOT_COW)
+		if (err == -EOPNOTSUPP && mode == BLKTRACK_SNAPSHOT_COW) {
+			char why[512];	/* the context's message, overwritten below */
+
+			snprintf(why, sizeof(why), "%s", blktrack_get_error(b->ctx));
+			return blktrack_set_error(b->ctx, err, "--snapshot=cow: %s; --snapshot=auto "
+						  "would hold the freeze through the read instead",
+						  why);
+		}
+		if (err != -EOPNOTSUPP)
 			return err;
 		info(b->ctx, "%s: holding the freeze through the read instead",
 		     blktrack_get_error(b->ctx));

@@ -6,7 +6,9 @@
 # A kernel is installed when /boot/vmlinuz-KVER and /lib/modules/KVER/build
 # both exist; it is supported when KVER starts with 6.1. or 6.12. (the Debian
 # LTS series we test). Each build happens in a private copy of the sources,
-# build/kmod-KVER/, so the kernels never share object files. Any compiler or
+# build/kmod-KVER/, so the kernels never share object files. The test-only
+# modules of tests/vm/kmod/ (ipmodify_hog.ko) are built next to it, in
+# build/kmod-KVER/testkmod/, for the VM tests' initramfs. Any compiler or
 # modpost warning that names our files fails the build.
 # --list only prints the supported kernels found, one per line.
 set -eu
@@ -87,7 +89,28 @@ build_one() {
 		echo "build-kmod-all: no blktrack.ko produced for $kver" >&2
 		return 1
 	fi
+	build_test_modules "$kver" "$out/testkmod" || return 1
 	echo "build-kmod-all: $kver -> ${ko#$top/}"
+}
+
+# build_test_modules KVER DIR: tests/vm/kmod/ (test-only modules) in DIR.
+build_test_modules() {
+	tdir=$2
+	mkdir -p "$tdir"
+	cp "$top"/tests/vm/kmod/Kbuild "$top"/tests/vm/kmod/*.c "$tdir/"
+	tlog=$tdir/build.log
+	if ! make -C "/lib/modules/$1/build" M="$tdir" modules >"$tlog" 2>&1; then
+		cat "$tlog" >&2
+		echo "build-kmod-all: test modules FAILED for $1 (log: $tlog)" >&2
+		return 1
+	fi
+	warn=$(grep -F "$tdir/" "$tlog" | grep -i 'warning:'
+		grep -E '^WARNING: modpost: .*testkmod' "$tlog") || :
+	if [ -n "$warn" ]; then
+		echo "$warn" >&2
+		echo "build-kmod-all: warnings from the test modules for $1 (log: $tlog)" >&2
+		return 1
+	fi
 }
 
 rc=0

@@ -255,6 +255,11 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		cli_err(o.device, "nothing was backed up; the changes stay tracked");
 		return cli_failure_code(res.failure);
 	}
+	/* The library's notice is a debug line: say it here, on stderr. */
+	if (o.snapshot == BLKTRACK_SNAPSHOT_AUTO && !strcmp(res.snapshot, "freeze"))
+		cli_err(o.device, "--snapshot=auto: no copy-before-write snapshot (the module "
+			"has none, or the kernel refused its interception of writes: see the "
+			"kernel log); fell back to holding the freeze through the read");
 	if (json)
 		return summary_json(out, o.device, &res);
 	summary(out, o.device, &res);

@@ -9,8 +9,9 @@
 #
 # The initramfs holds busybox, the tools the tests call (each with the
 # libraries ldd lists), the kernel modules they need, our build outputs laid
-# out as in the repository (/blktrack/build/..., /blktrack/kmod/blktrack.ko)
-# and tests/vm itself. It is cached under build/vm/ and rebuilt only when the
+# out as in the repository (/blktrack/build/..., /blktrack/kmod/blktrack.ko,
+# the test-only modules as /blktrack/tests/vm/kmod/NAME.ko) and tests/vm
+# itself. It is cached under build/vm/ and rebuilt only when the
 # content of one of its inputs changes.
 
 VM_TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -84,6 +85,10 @@ _vm_manifest() {
 	done
 	ko=$VM_TOP/build/kmod-$kver/kmod/blktrack.ko
 	[ -f "$ko" ] && echo "blktrack/kmod/blktrack.ko $ko"
+	# Test-only modules (tests/vm/kmod/): /blktrack/tests/vm/kmod/NAME.ko.
+	for f in "$VM_TOP"/build/kmod-$kver/testkmod/*.ko; do
+		[ -f "$f" ] && echo "blktrack/tests/vm/kmod/${f##*/} $f"
+	done
 	for f in "$VM_TOP"/tests/vm/*.sh "$VM_TOP"/tests/vm/bench/*.sh \
 		"$VM_TOP"/tests/vm/reboot/*.sh "$VM_TOP"/tests/vm/lib/*; do
 		[ -f "$f" ] || continue

@@ -8,6 +8,11 @@
  *	ioctl-errno --unprivileged [DEV]  as root: drops to uid/gid 65534 and
  *	                                  checks EACCES on open and EPERM on the
  *	                                  ioctls of an fd opened before the drop
+ *	ioctl-errno --snap-refused DEV    as root, DEV not attached, while another
+ *	                                  ftrace user holds IPMODIFY on
+ *	                                  submit_bio_noacct (tests/vm/kmod/
+ *	                                  ipmodify_hog.ko): CHECKPOINT_SNAP is
+ *	                                  refused and changes nothing
  *
  * The contract is the comments of <linux/blktrack.h> (and doc/ABI.md).
  * Every call that must fail is given one thing wrong, otherwise valid
@@ -1320,6 +1325,97 @@ static int run_root(const char *path)
 	return 0;
 }
 
+/* ---- snapshot interception refused ---------------------------------------- */
+
+/*
+ * Another ftrace user holds IPMODIFY on submit_bio_noacct (a livepatch, or
+ * tests/vm/kmod/ipmodify_hog.ko): the module has snapshots (FEATURE_SNAPSHOT)
+ * but cannot intercept. CHECKPOINT_SNAP, with and without SNAP_ALL and twice
+ * in a row, fails with exactly EOPNOTSUPP and changes nothing: STATUS as
+ * before (no pending checkpoint, no snapshot, same counts and stamp), the
+ * active map's extents as before, no snapshot to read. Tracking goes on and
+ * a plain CHECKPOINT works.
+ */
+static int run_snap_refused(const char *path)
+{
+	static struct blktrack_extent before[64];
+	struct blktrack_version v;
+	struct blktrack_status st;
+	static char buf[4096];
+	struct stat sb;
+	struct arg a;
+	__u64 dirty;
+	__u32 n = 0;
+	int fd;
+
+	if (stat(path, &sb) < 0 || !S_ISBLK(sb.st_mode))
+		bail("%s is not a block device", path);
+	dev = devno_of(sb.st_rdev);
+	printf("# device %s = %u:%u\n", path, dev.major, dev.minor);
+	memset(&v, 0, sizeof(v));
+	v.size = sizeof(v);
+	n = xioctl(BLKTRACK_IOC_VERSION, &v);
+	check(!n && (v.features & BLKTRACK_FEATURE_SNAPSHOT),
+	      "VERSION has FEATURE_SNAPSHOT (features %#llx): only the interception is refused",
+	      (unsigned long long)v.features);
+	n = 0;
+
+	attach_ok(4096);
+	write_blocks(path);
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, FILL_ACTIVE);
+	if (!expect(0, BLKTRACK_IOC_READ_EXTENTS, &a, "READ_EXTENTS (active) -> ok")) {
+		n = a.u.rd.count;
+		memcpy(before, ext_buf, sizeof(before));
+	}
+	check(n >= 1, "the active map holds the written blocks (%u extents)", n);
+
+	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+	expect(EOPNOTSUPP, BLKTRACK_IOC_CHECKPOINT_SNAP, &a,
+	       "CHECKPOINT_SNAP, IPMODIFY held by another -> EOPNOTSUPP");
+	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+	a.u.csnap.flags = BLKTRACK_SNAP_ALL;
+	a.u.csnap.store_limit = 1 << 20;
+	expect(EOPNOTSUPP, BLKTRACK_IOC_CHECKPOINT_SNAP, &a,
+	       "CHECKPOINT_SNAP SNAP_ALL, IPMODIFY held by another -> EOPNOTSUPP");
+	fill(BLKTRACK_IOC_CHECKPOINT_SNAP, &a, 0);
+	expect(EOPNOTSUPP, BLKTRACK_IOC_CHECKPOINT_SNAP, &a,
+	       "CHECKPOINT_SNAP again -> EOPNOTSUPP");
+
+	st = status();
+	check(!(st.flags & (BLKTRACK_STATUS_PENDING | BLKTRACK_STATUS_SNAPSHOT |
+			    BLKTRACK_STATUS_SNAP_OVERFLOW)) && !st.pending_dirty,
+	      "after the refusals: STATUS has no pending checkpoint, no snapshot (flags %#x)",
+	      st.flags);
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, FILL_ACTIVE);
+	if (!expect(0, BLKTRACK_IOC_READ_EXTENTS, &a, "READ_EXTENTS (active) after -> ok"))
+		check(a.u.rd.count == n && !memcmp(before, ext_buf, n * sizeof(before[0])),
+		      "the active map's %u extents are unchanged (%u now)", n, a.u.rd.count);
+	fill(BLKTRACK_IOC_READ_EXTENTS, &a, FILL_PENDING);
+	expect(ENODATA, BLKTRACK_IOC_READ_EXTENTS, &a, "READ_EXTENTS pending -> ENODATA");
+	fill(BLKTRACK_IOC_SNAP_STATUS, &a, 0);
+	expect(ENODATA, BLKTRACK_IOC_SNAP_STATUS, &a, "SNAP_STATUS -> ENODATA");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	expect(ENODATA, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ -> ENODATA");
+
+	/* Tracking goes on: a new block (at 2 MiB) is marked. */
+	dirty = st.active_dirty;
+	memset(buf, 0x5a, sizeof(buf));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || pwrite(fd, buf, sizeof(buf), 2 << 20) != (ssize_t)sizeof(buf) ||
+	    fsync(fd) < 0)
+		bail("write %s", path);
+	close(fd);
+	st = status();
+	check(st.active_dirty == dirty + 1, "a write after the refusals is tracked "
+	      "(active_dirty %llu -> %llu)", (unsigned long long)dirty,
+	      (unsigned long long)st.active_dirty);
+	checkpoint_ok();
+	fill(BLKTRACK_IOC_COMMIT, &a, 0);
+	expect(0, BLKTRACK_IOC_COMMIT, &a, "COMMIT -> ok");
+	detach_ok();
+	return 0;
+}
+
 /* ---- unprivileged --------------------------------------------------------- */
 
 static int run_unprivileged(const char *path)
@@ -1380,13 +1476,19 @@ int main(int argc, char *argv[])
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc >= 2 && !strcmp(argv[1], "--unprivileged")) {
 		run_unprivileged(argc >= 3 ? argv[2] : NULL);
+	} else if (argc == 3 && !strcmp(argv[1], "--snap-refused")) {
+		ctl = open(CTL_PATH, O_RDWR | O_CLOEXEC);
+		if (ctl < 0)
+			bail("open %s", CTL_PATH);
+		run_snap_refused(argv[2]);
 	} else if (argc == 2 && argv[1][0] != '-') {
 		ctl = open(CTL_PATH, O_RDWR | O_CLOEXEC);
 		if (ctl < 0)
 			bail("open %s", CTL_PATH);
 		run_root(argv[1]);
 	} else {
-		fprintf(stderr, "usage: %s DEV | --unprivileged [DEV]\n", argv[0]);
+		fprintf(stderr, "usage: %s DEV | --unprivileged [DEV] | --snap-refused DEV\n",
+			argv[0]);
 		return 2;
 	}
 	printf("1..%u\n# %u passed, %u failed\n", ntest, ntest - nfail, nfail);
