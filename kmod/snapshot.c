@@ -53,6 +53,8 @@ enum bt_snap_state {
 	BT_SNAP_ENDING,		/* being freed: writes pass */
 };
 
+struct bt_snap_batch;
+
 /* One block's old contents. */
 struct bt_snap_copy {
 	unsigned int nr_pages;
@@ -112,7 +114,7 @@ struct bt_snap {
 	 */
 	struct xarray store;
 	struct bt_store_file *file;
-	struct bt_snap_copy *bounce;	/* with @file: the worker's block */
+	struct bt_snap_batch *batch;	/* the worker's copies in flight */
 	u64 store_bytes;
 	u64 store_limit;
 	int error;			/* why the snapshot was lost (-errno) */
@@ -496,18 +498,42 @@ static void bt_snap_lose(struct bt_snap *s, int error)
 
 /* ==== Reading the device ================================================ */
 
+/* Reads in flight: the worker's batch of copies, or one SNAP_READ piece. */
+struct bt_reads {
+	atomic_t pending;
+	struct completion done;
+	blk_status_t status;
+};
+
+static void bt_reads_init(struct bt_reads *r)
+{
+	atomic_set(&r->pending, 1);	/* the submitter's own */
+	init_completion(&r->done);
+	r->status = BLK_STS_OK;
+}
+
+static void bt_reads_end_io(struct bio *bio)
+{
+	struct bt_reads *r = bio->bi_private;
+
+	if (bio->bi_status)
+		WRITE_ONCE(r->status, bio->bi_status);
+	bio_put(bio);
+	if (atomic_dec_and_test(&r->pending))
+		complete(&r->done);
+}
+
 /*
- * Read @bytes (a multiple of 512) at volume sector @sector into @pages.
- * Our own bios: the interceptor lets reads pass.
+ * Start reading @bytes (a multiple of 512) at volume sector @sector into
+ * @pages. Our own bios: the interceptor lets reads pass.
  */
-static int bt_read_pages(struct block_device *bdev, sector_t sector,
+static void bt_reads_add(struct bt_reads *r, struct block_device *bdev, sector_t sector,
 			 struct page **pages, u64 bytes)
 {
 	while (bytes) {
 		unsigned int nr = min_t(u64, DIV_ROUND_UP_ULL(bytes, PAGE_SIZE), BIO_MAX_VECS);
 		struct bio *bio = bio_alloc(bdev, nr, REQ_OP_READ | REQ_SYNC, GFP_NOIO);
 		unsigned int i;
-		int ret;
 
 		bio->bi_iter.bi_sector = sector;
 		for (i = 0; i < nr; i++) {
@@ -518,61 +544,139 @@ static int bt_read_pages(struct block_device *bdev, sector_t sector,
 		}
 		sector += bio_sectors(bio);
 		pages += nr;
-		ret = submit_bio_wait(bio);
-		bio_put(bio);
-		if (ret)
-			return ret;
+		bio->bi_private = r;
+		bio->bi_end_io = bt_reads_end_io;
+		atomic_inc(&r->pending);
+		submit_bio(bio);
 	}
-	return 0;
+}
+
+/* Wait for every read added: 0 or -EIO. */
+static int bt_reads_wait(struct bt_reads *r)
+{
+	if (!atomic_dec_and_test(&r->pending))
+		wait_for_completion_io(&r->done);
+	return READ_ONCE(r->status) ? -EIO : 0;
+}
+
+static int bt_read_pages(struct block_device *bdev, sector_t sector,
+			 struct page **pages, u64 bytes)
+{
+	struct bt_reads r;
+
+	bt_reads_init(&r);
+	bt_reads_add(&r, bdev, sector, pages, bytes);
+	return bt_reads_wait(&r);
 }
 
 /* ==== Copy before write (the worker) ==================================== */
 
-/* Copy @block aside if it still needs it. Worker context, NOIO. */
-static void bt_snap_copy_block(struct bt_snap *s, u64 block)
+/*
+ * The worker copies the blocks its held writes need in batches whose reads
+ * are all in flight at once, so first writes at queue depth N cost about
+ * one read's latency, not N of them.
+ */
+#define BT_SNAP_BATCH		64
+#define BT_SNAP_BATCH_BYTES	(4U << 20)	/* but always at least one block */
+
+struct bt_snap_batch {
+	unsigned int nr;
+	u64 bytes;
+	u64 blocks[BT_SNAP_BATCH];
+	struct bt_snap_copy *copies[BT_SNAP_BATCH];
+};
+
+/* Drop the batch's copies that were not stored, and empty it. */
+static void bt_batch_free(struct bt_snap_batch *b)
 {
-	u64 bytes = bt_block_bytes(s, block);
-	struct bt_snap_copy *c;
-	int ret;
+	unsigned int i;
+
+	for (i = 0; i < b->nr; i++)
+		if (b->copies[i])
+			bt_copy_free(b->copies[i]);
+	b->nr = 0;
+	b->bytes = 0;
+}
+
+/* Is @block in the batch already? (Two held writes to one block.) */
+static bool bt_batch_has(const struct bt_snap_batch *b, u64 block)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->nr; i++)
+		if (b->blocks[i] == block)
+			return true;
+	return false;
+}
+
+/*
+ * Copy the batch's blocks aside. Worker context, NOIO. The writes to them
+ * are held, so what the reads return is the old data; store_mutex is not
+ * held while they are in flight (SNAP_READ and releases go on), hence
+ * "still needed?" is asked again before each copy is stored.
+ */
+static void bt_snap_copy_batch(struct bt_snap *s, struct bt_snap_batch *b)
+{
+	struct bt_reads r;
+	unsigned int i;
+	int ret = 0;
+
+	if (!b->nr)
+		return;
+	mutex_lock(&s->store_mutex);
+	if (READ_ONCE(s->state) != BT_SNAP_ACTIVE)
+		goto out_unlock;
+	/* Only the worker adds to the store: the room it sees stays. */
+	if (s->store_bytes + b->bytes > s->store_limit)
+		ret = -EOVERFLOW;
+	else if (!disk_live(s->disk))
+		ret = -ENODEV;
+	for (i = 0; i < b->nr && !ret; i++)
+		ret = bt_need_own(s, b->blocks[i] / BT_SET_REGION_BLOCKS,
+				  GFP_NOIO | __GFP_NOWARN);
+	if (ret)
+		goto out_unlock;
+	mutex_unlock(&s->store_mutex);
+
+	bt_reads_init(&r);
+	for (i = 0; i < b->nr; i++) {
+		u64 bytes = bt_block_bytes(s, b->blocks[i]);
+
+		b->copies[i] = bt_copy_alloc(DIV_ROUND_UP_ULL(bytes, PAGE_SIZE),
+					     GFP_NOIO | __GFP_NOWARN);
+		if (!b->copies[i]) {
+			ret = -ENOMEM;
+			break;
+		}
+		bt_reads_add(&r, s->bdev, b->blocks[i] << s->sect_shift, b->copies[i]->pages,
+			     bytes);
+	}
+	/* Whatever was started is waited for, even on failure. */
+	if (bt_reads_wait(&r) && !ret)
+		ret = -EIO;
 
 	mutex_lock(&s->store_mutex);
-	if (READ_ONCE(s->state) != BT_SNAP_ACTIVE || !bt_set_test(s->need, block))
-		goto out_unlock;
-	if (s->store_bytes + bt_store_cost(bytes) > s->store_limit) {
-		bt_snap_lose(s, -EOVERFLOW);
-		goto out_unlock;
+	for (i = 0; i < b->nr && !ret && READ_ONCE(s->state) == BT_SNAP_ACTIVE; i++) {
+		u64 block = b->blocks[i];
+
+		if (!bt_set_test(s->need, block))
+			continue;	/* released meanwhile: nobody reads it */
+		ret = bt_store_put(s, block, b->copies[i], bt_block_bytes(s, block));
+		if (ret)
+			break;
+		if (!s->file)
+			b->copies[i] = NULL;	/* the store has it */
+		/* Stored first, then no longer needed: SNAP_READ relies on this order. */
+		clear_bit(block % BT_SET_REGION_BLOCKS, s->need[block / BT_SET_REGION_BLOCKS]);
+		atomic64_dec(&s->uncopied);
+		atomic64_inc(&s->copied);
 	}
-	if (!disk_live(s->disk)) {
-		bt_snap_lose(s, -ENODEV);
-		goto out_unlock;
-	}
-	if (bt_need_own(s, block / BT_SET_REGION_BLOCKS, GFP_NOIO | __GFP_NOWARN)) {
-		bt_snap_lose(s, -ENOMEM);
-		goto out_unlock;
-	}
-	/* A file store is written from the worker's own block. */
-	c = s->bounce ?: bt_copy_alloc(DIV_ROUND_UP_ULL(bytes, PAGE_SIZE),
-				       GFP_NOIO | __GFP_NOWARN);
-	if (!c) {
-		bt_snap_lose(s, -ENOMEM);
-		goto out_unlock;
-	}
-	/* The writes to this block are held: what we read is the old data. */
-	ret = bt_read_pages(s->bdev, block << s->sect_shift, c->pages, bytes);
-	if (!ret)
-		ret = bt_store_put(s, block, c, bytes);
-	if (ret) {
-		if (c != s->bounce)
-			bt_copy_free(c);
-		bt_snap_lose(s, ret == -ENOMEM || ret == -EOVERFLOW ? ret : -EIO);
-		goto out_unlock;
-	}
-	/* Stored first, then no longer needed: SNAP_READ relies on this order. */
-	clear_bit(block % BT_SET_REGION_BLOCKS, s->need[block / BT_SET_REGION_BLOCKS]);
-	atomic64_dec(&s->uncopied);
-	atomic64_inc(&s->copied);
 out_unlock:
+	if (ret)
+		bt_snap_lose(s, ret == -ENOMEM || ret == -EOVERFLOW || ret == -ENODEV ?
+				ret : -EIO);
 	mutex_unlock(&s->store_mutex);
+	bt_batch_free(b);
 }
 
 /* The disk sectors a bio covers, whatever device it was sent to. */
@@ -604,19 +708,44 @@ static notrace bool bt_snap_blocks(const struct bt_snap *s, sector_t start, sect
 	return true;
 }
 
-static void bt_snap_cow(struct bt_snap *s, struct bio *bio)
+/* Send held bios on: the interceptor lets them pass now. */
+static void bt_snap_submit(struct bio_list *done)
+{
+	struct bio *bio;
+
+	while ((bio = bio_list_pop(done))) {
+		submit_bio_noacct(bio);
+		cond_resched();
+	}
+}
+
+/*
+ * Put the blocks @bio needs copied into the batch, copying the batch and
+ * letting @done's bios go (all their blocks are in it) whenever it is full.
+ */
+static void bt_snap_cow(struct bt_snap *s, struct bt_snap_batch *b, struct bio *bio,
+			struct bio_list *done)
 {
 	sector_t start, end;
-	u64 first, last, b;
+	u64 first, last, blk;
 
 	bt_bio_disk_range(bio, &start, &end);
 	if (!bt_snap_blocks(s, start, end, &first, &last))
 		return;
-	for (b = first; b <= last && READ_ONCE(s->state) == BT_SNAP_ACTIVE; b++) {
-		if (bt_set_test(s->need, b))
-			bt_snap_copy_block(s, b);
-		if (!((b - first + 1) % 1024))
+	for (blk = first; blk <= last && READ_ONCE(s->state) == BT_SNAP_ACTIVE; blk++) {
+		u64 cost = bt_store_cost(bt_block_bytes(s, blk));
+
+		if (!((blk - first + 1) % 1024))
 			cond_resched();
+		if (!bt_set_test(s->need, blk) || bt_batch_has(b, blk))
+			continue;
+		if (b->nr == BT_SNAP_BATCH || (b->nr && b->bytes + cost > BT_SNAP_BATCH_BYTES)) {
+			bt_snap_copy_batch(s, b);
+			bt_snap_submit(done);
+		}
+		b->blocks[b->nr] = blk;
+		b->copies[b->nr++] = NULL;
+		b->bytes += cost;
 	}
 }
 
@@ -624,9 +753,10 @@ static void bt_snap_work(struct work_struct *work)
 {
 	struct bt_snap *s = container_of(work, struct bt_snap, work);
 	unsigned int noio = memalloc_noio_save();
-	struct bio_list list;
+	struct bio_list list, done;
 	struct bio *bio;
 
+	bio_list_init(&done);
 	for (;;) {
 		/* Armed: the checkpoint is not done; bt_snap_activate() requeues. */
 		if (READ_ONCE(s->state) == BT_SNAP_ARMED)
@@ -638,14 +768,12 @@ static void bt_snap_work(struct work_struct *work)
 		if (bio_list_empty(&list))
 			break;
 		while ((bio = bio_list_pop(&list))) {
-			bt_snap_cow(s, bio);
-			/*
-			 * Its blocks are copied (or the snapshot is lost):
-			 * the interceptor lets it pass now.
-			 */
-			submit_bio_noacct(bio);
-			cond_resched();
+			bt_snap_cow(s, s->batch, bio, &done);
+			bio_list_add(&done, bio);
 		}
+		/* Their blocks are copied (or the snapshot is lost): they may go. */
+		bt_snap_copy_batch(s, s->batch);
+		bt_snap_submit(&done);
 	}
 	memalloc_noio_restore(noio);
 }
@@ -830,8 +958,7 @@ static void bt_snap_publish(void)
 static void bt_snap_free(struct bt_snap *s)
 {
 	bt_store_free_all(s);
-	if (s->bounce)
-		bt_copy_free(s->bounce);
+	kfree(s->batch);
 	bt_store_file_put(s->file);
 	bt_set_free(s->member, s->nr_regions);
 	bt_set_free(s->need, s->nr_regions);
@@ -848,15 +975,13 @@ struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit, u32 flags
 	if (!s)
 		return NULL;
 	atomic_long_inc(&blktrack_allocations);
+	s->batch = kzalloc(sizeof(*s->batch), GFP_KERNEL);
+	if (!s->batch) {
+		kfree(s);
+		atomic_long_dec(&blktrack_allocations);
+		return NULL;
+	}
 	if (store) {
-		s->bounce = bt_copy_alloc(1U << (vol->block_shift > PAGE_SHIFT ?
-						 vol->block_shift - PAGE_SHIFT : 0),
-					  GFP_KERNEL);
-		if (!s->bounce) {
-			kfree(s);
-			atomic_long_dec(&blktrack_allocations);
-			return NULL;
-		}
 		kref_get(&store->ref);
 		s->file = store;
 	}
