@@ -195,7 +195,4 @@ done
 echo "# ---- the kernel stayed quiet, nothing leaked"
 bt detach /dev/vda1
 check_no_leak
-if dmesg | grep -E 'Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for more than|detected stall|general protection'; then
-	fail "the kernel logged a problem during the stress"
-fi
-ok "the kernel log is clean"
+check_kernel_log

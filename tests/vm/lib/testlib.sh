@@ -286,6 +286,54 @@ cleanup_all() {
 	losetup -D 2>/dev/null
 }
 
+# ---- processes, the kernel log ----------------------------------------------
+
+# alive PID: the process runs (a zombie the shell has not reaped does not).
+alive() {
+	[ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z ' "/proc/$1/stat" 2>/dev/null
+}
+
+# wait_exit PID SECS WHAT: wait for a child of this shell, at most SECS
+# seconds (a hang fails the test); returns its exit status.
+wait_exit() {
+	local i=0
+	while alive "$1"; do
+		[ $i -lt $(($2 * 10)) ] || fail "$3 still runs after $2 s: hung?"
+		sleep 0.1
+		i=$((i + 1))
+	done
+	wait "$1"
+}
+
+# The kernel log (since the test began) must be free of oopses, warnings,
+# lockups, RCU stalls and hung tasks.
+check_kernel_log() {
+	if dmesg | grep -E 'Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for more than|detected stall|general protection'; then
+		fail "the kernel logged a problem"
+	fi
+	ok "the kernel log is clean"
+}
+
+# ---- snapshots (tests/vm/progs/snapread) ------------------------------------
+
+SNAPREAD=$BT_TOP/build/vmprogs/snapread
+
+# snap_status_get DEV KEY: a SNAP_STATUS counter of DEV.
+snap_status_get() {
+	"$SNAPREAD" status "$1" >"$BT_TMP/snapst" || fail "snapread status $1 failed"
+	sed -n "s/^$2 //p" "$BT_TMP/snapst"
+}
+
+# snap_errno ERRNO SNAPREAD-ARGS...: snapread must fail with that errno.
+snap_errno() {
+	local want=$1
+	shift
+	"$SNAPREAD" "$@" >/dev/null 2>"$BT_TMP/snaperr" && fail "snapread $* succeeded"
+	grep -q "^errno $want\$" "$BT_TMP/snaperr" ||
+		{ cat "$BT_TMP/snaperr"; fail "snapread $*: wanted $want"; }
+	ok "snapread $* -> $want"
+}
+
 # ---- backups of a filesystem (0950, 0960, 0970, reboot/) -------------------
 # The helpers below use the test's $mnt (mount point of $BT_VOL, default
 # /dev/vda1), $R (the repository) and $IMG (a scratch file for restores).
