@@ -496,6 +496,17 @@ static void bt_snap_lose(struct bt_snap *s, int error)
 	pr_warn("%pg: snapshot lost (%d): its backup must be aborted\n", s->bdev, error);
 }
 
+/*
+ * A removed disk loses the snapshot: nothing of it can be read any more.
+ * The worker notices before a copy; SNAP_READ and SNAP_STATUS notice too,
+ * as no write need follow the removal. Under store_mutex.
+ */
+static void bt_snap_check_live(struct bt_snap *s)
+{
+	if (!disk_live(s->disk))
+		bt_snap_lose(s, -ENODEV);
+}
+
 /* ==== Reading the device ================================================ */
 
 /* Reads in flight: the worker's batch of copies, or one SNAP_READ piece. */
@@ -1167,6 +1178,9 @@ int bt_snap_read(struct bt_snap *s, const struct blktrack_snap_read *rd)
 		return -EINVAL;
 	if (rd->offset >= size || rd->length > size - rd->offset)
 		return -ERANGE;
+	mutex_lock(&s->store_mutex);
+	bt_snap_check_live(s);
+	mutex_unlock(&s->store_mutex);
 	if (READ_ONCE(s->state) != BT_SNAP_ACTIVE)
 		return -EOVERFLOW;	/* lost: SNAP_STATUS says why */
 	if (rd->flags & BLKTRACK_SNAP_READ_RELEASE)
@@ -1261,6 +1275,7 @@ u32 bt_snap_flags(struct bt_snap *s)
 void bt_snap_status(struct bt_snap *s, struct blktrack_snap_status *st)
 {
 	mutex_lock(&s->store_mutex);
+	bt_snap_check_live(s);
 	st->flags = bt_snap_flags(s) & BLKTRACK_STATUS_SNAP_OVERFLOW;
 	st->error = -s->error;
 	st->protected_blocks = s->protected_blocks;

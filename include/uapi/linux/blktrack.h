@@ -455,8 +455,9 @@ struct blktrack_checkpoint_snap {
  * Errors: ENOENT (not attached), ENODATA (no snapshot), ESTALE (stamp),
  * EINVAL (flags, KEEP with RELEASE, a buf_ptr with RELEASE, reserved,
  * alignment, length 0), E2BIG (length, not with RELEASE), ERANGE (past the
- * end), EOVERFLOW (the snapshot is lost: store full, or a copy failed),
- * EIDRM (a block was released; not with RELEASE), ENOMEM, EIO, EFAULT.
+ * end), EOVERFLOW (the snapshot is lost: store full, a copy failed, the
+ * disk removed), EIDRM (a block was released; not with RELEASE), ENOMEM,
+ * EIO, EFAULT.
  * Nothing is released on error.
  */
 struct blktrack_snap_read {
