@@ -54,7 +54,8 @@ snapshot_under_fio() {
 	run dd if=/dev/urandom of="$dev" bs=$MIB count=4 oflag=direct status=none
 	run "$SNAPREAD" take "$dev" "$@"
 	fio_job "$BT_TMP/w.fio" "$dev" 250 "${FIO_MODE:-}"
-	fio "$BT_TMP/w.fio" >"$BT_TMP/fio.out" 2>&1 &
+	# By path: $! must be fio's own pid (the fio function would be a subshell's).
+	/usr/bin/fio "$BT_TMP/w.fio" >"$BT_TMP/fio.out" 2>&1 &
 	FIO_PID=$!
 	while [ "$(snap_status_get "$dev" copied)" -lt 32 ]; do
 		alive $FIO_PID || { cat "$BT_TMP/fio.out"; fail "fio ended before 32 copies"; }
