@@ -15,7 +15,7 @@
 # VM_TIMEOUT (seconds per boot, 3600): limits for a hang, not for speed;
 # ROUNDS (--bench: rounds per benchmark; figures are deterministic under
 # icount, so one round gives the same ones); STRESS_SECS (how long
-# 0990-stress stresses, 20); VM_SMP (every test on this many vCPUs; by
+# 0990 and 0991 stress, 20); VM_SMP (every test on this many vCPUs; by
 # default a test gets 1, or N with a "# vm-smp: N" line, in a boot of its own).
 # Variables named BT_TEST_* (values of letters, digits and ._:-) are passed
 # to the tests in the guest, e.g. BT_TEST_SEED=123 BT_TEST_STEPS=2000 for 0980.

@@ -9,7 +9,7 @@
 #	blktrack.boot=N			the Nth boot of a multi-boot test
 #					(tests/vm/reboot/, run by reboot.sh): BT_BOOT
 #	blktrack.rounds=N		benchmarks: rounds (their ROUNDS)
-#	blktrack.stress_secs=SECONDS	STRESS_SECS for 0990-stress (default 20)
+#	blktrack.stress_secs=SECONDS	STRESS_SECS for 0990, 0991 (default 20)
 #	blktrack.env=NAME=VALUE		exported to the tests (run.sh: BT_TEST_*)
 #
 # For each test it prints, on the serial console:
