@@ -26,7 +26,8 @@
  * image byte for byte.
  *
  * Prints "key value" lines (cycles, commits, aborts, verified, copied,
- * held, checkpoint_ns_max) and exits 0, or prints the failure and exits 1.
+ * held; checkpoint_ns_mean/max: CHECKPOINT_SNAP, end_ns_mean/max: COMMIT or
+ * ABORT) and exits 0, or prints the failure and exits 1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -157,6 +158,7 @@ int main(int argc, char *argv[])
 	const char *suspend = NULL, *resume = NULL;
 	struct blktrack_extent *ext = NULL;
 	uint64_t period = 100, secs, start, next, ck_max = 0, copied = 0, held = 0;
+	uint64_t ck_sum = 0, end_sum = 0, end_max = 0;
 	uint64_t woff = 0, wlen = 16 << 20;
 	unsigned int every = 40, n = 0, commits = 0, aborts = 0, verified = 0;
 	char *image = NULL, *snap = NULL, *part = NULL;
@@ -245,6 +247,7 @@ int main(int argc, char *argv[])
 		if (ioctl(ctl, BLKTRACK_IOC_CHECKPOINT_SNAP, &ck))
 			die(n, "CHECKPOINT_SNAP");
 		t0 = now_ns() - t0;
+		ck_sum += t0;
 		if (t0 > ck_max)
 			ck_max = t0;
 		if (verify)
@@ -294,9 +297,11 @@ int main(int argc, char *argv[])
 		sa.size = sizeof(sa);
 		sa.dev = dev;
 		sa.stamp = vol.stamp;
+		t0 = now_ns();
 		if (n % 2 == 0) {
 			if (ioctl(ctl, BLKTRACK_IOC_COMMIT, &sa))
 				die(n, "COMMIT");
+			t0 = now_ns() - t0;
 			for (i = 0; i < nx; i++)
 				fprintf(out, "%llu %llu\n", (unsigned long long)ext[i].offset,
 					(unsigned long long)ext[i].length);
@@ -304,8 +309,12 @@ int main(int argc, char *argv[])
 		} else {
 			if (ioctl(ctl, BLKTRACK_IOC_ABORT, &sa))
 				die(n, "ABORT");
+			t0 = now_ns() - t0;
 			aborts++;
 		}
+		end_sum += t0;
+		if (t0 > end_max)
+			end_max = t0;
 		memset(&st, 0, sizeof(st));
 		st.size = sizeof(st);
 		st.dev = dev;
@@ -320,8 +329,10 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	printf("cycles %u\ncommits %u\naborts %u\nverified %u\ncopied %llu\nheld %llu\n"
-	       "checkpoint_ns_max %llu\n", n, commits, aborts, verified,
+	       "checkpoint_ns_mean %llu\ncheckpoint_ns_max %llu\nend_ns_mean %llu\n"
+	       "end_ns_max %llu\n", n, commits, aborts, verified,
 	       (unsigned long long)copied, (unsigned long long)held,
-	       (unsigned long long)ck_max);
+	       (unsigned long long)(n ? ck_sum / n : 0), (unsigned long long)ck_max,
+	       (unsigned long long)(n ? end_sum / n : 0), (unsigned long long)end_max);
 	return 0;
 }
