@@ -152,9 +152,16 @@ static void backup_name(uint64_t id, char out[REPO_NAME_MAX])
 }
 
 /* A backup's block hashes have no catalog field: the name follows the id. */
+#define HASHES_NAME_MAX	32	/* "hashes/" + 20 digits + ".bh" + NUL */
+
+static void hashes_name(uint64_t id, char out[HASHES_NAME_MAX])
+{
+	snprintf(out, HASHES_NAME_MAX, HASHES_DIR "/%" PRIu64 ".bh", id);
+}
+
 void repo_hashes_name(uint64_t id, char out[REPO_NAME_MAX])
 {
-	snprintf(out, REPO_NAME_MAX, HASHES_DIR "/%" PRIu64 ".bh", id);
+	hashes_name(id, out);
 }
 
 /* @b is the same point of the same history as @a; the size may differ (a resize). */
@@ -567,13 +574,26 @@ const struct repo_entry *repo_entry_at(const struct repo *r, size_t i)
 	return i < r->n ? &r->e[i] : NULL;
 }
 
+/*
+ * The entries are in increasing id order: catalog_load() refuses any other,
+ * repo_begin() appends next_id (above every id), and removals keep the
+ * order. So a lookup is a binary search, and a chain of k members in a
+ * catalog of n costs O(k log n), not O(k n).
+ */
 static ssize_t find_index(const struct repo *r, uint64_t id)
 {
-	size_t i;
+	size_t lo = 0, hi = r->n;
 
-	for (i = 0; i < r->n; i++)
-		if (r->e[i].id == id)
-			return i;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->e[mid].id == id)
+			return mid;
+		if (r->e[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return -1;
 }
 
@@ -1048,6 +1068,54 @@ int repo_set_delta(struct repo *r, uint64_t id, const struct blockset *delta)
 	return ret;
 }
 
+/*
+ * Remove the block hashes of the entries before @i of its volume. hashes/
+ * holds one file per volume (two while a base commits, more after a crash
+ * between a commit and this), so it is listed rather than every older
+ * entry's name tried: one unlinkat() per backup in the catalog made each
+ * commit O(n) system calls.
+ */
+static void drop_older_hashes(struct repo *r, size_t i)
+{
+	const char *vol = r->e[i].to.volume_id;
+	char name[HASHES_NAME_MAX];
+	struct dirent *d;
+	DIR *dp;
+	int fd;
+
+	fd = openat(r->dirfd, HASHES_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dp = fd < 0 ? NULL : fdopendir(fd);
+	if (!dp) {
+		size_t k;
+
+		if (fd >= 0)
+			close(fd);
+		for (k = 0; k < i; k++) {
+			if (strcmp(r->e[k].to.volume_id, vol))
+				continue;
+			hashes_name(r->e[k].id, name);
+			unlinkat(r->dirfd, name, 0);
+		}
+		return;
+	}
+	while ((d = readdir(dp))) {
+		char *end;
+		uint64_t id;
+		ssize_t k;
+
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		errno = 0;
+		id = strtoull(d->d_name, &end, 10);
+		if (errno || strcmp(end, ".bh"))
+			continue;
+		k = find_index(r, id);
+		if (k >= 0 && (size_t)k < i && !strcmp(r->e[k].to.volume_id, vol))
+			unlinkat(fd, d->d_name, 0);
+	}
+	closedir(dp);
+}
+
 int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)
 {
 	struct repo_entry old;
@@ -1070,17 +1138,8 @@ int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)
 		return ret;
 	}
 	/* A resync compares with the newest base only: older hashes are dead weight. */
-	if (is_base(REPO_INCREMENTAL, old.type)) {
-		char name[REPO_NAME_MAX];
-		size_t k;
-
-		for (k = 0; k < (size_t)i; k++) {
-			if (strcmp(r->e[k].to.volume_id, old.to.volume_id))
-				continue;
-			repo_hashes_name(r->e[k].id, name);
-			unlinkat(r->dirfd, name, 0);
-		}
-	}
+	if (is_base(REPO_INCREMENTAL, old.type))
+		drop_older_hashes(r, i);
 	return 0;
 }
 
@@ -1143,19 +1202,57 @@ int repo_abandon(struct repo *r, uint64_t id)
 
 /* ---- crash recovery ----------------------------------------------------- */
 
-static bool referenced(const struct repo *r, const char *dir, const char *name)
+/*
+ * The names the catalog holds (backup files, deltas, block hashes), sorted,
+ * so that a sweep looks each file up in O(log n) and not O(n): recovery
+ * runs before every backup, over every file of the repository.
+ */
+struct name_table {
+	const char **v;
+	size_t n;
+	char (*hashes)[HASHES_NAME_MAX];
+};
+
+static int cmp_name(const void *a, const void *b)
 {
-	char full[REPO_NAME_MAX + 300], hashes[REPO_NAME_MAX];
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int name_table_build(const struct repo *r, struct name_table *t)
+{
 	size_t i;
 
-	snprintf(full, sizeof(full), "%s/%s", dir, name);
-	for (i = 0; i < r->n; i++) {
-		repo_hashes_name(r->e[i].id, hashes);
-		if (!strcmp(r->e[i].file, full) || !strcmp(r->e[i].delta, full) ||
-		    !strcmp(hashes, full))
-			return true;
+	t->n = 0;
+	t->v = malloc((3 * r->n + 1) * sizeof(*t->v));
+	t->hashes = malloc((r->n + 1) * sizeof(*t->hashes));
+	if (!t->v || !t->hashes) {
+		free(t->v);
+		free(t->hashes);
+		return -ENOMEM;
 	}
-	return false;
+	for (i = 0; i < r->n; i++) {
+		hashes_name(r->e[i].id, t->hashes[i]);
+		t->v[t->n++] = r->e[i].file;
+		t->v[t->n++] = r->e[i].delta;
+		t->v[t->n++] = t->hashes[i];
+	}
+	qsort(t->v, t->n, sizeof(*t->v), cmp_name);
+	return 0;
+}
+
+static void name_table_free(struct name_table *t)
+{
+	free(t->v);
+	free(t->hashes);
+}
+
+static bool referenced(const struct name_table *t, const char *dir, const char *name)
+{
+	char full[REPO_NAME_MAX + 300];
+	const char *key = full;
+
+	snprintf(full, sizeof(full), "%s/%s", dir, name);
+	return bsearch(&key, t->v, t->n, sizeof(*t->v), cmp_name) != NULL;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -1166,8 +1263,8 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 /* Remove tmp files and the .bkt/.set files no entry names in @dir. */
-static int sweep_dir(struct repo *r, const char *dir, const char *suffix,
-		     unsigned int *removed)
+static int sweep_dir(struct repo *r, const struct name_table *t, const char *dir,
+		     const char *suffix, unsigned int *removed)
 {
 	struct dirent *d;
 	DIR *dp;
@@ -1183,7 +1280,7 @@ static int sweep_dir(struct repo *r, const char *dir, const char *suffix,
 	}
 	while ((d = readdir(dp))) {
 		if (!(ends_with(d->d_name, TMP_SUFFIX) ||
-		      (ends_with(d->d_name, suffix) && !referenced(r, dir, d->d_name))))
+		      (ends_with(d->d_name, suffix) && !referenced(t, dir, d->d_name))))
 			continue;
 		if (!unlinkat(fd, d->d_name, 0))
 			(*removed)++;
@@ -1195,6 +1292,7 @@ static int sweep_dir(struct repo *r, const char *dir, const char *suffix,
 int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 		 struct repo_recovery *out)
 {
+	struct name_table names;
 	size_t i, k;
 	int ret;
 
@@ -1231,13 +1329,17 @@ int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 			return ret;
 	}
 	/* Their files are orphans now, like a crash's leftovers. */
-	ret = sweep_dir(r, BACKUPS_DIR, ".bkt", &out->removed);
+	ret = name_table_build(r, &names);
+	if (ret)
+		return ret;
+	ret = sweep_dir(r, &names, BACKUPS_DIR, ".bkt", &out->removed);
 	if (!ret)
-		ret = sweep_dir(r, DELTAS_DIR, ".set", &out->removed);
+		ret = sweep_dir(r, &names, DELTAS_DIR, ".set", &out->removed);
 	if (!ret && mkdirat(r->dirfd, HASHES_DIR, 0700) && errno != EEXIST)
 		ret = repo_set_error(r, -errno, "%s/" HASHES_DIR ": %s", r->path, strerror(errno));
 	if (!ret)
-		ret = sweep_dir(r, HASHES_DIR, ".bh", &out->removed);
+		ret = sweep_dir(r, &names, HASHES_DIR, ".bh", &out->removed);
+	name_table_free(&names);
 	if (ret)
 		return ret;
 
