@@ -30,7 +30,7 @@
 #define TMP_SUFFIX	".tmp"
 #define CATALOG_FORMAT	"blktrack-catalog"
 #define DELTA_MAX_BYTES	(UINT64_C(1) << 32)
-#define CATALOG_MAX_BYTES	(64U << 20)	/* ~150,000 backups */
+#define CATALOG_MAX_BYTES	(64U << 20)	/* ~120,000 backups of ~530 bytes */
 
 struct repo {
 	char *path;
@@ -282,8 +282,9 @@ static bool file_exists(struct repo *r, const char *name)
 
 /*
  * The catalog is written by hand, one backup a line: it is rewritten twice
- * per backup, and building it as json-c objects cost ~6 us per entry (an
- * allocation per field), 60 ms per rewrite at 10^4 backups. Strings are
+ * per backup, and building it as json-c objects cost ~10 us per entry and
+ * rewrite (~25 objects an entry), 0.1 s per rewrite at 10^4 backups; by hand,
+ * ~2 us (doc/BENCHMARKS.md, "Growth"). Strings are
  * escaped as json-c escapes them ('"', '\\', control characters; other
  * bytes as they are); catalog_load() still reads any JSON.
  */
