@@ -30,6 +30,7 @@
 #define TMP_SUFFIX	".tmp"
 #define CATALOG_FORMAT	"blktrack-catalog"
 #define DELTA_MAX_BYTES	(UINT64_C(1) << 32)
+#define CATALOG_MAX_BYTES	(64U << 20)	/* ~120,000 backups of ~530 bytes */
 
 struct repo {
 	char *path;
@@ -152,9 +153,16 @@ static void backup_name(uint64_t id, char out[REPO_NAME_MAX])
 }
 
 /* A backup's block hashes have no catalog field: the name follows the id. */
+#define HASHES_NAME_MAX	32	/* "hashes/" + 20 digits + ".bh" + NUL */
+
+static void hashes_name(uint64_t id, char out[HASHES_NAME_MAX])
+{
+	snprintf(out, HASHES_NAME_MAX, HASHES_DIR "/%" PRIu64 ".bh", id);
+}
+
 void repo_hashes_name(uint64_t id, char out[REPO_NAME_MAX])
 {
-	snprintf(out, REPO_NAME_MAX, HASHES_DIR "/%" PRIu64 ".bh", id);
+	hashes_name(id, out);
 }
 
 /* @b is the same point of the same history as @a; the size may differ (a resize). */
@@ -272,58 +280,168 @@ static bool file_exists(struct repo *r, const char *name)
 
 /* ---- the catalog: JSON -------------------------------------------------- */
 
-static struct json_object *stamp_json(const struct repo_stamp *s)
+/*
+ * The catalog is written by hand, one backup a line: it is rewritten twice
+ * per backup, and building it as json-c objects cost ~10 us per entry and
+ * rewrite (~25 objects an entry), 0.1 s per rewrite at 10^4 backups; by hand,
+ * ~2 us (doc/BENCHMARKS.md, "Growth"). Strings are
+ * escaped as json-c escapes them ('"', '\\', control characters; other
+ * bytes as they are); catalog_load() still reads any JSON.
+ */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool nomem;
+};
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
 {
-	struct json_object *o = json_object_new_object();
+	if (b->nomem)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *np;
+
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np) {
+			b->nomem = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+#define SB_LIT(b, lit)	sb_put(b, lit, sizeof(lit) - 1)
+
+static void sb_u64(struct sbuf *b, uint64_t v)
+{
+	char t[20];
+	size_t i = sizeof(t);
+
+	do {
+		t[--i] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	sb_put(b, t + i, sizeof(t) - i);
+}
+
+static void sb_i64(struct sbuf *b, int64_t v)
+{
+	if (v < 0) {
+		SB_LIT(b, "-");
+		sb_u64(b, -(uint64_t)v);
+	} else {
+		sb_u64(b, v);
+	}
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	SB_LIT(b, "\"");
+	for (; *s; s++) {
+		unsigned char c = *s;
+		char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		sb_put(b, run, s - run);
+		run = s + 1;
+		if (c == '"' || c == '\\') {
+			esc[1] = c;
+			sb_put(b, esc, 2);
+		} else {
+			sb_put(b, esc, 6);
+		}
+	}
+	sb_put(b, run, s - run);
+	SB_LIT(b, "\"");
+}
+
+static void sb_stamp(struct sbuf *b, const struct repo_stamp *s)
+{
 	char g[37];
 
 	uuid_text(s->generation, g);
-	json_object_object_add(o, "volume_id", json_object_new_string(s->volume_id));
-	json_object_object_add(o, "generation", json_object_new_string(g));
-	json_object_object_add(o, "epoch", json_object_new_uint64(s->epoch));
-	json_object_object_add(o, "size", json_object_new_uint64(s->size));
-	json_object_object_add(o, "block_size", json_object_new_uint64(s->block_size));
-	return o;
+	SB_LIT(b, "{ \"volume_id\": ");
+	sb_str(b, s->volume_id);
+	SB_LIT(b, ", \"generation\": ");
+	sb_str(b, g);
+	SB_LIT(b, ", \"epoch\": ");
+	sb_u64(b, s->epoch);
+	SB_LIT(b, ", \"size\": ");
+	sb_u64(b, s->size);
+	SB_LIT(b, ", \"block_size\": ");
+	sb_u64(b, s->block_size);
+	SB_LIT(b, " }");
 }
 
-static struct json_object *entry_json(const struct repo_entry *e)
+static void sb_entry(struct sbuf *b, const struct repo_entry *e)
 {
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "id", json_object_new_uint64(e->id));
-	json_object_object_add(o, "type", json_object_new_string(repo_type_name(e->type)));
-	json_object_object_add(o, "state", json_object_new_string(repo_state_name(e->state)));
-	json_object_object_add(o, "file", json_object_new_string(e->file));
-	json_object_object_add(o, "delta", json_object_new_string(e->delta));
-	json_object_object_add(o, "parent", json_object_new_uint64(e->parent));
-	json_object_object_add(o, "from", e->has_from ? stamp_json(&e->from) : NULL);
-	json_object_object_add(o, "to", stamp_json(&e->to));
-	json_object_object_add(o, "time", json_object_new_int64(e->time));
-	json_object_object_add(o, "changed_bytes", json_object_new_uint64(e->changed_bytes));
-	json_object_object_add(o, "stored_bytes", json_object_new_uint64(e->stored_bytes));
-	return o;
+	SB_LIT(b, "    { \"id\": ");
+	sb_u64(b, e->id);
+	SB_LIT(b, ", \"type\": ");
+	sb_str(b, repo_type_name(e->type));
+	SB_LIT(b, ", \"state\": ");
+	sb_str(b, repo_state_name(e->state));
+	SB_LIT(b, ", \"file\": ");
+	sb_str(b, e->file);
+	SB_LIT(b, ", \"delta\": ");
+	sb_str(b, e->delta);
+	SB_LIT(b, ", \"parent\": ");
+	sb_u64(b, e->parent);
+	SB_LIT(b, ", \"from\": ");
+	if (e->has_from)
+		sb_stamp(b, &e->from);
+	else
+		SB_LIT(b, "null");
+	SB_LIT(b, ", \"to\": ");
+	sb_stamp(b, &e->to);
+	SB_LIT(b, ", \"time\": ");
+	sb_i64(b, e->time);
+	SB_LIT(b, ", \"changed_bytes\": ");
+	sb_u64(b, e->changed_bytes);
+	SB_LIT(b, ", \"stored_bytes\": ");
+	sb_u64(b, e->stored_bytes);
+	SB_LIT(b, " }");
 }
 
 static int catalog_save(struct repo *r)
 {
-	struct json_object *root = json_object_new_object(), *arr;
-	const char *text;
+	struct sbuf b = { 0 };
 	size_t i;
 	int ret;
 
-	if (!root)
-		return -ENOMEM;
-	json_object_object_add(root, "format", json_object_new_string(CATALOG_FORMAT));
-	json_object_object_add(root, "version", json_object_new_int(REPO_CATALOG_VERSION));
-	json_object_object_add(root, "next_id", json_object_new_uint64(r->next_id));
-	arr = json_object_new_array();
-	for (i = 0; i < r->n; i++)
-		json_object_array_add(arr, entry_json(&r->e[i]));
-	json_object_object_add(root, "backups", arr);
-	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-					      JSON_C_TO_STRING_SPACED);
-	ret = text ? write_atomic(r, ".", CATALOG, text, strlen(text)) : -ENOMEM;
-	json_object_put(root);
+	SB_LIT(&b, "{\n  \"format\": \"" CATALOG_FORMAT "\",\n  \"version\": ");
+	sb_u64(&b, REPO_CATALOG_VERSION);
+	SB_LIT(&b, ",\n  \"next_id\": ");
+	sb_u64(&b, r->next_id);
+	SB_LIT(&b, ",\n  \"backups\": [");
+	for (i = 0; i < r->n; i++) {
+		if (i)
+			SB_LIT(&b, ",");
+		SB_LIT(&b, "\n");
+		sb_entry(&b, &r->e[i]);
+	}
+	SB_LIT(&b, "\n  ]\n}\n");
+	if (b.nomem)
+		ret = -ENOMEM;
+	else if (b.len > CATALOG_MAX_BYTES)
+		ret = repo_set_error(r, -EFBIG,
+				     "%s/" CATALOG ": %zu backups would take %zu bytes, more than"
+				     " the %u MiB a catalog may have", r->path, r->n, b.len,
+				     CATALOG_MAX_BYTES >> 20);
+	else
+		ret = write_atomic(r, ".", CATALOG, b.p, b.len);
+	free(b.p);
 	return ret;
 }
 
@@ -422,7 +540,7 @@ static int catalog_load(struct repo *r)
 	char *text;
 	int ret;
 
-	ret = read_file(r, CATALOG, 64 << 20, &text, &len);
+	ret = read_file(r, CATALOG, CATALOG_MAX_BYTES, &text, &len);
 	if (ret)
 		return ret;
 	root = json_tokener_parse(text);
@@ -567,13 +685,26 @@ const struct repo_entry *repo_entry_at(const struct repo *r, size_t i)
 	return i < r->n ? &r->e[i] : NULL;
 }
 
+/*
+ * The entries are in increasing id order: catalog_load() refuses any other,
+ * repo_begin() appends next_id (above every id), and removals keep the
+ * order. So a lookup is a binary search, and a chain of k members in a
+ * catalog of n costs O(k log n), not O(k n).
+ */
 static ssize_t find_index(const struct repo *r, uint64_t id)
 {
-	size_t i;
+	size_t lo = 0, hi = r->n;
 
-	for (i = 0; i < r->n; i++)
-		if (r->e[i].id == id)
-			return i;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->e[mid].id == id)
+			return mid;
+		if (r->e[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return -1;
 }
 
@@ -1048,6 +1179,54 @@ int repo_set_delta(struct repo *r, uint64_t id, const struct blockset *delta)
 	return ret;
 }
 
+/*
+ * Remove the block hashes of the entries before @i of its volume. hashes/
+ * holds one file per volume (two while a base commits, more after a crash
+ * between a commit and this), so it is listed rather than every older
+ * entry's name tried: one unlinkat() per backup in the catalog made each
+ * commit O(n) system calls.
+ */
+static void drop_older_hashes(struct repo *r, size_t i)
+{
+	const char *vol = r->e[i].to.volume_id;
+	char name[HASHES_NAME_MAX];
+	struct dirent *d;
+	DIR *dp;
+	int fd;
+
+	fd = openat(r->dirfd, HASHES_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dp = fd < 0 ? NULL : fdopendir(fd);
+	if (!dp) {
+		size_t k;
+
+		if (fd >= 0)
+			close(fd);
+		for (k = 0; k < i; k++) {
+			if (strcmp(r->e[k].to.volume_id, vol))
+				continue;
+			hashes_name(r->e[k].id, name);
+			unlinkat(r->dirfd, name, 0);
+		}
+		return;
+	}
+	while ((d = readdir(dp))) {
+		char *end;
+		uint64_t id;
+		ssize_t k;
+
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		errno = 0;
+		id = strtoull(d->d_name, &end, 10);
+		if (errno || strcmp(end, ".bh"))
+			continue;
+		k = find_index(r, id);
+		if (k >= 0 && (size_t)k < i && !strcmp(r->e[k].to.volume_id, vol))
+			unlinkat(fd, d->d_name, 0);
+	}
+	closedir(dp);
+}
+
 int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)
 {
 	struct repo_entry old;
@@ -1070,17 +1249,8 @@ int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)
 		return ret;
 	}
 	/* A resync compares with the newest base only: older hashes are dead weight. */
-	if (is_base(REPO_INCREMENTAL, old.type)) {
-		char name[REPO_NAME_MAX];
-		size_t k;
-
-		for (k = 0; k < (size_t)i; k++) {
-			if (strcmp(r->e[k].to.volume_id, old.to.volume_id))
-				continue;
-			repo_hashes_name(r->e[k].id, name);
-			unlinkat(r->dirfd, name, 0);
-		}
-	}
+	if (is_base(REPO_INCREMENTAL, old.type))
+		drop_older_hashes(r, i);
 	return 0;
 }
 
@@ -1143,19 +1313,57 @@ int repo_abandon(struct repo *r, uint64_t id)
 
 /* ---- crash recovery ----------------------------------------------------- */
 
-static bool referenced(const struct repo *r, const char *dir, const char *name)
+/*
+ * The names the catalog holds (backup files, deltas, block hashes), sorted,
+ * so that a sweep looks each file up in O(log n) and not O(n): recovery
+ * runs before every backup, over every file of the repository.
+ */
+struct name_table {
+	const char **v;
+	size_t n;
+	char (*hashes)[HASHES_NAME_MAX];
+};
+
+static int cmp_name(const void *a, const void *b)
 {
-	char full[REPO_NAME_MAX + 300], hashes[REPO_NAME_MAX];
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int name_table_build(const struct repo *r, struct name_table *t)
+{
 	size_t i;
 
-	snprintf(full, sizeof(full), "%s/%s", dir, name);
-	for (i = 0; i < r->n; i++) {
-		repo_hashes_name(r->e[i].id, hashes);
-		if (!strcmp(r->e[i].file, full) || !strcmp(r->e[i].delta, full) ||
-		    !strcmp(hashes, full))
-			return true;
+	t->n = 0;
+	t->v = malloc((3 * r->n + 1) * sizeof(*t->v));
+	t->hashes = malloc((r->n + 1) * sizeof(*t->hashes));
+	if (!t->v || !t->hashes) {
+		free(t->v);
+		free(t->hashes);
+		return -ENOMEM;
 	}
-	return false;
+	for (i = 0; i < r->n; i++) {
+		hashes_name(r->e[i].id, t->hashes[i]);
+		t->v[t->n++] = r->e[i].file;
+		t->v[t->n++] = r->e[i].delta;
+		t->v[t->n++] = t->hashes[i];
+	}
+	qsort(t->v, t->n, sizeof(*t->v), cmp_name);
+	return 0;
+}
+
+static void name_table_free(struct name_table *t)
+{
+	free(t->v);
+	free(t->hashes);
+}
+
+static bool referenced(const struct name_table *t, const char *dir, const char *name)
+{
+	char full[REPO_NAME_MAX + 300];
+	const char *key = full;
+
+	snprintf(full, sizeof(full), "%s/%s", dir, name);
+	return bsearch(&key, t->v, t->n, sizeof(*t->v), cmp_name) != NULL;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -1166,8 +1374,8 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 /* Remove tmp files and the .bkt/.set files no entry names in @dir. */
-static int sweep_dir(struct repo *r, const char *dir, const char *suffix,
-		     unsigned int *removed)
+static int sweep_dir(struct repo *r, const struct name_table *t, const char *dir,
+		     const char *suffix, unsigned int *removed)
 {
 	struct dirent *d;
 	DIR *dp;
@@ -1183,7 +1391,7 @@ static int sweep_dir(struct repo *r, const char *dir, const char *suffix,
 	}
 	while ((d = readdir(dp))) {
 		if (!(ends_with(d->d_name, TMP_SUFFIX) ||
-		      (ends_with(d->d_name, suffix) && !referenced(r, dir, d->d_name))))
+		      (ends_with(d->d_name, suffix) && !referenced(t, dir, d->d_name))))
 			continue;
 		if (!unlinkat(fd, d->d_name, 0))
 			(*removed)++;
@@ -1195,6 +1403,7 @@ static int sweep_dir(struct repo *r, const char *dir, const char *suffix,
 int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 		 struct repo_recovery *out)
 {
+	struct name_table names;
 	size_t i, k;
 	int ret;
 
@@ -1231,13 +1440,17 @@ int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 			return ret;
 	}
 	/* Their files are orphans now, like a crash's leftovers. */
-	ret = sweep_dir(r, BACKUPS_DIR, ".bkt", &out->removed);
+	ret = name_table_build(r, &names);
+	if (ret)
+		return ret;
+	ret = sweep_dir(r, &names, BACKUPS_DIR, ".bkt", &out->removed);
 	if (!ret)
-		ret = sweep_dir(r, DELTAS_DIR, ".set", &out->removed);
+		ret = sweep_dir(r, &names, DELTAS_DIR, ".set", &out->removed);
 	if (!ret && mkdirat(r->dirfd, HASHES_DIR, 0700) && errno != EEXIST)
 		ret = repo_set_error(r, -errno, "%s/" HASHES_DIR ": %s", r->path, strerror(errno));
 	if (!ret)
-		ret = sweep_dir(r, HASHES_DIR, ".bh", &out->removed);
+		ret = sweep_dir(r, &names, HASHES_DIR, ".bh", &out->removed);
+	name_table_free(&names);
 	if (ret)
 		return ret;
 

@@ -4,9 +4,12 @@
  * grows (issue 5, "Growth"), on the host: the repository and restore code
  * need no kernel, so lib/ is driven directly on a repository built here.
  *
- *	make bench-growth                     extents up to 10^6, chains up to 100
+ *	make bench-growth                     extents up to 10^6, chains up to
+ *	                                      100, catalogs up to 10^4 backups
  *	build/bench-growth -e 7 -d DIR        extents up to 10^7 (restore writes
  *	                                      a 10 GB target file in DIR)
+ *	build/bench-growth -p catalog -c N    the catalog part alone, up to N
+ *	                                      backups (10^3 .. 10^5)
  *
  * (i) N separated extents (every other block), N = 10^3 .. 10^E:
  *	set     blockset_from_extents() of N extents, as READ_EXTENTS gives them
@@ -25,6 +28,21 @@
  *	        stored deltas read and ORed (an incremental reads none: its
  *	        base is the last incremental)
  *	restore blktrack_restore() of full + k incrementals
+ * (iii) the catalog of a repository of n backups (n = 10^3 .. -c MAX,
+ * 10^4 by default): a full and n - 1 incrementals of one block each, all
+ * one chain. Per size, what one more backup costs the repository code, by
+ * step, as the requester runs them:
+ *	open    repo_open() + repo_close(): the catalog read and parsed
+ *	recover repo_recover() with nothing to repair (it sweeps backups/,
+ *	        deltas/ and hashes/ for files no entry names)
+ *	compose repo_compose() of the next incremental
+ *	backup  repo_begin() + an empty backup file + repo_commit(): the
+ *	        catalog written twice
+ *	chain   repo_chain() of the newest backup: the whole chain, n members
+ *	        (what a restore resolves)
+ * and the catalog's bytes. ns per entry = time / n: flat means each backup
+ * costs time linear in the catalog (building a repository of n backups is
+ * then O(n^2) in all); growing means worse.
  *
  * Blocks are 512 bytes (the smallest bfile allows) so that 10^7 extents fit
  * in a 10 GB volume; the data of each block is compressible (zstd, the
@@ -43,6 +61,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "bfile.h"
 #include "blockset.h"
@@ -57,6 +76,8 @@
 
 static const char *base_dir;
 static int max_exp = 6;
+static uint64_t catalog_max = 10000;
+static const char *parts = "extents,chain,catalog";
 
 static void die(const char *what, int err)
 {
@@ -468,21 +489,129 @@ static void bench_chain(void)
 		    "k", cols, 2, rows, nrows);
 }
 
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void bench_catalog(void)
+{
+	static const uint64_t sizes[] = { 1000, 2000, 5000, 10000, 20000, 50000, 100000 };
+	static const char *const cols[] = { "open", "recover", "compose", "backup",
+					    "chain" };
+	struct bench_repo b;
+	struct blockset *d;
+	uint64_t nb = 2048, k = 0;
+	double t0 = wall_now();
+	unsigned int si;
+
+	brepo_open(&b, "catalog", nb * BS);
+	d = strided(0, 1, 0);
+	brepo_add(&b, REPO_FULL, d);
+	blockset_free(d);
+	k = 1;
+	printf("\n(iii) catalog of n backups (full + n - 1 one-block incrementals, one chain;"
+	       " host CPU, best of 3)\n| n | catalog bytes | bytes/entry |");
+	for (si = 0; si < 5; si++)
+		printf(" %s ms | %s ns/entry |", cols[si], cols[si]);
+	printf("\n|---:|---:|---:|");
+	for (si = 0; si < 5; si++)
+		printf("---:|---:|");
+	printf("\n");
+	fflush(stdout);
+	for (si = 0; si < sizeof(sizes) / sizeof(sizes[0]) && sizes[si] <= catalog_max; si++) {
+		double t[5] = { 1e30, 1e30, 1e30, 1e30, 1e30 };
+		struct stat st;
+		char cat[4200];
+		int run, c;
+
+		/* The repository grows to n - 3: the 3 timed backups make it n. */
+		for (; k < sizes[si] - RUNS; k++) {
+			d = strided(k % nb, 1, 1);
+			brepo_add(&b, REPO_INCREMENTAL, d);
+			blockset_free(d);
+		}
+		for (run = 0; run < RUNS; run++, k++) {
+			struct repo_recovery rec;
+			struct repo_stamp ck = stamp_at(&b, b.epoch);
+			struct blockset *out;
+			uint64_t base, *ids, n;
+			double x;
+			int err;
+
+			repo_close(b.r);
+			x = cpu_now();
+			err = repo_open(b.path, 0, &b.r);
+			t[0] = best(t[0], cpu_now() - x);
+			if (err)
+				die(b.r ? repo_error(b.r) : b.path, err);
+
+			x = cpu_now();
+			err = repo_recover(b.r, NULL, &rec);
+			t[1] = best(t[1], cpu_now() - x);
+			if (err || rec.removed || rec.dropped)
+				die(repo_error(b.r), err ? err : EIO);
+
+			d = strided(k % nb, 1, 1);
+			x = cpu_now();
+			err = repo_compose(b.r, REPO_INCREMENTAL, &ck, d, &out, &base);
+			t[2] = best(t[2], cpu_now() - x);
+			if (err || base != b.last)
+				die(repo_error(b.r), err ? err : EIO);
+			blockset_free(out);
+
+			x = cpu_now();
+			brepo_add(&b, REPO_INCREMENTAL, d);
+			t[3] = best(t[3], cpu_now() - x);
+			blockset_free(d);
+
+			x = cpu_now();
+			err = repo_chain(b.r, b.last, &ids, &n);
+			t[4] = best(t[4], cpu_now() - x);
+			if (err || n != k + 1)
+				die(repo_error(b.r), err ? err : EIO);
+			free(ids);
+		}
+		snprintf(cat, sizeof(cat), "%s/catalog", b.path);
+		if (stat(cat, &st))
+			die(cat, errno);
+		printf("| %" PRIu64 " | %lld | %.0f |", k, (long long)st.st_size,
+		       (double)st.st_size / k);
+		for (c = 0; c < 5; c++)
+			printf(" %.3f | %.1f |", t[c] * 1e3, t[c] * 1e9 / k);
+		printf("\n");
+		fflush(stdout);
+		fprintf(stderr, "bench-growth: catalog of %" PRIu64 " backups done (%.0f s)\n",
+			k, wall_now() - t0);
+	}
+	brepo_close(&b);
+}
+
 int main(int argc, char **argv)
 {
 	int c;
 
 	base_dir = access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm";
-	while ((c = getopt(argc, argv, "e:d:")) != -1) {
+	while ((c = getopt(argc, argv, "e:d:c:p:")) != -1) {
 		switch (c) {
 		case 'e':
 			max_exp = atoi(optarg);
+			break;
+		case 'c':
+			catalog_max = strtoull(optarg, NULL, 0);
+			break;
+		case 'p':
+			parts = optarg;
 			break;
 		case 'd':
 			base_dir = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: bench-growth [-e MAX_EXPONENT] [-d DIR]\n");
+			fprintf(stderr, "usage: bench-growth [-e MAX_EXPONENT] [-c MAX_BACKUPS]"
+				" [-p extents,chain,catalog] [-d DIR]\n");
 			return 2;
 		}
 	}
@@ -491,7 +620,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	printf("bench-growth: repositories in %s\n", base_dir);
-	bench_extents();
-	bench_chain();
+	if (strstr(parts, "extents"))
+		bench_extents();
+	if (strstr(parts, "chain"))
+		bench_chain();
+	if (strstr(parts, "catalog") && catalog_max >= 1000)
+		bench_catalog();
 	return 0;
 }

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1002,5 +1003,153 @@ Test(repo, a_resync_delta_is_set_after_the_read, .init = setup_dir, .fini = tear
 	cr_expect(blockset_contains(got, 14) && !blockset_contains(got, 15));
 	blockset_free(set);
 	blockset_free(got);
+	repo_close(r);
+}
+
+/* A full of volume @vol at epoch @epoch, committed, with hashes. */
+static uint64_t full_of(struct repo *r, const char *vol, uint64_t epoch)
+{
+	struct repo_entry e = { .type = REPO_FULL };
+	struct blockset *delta;
+	uint64_t id;
+	int fd;
+
+	snprintf(e.to.volume_id, sizeof(e.to.volume_id), "%s", vol);
+	memset(e.to.generation, 0x3c, 16);
+	e.to.epoch = epoch;
+	e.to.size = NB * BS;
+	e.to.block_size = BS;
+	cr_assert_eq(blockset_new(&delta), 0);
+	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
+	blockset_free(delta);
+	cr_assert_eq(repo_backup_create(r, id, &fd), 0);
+	cr_assert_eq(write(fd, "data", 4), 4);
+	cr_assert_eq(repo_backup_install(r, id, fd), 0);
+	hashes_for(r, id);
+	cr_assert_eq(repo_commit(r, id, 4), 0, "%s", repo_error(r));
+	return id;
+}
+
+static void touch(const char *name)
+{
+	char p[256];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	fd = open(p, O_WRONLY | O_CREAT, 0600);
+	cr_assert(fd >= 0, "%s", p);
+	close(fd);
+}
+
+/*
+ * The catalog is written by hand (not by json-c) and looked up by binary
+ * search, recovery's sweep by a sorted table, a commit's hash cleanup by
+ * listing hashes/: strings that need escaping survive a round trip and read
+ * as JSON; lookups with gaps in the ids (abandoned backups) find every
+ * entry and no other; chains resolve across gaps; a commit removes the
+ * older hashes of its volume only; the sweep removes exactly the orphans.
+ */
+Test(repo, catalog_text_lookups_and_sweep, .init = setup_dir, .fini = teardown_dir)
+{
+	static const char odd[] = "uuid:\"q\\/\n\x01\x1f\x7f \xc3\xa9 end";
+	struct json_object *root, *arr, *x, *to, *vid;
+	struct repo_entry saved;
+	struct repo_recovery rec;
+	struct repo *r;
+	struct fkern k;
+	uint64_t id, last = 0, *ids, *want;
+	size_t n, i, nwant = 0;
+	char p[256], nm[64];
+	int present[200] = { 0 };
+
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
+	id = full_of(r, odd, 1);
+	memcpy(&saved, repo_find(r, id), sizeof(saved));
+	repo_close(r);
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	cr_assert_eq(memcmp(repo_find(r, id), &saved, sizeof(saved)), 0);
+	snprintf(p, sizeof(p), "%s/catalog", dir);
+	root = json_object_from_file(p);
+	cr_assert(root, "the catalog is not JSON");
+	cr_assert(json_object_object_get_ex(root, "backups", &arr));
+	x = json_object_array_get_idx(arr, 0);
+	cr_assert(json_object_object_get_ex(x, "to", &to));
+	cr_assert(json_object_object_get_ex(to, "volume_id", &vid));
+	cr_expect_str_eq(json_object_get_string(vid), odd);
+	json_object_put(root);
+
+	/* A chain of VOL with every third backup abandoned: gaps in the ids. */
+	fk_attach(&k, 1);
+	want = calloc(200, sizeof(*want));
+	cr_assert(want);
+	for (i = 0; i < 60; i++) {
+		enum repo_type t = i ? REPO_INCREMENTAL : REPO_FULL;
+
+		id = protocol(r, &k, t, 2, NULL);
+		cr_assert_lt(id, 200);
+		if (i % 3 == 2) {
+			cr_assert_eq(repo_abandon(r, id), 0, "%s", repo_error(r));
+			fk_abort(&k);
+			continue;
+		}
+		cr_assert_eq(repo_commit(r, id, 4), 0, "%s", repo_error(r));
+		fk_commit(&k);
+		present[id] = 1;
+		want[nwant++] = id;
+		last = id;
+	}
+	repo_close(r);
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	for (id = 0; id < 200; id++) {
+		const struct repo_entry *e = repo_find(r, id);
+
+		if (id == 1)
+			continue;	/* the odd volume's full */
+		cr_expect_eq(e != NULL, present[id], "repo_find(%" PRIu64 ")", id);
+		if (e)
+			cr_expect_eq(e->id, id);
+	}
+	cr_assert_eq(repo_chain(r, last, &ids, &n), 0, "%s", repo_error(r));
+	cr_assert_eq(n, nwant);
+	for (i = 0; i < n; i++)
+		cr_expect_eq(ids[i], want[i], "chain member %zu", i);
+	free(ids);
+	free(want);
+
+	/* Hashes: the odd volume's survive VOL's commits; VOL keeps its newest. */
+	cr_expect(exists("hashes/1.bh"));
+	cr_expect(!exists("hashes/2.bh"));
+	touch("hashes/999.bh");		/* an orphan: not the commit's business */
+	touch("hashes/junk.bh");
+	id = protocol(r, &k, REPO_INCREMENTAL, 2, NULL);
+	hashes_for(r, id);
+	cr_assert_eq(repo_commit(r, id, 4), 0);
+	fk_commit(&k);
+	cr_expect(exists("hashes/1.bh"), "another volume's hashes are kept");
+	cr_expect(exists("hashes/999.bh") && exists("hashes/junk.bh"));
+	for (i = 2; i < id; i++) {
+		snprintf(nm, sizeof(nm), "hashes/%zu.bh", i);
+		cr_expect(!exists(nm), "%s", nm);
+	}
+
+	/* The sweep: orphans go, every named file stays. */
+	touch("backups/998.bkt");
+	touch("deltas/a0010101-0101-0101-0101-010101010101-77.set");
+	touch("deltas/keep.txt");
+	cr_assert_eq(repo_recover(r, NULL, &rec), 0, "%s", repo_error(r));
+	cr_expect_eq(rec.dropped, 0);
+	cr_expect_eq(rec.removed, 4, "removed %u", rec.removed);
+	cr_expect(!exists("hashes/999.bh") && !exists("hashes/junk.bh"));
+	cr_expect(!exists("backups/998.bkt"));
+	cr_expect(exists("deltas/keep.txt"));
+	for (i = 0; i < repo_count(r); i++) {
+		const struct repo_entry *e = repo_entry_at(r, i);
+
+		cr_expect(exists(e->file), "%s", e->file);
+		cr_expect(exists(e->delta), "%s", e->delta);
+	}
+	cr_expect(exists("hashes/1.bh"));
+	snprintf(nm, sizeof(nm), "hashes/%" PRIu64 ".bh", id);
+	cr_expect(exists(nm), "%s", nm);
 	repo_close(r);
 }
