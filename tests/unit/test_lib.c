@@ -105,15 +105,15 @@ Test(lib, status_json_keys)
 	};
 	static const char *const keys[] = {
 		"device", "size", "block_size", "state", "reason", "generation", "epoch",
-		"pending", "active_dirty", "pending_dirty", "map_bytes", "mem_limit",
+		"pending", "snapshot", "active_dirty", "pending_dirty", "map_bytes", "mem_limit",
 	};
 	struct json_object *o, *v;
 	size_t i;
 
 	st.stamp.epoch = 7;
 	cr_assert_eq(blktrack_status_json("/dev/x", &st, &o), 0);
-	cr_expect_eq(json_object_object_length(o), 12);
-	for (i = 0; i < 12; i++)
+	cr_expect_eq(json_object_object_length(o), 13);
+	for (i = 0; i < 13; i++)
 		cr_expect(json_object_object_get_ex(o, keys[i], &v), "missing %s", keys[i]);
 	json_object_object_get_ex(o, "pending", &v);
 	cr_expect(json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v));
@@ -123,6 +123,20 @@ Test(lib, status_json_keys)
 	cr_expect_eq(json_object_get_uint64(v), 7);
 	json_object_object_get_ex(o, "state", &v);
 	cr_expect_str_eq(json_object_get_string(v), "tracking");
+	json_object_object_get_ex(o, "snapshot", &v);
+	cr_expect_str_eq(json_object_get_string(v), "none");
+	json_object_put(o);
+
+	/* A snapshot held, then one whose store filled up. */
+	st.flags |= BLKTRACK_STATUS_SNAPSHOT;
+	cr_assert_eq(blktrack_status_json("/dev/x", &st, &o), 0);
+	json_object_object_get_ex(o, "snapshot", &v);
+	cr_expect_str_eq(json_object_get_string(v), "held");
+	json_object_put(o);
+	st.flags |= BLKTRACK_STATUS_SNAP_OVERFLOW;
+	cr_assert_eq(blktrack_status_json("/dev/x", &st, &o), 0);
+	json_object_object_get_ex(o, "snapshot", &v);
+	cr_expect_str_eq(json_object_get_string(v), "lost");
 	json_object_put(o);
 }
 

@@ -1042,7 +1042,7 @@ static void touch(const char *name)
 }
 
 /*
- * The catalog is written by hand (not by json-c) and looked up by binary
+ * The catalog is written one backup a line and looked up by binary
  * search, recovery's sweep by a sorted table, a commit's hash cleanup by
  * listing hashes/: strings that need escaping survive a round trip and read
  * as JSON; lookups with gaps in the ids (abandoned backups) find every
