@@ -315,7 +315,7 @@ static struct json_object *entry_json(const struct repo_entry *e)
 /*
  * One backup a line (grep and diff read it well; catalog_load() reads any
  * JSON layout): json-c serializes each entry on its own, freed at once.
- * Rewritten twice per backup: ~20 us an entry for both, 0.2 s at 10^4
+ * Rewritten twice per backup: ~9 us an entry for both, ~90 ms at 10^4
  * backups (doc/BENCHMARKS.md, "Growth").
  */
 static int catalog_save(struct repo *r)

@@ -51,7 +51,14 @@ for mode in direct buffered; do
 		--fsync=16 --minimal >/dev/null 2>&1 </dev/null &
 	echo $! >>"$FIO_PIDS"
 done
-sleep 1
+# Until fio's writes reach the volume (fio starts slowly on a loaded host):
+# the read must not end before they come.
+i=0
+while [ "$(blktrack status /dev/vda1 | sed -n 's/^active_dirty: *//p')" -lt 64 ] &&
+	[ $i -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
 EOF
 chmod +x "$W/10-rewrite"
 
