@@ -22,8 +22,9 @@
  * holds at most 13/16 of its cells; the insert that goes past that replaces
  * it by a bigger copy, or past the largest table by a bitmap leaf (4096
  * bytes: a 4096-byte table would cost as much, and mark and read slower).
- * A mark that covers many blocks of a clean region (BTMAP_HASH_DIRECT)
- * goes straight to a bitmap.
+ * A mark that takes a region past what the biggest table holds makes it a
+ * bitmap at once, its blocks set a word at a time: a bitmap is never
+ * bigger than the table the region would need.
  *
  * Replacing a hash leaf, lock-free (hash_replace()): the replacer *freezes*
  * it, setting every empty cell to BTMAP_HASH_FROZEN by cmpxchg, and copies
@@ -87,8 +88,6 @@ void (*btmap_replace_delay)(void);
 #define BTMAP_HASH_FROZEN	0xffffU
 /* Most entries of a hash leaf (823 with a 20-byte header and the end mark). */
 #define BTMAP_HASH_MAX		hash_class_max(BTMAP_HASH_CLASSES - 1)
-/* A mark of at least this many blocks on a clean region makes a bitmap. */
-#define BTMAP_HASH_DIRECT	(BTMAP_HASH_MAX / 2)
 
 _Static_assert(BTMAP_REGION_BLOCKS == 1U << BTMAP_REGION_SHIFT,
 	       "BTMAP_REGION_SHIFT does not match BTMAP_REGION_BLOCKS");
@@ -628,13 +627,43 @@ static inline int hash_mark_one(struct btmap *map, unsigned long r, struct btmap
 }
 
 /*
+ * Mark the run [*@off, *@off + *@n) in the hash leaf @h of region @r, which
+ * had room for it: the inserts first, then one count of the new ones (a
+ * replacer sizes its copy by the count, but always a bigger class, so a
+ * late count loses nothing). Returns -1 when @h was replaced (*@off, *@n:
+ * what is left), else whether the map wants btmap_coarsen().
+ */
+static int hash_mark_run(struct btmap *map, unsigned long r, struct btmap_hash *h,
+			 unsigned int *off, unsigned int *n)
+{
+	unsigned int newly = 0, fill;
+	int ret;
+
+	while (*n) {
+		ret = hash_insert(h, *off);
+		if (ret < 0)
+			break;
+		newly += ret;
+		(*off)++;
+		(*n)--;
+	}
+	if (!newly)
+		return *n ? (hash_replace(map, r, h, *n) ? 1 : -1) : 0;
+	fill = (unsigned int)atomic_add_return(newly, &map->fill[r]);
+	if (*n)		/* frozen: the rest goes into the copy */
+		return hash_replace(map, r, h, *n) ? 1 : -1;
+	return fill > h->max && hash_past_max(map, r, h, fill);
+}
+
+/*
  * Mark [@off, @off + @n) of the clean region @r with a new leaf. Returns
  * -1 when another marker set the slot first, else whether the map wants
  * btmap_coarsen().
  */
 static int clean_mark(struct btmap *map, unsigned long r, unsigned int off, unsigned int n)
 {
-	unsigned int c = n < BTMAP_HASH_DIRECT ? hash_class_for(n) : BTMAP_HASH_CLASSES;
+	/* More than the biggest table holds: a bitmap, which costs no more. */
+	unsigned int c = hash_class_for(n);
 	unsigned int all = region_blocks(map, r);
 	unsigned long *slot = &map->slots[r], leaf = 0;
 	bool whole = n == all;
@@ -697,10 +726,20 @@ static bool mark_region(struct btmap *map, unsigned long r, unsigned int off,
 			struct btmap_hash *h = slot_hash(s);
 
 			btmap_mark_window();
-			/* No room for the new ones: one replacement, sized for them. */
+			/*
+			 * No room for the new ones: one replacement, sized for
+			 * them; past the biggest table, a bitmap, which the
+			 * next turn sets by words.
+			 */
 			if ((unsigned int)atomic_read(&map->fill[r]) + n > h->max) {
 				unsigned int k, fill, missing = 0;
 
+				/* Few of them can be there: no table holds them all. */
+				if (n > (unsigned int)atomic_read(&map->fill[r]) + BTMAP_HASH_MAX) {
+					if (hash_replace(map, r, h, n))
+						want = true;
+					continue;
+				}
 				for (k = 0; k < n; k++)
 					missing += !hash_has(h, off + k);
 				fill = (unsigned int)atomic_read(&map->fill[r]) + missing;
@@ -710,19 +749,9 @@ static bool mark_region(struct btmap *map, unsigned long r, unsigned int off,
 					continue;
 				}
 			}
-			while (n) {
-				ret = hash_mark_one(map, r, h, off);
-				if (ret < 0)
-					break;
+			ret = hash_mark_run(map, r, h, &off, &n);
+			if (ret >= 0)
 				want |= ret;
-				off++;
-				n--;
-				/* Grown: the rest goes into the new leaf. */
-				if (n && READ_ONCE(*slot) != s) {
-					ret = -1;
-					break;
-				}
-			}
 		} else {
 			btmap_mark_window();
 			newly = leaf_set((unsigned long *)s, off, n);
