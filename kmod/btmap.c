@@ -37,8 +37,8 @@
  * own CPU (a completion in hard IRQ) just finishes it first. Every
  * replacer's copy is the same; the slot's cmpxchg picks one, the others
  * free theirs. The winner frees the old leaf with call_rcu(): markers and
- * readers are in RCU read-side sections (rcu_read_lock, or for
- * btmap_mark_one() the probes' disabled preemption), so no leaf can be
+ * readers are in RCU read-side sections (rcu_read_lock, or for the
+ * markers in the kernel their callers' disabled preemption), so no leaf can be
  * freed and its address reused under one of them.
  *
  * Transitions: CLEAN -> leaf and CLEAN -> FULL (markers, by cmpxchg),
@@ -773,8 +773,8 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 		return false;
 	end = count > map->f.nr_blocks - first ? map->f.nr_blocks : first + count;
 
-	/* Callers hold it already (probes); it keeps hash leaves alive. */
-	rcu_read_lock();
+	/* Keeps hash leaves alive; in the kernel the caller's (btmap.h). */
+	btmap_probe_read_lock();
 	while (first < end) {
 		unsigned long r = (unsigned long)(first >> BTMAP_REGION_SHIFT);
 		unsigned int off = (unsigned int)(first & (BTMAP_REGION_BLOCKS - 1));
@@ -786,7 +786,7 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 			want = true;
 		first += n;
 	}
-	rcu_read_unlock();
+	btmap_probe_read_unlock();
 	return want;
 }
 

@@ -5,7 +5,7 @@
  * Typical use:
  *
  *	map = btmap_create(nr_blocks, mem_limit);     may sleep
- *	btmap_mark(map, first, count);                 any context, never sleeps
+ *	btmap_mark(map, first, count);                 RCU read side, never sleeps
  *	btmap_mark_one(map, block, likely_set);        the same for one block, from probes
  *	...
  *	for (pos = 0; btmap_next_extent(map, &pos, &start, &len); )
@@ -59,7 +59,9 @@ void btmap_destroy(struct btmap *map);
  * Mark blocks [@first, @first + @count) dirty; the range is clipped to the
  * map. Never sleeps, never fails, takes no lock (hard-IRQ callers are
  * fine). Any number of markers may run at once, and at the same time as
- * btmap_coarsen() and btmap_merge() into this map.
+ * btmap_coarsen() and btmap_merge() into this map. As for btmap_mark_one(),
+ * kernel callers must be in an RCU read-side section (preemption off): no
+ * rcu_read_lock() of its own, two calls per mark on PREEMPT_RCU kernels.
  * Returns true when the map wants btmap_coarsen() to run soon (it went
  * over its memory limit, or a leaf became full).
  */
