@@ -94,6 +94,9 @@ _Static_assert(BTMAP_REGION_BLOCKS == 1U << BTMAP_REGION_SHIFT,
 _Static_assert((2U << (BTMAP_HASH_MIN_SHIFT + BTMAP_HASH_CLASSES - 1)) == BTMAP_LEAF_BYTES,
 	       "the largest hash leaf must cost half what a bitmap leaf costs");
 _Static_assert(BTMAP_REGION_BLOCKS < BTMAP_HASH_FROZEN, "entries must fit in a cell");
+/* A hint entry holds first + 1 below its count bits (btmap.h). */
+_Static_assert(((u64)BTMAP_MAX_REGIONS << BTMAP_REGION_SHIFT) < (1ULL << BTMAP_HINT_COUNT_SHIFT),
+	       "blocks must fit below a hint entry's count");
 /* A hint is read and written whole (READ_ONCE/WRITE_ONCE): no torn u64. */
 _Static_assert(sizeof(long) == sizeof(u64), "hints need single-copy atomic 64-bit accesses");
 
@@ -766,12 +769,13 @@ static bool mark_region(struct btmap *map, unsigned long r, unsigned int off,
 
 bool btmap_mark(struct btmap *map, u64 first, u64 count)
 {
-	bool want = false;
-	u64 end;
+	bool want = false, whole;
+	u64 end, from = first;
 
 	if (first >= map->f.nr_blocks || !count)
 		return false;
-	end = count > map->f.nr_blocks - first ? map->f.nr_blocks : first + count;
+	whole = count <= map->f.nr_blocks - first;
+	end = whole ? first + count : map->f.nr_blocks;
 
 	/* Keeps hash leaves alive; in the kernel the caller's (btmap.h). */
 	btmap_probe_read_lock();
@@ -787,6 +791,10 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 		first += n;
 	}
 	btmap_probe_read_unlock();
+	/* After the marks: the completion of this run checks it and is done. */
+	if (whole && count <= BTMAP_HINT_MAX_RUN)
+		WRITE_ONCE(btmap_hint_here(map->f.hint)[from % BTMAP_HINTS],
+			   btmap_hint_entry(from, count));
 	return want;
 }
 
@@ -798,9 +806,12 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
  * So btmap_mark_one() records each block it marked in a small direct-mapped
  * array of the map, entry (block % BTMAP_HINTS) = block + 1 (0: none), one
  * array per CPU in the kernel: completions mostly run on the submitting
- * CPU. An entry is written after its block is marked, in one store, and the
- * map never loses a mark while it is live, so an entry that matches proves
- * the block dirty; a completion that finds its block there returns at once.
+ * CPU. btmap_mark() leaves an entry for its run too, holding the run's
+ * length (btmap.h), so that a multi-block write's completion is checked
+ * the same way. An entry is written after its blocks are marked, in one
+ * store, and the map never loses a mark while it is live, so an entry that
+ * matches proves them dirty; a completion that finds its run there returns
+ * at once.
  * A miss (evicted, another CPU) costs the lookup it would have made anyway.
  * The only map that loses marks, btmap_merge()'s source, clears its hints.
  */

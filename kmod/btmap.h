@@ -57,7 +57,7 @@ void btmap_destroy(struct btmap *map);
 
 /*
  * Mark blocks [@first, @first + @count) dirty; the range is clipped to the
- * map. Never sleeps, never fails, takes no lock (hard-IRQ callers are
+ * map. Leaves a hint entry for the run (btmap_hinted()). Never sleeps, never fails, takes no lock (hard-IRQ callers are
  * fine). Any number of markers may run at once, and at the same time as
  * btmap_coarsen() and btmap_merge() into this map. As for btmap_mark_one(),
  * kernel callers must be in an RCU read-side section (preemption off): no
@@ -77,6 +77,20 @@ struct btmap_front {
 };
 
 #define BTMAP_HINTS		256U
+
+/*
+ * A hint entry says "[first, first + count) is dirty": first + 1, with
+ * count - 1 in the bits from BTMAP_HINT_COUNT_SHIFT up. A single block's
+ * entry is block + 1. Blocks are below 2^42 (btmap.c); runs of more than
+ * BTMAP_HINT_MAX_RUN blocks get no entry.
+ */
+#define BTMAP_HINT_COUNT_SHIFT	43
+#define BTMAP_HINT_MAX_RUN	(1ULL << (64 - BTMAP_HINT_COUNT_SHIFT))
+
+static inline u64 btmap_hint_entry(u64 first, u64 count)
+{
+	return (first + 1) | ((count - 1) << BTMAP_HINT_COUNT_SHIFT);
+}
 
 /* btmap_mark_one() past its hint check; @hint: the entry for @block. */
 bool btmap_mark_one_hinted(struct btmap *map, u64 block, u64 *hint);
@@ -105,15 +119,18 @@ static inline bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
 }
 
 /*
- * Does this CPU's hint prove @block dirty in @map? Then btmap_mark_one(@map,
- * @block, true) would do nothing. False says nothing. Same context as
- * btmap_mark_one().
+ * Does this CPU's hint prove blocks [@first, @first + @count) dirty in @map
+ * (@count >= 1)? Then marking them again would do nothing: the completion of
+ * a write whose submission marked the same run. False says nothing. Same
+ * context as btmap_mark_one().
  */
-static inline bool btmap_hinted(const struct btmap *map, u64 block)
+static inline bool btmap_hinted(const struct btmap *map, u64 first, u64 count)
 {
 	const struct btmap_front *f = (const struct btmap_front *)map;
 
-	return READ_ONCE(btmap_hint_here(f->hint)[block % BTMAP_HINTS]) == block + 1;
+	return count <= BTMAP_HINT_MAX_RUN &&
+	       READ_ONCE(btmap_hint_here(f->hint)[first % BTMAP_HINTS]) ==
+	       btmap_hint_entry(first, count);
 }
 
 /*

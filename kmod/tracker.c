@@ -125,8 +125,9 @@ static noinline void bt_mark_disk_done(struct gendisk *disk, sector_t start, sec
 
 /*
  * Is every block of disk sectors [@start, +@nr) of @disk, on every volume,
- * proven dirty by its hint (btmap_hinted())? Calls nothing, so the
- * completion probe saves no register when it is so (nearly always).
+ * proven dirty by its hint (btmap_hinted(): the run its submission marked)?
+ * Calls nothing, so the completion probe saves no register when it is so
+ * (nearly always).
  */
 static __always_inline bool bt_disk_hinted(struct gendisk *disk, sector_t start,
 					   sector_t nr)
@@ -142,7 +143,7 @@ static __always_inline bool bt_disk_hinted(struct gendisk *disk, sector_t start,
 
 		if (t->disk != disk || !bt_blocks(t, start, start + nr, &first, &last))
 			continue;
-		if (first != last || !btmap_hinted(t->map, first))
+		if (!btmap_hinted(t->map, first, last - first + 1))
 			return false;
 	}
 	return true;

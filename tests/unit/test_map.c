@@ -794,6 +794,57 @@ Test(map, mark_one_hints_never_skip_a_clean_block, .timeout = 10)
 	expect_no_leak();
 }
 
+/*
+ * btmap_mark() leaves a hint for its run: it proves exactly that run, not a
+ * longer or shorter one, nor one the map clipped, nor after a merge emptied
+ * the map; and btmap_mark_one() does not take a run's entry for its block.
+ */
+Test(map, run_hints_prove_only_their_run, .timeout = 10)
+{
+	const u64 nr = 2 * R + 100;
+	struct btmap *a = btmap_create(nr, 0), *b = btmap_create(nr, 0), *c;
+
+	cr_assert_not(btmap_hinted(a, 300, 33));
+	btmap_mark(a, 300, 33);
+	cr_assert(btmap_hinted(a, 300, 33));
+	cr_assert_not(btmap_hinted(a, 300, 34));
+	cr_assert_not(btmap_hinted(a, 300, 32));
+	cr_assert_not(btmap_hinted(a, 300, 1));
+	cr_assert_not(btmap_hinted(b, 300, 33));	/* another map */
+	/* Same entry, another block: the run's first block, not its slot. */
+	cr_assert_not(btmap_hinted(a, 300 + BTMAP_HINTS, 33));
+	/* A single block with the run's first block: marked, not hinted. */
+	btmap_mark_one(a, 300, true);
+	cr_assert_eq(btmap_dirty(a), 33);
+	cr_assert(btmap_hinted(a, 300, 1));
+	/* A single block in the run's slot that is not in the map gets marked. */
+	btmap_mark(a, 40, 10);
+	btmap_mark_one(a, 40 + BTMAP_HINTS, true);
+	cr_assert_eq(btmap_dirty(a), 44);
+	/* Runs across regions, and a run the map clips: no entry. */
+	btmap_mark(a, R - 5, 10);
+	cr_assert(btmap_hinted(a, R - 5, 10));
+	btmap_mark(a, nr - 3, 8);
+	cr_assert_not(btmap_hinted(a, nr - 3, 8));
+	cr_assert_not(btmap_hinted(a, nr - 3, 3));
+	/* Runs longer than an entry holds get none: no count wraps to another. */
+	c = btmap_create(BTMAP_HINT_MAX_RUN + 10, 0);
+	btmap_mark(c, 0, BTMAP_HINT_MAX_RUN + 1);
+	cr_assert_not(btmap_hinted(c, 0, BTMAP_HINT_MAX_RUN + 1));
+	cr_assert_not(btmap_hinted(c, 0, 1));
+	btmap_mark(c, 0, BTMAP_HINT_MAX_RUN);
+	cr_assert(btmap_hinted(c, 0, BTMAP_HINT_MAX_RUN));
+	cr_assert_not(btmap_hinted(c, 0, 2 * BTMAP_HINT_MAX_RUN));
+	btmap_destroy(c);
+	btmap_mark(b, 7, 3);
+	btmap_merge(b, a);			/* a is empty now */
+	cr_assert_not(btmap_hinted(a, R - 5, 10));
+	cr_assert(btmap_hinted(b, 7, 3));
+	btmap_destroy(a);
+	btmap_destroy(b);
+	expect_no_leak();
+}
+
 /* Memory follows the dirty blocks: about 2 bytes each, not 4 KiB a region. */
 Test(map, scattered_blocks_cost_two_bytes_each, .timeout = 10)
 {
