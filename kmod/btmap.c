@@ -72,8 +72,8 @@ void (*btmap_replace_delay)(void);
 /* Bins of the fill-count histogram used to pick the densest leaves. */
 #define BTMAP_HIST_SHIFT	9
 #define BTMAP_HIST_BINS		((BTMAP_REGION_BLOCKS >> BTMAP_HIST_SHIFT) + 1)
-/* Bytes of a hint array (BTMAP_HINTS: btmap.h); see "Single-block marks". */
-#define BTMAP_HINT_BYTES	(BTMAP_HINTS * sizeof(u64))
+/* Bytes of a hint array (btmap.h: BTMAP_HINTS and the last run); see "Hints". */
+#define BTMAP_HINT_BYTES	((BTMAP_HINTS + 1) * sizeof(u64))
 /* Keeps the slot array below kvmalloc's INT_MAX cap (16 PiB at 4 KiB). */
 #define BTMAP_MAX_REGIONS	(1UL << 27)
 
@@ -791,10 +791,13 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 		first += n;
 	}
 	btmap_probe_read_unlock();
-	/* After the marks: the completion of this run checks it and is done. */
-	if (whole && count <= BTMAP_HINT_MAX_RUN)
-		WRITE_ONCE(btmap_hint_here(map->f.hint)[from % BTMAP_HINTS],
-			   btmap_hint_entry(from, count));
+	/* After the marks: the completions of this run check it and are done. */
+	if (whole && count <= BTMAP_HINT_MAX_RUN) {
+		u64 *hint = btmap_hint_here(map->f.hint), e = btmap_hint_entry(from, count);
+
+		WRITE_ONCE(hint[from % BTMAP_HINTS], e);
+		WRITE_ONCE(hint[BTMAP_HINT_LAST_RUN], e);
+	}
 	return want;
 }
 
@@ -808,7 +811,8 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
  * array per CPU in the kernel: completions mostly run on the submitting
  * CPU. btmap_mark() leaves an entry for its run too, holding the run's
  * length (btmap.h), so that a multi-block write's completion is checked
- * the same way. An entry is written after its blocks are marked, in one
+ * the same way, and another one for the last run, which the pieces of a
+ * write split below the probe fall in. An entry is written after its blocks are marked, in one
  * store, and the map never loses a mark while it is live, so an entry that
  * matches proves them dirty; a completion that finds its run there returns
  * at once.

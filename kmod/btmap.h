@@ -86,10 +86,26 @@ struct btmap_front {
  */
 #define BTMAP_HINT_COUNT_SHIFT	43
 #define BTMAP_HINT_MAX_RUN	(1ULL << (64 - BTMAP_HINT_COUNT_SHIFT))
+/*
+ * One more entry after the BTMAP_HINTS: the last run btmap_mark() marked on
+ * this CPU. The block layer splits a big write after the submission probe
+ * saw it whole, so its completions come in pieces inside that run.
+ */
+#define BTMAP_HINT_LAST_RUN	BTMAP_HINTS
 
 static inline u64 btmap_hint_entry(u64 first, u64 count)
 {
 	return (first + 1) | ((count - 1) << BTMAP_HINT_COUNT_SHIFT);
+}
+
+/* Does hint entry @e (0: none) cover [@first, @first + @count)? */
+static inline bool btmap_hint_covers(u64 e, u64 first, u64 count)
+{
+	u64 start = (e & ((1ULL << BTMAP_HINT_COUNT_SHIFT) - 1)) - 1;
+
+	/* No entry: start is ~0, above any block. */
+	return first >= start &&
+	       first - start + count <= (e >> BTMAP_HINT_COUNT_SHIFT) + 1;
 }
 
 /* btmap_mark_one() past its hint check; @hint: the entry for @block. */
@@ -121,16 +137,18 @@ static inline bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
 /*
  * Does this CPU's hint prove blocks [@first, @first + @count) dirty in @map
  * (@count >= 1)? Then marking them again would do nothing: the completion of
- * a write whose submission marked the same run. False says nothing. Same
- * context as btmap_mark_one().
+ * a write whose submission marked the same run, or the last run that
+ * contains it. False says nothing. Same context as btmap_mark_one().
  */
 static inline bool btmap_hinted(const struct btmap *map, u64 first, u64 count)
 {
 	const struct btmap_front *f = (const struct btmap_front *)map;
+	const u64 *hint = btmap_hint_here(f->hint);
 
-	return count <= BTMAP_HINT_MAX_RUN &&
-	       READ_ONCE(btmap_hint_here(f->hint)[first % BTMAP_HINTS]) ==
-	       btmap_hint_entry(first, count);
+	if (count <= BTMAP_HINT_MAX_RUN &&
+	    READ_ONCE(hint[first % BTMAP_HINTS]) == btmap_hint_entry(first, count))
+		return true;
+	return btmap_hint_covers(READ_ONCE(hint[BTMAP_HINT_LAST_RUN]), first, count);
 }
 
 /*
