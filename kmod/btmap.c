@@ -95,8 +95,8 @@ _Static_assert((2U << (BTMAP_HASH_MIN_SHIFT + BTMAP_HASH_CLASSES - 1)) == BTMAP_
 	       "the largest hash leaf must cost half what a bitmap leaf costs");
 _Static_assert(BTMAP_REGION_BLOCKS < BTMAP_HASH_FROZEN, "entries must fit in a cell");
 /* A hint entry holds first + 1 below its count bits (btmap.h). */
-_Static_assert(((u64)BTMAP_MAX_REGIONS << BTMAP_REGION_SHIFT) < (1ULL << BTMAP_HINT_COUNT_SHIFT),
-	       "blocks must fit below a hint entry's count");
+_Static_assert(((u64)BTMAP_MAX_REGIONS << BTMAP_REGION_SHIFT) <
+	       (1ULL << BTMAP_HINT_COUNT_SHIFT), "blocks must fit below a hint entry's count");
 /* A hint is read and written whole (READ_ONCE/WRITE_ONCE): no torn u64. */
 _Static_assert(sizeof(long) == sizeof(u64), "hints need single-copy atomic 64-bit accesses");
 
@@ -812,12 +812,12 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
  * CPU. btmap_mark() leaves an entry for its run too, holding the run's
  * length (btmap.h), so that a multi-block write's completion is checked
  * the same way, and another one for the last run, which the pieces of a
- * write split below the probe fall in. An entry is written after its blocks are marked, in one
- * store, and the map never loses a mark while it is live, so an entry that
- * matches proves them dirty; a completion that finds its run there returns
- * at once.
- * A miss (evicted, another CPU) costs the lookup it would have made anyway.
- * The only map that loses marks, btmap_merge()'s source, clears its hints.
+ * write split below the probe fall in. An entry is written after its
+ * blocks are marked, in one store, and the map never loses a mark while it
+ * is live, so an entry that matches proves them dirty; a completion that
+ * finds its run there returns at once. A miss (evicted, another CPU) costs
+ * the lookup it would have made anyway. The only map that loses marks,
+ * btmap_merge()'s source, clears its hints.
  */
 
 /*

@@ -57,9 +57,10 @@ void btmap_destroy(struct btmap *map);
 
 /*
  * Mark blocks [@first, @first + @count) dirty; the range is clipped to the
- * map. Leaves a hint entry for the run (btmap_hinted()). Never sleeps, never fails, takes no lock (hard-IRQ callers are
- * fine). Any number of markers may run at once, and at the same time as
- * btmap_coarsen() and btmap_merge() into this map. As for btmap_mark_one(),
+ * map, and leaves hint entries for the run (btmap_hinted()). Never sleeps,
+ * never fails, takes no lock (hard-IRQ callers are fine). Any number of
+ * markers may run at once, and at the same time as btmap_coarsen() and
+ * btmap_merge() into this map. As for btmap_mark_one(),
  * kernel callers must be in an RCU read-side section (preemption off): no
  * rcu_read_lock() of its own, two calls per mark on PREEMPT_RCU kernels.
  * Returns true when the map wants btmap_coarsen() to run soon (it went
