@@ -808,18 +808,20 @@ Test(map, run_hints_prove_only_their_run, .timeout = 10)
 	btmap_mark(a, 300, 33);
 	cr_assert(btmap_hinted(a, 300, 33));
 	cr_assert_not(btmap_hinted(a, 300, 34));
+	cr_assert_not(btmap_hinted(a, 300, 32));
+	cr_assert_not(btmap_hinted(a, 301, 32));
 	cr_assert_not(btmap_hinted(a, 299, 33));
 	cr_assert_not(btmap_hinted(b, 300, 33));	/* another map */
 	/* Same entry, another block: the run's first block, not its slot. */
 	cr_assert_not(btmap_hinted(a, 300 + BTMAP_HINTS, 33));
 	/* Pieces of the last run are covered (a write split after its mark). */
-	cr_assert(btmap_hinted(a, 310, 5));
-	cr_assert(btmap_hinted(a, 301, 32));
-	cr_assert(btmap_hinted(a, 332, 1));
-	cr_assert_not(btmap_hinted(a, 330, 4));
-	cr_assert_not(btmap_hinted(a, 299, 2));
-	cr_assert_not(btmap_hinted(a, 333, 1));
-	cr_assert_not(btmap_hinted(a, 0, 1));
+	cr_assert(btmap_hinted_in_last_run(a, 310, 5));
+	cr_assert(btmap_hinted_in_last_run(a, 301, 32));
+	cr_assert(btmap_hinted_in_last_run(a, 332, 1));
+	cr_assert_not(btmap_hinted_in_last_run(a, 330, 4));
+	cr_assert_not(btmap_hinted_in_last_run(a, 299, 2));
+	cr_assert_not(btmap_hinted_in_last_run(a, 333, 1));
+	cr_assert_not(btmap_hinted_in_last_run(a, 0, 1));
 	/* A single block with the run's first block: marked, not hinted. */
 	btmap_mark_one(a, 300, true);
 	cr_assert_eq(btmap_dirty(a), 33);
@@ -829,8 +831,8 @@ Test(map, run_hints_prove_only_their_run, .timeout = 10)
 	btmap_mark_one(a, 40 + BTMAP_HINTS, true);
 	cr_assert_eq(btmap_dirty(a), 44);
 	/* Only the last run covers its pieces. */
-	cr_assert(btmap_hinted(a, 45, 5));
-	cr_assert_not(btmap_hinted(a, 310, 5));
+	cr_assert(btmap_hinted_in_last_run(a, 45, 5));
+	cr_assert_not(btmap_hinted_in_last_run(a, 310, 5));
 	/* Runs across regions, and a run the map clips: no entry. */
 	btmap_mark(a, R - 5, 10);
 	cr_assert(btmap_hinted(a, R - 5, 10));
@@ -847,8 +849,10 @@ Test(map, run_hints_prove_only_their_run, .timeout = 10)
 	cr_assert_not(btmap_hinted(c, 0, 2 * BTMAP_HINT_MAX_RUN));
 	btmap_destroy(c);
 	btmap_mark(b, 7, 3);
+	cr_assert(btmap_hinted_in_last_run(a, R - 3, 2));
 	btmap_merge(b, a);			/* a is empty now */
 	cr_assert_not(btmap_hinted(a, R - 5, 10));
+	cr_assert_not(btmap_hinted_in_last_run(a, R - 3, 2));
 	cr_assert(btmap_hinted(b, 7, 3));
 	btmap_destroy(a);
 	btmap_destroy(b);
