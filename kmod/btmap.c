@@ -22,8 +22,9 @@
  * holds at most 13/16 of its cells; the insert that goes past that replaces
  * it by a bigger copy, or past the largest table by a bitmap leaf (4096
  * bytes: a 4096-byte table would cost as much, and mark and read slower).
- * A mark that covers many blocks of a clean region (BTMAP_HASH_DIRECT)
- * goes straight to a bitmap.
+ * A mark that takes a region past what the biggest table holds makes it a
+ * bitmap at once, its blocks set a word at a time: a bitmap is never
+ * bigger than the table the region would need.
  *
  * Replacing a hash leaf, lock-free (hash_replace()): the replacer *freezes*
  * it, setting every empty cell to BTMAP_HASH_FROZEN by cmpxchg, and copies
@@ -36,8 +37,8 @@
  * own CPU (a completion in hard IRQ) just finishes it first. Every
  * replacer's copy is the same; the slot's cmpxchg picks one, the others
  * free theirs. The winner frees the old leaf with call_rcu(): markers and
- * readers are in RCU read-side sections (rcu_read_lock, or for
- * btmap_mark_one() the probes' disabled preemption), so no leaf can be
+ * readers are in RCU read-side sections (rcu_read_lock, or for the
+ * markers in the kernel their callers' disabled preemption), so no leaf can be
  * freed and its address reused under one of them.
  *
  * Transitions: CLEAN -> leaf and CLEAN -> FULL (markers, by cmpxchg),
@@ -71,8 +72,8 @@ void (*btmap_replace_delay)(void);
 /* Bins of the fill-count histogram used to pick the densest leaves. */
 #define BTMAP_HIST_SHIFT	9
 #define BTMAP_HIST_BINS		((BTMAP_REGION_BLOCKS >> BTMAP_HIST_SHIFT) + 1)
-/* Bytes of a hint array (BTMAP_HINTS: btmap.h); see "Single-block marks". */
-#define BTMAP_HINT_BYTES	(BTMAP_HINTS * sizeof(u64))
+/* Bytes of a hint array (btmap.h: BTMAP_HINTS and the last run); see "Hints". */
+#define BTMAP_HINT_BYTES	((BTMAP_HINTS + 1) * sizeof(u64))
 /* Keeps the slot array below kvmalloc's INT_MAX cap (16 PiB at 4 KiB). */
 #define BTMAP_MAX_REGIONS	(1UL << 27)
 
@@ -87,14 +88,15 @@ void (*btmap_replace_delay)(void);
 #define BTMAP_HASH_FROZEN	0xffffU
 /* Most entries of a hash leaf (823 with a 20-byte header and the end mark). */
 #define BTMAP_HASH_MAX		hash_class_max(BTMAP_HASH_CLASSES - 1)
-/* A mark of at least this many blocks on a clean region makes a bitmap. */
-#define BTMAP_HASH_DIRECT	(BTMAP_HASH_MAX / 2)
 
 _Static_assert(BTMAP_REGION_BLOCKS == 1U << BTMAP_REGION_SHIFT,
 	       "BTMAP_REGION_SHIFT does not match BTMAP_REGION_BLOCKS");
 _Static_assert((2U << (BTMAP_HASH_MIN_SHIFT + BTMAP_HASH_CLASSES - 1)) == BTMAP_LEAF_BYTES,
 	       "the largest hash leaf must cost half what a bitmap leaf costs");
 _Static_assert(BTMAP_REGION_BLOCKS < BTMAP_HASH_FROZEN, "entries must fit in a cell");
+/* A hint entry holds first + 1 below its count bits (btmap.h). */
+_Static_assert(((u64)BTMAP_MAX_REGIONS << BTMAP_REGION_SHIFT) <
+	       (1ULL << BTMAP_HINT_COUNT_SHIFT), "blocks must fit below a hint entry's count");
 /* A hint is read and written whole (READ_ONCE/WRITE_ONCE): no torn u64. */
 _Static_assert(sizeof(long) == sizeof(u64), "hints need single-copy atomic 64-bit accesses");
 
@@ -628,13 +630,43 @@ static inline int hash_mark_one(struct btmap *map, unsigned long r, struct btmap
 }
 
 /*
+ * Mark the run [*@off, *@off + *@n) in the hash leaf @h of region @r, which
+ * had room for it: the inserts first, then one count of the new ones (a
+ * replacer sizes its copy by the count, but always a bigger class, so a
+ * late count loses nothing). Returns -1 when @h was replaced (*@off, *@n:
+ * what is left), else whether the map wants btmap_coarsen().
+ */
+static int hash_mark_run(struct btmap *map, unsigned long r, struct btmap_hash *h,
+			 unsigned int *off, unsigned int *n)
+{
+	unsigned int newly = 0, fill;
+	int ret;
+
+	while (*n) {
+		ret = hash_insert(h, *off);
+		if (ret < 0)
+			break;
+		newly += ret;
+		(*off)++;
+		(*n)--;
+	}
+	if (!newly)
+		return *n ? (hash_replace(map, r, h, *n) ? 1 : -1) : 0;
+	fill = (unsigned int)atomic_add_return(newly, &map->fill[r]);
+	if (*n)		/* frozen: the rest goes into the copy */
+		return hash_replace(map, r, h, *n) ? 1 : -1;
+	return fill > h->max && hash_past_max(map, r, h, fill);
+}
+
+/*
  * Mark [@off, @off + @n) of the clean region @r with a new leaf. Returns
  * -1 when another marker set the slot first, else whether the map wants
  * btmap_coarsen().
  */
 static int clean_mark(struct btmap *map, unsigned long r, unsigned int off, unsigned int n)
 {
-	unsigned int c = n < BTMAP_HASH_DIRECT ? hash_class_for(n) : BTMAP_HASH_CLASSES;
+	/* More than the biggest table holds: a bitmap, which costs no more. */
+	unsigned int c = hash_class_for(n);
 	unsigned int all = region_blocks(map, r);
 	unsigned long *slot = &map->slots[r], leaf = 0;
 	bool whole = n == all;
@@ -697,10 +729,20 @@ static bool mark_region(struct btmap *map, unsigned long r, unsigned int off,
 			struct btmap_hash *h = slot_hash(s);
 
 			btmap_mark_window();
-			/* No room for the new ones: one replacement, sized for them. */
+			/*
+			 * No room for the new ones: one replacement, sized for
+			 * them; past the biggest table, a bitmap, which the
+			 * next turn sets by words.
+			 */
 			if ((unsigned int)atomic_read(&map->fill[r]) + n > h->max) {
 				unsigned int k, fill, missing = 0;
 
+				/* Few of them can be there: no table holds them all. */
+				if (n > (unsigned int)atomic_read(&map->fill[r]) + BTMAP_HASH_MAX) {
+					if (hash_replace(map, r, h, n))
+						want = true;
+					continue;
+				}
 				for (k = 0; k < n; k++)
 					missing += !hash_has(h, off + k);
 				fill = (unsigned int)atomic_read(&map->fill[r]) + missing;
@@ -710,19 +752,9 @@ static bool mark_region(struct btmap *map, unsigned long r, unsigned int off,
 					continue;
 				}
 			}
-			while (n) {
-				ret = hash_mark_one(map, r, h, off);
-				if (ret < 0)
-					break;
+			ret = hash_mark_run(map, r, h, &off, &n);
+			if (ret >= 0)
 				want |= ret;
-				off++;
-				n--;
-				/* Grown: the rest goes into the new leaf. */
-				if (n && READ_ONCE(*slot) != s) {
-					ret = -1;
-					break;
-				}
-			}
 		} else {
 			btmap_mark_window();
 			newly = leaf_set((unsigned long *)s, off, n);
@@ -737,15 +769,16 @@ static bool mark_region(struct btmap *map, unsigned long r, unsigned int off,
 
 bool btmap_mark(struct btmap *map, u64 first, u64 count)
 {
-	bool want = false;
-	u64 end;
+	bool want = false, whole;
+	u64 end, from = first;
 
 	if (first >= map->f.nr_blocks || !count)
 		return false;
-	end = count > map->f.nr_blocks - first ? map->f.nr_blocks : first + count;
+	whole = count <= map->f.nr_blocks - first;
+	end = whole ? first + count : map->f.nr_blocks;
 
-	/* Callers hold it already (probes); it keeps hash leaves alive. */
-	rcu_read_lock();
+	/* Keeps hash leaves alive; in the kernel the caller's (btmap.h). */
+	btmap_probe_read_lock();
 	while (first < end) {
 		unsigned long r = (unsigned long)(first >> BTMAP_REGION_SHIFT);
 		unsigned int off = (unsigned int)(first & (BTMAP_REGION_BLOCKS - 1));
@@ -757,7 +790,14 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 			want = true;
 		first += n;
 	}
-	rcu_read_unlock();
+	btmap_probe_read_unlock();
+	/* After the marks: the completions of this run check it and are done. */
+	if (whole && count <= BTMAP_HINT_MAX_RUN) {
+		u64 *hint = btmap_hint_here(map->f.hint), e = btmap_hint_entry(from, count);
+
+		WRITE_ONCE(hint[from % BTMAP_HINTS], e);
+		WRITE_ONCE(hint[BTMAP_HINT_LAST_RUN], e);
+	}
 	return want;
 }
 
@@ -769,11 +809,15 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
  * So btmap_mark_one() records each block it marked in a small direct-mapped
  * array of the map, entry (block % BTMAP_HINTS) = block + 1 (0: none), one
  * array per CPU in the kernel: completions mostly run on the submitting
- * CPU. An entry is written after its block is marked, in one store, and the
- * map never loses a mark while it is live, so an entry that matches proves
- * the block dirty; a completion that finds its block there returns at once.
- * A miss (evicted, another CPU) costs the lookup it would have made anyway.
- * The only map that loses marks, btmap_merge()'s source, clears its hints.
+ * CPU. btmap_mark() leaves an entry for its run too, holding the run's
+ * length (btmap.h), so that a multi-block write's completion is checked
+ * the same way, and another one for the last run, which the pieces of a
+ * write split below the probe fall in. An entry is written after its
+ * blocks are marked, in one store, and the map never loses a mark while it
+ * is live, so an entry that matches proves them dirty; a completion that
+ * finds its run there returns at once. A miss (evicted, another CPU) costs
+ * the lookup it would have made anyway. The only map that loses marks,
+ * btmap_merge()'s source, clears its hints.
  */
 
 /*

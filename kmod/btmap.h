@@ -5,7 +5,7 @@
  * Typical use:
  *
  *	map = btmap_create(nr_blocks, mem_limit);     may sleep
- *	btmap_mark(map, first, count);                 any context, never sleeps
+ *	btmap_mark(map, first, count);                 RCU read side, never sleeps
  *	btmap_mark_one(map, block, likely_set);        the same for one block, from probes
  *	...
  *	for (pos = 0; btmap_next_extent(map, &pos, &start, &len); )
@@ -57,9 +57,12 @@ void btmap_destroy(struct btmap *map);
 
 /*
  * Mark blocks [@first, @first + @count) dirty; the range is clipped to the
- * map. Never sleeps, never fails, takes no lock (hard-IRQ callers are
- * fine). Any number of markers may run at once, and at the same time as
- * btmap_coarsen() and btmap_merge() into this map.
+ * map, and leaves hint entries for the run (btmap_hinted()). Never sleeps,
+ * never fails, takes no lock (hard-IRQ callers are fine). Any number of
+ * markers may run at once, and at the same time as btmap_coarsen() and
+ * btmap_merge() into this map. As for btmap_mark_one(),
+ * kernel callers must be in an RCU read-side section (preemption off): no
+ * rcu_read_lock() of its own, two calls per mark on PREEMPT_RCU kernels.
  * Returns true when the map wants btmap_coarsen() to run soon (it went
  * over its memory limit, or a leaf became full).
  */
@@ -75,6 +78,36 @@ struct btmap_front {
 };
 
 #define BTMAP_HINTS		256U
+
+/*
+ * A hint entry says "[first, first + count) is dirty": first + 1, with
+ * count - 1 in the bits from BTMAP_HINT_COUNT_SHIFT up. A single block's
+ * entry is block + 1. Blocks are below 2^42 (btmap.c); runs of more than
+ * BTMAP_HINT_MAX_RUN blocks get no entry.
+ */
+#define BTMAP_HINT_COUNT_SHIFT	43
+#define BTMAP_HINT_MAX_RUN	(1ULL << (64 - BTMAP_HINT_COUNT_SHIFT))
+/*
+ * One more entry after the BTMAP_HINTS: the last run btmap_mark() marked on
+ * this CPU. The block layer splits a big write after the submission probe
+ * saw it whole, so its completions come in pieces inside that run.
+ */
+#define BTMAP_HINT_LAST_RUN	BTMAP_HINTS
+
+static inline u64 btmap_hint_entry(u64 first, u64 count)
+{
+	return (first + 1) | ((count - 1) << BTMAP_HINT_COUNT_SHIFT);
+}
+
+/* Does hint entry @e (0: none) cover [@first, @first + @count)? */
+static inline bool btmap_hint_covers(u64 e, u64 first, u64 count)
+{
+	u64 start = (e & ((1ULL << BTMAP_HINT_COUNT_SHIFT) - 1)) - 1;
+
+	/* No entry: start is ~0, above any block. */
+	return first >= start &&
+	       first - start + count <= (e >> BTMAP_HINT_COUNT_SHIFT) + 1;
+}
 
 /* btmap_mark_one() past its hint check; @hint: the entry for @block. */
 bool btmap_mark_one_hinted(struct btmap *map, u64 block, u64 *hint);
@@ -103,15 +136,32 @@ static inline bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
 }
 
 /*
- * Does this CPU's hint prove @block dirty in @map? Then btmap_mark_one(@map,
- * @block, true) would do nothing. False says nothing. Same context as
- * btmap_mark_one().
+ * Does this CPU's hint prove blocks [@first, @first + @count) dirty in @map
+ * (@count >= 1)? Then marking them again would do nothing: the completion of
+ * a write whose submission marked the same run. False says nothing. Same
+ * context as btmap_mark_one(). Small enough for the completion probe to
+ * inline without saving registers.
  */
-static inline bool btmap_hinted(const struct btmap *map, u64 block)
+static inline bool btmap_hinted(const struct btmap *map, u64 first, u64 count)
 {
 	const struct btmap_front *f = (const struct btmap_front *)map;
 
-	return READ_ONCE(btmap_hint_here(f->hint)[block % BTMAP_HINTS]) == block + 1;
+	return count <= BTMAP_HINT_MAX_RUN &&
+	       READ_ONCE(btmap_hint_here(f->hint)[first % BTMAP_HINTS]) ==
+	       btmap_hint_entry(first, count);
+}
+
+/*
+ * Is [@first, @first + @count) inside the last run btmap_mark() marked in
+ * @map on this CPU? Then it is dirty: a piece of a write the block layer
+ * split after its submission was marked whole. Same context.
+ */
+static inline bool btmap_hinted_in_last_run(const struct btmap *map, u64 first, u64 count)
+{
+	const struct btmap_front *f = (const struct btmap_front *)map;
+
+	return btmap_hint_covers(READ_ONCE(btmap_hint_here(f->hint)[BTMAP_HINT_LAST_RUN]),
+				 first, count);
 }
 
 /*

@@ -44,15 +44,16 @@ extern atomic_long_t blktrack_allocations;
 #define btmap_replace_window()	do { } while (0)
 
 /*
- * btmap_mark_one()'s read-side section. Its callers are tracepoint probes,
- * which run with preemption (or interrupts) off: since the RCU flavours
+ * btmap_mark_one()'s and btmap_mark()'s read-side section. Their callers
+ * (tracepoint probes, and bt_mark_blocks() in volume.c) run with preemption
+ * (or interrupts) off: since the RCU flavours
  * were consolidated (4.20) that is a read-side critical section for
  * call_rcu() and synchronize_rcu(), and on PREEMPT_RCU kernels an
  * rcu_read_lock() pair would be two out-of-line calls per mark.
  */
 #define btmap_probe_read_lock()						\
 	RCU_LOCKDEP_WARN(!rcu_read_lock_any_held(),			\
-			 "btmap_mark_one() outside an RCU read-side section")
+			 "btmap_mark*() outside an RCU read-side section")
 #define btmap_probe_read_unlock()	do { } while (0)
 
 /* Set bit @nr of @addr atomically; return whether it was set before. */

@@ -73,6 +73,8 @@ static __always_inline void bt_mark(const struct bt_track *t, sector_t start, se
 		return;
 	if (first == last)	/* most writes: one block */
 		want = btmap_mark_one(t->map, first, done);
+	else if (done && btmap_hinted_in_last_run(t->map, first, last - first + 1))
+		return;		/* a piece of a write marked whole at submission */
 	else
 		want = btmap_mark(t->map, first, last - first + 1);
 	if (want && !work_pending(&vol->coarsen_work))
@@ -125,8 +127,9 @@ static noinline void bt_mark_disk_done(struct gendisk *disk, sector_t start, sec
 
 /*
  * Is every block of disk sectors [@start, +@nr) of @disk, on every volume,
- * proven dirty by its hint (btmap_hinted())? Calls nothing, so the
- * completion probe saves no register when it is so (nearly always).
+ * proven dirty by its hint (btmap_hinted(): the run its submission marked)?
+ * Calls nothing, so the completion probe saves no register when it is so
+ * (nearly always).
  */
 static __always_inline bool bt_disk_hinted(struct gendisk *disk, sector_t start,
 					   sector_t nr)
@@ -142,7 +145,9 @@ static __always_inline bool bt_disk_hinted(struct gendisk *disk, sector_t start,
 
 		if (t->disk != disk || !bt_blocks(t, start, start + nr, &first, &last))
 			continue;
-		if (first != last || !btmap_hinted(t->map, first))
+		/* One block, the usual case, costs what it did before runs had hints. */
+		if (first == last ? !btmap_hinted(t->map, first, 1) :
+				    !btmap_hinted(t->map, first, last - first + 1))
 			return false;
 	}
 	return true;

@@ -177,16 +177,26 @@ static u64 pow2_ceil(u64 x)
 }
 
 /*
+ * Most blocks a hash leaf takes: the biggest table is half a bitmap (2048
+ * bytes), a 20-byte header and a 2-byte end mark leave 1013 cells, 13/16 of
+ * which may be used.
+ */
+#define HASH_MAX_BLOCKS	((LEAF / 2 - 20 - 2) / 2 * 13 / 16)
+
+/*
  * What a leaf holding @c dirty blocks may cost. A sparse leaf is a hash
  * table of 2-byte cells after a small header (at most 34 bytes with its end
  * mark), sized in powers of two from 64 bytes and never more than 13/16
- * full; a dense one a 4 KiB bitmap. Neither ever costs more than the
- * bitmap: a flat bitmap's share of the region.
+ * full; past HASH_MAX_BLOCKS a 4 KiB bitmap, however the blocks came (one
+ * big mark makes it at once). Neither ever costs more than the bitmap: a
+ * flat bitmap's share of the region.
  */
 static u64 cost_lo(u64 c)
 {
 	u64 b = pow2_ceil((32 * c + 12) / 13);
 
+	if (c > HASH_MAX_BLOCKS)
+		return LEAF;
 	return b < 64 ? 64 : b > LEAF ? LEAF : b;
 }
 
@@ -194,7 +204,9 @@ static u64 cost_hi(u64 c)
 {
 	u64 b = pow2_ceil((32 * c + 12) / 13 + 34);
 
-	return b < 64 ? 64 : b > LEAF ? LEAF : b;
+	if (c > HASH_MAX_BLOCKS)
+		return LEAF;
+	return b < 64 ? 64 : b > LEAF / 2 ? LEAF / 2 : b;
 }
 
 /*
@@ -258,8 +270,8 @@ Test(map, ranges_at_every_alignment, .timeout = 10)
 		2 * R - 1, 2 * R, 3 * R - 1, 3 * R, nr - 64, nr - 1, nr, nr + 5,
 	};
 	const u64 counts[] = {
-		0, 1, 2, 63, 64, 65, 127, 128, 129, 4097, R - 1, R, R + 1,
-		2 * R + 3, nr, ~0ULL / 2,
+		0, 1, 2, 63, 64, 65, 127, 128, 129, 256, 411, 500, HASH_MAX_BLOCKS,
+		HASH_MAX_BLOCKS + 1, 4097, R - 1, R, R + 1, 2 * R + 3, nr, ~0ULL / 2,
 	};
 	bool *ref = malloc(nr);
 	size_t i, j;
@@ -445,6 +457,103 @@ Test(map, hash_grows_then_converts, .timeout = 20)
 	btmap_coarsen(map, ~0ULL);
 	cr_assert_eq(leaf_bytes(map), 0);
 	expect_exact(map, ref);
+	btmap_destroy(map);
+	free(ref);
+	expect_no_leak();
+}
+
+/* Bytes of the leaf of region @r alone: the map's less the same map without it. */
+static u64 region_leaf_bytes(struct btmap *map, const bool *ref, u64 r)
+{
+	u64 nr = btmap_nr_blocks(map), all = leaf_bytes(map), i;
+	struct btmap *other = btmap_create(nr, 0);
+
+	/* The same blocks, one at a time, but for region @r's. */
+	for (i = 0; i < nr; i++)
+		if (ref[i] && (i < r * R || i >= region_end(nr, r)))
+			btmap_mark(other, i, 1);
+	all -= leaf_bytes(other);
+	btmap_destroy(other);
+	return all;
+}
+
+/*
+ * A mark that takes a region past what the biggest hash table holds makes
+ * a bitmap leaf at once, on a clean region and on a sparse one, with exactly
+ * the blocks marked; below that the region stays a hash leaf.
+ */
+Test(map, big_mark_makes_bitmap_at_once, .timeout = 10)
+{
+	const u64 nr = 4 * R + 500;	/* a short last region */
+	struct btmap *map = btmap_create(nr, 0);
+	bool *ref = calloc(nr, 1);
+	u64 k, f;
+
+	/* Clean region 0: one block more than a table takes. */
+	btmap_mark(map, 1000, HASH_MAX_BLOCKS + 1);
+	ref_mark(ref, nr, 1000, HASH_MAX_BLOCKS + 1);
+	expect_exact(map, ref);
+	cr_assert_eq(leaf_bytes(map), LEAF);
+
+	/* Clean region 1: as many as a table takes stay a hash leaf. */
+	btmap_mark(map, R + 7, HASH_MAX_BLOCKS);
+	ref_mark(ref, nr, R + 7, HASH_MAX_BLOCKS);
+	expect_exact(map, ref);
+	cr_assert_eq(region_leaf_bytes(map, ref, 1), LEAF / 2);
+
+	/* Sparse region 2: scattered blocks, then a run over some of them. */
+	rnd_state = 0xb16b17;
+	for (k = 0; k < 60; k++) {
+		f = 2 * R + rnd_below(4000);
+		btmap_mark(map, f, 1);
+		ref_mark(ref, nr, f, 1);
+	}
+	cr_assert_leq(region_leaf_bytes(map, ref, 2), 256);
+	btmap_mark(map, 2 * R + 1500, 3000);
+	ref_mark(ref, nr, 2 * R + 1500, 3000);
+	expect_exact(map, ref);
+	cr_assert_eq(region_leaf_bytes(map, ref, 2), LEAF);
+
+	/* Sparse region 3: a run that brings it just past the biggest table. */
+	for (k = 0; k < 700; k++) {
+		btmap_mark(map, 3 * R + 40 * k, 1);
+		ref_mark(ref, nr, 3 * R + 40 * k, 1);
+	}
+	cr_assert_eq(region_leaf_bytes(map, ref, 3), LEAF / 2);
+	/* Offsets 20..20 + 248: 124 of them new (every 40th is there). */
+	btmap_mark(map, 3 * R + 20, 130);
+	ref_mark(ref, nr, 3 * R + 20, 130);
+	k = ref_count(ref, 3 * R, 4 * R);
+	cr_assert_gt(k, HASH_MAX_BLOCKS);
+	expect_exact(map, ref);
+	cr_assert_eq(region_leaf_bytes(map, ref, 3), LEAF);
+
+	/* The short last region: all but one block fit the biggest table. */
+	btmap_mark(map, 4 * R + 1, 499);
+	ref_mark(ref, nr, 4 * R + 1, 499);
+	expect_exact(map, ref);
+	expect_sparse_cost(map, ref);
+	cr_assert_eq(region_leaf_bytes(map, ref, 4), LEAF / 2);
+
+	/* Rewrites change nothing, the rest of a bitmap region goes FULL. */
+	cr_assert_not(btmap_mark(map, 2 * R + 1500, 3000));
+	expect_exact(map, ref);
+	cr_assert(btmap_mark(map, 0, R));
+	ref_mark(ref, nr, 0, R);
+	btmap_coarsen(map, ~0ULL);
+	expect_exact(map, ref);
+	expect_sparse_cost(map, ref);
+	btmap_destroy(map);
+
+	/* No memory for the bitmap: FULL, nothing lost. */
+	map = btmap_create(nr, LEAF - 1);
+	memset(ref, 0, nr);
+	btmap_mark(map, R + 5, 30);
+	ref_mark(ref, nr, R + 5, 30);
+	cr_assert(btmap_mark(map, R + 100, 2000));
+	ref_mark(ref, nr, R + 100, 2000);
+	expect_cover(map, ref, &k, &f);
+	cr_assert_eq(btmap_dirty(map), R);
 	btmap_destroy(map);
 	free(ref);
 	expect_no_leak();
@@ -680,6 +789,71 @@ Test(map, mark_one_hints_never_skip_a_clean_block, .timeout = 10)
 	cr_assert_eq(btmap_dirty(a), 2);
 	btmap_mark_one(a, 63 * 256 + 5, true);	/* a hit: nothing changes */
 	cr_assert_eq(btmap_dirty(a), 2);
+	btmap_destroy(a);
+	btmap_destroy(b);
+	expect_no_leak();
+}
+
+/*
+ * btmap_mark() leaves a hint for its run: it proves exactly that run, not a
+ * longer or shorter one, nor one the map clipped, nor after a merge emptied
+ * the map; and btmap_mark_one() does not take a run's entry for its block.
+ */
+Test(map, run_hints_prove_only_their_run, .timeout = 10)
+{
+	const u64 nr = 2 * R + 100;
+	struct btmap *a = btmap_create(nr, 0), *b = btmap_create(nr, 0), *c;
+
+	cr_assert_not(btmap_hinted(a, 300, 33));
+	btmap_mark(a, 300, 33);
+	cr_assert(btmap_hinted(a, 300, 33));
+	cr_assert_not(btmap_hinted(a, 300, 34));
+	cr_assert_not(btmap_hinted(a, 300, 32));
+	cr_assert_not(btmap_hinted(a, 301, 32));
+	cr_assert_not(btmap_hinted(a, 299, 33));
+	cr_assert_not(btmap_hinted(b, 300, 33));	/* another map */
+	/* Same entry, another block: the run's first block, not its slot. */
+	cr_assert_not(btmap_hinted(a, 300 + BTMAP_HINTS, 33));
+	/* Pieces of the last run are covered (a write split after its mark). */
+	cr_assert(btmap_hinted_in_last_run(a, 310, 5));
+	cr_assert(btmap_hinted_in_last_run(a, 301, 32));
+	cr_assert(btmap_hinted_in_last_run(a, 332, 1));
+	cr_assert_not(btmap_hinted_in_last_run(a, 330, 4));
+	cr_assert_not(btmap_hinted_in_last_run(a, 299, 2));
+	cr_assert_not(btmap_hinted_in_last_run(a, 333, 1));
+	cr_assert_not(btmap_hinted_in_last_run(a, 0, 1));
+	/* A single block with the run's first block: marked, not hinted. */
+	btmap_mark_one(a, 300, true);
+	cr_assert_eq(btmap_dirty(a), 33);
+	cr_assert(btmap_hinted(a, 300, 1));
+	/* A single block in the run's slot that is not in the map gets marked. */
+	btmap_mark(a, 40, 10);
+	btmap_mark_one(a, 40 + BTMAP_HINTS, true);
+	cr_assert_eq(btmap_dirty(a), 44);
+	/* Only the last run covers its pieces. */
+	cr_assert(btmap_hinted_in_last_run(a, 45, 5));
+	cr_assert_not(btmap_hinted_in_last_run(a, 310, 5));
+	/* Runs across regions, and a run the map clips: no entry. */
+	btmap_mark(a, R - 5, 10);
+	cr_assert(btmap_hinted(a, R - 5, 10));
+	btmap_mark(a, nr - 3, 8);
+	cr_assert_not(btmap_hinted(a, nr - 3, 8));
+	cr_assert_not(btmap_hinted(a, nr - 3, 3));
+	/* Runs longer than an entry holds get none: no count wraps to another. */
+	c = btmap_create(BTMAP_HINT_MAX_RUN + 10, 0);
+	btmap_mark(c, 0, BTMAP_HINT_MAX_RUN + 1);
+	cr_assert_not(btmap_hinted(c, 0, BTMAP_HINT_MAX_RUN + 1));
+	cr_assert_not(btmap_hinted(c, 0, 1));
+	btmap_mark(c, 0, BTMAP_HINT_MAX_RUN);
+	cr_assert(btmap_hinted(c, 0, BTMAP_HINT_MAX_RUN));
+	cr_assert_not(btmap_hinted(c, 0, 2 * BTMAP_HINT_MAX_RUN));
+	btmap_destroy(c);
+	btmap_mark(b, 7, 3);
+	cr_assert(btmap_hinted_in_last_run(a, R - 3, 2));
+	btmap_merge(b, a);			/* a is empty now */
+	cr_assert_not(btmap_hinted(a, R - 5, 10));
+	cr_assert_not(btmap_hinted_in_last_run(a, R - 3, 2));
+	cr_assert(btmap_hinted(b, 7, 3));
 	btmap_destroy(a);
 	btmap_destroy(b);
 	expect_no_leak();

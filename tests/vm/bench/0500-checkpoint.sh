@@ -5,7 +5,8 @@
 # pinned to CPU 0) at QD1 and QD32 for SECS guest seconds:
 #   plain:  nothing else runs;
 #   cycle:  progs/ckpt-cycle on CPU 1 runs CHECKPOINT then COMMIT every
-#           100 ms, each ioctl timed (clock_gettime);
+#           100 ms, each ioctl timed (clock_gettime), then times one RCU
+#           grace period alone (membarrier, -g): CHECKPOINT waits for one;
 #   read:   the same with READ_EXTENTS of the whole pending map in between,
 #           as a backup would.
 # Figures: CHECKPOINT and COMMIT latency (median and max, ns), fio's write
@@ -58,6 +59,7 @@ for r in $(seq "$ROUNDS"); do
 		for mode in plain cycle read; do
 			opt=
 			[ $mode = read ] && opt=-r
+			[ $mode = cycle ] && opt=-g
 			[ $mode = plain ] || $cycle -c 1 $opt $dev "$SECS" >"$BT_TMP/cycle.out" 2>&1 &
 			set -- $(fio_lat $qd)
 			[ $# = 3 ] || fail "fio QD$qd ($mode) gave '$*'"

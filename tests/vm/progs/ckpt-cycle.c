@@ -2,12 +2,15 @@
 /*
  * ckpt-cycle - CHECKPOINT and COMMIT of one volume every PERIOD ms, timed.
  *
- *	ckpt-cycle [-c CPU] [-p PERIOD_MS] [-r] DEV SECS
+ *	ckpt-cycle [-c CPU] [-p PERIOD_MS] [-r] [-g] DEV SECS
  *
  * For SECS seconds, at every multiple of PERIOD_MS (default 100) from the
  * start: CHECKPOINT DEV, then (with -r) READ_EXTENTS of the whole pending
- * map as a backup would, then COMMIT. Each ioctl is timed with
- * clock_gettime(CLOCK_MONOTONIC). -c CPU pins the program to that CPU.
+ * map as a backup would, then COMMIT; with -g then one
+ * membarrier(MEMBARRIER_CMD_GLOBAL), which is one synchronize_rcu() in the
+ * kernel: what CHECKPOINT's own grace period costs on this machine. Each
+ * call is timed with clock_gettime(CLOCK_MONOTONIC). -c CPU pins the
+ * program to that CPU.
  * DEV must be attached with no checkpoint pending.
  *
  * Prints one "key value" line per figure (nanoseconds, blocks, extents):
@@ -15,6 +18,7 @@
  *	checkpoint_ns_median N / checkpoint_ns_max N
  *	read_ns_median N / read_ns_max N / extents N   (with -r)
  *	commit_ns_median N / commit_ns_max N
+ *	gp_ns_median N / gp_ns_max N                   (with -g)
  *	dirty_per_cycle_median N
  * Exit status 0, or 1 on any error (printed).
  */
@@ -28,10 +32,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <linux/membarrier.h>
 #include <linux/blktrack.h>
 
 #define CTL_PATH "/dev/" BLKTRACK_CTL_NAME
@@ -64,7 +70,7 @@ static void report(const char *key, uint64_t *v, size_t n)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ckpt-cycle [-c CPU] [-p PERIOD_MS] [-r] DEV SECS\n");
+	fprintf(stderr, "usage: ckpt-cycle [-c CPU] [-p PERIOD_MS] [-r] [-g] DEV SECS\n");
 	return 1;
 }
 
@@ -101,18 +107,19 @@ int main(int argc, char *argv[])
 	struct blktrack_checkpoint ck;
 	struct blktrack_stamp_arg st;
 	struct blktrack_devno dev;
-	uint64_t *t_ck, *t_rd, *t_cm, *dirty;
+	uint64_t *t_ck, *t_rd, *t_cm, *t_gp, *dirty;
 	uint64_t period = 100, secs, size, start, next, extents = 0;
 	size_t n = 0, max;
-	bool rd = false;
+	bool rd = false, gp = false;
 	struct stat sb;
 	int c, ctl, fd, cpu = -1;
 
-	while ((c = getopt(argc, argv, "c:p:r")) != -1) {
+	while ((c = getopt(argc, argv, "c:p:rg")) != -1) {
 		switch (c) {
 		case 'c': cpu = atoi(optarg); break;
 		case 'p': period = strtoull(optarg, NULL, 10); break;
 		case 'r': rd = true; break;
+		case 'g': gp = true; break;
 		default: return usage();
 		}
 	}
@@ -146,10 +153,11 @@ int main(int argc, char *argv[])
 	t_ck = calloc(max, sizeof(*t_ck));
 	t_rd = calloc(max, sizeof(*t_rd));
 	t_cm = calloc(max, sizeof(*t_cm));
+	t_gp = calloc(max, sizeof(*t_gp));
 	dirty = calloc(max, sizeof(*dirty));
 	if (rd)
 		ext = calloc(NEXT, sizeof(*ext));
-	if (!t_ck || !t_rd || !t_cm || !dirty || (rd && !ext)) {
+	if (!t_ck || !t_rd || !t_cm || !t_gp || !dirty || (rd && !ext)) {
 		perror("calloc");
 		return 1;
 	}
@@ -187,6 +195,13 @@ int main(int argc, char *argv[])
 			return 1;
 		}
 		t3 = now_ns();
+		if (gp) {
+			if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) < 0) {
+				perror("membarrier");
+				return 1;
+			}
+			t_gp[n] = now_ns() - t3;
+		}
 		t_ck[n] = t1 - t0;
 		t_rd[n] = t2 - t1;
 		t_cm[n] = t3 - t2;
@@ -200,6 +215,8 @@ int main(int argc, char *argv[])
 		printf("extents %llu\n", (unsigned long long)extents);
 	}
 	report("commit_ns", t_cm, n);
+	if (gp)
+		report("gp_ns", t_gp, n);
 	if (n) {
 		qsort(dirty, n, sizeof(*dirty), cmp_u64);
 		printf("dirty_per_cycle_median %llu\n", (unsigned long long)dirty[(n - 1) / 2]);
