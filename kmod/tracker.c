@@ -224,6 +224,51 @@ static void bt_probe_rq_complete(void *data, struct request *rq,
 	bt_mark_disk_done(rq->q->disk, blk_rq_pos(rq), nr);
 }
 
+/*
+ * Sectors of @bio's own data vector before its iterator: how far the bio can
+ * have been advanced since it was built, so at least how far since it was
+ * queued. dm trims the bio it splits (bio_trim() of the part it sent, in
+ * dm_split_and_process_bio()) and ends it with only the rest in bi_iter; the
+ * bytes it advanced past are still before bi_idx/bi_bvec_done. For a clone
+ * sharing a bigger vector it is more than the advance: more marks, none
+ * missing. Not for ops that do not advance the vector (discards).
+ */
+static sector_t bt_bio_advanced(const struct bio *bio)
+{
+	u64 bytes = bio->bi_iter.bi_bvec_done;
+	unsigned int i;
+
+	for (i = 0; i < bio->bi_iter.bi_idx; i++)
+		bytes += bio->bi_io_vec[i].bv_len;
+	return bytes >> SECTOR_SHIFT;
+}
+
+/*
+ * bio_endio() of a bio that block_bio_queue traced (BIO_TRACE_COMPLETION),
+ * when it was not completed as part of a request (blk-mq clears the flag
+ * first): in practice the bios of bio-based disks (dm, md, brd). Their
+ * completion is the mark block_rq_complete gives request-based disks.
+ */
+static void bt_probe_bio_complete(void *data, struct request_queue *q, struct bio *bio)
+{
+	struct gendisk *disk;
+	sector_t start, end;
+
+	/* Request-based: block_rq_complete marks (only error paths get here). */
+	if (queue_is_mq(q) || !bt_op_changes_data(bio_op(bio)))
+		return;
+	disk = bio->bi_bdev->bd_disk;
+	start = bio->bi_iter.bi_sector;
+	end = start + bio_sectors(bio);
+	if (!bio_no_advance_iter(bio) && bio->bi_io_vec)
+		start -= min(bt_bio_advanced(bio), start);
+	if (start == end)
+		return;
+	if (bt_disk_hinted(disk, start, end - start))
+		return;
+	bt_mark_disk_done(disk, start, end - start);
+}
+
 struct bt_hook {
 	const char *name;
 	void *probe;
@@ -233,6 +278,7 @@ struct bt_hook {
 static struct bt_hook bt_hooks[] = {
 	{ "block_bio_queue", bt_probe_bio_queue },
 	{ "block_rq_complete", bt_probe_rq_complete },
+	{ "block_bio_complete", bt_probe_bio_complete },
 };
 
 static void bt_find_tracepoint(struct tracepoint *tp, void *priv)
