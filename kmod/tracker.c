@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tracker.c - the write hooks: probes on two block tracepoints.
+ * tracker.c - the write hooks: probes on three block tracepoints.
  *
  * block_bio_queue fires in submit_bio_noacct() for each bio, in the task
  * that submits it, after a partition's sectors were remapped to the whole
@@ -14,6 +14,10 @@
  * but its data may land after the backup read that block; its completion
  * then marks the new active map, so the next backup takes it. A rewrite of
  * a block already marked costs a read of its word, no atomic.
+ *
+ * block_bio_complete does the same for bio-based disks (dm, brd), which
+ * have no request: bio_endio() traces the bios block_bio_queue traced,
+ * except those blk-mq ended in a request (it clears BIO_TRACE_COMPLETION).
  *
  * The tracepoint symbols are not exported; the tracepoints are found by
  * name with for_each_kernel_tracepoint().
