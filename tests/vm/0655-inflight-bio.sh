@@ -24,14 +24,29 @@ expect_clear second
 write_direct $dm 0 4096
 expect_write 0 4096 first
 
+# wait_active RANGES: until the active map holds exactly these byte ranges
+# (the queue marks of what was submitted): a loaded host is slow to submit.
+wait_active() {
+	local i=0
+	while [ "$(blktrack changes $dm --active)" != "$1" ]; do
+		if [ $i -ge 150 ]; then
+			blktrack changes $dm --active | sed 's/^/# active: /'
+			fail "not queued in 30 s: $(echo $1)"
+		fi
+		sleep 0.2
+		i=$((i + 1))
+	done
+}
+
 run dmsetup suspend --noflush bt-susp
 write_direct $dm 1048576 4096 &
 p1=$!
 write_direct $dm $((HALF - 4096)) 8192 &	# split by dm at HALF
 p2=$!
-sleep 1
+wait_active "$(printf '0 4096\n1048576 4096\n%d 8192' $((HALF - 4096)))"
+sleep 0.5
 alive $p1 && alive $p2 || fail "a write completed on the suspended device"
-ok "two writes are held by the suspended device"
+ok "two writes are queued and held by the suspended device"
 
 bt checkpoint $dm
 expect_write 1048576 4096 first
