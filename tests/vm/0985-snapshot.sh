@@ -10,24 +10,13 @@
 . /blktrack/tests/vm/lib/testlib.sh
 trap cleanup_all EXIT
 
-snap=$BT_TOP/build/vmprogs/snapread
+snap=$SNAPREAD
 V=/dev/vda1
 MIB=1048576
 
 # snapget KEY: a SNAP_STATUS counter of $V.
 snapget() {
-	"$snap" status "$V" >"$BT_TMP/snapst" || fail "snapread status failed"
-	sed -n "s/^$1 //p" "$BT_TMP/snapst"
-}
-
-# snap_fails ERRNO CMD...: snapread must fail with that errno.
-snap_fails() {
-	local want=$1
-	shift
-	"$snap" "$@" >/dev/null 2>"$BT_TMP/snaperr" && fail "snapread $* succeeded"
-	grep -q "^errno $want\$" "$BT_TMP/snaperr" ||
-		{ cat "$BT_TMP/snaperr"; fail "snapread $*: wanted $want"; }
-	ok "snapread $* -> $want"
+	snap_status_get "$V" "$1"
 }
 
 # sha OFFSET LEN FILE-OR-DEV: sha256 of a byte range.
@@ -70,15 +59,15 @@ assert_eq "released after keep" "$(snapget released)" 0
 assert_eq "snapshot sha256" "$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want"
 assert_eq "released blocks" "$(snapget released)" 1024
 assert_eq "store bytes after release" "$(snapget store_bytes)" 0
-snap_fails EIDRM read $V 0 4096
+snap_errno EIDRM read $V 0 4096
 # Outside the pending map: readable, not protected.
 run "$snap" read $V $((4 * MIB)) 4096 >/dev/null
 write_direct $V 0 4096
 assert_eq "copied after release" "$(snapget copied)" 896
 assert_status $V pending yes
 bt commit $V
-snap_fails ENODATA status $V
-snap_fails ENODATA read $V 0 4096
+snap_errno ENODATA status $V
+snap_errno ENODATA read $V 0 4096
 
 echo "# ---- SNAP_ALL: every block is protected; RELEASE frees without reading"
 BLOCKS=$((P1_SIZE / 4096))
@@ -116,12 +105,12 @@ assert_eq "uncopied after release" "$(snapget uncopied)" $((BLOCKS - 2304))
 write_direct $V $((20 * MIB)) $((4 * MIB))
 run sync
 assert_eq "copied after writes to released blocks" "$(snapget copied)" 1280
-snap_fails EIDRM read $V $((20 * MIB)) 4096
+snap_errno EIDRM read $V $((20 * MIB)) 4096
 # Copied blocks: released, their copies freed.
 run "$snap" release $V $((16 * MIB)) $((2 * MIB))
 assert_eq "released (copied range)" "$(snapget released)" 1536
 assert_eq "store bytes after release" "$(snapget store_bytes)" $((768 * 4096))
-snap_fails EIDRM read $V $((16 * MIB)) 4096
+snap_errno EIDRM read $V $((16 * MIB)) 4096
 # Released before: no error, not counted again; [18, 20) MiB is new.
 run "$snap" release $V $((16 * MIB)) $((8 * MIB))
 assert_eq "released (overlapping)" "$(snapget released)" 2048
@@ -134,7 +123,7 @@ assert_eq "store bytes (whole volume)" "$(snapget store_bytes)" 0
 write_direct $V 0 $MIB
 run sync
 assert_eq "copied after the whole release" "$(snapget copied)" 1280
-snap_fails EIDRM read $V 0 4096
+snap_errno EIDRM read $V 0 4096
 bt commit $V
 # A region never written nor cut: released whole, no leaf of its own.
 run "$snap" take $V 0 all
@@ -143,7 +132,7 @@ assert_eq "released (untouched, whole)" "$(snapget released)" $BLOCKS
 write_direct $V $((30 * MIB)) $MIB
 run sync
 assert_eq "copied (untouched, whole)" "$(snapget copied)" 0
-snap_fails EIDRM read $V $((30 * MIB)) 4096
+snap_errno EIDRM read $V $((30 * MIB)) 4096
 bt commit $V
 
 echo "# ---- a full store loses the snapshot, never a write"
@@ -154,8 +143,8 @@ write_direct $V 0 $MIB
 run sync
 assert_eq "overflow" "$(snapget overflow)" 1
 assert_eq "error" "$(snapget error)" 75
-snap_fails EOVERFLOW read $V 0 4096
-snap_fails EOVERFLOW release $V 0 4096
+snap_errno EOVERFLOW read $V 0 4096
+snap_errno EOVERFLOW release $V 0 4096
 assert_status $V snapshot lost
 bt abort $V
 write_direct $V $MIB $MIB
@@ -198,7 +187,7 @@ store_point /dev/vda2
 # A store on the volume (here, the disk holding it) would wait for itself.
 write_direct $V 0 4096
 run sync
-snap_fails EDEADLK take $V 0 pending /dev/vda
+snap_errno EDEADLK take $V 0 pending /dev/vda
 assert_status $V pending no
 # A store too small overflows like a full memory store: the snapshot is lost.
 tiny=$(make_loop 1)
@@ -207,7 +196,7 @@ write_direct $V 0 $((2 * MIB))
 run sync
 assert_eq "overflow (1 MiB store)" "$(snapget overflow)" 1
 assert_eq "error (1 MiB store)" "$(snapget error)" 75
-snap_fails EOVERFLOW read $V 0 4096
+snap_errno EOVERFLOW read $V 0 4096
 bt abort $V
 
 echo "# ---- fio rewrites the volume while the snapshot is read"
