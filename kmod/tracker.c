@@ -157,15 +157,41 @@ static __always_inline bool bt_disk_hinted(struct gendisk *disk, sector_t start,
 	return true;
 }
 
-static bool bt_op_changes_data(enum req_op op)
+/*
+ * The disk sectors an op of @bdev at [*@start, +*@nr) may change: false for
+ * ops that change none (reads, flushes, zone open/close, driver commands).
+ * Zone operations carry no data yet change data: a reset or finish a whole
+ * zone, a reset-all the whole disk. @queued: the op is being submitted; a
+ * zone append then lands where the device picks in its zone (at completion
+ * its sectors are known).
+ */
+static __always_inline bool bt_op_sectors(enum req_op op, struct block_device *bdev,
+					  bool queued, sector_t *start, sector_t *nr)
 {
+	sector_t zone;
+
 	switch (op) {
 	case REQ_OP_WRITE:
 	case REQ_OP_WRITE_ZEROES:
 	case REQ_OP_DISCARD:
 	case REQ_OP_SECURE_ERASE:
+		return *nr;
 	case REQ_OP_ZONE_APPEND:
+		if (!queued)
+			return *nr;
+		fallthrough;
+	case REQ_OP_ZONE_RESET:
+	case REQ_OP_ZONE_FINISH:
+		zone = bdev_zone_sectors(bdev);
+		if (!zone)
+			return *nr;
+		*start = round_down(*start, zone);	/* zone sizes are powers of 2 */
+		*nr = zone;
 		return true;
+	case REQ_OP_ZONE_RESET_ALL:
+		*start = 0;
+		*nr = get_capacity(bdev->bd_disk);
+		return *nr;
 	default:
 		return false;
 	}
@@ -195,37 +221,47 @@ static void bt_probe_bio_queue(void *data, struct bio *bio)
 	sector_t start = bio->bi_iter.bi_sector;
 	sector_t nr = bio_sectors(bio);
 
-	if (!bt_op_changes_data(bio_op(bio)) || !nr)
+	if (!bt_op_sectors(bio_op(bio), bio->bi_bdev, true, &start, &nr))
 		return;		/* reads; an empty flush carries no data */
-	if (bio_op(bio) == REQ_OP_ZONE_APPEND) {
-		/* The device picks where in the zone the data lands. */
-		sector_t zone = bdev_zone_sectors(bio->bi_bdev);
-
-		if (zone) {
-			start &= ~(zone - 1);
-			nr = zone;
-		}
-	}
 	bt_mark_queued(bio->bi_bdev->bd_disk, start, nr);
+}
+
+/* A completion's sectors, unless their submission's hint proves them marked. */
+static __always_inline void bt_mark_done(struct gendisk *disk, sector_t start, sector_t nr)
+{
+	if (!bt_disk_hinted(disk, start, nr))
+		bt_mark_disk_done(disk, start, nr);
 }
 
 static void bt_probe_rq_complete(void *data, struct request *rq,
 				 blk_status_t error, unsigned int nr_bytes)
 {
+	struct gendisk *disk = rq->q->disk;
+	sector_t start = blk_rq_pos(rq);
 	sector_t nr = nr_bytes >> SECTOR_SHIFT;
+	struct bio *bio;
 
 	/* Passthrough requests (REQ_OP_DRV_*) were not marked at queue either. */
-	if (!bt_op_changes_data(req_op(rq)) || !nr || !rq->q->disk)
+	if (!disk || !bt_op_sectors(req_op(rq), disk->part0, false, &start, &nr))
 		return;
+	/*
+	 * Discards merged into one request (NVMe takes up to 256 ranges) are
+	 * not contiguous: each bio is a range of its own. The bios are still
+	 * on the request: this tracepoint fires before any of them is ended.
+	 */
+	if (req_op(rq) == REQ_OP_DISCARD && rq->bio && rq->bio->bi_next) {
+		__rq_for_each_bio(bio, rq)
+			if (bio_sectors(bio))
+				bt_mark_done(disk, bio->bi_iter.bi_sector, bio_sectors(bio));
+		return;
+	}
 	/*
 	 * A zone append's sector is known only now; its queue mark took the
 	 * zone. The table is read twice when a hint misses: the second walk
 	 * marks whatever maps are active then, as a single walk started at
 	 * that point would.
 	 */
-	if (bt_disk_hinted(rq->q->disk, blk_rq_pos(rq), nr))
-		return;
-	bt_mark_disk_done(rq->q->disk, blk_rq_pos(rq), nr);
+	bt_mark_done(disk, start, nr);
 }
 
 /*
@@ -255,22 +291,22 @@ static sector_t bt_bio_advanced(const struct bio *bio)
  */
 static void bt_probe_bio_complete(void *data, struct request_queue *q, struct bio *bio)
 {
-	struct gendisk *disk;
-	sector_t start, end;
+	struct gendisk *disk = bio->bi_bdev->bd_disk;
+	sector_t start = bio->bi_iter.bi_sector;
+	sector_t nr = bio_sectors(bio);
 
 	/* Request-based: block_rq_complete marks (only error paths get here). */
-	if (queue_is_mq(q) || !bt_op_changes_data(bio_op(bio)))
+	if (queue_is_mq(q))
 		return;
-	disk = bio->bi_bdev->bd_disk;
-	start = bio->bi_iter.bi_sector;
-	end = start + bio_sectors(bio);
-	if (!bio_no_advance_iter(bio) && bio->bi_io_vec)
-		start -= min(bt_bio_advanced(bio), start);
-	if (start == end)
+	if (op_is_write(bio_op(bio)) && !bio_no_advance_iter(bio) && bio->bi_io_vec) {
+		sector_t back = min(bt_bio_advanced(bio), start);
+
+		start -= back;
+		nr += back;
+	}
+	if (!bt_op_sectors(bio_op(bio), bio->bi_bdev, false, &start, &nr))
 		return;
-	if (bt_disk_hinted(disk, start, end - start))
-		return;
-	bt_mark_disk_done(disk, start, end - start);
+	bt_mark_done(disk, start, nr);
 }
 
 struct bt_hook {

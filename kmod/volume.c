@@ -463,6 +463,17 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 	if (snap) {
 		struct bt_store_file *store = NULL;
 
+		/*
+		 * A zone reset or append cannot be held for a copy of what it
+		 * changes: no snapshot of a zoned volume (the requester holds
+		 * the freeze instead).
+		 */
+		for (i = 0; i < n; i++) {
+			if (bdev_is_zoned(vols[i]->bdev.bdev)) {
+				ret = -EOPNOTSUPP;
+				goto out_unlock;
+			}
+		}
 		/* Refused interception changes nothing: tracking goes on. */
 		ret = bt_snap_hook();
 		if (ret)

@@ -28,7 +28,7 @@ VM_CRASH_RE='Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for mor
 # Tools copied into the guest at their host paths. Busybox provides the rest;
 # the tests call these by absolute path (busybox's shell prefers its applets).
 VM_TOOLS="fio dmsetup losetup blkdiscard fallocate sfdisk blockdev dd sha256sum
-mkfs.ext4 mkfs.xfs fsfreeze setpriv filefrag"
+mkfs.ext4 mkfs.xfs fsfreeze setpriv filefrag blkzone"
 # Kernel modules the guest loads at boot, then modules the tests load on demand.
 VM_BOOT_MODULES="virtio_pci virtio_blk loop dm-mod"
 VM_EXTRA_MODULES="null_blk xfs brd dm-era"
