@@ -197,6 +197,10 @@ vm_boot() {
 		truncate -s "${VM_DISK2_MIB}M" "$disk2"
 		drive2="-drive file=$disk2,format=raw,if=virtio,cache=unsafe,discard=unmap${VM_DISK2_OPTS:+,$VM_DISK2_OPTS}"
 	fi
+	# A small NVMe namespace (/dev/nvme0n1): a request-based disk that takes
+	# multi-range discards (tests/vm/0420-multi-discard.sh).
+	nvme=$(mktemp "$VM_DIR/nvme-$kver.XXXXXX") || return 1
+	truncate -s 64M "$nvme"
 	# Log to a file of our own, renamed at the end: a QEMU left over from an
 	# interrupted run must not write into this run's log.
 	tmplog=$(mktemp "$log.XXXXXX") || return 1
@@ -206,6 +210,8 @@ vm_boot() {
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 no_timer_check $extra ${VM_APPEND:-}" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" $drive2 \
+		-drive "file=$nvme,format=raw,if=none,id=btnvme,cache=unsafe,discard=unmap" \
+		-device nvme,serial=btnvme0,drive=btnvme \
 		-nographic -no-reboot -nic none ${VM_QEMU_ARGS:-} </dev/null >"$tmplog" 2>&1 8>&- &
 	qpid=$!
 	# Stopped with its caller: see vm_kill_boots.
@@ -224,6 +230,6 @@ vm_boot() {
 	rc=$?
 	mv -f "$tmplog" "$log"
 	[ -n "${VM_DISK:-}" ] || rm -f "$disk"
-	rm -f $disk2
+	rm -f $disk2 "$nvme"
 	return $rc
 }
