@@ -60,13 +60,31 @@ static u64 bt_nr_blocks(const struct bt_volume *vol)
 }
 
 /*
- * Notice a removed disk; the reason stays once seen. A size change is no
- * reason: the next CHECKPOINT takes the new size (bt_resize_pending()).
+ * Notice a removed disk or new media; the reason stays once seen. A size
+ * change is no reason: the next CHECKPOINT takes the new size
+ * (bt_resize_pending()).
+ *
+ * The disk's sequence number moves when its content may have changed
+ * without a write: a media change, LOOP_CHANGE_FD, a loop device given
+ * another file. The maps then describe other content: the history is lost,
+ * and a new one can start at the next checkpoint (a resync reads all), so
+ * its COMMIT clears the reason unless the media changed again since.
  */
 static void bt_check_state(struct bt_volume *vol)
 {
+	u64 seq = READ_ONCE(vol->disk->diskseq);
+
 	if (vol->reason == BLKTRACK_REASON_NONE && !disk_live(vol->disk))
 		vol->reason = BLKTRACK_REASON_DEVICE_REMOVED;
+	if (seq != vol->diskseq) {
+		pr_info("%u:%u: the disk's media changed (sequence %llu -> %llu)\n",
+			MAJOR(vol->dev), MINOR(vol->dev), vol->diskseq, seq);
+		vol->diskseq = seq;
+		if (vol->reason == BLKTRACK_REASON_NONE || vol->history_lost) {
+			vol->reason = BLKTRACK_REASON_MEDIA_CHANGED;
+			vol->history_lost = true;
+		}
+	}
 }
 
 static bool bt_stamp_matches(const struct bt_volume *vol,
@@ -202,6 +220,7 @@ int bt_attach(const struct blktrack_attach *a, dev_t dev)
 	}
 	bdev = vol->bdev.bdev;
 	vol->disk = bdev->bd_disk;
+	vol->diskseq = READ_ONCE(vol->disk->diskseq);
 	vol->start_sect = get_start_sect(bdev);
 	vol->nr_sects = bdev_nr_sectors(bdev);
 	vol->whole_disk = !bdev_is_partition(bdev);
@@ -355,6 +374,7 @@ int bt_status(struct blktrack_status *st, dev_t dev)
 	st->stamp.epoch = vol->epoch;
 	st->mem_limit = vol->mem_limit == U64_MAX ? 0 : vol->mem_limit;
 	st->start_sect = vol->start_sect;
+	st->diskseq = vol->diskseq;
 
 	mutex_lock(&vol->map_lock);
 	st->active_dirty = btmap_dirty(vol->active);
@@ -459,6 +479,11 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 			ret = -EBUSY;
 			goto out_unlock;
 		}
+	}
+	/* STATUS after the checkpoint says whether the pending map is exact. */
+	for (i = 0; i < n; i++) {
+		bt_check_state(vols[i]);
+		vols[i]->ckpt_diskseq = vols[i]->diskseq;
 	}
 	if (snap) {
 		struct bt_store_file *store = NULL;
@@ -720,8 +745,13 @@ int bt_commit(const struct blktrack_stamp_arg *a, dev_t dev)
 		btmap_destroy(vol->pending);
 		vol->pending = NULL;
 		vol->epoch++;
-		/* A new history starts at this generation: stamps guard the rest. */
-		if (vol->history_lost) {
+		/*
+		 * A new history starts at this generation: stamps guard the
+		 * rest. Not if the media changed after the checkpoint: what
+		 * the backup read is not what the disk holds now.
+		 */
+		bt_check_state(vol);
+		if (vol->history_lost && vol->diskseq == vol->ckpt_diskseq) {
 			vol->history_lost = false;
 			vol->reason = BLKTRACK_REASON_NONE;
 		}

@@ -49,7 +49,10 @@ struct bt_volume {
 	unsigned int block_shift;	/* log2(block size in bytes) */
 	bool whole_disk;
 	u32 reason;			/* enum blktrack_reason, sticky */
-	bool history_lost;		/* reason came from RESTORE: COMMIT clears it */
+	bool history_lost;		/* reason came from RESTORE or a media
+					 * change: COMMIT clears it */
+	u64 diskseq;			/* the disk's media sequence we track */
+	u64 ckpt_diskseq;		/* ... as it was at the last CHECKPOINT */
 	bool checkpointed;		/* RESTORE is refused once set */
 	u64 mem_limit;			/* bytes, never 0 */
 	u8 generation[16];

@@ -48,6 +48,8 @@ BLKTRACK_EXPORT const char *blktrack_reason_name(uint32_t reason)
 		return "no-state";
 	case BLKTRACK_REASON_OFFLINE_CHANGE:
 		return "offline-change";
+	case BLKTRACK_REASON_MEDIA_CHANGED:
+		return "media-changed";
 	default:
 		return "unknown";
 	}

@@ -723,6 +723,28 @@ static int wevent(struct backup *b, struct blktrack_backup_result *res, const ch
 }
 
 /* Thaw what is frozen: the filesystem first, then the external writers. */
+/*
+ * The disk must still hold the media the checkpoint saw (STATUS's diskseq):
+ * new media under the read (a loop device given another file, a changed
+ * disc) means the backup read other content than its map describes.
+ */
+static int same_media(struct backup *b, dev_t dev, uint64_t diskseq,
+		      struct blktrack_backup_result *res)
+{
+	struct blktrack_status st;
+	int err = blktrack_status(b->ctx, dev, &st);
+
+	if (err < 0)
+		return err;
+	if (st.diskseq == diskseq)
+		return 0;
+	res->failure = BLKTRACK_FAIL_INVALID;
+	snprintf(b->msg, sizeof(b->msg), "%s: the disk's media changed during the backup "
+		 "(%s): nothing is kept; the next backup resyncs", b->o->device,
+		 blktrack_reason_name(st.reason));
+	return -ESTALE;
+}
+
 static int thaw(struct backup *b, struct blktrack_backup_result *res)
 {
 	int err = 0;
@@ -1506,6 +1528,9 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			 "during the read (--strict): rejected", res->rewritten_bytes);
 		goto out_abort;
 	}
+	err = same_media(&b, dev, st.diskseq, res);
+	if (err)
+		goto out_abort;
 	err = wevent(&b, res, "backup-complete", false);
 	if (err)
 		goto out_abort;

@@ -106,7 +106,8 @@ static const struct field fields[] = {
 	F(blktrack_status, map_bytes, 80, 8),
 	F(blktrack_status, mem_limit, 88, 8),
 	F(blktrack_status, start_sect, 96, 8),
-	F(blktrack_status, reserved, 104, 32),
+	F(blktrack_status, diskseq, 104, 8),
+	F(blktrack_status, reserved, 112, 24),
 
 	F(blktrack_checkpoint_vol, dev, 0, 8),
 	F(blktrack_checkpoint_vol, reserved0, 8, 8),

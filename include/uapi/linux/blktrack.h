@@ -154,7 +154,9 @@ enum blktrack_reason {
 	/* Set by RESTORE with BLKTRACK_RESTORE_INVALID; cleared by the next COMMIT. */
 	BLKTRACK_REASON_UNCLEAN = 3,		/* saved state without the clean flag */
 	BLKTRACK_REASON_NO_STATE = 4,		/* no saved state for the volume */
-	BLKTRACK_REASON_OFFLINE_CHANGE = 5	/* written while not tracked */
+	BLKTRACK_REASON_OFFLINE_CHANGE = 5,	/* written while not tracked */
+	/* The disk's sequence number moved; cleared by a COMMIT after it. */
+	BLKTRACK_REASON_MEDIA_CHANGED = 6	/* new media, LOOP_CHANGE_FD */
 };
 
 /* struct blktrack_status.flags */
@@ -181,6 +183,9 @@ enum blktrack_reason {
  * @map_bytes: OUT memory used by both maps
  * @mem_limit: OUT map memory limit in bytes
  * @start_sect: OUT first sector of the volume on its disk (partitions)
+ * @diskseq: OUT the disk's sequence number (it moves with new media or
+ *	LOOP_CHANGE_FD; then the state is INVALID, MEDIA_CHANGED): a requester
+ *	compares it before and after its read
  * @reserved: must be zero
  */
 struct blktrack_status {
@@ -197,7 +202,8 @@ struct blktrack_status {
 	__u64 map_bytes;
 	__u64 mem_limit;
 	__u64 start_sect;
-	__u64 reserved[4];
+	__u64 diskseq;
+	__u64 reserved[3];
 };
 
 /**

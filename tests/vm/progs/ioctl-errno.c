@@ -382,7 +382,7 @@ static const struct ioc iocs[] = {
 	{ "STATUS", BLKTRACK_IOC_STATUS, sizeof(struct blktrack_status), {
 		ZF(blktrack_status, flags, 0),
 		ZR(blktrack_status, reserved, 0), ZR(blktrack_status, reserved, 1),
-		ZR(blktrack_status, reserved, 2), ZR(blktrack_status, reserved, 3) } },
+		ZR(blktrack_status, reserved, 2) } },
 	{ "CHECKPOINT", BLKTRACK_IOC_CHECKPOINT, sizeof(struct blktrack_checkpoint), {
 		ZF(blktrack_checkpoint, flags, 0),
 		ZR(blktrack_checkpoint, reserved, 0), ZR(blktrack_checkpoint, reserved, 1) } },
@@ -656,6 +656,7 @@ static void checks_attached(void)
 	fill(BLKTRACK_IOC_STATUS, &a, 0);
 	a.u.status.state = 77;		/* OUT fields are ignored on input */
 	a.u.status.dev_size = 77;
+	a.u.status.diskseq = 77;
 	expect(0, BLKTRACK_IOC_STATUS, &a, "STATUS ignores OUT fields on input -> ok");
 }
 
