@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <json-c/json.h>
+#include <xxhash.h>
 
 #include "fdio.h"
 #include "blockset.h"
@@ -31,6 +32,13 @@
 #define CATALOG_FORMAT	"blktrack-catalog"
 #define DELTA_MAX_BYTES	(UINT64_C(1) << 32)
 #define CATALOG_MAX_BYTES	(64U << 20)	/* ~120,000 backups of ~530 bytes */
+/*
+ * Version 2 ends with this line and "}\n": the XXH3-64 of every byte
+ * before the line, as 16 lowercase hex digits. The file stays JSON.
+ */
+#define SUM_KEY		"  \"xxh3\": \""
+#define SUM_TAIL	"\"\n}\n"
+#define SUM_LEN		(sizeof(SUM_KEY) - 1 + 16 + sizeof(SUM_TAIL) - 1)
 
 struct repo {
 	char *path;
@@ -320,7 +328,7 @@ static struct json_object *entry_json(const struct repo_entry *e)
  */
 static int catalog_save(struct repo *r)
 {
-	char *text = NULL;
+	char *text = NULL, *p;
 	size_t len = 0, i;
 	bool nomem = false;
 	FILE *f;
@@ -341,16 +349,27 @@ static int catalog_save(struct repo *r)
 		nomem = !line;
 		json_object_put(o);
 	}
-	fprintf(f, "\n  ]\n}\n");
-	if (fclose(f) || nomem)
+	fprintf(f, "\n  ],\n");
+	if (fclose(f) || nomem) {
 		ret = -ENOMEM;
-	else if (len > CATALOG_MAX_BYTES)
+		goto out_free;
+	}
+	p = realloc(text, len + SUM_LEN + 1);
+	if (!p) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	text = p;
+	len += snprintf(text + len, SUM_LEN + 1, SUM_KEY "%016llx" SUM_TAIL,
+			(unsigned long long)XXH3_64bits(text, len));
+	if (len > CATALOG_MAX_BYTES)
 		ret = repo_set_error(r, -EFBIG,
 				     "%s/" CATALOG ": %zu backups would take %zu bytes, more than"
 				     " the %u MiB a catalog may have", r->path, r->n, len,
 				     CATALOG_MAX_BYTES >> 20);
 	else
 		ret = write_atomic(r, ".", CATALOG, text, len);
+out_free:
 	free(text);
 	return ret;
 }
@@ -441,11 +460,116 @@ static int entry_parse(struct json_object *o, struct repo_entry *e)
 	return 0;
 }
 
+/*
+ * The names the catalog holds (backup files, deltas, block hashes), sorted:
+ * two entries that name one file would delete each other's (the load
+ * refuses them in O(n log n)), and recovery's sweep looks each file up in
+ * O(log n).
+ */
+struct name_table {
+	const char **v;
+	size_t n;
+	char (*hashes)[HASHES_NAME_MAX];
+};
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int name_table_build(const struct repo *r, struct name_table *t)
+{
+	size_t i;
+
+	t->n = 0;
+	t->v = malloc((3 * r->n + 1) * sizeof(*t->v));
+	t->hashes = malloc((r->n + 1) * sizeof(*t->hashes));
+	if (!t->v || !t->hashes) {
+		free(t->v);
+		free(t->hashes);
+		return -ENOMEM;
+	}
+	for (i = 0; i < r->n; i++) {
+		hashes_name(r->e[i].id, t->hashes[i]);
+		t->v[t->n++] = r->e[i].file;
+		t->v[t->n++] = r->e[i].delta;
+		t->v[t->n++] = t->hashes[i];
+	}
+	qsort(t->v, t->n, sizeof(*t->v), cmp_name);
+	return 0;
+}
+
+static void name_table_free(struct name_table *t)
+{
+	free(t->v);
+	free(t->hashes);
+}
+
+void repo_catalog_seal(char *text, size_t len)
+{
+	char hex[17];
+
+	if (len < SUM_LEN || strncmp(text + len - SUM_LEN, SUM_KEY, sizeof(SUM_KEY) - 1))
+		return;
+	snprintf(hex, sizeof(hex), "%016llx",
+		 (unsigned long long)XXH3_64bits(text, len - SUM_LEN));
+	memcpy(text + len - SUM_LEN + sizeof(SUM_KEY) - 1, hex, 16);
+}
+
+/* Two entries naming one file: -EBADMSG. */
+static int catalog_check_names(struct repo *r)
+{
+	struct name_table t;
+	size_t i;
+	int ret = name_table_build(r, &t);
+
+	if (ret)
+		return ret;
+	for (i = 1; i < t.n && strcmp(t.v[i - 1], t.v[i]); i++)
+		;
+	if (i < t.n)
+		ret = repo_set_error(r, -EBADMSG, "%s/" CATALOG ": two backups name %s",
+				     r->path, t.v[i]);
+	name_table_free(&t);
+	return ret;
+}
+
+/*
+ * Version 2's checksum, before anything is parsed: *@has tells whether the
+ * text ends with a checksum line; -EBADMSG when it does and the sum differs.
+ */
+static int catalog_check_sum(struct repo *r, const char *text, size_t len, bool *has)
+{
+	const char *line, *hex;
+	uint64_t want = 0;
+	int i, v = 0;
+
+	*has = false;
+	if (len < SUM_LEN)
+		return 0;
+	line = text + len - SUM_LEN;
+	hex = line + sizeof(SUM_KEY) - 1;
+	*has = !strncmp(line, SUM_KEY, sizeof(SUM_KEY) - 1) &&
+	       !strcmp(hex + 16, SUM_TAIL);
+	if (!*has)
+		return 0;
+	for (i = 0; i < 16 && v >= 0; i++) {
+		v = hex[i] >= 'A' && hex[i] <= 'F' ? -1 : hexval(hex[i]);
+		want = want << 4 | (v & 15);
+	}
+	if (v >= 0 && want == XXH3_64bits(text, line - text))
+		return 0;
+	return repo_set_error(r, -EBADMSG, "%s/" CATALOG ": checksum mismatch: the "
+			      "catalog is damaged; nothing was changed (put back a copy)",
+			      r->path);
+}
+
 static int catalog_load(struct repo *r)
 {
 	struct json_object *root, *arr, *x;
 	size_t len, i, n;
 	uint64_t version;
+	bool has_sum;
 	char fmt[32];
 	char *text;
 	int ret;
@@ -453,8 +577,11 @@ static int catalog_load(struct repo *r)
 	ret = read_file(r, CATALOG, CATALOG_MAX_BYTES, &text, &len);
 	if (ret)
 		return ret;
-	root = json_tokener_parse(text);
+	ret = catalog_check_sum(r, text, len, &has_sum);
+	root = ret ? NULL : json_tokener_parse(text);
 	free(text);
+	if (ret)
+		return ret;
 	if (!root || !json_object_is_type(root, json_type_object) ||
 	    get_str(root, "format", fmt, sizeof(fmt)) || strcmp(fmt, CATALOG_FORMAT) ||
 	    get_u64(root, "version", &version)) {
@@ -462,10 +589,16 @@ static int catalog_load(struct repo *r)
 				     r->path);
 		goto out_put;
 	}
-	if (version != REPO_CATALOG_VERSION) {
+	/* Version 1 has no checksum: read, and written as 2 at the next update. */
+	if (version != REPO_CATALOG_VERSION && version != 1) {
 		ret = repo_set_error(r, -EPROTONOSUPPORT,
-				     "%s/" CATALOG ": version %" PRIu64 ", this blktrack reads %d",
+				     "%s/" CATALOG ": version %" PRIu64 ", this blktrack reads 1 and %d",
 				     r->path, version, REPO_CATALOG_VERSION);
+		goto out_put;
+	}
+	if (version == REPO_CATALOG_VERSION && !has_sum) {
+		ret = repo_set_error(r, -EBADMSG, "%s/" CATALOG ": its checksum line is missing "
+				     "or damaged; nothing was changed (put back a copy)", r->path);
 		goto out_put;
 	}
 	if (get_u64(root, "next_id", &r->next_id) ||
@@ -492,6 +625,7 @@ static int catalog_load(struct repo *r)
 		}
 		r->n++;
 	}
+	ret = catalog_check_names(r);
 out_put:
 	json_object_put(root);
 	return ret;
@@ -1223,48 +1357,11 @@ int repo_abandon(struct repo *r, uint64_t id)
 
 /* ---- crash recovery ----------------------------------------------------- */
 
-/*
- * The names the catalog holds (backup files, deltas, block hashes), sorted,
- * so that a sweep looks each file up in O(log n) and not O(n): recovery
- * runs before every backup, over every file of the repository.
- */
-struct name_table {
-	const char **v;
-	size_t n;
-	char (*hashes)[HASHES_NAME_MAX];
-};
-
-static int cmp_name(const void *a, const void *b)
+static bool ends_with(const char *s, const char *suffix)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+	size_t a = strlen(s), b = strlen(suffix);
 
-static int name_table_build(const struct repo *r, struct name_table *t)
-{
-	size_t i;
-
-	t->n = 0;
-	t->v = malloc((3 * r->n + 1) * sizeof(*t->v));
-	t->hashes = malloc((r->n + 1) * sizeof(*t->hashes));
-	if (!t->v || !t->hashes) {
-		free(t->v);
-		free(t->hashes);
-		return -ENOMEM;
-	}
-	for (i = 0; i < r->n; i++) {
-		hashes_name(r->e[i].id, t->hashes[i]);
-		t->v[t->n++] = r->e[i].file;
-		t->v[t->n++] = r->e[i].delta;
-		t->v[t->n++] = t->hashes[i];
-	}
-	qsort(t->v, t->n, sizeof(*t->v), cmp_name);
-	return 0;
-}
-
-static void name_table_free(struct name_table *t)
-{
-	free(t->v);
-	free(t->hashes);
+	return a >= b && !strcmp(s + a - b, suffix);
 }
 
 static bool referenced(const struct name_table *t, const char *dir, const char *name)
@@ -1274,13 +1371,6 @@ static bool referenced(const struct name_table *t, const char *dir, const char *
 
 	snprintf(full, sizeof(full), "%s/%s", dir, name);
 	return bsearch(&key, t->v, t->n, sizeof(*t->v), cmp_name) != NULL;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-
-	return a >= b && !strcmp(s + a - b, suffix);
 }
 
 /* Remove tmp files and the .bkt/.set files no entry names in @dir. */

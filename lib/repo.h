@@ -33,7 +33,7 @@
 struct blockset;
 struct repo;
 
-#define REPO_CATALOG_VERSION	1
+#define REPO_CATALOG_VERSION	2
 #define REPO_VOLUME_ID_MAX	128
 #define REPO_NAME_MAX		96
 
@@ -88,7 +88,8 @@ struct repo_entry {
  * Open (and with REPO_CREATE create) the repository at @path and take its
  * lock (flock on DIR/lock): exclusive, or shared with REPO_RDONLY. -EBUSY
  * when another process holds it; -ENOENT when there is no catalog;
- * -EBADMSG for an unreadable catalog; -EPROTONOSUPPORT for a newer version.
+ * -EBADMSG for a damaged catalog (checksum, syntax, two entries naming one
+ * file); -EPROTONOSUPPORT for a newer version.
  * On failure *@out is still set (to a repo that only carries the error
  * message, or NULL on -ENOMEM) so that repo_error() can tell why; free it
  * with repo_close().
@@ -97,6 +98,12 @@ int repo_open(const char *path, unsigned int flags, struct repo **out);
 void repo_close(struct repo *r);
 const char *repo_error(const struct repo *r);
 const char *repo_path(const struct repo *r);
+
+/*
+ * Tests and fuzzing only: recompute in place the checksum line that ends
+ * the catalog text @text of @len bytes (version 2); nothing if it has none.
+ */
+void repo_catalog_seal(char *text, size_t len);
 
 /* The catalog in memory, in backup order; valid until the next update. */
 size_t repo_count(const struct repo *r);

@@ -539,6 +539,34 @@ Test(repo, lock_excludes_a_second_requester, .init = setup_dir, .fini = teardown
 	repo_close(r3);
 }
 
+/* Write @root as a version 2 catalog: JSON, then its checksum line. */
+static void write_catalog(struct json_object *root)
+{
+	static const char sum[] = ",\n  \"xxh3\": \"0000000000000000\"\n}\n";
+	const char *t;
+	char p[256], *text;
+	size_t n;
+	FILE *f;
+
+	json_object_object_del(root, "xxh3");
+	t = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
+	n = strrchr(t, '}') - t;
+	while (n && (t[n - 1] == '\n' || t[n - 1] == ' '))
+		n--;
+	text = malloc(n + sizeof(sum));
+	cr_assert(text);
+	memcpy(text, t, n);
+	memcpy(text + n, sum, sizeof(sum));
+	n += sizeof(sum) - 1;
+	repo_catalog_seal(text, n);
+	snprintf(p, sizeof(p), "%s/catalog", dir);
+	f = fopen(p, "w");
+	cr_assert(f);
+	cr_assert_eq(fwrite(text, 1, n, f), n);
+	cr_assert_eq(fclose(f), 0);
+	free(text);
+}
+
 static void edit_catalog(void (*fn)(struct json_object *root))
 {
 	char p[256];
@@ -548,13 +576,24 @@ static void edit_catalog(void (*fn)(struct json_object *root))
 	root = json_object_from_file(p);
 	cr_assert(root);
 	fn(root);
-	cr_assert_eq(json_object_to_file(p, root), 0);
+	write_catalog(root);
 	json_object_put(root);
 }
 
-static void set_version_2(struct json_object *root)
+static void set_version_3(struct json_object *root)
 {
-	json_object_object_add(root, "version", json_object_new_int(2));
+	json_object_object_add(root, "version", json_object_new_int(3));
+}
+
+/* Version 1: the same JSON without the checksum line. */
+static void set_version_1(struct json_object *root)
+{
+	char p[256];
+
+	json_object_object_add(root, "version", json_object_new_int(1));
+	json_object_object_del(root, "xxh3");
+	snprintf(p, sizeof(p), "%s/catalog", dir);
+	cr_assert_eq(json_object_to_file(p, root), 0);
 }
 
 Test(repo, catalog_round_trip_and_versions, .init = setup_dir, .fini = teardown_dir)
@@ -586,9 +625,42 @@ Test(repo, catalog_round_trip_and_versions, .init = setup_dir, .fini = teardown_
 	cr_expect_eq(saved[1].to.epoch, 2);
 	repo_close(r);
 
-	edit_catalog(set_version_2);
+	/* A version 1 catalog is read, and written as version 2 at the next update. */
+	{
+		char p1[256];
+		struct json_object *root;
+
+		snprintf(p1, sizeof(p1), "%s/catalog", dir);
+		root = json_object_from_file(p1);
+		cr_assert(root);
+		set_version_1(root);
+		json_object_put(root);
+	}
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	cr_assert_eq(repo_count(r), 3);
+	for (i = 0; i < 3; i++)
+		cr_expect_eq(memcmp(repo_entry_at(r, i), &saved[i], sizeof(saved[i])), 0,
+			     "version 1, entry %zu", i);
+	cr_assert_eq(repo_abandon(r, 3), 0, "%s", repo_error(r));
+	repo_close(r);
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	cr_expect_eq(repo_count(r), 2);
+	repo_close(r);
+	{
+		struct json_object *root, *v;
+
+		snprintf(p, sizeof(p), "%s/catalog", dir);
+		root = json_object_from_file(p);
+		cr_assert(root);
+		cr_expect(json_object_object_get_ex(root, "version", &v) &&
+			  json_object_get_int(v) == 2);
+		cr_expect(json_object_object_get_ex(root, "xxh3", &v));
+		json_object_put(root);
+	}
+
+	edit_catalog(set_version_3);
 	cr_expect_eq(repo_open(dir, 0, &r), -EPROTONOSUPPORT);
-	cr_expect(strstr(repo_error(r), "version 2"));
+	cr_expect(strstr(repo_error(r), "version 3"), "%s", repo_error(r));
 	repo_close(r);
 
 	snprintf(p, sizeof(p), "%s/catalog", dir);
@@ -1152,4 +1224,170 @@ Test(repo, catalog_text_lookups_and_sweep, .init = setup_dir, .fini = teardown_d
 	snprintf(nm, sizeof(nm), "hashes/%" PRIu64 ".bh", id);
 	cr_expect(exists(nm), "%s", nm);
 	repo_close(r);
+}
+
+/* ---- the catalog's checksum and names (issue 13) ---------------------- */
+
+static void write_file(const char *name, const void *buf, size_t len)
+{
+	char p[256];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "w");
+	cr_assert(f, "%s", p);
+	cr_assert_eq(fwrite(buf, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+}
+
+static char *read_whole(const char *name, size_t *len)
+{
+	char p[256], *buf;
+	struct stat st;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "r");
+	cr_assert(f, "%s", p);
+	cr_assert_eq(fstat(fileno(f), &st), 0);
+	buf = malloc(st.st_size + 1);
+	cr_assert(buf);
+	cr_assert_eq(fread(buf, 1, st.st_size, f), (size_t)st.st_size);
+	fclose(f);
+	*len = st.st_size;
+	return buf;
+}
+
+/* "ls -R" of the repository, one sorted string: what must not change. */
+static char *listing(void)
+{
+	char cmd[300], *out = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && find . | LC_ALL=C sort", dir);
+	f = popen(cmd, "r");
+	cr_assert(f);
+	cr_assert_geq(getdelim(&out, &cap, '\0', f), 0);
+	pclose(f);
+	return out;
+}
+
+/* full 1 (hashes), differential 2, incremental 3 (hashes), all committed. */
+static void three_backups(void)
+{
+	struct repo *r;
+	struct fkern k;
+	uint64_t id;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
+	id = protocol(r, &k, REPO_FULL, 2, NULL);
+	hashes_for(r, id);
+	cr_assert_eq(repo_commit(r, id, 4), 0);
+	fk_commit(&k);
+	protocol(r, &k, REPO_DIFFERENTIAL, 4, NULL);
+	id = protocol(r, &k, REPO_INCREMENTAL, 2, NULL);
+	hashes_for(r, id);
+	cr_assert_eq(repo_commit(r, id, 4), 0);
+	fk_commit(&k);
+	repo_close(r);
+}
+
+Test(repo, catalog_bit_flips_are_detected, .init = setup_dir, .fini = teardown_dir,
+     .timeout = 120)
+{
+	struct repo *r;
+	struct fkern k;
+	char *good, *bad, *before, *after;
+	size_t len, n, bit;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	protocol(r, &k, REPO_INCREMENTAL, 4, NULL);
+	protocol(r, &k, REPO_DIFFERENTIAL, 1, NULL);	/* one pending */
+	repo_close(r);
+	good = read_whole("catalog", &len);
+	before = listing();
+	bad = malloc(len);
+	cr_assert(bad);
+	for (bit = 0; bit < 8 * len; bit++) {
+		char *got;
+		int ret;
+
+		memcpy(bad, good, len);
+		bad[bit / 8] ^= 1 << (bit % 8);
+		write_file("catalog", bad, len);
+		ret = repo_open(dir, 0, &r);
+		cr_assert_eq(ret, -EBADMSG, "bit %zu (byte %zu '%c'): %d %s", bit, bit / 8,
+			     good[bit / 8], ret, repo_error(r));
+		repo_close(r);
+		got = read_whole("catalog", &n);
+		cr_assert(n == len && !memcmp(got, bad, len), "bit %zu: catalog rewritten", bit);
+		free(got);
+	}
+	write_file("catalog", good, len);
+	after = listing();
+	cr_expect_str_eq(after, before, "nothing written or removed");
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	cr_expect_eq(repo_count(r), 3);
+	repo_close(r);
+	free(good);
+	free(bad);
+	free(before);
+	free(after);
+}
+
+static void same_file_in_2(struct json_object *root)
+{
+	struct json_object *arr;
+
+	json_object_object_get_ex(root, "backups", &arr);
+	json_object_object_add(json_object_array_get_idx(arr, 1), "file",
+			       json_object_new_string("backups/1.bkt"));
+}
+
+static void same_delta_in_3(struct json_object *root)
+{
+	struct json_object *arr, *d;
+
+	json_object_object_get_ex(root, "backups", &arr);
+	json_object_object_get_ex(json_object_array_get_idx(arr, 0), "delta", &d);
+	json_object_object_add(json_object_array_get_idx(arr, 2), "delta",
+			       json_object_get(d));
+}
+
+static void same_id_in_3(struct json_object *root)
+{
+	struct json_object *arr;
+
+	json_object_object_get_ex(root, "backups", &arr);
+	json_object_object_add(json_object_array_get_idx(arr, 2), "id",
+			       json_object_new_uint64(2));
+}
+
+Test(repo, catalog_names_and_ids_are_unique, .init = setup_dir, .fini = teardown_dir)
+{
+	void (*const edits[])(struct json_object *) = {
+		same_file_in_2, same_delta_in_3, same_id_in_3,
+	};
+	struct repo *r;
+	char *good;
+	size_t len, i;
+
+	three_backups();
+	good = read_whole("catalog", &len);
+	for (i = 0; i < 3; i++) {
+		edit_catalog(edits[i]);
+		cr_expect_eq(repo_open(dir, REPO_RDONLY, &r), -EBADMSG, "edit %zu: %s", i,
+			     repo_error(r));
+		cr_expect(strstr(repo_error(r), i < 2 ? "two backups name" : "malformed"),
+			  "%s", repo_error(r));
+		repo_close(r);
+		write_file("catalog", good, len);
+	}
+	cr_assert_eq(repo_open(dir, REPO_RDONLY, &r), 0, "%s", repo_error(r));
+	repo_close(r);
+	free(good);
 }
