@@ -48,8 +48,17 @@ struct repo {
 	struct repo_entry *e;
 	size_t n, cap;
 	uint64_t next_id;
+	bool replaced;		/* the last write_atomic() renamed its file in place */
 	char err[512];
 };
+
+/* repo.h; hidden visibility: only a program built with repo.c can set it. */
+int (*repo_fault_hook)(const char *step, const char *name);
+
+static int fault(const char *step, const char *name)
+{
+	return repo_fault_hook ? repo_fault_hook(step, name) : 0;
+}
 
 __attribute__((format(printf, 3, 4)))
 static int repo_set_error(struct repo *r, int err, const char *fmt, ...)
@@ -204,24 +213,41 @@ static int fsync_dir(struct repo *r, const char *sub)
 	return ret;
 }
 
-/* @name relative to the repo, in @dir ("." or a subdirectory). */
+/*
+ * @name relative to the repo, in @dir ("." or a subdirectory). r->replaced
+ * tells a failure after the rename (the new file is what every reader now
+ * sees, but may not survive a power cut) from one before it (nothing
+ * changed).
+ */
 static int write_atomic(struct repo *r, const char *dir, const char *name,
 			const void *buf, size_t len)
 {
 	char tmp[REPO_NAME_MAX + 8];
 	int fd, ret;
 
+	r->replaced = false;
 	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
-	fd = openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return repo_set_error(r, -errno, "%s/%s: %s", r->path, tmp,
-				      strerror(errno));
-	ret = fd_write_all(fd, buf, len);
+	ret = fault("open", name);
+	fd = ret ? -1 : openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = ret ? ret : -errno;
+		return repo_set_error(r, ret, "%s/%s: %s", r->path, tmp, strerror(-ret));
+	}
+	ret = fault("write", name);
+	if (!ret)
+		ret = fd_write_all(fd, buf, len);
+	if (!ret)
+		ret = fault("fsync", name);
 	if (!ret && fsync(fd))
 		ret = -errno;
 	close(fd);
+	if (!ret)
+		ret = fault("rename", name);
 	if (!ret && renameat(r->dirfd, tmp, r->dirfd, name))
 		ret = -errno;
+	r->replaced = !ret;
+	if (!ret)
+		ret = fault("fsync-dir", name);
 	if (!ret)
 		ret = fsync_dir(r, dir);
 	if (ret) {
@@ -1288,6 +1314,15 @@ int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)
 	r->e[i].state = REPO_COMMITTED;
 	r->e[i].stored_bytes = stored_bytes;
 	ret = catalog_save(r);
+	if (ret && r->replaced)
+		/*
+		 * Renamed, not durable: readers see it committed. So does this
+		 * repo, so that repo_abandon() leaves its files alone; the
+		 * caller ABORTs the kernel and the next backup resyncs.
+		 */
+		return repo_set_error(r, ret, "backup %" PRIu64 " is in the catalog as "
+				      "committed, but the catalog is maybe not durable (%s)",
+				      id, strerror(-ret));
 	if (ret) {
 		r->e[i] = old;
 		return ret;
@@ -1313,17 +1348,6 @@ static void unlink_entry_files(struct repo *r, const struct repo_entry *e,
 			(*removed)++;
 }
 
-static void unlink_tmp_files(struct repo *r, const struct repo_entry *e)
-{
-	char tmp[REPO_NAME_MAX + 8], hashes[REPO_NAME_MAX];
-
-	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, e->file);
-	unlinkat(r->dirfd, tmp, 0);
-	repo_hashes_name(e->id, hashes);
-	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, hashes);
-	unlinkat(r->dirfd, tmp, 0);
-}
-
 int repo_abandon(struct repo *r, uint64_t id)
 {
 	struct repo_entry old;
@@ -1335,12 +1359,11 @@ int repo_abandon(struct repo *r, uint64_t id)
 	if (ret)
 		return ret;
 	/*
-	 * The tmp files first: no entry names them, and when the filesystem
-	 * is full (the usual reason to abandon) they hold the room the new
-	 * catalog needs. Then the catalog: a crash in between leaves orphans
-	 * that recovery removes.
+	 * The files first: when the filesystem is full (the usual reason to
+	 * abandon) they hold the room the new catalog needs. A crash in
+	 * between leaves a pending entry without files: recovery drops it.
 	 */
-	unlink_tmp_files(r, &r->e[i]);
+	unlink_entry_files(r, &r->e[i], NULL);
 	old = r->e[i];
 	memmove(&r->e[i], &r->e[i + 1], (r->n - i - 1) * sizeof(*r->e));
 	r->n--;
@@ -1349,10 +1372,8 @@ int repo_abandon(struct repo *r, uint64_t id)
 		memmove(&r->e[i + 1], &r->e[i], (r->n - i) * sizeof(*r->e));
 		r->e[i] = old;
 		r->n++;
-		return ret;
 	}
-	unlink_entry_files(r, &old, NULL);
-	return 0;
+	return ret;
 }
 
 /* ---- crash recovery ----------------------------------------------------- */
@@ -1400,11 +1421,48 @@ static int sweep_dir(struct repo *r, const struct name_table *t, const char *dir
 	return fsync_dir(r, dir);
 }
 
+/*
+ * Drop the pending entries (never validated: backup-complete precedes
+ * (c)), their files first: on a full filesystem they hold the room the
+ * new catalog needs, and a crash in between leaves entries to drop again.
+ */
+static int drop_pending(struct repo *r, struct repo_recovery *out)
+{
+	struct repo_entry *keep;
+	size_t i, k, n = r->n;
+	int ret;
+
+	for (i = 0; i < n; i++)
+		out->dropped += r->e[i].state == REPO_PENDING;
+	if (!out->dropped)
+		return 0;
+	keep = malloc(n * sizeof(*keep));
+	if (!keep)
+		return -ENOMEM;
+	memcpy(keep, r->e, n * sizeof(*keep));
+	for (i = k = 0; i < n; i++) {
+		if (r->e[i].state == REPO_PENDING)
+			unlink_entry_files(r, &r->e[i], &out->removed);
+		else
+			r->e[k++] = r->e[i];
+	}
+	r->n = k;
+	ret = catalog_save(r);
+	if (ret) {
+		/* Their files are gone; the next recovery drops them again. */
+		memcpy(r->e, keep, n * sizeof(*keep));
+		r->n = n;
+		out->dropped = 0;
+	}
+	free(keep);
+	return ret;
+}
+
 int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 		 struct repo_recovery *out)
 {
 	struct name_table names;
-	size_t i, k;
+	size_t i;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -1413,32 +1471,9 @@ int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 		return ret;
 	if (!unlinkat(r->dirfd, CATALOG_TMP, 0))
 		out->removed++;
-
-	/* Pending entries were never validated (backup-complete precedes (c)). */
-	for (i = 0; i < r->n; i++)
-		out->dropped += r->e[i].state == REPO_PENDING;
-	if (out->dropped) {
-		struct repo_entry *keep = malloc(r->n * sizeof(*keep));
-		size_t n = r->n;
-
-		if (!keep)
-			return -ENOMEM;
-		memcpy(keep, r->e, n * sizeof(*keep));
-		for (i = k = 0; i < n; i++)
-			if (r->e[i].state != REPO_PENDING)
-				r->e[k++] = r->e[i];
-		r->n = k;
-		ret = catalog_save(r);
-		if (ret) {
-			/* The catalog on disk is unchanged: so is the one in memory. */
-			memcpy(r->e, keep, n * sizeof(*keep));
-			r->n = n;
-			out->dropped = 0;
-		}
-		free(keep);
-		if (ret)
-			return ret;
-	}
+	ret = drop_pending(r, out);
+	if (ret)
+		return ret;
 	/* Their files are orphans now, like a crash's leftovers. */
 	ret = name_table_build(r, &names);
 	if (ret)

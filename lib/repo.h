@@ -105,6 +105,13 @@ const char *repo_path(const struct repo *r);
  */
 void repo_catalog_seal(char *text, size_t len);
 
+/*
+ * Tests only: called before each step ("open", "write", "fsync", "rename",
+ * "fsync-dir") of every file the repository writes by rename (the catalog,
+ * deltas); a negative errno fails that step. Not exported by libblktrack.
+ */
+extern int (*repo_fault_hook)(const char *step, const char *name);
+
 /* The catalog in memory, in backup order; valid until the next update. */
 size_t repo_count(const struct repo *r);
 const struct repo_entry *repo_entry_at(const struct repo *r, size_t i);
@@ -217,8 +224,9 @@ struct repo_recovery {
 /*
  * Repair the repository after a crash and tell the caller what to do with
  * the kernel's pending checkpoint (doc/REPOSITORY.md, recovery table):
- * every pending entry is dropped with its files (it was never validated);
- * tmp files and files no entry names are removed; a pending kernel
+ * every pending entry is dropped (it was never validated), its files
+ * deleted before the catalog is rewritten (a full filesystem needs their
+ * room); tmp files and files no entry names are removed; a pending kernel
  * checkpoint is committed when a committed entry of the volume was taken
  * from it, else aborted. @ks may be NULL (repository only).
  */
