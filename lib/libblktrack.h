@@ -416,6 +416,9 @@ BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
 				    const struct blktrack_restore_opts *opts,
 				    struct blktrack_restore_result *res);
 
+/* Create a repository in @dir, a missing or empty directory (blktrack init). */
+BLKTRACK_EXPORT int blktrack_repo_init(struct blktrack_ctx *ctx, const char *dir);
+
 /*
  * The repository as JSON (a new reference): {"path", "backups": [...]},
  * each backup with its catalog fields, "chain": [ids] or "chain_error".

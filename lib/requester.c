@@ -2116,6 +2116,17 @@ static void jfile_detail(struct json_object *o, const char *path, int *fails)
 		close(fd);
 }
 
+BLKTRACK_EXPORT int blktrack_repo_init(struct blktrack_ctx *ctx, const char *dir)
+{
+	struct repo *r;
+	int err = repo_open(dir, REPO_CREATE, &r);
+
+	if (err)
+		blktrack_set_error(ctx, err, "%s", r ? repo_error(r) : strerror(-err));
+	repo_close(r);
+	return err;
+}
+
 BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir,
 				       bool detail, struct json_object **out)
 {
