@@ -416,7 +416,12 @@ BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
 				    const struct blktrack_restore_opts *opts,
 				    struct blktrack_restore_result *res);
 
-/* Create a repository in @dir, a missing or empty directory (blktrack init). */
+/*
+ * Create a repository in @dir, a missing or empty directory (blktrack init).
+ * -EEXIST: already a repository; -ENOTEMPTY: something else is there;
+ * -EUCLEAN: backup files without a catalog. Everything else that opens a
+ * repository refuses a directory that is not one (-ENOENT).
+ */
 BLKTRACK_EXPORT int blktrack_repo_init(struct blktrack_ctx *ctx, const char *dir);
 
 /*

@@ -489,8 +489,7 @@ static int entry_parse(struct json_object *o, struct repo_entry *e)
 /*
  * The names the catalog holds (backup files, deltas, block hashes), sorted:
  * two entries that name one file would delete each other's (the load
- * refuses them in O(n log n)), and recovery's sweep looks each file up in
- * O(log n).
+ * refuses them in O(n log n)).
  */
 struct name_table {
 	const char **v;
@@ -659,23 +658,116 @@ out_put:
 
 /* ---- open and close ----------------------------------------------------- */
 
-static int repo_create_layout(struct repo *r)
+/*
+ * Whether directory @sub holds a name not in @allowed (NULL-terminated):
+ * 1 or 0, -1 when it cannot be opened. Stops at the first such name.
+ */
+static int dir_used(struct repo *r, const char *sub, const char *const *allowed)
 {
+	struct dirent *d;
+	int fd, used = 0;
+	size_t i;
+	DIR *dp;
+
+	fd = openat(r->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dp = fd < 0 ? NULL : fdopendir(fd);
+	if (!dp) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while (!used && (d = readdir(dp))) {
+		for (i = 0; allowed[i] && strcmp(d->d_name, allowed[i]); i++)
+			;
+		used = !allowed[i];
+	}
+	closedir(dp);
+	return used;
+}
+
+static const char *const dots[] = { ".", "..", NULL };
+
+/* Backup files, deltas or hashes: what a repository that lost its catalog holds. */
+static bool holds_backups(struct repo *r)
+{
+	return dir_used(r, BACKUPS_DIR, dots) > 0 || dir_used(r, DELTAS_DIR, dots) > 0 ||
+	       dir_used(r, HASHES_DIR, dots) > 0;
+}
+
+/*
+ * There is no catalog. Creating one here and recovering would delete every
+ * backup file it does not name: refuse, and say what to do.
+ */
+static int no_catalog(struct repo *r)
+{
+	if (holds_backups(r))
+		return repo_set_error(r, -EUCLEAN,
+				      "%s holds backup files but no catalog (deleted, or moved "
+				      "to lost+found by fsck?); nothing was changed. Put the "
+				      "catalog back from a copy; to start a new repository, "
+				      "move these files away and run 'blktrack init --repo %s'",
+				      r->path, r->path);
+	return repo_set_error(r, -ENOENT, "%s is not a blktrack repository (is a "
+			      "filesystem missing there? create one with 'blktrack init "
+			      "--repo %s')", r->path, r->path);
+}
+
+static int repo_lock(struct repo *r, bool create)
+{
+	r->lockfd = openat(r->dirfd, LOCK_FILE, (r->rdonly ? O_RDONLY : O_RDWR) |
+			   (create ? O_CREAT : 0) | O_CLOEXEC, 0600);
+	if (r->lockfd < 0) {
+		if (errno == ENOENT)
+			return no_catalog(r);
+		return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", r->path,
+				      strerror(errno));
+	}
+	if (flock(r->lockfd, (r->rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
+		if (errno == EWOULDBLOCK)
+			return repo_set_error(r, -EBUSY,
+					      "%s: in use by another blktrack", r->path);
+		return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", r->path,
+				      strerror(errno));
+	}
+	return 0;
+}
+
+/*
+ * blktrack init: a new repository in an empty directory, or one that only
+ * holds what an interrupted init left (the lock, empty subdirectories) or
+ * the lost+found of a new filesystem. The catalog comes last: it makes the
+ * directory a repository.
+ */
+static int repo_init(struct repo *r)
+{
+	static const char *const layout[] = {
+		".", "..", LOCK_FILE, CATALOG_TMP, BACKUPS_DIR, DELTAS_DIR, HASHES_DIR,
+		"lost+found", NULL,
+	};
 	static const char *const dirs[] = { BACKUPS_DIR, DELTAS_DIR, HASHES_DIR };
 	unsigned int i;
 	int ret;
 
+	if (file_exists(r, CATALOG))
+		return repo_set_error(r, -EEXIST, "%s is already a blktrack repository",
+				      r->path);
+	if (holds_backups(r))
+		return no_catalog(r);
+	if (dir_used(r, ".", layout) || dir_used(r, "lost+found", dots) > 0)
+		return repo_set_error(r, -ENOTEMPTY, "%s is not empty: a repository is "
+				      "created in a missing or empty directory", r->path);
+	ret = repo_lock(r, true);
+	if (ret)
+		return ret;
+	if (file_exists(r, CATALOG))	/* another init won the race */
+		return repo_set_error(r, -EEXIST, "%s is already a blktrack repository",
+				      r->path);
 	for (i = 0; i < 3; i++)
 		if (mkdirat(r->dirfd, dirs[i], 0700) && errno != EEXIST)
 			return repo_set_error(r, -errno, "%s/%s: %s", r->path,
 					      dirs[i], strerror(errno));
-	if (file_exists(r, CATALOG))
-		return 0;
 	r->next_id = 1;
-	ret = catalog_save(r);
-	if (ret)
-		return ret;
-	return 0;
+	return catalog_save(r);
 }
 
 int repo_open(const char *path, unsigned int flags, struct repo **out)
@@ -696,32 +788,19 @@ int repo_open(const char *path, unsigned int flags, struct repo **out)
 	if ((flags & REPO_CREATE) && mkdir(path, 0700) && errno != EEXIST)
 		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
 	r->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (r->dirfd < 0)
-		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
-	r->lockfd = openat(r->dirfd, LOCK_FILE,
-			   (r->rdonly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
-	if (r->lockfd < 0) {
+	if (r->dirfd < 0) {
 		if (errno == ENOENT)
-			return repo_set_error(r, -ENOENT, "%s: not a blktrack repository",
-					      path);
-		return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", path,
-				      strerror(errno));
+			return no_catalog(r);
+		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
 	}
-	if (flock(r->lockfd, (r->rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
-		if (errno == EWOULDBLOCK)
-			return repo_set_error(r, -EBUSY,
-					      "%s: in use by another blktrack", path);
-		return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", path,
-				      strerror(errno));
-	}
-	if (flags & REPO_CREATE) {
-		ret = repo_create_layout(r);
-		if (ret)
-			return ret;
-	} else if (!file_exists(r, CATALOG)) {
-		return repo_set_error(r, -ENOENT, "%s: not a blktrack repository (no catalog)",
-				      path);
-	}
+	if (flags & REPO_CREATE)
+		ret = repo_init(r);
+	else if (!file_exists(r, CATALOG))
+		ret = no_catalog(r);	/* before the lock: create nothing here */
+	else
+		ret = repo_lock(r, !r->rdonly);
+	if (ret)
+		return ret;
 	r->err[0] = '\0';
 	ret = catalog_load(r);
 	if (ret)
@@ -1115,6 +1194,10 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
 					      "%s/%s: already the delta map of backup %" PRIu64
 					      " (was its kernel commit lost?)",
 					      r->path, ne.delta, r->e[i].id);
+	if (file_exists(r, ne.file))
+		return repo_set_error(r, -EUCLEAN, "%s/%s exists, but the catalog's next id "
+				      "is %" PRIu64 ": is the catalog an older copy? Nothing "
+				      "was changed", r->path, ne.file, ne.id);
 	if (!ne.time)
 		ne.time = time(NULL);
 	if (!ne.changed_bytes)
@@ -1385,18 +1468,13 @@ static bool ends_with(const char *s, const char *suffix)
 	return a >= b && !strcmp(s + a - b, suffix);
 }
 
-static bool referenced(const struct name_table *t, const char *dir, const char *name)
-{
-	char full[REPO_NAME_MAX + 300];
-	const char *key = full;
-
-	snprintf(full, sizeof(full), "%s/%s", dir, name);
-	return bsearch(&key, t->v, t->n, sizeof(*t->v), cmp_name) != NULL;
-}
-
-/* Remove tmp files and the .bkt/.set files no entry names in @dir. */
-static int sweep_dir(struct repo *r, const struct name_table *t, const char *dir,
-		     const char *suffix, unsigned int *removed)
+/*
+ * Remove the tmp files in @dir: every file is written as NAME.tmp and
+ * renamed, so a tmp file is always a crash's leftover. Any other file is
+ * kept, even one the catalog does not name: only a catalog that lost it
+ * (an older copy, a damaged one) could leave such a backup file.
+ */
+static int sweep_dir(struct repo *r, const char *dir, unsigned int *removed)
 {
 	struct dirent *d;
 	DIR *dp;
@@ -1410,13 +1488,9 @@ static int sweep_dir(struct repo *r, const struct name_table *t, const char *dir
 		close(fd);
 		return -errno;
 	}
-	while ((d = readdir(dp))) {
-		if (!(ends_with(d->d_name, TMP_SUFFIX) ||
-		      (ends_with(d->d_name, suffix) && !referenced(t, dir, d->d_name))))
-			continue;
-		if (!unlinkat(fd, d->d_name, 0))
+	while ((d = readdir(dp)))
+		if (ends_with(d->d_name, TMP_SUFFIX) && !unlinkat(fd, d->d_name, 0))
 			(*removed)++;
-	}
 	closedir(dp);
 	return fsync_dir(r, dir);
 }
@@ -1461,7 +1535,7 @@ static int drop_pending(struct repo *r, struct repo_recovery *out)
 int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 		 struct repo_recovery *out)
 {
-	struct name_table names;
+	static const char *const dirs[] = { BACKUPS_DIR, DELTAS_DIR, HASHES_DIR };
 	size_t i;
 	int ret;
 
@@ -1474,18 +1548,11 @@ int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 	ret = drop_pending(r, out);
 	if (ret)
 		return ret;
-	/* Their files are orphans now, like a crash's leftovers. */
-	ret = name_table_build(r, &names);
-	if (ret)
-		return ret;
-	ret = sweep_dir(r, &names, BACKUPS_DIR, ".bkt", &out->removed);
-	if (!ret)
-		ret = sweep_dir(r, &names, DELTAS_DIR, ".set", &out->removed);
-	if (!ret && mkdirat(r->dirfd, HASHES_DIR, 0700) && errno != EEXIST)
-		ret = repo_set_error(r, -errno, "%s/" HASHES_DIR ": %s", r->path, strerror(errno));
-	if (!ret)
-		ret = sweep_dir(r, &names, HASHES_DIR, ".bh", &out->removed);
-	name_table_free(&names);
+	if (mkdirat(r->dirfd, HASHES_DIR, 0700) && errno != EEXIST)
+		return repo_set_error(r, -errno, "%s/" HASHES_DIR ": %s", r->path,
+				      strerror(errno));
+	for (i = 0; i < 3 && !ret; i++)
+		ret = sweep_dir(r, dirs[i], &out->removed);
 	if (ret)
 		return ret;
 

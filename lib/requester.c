@@ -1137,7 +1137,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		struct repo_kernel_state ks = { .attached = true };
 		struct repo_recovery rec;
 
-		err = repo_open(o->repo, REPO_CREATE, &r);
+		/* Never REPO_CREATE: a repository is made by blktrack init only. */
+		err = repo_open(o->repo, 0, &r);
 		if (err) {
 			blktrack_set_error(ctx, err, "%s", r ? repo_error(r) : strerror(-err));
 			goto out_close;

@@ -933,9 +933,10 @@ Test(repo, recover_without_kernel_and_orphans, .init = setup_dir, .fini = teardo
 	cr_assert_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
 	cr_assert_eq(repo_recover(r, NULL, &rec), 0);
 	cr_expect_eq(rec.action, REPO_ACTION_NONE);
-	cr_expect_eq(rec.removed, 4);
-	for (i = 0; i < 4; i++)
-		cr_expect(!exists(orphans[i]), "%s", orphans[i]);
+	cr_expect_eq(rec.removed, 2, "only the tmp files");
+	cr_expect(!exists(orphans[1]) && !exists(orphans[3]));
+	/* Only a catalog that forgot them leaves such files: never deleted. */
+	cr_expect(exists(orphans[0]) && exists(orphans[2]));
 	cr_expect(exists("backups/NOTES"), "a file blktrack does not name is kept");
 	cr_expect(exists("backups/1.bkt"));
 	cr_expect(exists(repo_entry_at(r, 0)->delta));
@@ -1204,15 +1205,18 @@ Test(repo, catalog_text_lookups_and_sweep, .init = setup_dir, .fini = teardown_d
 		cr_expect(!exists(nm), "%s", nm);
 	}
 
-	/* The sweep: orphans go, every named file stays. */
+	/* The sweep: tmp files go; every other file stays, named or not. */
 	touch("backups/998.bkt");
+	touch("backups/998.bkt.tmp");
 	touch("deltas/a0010101-0101-0101-0101-010101010101-77.set");
 	touch("deltas/keep.txt");
 	cr_assert_eq(repo_recover(r, NULL, &rec), 0, "%s", repo_error(r));
 	cr_expect_eq(rec.dropped, 0);
-	cr_expect_eq(rec.removed, 4, "removed %u", rec.removed);
-	cr_expect(!exists("hashes/999.bh") && !exists("hashes/junk.bh"));
-	cr_expect(!exists("backups/998.bkt"));
+	cr_expect_eq(rec.removed, 1, "removed %u", rec.removed);
+	cr_expect(!exists("backups/998.bkt.tmp"));
+	cr_expect(exists("hashes/999.bh") && exists("hashes/junk.bh"));
+	cr_expect(exists("backups/998.bkt"));
+	cr_expect(exists("deltas/a0010101-0101-0101-0101-010101010101-77.set"));
 	cr_expect(exists("deltas/keep.txt"));
 	for (i = 0; i < repo_count(r); i++) {
 		const struct repo_entry *e = repo_entry_at(r, i);
@@ -1470,4 +1474,142 @@ Test(repo, a_failed_commit_is_recovered_on_a_full_disk, .timeout = 30)
 		commit_fails(steps[i], ENOSPC);
 		commit_fails(steps[i], EIO);
 	}
+}
+
+/* ---- a repository is made on purpose (issue 13, point 1) -------------- */
+
+Test(repo, init_only_in_a_missing_or_empty_directory, .init = setup_dir,
+     .fini = teardown_dir)
+{
+	char p[300], *before;
+	struct repo *r;
+
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "missing: %s", repo_error(r));
+	repo_close(r);
+	before = listing();
+	cr_expect_eq(repo_open(dir, REPO_CREATE, &r), -EEXIST, "over a repository");
+	cr_expect(strstr(repo_error(r), "already a blktrack repository"), "%s",
+		  repo_error(r));
+	repo_close(r);
+	rm_rf(dir);
+
+	/* A directory with something else in it. */
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	write_file("notes.txt", "x", 1);
+	cr_expect_eq(repo_open(dir, REPO_CREATE, &r), -ENOTEMPTY);
+	cr_expect(strstr(repo_error(r), "not empty"), "%s", repo_error(r));
+	repo_close(r);
+	cr_expect(!exists("lock") && !exists("catalog") && !exists("backups"));
+	rm_rf(dir);
+
+	/* Empty, or a new filesystem's lost+found; or what a killed init left. */
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	snprintf(p, sizeof(p), "%s/lost+found", dir);
+	cr_assert_eq(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/backups", dir);
+	cr_assert_eq(mkdir(p, 0700), 0);
+	write_file("lock", "", 0);
+	cr_expect_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
+	cr_expect_eq(repo_count(r), 0);
+	repo_close(r);
+	cr_expect(exists("catalog") && exists("deltas") && exists("hashes"));
+	free(before);
+}
+
+/* backup, list, verify, restore: never create or touch anything in a non-repository. */
+Test(repo, a_directory_that_is_not_a_repository_is_refused, .init = setup_dir,
+     .fini = teardown_dir)
+{
+	static const unsigned int modes[] = { 0, REPO_RDONLY };
+	struct repo *r;
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		cr_expect_eq(repo_open(dir, modes[i], &r), -ENOENT, "missing");
+		cr_expect(strstr(repo_error(r), "blktrack init"), "%s", repo_error(r));
+		repo_close(r);
+	}
+	/* An unmounted mount point: an empty directory on the root filesystem. */
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	for (i = 0; i < 2; i++) {
+		char *l;
+
+		cr_expect_eq(repo_open(dir, modes[i], &r), -ENOENT, "empty");
+		cr_expect(strstr(repo_error(r), "not a blktrack repository") &&
+			  strstr(repo_error(r), "blktrack init"), "%s", repo_error(r));
+		repo_close(r);
+		l = listing();
+		cr_expect_str_eq(l, ".\n", "something was created");
+		free(l);
+	}
+}
+
+/*
+ * The probe of issue 13: the catalog removed, then what a backup runs. Every
+ * backup file survives and the backup is refused with EUCLEAN; before,
+ * repo_open(REPO_CREATE) made an empty catalog and recovery then deleted
+ * every file it did not name.
+ */
+Test(repo, catalog_removed_every_backup_survives, .init = setup_dir, .fini = teardown_dir)
+{
+	static const unsigned int modes[] = { 0, REPO_CREATE, REPO_RDONLY };
+	char p[256], *before, *after;
+	struct repo_recovery rec;
+	struct repo *r;
+	unsigned int i;
+	int ret;
+
+	three_backups();
+	snprintf(p, sizeof(p), "%s/catalog", dir);
+	cr_assert_eq(unlink(p), 0);
+	before = listing();
+	cr_assert(strstr(before, "./backups/3.bkt") && strstr(before, "./hashes/3.bh"));
+	for (i = 0; i < 3; i++) {
+		/* backup (REPO_CREATE was its call before init existed), list */
+		ret = repo_open(dir, modes[i], &r);
+		if (!ret && !(modes[i] & REPO_RDONLY))
+			repo_recover(r, NULL, &rec);
+		cr_expect_eq(ret, -EUCLEAN, "mode %u: %d %s", modes[i], ret, repo_error(r));
+		cr_expect(strstr(repo_error(r), "no catalog") &&
+			  strstr(repo_error(r), "nothing was changed"), "%s", repo_error(r));
+		repo_close(r);
+		after = listing();
+		cr_expect_str_eq(after, before, "mode %u", modes[i]);
+		free(after);
+	}
+	free(before);
+}
+
+/* A catalog older than its files (put back from a copy) never overwrites one. */
+Test(repo, an_older_catalog_never_overwrites_a_backup, .init = setup_dir,
+     .fini = teardown_dir)
+{
+	struct repo_entry e = { .type = REPO_FULL };
+	struct blockset *delta;
+	char *old, *b4;
+	struct repo *r;
+	struct fkern k;
+	size_t len, n;
+	uint64_t id;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	repo_close(r);
+	old = read_whole("catalog", &len);
+	cr_assert_eq(repo_open(dir, 0, &r), 0);
+	protocol(r, &k, REPO_INCREMENTAL, 4, NULL);
+	repo_close(r);
+	write_file("catalog", old, len);	/* next id 2 again */
+	cr_assert_eq(repo_open(dir, 0, &r), 0);
+	e.to = fk_checkpoint(&k, &delta);
+	e.to.epoch++;
+	cr_expect_eq(repo_begin(r, &e, delta, &id), -EUCLEAN, "%s", repo_error(r));
+	cr_expect(strstr(repo_error(r), "backups/2.bkt exists"), "%s", repo_error(r));
+	repo_close(r);
+	b4 = read_whole("backups/2.bkt", &n);
+	cr_expect(n == 4 && !memcmp(b4, "data", 4));
+	blockset_free(delta);
+	free(b4);
+	free(old);
 }
