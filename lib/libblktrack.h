@@ -417,6 +417,14 @@ BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
 				    struct blktrack_restore_result *res);
 
 /*
+ * Create a repository in @dir, a missing or empty directory (blktrack init).
+ * -EEXIST: already a repository; -ENOTEMPTY: something else is there;
+ * -EUCLEAN: backup files without a catalog. Everything else that opens a
+ * repository refuses a directory that is not one (-ENOENT).
+ */
+BLKTRACK_EXPORT int blktrack_repo_init(struct blktrack_ctx *ctx, const char *dir);
+
+/*
  * The repository as JSON (a new reference): {"path", "backups": [...]},
  * each backup with its catalog fields, "chain": [ids] or "chain_error".
  * With @detail, each backup file is read: "file_ok", "file_error",

@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <json-c/json.h>
+#include <xxhash.h>
 
 #include "fdio.h"
 #include "blockset.h"
@@ -31,6 +32,13 @@
 #define CATALOG_FORMAT	"blktrack-catalog"
 #define DELTA_MAX_BYTES	(UINT64_C(1) << 32)
 #define CATALOG_MAX_BYTES	(64U << 20)	/* ~120,000 backups of ~530 bytes */
+/*
+ * Version 2 ends with this line and "}\n": the XXH3-64 of every byte
+ * before the line, as 16 lowercase hex digits. The file stays JSON.
+ */
+#define SUM_KEY		"  \"xxh3\": \""
+#define SUM_TAIL	"\"\n}\n"
+#define SUM_LEN		(sizeof(SUM_KEY) - 1 + 16 + sizeof(SUM_TAIL) - 1)
 
 struct repo {
 	char *path;
@@ -40,8 +48,17 @@ struct repo {
 	struct repo_entry *e;
 	size_t n, cap;
 	uint64_t next_id;
+	bool replaced;		/* the last write_atomic() renamed its file in place */
 	char err[512];
 };
+
+/* repo.h; hidden visibility: only a program built with repo.c can set it. */
+int (*repo_fault_hook)(const char *step, const char *name);
+
+static int fault(const char *step, const char *name)
+{
+	return repo_fault_hook ? repo_fault_hook(step, name) : 0;
+}
 
 __attribute__((format(printf, 3, 4)))
 static int repo_set_error(struct repo *r, int err, const char *fmt, ...)
@@ -196,24 +213,41 @@ static int fsync_dir(struct repo *r, const char *sub)
 	return ret;
 }
 
-/* @name relative to the repo, in @dir ("." or a subdirectory). */
+/*
+ * @name relative to the repo, in @dir ("." or a subdirectory). r->replaced
+ * tells a failure after the rename (the new file is what every reader now
+ * sees, but may not survive a power cut) from one before it (nothing
+ * changed).
+ */
 static int write_atomic(struct repo *r, const char *dir, const char *name,
 			const void *buf, size_t len)
 {
 	char tmp[REPO_NAME_MAX + 8];
 	int fd, ret;
 
+	r->replaced = false;
 	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
-	fd = openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return repo_set_error(r, -errno, "%s/%s: %s", r->path, tmp,
-				      strerror(errno));
-	ret = fd_write_all(fd, buf, len);
+	ret = fault("open", name);
+	fd = ret ? -1 : openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = ret ? ret : -errno;
+		return repo_set_error(r, ret, "%s/%s: %s", r->path, tmp, strerror(-ret));
+	}
+	ret = fault("write", name);
+	if (!ret)
+		ret = fd_write_all(fd, buf, len);
+	if (!ret)
+		ret = fault("fsync", name);
 	if (!ret && fsync(fd))
 		ret = -errno;
 	close(fd);
+	if (!ret)
+		ret = fault("rename", name);
 	if (!ret && renameat(r->dirfd, tmp, r->dirfd, name))
 		ret = -errno;
+	r->replaced = !ret;
+	if (!ret)
+		ret = fault("fsync-dir", name);
 	if (!ret)
 		ret = fsync_dir(r, dir);
 	if (ret) {
@@ -320,7 +354,7 @@ static struct json_object *entry_json(const struct repo_entry *e)
  */
 static int catalog_save(struct repo *r)
 {
-	char *text = NULL;
+	char *text = NULL, *p;
 	size_t len = 0, i;
 	bool nomem = false;
 	FILE *f;
@@ -341,16 +375,27 @@ static int catalog_save(struct repo *r)
 		nomem = !line;
 		json_object_put(o);
 	}
-	fprintf(f, "\n  ]\n}\n");
-	if (fclose(f) || nomem)
+	fprintf(f, "\n  ],\n");
+	if (fclose(f) || nomem) {
 		ret = -ENOMEM;
-	else if (len > CATALOG_MAX_BYTES)
+		goto out_free;
+	}
+	p = realloc(text, len + SUM_LEN + 1);
+	if (!p) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	text = p;
+	len += snprintf(text + len, SUM_LEN + 1, SUM_KEY "%016llx" SUM_TAIL,
+			(unsigned long long)XXH3_64bits(text, len));
+	if (len > CATALOG_MAX_BYTES)
 		ret = repo_set_error(r, -EFBIG,
 				     "%s/" CATALOG ": %zu backups would take %zu bytes, more than"
 				     " the %u MiB a catalog may have", r->path, r->n, len,
 				     CATALOG_MAX_BYTES >> 20);
 	else
 		ret = write_atomic(r, ".", CATALOG, text, len);
+out_free:
 	free(text);
 	return ret;
 }
@@ -441,11 +486,115 @@ static int entry_parse(struct json_object *o, struct repo_entry *e)
 	return 0;
 }
 
+/*
+ * The names the catalog holds (backup files, deltas, block hashes), sorted:
+ * two entries that name one file would delete each other's (the load
+ * refuses them in O(n log n)).
+ */
+struct name_table {
+	const char **v;
+	size_t n;
+	char (*hashes)[HASHES_NAME_MAX];
+};
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int name_table_build(const struct repo *r, struct name_table *t)
+{
+	size_t i;
+
+	t->n = 0;
+	t->v = malloc((3 * r->n + 1) * sizeof(*t->v));
+	t->hashes = malloc((r->n + 1) * sizeof(*t->hashes));
+	if (!t->v || !t->hashes) {
+		free(t->v);
+		free(t->hashes);
+		return -ENOMEM;
+	}
+	for (i = 0; i < r->n; i++) {
+		hashes_name(r->e[i].id, t->hashes[i]);
+		t->v[t->n++] = r->e[i].file;
+		t->v[t->n++] = r->e[i].delta;
+		t->v[t->n++] = t->hashes[i];
+	}
+	qsort(t->v, t->n, sizeof(*t->v), cmp_name);
+	return 0;
+}
+
+static void name_table_free(struct name_table *t)
+{
+	free(t->v);
+	free(t->hashes);
+}
+
+void repo_catalog_seal(char *text, size_t len)
+{
+	char hex[17];
+
+	if (len < SUM_LEN || strncmp(text + len - SUM_LEN, SUM_KEY, sizeof(SUM_KEY) - 1))
+		return;
+	snprintf(hex, sizeof(hex), "%016llx",
+		 (unsigned long long)XXH3_64bits(text, len - SUM_LEN));
+	memcpy(text + len - SUM_LEN + sizeof(SUM_KEY) - 1, hex, 16);
+}
+
+/* Two entries naming one file: -EBADMSG. */
+static int catalog_check_names(struct repo *r)
+{
+	struct name_table t;
+	size_t i;
+	int ret = name_table_build(r, &t);
+
+	if (ret)
+		return ret;
+	for (i = 1; i < t.n && strcmp(t.v[i - 1], t.v[i]); i++)
+		;
+	if (i < t.n)
+		ret = repo_set_error(r, -EBADMSG, "%s/" CATALOG ": two backups name %s",
+				     r->path, t.v[i]);
+	name_table_free(&t);
+	return ret;
+}
+
+/*
+ * Version 2's checksum, before anything is parsed: *@has tells whether the
+ * text ends with a checksum line; -EBADMSG when it does and the sum differs.
+ */
+static int catalog_check_sum(struct repo *r, const char *text, size_t len, bool *has)
+{
+	const char *line, *hex;
+	uint64_t want = 0;
+	int i, v = 0;
+
+	*has = false;
+	if (len < SUM_LEN)
+		return 0;
+	line = text + len - SUM_LEN;
+	hex = line + sizeof(SUM_KEY) - 1;
+	*has = !strncmp(line, SUM_KEY, sizeof(SUM_KEY) - 1) &&
+	       !strcmp(hex + 16, SUM_TAIL);
+	if (!*has)
+		return 0;
+	for (i = 0; i < 16 && v >= 0; i++) {
+		v = hex[i] >= 'A' && hex[i] <= 'F' ? -1 : hexval(hex[i]);
+		want = want << 4 | (v & 15);
+	}
+	if (v >= 0 && want == XXH3_64bits(text, line - text))
+		return 0;
+	return repo_set_error(r, -EBADMSG, "%s/" CATALOG ": checksum mismatch: the "
+			      "catalog is damaged; nothing was changed (put back a copy)",
+			      r->path);
+}
+
 static int catalog_load(struct repo *r)
 {
 	struct json_object *root, *arr, *x;
 	size_t len, i, n;
 	uint64_t version;
+	bool has_sum;
 	char fmt[32];
 	char *text;
 	int ret;
@@ -453,8 +602,11 @@ static int catalog_load(struct repo *r)
 	ret = read_file(r, CATALOG, CATALOG_MAX_BYTES, &text, &len);
 	if (ret)
 		return ret;
-	root = json_tokener_parse(text);
+	ret = catalog_check_sum(r, text, len, &has_sum);
+	root = ret ? NULL : json_tokener_parse(text);
 	free(text);
+	if (ret)
+		return ret;
 	if (!root || !json_object_is_type(root, json_type_object) ||
 	    get_str(root, "format", fmt, sizeof(fmt)) || strcmp(fmt, CATALOG_FORMAT) ||
 	    get_u64(root, "version", &version)) {
@@ -462,10 +614,16 @@ static int catalog_load(struct repo *r)
 				     r->path);
 		goto out_put;
 	}
-	if (version != REPO_CATALOG_VERSION) {
+	/* Version 1 has no checksum: read, and written as 2 at the next update. */
+	if (version != REPO_CATALOG_VERSION && version != 1) {
 		ret = repo_set_error(r, -EPROTONOSUPPORT,
-				     "%s/" CATALOG ": version %" PRIu64 ", this blktrack reads %d",
+				     "%s/" CATALOG ": version %" PRIu64 ", this blktrack reads 1 and %d",
 				     r->path, version, REPO_CATALOG_VERSION);
+		goto out_put;
+	}
+	if (version == REPO_CATALOG_VERSION && !has_sum) {
+		ret = repo_set_error(r, -EBADMSG, "%s/" CATALOG ": its checksum line is missing "
+				     "or damaged; nothing was changed (put back a copy)", r->path);
 		goto out_put;
 	}
 	if (get_u64(root, "next_id", &r->next_id) ||
@@ -492,6 +650,7 @@ static int catalog_load(struct repo *r)
 		}
 		r->n++;
 	}
+	ret = catalog_check_names(r);
 out_put:
 	json_object_put(root);
 	return ret;
@@ -499,23 +658,116 @@ out_put:
 
 /* ---- open and close ----------------------------------------------------- */
 
-static int repo_create_layout(struct repo *r)
+/*
+ * Whether directory @sub holds a name not in @allowed (NULL-terminated):
+ * 1 or 0, -1 when it cannot be opened. Stops at the first such name.
+ */
+static int dir_used(struct repo *r, const char *sub, const char *const *allowed)
 {
+	struct dirent *d;
+	int fd, used = 0;
+	size_t i;
+	DIR *dp;
+
+	fd = openat(r->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dp = fd < 0 ? NULL : fdopendir(fd);
+	if (!dp) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while (!used && (d = readdir(dp))) {
+		for (i = 0; allowed[i] && strcmp(d->d_name, allowed[i]); i++)
+			;
+		used = !allowed[i];
+	}
+	closedir(dp);
+	return used;
+}
+
+static const char *const dots[] = { ".", "..", NULL };
+
+/* Backup files, deltas or hashes: what a repository that lost its catalog holds. */
+static bool holds_backups(struct repo *r)
+{
+	return dir_used(r, BACKUPS_DIR, dots) > 0 || dir_used(r, DELTAS_DIR, dots) > 0 ||
+	       dir_used(r, HASHES_DIR, dots) > 0;
+}
+
+/*
+ * There is no catalog. Creating one here and recovering would delete every
+ * backup file it does not name: refuse, and say what to do.
+ */
+static int no_catalog(struct repo *r)
+{
+	if (holds_backups(r))
+		return repo_set_error(r, -EUCLEAN,
+				      "%s holds backup files but no catalog (deleted, or moved "
+				      "to lost+found by fsck?); nothing was changed. Put the "
+				      "catalog back from a copy; to start a new repository, "
+				      "move these files away and run 'blktrack init --repo %s'",
+				      r->path, r->path);
+	return repo_set_error(r, -ENOENT, "%s is not a blktrack repository (is a "
+			      "filesystem missing there? create one with 'blktrack init "
+			      "--repo %s')", r->path, r->path);
+}
+
+static int repo_lock(struct repo *r, bool create)
+{
+	r->lockfd = openat(r->dirfd, LOCK_FILE, (r->rdonly ? O_RDONLY : O_RDWR) |
+			   (create ? O_CREAT : 0) | O_CLOEXEC, 0600);
+	if (r->lockfd < 0) {
+		if (errno == ENOENT)
+			return no_catalog(r);
+		return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", r->path,
+				      strerror(errno));
+	}
+	if (flock(r->lockfd, (r->rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
+		if (errno == EWOULDBLOCK)
+			return repo_set_error(r, -EBUSY,
+					      "%s: in use by another blktrack", r->path);
+		return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", r->path,
+				      strerror(errno));
+	}
+	return 0;
+}
+
+/*
+ * blktrack init: a new repository in an empty directory, or one that only
+ * holds what an interrupted init left (the lock, empty subdirectories) or
+ * the lost+found of a new filesystem. The catalog comes last: it makes the
+ * directory a repository.
+ */
+static int repo_init(struct repo *r)
+{
+	static const char *const layout[] = {
+		".", "..", LOCK_FILE, CATALOG_TMP, BACKUPS_DIR, DELTAS_DIR, HASHES_DIR,
+		"lost+found", NULL,
+	};
 	static const char *const dirs[] = { BACKUPS_DIR, DELTAS_DIR, HASHES_DIR };
 	unsigned int i;
 	int ret;
 
+	if (file_exists(r, CATALOG))
+		return repo_set_error(r, -EEXIST, "%s is already a blktrack repository",
+				      r->path);
+	if (holds_backups(r))
+		return no_catalog(r);
+	if (dir_used(r, ".", layout) || dir_used(r, "lost+found", dots) > 0)
+		return repo_set_error(r, -ENOTEMPTY, "%s is not empty: a repository is "
+				      "created in a missing or empty directory", r->path);
+	ret = repo_lock(r, true);
+	if (ret)
+		return ret;
+	if (file_exists(r, CATALOG))	/* another init won the race */
+		return repo_set_error(r, -EEXIST, "%s is already a blktrack repository",
+				      r->path);
 	for (i = 0; i < 3; i++)
 		if (mkdirat(r->dirfd, dirs[i], 0700) && errno != EEXIST)
 			return repo_set_error(r, -errno, "%s/%s: %s", r->path,
 					      dirs[i], strerror(errno));
-	if (file_exists(r, CATALOG))
-		return 0;
 	r->next_id = 1;
-	ret = catalog_save(r);
-	if (ret)
-		return ret;
-	return 0;
+	return catalog_save(r);
 }
 
 int repo_open(const char *path, unsigned int flags, struct repo **out)
@@ -536,32 +788,19 @@ int repo_open(const char *path, unsigned int flags, struct repo **out)
 	if ((flags & REPO_CREATE) && mkdir(path, 0700) && errno != EEXIST)
 		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
 	r->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (r->dirfd < 0)
-		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
-	r->lockfd = openat(r->dirfd, LOCK_FILE,
-			   (r->rdonly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
-	if (r->lockfd < 0) {
+	if (r->dirfd < 0) {
 		if (errno == ENOENT)
-			return repo_set_error(r, -ENOENT, "%s: not a blktrack repository",
-					      path);
-		return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", path,
-				      strerror(errno));
+			return no_catalog(r);
+		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
 	}
-	if (flock(r->lockfd, (r->rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
-		if (errno == EWOULDBLOCK)
-			return repo_set_error(r, -EBUSY,
-					      "%s: in use by another blktrack", path);
-		return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", path,
-				      strerror(errno));
-	}
-	if (flags & REPO_CREATE) {
-		ret = repo_create_layout(r);
-		if (ret)
-			return ret;
-	} else if (!file_exists(r, CATALOG)) {
-		return repo_set_error(r, -ENOENT, "%s: not a blktrack repository (no catalog)",
-				      path);
-	}
+	if (flags & REPO_CREATE)
+		ret = repo_init(r);
+	else if (!file_exists(r, CATALOG))
+		ret = no_catalog(r);	/* before the lock: create nothing here */
+	else
+		ret = repo_lock(r, !r->rdonly);
+	if (ret)
+		return ret;
 	r->err[0] = '\0';
 	ret = catalog_load(r);
 	if (ret)
@@ -955,6 +1194,10 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
 					      "%s/%s: already the delta map of backup %" PRIu64
 					      " (was its kernel commit lost?)",
 					      r->path, ne.delta, r->e[i].id);
+	if (file_exists(r, ne.file))
+		return repo_set_error(r, -EUCLEAN, "%s/%s exists, but the catalog's next id "
+				      "is %" PRIu64 ": is the catalog an older copy? Nothing "
+				      "was changed", r->path, ne.file, ne.id);
 	if (!ne.time)
 		ne.time = time(NULL);
 	if (!ne.changed_bytes)
@@ -1154,6 +1397,15 @@ int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)
 	r->e[i].state = REPO_COMMITTED;
 	r->e[i].stored_bytes = stored_bytes;
 	ret = catalog_save(r);
+	if (ret && r->replaced)
+		/*
+		 * Renamed, not durable: readers see it committed. So does this
+		 * repo, so that repo_abandon() leaves its files alone; the
+		 * caller ABORTs the kernel and the next backup resyncs.
+		 */
+		return repo_set_error(r, ret, "backup %" PRIu64 " is in the catalog as "
+				      "committed, but the catalog is maybe not durable (%s)",
+				      id, strerror(-ret));
 	if (ret) {
 		r->e[i] = old;
 		return ret;
@@ -1179,17 +1431,6 @@ static void unlink_entry_files(struct repo *r, const struct repo_entry *e,
 			(*removed)++;
 }
 
-static void unlink_tmp_files(struct repo *r, const struct repo_entry *e)
-{
-	char tmp[REPO_NAME_MAX + 8], hashes[REPO_NAME_MAX];
-
-	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, e->file);
-	unlinkat(r->dirfd, tmp, 0);
-	repo_hashes_name(e->id, hashes);
-	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, hashes);
-	unlinkat(r->dirfd, tmp, 0);
-}
-
 int repo_abandon(struct repo *r, uint64_t id)
 {
 	struct repo_entry old;
@@ -1201,12 +1442,11 @@ int repo_abandon(struct repo *r, uint64_t id)
 	if (ret)
 		return ret;
 	/*
-	 * The tmp files first: no entry names them, and when the filesystem
-	 * is full (the usual reason to abandon) they hold the room the new
-	 * catalog needs. Then the catalog: a crash in between leaves orphans
-	 * that recovery removes.
+	 * The files first: when the filesystem is full (the usual reason to
+	 * abandon) they hold the room the new catalog needs. A crash in
+	 * between leaves a pending entry without files: recovery drops it.
 	 */
-	unlink_tmp_files(r, &r->e[i]);
+	unlink_entry_files(r, &r->e[i], NULL);
 	old = r->e[i];
 	memmove(&r->e[i], &r->e[i + 1], (r->n - i - 1) * sizeof(*r->e));
 	r->n--;
@@ -1215,66 +1455,11 @@ int repo_abandon(struct repo *r, uint64_t id)
 		memmove(&r->e[i + 1], &r->e[i], (r->n - i) * sizeof(*r->e));
 		r->e[i] = old;
 		r->n++;
-		return ret;
 	}
-	unlink_entry_files(r, &old, NULL);
-	return 0;
+	return ret;
 }
 
 /* ---- crash recovery ----------------------------------------------------- */
-
-/*
- * The names the catalog holds (backup files, deltas, block hashes), sorted,
- * so that a sweep looks each file up in O(log n) and not O(n): recovery
- * runs before every backup, over every file of the repository.
- */
-struct name_table {
-	const char **v;
-	size_t n;
-	char (*hashes)[HASHES_NAME_MAX];
-};
-
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static int name_table_build(const struct repo *r, struct name_table *t)
-{
-	size_t i;
-
-	t->n = 0;
-	t->v = malloc((3 * r->n + 1) * sizeof(*t->v));
-	t->hashes = malloc((r->n + 1) * sizeof(*t->hashes));
-	if (!t->v || !t->hashes) {
-		free(t->v);
-		free(t->hashes);
-		return -ENOMEM;
-	}
-	for (i = 0; i < r->n; i++) {
-		hashes_name(r->e[i].id, t->hashes[i]);
-		t->v[t->n++] = r->e[i].file;
-		t->v[t->n++] = r->e[i].delta;
-		t->v[t->n++] = t->hashes[i];
-	}
-	qsort(t->v, t->n, sizeof(*t->v), cmp_name);
-	return 0;
-}
-
-static void name_table_free(struct name_table *t)
-{
-	free(t->v);
-	free(t->hashes);
-}
-
-static bool referenced(const struct name_table *t, const char *dir, const char *name)
-{
-	char full[REPO_NAME_MAX + 300];
-	const char *key = full;
-
-	snprintf(full, sizeof(full), "%s/%s", dir, name);
-	return bsearch(&key, t->v, t->n, sizeof(*t->v), cmp_name) != NULL;
-}
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -1283,9 +1468,13 @@ static bool ends_with(const char *s, const char *suffix)
 	return a >= b && !strcmp(s + a - b, suffix);
 }
 
-/* Remove tmp files and the .bkt/.set files no entry names in @dir. */
-static int sweep_dir(struct repo *r, const struct name_table *t, const char *dir,
-		     const char *suffix, unsigned int *removed)
+/*
+ * Remove the tmp files in @dir: every file is written as NAME.tmp and
+ * renamed, so a tmp file is always a crash's leftover. Any other file is
+ * kept, even one the catalog does not name: only a catalog that lost it
+ * (an older copy, a damaged one) could leave such a backup file.
+ */
+static int sweep_dir(struct repo *r, const char *dir, unsigned int *removed)
 {
 	struct dirent *d;
 	DIR *dp;
@@ -1299,22 +1488,55 @@ static int sweep_dir(struct repo *r, const struct name_table *t, const char *dir
 		close(fd);
 		return -errno;
 	}
-	while ((d = readdir(dp))) {
-		if (!(ends_with(d->d_name, TMP_SUFFIX) ||
-		      (ends_with(d->d_name, suffix) && !referenced(t, dir, d->d_name))))
-			continue;
-		if (!unlinkat(fd, d->d_name, 0))
+	while ((d = readdir(dp)))
+		if (ends_with(d->d_name, TMP_SUFFIX) && !unlinkat(fd, d->d_name, 0))
 			(*removed)++;
-	}
 	closedir(dp);
 	return fsync_dir(r, dir);
+}
+
+/*
+ * Drop the pending entries (never validated: backup-complete precedes
+ * (c)), their files first: on a full filesystem they hold the room the
+ * new catalog needs, and a crash in between leaves entries to drop again.
+ */
+static int drop_pending(struct repo *r, struct repo_recovery *out)
+{
+	struct repo_entry *keep;
+	size_t i, k, n = r->n;
+	int ret;
+
+	for (i = 0; i < n; i++)
+		out->dropped += r->e[i].state == REPO_PENDING;
+	if (!out->dropped)
+		return 0;
+	keep = malloc(n * sizeof(*keep));
+	if (!keep)
+		return -ENOMEM;
+	memcpy(keep, r->e, n * sizeof(*keep));
+	for (i = k = 0; i < n; i++) {
+		if (r->e[i].state == REPO_PENDING)
+			unlink_entry_files(r, &r->e[i], &out->removed);
+		else
+			r->e[k++] = r->e[i];
+	}
+	r->n = k;
+	ret = catalog_save(r);
+	if (ret) {
+		/* Their files are gone; the next recovery drops them again. */
+		memcpy(r->e, keep, n * sizeof(*keep));
+		r->n = n;
+		out->dropped = 0;
+	}
+	free(keep);
+	return ret;
 }
 
 int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 		 struct repo_recovery *out)
 {
-	struct name_table names;
-	size_t i, k;
+	static const char *const dirs[] = { BACKUPS_DIR, DELTAS_DIR, HASHES_DIR };
+	size_t i;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -1323,44 +1545,14 @@ int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 		return ret;
 	if (!unlinkat(r->dirfd, CATALOG_TMP, 0))
 		out->removed++;
-
-	/* Pending entries were never validated (backup-complete precedes (c)). */
-	for (i = 0; i < r->n; i++)
-		out->dropped += r->e[i].state == REPO_PENDING;
-	if (out->dropped) {
-		struct repo_entry *keep = malloc(r->n * sizeof(*keep));
-		size_t n = r->n;
-
-		if (!keep)
-			return -ENOMEM;
-		memcpy(keep, r->e, n * sizeof(*keep));
-		for (i = k = 0; i < n; i++)
-			if (r->e[i].state != REPO_PENDING)
-				r->e[k++] = r->e[i];
-		r->n = k;
-		ret = catalog_save(r);
-		if (ret) {
-			/* The catalog on disk is unchanged: so is the one in memory. */
-			memcpy(r->e, keep, n * sizeof(*keep));
-			r->n = n;
-			out->dropped = 0;
-		}
-		free(keep);
-		if (ret)
-			return ret;
-	}
-	/* Their files are orphans now, like a crash's leftovers. */
-	ret = name_table_build(r, &names);
+	ret = drop_pending(r, out);
 	if (ret)
 		return ret;
-	ret = sweep_dir(r, &names, BACKUPS_DIR, ".bkt", &out->removed);
-	if (!ret)
-		ret = sweep_dir(r, &names, DELTAS_DIR, ".set", &out->removed);
-	if (!ret && mkdirat(r->dirfd, HASHES_DIR, 0700) && errno != EEXIST)
-		ret = repo_set_error(r, -errno, "%s/" HASHES_DIR ": %s", r->path, strerror(errno));
-	if (!ret)
-		ret = sweep_dir(r, &names, HASHES_DIR, ".bh", &out->removed);
-	name_table_free(&names);
+	if (mkdirat(r->dirfd, HASHES_DIR, 0700) && errno != EEXIST)
+		return repo_set_error(r, -errno, "%s/" HASHES_DIR ": %s", r->path,
+				      strerror(errno));
+	for (i = 0; i < 3 && !ret; i++)
+		ret = sweep_dir(r, dirs[i], &out->removed);
 	if (ret)
 		return ret;
 

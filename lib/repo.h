@@ -7,7 +7,7 @@
  *
  * Typical use (one backup; each step durable before the next):
  *
- *	repo_open(dir, REPO_CREATE, &r);                  takes the lock
+ *	repo_open(dir, 0, &r);                            takes the lock
  *	repo_recover(r, &kernel_state, &rec);             then act on rec.action
  *	blktrack_checkpoint(...)                          stamp S, delta D
  *	repo_compose(r, type, &S, D, &want, &base);       what to store
@@ -33,7 +33,7 @@
 struct blockset;
 struct repo;
 
-#define REPO_CATALOG_VERSION	1
+#define REPO_CATALOG_VERSION	2
 #define REPO_VOLUME_ID_MAX	128
 #define REPO_NAME_MAX		96
 
@@ -81,14 +81,18 @@ struct repo_entry {
 
 /* ---- opening, the lock, the catalog ------------------------------------- */
 
-#define REPO_CREATE	0x1	/* create the directory and an empty catalog */
+#define REPO_CREATE	0x1	/* blktrack init: a new repository, never over one */
 #define REPO_RDONLY	0x2	/* shared lock, no update allowed */
 
 /*
- * Open (and with REPO_CREATE create) the repository at @path and take its
- * lock (flock on DIR/lock): exclusive, or shared with REPO_RDONLY. -EBUSY
- * when another process holds it; -ENOENT when there is no catalog;
- * -EBADMSG for an unreadable catalog; -EPROTONOSUPPORT for a newer version.
+ * Open the repository at @path and take its lock (flock on DIR/lock):
+ * exclusive, or shared with REPO_RDONLY. -EBUSY when another process holds
+ * it; -ENOENT when @path is not a repository (nothing is created there);
+ * -EUCLEAN when it holds backup files but no catalog; -EBADMSG for a
+ * damaged catalog (checksum, syntax, two entries naming one file);
+ * -EPROTONOSUPPORT for a newer version. With REPO_CREATE, create a
+ * repository in a missing or empty directory: -EEXIST over a repository,
+ * -ENOTEMPTY over anything else.
  * On failure *@out is still set (to a repo that only carries the error
  * message, or NULL on -ENOMEM) so that repo_error() can tell why; free it
  * with repo_close().
@@ -97,6 +101,19 @@ int repo_open(const char *path, unsigned int flags, struct repo **out);
 void repo_close(struct repo *r);
 const char *repo_error(const struct repo *r);
 const char *repo_path(const struct repo *r);
+
+/*
+ * Tests and fuzzing only: recompute in place the checksum line that ends
+ * the catalog text @text of @len bytes (version 2); nothing if it has none.
+ */
+void repo_catalog_seal(char *text, size_t len);
+
+/*
+ * Tests only: called before each step ("open", "write", "fsync", "rename",
+ * "fsync-dir") of every file the repository writes by rename (the catalog,
+ * deltas); a negative errno fails that step. Not exported by libblktrack.
+ */
+extern int (*repo_fault_hook)(const char *step, const char *name);
 
 /* The catalog in memory, in backup order; valid until the next update. */
 size_t repo_count(const struct repo *r);
@@ -204,16 +221,17 @@ struct repo_recovery {
 	struct blktrack_stamp stamp;	/* for the action */
 	uint64_t commit_id;		/* COMMIT: the committed backup */
 	unsigned int dropped;		/* pending entries removed */
-	unsigned int removed;		/* stray or orphan files removed */
+	unsigned int removed;		/* tmp files and dropped entries' files removed */
 };
 
 /*
  * Repair the repository after a crash and tell the caller what to do with
  * the kernel's pending checkpoint (doc/REPOSITORY.md, recovery table):
- * every pending entry is dropped with its files (it was never validated);
- * tmp files and files no entry names are removed; a pending kernel
- * checkpoint is committed when a committed entry of the volume was taken
- * from it, else aborted. @ks may be NULL (repository only).
+ * every pending entry is dropped, its files deleted before the catalog is
+ * rewritten (a full filesystem needs their room); tmp files are removed; a
+ * file no entry names is kept (only a damaged catalog forgets one). A
+ * pending kernel checkpoint is committed when a committed entry of the
+ * volume was taken from it, else aborted. @ks may be NULL (repository only).
  */
 int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 		 struct repo_recovery *out);

@@ -1159,7 +1159,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		struct repo_kernel_state ks = { .attached = true };
 		struct repo_recovery rec;
 
-		err = repo_open(o->repo, REPO_CREATE, &r);
+		/* Never REPO_CREATE: a repository is made by blktrack init only. */
+		err = repo_open(o->repo, 0, &r);
 		if (err) {
 			blktrack_set_error(ctx, err, "%s", r ? repo_error(r) : strerror(-err));
 			goto out_close;
@@ -2139,6 +2140,17 @@ static void jfile_detail(struct json_object *o, const char *path, int *fails)
 	bfile_reader_free(rd);
 	if (fd >= 0)
 		close(fd);
+}
+
+BLKTRACK_EXPORT int blktrack_repo_init(struct blktrack_ctx *ctx, const char *dir)
+{
+	struct repo *r;
+	int err = repo_open(dir, REPO_CREATE, &r);
+
+	if (err)
+		blktrack_set_error(ctx, err, "%s", r ? repo_error(r) : strerror(-err));
+	repo_close(r);
+	return err;
 }
 
 BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir,

@@ -36,6 +36,7 @@ extern const struct cmd cmd_checkpoint;
 extern const struct cmd cmd_changes;
 extern const struct cmd cmd_commit;
 extern const struct cmd cmd_abort;
+extern const struct cmd cmd_init;
 extern const struct cmd cmd_backup;
 extern const struct cmd cmd_restore;
 extern const struct cmd cmd_verify;

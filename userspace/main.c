@@ -28,6 +28,7 @@ static const struct cmd *const commands[] = {
 	&cmd_commit,
 	&cmd_abort,
 	&cmd_save,
+	&cmd_init,
 	&cmd_backup,
 	&cmd_restore,
 	&cmd_verify,

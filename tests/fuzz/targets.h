@@ -33,5 +33,6 @@ void fuzz_fix_bfile(uint8_t *data, size_t len);
 void fuzz_fix_blockset(uint8_t *data, size_t len);
 void fuzz_fix_blockhash(uint8_t *data, size_t len);
 void fuzz_fix_state(uint8_t *data, size_t len);
+void fuzz_fix_catalog(uint8_t *data, size_t len);
 
 #endif /* BLKTRACK_FUZZ_TARGETS_H */

@@ -7,9 +7,10 @@
  * "any.what" (a crasher kept after its fix) must only not crash.
  *
  * FUZZ_WRITE_CORPUS=DIR build/unit-tests --filter 'fuzz/generate_seeds' writes the
- * generated seeds of the block set, hash file and state corpora into
- * DIR/NAME/ (the catalog seeds are hand-written JSON; the bfile seeds come
- * from tests/unit/test_bfile.c).
+ * generated seeds of the block set, hash file, state and catalog corpora
+ * into DIR/NAME/ (the version 2 catalog seeds are made from the
+ * hand-written version 1 ones; the bfile seeds come from
+ * tests/unit/test_bfile.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +24,7 @@
 
 #include "blockhash.h"
 #include "blockset.h"
+#include "repo.h"
 #include "state.h"
 #include "targets.h"
 
@@ -258,6 +260,57 @@ static void seeds_state(const char *top)
 	free(buf);
 }
 
+/* A hand-written version 1 catalog as version 2: checksum line, sealed. */
+static char *catalog_v2(const char *v1_name, size_t *len)
+{
+	static const char sum[] = "  \"xxh3\": \"0000000000000000\"\n}\n";
+	char path[1024], *v1, *v, *end;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/catalog/%s", corpus_top(), v1_name);
+	v1 = (char *)read_all(path, &n);
+	v = calloc(1, n + sizeof(sum) + 1);
+	cr_assert_not_null(v);
+	memcpy(v, v1, n);
+	free(v1);
+	end = strrchr(v, ']');
+	cr_assert_not_null(end, "%s", path);
+	strcpy(end + 1, ",\n");
+	strcat(v, sum);
+	v = strstr(v, "\"version\": 1") ? v : NULL;
+	cr_assert_not_null(v, "%s: not version 1", path);
+	strstr(v, "\"version\": 1")[11] = '2';
+	*len = strlen(v);
+	repo_catalog_seal(v, *len);
+	return v;
+}
+
+static void seeds_catalog(const char *top)
+{
+	size_t len;
+	char *v, *p;
+
+	v = catalog_v2("ok.chain.json", &len);
+	seed_write(top, "catalog", "ok.v2-chain.json", v, len);
+	v[len - 8] ^= 1;			/* a checksum digit */
+	seed_write(top, "catalog", "EBADMSG.v2-checksum.json", v, len);
+	v[len - 8] ^= 1;
+	v[100] ^= 4;				/* a byte it covers */
+	seed_write(top, "catalog", "EBADMSG.v2-flipped.json", v, len);
+	v[100] ^= 4;
+	p = strstr(v, "\"backups/2.bkt\"");	/* two entries, one file */
+	p[9] = '1';
+	repo_catalog_seal(v, len);
+	seed_write(top, "catalog", "EBADMSG.v2-same-file.json", v, len);
+	p = strrchr(v, ']');			/* version 2 without its checksum */
+	strcpy(p + 1, "\n}\n");
+	seed_write(top, "catalog", "EBADMSG.v2-no-checksum.json", v, strlen(v));
+	free(v);
+	v = catalog_v2("ok.empty.json", &len);
+	seed_write(top, "catalog", "ok.v2-empty.json", v, len);
+	free(v);
+}
+
 /* ---- the replay ------------------------------------------------------------ */
 
 Test(fuzz, generate_seeds)
@@ -269,6 +322,7 @@ Test(fuzz, generate_seeds)
 	seeds_blockset(top);
 	seeds_blockhash(top);
 	seeds_state(top);
+	seeds_catalog(top);
 }
 
 Test(fuzz, bfile_corpus, .timeout = 60)
@@ -278,7 +332,7 @@ Test(fuzz, bfile_corpus, .timeout = 60)
 
 Test(fuzz, catalog_corpus, .timeout = 60)
 {
-	replay("catalog", fuzz_catalog, NULL, 5);
+	replay("catalog", fuzz_catalog, fuzz_fix_catalog, 5);
 }
 
 Test(fuzz, blockset_corpus, .timeout = 60)

@@ -539,6 +539,34 @@ Test(repo, lock_excludes_a_second_requester, .init = setup_dir, .fini = teardown
 	repo_close(r3);
 }
 
+/* Write @root as a version 2 catalog: JSON, then its checksum line. */
+static void write_catalog(struct json_object *root)
+{
+	static const char sum[] = ",\n  \"xxh3\": \"0000000000000000\"\n}\n";
+	const char *t;
+	char p[256], *text;
+	size_t n;
+	FILE *f;
+
+	json_object_object_del(root, "xxh3");
+	t = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
+	n = strrchr(t, '}') - t;
+	while (n && (t[n - 1] == '\n' || t[n - 1] == ' '))
+		n--;
+	text = malloc(n + sizeof(sum));
+	cr_assert(text);
+	memcpy(text, t, n);
+	memcpy(text + n, sum, sizeof(sum));
+	n += sizeof(sum) - 1;
+	repo_catalog_seal(text, n);
+	snprintf(p, sizeof(p), "%s/catalog", dir);
+	f = fopen(p, "w");
+	cr_assert(f);
+	cr_assert_eq(fwrite(text, 1, n, f), n);
+	cr_assert_eq(fclose(f), 0);
+	free(text);
+}
+
 static void edit_catalog(void (*fn)(struct json_object *root))
 {
 	char p[256];
@@ -548,13 +576,24 @@ static void edit_catalog(void (*fn)(struct json_object *root))
 	root = json_object_from_file(p);
 	cr_assert(root);
 	fn(root);
-	cr_assert_eq(json_object_to_file(p, root), 0);
+	write_catalog(root);
 	json_object_put(root);
 }
 
-static void set_version_2(struct json_object *root)
+static void set_version_3(struct json_object *root)
 {
-	json_object_object_add(root, "version", json_object_new_int(2));
+	json_object_object_add(root, "version", json_object_new_int(3));
+}
+
+/* Version 1: the same JSON without the checksum line. */
+static void set_version_1(struct json_object *root)
+{
+	char p[256];
+
+	json_object_object_add(root, "version", json_object_new_int(1));
+	json_object_object_del(root, "xxh3");
+	snprintf(p, sizeof(p), "%s/catalog", dir);
+	cr_assert_eq(json_object_to_file(p, root), 0);
 }
 
 Test(repo, catalog_round_trip_and_versions, .init = setup_dir, .fini = teardown_dir)
@@ -586,9 +625,42 @@ Test(repo, catalog_round_trip_and_versions, .init = setup_dir, .fini = teardown_
 	cr_expect_eq(saved[1].to.epoch, 2);
 	repo_close(r);
 
-	edit_catalog(set_version_2);
+	/* A version 1 catalog is read, and written as version 2 at the next update. */
+	{
+		char p1[256];
+		struct json_object *root;
+
+		snprintf(p1, sizeof(p1), "%s/catalog", dir);
+		root = json_object_from_file(p1);
+		cr_assert(root);
+		set_version_1(root);
+		json_object_put(root);
+	}
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	cr_assert_eq(repo_count(r), 3);
+	for (i = 0; i < 3; i++)
+		cr_expect_eq(memcmp(repo_entry_at(r, i), &saved[i], sizeof(saved[i])), 0,
+			     "version 1, entry %zu", i);
+	cr_assert_eq(repo_abandon(r, 3), 0, "%s", repo_error(r));
+	repo_close(r);
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	cr_expect_eq(repo_count(r), 2);
+	repo_close(r);
+	{
+		struct json_object *root, *v;
+
+		snprintf(p, sizeof(p), "%s/catalog", dir);
+		root = json_object_from_file(p);
+		cr_assert(root);
+		cr_expect(json_object_object_get_ex(root, "version", &v) &&
+			  json_object_get_int(v) == 2);
+		cr_expect(json_object_object_get_ex(root, "xxh3", &v));
+		json_object_put(root);
+	}
+
+	edit_catalog(set_version_3);
 	cr_expect_eq(repo_open(dir, 0, &r), -EPROTONOSUPPORT);
-	cr_expect(strstr(repo_error(r), "version 2"));
+	cr_expect(strstr(repo_error(r), "version 3"), "%s", repo_error(r));
 	repo_close(r);
 
 	snprintf(p, sizeof(p), "%s/catalog", dir);
@@ -861,9 +933,10 @@ Test(repo, recover_without_kernel_and_orphans, .init = setup_dir, .fini = teardo
 	cr_assert_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
 	cr_assert_eq(repo_recover(r, NULL, &rec), 0);
 	cr_expect_eq(rec.action, REPO_ACTION_NONE);
-	cr_expect_eq(rec.removed, 4);
-	for (i = 0; i < 4; i++)
-		cr_expect(!exists(orphans[i]), "%s", orphans[i]);
+	cr_expect_eq(rec.removed, 2, "only the tmp files");
+	cr_expect(!exists(orphans[1]) && !exists(orphans[3]));
+	/* Only a catalog that forgot them leaves such files: never deleted. */
+	cr_expect(exists(orphans[0]) && exists(orphans[2]));
 	cr_expect(exists("backups/NOTES"), "a file blktrack does not name is kept");
 	cr_expect(exists("backups/1.bkt"));
 	cr_expect(exists(repo_entry_at(r, 0)->delta));
@@ -1132,15 +1205,18 @@ Test(repo, catalog_text_lookups_and_sweep, .init = setup_dir, .fini = teardown_d
 		cr_expect(!exists(nm), "%s", nm);
 	}
 
-	/* The sweep: orphans go, every named file stays. */
+	/* The sweep: tmp files go; every other file stays, named or not. */
 	touch("backups/998.bkt");
+	touch("backups/998.bkt.tmp");
 	touch("deltas/a0010101-0101-0101-0101-010101010101-77.set");
 	touch("deltas/keep.txt");
 	cr_assert_eq(repo_recover(r, NULL, &rec), 0, "%s", repo_error(r));
 	cr_expect_eq(rec.dropped, 0);
-	cr_expect_eq(rec.removed, 4, "removed %u", rec.removed);
-	cr_expect(!exists("hashes/999.bh") && !exists("hashes/junk.bh"));
-	cr_expect(!exists("backups/998.bkt"));
+	cr_expect_eq(rec.removed, 1, "removed %u", rec.removed);
+	cr_expect(!exists("backups/998.bkt.tmp"));
+	cr_expect(exists("hashes/999.bh") && exists("hashes/junk.bh"));
+	cr_expect(exists("backups/998.bkt"));
+	cr_expect(exists("deltas/a0010101-0101-0101-0101-010101010101-77.set"));
 	cr_expect(exists("deltas/keep.txt"));
 	for (i = 0; i < repo_count(r); i++) {
 		const struct repo_entry *e = repo_entry_at(r, i);
@@ -1152,4 +1228,388 @@ Test(repo, catalog_text_lookups_and_sweep, .init = setup_dir, .fini = teardown_d
 	snprintf(nm, sizeof(nm), "hashes/%" PRIu64 ".bh", id);
 	cr_expect(exists(nm), "%s", nm);
 	repo_close(r);
+}
+
+/* ---- the catalog's checksum and names (issue 13) ---------------------- */
+
+static void write_file(const char *name, const void *buf, size_t len)
+{
+	char p[256];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "w");
+	cr_assert(f, "%s", p);
+	cr_assert_eq(fwrite(buf, 1, len, f), len);
+	cr_assert_eq(fclose(f), 0);
+}
+
+static char *read_whole(const char *name, size_t *len)
+{
+	char p[256], *buf;
+	struct stat st;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "r");
+	cr_assert(f, "%s", p);
+	cr_assert_eq(fstat(fileno(f), &st), 0);
+	buf = malloc(st.st_size + 1);
+	cr_assert(buf);
+	cr_assert_eq(fread(buf, 1, st.st_size, f), (size_t)st.st_size);
+	fclose(f);
+	*len = st.st_size;
+	return buf;
+}
+
+/* "ls -R" of the repository, one sorted string: what must not change. */
+static char *listing(void)
+{
+	char cmd[300], *out = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && find . | LC_ALL=C sort", dir);
+	f = popen(cmd, "r");
+	cr_assert(f);
+	cr_assert_geq(getdelim(&out, &cap, '\0', f), 0);
+	pclose(f);
+	return out;
+}
+
+/* full 1 (hashes), differential 2, incremental 3 (hashes), all committed. */
+static void three_backups(void)
+{
+	struct repo *r;
+	struct fkern k;
+	uint64_t id;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
+	id = protocol(r, &k, REPO_FULL, 2, NULL);
+	hashes_for(r, id);
+	cr_assert_eq(repo_commit(r, id, 4), 0);
+	fk_commit(&k);
+	protocol(r, &k, REPO_DIFFERENTIAL, 4, NULL);
+	id = protocol(r, &k, REPO_INCREMENTAL, 2, NULL);
+	hashes_for(r, id);
+	cr_assert_eq(repo_commit(r, id, 4), 0);
+	fk_commit(&k);
+	repo_close(r);
+}
+
+Test(repo, catalog_bit_flips_are_detected, .init = setup_dir, .fini = teardown_dir,
+     .timeout = 120)
+{
+	struct repo *r;
+	struct fkern k;
+	char *good, *bad, *before, *after;
+	size_t len, n, bit;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	protocol(r, &k, REPO_INCREMENTAL, 4, NULL);
+	protocol(r, &k, REPO_DIFFERENTIAL, 1, NULL);	/* one pending */
+	repo_close(r);
+	good = read_whole("catalog", &len);
+	before = listing();
+	bad = malloc(len);
+	cr_assert(bad);
+	for (bit = 0; bit < 8 * len; bit++) {
+		char *got;
+		int ret;
+
+		memcpy(bad, good, len);
+		bad[bit / 8] ^= 1 << (bit % 8);
+		write_file("catalog", bad, len);
+		ret = repo_open(dir, 0, &r);
+		cr_assert_eq(ret, -EBADMSG, "bit %zu (byte %zu '%c'): %d %s", bit, bit / 8,
+			     good[bit / 8], ret, repo_error(r));
+		repo_close(r);
+		got = read_whole("catalog", &n);
+		cr_assert(n == len && !memcmp(got, bad, len), "bit %zu: catalog rewritten", bit);
+		free(got);
+	}
+	write_file("catalog", good, len);
+	after = listing();
+	cr_expect_str_eq(after, before, "nothing written or removed");
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	cr_expect_eq(repo_count(r), 3);
+	repo_close(r);
+	free(good);
+	free(bad);
+	free(before);
+	free(after);
+}
+
+static void same_file_in_2(struct json_object *root)
+{
+	struct json_object *arr;
+
+	json_object_object_get_ex(root, "backups", &arr);
+	json_object_object_add(json_object_array_get_idx(arr, 1), "file",
+			       json_object_new_string("backups/1.bkt"));
+}
+
+static void same_delta_in_3(struct json_object *root)
+{
+	struct json_object *arr, *d;
+
+	json_object_object_get_ex(root, "backups", &arr);
+	json_object_object_get_ex(json_object_array_get_idx(arr, 0), "delta", &d);
+	json_object_object_add(json_object_array_get_idx(arr, 2), "delta",
+			       json_object_get(d));
+}
+
+static void same_id_in_3(struct json_object *root)
+{
+	struct json_object *arr;
+
+	json_object_object_get_ex(root, "backups", &arr);
+	json_object_object_add(json_object_array_get_idx(arr, 2), "id",
+			       json_object_new_uint64(2));
+}
+
+Test(repo, catalog_names_and_ids_are_unique, .init = setup_dir, .fini = teardown_dir)
+{
+	void (*const edits[])(struct json_object *) = {
+		same_file_in_2, same_delta_in_3, same_id_in_3,
+	};
+	struct repo *r;
+	char *good;
+	size_t len, i;
+
+	three_backups();
+	good = read_whole("catalog", &len);
+	for (i = 0; i < 3; i++) {
+		edit_catalog(edits[i]);
+		cr_expect_eq(repo_open(dir, REPO_RDONLY, &r), -EBADMSG, "edit %zu: %s", i,
+			     repo_error(r));
+		cr_expect(strstr(repo_error(r), i < 2 ? "two backups name" : "malformed"),
+			  "%s", repo_error(r));
+		repo_close(r);
+		write_file("catalog", good, len);
+	}
+	cr_assert_eq(repo_open(dir, REPO_RDONLY, &r), 0, "%s", repo_error(r));
+	repo_close(r);
+	free(good);
+}
+
+/* ---- a failed commit on a full or failing disk (issue 13, point 6) ------- */
+
+static const char *fault_step;
+static int fault_errno;
+
+/*
+ * The catalog write fails at @fault_step: ENOSPC while backups/2.bkt holds
+ * the room (a full disk stays full until something is deleted, also in the
+ * next run), EIO for the rest of the run. Other steps and files succeed.
+ */
+static int full_disk(const char *step, const char *name)
+{
+	if (strcmp(name, "catalog") || strcmp(step, fault_step))
+		return 0;
+	if (fault_errno == ENOSPC && !exists("backups/2.bkt"))
+		return 0;
+	return -fault_errno;
+}
+
+static void commit_fails(const char *step, int err)
+{
+	struct repo_recovery rec;
+	struct repo *r;
+	struct fkern k;
+	uint64_t id;
+	size_t i;
+	int ret;
+
+	setup_dir();
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	id = protocol(r, &k, REPO_INCREMENTAL, 2, NULL);
+	hashes_for(r, id);
+
+	fault_step = step;
+	fault_errno = err;
+	repo_fault_hook = full_disk;
+	cr_assert_eq(repo_commit(r, id, 4), -err, "%s", repo_error(r));
+	/* What the requester does then: abandon, ABORT the kernel. */
+	ret = repo_abandon(r, id);
+	cr_log_info("%s %s: abandon %d %s", step, strerrorname_np(err), ret,
+		    ret ? repo_error(r) : "");
+	fk_abort(&k);
+	repo_close(r);
+
+	/* The next run: the disk still full; an I/O error gone. */
+	if (err == EIO)
+		repo_fault_hook = NULL;
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s %s: %s", step, strerrorname_np(err),
+		     repo_error(r));
+	ret = repo_recover(r, NULL, &rec);
+	repo_fault_hook = NULL;
+	cr_assert_eq(ret, 0, "%s %s: %s", step, strerrorname_np(err), repo_error(r));
+	for (i = 0; i < repo_count(r); i++) {
+		const struct repo_entry *e = repo_entry_at(r, i);
+
+		cr_expect_eq(e->state, REPO_COMMITTED, "%s: backup %" PRIu64, step, e->id);
+		cr_expect(exists(e->file) && exists(e->delta), "%s: %s", step, e->file);
+	}
+	cr_expect(exists("backups/1.bkt") && repo_find(r, 1));
+	/* Backup 2 is either committed with all its files or gone with them. */
+	cr_expect_eq(exists("backups/2.bkt"), repo_find(r, 2) != NULL, "%s", step);
+	cr_expect_eq(exists("hashes/2.bh"), repo_find(r, 2) != NULL, "%s", step);
+	cr_expect(!exists("catalog.tmp") && !exists("backups/2.bkt.tmp"));
+	repo_close(r);
+	teardown_dir();
+}
+
+Test(repo, a_failed_commit_is_recovered_on_a_full_disk, .timeout = 30)
+{
+	static const char *const steps[] = { "open", "write", "fsync", "rename", "fsync-dir" };
+	size_t i;
+
+	for (i = 0; i < 5; i++) {
+		commit_fails(steps[i], ENOSPC);
+		commit_fails(steps[i], EIO);
+	}
+}
+
+/* ---- a repository is made on purpose (issue 13, point 1) -------------- */
+
+Test(repo, init_only_in_a_missing_or_empty_directory, .init = setup_dir,
+     .fini = teardown_dir)
+{
+	char p[300], *before;
+	struct repo *r;
+
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "missing: %s", repo_error(r));
+	repo_close(r);
+	before = listing();
+	cr_expect_eq(repo_open(dir, REPO_CREATE, &r), -EEXIST, "over a repository");
+	cr_expect(strstr(repo_error(r), "already a blktrack repository"), "%s",
+		  repo_error(r));
+	repo_close(r);
+	rm_rf(dir);
+
+	/* A directory with something else in it. */
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	write_file("notes.txt", "x", 1);
+	cr_expect_eq(repo_open(dir, REPO_CREATE, &r), -ENOTEMPTY);
+	cr_expect(strstr(repo_error(r), "not empty"), "%s", repo_error(r));
+	repo_close(r);
+	cr_expect(!exists("lock") && !exists("catalog") && !exists("backups"));
+	rm_rf(dir);
+
+	/* Empty, or a new filesystem's lost+found; or what a killed init left. */
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	snprintf(p, sizeof(p), "%s/lost+found", dir);
+	cr_assert_eq(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/backups", dir);
+	cr_assert_eq(mkdir(p, 0700), 0);
+	write_file("lock", "", 0);
+	cr_expect_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
+	cr_expect_eq(repo_count(r), 0);
+	repo_close(r);
+	cr_expect(exists("catalog") && exists("deltas") && exists("hashes"));
+	free(before);
+}
+
+/* backup, list, verify, restore: never create or touch anything in a non-repository. */
+Test(repo, a_directory_that_is_not_a_repository_is_refused, .init = setup_dir,
+     .fini = teardown_dir)
+{
+	static const unsigned int modes[] = { 0, REPO_RDONLY };
+	struct repo *r;
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		cr_expect_eq(repo_open(dir, modes[i], &r), -ENOENT, "missing");
+		cr_expect(strstr(repo_error(r), "blktrack init"), "%s", repo_error(r));
+		repo_close(r);
+	}
+	/* An unmounted mount point: an empty directory on the root filesystem. */
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	for (i = 0; i < 2; i++) {
+		char *l;
+
+		cr_expect_eq(repo_open(dir, modes[i], &r), -ENOENT, "empty");
+		cr_expect(strstr(repo_error(r), "not a blktrack repository") &&
+			  strstr(repo_error(r), "blktrack init"), "%s", repo_error(r));
+		repo_close(r);
+		l = listing();
+		cr_expect_str_eq(l, ".\n", "something was created");
+		free(l);
+	}
+}
+
+/*
+ * The probe of issue 13: the catalog removed, then what a backup runs. Every
+ * backup file survives and the backup is refused with EUCLEAN; before,
+ * repo_open(REPO_CREATE) made an empty catalog and recovery then deleted
+ * every file it did not name.
+ */
+Test(repo, catalog_removed_every_backup_survives, .init = setup_dir, .fini = teardown_dir)
+{
+	static const unsigned int modes[] = { 0, REPO_CREATE, REPO_RDONLY };
+	char p[256], *before, *after;
+	struct repo_recovery rec;
+	struct repo *r;
+	unsigned int i;
+	int ret;
+
+	three_backups();
+	snprintf(p, sizeof(p), "%s/catalog", dir);
+	cr_assert_eq(unlink(p), 0);
+	before = listing();
+	cr_assert(strstr(before, "./backups/3.bkt") && strstr(before, "./hashes/3.bh"));
+	for (i = 0; i < 3; i++) {
+		/* backup (REPO_CREATE was its call before init existed), list */
+		ret = repo_open(dir, modes[i], &r);
+		if (!ret && !(modes[i] & REPO_RDONLY))
+			repo_recover(r, NULL, &rec);
+		cr_expect_eq(ret, -EUCLEAN, "mode %u: %d %s", modes[i], ret, repo_error(r));
+		cr_expect(strstr(repo_error(r), "no catalog") &&
+			  strstr(repo_error(r), "nothing was changed"), "%s", repo_error(r));
+		repo_close(r);
+		after = listing();
+		cr_expect_str_eq(after, before, "mode %u", modes[i]);
+		free(after);
+	}
+	free(before);
+}
+
+/* A catalog older than its files (put back from a copy) never overwrites one. */
+Test(repo, an_older_catalog_never_overwrites_a_backup, .init = setup_dir,
+     .fini = teardown_dir)
+{
+	struct repo_entry e = { .type = REPO_FULL };
+	struct blockset *delta;
+	char *old, *b4;
+	struct repo *r;
+	struct fkern k;
+	size_t len, n;
+	uint64_t id;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	repo_close(r);
+	old = read_whole("catalog", &len);
+	cr_assert_eq(repo_open(dir, 0, &r), 0);
+	protocol(r, &k, REPO_INCREMENTAL, 4, NULL);
+	repo_close(r);
+	write_file("catalog", old, len);	/* next id 2 again */
+	cr_assert_eq(repo_open(dir, 0, &r), 0);
+	e.to = fk_checkpoint(&k, &delta);
+	e.to.epoch++;
+	cr_expect_eq(repo_begin(r, &e, delta, &id), -EUCLEAN, "%s", repo_error(r));
+	cr_expect(strstr(repo_error(r), "backups/2.bkt exists"), "%s", repo_error(r));
+	repo_close(r);
+	b4 = read_whole("backups/2.bkt", &n);
+	cr_expect(n == 4 && !memcmp(b4, "data", 4));
+	blockset_free(delta);
+	free(b4);
+	free(old);
 }

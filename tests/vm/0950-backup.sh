@@ -37,6 +37,7 @@ crash() {
 }
 
 setup_ext4 "$mnt"
+bt init --repo "$R"
 bt attach /dev/vda1
 
 echo "# ---- full, incremental, differential, incremental"

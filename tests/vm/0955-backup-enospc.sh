@@ -22,6 +22,7 @@ trap cleanup_fs EXIT
 setup_ext4 "$mnt"
 mkdir -p $T
 run mount -t tmpfs -o size=8m tmpfs $T
+bt init --repo "$R"
 bt attach /dev/vda1
 point p1
 assert_field p1 type full

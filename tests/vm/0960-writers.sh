@@ -92,6 +92,7 @@ write_files() {
 }
 
 setup_ext4 "$mnt"
+bt init --repo "$R"
 bt attach /dev/vda1
 vol=$(blktrack status /dev/vda1 | sed -n 's/^generation: *//p')
 

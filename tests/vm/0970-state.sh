@@ -36,6 +36,7 @@ setup_ext4 "$mnt"
 run mkfs_ext4 -q -F /dev/vda2
 mkdir -p $smnt
 run mount -t ext4 /dev/vda2 $smnt
+bt init --repo "$R"
 bt attach /dev/vda1
 
 echo "# ---- a clean save, a reload, the history goes on"

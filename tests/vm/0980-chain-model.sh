@@ -62,6 +62,7 @@ DEV=$(losetup --show -f $BT_TMP/vol.img) || fail "losetup"
 truncate -s $SIZE "$REF"
 printf '#!/bin/sh\n[ "$1" = backup-complete ] && exit 1\nexit 0\n' >"$W/10-reject"
 chmod +x "$W/10-reject"
+bt init --repo "$R"
 bt attach "$DEV"
 
 # ---- the model -------------------------------------------------------------
@@ -165,6 +166,7 @@ maybe_rotate() {
 	[ "$(du -sk "$R" 2>/dev/null | cut -f1)" -gt $REPO_MAX_KIB ] 2>/dev/null || return 0
 	echo "# step $n: the repository holds $(du -sh "$R" | cut -f1): starting a new one"
 	rm -rf "$R"
+	bt init --repo "$R" >/dev/null
 	have_base=0 base_id=0 full_id=0 gap=0 last_id=0 last_sha=
 	: >"$PTS"
 	nrotate=$((nrotate + 1))

@@ -56,6 +56,7 @@ run losetup -d "$loop"
 setup_ext4 $mnt
 dd if=/dev/urandom of=$mnt/data bs=1M count=8 status=none || fail "write data"
 run sync
+bt init --repo "$R" >/dev/null
 bt attach /dev/vda1 >/dev/null
 bt backup /dev/vda1 --repo "$R" --type full >/dev/null
 dd if=/dev/urandom of=$mnt/data bs=4096 count=64 seek=100 conv=notrunc status=none ||

@@ -33,6 +33,7 @@ setup_ext4 $mnt
 dd if=/dev/urandom of=$mnt/direct bs=1M count=8 status=none || fail "write direct"
 dd if=/dev/urandom of=$mnt/buffered bs=1M count=8 status=none || fail "write buffered"
 run sync
+bt init --repo "$R" >/dev/null
 bt attach /dev/vda1 >/dev/null
 
 mkdir -p "$W"

@@ -124,6 +124,7 @@ mkdir -p $mnt
 run mount -t ext4 $LO $mnt
 run dd if=/dev/urandom of=$mnt/data bs=$MIB count=16 status=none
 run sync
+bt init --repo "$R"
 bt attach $LO
 mkdir -p "$W"
 # At freeze (before the checkpoint): freeze the filesystem and take the

@@ -138,6 +138,7 @@ stress_round() {
 	echo "# ---- round $n: ${s}s of fio, backup cycles every 50 ms, attach/detach of /dev/vda2"
 	R=$BT_TMP/repo.$n
 	rm -rf "$BT_TMP"/repo.* "$STOP" "$ERR" "$BT_TMP/passes"
+	bt init --repo "$R" >/dev/null
 	backup_quiet full.$n --type full --on-invalid fail --no-fs-freeze --no-verify
 	write_fio_job "$s"
 	t0=$(cut -d' ' -f1 /proc/uptime)

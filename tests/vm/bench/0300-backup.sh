@@ -113,6 +113,9 @@ jfield() {
 backup() {
 	local key=$1 repo=$2
 	shift 2
+	# A repository is made by blktrack init (untimed), once per directory.
+	[ -e "$repo/catalog" ] || blktrack init --repo "$repo" >/dev/null ||
+		fail "blktrack init --repo $repo"
 	timed "$key" sh -c "blktrack backup $src --repo $repo --json $* >$BT_TMP/out"
 	cat "$BT_TMP/out"
 }

@@ -56,6 +56,8 @@ show mkfs_ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 "$loop"
 mkdir -p /mnt/demo
 show mount -t ext4 "$loop" /mnt/demo
 show blktrack attach "$loop"
+echo "A repository is created once, in an empty directory"
+show blktrack init --repo /tmp/repo
 show dd if=/dev/urandom of=/mnt/demo/file1 bs=64K count=16 status=none
 echo "Freeze the filesystem around each backup: a consistent image"
 show fsfreeze -f /mnt/demo

@@ -34,6 +34,7 @@ state_volume_mount /dev/vda2
 
 case $boot in
 1)
+	bt init --repo "$R"
 	bt attach /dev/vda1
 	point p1
 	assert_field p1 type full

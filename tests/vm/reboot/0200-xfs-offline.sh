@@ -31,6 +31,7 @@ state_volume_mount /dev/vda1
 
 case $boot in
 1)
+	bt init --repo "$R"
 	bt attach $BT_VOL
 	run mount -t xfs $BT_VOL $mnt
 	dd if=/dev/urandom of=$mnt/big bs=1M count=2 status=none || fail "write big"
