@@ -39,7 +39,7 @@ ok "COMMIT after the change starts a new history"
 
 echo "# ---- a change during the read of a backup"
 R=$BT_TMP/repo IMG=$BT_TMP/restored.img W=$BT_TMP/writers.d
-blktrack init --repo "$R" >/dev/null 2>&1	# where backup needs an initialised repository
+bt init --repo "$R"
 bt backup "$loop" --repo "$R" --type full
 mkdir -p "$W"
 cat >"$W/changefd" <<EOT
