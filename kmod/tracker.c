@@ -19,6 +19,13 @@
  * have no request: bio_endio() traces the bios block_bio_queue traced,
  * except those blk-mq ended in a request (it clears BIO_TRACE_COMPLETION).
  *
+ * block_bio_remap fires when a driver moves a bio to a disk below. A clone
+ * (dm) is queued there as a bio of its own; but nvme multipath and
+ * md-linear move the bio block_bio_queue traced on the tracked disk in
+ * place, and it completes on the disk below, never on the tracked one. The
+ * remap probe records that disk as an alias of the volume (its sector
+ * offset), and completions on an alias mark the volume.
+ *
  * The tracepoint symbols are not exported; the tracepoints are found by
  * name with for_each_kernel_tracepoint().
  */
@@ -85,7 +92,74 @@ static __always_inline void bt_mark(const struct bt_track *t, sector_t start, se
 		queue_work(system_unbound_wq, &vol->coarsen_work);
 }
 
-/* Mark disk sectors [@start, +@nr) of @disk on every volume they overlap. */
+/* ==== Aliases: disks that complete a volume's bios moved in place ======== */
+
+/* Does @vol have @disk as an alias? (Any offset: completions check them all.) */
+static __always_inline bool bt_has_alias(const struct bt_volume *vol, struct gendisk *disk)
+{
+	unsigned int i, n = smp_load_acquire(&vol->nr_aliases);
+
+	for (i = 0; i < n; i++)
+		if (vol->aliases[i].disk == disk)
+			return true;
+	return false;
+}
+
+/*
+ * Mark on @t's volume the completion of sectors [@start, +@nr) of @disk,
+ * through each alias @disk is of it: an offset that does not apply (the
+ * same disk below at other offsets) only marks more, never less.
+ */
+static noinline void bt_mark_aliases(const struct bt_track *t, struct gendisk *disk,
+				     sector_t start, sector_t nr)
+{
+	const struct bt_volume *vol = t->vol;
+	unsigned int i, n = smp_load_acquire(&vol->nr_aliases);
+
+	for (i = 0; i < n; i++) {
+		s64 s = (s64)start - vol->aliases[i].delta;
+
+		if (vol->aliases[i].disk != disk || s + (s64)nr <= 0)
+			continue;
+		if (s < 0)
+			bt_mark(t, 0, s + nr, true);
+		else
+			bt_mark(t, s, s + nr, true);
+	}
+}
+
+/* Record @disk, at sector offset @delta, as an alias of @vol. */
+static void bt_alias_add(struct bt_volume *vol, struct gendisk *disk, s64 delta)
+{
+	unsigned int i, n = smp_load_acquire(&vol->nr_aliases);
+	unsigned long flags;
+
+	for (i = 0; i < n; i++)
+		if (vol->aliases[i].disk == disk && vol->aliases[i].delta == delta)
+			return;		/* known: every bio but the first */
+	raw_spin_lock_irqsave(&vol->alias_lock, flags);
+	n = vol->nr_aliases;
+	for (i = 0; i < n; i++)
+		if (vol->aliases[i].disk == disk && vol->aliases[i].delta == delta)
+			goto out_unlock;
+	if (n == BT_MAX_ALIASES) {
+		/* STATUS says so: completions of these bios may be unseen. */
+		WRITE_ONCE(vol->aliases_full, true);
+		goto out_unlock;
+	}
+	vol->aliases[n].disk = disk;
+	vol->aliases[n].delta = delta;
+	smp_store_release(&vol->nr_aliases, n + 1);
+out_unlock:
+	raw_spin_unlock_irqrestore(&vol->alias_lock, flags);
+}
+
+/* ==== Marking ============================================================ */
+
+/*
+ * Mark disk sectors [@start, +@nr) of @disk on every volume they overlap;
+ * for a completion (@done), also on the volumes @disk is an alias of.
+ */
 static __always_inline void bt_mark_disk(struct gendisk *disk, sector_t start, sector_t nr,
 					 bool done)
 {
@@ -100,9 +174,12 @@ static __always_inline void bt_mark_disk(struct gendisk *disk, sector_t start, s
 	 */
 	tbl = rcu_dereference_sched(bt_table);
 	if (tbl) {
-		for (i = 0; i < tbl->nr; i++)
+		for (i = 0; i < tbl->nr; i++) {
 			if (tbl->t[i].disk == disk)
 				bt_mark(&tbl->t[i], start, start + nr, done);
+			else if (done && bt_has_alias(tbl->t[i].vol, disk))
+				bt_mark_aliases(&tbl->t[i], disk, start, nr);
+		}
 	}
 }
 
@@ -132,8 +209,8 @@ static noinline void bt_mark_disk_done(struct gendisk *disk, sector_t start, sec
 /*
  * Is every block of disk sectors [@start, +@nr) of @disk, on every volume,
  * proven dirty by its hint (btmap_hinted(): the run its submission marked)?
- * Calls nothing, so the completion probe saves no register when it is so
- * (nearly always).
+ * Not for a disk that is a volume's alias. Calls nothing, so the completion
+ * probe saves no register when it is so (nearly always).
  */
 static __always_inline bool bt_disk_hinted(struct gendisk *disk, sector_t start,
 					   sector_t nr)
@@ -147,7 +224,12 @@ static __always_inline bool bt_disk_hinted(struct gendisk *disk, sector_t start,
 		const struct bt_track *t = &tbl->t[i];
 		u64 first, last;
 
-		if (t->disk != disk || !bt_blocks(t, start, start + nr, &first, &last))
+		if (t->disk != disk) {
+			if (bt_has_alias(t->vol, disk))
+				return false;
+			continue;
+		}
+		if (!bt_blocks(t, start, start + nr, &first, &last))
 			continue;
 		/* One block, the usual case, costs what it did before runs had hints. */
 		if (first == last ? !btmap_hinted(t->map, first, 1) :
@@ -309,6 +391,36 @@ static void bt_probe_bio_complete(void *data, struct request_queue *q, struct bi
 	bt_mark_done(disk, start, nr);
 }
 
+/*
+ * A driver moved @bio, of disk @dev sector @from, to the disk below
+ * (bio->bi_bdev). Only a bio traced on the disk above and moved in place
+ * matters: its completion will be traced below. A clone (dm) is queued
+ * below as a bio of its own and marked as such.
+ */
+static void bt_probe_bio_remap(void *data, struct bio *bio, dev_t dev, sector_t from)
+{
+	struct gendisk *lower = bio->bi_bdev->bd_disk;
+	sector_t start = bio->bi_iter.bi_sector;
+	sector_t nr = bio_sectors(bio);
+	const struct bt_table *tbl;
+	unsigned int i;
+
+	if (!bio_flagged(bio, BIO_TRACE_COMPLETION) ||
+	    !bt_op_sectors(bio_op(bio), bio->bi_bdev, false, &start, &nr))
+		return;
+	/* Sectors of the disk below: its partition remap is still to come. */
+	if (!bio_flagged(bio, BIO_REMAPPED))
+		start += bio->bi_bdev->bd_start_sect;
+	tbl = rcu_dereference_sched(bt_table);
+	if (!tbl)
+		return;
+	for (i = 0; i < tbl->nr; i++)
+		if (tbl->t[i].devt == dev)
+			bt_alias_add(tbl->t[i].vol, lower, (s64)start - (s64)from);
+	/* A tracked disk below sees no block_bio_queue for this bio. */
+	bt_mark_disk(lower, start, nr, false);
+}
+
 struct bt_hook {
 	const char *name;
 	void *probe;
@@ -319,6 +431,7 @@ static struct bt_hook bt_hooks[] = {
 	{ "block_bio_queue", bt_probe_bio_queue },
 	{ "block_rq_complete", bt_probe_rq_complete },
 	{ "block_bio_complete", bt_probe_bio_complete },
+	{ "block_bio_remap", bt_probe_bio_remap },
 };
 
 static void bt_find_tracepoint(struct tracepoint *tp, void *priv)

@@ -130,6 +130,7 @@ static struct bt_table *bt_table_build(const struct bt_volume *skip)
 		if (vol == skip)
 			continue;
 		t->disk = vol->disk;
+		t->devt = disk_devt(vol->disk);
 		t->start_sect = vol->start_sect;
 		t->nr_sects = vol->staged ? vol->staged_sects : vol->nr_sects;
 		t->sect_shift = vol->block_shift - SECTOR_SHIFT;
@@ -204,6 +205,7 @@ int bt_attach(const struct blktrack_attach *a, dev_t dev)
 	if (!vol->mem_limit)
 		vol->mem_limit = U64_MAX;	/* module parameter 0: no limit */
 	mutex_init(&vol->map_lock);
+	raw_spin_lock_init(&vol->alias_lock);
 	INIT_WORK(&vol->coarsen_work, bt_coarsen_work);
 
 	mutex_lock(&bt_ctl_mutex);
@@ -360,7 +362,8 @@ int bt_status(struct blktrack_status *st, dev_t dev)
 		goto out_unlock;
 	}
 	bt_check_state(vol);
-	st->flags = (vol->pending ? BLKTRACK_STATUS_PENDING : 0) | bt_snap_flags(vol->snap);
+	st->flags = (vol->pending ? BLKTRACK_STATUS_PENDING : 0) | bt_snap_flags(vol->snap) |
+		    (READ_ONCE(vol->aliases_full) ? BLKTRACK_STATUS_UNCOVERED : 0);
 	st->state = vol->reason == BLKTRACK_REASON_NONE ?
 		    BLKTRACK_STATE_TRACKING : BLKTRACK_STATE_INVALID;
 	st->reason = vol->reason;

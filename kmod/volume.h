@@ -31,12 +31,25 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/workqueue.h>
 #include <linux/blktrack.h>
 
 #include "btmap.h"
 #include "snapshot.h"
+
+/*
+ * A disk below a tracked one that receives the tracked disk's own bios,
+ * moved there in place (nvme multipath paths, md-linear members): their
+ * completions are traced there, at the tracked disk's sector + @delta.
+ */
+#define BT_MAX_ALIASES	8
+
+struct bt_alias {
+	struct gendisk *disk;		/* compared, never dereferenced */
+	s64 delta;			/* its sector - the tracked disk's sector */
+};
 
 struct bt_volume {
 	struct list_head node;		/* bt_volumes, under bt_ctl_mutex */
@@ -65,6 +78,16 @@ struct bt_volume {
 	struct btmap *resized;		/* CHECKPOINT's pending map at a new size */
 	struct work_struct coarsen_work;
 	struct bt_snap *snap;		/* with the pending map, under bt_ctl_mutex */
+
+	/*
+	 * Added by the remap probe (tracker.c), never removed while attached:
+	 * entries are written under alias_lock, then published by
+	 * nr_aliases (release); readers load nr_aliases (acquire) only.
+	 */
+	raw_spinlock_t alias_lock;
+	unsigned int nr_aliases;
+	bool aliases_full;		/* a remap found no free slot */
+	struct bt_alias aliases[BT_MAX_ALIASES];
 };
 
 /*
@@ -75,6 +98,7 @@ struct bt_volume {
  */
 struct bt_track {
 	struct gendisk *disk;
+	dev_t devt;			/* disk_devt(disk) */
 	sector_t start_sect;
 	sector_t nr_sects;
 	unsigned int sect_shift;	/* block_shift - SECTOR_SHIFT */

@@ -70,6 +70,12 @@ static const char *snapshot_name(uint32_t flags)
 	return flags & BLKTRACK_STATUS_SNAP_OVERFLOW ? "lost" : "held";
 }
 
+/* "seen": every write's completion marks the map; "partial": see BLKTRACK_STATUS_UNCOVERED. */
+static const char *completions_name(uint32_t flags)
+{
+	return flags & BLKTRACK_STATUS_UNCOVERED ? "partial" : "seen";
+}
+
 BLKTRACK_EXPORT int blktrack_status_print(FILE *f, const char *device,
 					  const struct blktrack_status *st)
 {
@@ -85,6 +91,7 @@ BLKTRACK_EXPORT int blktrack_status_print(FILE *f, const char *device,
 	fprintf(f, "epoch: %" PRIu64 "\n", (uint64_t)st->stamp.epoch);
 	fprintf(f, "pending: %s\n", st->flags & BLKTRACK_STATUS_PENDING ? "yes" : "no");
 	fprintf(f, "snapshot: %s\n", snapshot_name(st->flags));
+	fprintf(f, "completions: %s\n", completions_name(st->flags));
 	fprintf(f, "active_dirty: %" PRIu64 "\n", (uint64_t)st->active_dirty);
 	fprintf(f, "pending_dirty: %" PRIu64 "\n", (uint64_t)st->pending_dirty);
 	fprintf(f, "map_bytes: %" PRIu64 "\n", (uint64_t)st->map_bytes);
@@ -123,6 +130,7 @@ BLKTRACK_EXPORT int blktrack_status_json(const char *device,
 	err |= add(o, "generation", json_object_new_string(gen));
 	err |= add(o, "epoch", json_object_new_uint64(st->stamp.epoch));
 	err |= add(o, "pending", json_object_new_boolean(!!(st->flags & BLKTRACK_STATUS_PENDING)));
+	err |= add(o, "completions", json_object_new_string(completions_name(st->flags)));
 	err |= add(o, "snapshot", json_object_new_string(snapshot_name(st->flags)));
 	err |= add(o, "active_dirty", json_object_new_uint64(st->active_dirty));
 	err |= add(o, "pending_dirty", json_object_new_uint64(st->pending_dirty));

@@ -106,14 +106,15 @@ Test(lib, status_json_keys)
 	static const char *const keys[] = {
 		"device", "size", "block_size", "state", "reason", "generation", "epoch",
 		"pending", "snapshot", "active_dirty", "pending_dirty", "map_bytes", "mem_limit",
+		"completions",
 	};
 	struct json_object *o, *v;
 	size_t i;
 
 	st.stamp.epoch = 7;
 	cr_assert_eq(blktrack_status_json("/dev/x", &st, &o), 0);
-	cr_expect_eq(json_object_object_length(o), 13);
-	for (i = 0; i < 13; i++)
+	cr_expect_eq(json_object_object_length(o), 14);
+	for (i = 0; i < 14; i++)
 		cr_expect(json_object_object_get_ex(o, keys[i], &v), "missing %s", keys[i]);
 	json_object_object_get_ex(o, "pending", &v);
 	cr_expect(json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v));
@@ -125,7 +126,16 @@ Test(lib, status_json_keys)
 	cr_expect_str_eq(json_object_get_string(v), "tracking");
 	json_object_object_get_ex(o, "snapshot", &v);
 	cr_expect_str_eq(json_object_get_string(v), "none");
+	json_object_object_get_ex(o, "completions", &v);
+	cr_expect_str_eq(json_object_get_string(v), "seen");
 	json_object_put(o);
+
+	st.flags |= BLKTRACK_STATUS_UNCOVERED;
+	cr_assert_eq(blktrack_status_json("/dev/x", &st, &o), 0);
+	json_object_object_get_ex(o, "completions", &v);
+	cr_expect_str_eq(json_object_get_string(v), "partial");
+	json_object_put(o);
+	st.flags &= ~BLKTRACK_STATUS_UNCOVERED;
 
 	/* A snapshot held, then one whose store filled up. */
 	st.flags |= BLKTRACK_STATUS_SNAPSHOT;

@@ -163,6 +163,12 @@ enum blktrack_reason {
 #define BLKTRACK_STATUS_PENDING		(1U << 0)  /* a checkpoint is pending */
 #define BLKTRACK_STATUS_SNAPSHOT	(1U << 1)  /* the pending checkpoint has a snapshot */
 #define BLKTRACK_STATUS_SNAP_OVERFLOW	(1U << 2)  /* ... which is lost: SNAP_READ fails */
+/*
+ * Some writes complete on disks below that the module cannot map back (more
+ * in-place remaps than it keeps): a write in flight at a CHECKPOINT may be
+ * in no map. Only a checkpoint taken with writers quiesced is exact.
+ */
+#define BLKTRACK_STATUS_UNCOVERED	(1U << 3)
 
 /**
  * struct blktrack_status - BLKTRACK_IOC_STATUS: one volume's state

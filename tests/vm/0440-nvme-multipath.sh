@@ -1,0 +1,118 @@
+#!/bin/sh
+# An NVMe multipath head (CONFIG_NVME_MULTIPATH=y: every fabrics or shared
+# namespace) is bio-based and moves each bio in place to a path disk, where
+# it completes as a request: no completion of the head is ever traced. The
+# tracker learns the path from block_bio_remap (an alias of the head) and
+# marks the head when a path completes, so a write in flight across
+# CHECKPOINT and COMMIT is in the next map. The namespace is served by
+# nvmet from a dm-delay device (loop transport on 6.12, TCP on 127.0.0.1
+# on 6.1, which has no nvme-loop), whose write delay holds the write.
+. /blktrack/tests/vm/lib/testlib.sh
+CFG=/sys/kernel/config/nvmet
+NQN=blktrack-test
+cleanup_nvme() {
+	detach_all
+	for c in /sys/class/nvme/nvme*; do
+		[ "$(cat "$c/subsysnqn" 2>/dev/null)" = $NQN ] && echo 1 >"$c/delete_controller"
+	done
+	rm -f $CFG/ports/1/subsystems/$NQN 2>/dev/null
+	rmdir $CFG/ports/1 2>/dev/null
+	echo 0 >$CFG/subsystems/$NQN/namespaces/1/enable 2>/dev/null
+	rmdir $CFG/subsystems/$NQN/namespaces/1 $CFG/subsystems/$NQN 2>/dev/null
+	cleanup_all
+}
+trap cleanup_nvme EXIT
+
+load_kmod dm-delay
+load_kmod nvmet
+if grep -q "/nvme-loop.ko " /etc/blktrack-extra-modules; then
+	load_kmod nvme-loop
+	transport=loop
+else
+	load_kmod nvmet-tcp
+	load_kmod nvme-tcp
+	run ip link set lo up
+	transport=tcp
+fi
+grep -q ' /sys/kernel/config ' /proc/mounts || run mount -t configfs none /sys/kernel/config
+
+# The namespace: a dm-delay device over a loop device, no delay yet.
+lower=$(make_loop 32)
+sects=$((32 << 11))
+delay_table() {
+	echo "0 $sects delay $lower 0 0 $lower 0 $1"
+}
+run dmsetup create btdelay --table "$(delay_table 0)"
+
+run mkdir $CFG/subsystems/$NQN
+echo 1 >$CFG/subsystems/$NQN/attr_allow_any_host
+run mkdir $CFG/subsystems/$NQN/namespaces/1
+echo -n /dev/mapper/btdelay >$CFG/subsystems/$NQN/namespaces/1/device_path
+echo 1 >$CFG/subsystems/$NQN/namespaces/1/enable || fail "cannot enable the namespace"
+run mkdir $CFG/ports/1
+echo $transport >$CFG/ports/1/addr_trtype
+if [ $transport = tcp ]; then
+	echo ipv4 >$CFG/ports/1/addr_adrfam
+	echo 127.0.0.1 >$CFG/ports/1/addr_traddr
+	echo 4420 >$CFG/ports/1/addr_trsvcid
+	opts="transport=tcp,traddr=127.0.0.1,trsvcid=4420,nqn=$NQN"
+else
+	opts="transport=loop,nqn=$NQN"
+fi
+run ln -s $CFG/subsystems/$NQN $CFG/ports/1/subsystems/$NQN
+echo "+ echo $opts > /dev/nvme-fabrics"
+echo "$opts" >/dev/nvme-fabrics || fail "cannot connect to $NQN"
+
+# The head: the namespace disk of the subsystem, without a blk-mq queue.
+head=
+for i in $(seq 1 50); do
+	for s in /sys/class/nvme-subsystem/*; do
+		[ "$(cat "$s/subsysnqn" 2>/dev/null)" = $NQN ] || continue
+		for d in "$s"/nvme*n1; do
+			[ -e "$d" ] && head=${d##*/}
+		done
+	done
+	[ -n "$head" ] && [ -b /dev/$head ] && break
+	sleep 0.1
+done
+[ -n "$head" ] && [ -b /dev/$head ] || fail "no namespace head for $NQN"
+[ -d /sys/block/$head/mq ] && fail "/dev/$head is request-based: not a multipath head"
+ok "/dev/$head is a bio-based multipath head over $transport"
+dev=/dev/$head
+
+bt attach "$dev"
+write_direct "$dev" $((100 * 4096)) 4096
+bt checkpoint "$dev"
+bt commit "$dev"
+assert_status "$dev" completions seen
+
+echo "# ---- a write held in flight by dm-delay across CHECKPOINT and COMMIT"
+run dmsetup suspend btdelay
+run dmsetup reload btdelay --table "$(delay_table 3000)"
+run dmsetup resume btdelay
+dd if=/dev/urandom of="$dev" bs=4096 count=1 seek=200 oflag=direct conv=notrunc \
+	status=none &
+ddpid=$!
+# Queued: marked in the active map (the submission probe).
+i=0
+while [ "$(status_get "$dev" active_dirty)" = 0 ]; do
+	[ $i -lt 100 ] || fail "the write never reached the head"
+	sleep 0.05
+	i=$((i + 1))
+done
+alive $ddpid || fail "the write completed before the checkpoint: no delay?"
+bt checkpoint "$dev"
+expect_clear
+expect_write $((200 * 4096)) 4096
+check_changes "$dev" 4096 --pending
+bt commit "$dev"
+alive $ddpid || fail "the write completed before COMMIT: the test proves nothing"
+wait_exit $ddpid 30 "the held write" || fail "the held write failed"
+# Its completion, on the path disk, marks the head's active map again.
+check_changes "$dev" 4096 --active
+assert_status "$dev" completions seen
+run dmsetup suspend btdelay
+run dmsetup reload btdelay --table "$(delay_table 0)"
+run dmsetup resume btdelay
+bt detach "$dev"
+check_no_leak
