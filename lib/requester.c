@@ -51,6 +51,7 @@
 #include "fdio.h"
 #include "readq.h"
 #include "repo.h"
+#include "target.h"
 #include "writers.h"
 
 #define CHUNK_BYTES	(1U << 20)	/* volume bytes per read */
@@ -238,34 +239,6 @@ static int note_read(struct backup *b, uint64_t off, const void *data, size_t le
 }
 
 /* ---- the snapshot (--snapshot, doc/WRITERS.md) --------------------------- */
-
-/*
- * --snapshot-store PATH: a directory (an unnamed file in it, gone when the
- * snapshot ends), a block device (exclusively: nothing mounts it meanwhile)
- * or a regular file, open for the kernel to write the copies to.
- */
-static int open_store(struct blktrack_ctx *ctx, const char *path)
-{
-	struct stat st;
-	int fd;
-
-	if (stat(path, &st))
-		return blktrack_set_error(ctx, -errno, "--snapshot-store %s: %s", path,
-					  strerror(errno));
-	if (S_ISDIR(st.st_mode))
-		fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	else if (S_ISBLK(st.st_mode))
-		fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
-	else if (S_ISREG(st.st_mode))
-		fd = open(path, O_RDWR | O_CLOEXEC);
-	else
-		return blktrack_set_error(ctx, -EINVAL, "--snapshot-store %s: not a directory, "
-					  "block device or regular file", path);
-	if (fd < 0)
-		return blktrack_set_error(ctx, -errno, "--snapshot-store %s: %s", path,
-					  strerror(errno));
-	return fd;
-}
 
 /*
  * The checkpoint, with a copy-before-write snapshot of the whole volume when
@@ -1174,9 +1147,9 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	/* Before the freeze: a store in a directory of a frozen file system would wait. */
 	if (o->snapshot_store_path &&
 	    (o->snapshot == BLKTRACK_SNAPSHOT_AUTO || o->snapshot == BLKTRACK_SNAPSHOT_COW)) {
-		b.store_fd = open_store(ctx, o->snapshot_store_path);
-		if (b.store_fd < 0) {
-			err = b.store_fd;
+		err = store_open(o->snapshot_store_path, &b.store_fd, b.msg, sizeof(b.msg));
+		if (err) {
+			blktrack_set_error(ctx, err, "%s", b.msg);
 			goto out_close;
 		}
 	}
