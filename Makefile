@@ -95,8 +95,16 @@ $(B)/unit-tests: $(UNIT_SRC) $(wildcard tests/fuzz/*.[ch]) kmod/btmap.c $(wildca
 	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(UNIT_LIB_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common \
 		$(JSON_LIBS) $(ROARING_LIBS) $(XXHASH_LIBS) $(ZSTD_LIBS) $(BLKID_LIBS)
 
-unit: abi-check $(B)/unit-tests
+# Tests of the library's whole operations (blktrack_restore()...), linked
+# with every library source: tests/unit/lib/.
+UNIT_WHOLE_SRC := $(wildcard tests/unit/lib/*.c)
+$(B)/unit-tests-lib: $(UNIT_WHOLE_SRC) $(LIB_SRC) $(wildcard lib/*.h include/uapi/linux/*.h)
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) -o $@ $(UNIT_WHOLE_SRC) $(LIB_SRC) -lcriterion $(LIB_LIBS)
+
+unit: abi-check $(B)/unit-tests $(B)/unit-tests-lib
 	$(B)/unit-tests --jobs 2
+	$(B)/unit-tests-lib --jobs 2
 
 # The unit tests under ASan/UBSan: a leaf freed before its grace period shows
 # as a use after free. Criterion itself leaks a little: no leak check.

@@ -388,6 +388,7 @@ struct blktrack_restore_opts {
 	const char *against;		/* verify: compare with this device */
 	blktrack_progress_fn progress;
 	void *progress_data;
+	bool force;			/* restore: a device in use (mounted, held) too */
 };
 
 struct blktrack_restore_result {
@@ -407,6 +408,11 @@ struct blktrack_restore_result {
  * Restore the chain of backup @opts->backup_id onto @opts->target. Every
  * member is read and checked in full before the target is opened: a broken
  * chain or a bad file leaves the target untouched (res->partial false).
+ * A file target is written under a temporary name beside it and renamed
+ * at the end, with exactly the volume's size: until then it is untouched.
+ * A block device is opened O_EXCL (-EBUSY when mounted or held) unless
+ * @opts->force, refused (-ENOSPC) when smaller than the volume; its first
+ * MiB is zeroed first and written last (res->partial: written in part).
  */
 BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 				     const struct blktrack_restore_opts *opts,

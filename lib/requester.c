@@ -109,22 +109,6 @@ static int fd_size(int fd, uint64_t *size)
 	return 0;
 }
 
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		done += n;
-	}
-	return 0;
-}
-
 static enum repo_type repo_type_of(enum blktrack_backup_type t)
 {
 	return (enum repo_type)(t - 1);
@@ -1749,37 +1733,19 @@ static int chain_check(struct chain *c)
 
 /* ---- restore ------------------------------------------------------------ */
 
-struct target {
-	int fd;
-	bool is_file;
-	const char *path;
-	void *zeros;
-};
-
 static int apply_record(struct chain *c, struct member *m, const struct bfile_record *rec,
 			void *data)
 {
 	struct target *t = data;
 	uint64_t off = rec->offset, left = rec->length, end = c->res->volume_size;
-	int err = 0;
+	int err;
 
 	/* An older member of a volume that shrank since: what is past the end goes. */
 	if (off >= end)
 		return 0;
 	if (left > end - off)
 		left = end - off;
-	if (rec->tag == BFILE_TAG_DATA) {
-		err = pwrite_full(t->fd, rec->data, left, rec->offset);
-	} else if (!t->is_file ||
-		   fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, left)) {
-		while (left && !err) {
-			size_t len = left < CHUNK_BYTES ? left : CHUNK_BYTES;
-
-			err = pwrite_full(t->fd, t->zeros, len, off);
-			off += len;
-			left -= len;
-		}
-	}
+	err = target_write(t, off, rec->tag == BFILE_TAG_DATA ? rec->data : NULL, left);
 	if (err)
 		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: write at %" PRIu64
 				  ": %s", t->path, rec->offset, strerror(-err));
@@ -1787,15 +1753,18 @@ static int apply_record(struct chain *c, struct member *m, const struct bfile_re
 	return 0;
 }
 
+/*
+ * Check the whole chain, then write it onto the target (lib/target.h): a
+ * file is replaced only once complete, a device gets its first MiB last.
+ */
 BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 				     const struct blktrack_restore_opts *o,
 				     struct blktrack_restore_result *res)
 {
 	struct chain c = { .ctx = ctx, .o = o, .res = res };
-	struct target t = { .fd = -1, .path = o->target };
+	struct target t = { .fd = -1 };
 	double t0 = now();
-	struct stat sb;
-	uint64_t size;
+	char msg[1024];
 	size_t k;
 	int err;
 
@@ -1809,55 +1778,29 @@ BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 	if (err)
 		goto out;
 
-	t.fd = open(o->target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (t.fd < 0 || fstat(t.fd, &sb)) {
-		err = chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, -errno, "%s: %s", o->target,
-				 strerror(errno));
-		goto out;
-	}
-	t.is_file = S_ISREG(sb.st_mode);
-	if (!t.is_file && !S_ISBLK(sb.st_mode)) {
-		err = chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, -EINVAL,
-				 "%s: neither a regular file nor a block device", o->target);
-		goto out;
-	}
-	err = fd_size(t.fd, &size);
-	if (!err && size < res->volume_size) {
-		if (t.is_file && ftruncate(t.fd, res->volume_size))
-			err = -errno;
-		else if (!t.is_file)
-			err = -ENOSPC;
-	}
+	err = target_open(&t, o->target, res->volume_size, o->force, msg, sizeof(msg));
 	if (err) {
-		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: %s (the volume has %"
-			   PRIu64 " bytes)", o->target, strerror(-err), res->volume_size);
-		goto out;
-	}
-	t.zeros = calloc(1, CHUNK_BYTES);
-	if (!t.zeros) {
-		err = -ENOMEM;
+		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
 		goto out;
 	}
 	c.before = 0;
 	res->bytes = 0;
-	res->partial = true;
+	res->partial = !t.is_file;	/* a file target stays as it was until the end */
 	for (k = 0; k < c.n; k++) {
 		err = member_read(&c, k, apply_record, &t);
 		if (err)
 			goto out;
 	}
-	if (fsync(t.fd)) {
-		err = chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, -errno, "%s: fsync: %s",
-				 o->target, strerror(errno));
+	err = target_finish(&t, msg, sizeof(msg));
+	if (err) {
+		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
 		goto out;
 	}
 	res->partial = false;
 	res->failure = BLKTRACK_FAIL_NONE;
 	res->seconds = now() - t0;
 out:
-	if (t.fd >= 0)
-		close(t.fd);
-	free(t.zeros);
+	target_close(&t);
 	chain_close(&c);
 	return err;
 }
