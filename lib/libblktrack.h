@@ -383,7 +383,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 
 struct blktrack_restore_opts {
 	const char *repo;
-	uint64_t backup_id;		/* 0: the last committed backup */
+	uint64_t backup_id;		/* 0: the newest backup of the repository's one
+					 * volume (-EINVAL when it holds several) */
 	const char *target;		/* restore: a file or a block device */
 	const char *against;		/* verify: compare with this device */
 	blktrack_progress_fn progress;

@@ -1596,6 +1596,44 @@ static int chain_fail(struct chain *c, enum blktrack_failure f, const char *file
 	return blktrack_set_error(c->ctx, err, "%s", msg);
 }
 
+/*
+ * No backup id: the newest committed backup, when every committed backup is
+ * of one volume. With several volumes, which one is meant is not guessed.
+ */
+static int newest_of_one_volume(struct chain *c, uint64_t *id)
+{
+	const struct repo_entry *e, *newest = NULL;
+	char list[768] = "";
+	size_t i, j, used = 0;
+	bool several = false;
+
+	for (i = repo_count(c->r); i-- > 0;) {
+		e = repo_entry_at(c->r, i);
+		if (e->state != REPO_COMMITTED)
+			continue;
+		if (!newest)
+			newest = e;
+		several |= strcmp(e->to.volume_id, newest->to.volume_id) != 0;
+		/* One line per volume, at its newest backup (the first seen). */
+		for (j = repo_count(c->r); j-- > i + 1;)
+			if (repo_entry_at(c->r, j)->state == REPO_COMMITTED &&
+			    !strcmp(repo_entry_at(c->r, j)->to.volume_id, e->to.volume_id))
+				break;
+		if (j == i && used < sizeof(list))
+			used += snprintf(list + used, sizeof(list) - used, "%s%s (newest backup %"
+					 PRIu64 ")", used ? ", " : "", e->to.volume_id, e->id);
+	}
+	if (!newest)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -ENOENT,
+				  "%s: no committed backup", c->o->repo);
+	if (several)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -EINVAL,
+				  "%s holds backups of several volumes: %s; say which with "
+				  "--backup ID (blktrack list)", c->o->repo, list);
+	*id = newest->id;
+	return 0;
+}
+
 static int chain_open(struct chain *c)
 {
 	const struct blktrack_restore_opts *o = c->o;
@@ -1607,12 +1645,11 @@ static int chain_open(struct chain *c)
 	if (err)
 		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s",
 				  c->r ? repo_error(c->r) : strerror(-err));
-	for (i = repo_count(c->r); !id && i-- > 0;)
-		if (repo_entry_at(c->r, i)->state == REPO_COMMITTED)
-			id = repo_entry_at(c->r, i)->id;
-	if (!id)
-		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -ENOENT,
-				  "%s: no committed backup", o->repo);
+	if (!id) {
+		err = newest_of_one_volume(c, &id);
+		if (err)
+			return err;
+	}
 	c->res->backup_id = id;
 	err = repo_chain(c->r, id, &ids, &c->n);
 	if (err)

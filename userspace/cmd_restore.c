@@ -111,7 +111,8 @@ const struct cmd cmd_restore = {
 		"as mkfs) or smaller than the volume; its first MiB is zeroed first and\n"
 		"written last.\n"
 		"  -r, --repo DIR    the repository\n"
-		"  -b, --backup ID   the backup to restore (default: the last committed)\n"
+		"  -b, --backup ID   the backup to restore; default: the newest, when the\n"
+		"                    repository holds one volume (with several: refused)\n"
 		"  -f, --force       write over a device even when it is in use\n"
 		"  -j, --json        {\"restore\", \"backup\", \"members\", \"bytes\", ...}",
 	.run = run,

@@ -4,7 +4,8 @@
  * bfile.c called directly): a restore onto a larger file leaves exactly
  * the volume; a file target is written under a temporary name with its
  * first MiB last, and renamed at the end, so that the target never holds a
- * half restore.
+ * half restore; without a backup id, the newest backup of the one volume,
+ * and a refusal naming the volumes when there are several.
  *
  * Linked with the whole library (make unit: build/unit-tests-lib).
  */
@@ -236,4 +237,27 @@ Test(restore, file_target_written_aside_first_mib_last, .init = setup, .fini = t
 	wt.temps = 0;
 	watch_progress(&wt, "after", 0, 0);
 	cr_assert_eq(wt.temps, 0, "a temporary file is left");
+}
+
+Test(restore, default_backup_is_the_one_volumes_newest, .init = setup, .fini = teardown,
+     .timeout = 30)
+{
+	struct blktrack_restore_result res;
+	char msg[1024];
+
+	add_full("uuid:vol-a", 1);
+	add_full("uuid:vol-a", 2);
+	cr_assert_eq(restore(0, &res, msg, sizeof(msg), NULL, NULL), 0, "%s", msg);
+	cr_assert_eq(res.backup_id, 2);
+	check_target(2);
+
+	/* A second volume: no guess, the volumes named, the target untouched. */
+	cr_assert_eq(unlink(target), 0);
+	add_full("uuid:vol-b", 3);
+	cr_assert_eq(restore(0, &res, msg, sizeof(msg), NULL, NULL), -EINVAL);
+	cr_assert(strstr(msg, "uuid:vol-a") && strstr(msg, "uuid:vol-b") &&
+		  strstr(msg, "--backup"), "%s", msg);
+	cr_assert_neq(access(target, F_OK), 0, "the target was created");
+	cr_assert_eq(restore(2, &res, msg, sizeof(msg), NULL, NULL), 0, "%s", msg);
+	check_target(2);
 }
