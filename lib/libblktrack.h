@@ -346,6 +346,8 @@ struct blktrack_backup_opts {
 	 * device (opened exclusively, overwritten) or a regular file.
 	 */
 	const char *snapshot_store_path;
+	/* Use a snapshot_store_path that holds a filesystem or partition table. */
+	bool force;
 };
 
 struct blktrack_backup_result {

@@ -1131,7 +1131,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	/* Before the freeze: a store in a directory of a frozen file system would wait. */
 	if (o->snapshot_store_path &&
 	    (o->snapshot == BLKTRACK_SNAPSHOT_AUTO || o->snapshot == BLKTRACK_SNAPSHOT_COW)) {
-		err = store_open(o->snapshot_store_path, &b.store_fd, b.msg, sizeof(b.msg));
+		err = store_open(o->snapshot_store_path, o->force, &b.store_fd, b.msg, sizeof(b.msg));
 		if (err) {
 			blktrack_set_error(ctx, err, "%s", b.msg);
 			goto out_close;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <blkid/blkid.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -238,9 +239,38 @@ void target_close(struct target *t)
 
 /* ---- the snapshot store ------------------------------------------------- */
 
-int store_open(const char *path, int *fd, char *msg, size_t len)
+/* A filesystem or partition table on @fd: its type in @type (1), none (0). */
+static int probe_signature(int fd, char *type, size_t len)
+{
+	const char *v = NULL;
+	blkid_probe pr;
+	int found;
+
+	pr = blkid_new_probe();
+	if (!pr)
+		return -ENOMEM;
+	if (blkid_probe_set_device(pr, fd, 0, 0)) {
+		blkid_free_probe(pr);
+		return -EIO;
+	}
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+	blkid_probe_enable_partitions(pr, 1);
+	/* 0: found one; 1: nothing; -2: ambiguous (several): also something. */
+	found = blkid_do_safeprobe(pr);
+	if (!found && (!blkid_probe_lookup_value(pr, "TYPE", &v, NULL) ||
+		       !blkid_probe_lookup_value(pr, "PTTYPE", &v, NULL)))
+		snprintf(type, len, "%s", v);
+	else
+		snprintf(type, len, "several signatures");
+	blkid_free_probe(pr);
+	return found == 0 || found == -2 ? 1 : 0;
+}
+
+int store_open(const char *path, bool force, int *fd, char *msg, size_t len)
 {
 	struct stat st;
+	char type[64];
 	int err;
 
 	if (stat(path, &st)) {
@@ -264,5 +294,19 @@ int store_open(const char *path, int *fd, char *msg, size_t len)
 		snprintf(msg, len, "--snapshot-store %s: %s", path, strerror(-err));
 		return err;
 	}
-	return 0;
+	/* Like mkfs and wipefs: what holds data is not overwritten unasked. */
+	err = S_ISDIR(st.st_mode) || force ? 0 : probe_signature(*fd, type, sizeof(type));
+	if (!err)
+		return 0;
+	if (err > 0) {
+		snprintf(msg, len, "--snapshot-store %s holds %s (a filesystem or partition "
+			 "table): refused, the snapshot would overwrite it (--force to use it "
+			 "anyway)", path, type);
+		err = -EEXIST;
+	} else {
+		snprintf(msg, len, "--snapshot-store %s: probe: %s", path, strerror(-err));
+	}
+	close(*fd);
+	*fd = -1;
+	return err;
 }

@@ -10,7 +10,7 @@
  *	target_finish(&t, msg, len);                            whole, durable
  *	target_close(&t);                                       always
  *
- *	store_open(path, &fd, msg, len);                        --snapshot-store
+ *	store_open(path, force, &fd, msg, len);                 --snapshot-store
  *
  * A restore never leaves a target that looks whole when it is not: a file
  * is written under a temporary name beside it and renamed at the end; on
@@ -62,8 +62,10 @@ void target_close(struct target *t);
 /*
  * --snapshot-store @path, open for the kernel to write the copies to: a
  * directory (an unnamed file in it, gone when the snapshot ends), a block
- * device (exclusively: nothing mounts it meanwhile) or a regular file.
+ * device (exclusively: nothing mounts it meanwhile) or a regular file. A
+ * device or file that holds a filesystem or a partition table (libblkid)
+ * is refused with -EEXIST unless @force: it would be overwritten.
  */
-int store_open(const char *path, int *fd, char *msg, size_t len);
+int store_open(const char *path, bool force, int *fd, char *msg, size_t len);
 
 #endif /* BLKTRACK_TARGET_H */
