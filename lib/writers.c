@@ -149,6 +149,8 @@ int writers_load(const char *dir, bool must_exist, unsigned int timeout,
 	w->timeout = timeout ? timeout : WRITERS_DEFAULT_TIMEOUT;
 	err = open_dir(dir, &w->dirfd, msg, len);
 	if (err == -ENOENT && !must_exist) {
+		if (len)
+			msg[0] = 0;	/* not an error: no writer */
 		*out = w;
 		return 0;
 	}

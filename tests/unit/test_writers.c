@@ -150,6 +150,7 @@ Test(writers, missing_directory, .timeout = 10)
 
 	cr_assert_eq(writers_load("/nonexistent/writers.d", false, 0, &w, msg, sizeof(msg)), 0);
 	cr_assert_eq(writers_count(w), 0);
+	cr_assert_str_eq(msg, "", "no writer is no error: %s", msg);
 	cr_assert_eq(writers_event(w, "identify", &(struct writers_env){ 0 }, true, msg,
 				   sizeof(msg)), 0);
 	writers_free(w);
