@@ -33,13 +33,14 @@ LIB_LIBS += $(ROARING_LIBS) $(XXHASH_LIBS)
 ZSTD_LIBS := $(shell pkg-config --libs libzstd 2>/dev/null || echo -lzstd)
 LIB_LIBS += $(ZSTD_LIBS) -pthread
 JSON_LIBS := $(shell pkg-config --libs json-c 2>/dev/null)
+BLKID_LIBS := $(shell pkg-config --libs blkid 2>/dev/null)
 LIBSO    := $(B)/libblktrack.so.1
 CLI_SRC  := $(wildcard userspace/*.c)
 DUMP_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # Library sources the unit tests link (the others are #included by a test).
 UNIT_LIB_SRC := lib/blockset.c lib/repo.c
-UNIT_LIB_SRC += lib/bfile.c lib/writers.c lib/blockhash.c lib/statefile.c lib/fdio.c lib/readq.c
+UNIT_LIB_SRC += lib/bfile.c lib/writers.c lib/target.c lib/blockhash.c lib/statefile.c lib/fdio.c lib/readq.c
 # The fuzz entry points: the unit tests replay every corpus file through them.
 UNIT_LIB_SRC += tests/fuzz/targets.c
 VMPROG_SRC := $(wildcard tests/vm/progs/*.c)
@@ -92,10 +93,18 @@ UNIT_CFLAGS := $(CFLAGS) -DBTMAP_USERSPACE -Ikmod -Itests/fuzz -pthread
 $(B)/unit-tests: $(UNIT_SRC) $(wildcard tests/fuzz/*.[ch]) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h) $(wildcard lib/*.[ch])
 	@mkdir -p $(B)
 	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(UNIT_LIB_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common \
-		$(JSON_LIBS) $(ROARING_LIBS) $(XXHASH_LIBS) $(ZSTD_LIBS)
+		$(JSON_LIBS) $(ROARING_LIBS) $(XXHASH_LIBS) $(ZSTD_LIBS) $(BLKID_LIBS)
 
-unit: abi-check $(B)/unit-tests
+# Tests of the library's whole operations (blktrack_restore()...), linked
+# with every library source: tests/unit/lib/.
+UNIT_WHOLE_SRC := $(wildcard tests/unit/lib/*.c)
+$(B)/unit-tests-lib: $(UNIT_WHOLE_SRC) $(LIB_SRC) $(wildcard lib/*.h include/uapi/linux/*.h)
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) -o $@ $(UNIT_WHOLE_SRC) $(LIB_SRC) -lcriterion $(LIB_LIBS)
+
+unit: abi-check $(B)/unit-tests $(B)/unit-tests-lib
 	$(B)/unit-tests --jobs 2
+	$(B)/unit-tests-lib --jobs 2
 
 # The unit tests under ASan/UBSan: a leaf freed before its grace period shows
 # as a use after free. Criterion itself leaks a little: no leak check.
@@ -103,7 +112,7 @@ $(B)/unit-tests-asan: $(UNIT_SRC) $(wildcard tests/fuzz/*.[ch]) kmod/btmap.c $(w
 	@mkdir -p $(B)
 	$(CC) $(UNIT_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-o $@ $(UNIT_SRC) $(UNIT_LIB_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common \
-		$(JSON_LIBS) $(ROARING_LIBS) $(XXHASH_LIBS) $(ZSTD_LIBS)
+		$(JSON_LIBS) $(ROARING_LIBS) $(XXHASH_LIBS) $(ZSTD_LIBS) $(BLKID_LIBS)
 
 unit-asan: $(B)/unit-tests-asan
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 $(B)/unit-tests-asan --jobs 2

@@ -210,7 +210,8 @@ static int load_module(struct blktrack_ctx *ctx)
 	const char *path;
 	int err;
 
-	path = getenv("BLKTRACK_MODULE");
+	/* Loads code into the kernel: never from a setuid or setcap caller's environment. */
+	path = secure_getenv("BLKTRACK_MODULE");
 	if (path && !strcmp(path, "none"))
 		return blktrack_set_error(ctx, -ENOENT,
 			"%s is missing and BLKTRACK_MODULE=none forbids loading "

@@ -42,3 +42,19 @@ int fd_pread_all(int fd, void *buf, size_t len, uint64_t off)
 	}
 	return 0;
 }
+
+int fd_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += n;
+	}
+	return 0;
+}

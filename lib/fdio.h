@@ -17,4 +17,7 @@ int fd_write_all(int fd, const void *buf, size_t len);
  */
 int fd_pread_all(int fd, void *buf, size_t len, uint64_t off);
 
+/* pwrite() all @len bytes of @buf at @off, again after EINTR: 0 or -errno. */
+int fd_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+
 #endif /* BLKTRACK_FDIO_H */

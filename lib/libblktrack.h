@@ -346,6 +346,8 @@ struct blktrack_backup_opts {
 	 * device (opened exclusively, overwritten) or a regular file.
 	 */
 	const char *snapshot_store_path;
+	/* Use a snapshot_store_path that holds a filesystem or partition table. */
+	bool force;
 };
 
 struct blktrack_backup_result {
@@ -383,11 +385,13 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 
 struct blktrack_restore_opts {
 	const char *repo;
-	uint64_t backup_id;		/* 0: the last committed backup */
+	uint64_t backup_id;		/* 0: the newest backup of the repository's one
+					 * volume (-EINVAL when it holds several) */
 	const char *target;		/* restore: a file or a block device */
 	const char *against;		/* verify: compare with this device */
 	blktrack_progress_fn progress;
 	void *progress_data;
+	bool force;			/* restore: a device in use (mounted, held) too */
 };
 
 struct blktrack_restore_result {
@@ -407,6 +411,11 @@ struct blktrack_restore_result {
  * Restore the chain of backup @opts->backup_id onto @opts->target. Every
  * member is read and checked in full before the target is opened: a broken
  * chain or a bad file leaves the target untouched (res->partial false).
+ * A file target is written under a temporary name beside it and renamed
+ * at the end, with exactly the volume's size: until then it is untouched.
+ * A block device is opened O_EXCL (-EBUSY when mounted or held) unless
+ * @opts->force, refused (-ENOSPC) when smaller than the volume; its first
+ * MiB is zeroed first and written last (res->partial: written in part).
  */
 BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 				     const struct blktrack_restore_opts *opts,

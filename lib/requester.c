@@ -51,6 +51,7 @@
 #include "fdio.h"
 #include "readq.h"
 #include "repo.h"
+#include "target.h"
 #include "writers.h"
 
 #define CHUNK_BYTES	(1U << 20)	/* volume bytes per read */
@@ -105,22 +106,6 @@ static int fd_size(int fd, uint64_t *size)
 	if (S_ISBLK(st.st_mode))
 		return ioctl(fd, BLKGETSIZE64, size) ? -errno : 0;
 	*size = st.st_size;
-	return 0;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		done += n;
-	}
 	return 0;
 }
 
@@ -238,34 +223,6 @@ static int note_read(struct backup *b, uint64_t off, const void *data, size_t le
 }
 
 /* ---- the snapshot (--snapshot, doc/WRITERS.md) --------------------------- */
-
-/*
- * --snapshot-store PATH: a directory (an unnamed file in it, gone when the
- * snapshot ends), a block device (exclusively: nothing mounts it meanwhile)
- * or a regular file, open for the kernel to write the copies to.
- */
-static int open_store(struct blktrack_ctx *ctx, const char *path)
-{
-	struct stat st;
-	int fd;
-
-	if (stat(path, &st))
-		return blktrack_set_error(ctx, -errno, "--snapshot-store %s: %s", path,
-					  strerror(errno));
-	if (S_ISDIR(st.st_mode))
-		fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	else if (S_ISBLK(st.st_mode))
-		fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
-	else if (S_ISREG(st.st_mode))
-		fd = open(path, O_RDWR | O_CLOEXEC);
-	else
-		return blktrack_set_error(ctx, -EINVAL, "--snapshot-store %s: not a directory, "
-					  "block device or regular file", path);
-	if (fd < 0)
-		return blktrack_set_error(ctx, -errno, "--snapshot-store %s: %s", path,
-					  strerror(errno));
-	return fd;
-}
 
 /*
  * The checkpoint, with a copy-before-write snapshot of the whole volume when
@@ -1197,9 +1154,9 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	/* Before the freeze: a store in a directory of a frozen file system would wait. */
 	if (o->snapshot_store_path &&
 	    (o->snapshot == BLKTRACK_SNAPSHOT_AUTO || o->snapshot == BLKTRACK_SNAPSHOT_COW)) {
-		b.store_fd = open_store(ctx, o->snapshot_store_path);
-		if (b.store_fd < 0) {
-			err = b.store_fd;
+		err = store_open(o->snapshot_store_path, o->force, &b.store_fd, b.msg, sizeof(b.msg));
+		if (err) {
+			blktrack_set_error(ctx, err, "%s", b.msg);
 			goto out_close;
 		}
 	}
@@ -1665,6 +1622,44 @@ static int chain_fail(struct chain *c, enum blktrack_failure f, const char *file
 	return blktrack_set_error(c->ctx, err, "%s", msg);
 }
 
+/*
+ * No backup id: the newest committed backup, when every committed backup is
+ * of one volume. With several volumes, which one is meant is not guessed.
+ */
+static int newest_of_one_volume(struct chain *c, uint64_t *id)
+{
+	const struct repo_entry *e, *newest = NULL;
+	char list[768] = "";
+	size_t i, j, used = 0;
+	bool several = false;
+
+	for (i = repo_count(c->r); i-- > 0;) {
+		e = repo_entry_at(c->r, i);
+		if (e->state != REPO_COMMITTED)
+			continue;
+		if (!newest)
+			newest = e;
+		several |= strcmp(e->to.volume_id, newest->to.volume_id) != 0;
+		/* One line per volume, at its newest backup (the first seen). */
+		for (j = repo_count(c->r); j-- > i + 1;)
+			if (repo_entry_at(c->r, j)->state == REPO_COMMITTED &&
+			    !strcmp(repo_entry_at(c->r, j)->to.volume_id, e->to.volume_id))
+				break;
+		if (j == i && used < sizeof(list))
+			used += snprintf(list + used, sizeof(list) - used, "%s%s (newest backup %"
+					 PRIu64 ")", used ? ", " : "", e->to.volume_id, e->id);
+	}
+	if (!newest)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -ENOENT,
+				  "%s: no committed backup", c->o->repo);
+	if (several)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -EINVAL,
+				  "%s holds backups of several volumes: %s; say which with "
+				  "--backup ID (blktrack list)", c->o->repo, list);
+	*id = newest->id;
+	return 0;
+}
+
 static int chain_open(struct chain *c)
 {
 	const struct blktrack_restore_opts *o = c->o;
@@ -1676,12 +1671,11 @@ static int chain_open(struct chain *c)
 	if (err)
 		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s",
 				  c->r ? repo_error(c->r) : strerror(-err));
-	for (i = repo_count(c->r); !id && i-- > 0;)
-		if (repo_entry_at(c->r, i)->state == REPO_COMMITTED)
-			id = repo_entry_at(c->r, i)->id;
-	if (!id)
-		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -ENOENT,
-				  "%s: no committed backup", o->repo);
+	if (!id) {
+		err = newest_of_one_volume(c, &id);
+		if (err)
+			return err;
+	}
 	c->res->backup_id = id;
 	err = repo_chain(c->r, id, &ids, &c->n);
 	if (err)
@@ -1802,37 +1796,19 @@ static int chain_check(struct chain *c)
 
 /* ---- restore ------------------------------------------------------------ */
 
-struct target {
-	int fd;
-	bool is_file;
-	const char *path;
-	void *zeros;
-};
-
 static int apply_record(struct chain *c, struct member *m, const struct bfile_record *rec,
 			void *data)
 {
 	struct target *t = data;
 	uint64_t off = rec->offset, left = rec->length, end = c->res->volume_size;
-	int err = 0;
+	int err;
 
 	/* An older member of a volume that shrank since: what is past the end goes. */
 	if (off >= end)
 		return 0;
 	if (left > end - off)
 		left = end - off;
-	if (rec->tag == BFILE_TAG_DATA) {
-		err = pwrite_full(t->fd, rec->data, left, rec->offset);
-	} else if (!t->is_file ||
-		   fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, left)) {
-		while (left && !err) {
-			size_t len = left < CHUNK_BYTES ? left : CHUNK_BYTES;
-
-			err = pwrite_full(t->fd, t->zeros, len, off);
-			off += len;
-			left -= len;
-		}
-	}
+	err = target_write(t, off, rec->tag == BFILE_TAG_DATA ? rec->data : NULL, left);
 	if (err)
 		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: write at %" PRIu64
 				  ": %s", t->path, rec->offset, strerror(-err));
@@ -1840,15 +1816,18 @@ static int apply_record(struct chain *c, struct member *m, const struct bfile_re
 	return 0;
 }
 
+/*
+ * Check the whole chain, then write it onto the target (lib/target.h): a
+ * file is replaced only once complete, a device gets its first MiB last.
+ */
 BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 				     const struct blktrack_restore_opts *o,
 				     struct blktrack_restore_result *res)
 {
 	struct chain c = { .ctx = ctx, .o = o, .res = res };
-	struct target t = { .fd = -1, .path = o->target };
+	struct target t = { .fd = -1 };
 	double t0 = now();
-	struct stat sb;
-	uint64_t size;
+	char msg[1024];
 	size_t k;
 	int err;
 
@@ -1862,55 +1841,29 @@ BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 	if (err)
 		goto out;
 
-	t.fd = open(o->target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (t.fd < 0 || fstat(t.fd, &sb)) {
-		err = chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, -errno, "%s: %s", o->target,
-				 strerror(errno));
-		goto out;
-	}
-	t.is_file = S_ISREG(sb.st_mode);
-	if (!t.is_file && !S_ISBLK(sb.st_mode)) {
-		err = chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, -EINVAL,
-				 "%s: neither a regular file nor a block device", o->target);
-		goto out;
-	}
-	err = fd_size(t.fd, &size);
-	if (!err && size < res->volume_size) {
-		if (t.is_file && ftruncate(t.fd, res->volume_size))
-			err = -errno;
-		else if (!t.is_file)
-			err = -ENOSPC;
-	}
+	err = target_open(&t, o->target, res->volume_size, o->force, msg, sizeof(msg));
 	if (err) {
-		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: %s (the volume has %"
-			   PRIu64 " bytes)", o->target, strerror(-err), res->volume_size);
-		goto out;
-	}
-	t.zeros = calloc(1, CHUNK_BYTES);
-	if (!t.zeros) {
-		err = -ENOMEM;
+		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
 		goto out;
 	}
 	c.before = 0;
 	res->bytes = 0;
-	res->partial = true;
+	res->partial = !t.is_file;	/* a file target stays as it was until the end */
 	for (k = 0; k < c.n; k++) {
 		err = member_read(&c, k, apply_record, &t);
 		if (err)
 			goto out;
 	}
-	if (fsync(t.fd)) {
-		err = chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, -errno, "%s: fsync: %s",
-				 o->target, strerror(errno));
+	err = target_finish(&t, msg, sizeof(msg));
+	if (err) {
+		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
 		goto out;
 	}
 	res->partial = false;
 	res->failure = BLKTRACK_FAIL_NONE;
 	res->seconds = now() - t0;
 out:
-	if (t.fd >= 0)
-		close(t.fd);
-	free(t.zeros);
+	target_close(&t);
 	chain_close(&c);
 	return err;
 }

@@ -3,11 +3,19 @@
  * libblktrack: the writer runner (doc/WRITERS.md) and the helpers of the
  * built-in filesystem writer.
  *
- * A writer is an executable of the writers directory, run as `WRITER EVENT`
- * in its own process group, stdin /dev/null, stdout and stderr into a pipe
- * that we copy to our stderr line by line with the writer's name in front.
- * Each run has a deadline: past it the whole process group gets SIGKILL and
- * the run counts as a failure.
+ * Writers run as root, so they are chosen as run-parts and cron choose
+ * theirs: the writers directory is opened once and must belong to root (or
+ * to us) and be writable by nobody else; in it, only regular files with a
+ * plain name ([A-Za-z0-9_-]+), of the same owner and modes, run. Anything
+ * else is skipped with a notice on stderr. Since nobody else can change the
+ * directory, what we checked is what runs: each writer is started with
+ * posix_spawn() as ./NAME from the directory's descriptor (fchdir, no path
+ * lookup outside it), in its own process group, stdin /dev/null, stdout and
+ * stderr into a pipe that we copy to our stderr line by line with the
+ * writer's name in front, and an environment without the loader's LD_*
+ * variables and our own (test hooks, BLKTRACK_MODULE). Each run has a
+ * deadline: past it the process group gets SIGTERM, then SIGKILL after
+ * WRITERS_KILL_GRACE seconds, and the run counts as a failure.
  *
  * Section banners: the writers directory / one run / the filesystem writer.
  */
@@ -15,8 +23,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +40,15 @@
 
 #include "writers.h"
 
+extern char **environ;
+
 struct writer {
 	char *name;
-	char *path;
 };
 
 struct writers {
+	int dirfd;		/* the writers directory, checked; -1: none */
+	char *dir;
 	struct writer *w;
 	size_t n;
 	unsigned int timeout;
@@ -48,46 +61,124 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
+/* run-parts' rule: no dots, so no *.dpkg-old, foo~ or dot files. */
+static bool plain_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+		    !(*s >= '0' && *s <= '9') && *s != '_' && *s != '-')
+			return false;
+	return true;
+}
+
+/*
+ * Why a file or directory that runs as root is not safe (NULL: it is):
+ * another owner than root or us (us: the unit tests, an unprivileged
+ * caller running its own writers), or writable by group or others.
+ */
+static const char *unsafe(const struct stat *st, char *buf, size_t len)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(buf, len, "owned by uid %u, not by root", (unsigned int)st->st_uid);
+		return buf;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return "writable by group or others";
+	return NULL;
+}
+
+/* Why entry @name of the directory @dirfd must not run (NULL: it may). */
+static const char *skip_reason(int dirfd, const char *name, char *buf, size_t len)
+{
+	const char *why;
+	struct stat st;
+
+	if (!plain_name(name))
+		return "its name is not made of letters, digits, '_' and '-' only";
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+		snprintf(buf, len, "cannot stat: %s", strerror(errno));
+		return buf;
+	}
+	if (S_ISLNK(st.st_mode))
+		return "a symbolic link";
+	if (!S_ISREG(st.st_mode))
+		return "not a regular file";
+	why = unsafe(&st, buf, len);
+	if (why)
+		return why;
+	if (!(st.st_mode & S_IXUSR))
+		return "not executable";
+	return NULL;
+}
+
+/* The directory must be as safe as its writers: nobody else can swap one. */
+static int open_dir(const char *dir, int *fd, char *msg, size_t len)
+{
+	const char *why;
+	char buf[64];
+	struct stat st;
+	int err;
+
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0) {
+		err = -errno;
+		snprintf(msg, len, "writers directory %s: %s", dir, strerror(-err));
+		return err;
+	}
+	why = fstat(*fd, &st) ? strerror(errno) : unsafe(&st, buf, sizeof(buf));
+	if (!why)
+		return 0;
+	snprintf(msg, len, "writers directory %s: %s: refused", dir, why);
+	close(*fd);
+	*fd = -1;
+	return -EPERM;
+}
+
 int writers_load(const char *dir, bool must_exist, unsigned int timeout,
 		 struct writers **out, char *msg, size_t len)
 {
 	struct dirent **names = NULL;
 	struct writers *w;
-	int i, n, err = 0;
+	int i, n, err;
 
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->timeout = timeout ? timeout : WRITERS_DEFAULT_TIMEOUT;
-	n = scandir(dir, &names, NULL, by_name);
-	if (n < 0) {
-		err = -errno;
-		if (err == -ENOENT && !must_exist) {
-			*out = w;
-			return 0;
-		}
-		snprintf(msg, len, "writers directory %s: %s", dir, strerror(-err));
+	err = open_dir(dir, &w->dirfd, msg, len);
+	if (err == -ENOENT && !must_exist) {
+		if (len)
+			msg[0] = 0;	/* not an error: no writer */
+		*out = w;
+		return 0;
+	}
+	if (err) {
 		free(w);
 		return err;
 	}
-	w->w = calloc(n ? n : 1, sizeof(*w->w));
-	if (!w->w)
+	w->dir = strdup(dir);
+	n = scandirat(w->dirfd, ".", &names, NULL, by_name);
+	if (n < 0) {
+		err = -errno;
+		snprintf(msg, len, "writers directory %s: %s", dir, strerror(-err));
+	} else if (!w->dir || !(w->w = calloc(n ? n : 1, sizeof(*w->w)))) {
 		err = -ENOMEM;
+	}
 	for (i = 0; i < n; i++) {
-		struct stat st;
-		char *path;
+		const char *name = names[i]->d_name, *why;
+		char buf[128];
 
-		if (!err && names[i]->d_name[0] != '.' &&
-		    asprintf(&path, "%s/%s", dir, names[i]->d_name) >= 0) {
-			if (!stat(path, &st) && S_ISREG(st.st_mode) && !access(path, X_OK)) {
-				w->w[w->n].path = path;
-				w->w[w->n].name = strdup(names[i]->d_name);
-				if (!w->w[w->n++].name)
-					err = -ENOMEM;
-			} else {
-				free(path);
-			}
-		}
+		if (err || !strcmp(name, ".") || !strcmp(name, ".."))
+			goto next;
+		why = skip_reason(w->dirfd, name, buf, sizeof(buf));
+		if (why)
+			fprintf(stderr, "blktrack: writers directory %s: %s: skipped: %s\n",
+				dir, name, why);
+		else if (!(w->w[w->n++].name = strdup(name)))
+			err = -ENOMEM;
+next:
 		free(names[i]);
 	}
 	free(names);
@@ -105,11 +196,12 @@ void writers_free(struct writers *w)
 
 	if (!w)
 		return;
-	for (i = 0; i < w->n; i++) {
+	for (i = 0; i < w->n; i++)
 		free(w->w[i].name);
-		free(w->w[i].path);
-	}
 	free(w->w);
+	free(w->dir);
+	if (w->dirfd >= 0)
+		close(w->dirfd);
 	free(w);
 }
 
@@ -148,41 +240,125 @@ static void flush_lines(const char *name, char *buf, size_t *fill, bool all)
 	*fill -= start;
 }
 
-static void child(const struct writer *wr, const char *event, const struct writers_env *e,
-		  int out)
-{
-	char id[32];
-	int fd;
+#define ENV_OWN	10	/* the BLKTRACK_* variables we set, at most */
 
-	setpgid(0, 0);
-	fd = open("/dev/null", O_RDONLY);
-	if (fd >= 0 && fd != STDIN_FILENO) {
-		dup2(fd, STDIN_FILENO);
-		close(fd);
-	}
-	dup2(out, STDOUT_FILENO);
-	dup2(out, STDERR_FILENO);
-	signal(SIGPIPE, SIG_DFL);
-	setenv("BLKTRACK_EVENT", event, 1);
-	setenv("BLKTRACK_WRITER", wr->name, 1);
-#define ENV(var, val) do { if (val) setenv(var, val, 1); else unsetenv(var); } while (0)
-	ENV("BLKTRACK_DEVICE", e->device);
-	ENV("BLKTRACK_VOLUME_ID", e->volume_id);
-	ENV("BLKTRACK_BACKUP_TYPE", e->backup_type);
-	ENV("BLKTRACK_PREV_STAMP", e->prev_stamp);
-	ENV("BLKTRACK_NEW_STAMP", e->new_stamp);
-	ENV("BLKTRACK_BACKUP_FILE", e->backup_file);
-	ENV("BLKTRACK_REPO", e->repo);
-#undef ENV
+/*
+ * The writer's environment: ours, minus the loader's LD_* and anything of
+ * blktrack's own (BLKTRACK_TEST_* hooks, BLKTRACK_MODULE, a context left
+ * by a caller that is itself a writer), plus the event's BLKTRACK_*. The
+ * first ENV_OWN entries are ours to free (env_free).
+ */
+static char **env_build(const char *name, const char *event, const struct writers_env *e)
+{
+	const char *vars[ENV_OWN][2] = {
+		{ "BLKTRACK_EVENT", event }, { "BLKTRACK_WRITER", name },
+		{ "BLKTRACK_DEVICE", e->device }, { "BLKTRACK_VOLUME_ID", e->volume_id },
+		{ "BLKTRACK_BACKUP_TYPE", e->backup_type },
+		{ "BLKTRACK_PREV_STAMP", e->prev_stamp }, { "BLKTRACK_NEW_STAMP", e->new_stamp },
+		{ "BLKTRACK_BACKUP_FILE", e->backup_file }, { "BLKTRACK_REPO", e->repo },
+	};
+	size_t n = 0, k = ENV_OWN, i;
+	char **v, id[32];
+
 	if (e->backup_id) {
 		snprintf(id, sizeof(id), "%" PRIu64, e->backup_id);
-		setenv("BLKTRACK_BACKUP_ID", id, 1);
-	} else {
-		unsetenv("BLKTRACK_BACKUP_ID");
+		vars[ENV_OWN - 1][0] = "BLKTRACK_BACKUP_ID";
+		vars[ENV_OWN - 1][1] = id;
 	}
-	execl(wr->path, wr->path, event, (char *)NULL);
-	fprintf(stderr, "cannot run %s: %s\n", wr->path, strerror(errno));
-	_exit(127);
+	while (environ[n])
+		n++;
+	v = calloc(ENV_OWN + n + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	for (i = 0; i < ENV_OWN; i++)
+		if (vars[i][1] && asprintf(&v[i], "%s=%s", vars[i][0], vars[i][1]) < 0) {
+			v[i] = NULL;
+			goto fail;
+		}
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_", 3) && strncmp(environ[i], "BLKTRACK_", 9))
+			v[k++] = environ[i];
+	/* Close the gaps of the variables not set, keeping ours first. */
+	for (i = n = 0; i < k; i++)
+		if (v[i])
+			v[n++] = v[i];
+	v[n] = NULL;
+	return v;
+fail:
+	for (i = 0; i < ENV_OWN; i++)
+		free(v[i]);
+	free(v);
+	return NULL;
+}
+
+static void env_free(char **v)
+{
+	size_t i;
+
+	for (i = 0; v && v[i] && !strncmp(v[i], "BLKTRACK_", 9); i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * Start writer @name as `./NAME EVENT` from the writers directory, its
+ * output into @out. posix_spawn: nothing that is not async-signal-safe
+ * runs between fork and exec.
+ */
+static int spawn(const struct writers *w, const char *name, const char *event,
+		 const struct writers_env *e, int out, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	char rel[NAME_MAX + 3], *argv[3], **envp;
+	sigset_t all, none;
+	int err;
+
+	snprintf(rel, sizeof(rel), "./%s", name);
+	argv[0] = rel;
+	argv[1] = (char *)event;
+	argv[2] = NULL;
+	envp = env_build(name, event, e);
+	if (!envp)
+		return -ENOMEM;
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	err = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0) ||
+	      posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO) ||
+	      posix_spawn_file_actions_adddup2(&fa, out, STDERR_FILENO) ||
+	      posix_spawn_file_actions_addfchdir_np(&fa, w->dirfd) ||
+	      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
+						POSIX_SPAWN_SETSIGMASK) ||
+	      posix_spawnattr_setpgroup(&attr, 0) ||
+	      posix_spawnattr_setsigdefault(&attr, &all) ||
+	      posix_spawnattr_setsigmask(&attr, &none) ? ENOMEM : 0;
+	if (!err)
+		err = posix_spawn(pid, rel, &fa, &attr, argv, envp);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	env_free(envp);
+	return -err;
+}
+
+/* Whether @pid has exited, without reaping it: its process group id stays
+ * its own (not reused) until waitpid(). */
+static bool has_exited(pid_t pid)
+{
+	siginfo_t si = { 0 };
+
+	return !waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) && si.si_pid == pid;
+}
+
+/* Past *@deadline: SIGTERM to the group, then SIGKILL after the grace. */
+static void enforce_deadline(pid_t pid, double *deadline, int *sent)
+{
+	if (mono() < *deadline || *sent == SIGKILL)
+		return;
+	*sent = *sent ? SIGKILL : SIGTERM;
+	kill(-pid, *sent);
+	*deadline += WRITERS_KILL_GRACE;
 }
 
 static int run_one(const struct writers *w, const struct writer *wr, const char *event,
@@ -191,44 +367,36 @@ static int run_one(const struct writers *w, const struct writer *wr, const char 
 	double deadline = mono() + w->timeout;
 	char buf[4096];
 	size_t fill = 0;
-	bool exited = false, timed_out = false;
-	int pfd[2], status = 0;
+	bool exited = false, eof = false;
+	int pfd[2], status = 0, sent = 0, err;
 	pid_t pid;
 
 	if (pipe2(pfd, O_CLOEXEC))
 		return -errno;
 	fflush(stderr);
-	pid = fork();
-	if (pid < 0) {
-		int err = -errno;
-
+	err = spawn(w, wr->name, event, e, pfd[1], &pid);
+	close(pfd[1]);
+	if (err) {
 		close(pfd[0]);
-		close(pfd[1]);
-		snprintf(msg, len, "writer %s: fork: %s", wr->name, strerror(-err));
+		snprintf(msg, len, "writer %s %s: cannot run %s/%s: %s", wr->name, event,
+			 w->dir, wr->name, strerror(-err));
 		return err;
 	}
-	if (!pid)
-		child(wr, event, e, pfd[1]);
-	setpgid(pid, pid);	/* also in the child: whoever runs first */
-	close(pfd[1]);
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 
 	for (;;) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		struct pollfd p = { .fd = eof ? -1 : pfd[0], .events = POLLIN };
 		ssize_t r;
 
-		if (!exited) {
-			pid_t got = waitpid(pid, &status, WNOHANG);
-
-			if (got == pid)
-				exited = true;
-		}
-		if (!exited && mono() >= deadline) {
-			kill(-pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			exited = timed_out = true;
-		}
+		if (!exited)
+			exited = has_exited(pid);
+		if (!exited)
+			enforce_deadline(pid, &deadline, &sent);
+		if (exited && eof)
+			break;
 		poll(&p, 1, exited ? 0 : 100);
+		if (eof)
+			continue;
 		r = read(pfd[0], buf + fill, sizeof(buf) - 1 - fill);
 		if (r > 0) {
 			fill += r;
@@ -237,17 +405,19 @@ static int run_one(const struct writers *w, const struct writer *wr, const char 
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
-		/* EOF, or nothing more now and the writer is gone: a child it
-		 * left behind may hold the pipe, we do not wait for it. */
-		if (r == 0 || exited)
+		eof = r == 0;
+		/* Nothing more now and the writer is gone: a child it left
+		 * behind may hold the pipe, we do not wait for it. */
+		if (exited)
 			break;
 	}
 	flush_lines(wr->name, buf, &fill, true);
 	close(pfd[0]);
-	if (!exited)
-		waitpid(pid, &status, 0);
+	if (sent)	/* what is left of its group, before the leader is reaped */
+		kill(-pid, SIGKILL);
+	waitpid(pid, &status, 0);
 
-	if (timed_out) {
+	if (sent) {
 		snprintf(msg, len, "writer %s %s: no answer in %u s, killed", wr->name, event,
 			 w->timeout);
 		return -ETIME;

@@ -20,6 +20,8 @@
 
 #define WRITERS_DEFAULT_DIR	"/etc/blktrack/writers.d"
 #define WRITERS_DEFAULT_TIMEOUT	60
+/* Seconds between the SIGTERM at the time limit and the SIGKILL. */
+#define WRITERS_KILL_GRACE	5
 
 /* The context of an event, as BLKTRACK_* environment variables; NULL or 0:
  * not known yet (the variable is not set). */
@@ -37,9 +39,12 @@ struct writers_env {
 struct writers;
 
 /*
- * The executables of @dir in name order (dot files, directories and files
- * without an execute bit are skipped). A missing @dir is no writer unless
- * @must_exist. @timeout: seconds per event and writer.
+ * The writers of @dir in name order: regular files named [A-Za-z0-9_-]+,
+ * owned by root or the euid, executable by their owner and not writable by
+ * group or others. Any other entry is skipped with a notice on stderr
+ * naming it and why. -EPERM when @dir itself is not owned by root or the
+ * euid, or is writable by group or others. A missing @dir is no writer
+ * unless @must_exist. @timeout: seconds per event and writer.
  */
 int writers_load(const char *dir, bool must_exist, unsigned int timeout,
 		 struct writers **out, char *msg, size_t len);
@@ -47,11 +52,13 @@ void writers_free(struct writers *w);
 size_t writers_count(const struct writers *w);
 
 /*
- * Run every writer as `WRITER EVENT`, in name order; their output goes to
- * stderr, each line prefixed with "writer NAME: ". Returns 0, or -ECANCELED
- * when a writer exited non-zero or was killed, -ETIME when it ran out of
- * time (its process group is killed), or another -errno when it could not
- * run; @msg names the writer. With @stop, the first failure ends the event;
+ * Run every writer as `./NAME EVENT` in the writers directory, in name
+ * order, with the environment of the caller minus LD_* and BLKTRACK_*,
+ * plus the event's BLKTRACK_* (@env); their output goes to stderr, each
+ * line prefixed with "writer NAME: ". Returns 0, or -ECANCELED when a
+ * writer exited non-zero or was killed, -ETIME when it ran out of time (its
+ * process group gets SIGTERM, then SIGKILL WRITERS_KILL_GRACE s later), or
+ * another -errno when it could not run; @msg names the writer. With @stop, the first failure ends the event;
  * otherwise every writer sees it and the first failure is returned.
  */
 int writers_event(struct writers *w, const char *event, const struct writers_env *env,

@@ -135,6 +135,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "no-compress", no_argument, NULL, 'C' },
 		{ "snapshot", required_argument, NULL, 'P' },
 		{ "snapshot-store", required_argument, NULL, 'Z' },
+		{ "force", no_argument, NULL, 'f' },
 		{ 0 }
 	};
 	struct blktrack_backup_opts o = { .progress = cli_progress,
@@ -236,6 +237,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'S':
 			o.strict = true;
 			break;
+		case 'f':
+			o.force = true;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
@@ -271,7 +275,8 @@ const struct cmd cmd_backup = {
 	.args = "DEV --repo DIR [--type TYPE] [--on-invalid resync|full|fail] [--output -]\n"
 		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
 		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--no-compress]\n"
-		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES|PATH] [--json]",
+		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES|PATH [--force]]\n"
+		"       [--json]",
 	.help = "Checkpoint DEV and store what changed in the repository DIR (created if\n"
 		"missing); a crash of an earlier run is repaired first.\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
@@ -286,8 +291,11 @@ const struct cmd cmd_backup = {
 		"                        entry, and the checkpoint is aborted at the end, so the\n"
 		"                        stream moves no base (default type copy without --repo)\n"
 		"      --writers-dir DIR external writers (doc/WRITERS.md); default\n"
-		"                        /etc/blktrack/writers.d (none if it does not exist)\n"
-		"      --writer-timeout SECONDS  per writer and event (60); then killed, a failure\n"
+		"                        /etc/blktrack/writers.d (none if it does not exist);\n"
+		"                        files named [A-Za-z0-9_-]+, owned by root, not group-\n"
+		"                        or world-writable, no symlinks (others: skipped, said)\n"
+		"      --writer-timeout SECONDS  per writer and event (60); then SIGTERM,\n"
+		"                        SIGKILL 5 s later, a failure\n"
 		"      --no-fs-freeze    no built-in filesystem writer (FIFREEZE/FITHAW)\n"
 		"      --no-verify       no built-in verify writer (read the file back, check it\n"
 		"                        holds what was read: a hash per piece, taken at the read)\n"
@@ -305,7 +313,10 @@ const struct cmd cmd_backup = {
 		"                        (the module's snap_limit_mib by default), or where\n"
 		"                        to copy them instead: a directory (an unnamed file\n"
 		"                        in it), a block device (overwritten) or a file, not\n"
-		"                        on the volume; when it fills up, the backup fails\n"
+		"                        on the volume; when it fills up, the backup fails.\n"
+		"                        One that holds a filesystem or partition table\n"
+		"                        (libblkid) is refused\n"
+		"      --force           use such a --snapshot-store all the same\n"
 		"  -j, --json            the summary as JSON\n"
 		"Prints a summary (type, changed and stored bytes, ratio, freeze, bytes\n"
 		"rewritten during the read, time); a progress line on standard error when it\n"

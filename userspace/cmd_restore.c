@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * blktrack restore --repo DIR [--backup ID] [--json] TARGET
+ * blktrack restore --repo DIR [--backup ID] [--force] [--json] TARGET
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -46,6 +46,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "repo", required_argument, NULL, 'r' },
 		{ "backup", required_argument, NULL, 'b' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "force", no_argument, NULL, 'f' },
 		{ 0 }
 	};
 	struct blktrack_restore_opts o = { .progress = cli_progress };
@@ -54,7 +55,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 	char h[32];
 	int c, err;
 
-	while ((c = cli_getopt(&cmd_restore, argc, argv, "r:b:j", opts)) != -1) {
+	while ((c = cli_getopt(&cmd_restore, argc, argv, "r:b:jf", opts)) != -1) {
 		switch (c) {
 		case 'r':
 			o.repo = optarg;
@@ -65,6 +66,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'f':
+			o.force = true;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -96,14 +100,20 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 
 const struct cmd cmd_restore = {
 	.name = "restore",
-	.args = "--repo DIR [--backup ID] [--json] TARGET",
-	.help = "Restore backup ID (default: the last committed) of repository DIR onto\n"
-		"TARGET, a file (created, or extended to the volume size) or a block device:\n"
+	.args = "--repo DIR [--backup ID] [--force] [--json] TARGET",
+	.help = "Restore backup ID of repository DIR onto TARGET, a file or a block device:\n"
 		"the full, then the incrementals or the differential of its chain. Every\n"
 		"member is read and checked before TARGET is opened; exit 3 for a broken\n"
 		"chain, 4 for a corrupt, truncated or foreign backup file (named).\n"
+		"A file is written beside TARGET under a temporary name and renamed over it\n"
+		"at the end, with exactly the volume's size: until then TARGET is untouched.\n"
+		"A device is refused when it is mounted or held by another program (EBUSY,\n"
+		"as mkfs) or smaller than the volume; its first MiB is zeroed first and\n"
+		"written last.\n"
 		"  -r, --repo DIR    the repository\n"
-		"  -b, --backup ID   the backup to restore\n"
+		"  -b, --backup ID   the backup to restore; default: the newest, when the\n"
+		"                    repository holds one volume (with several: refused)\n"
+		"  -f, --force       write over a device even when it is in use\n"
 		"  -j, --json        {\"restore\", \"backup\", \"members\", \"bytes\", ...}",
 	.run = run,
 };

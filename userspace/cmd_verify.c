@@ -65,12 +65,12 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 const struct cmd cmd_verify = {
 	.name = "verify",
 	.args = "--repo DIR [--backup ID] [--against DEV] [--json]",
-	.help = "Check the chain of backup ID (default: the last committed) of repository\n"
-		"DIR: read every member in full (record checksums, stream digest, header\n"
-		"against the catalog). Exit 3: broken chain; 4: a corrupt, truncated or\n"
-		"foreign file (named).\n"
+	.help = "Check the chain of backup ID of repository DIR: read every member in full\n"
+		"(record checksums, stream digest, header against the catalog). Exit 3:\n"
+		"broken chain; 4: a corrupt, truncated or foreign file (named).\n"
 		"  -r, --repo DIR     the repository\n"
-		"  -b, --backup ID    the backup to check\n"
+		"  -b, --backup ID    the backup to check; default: the newest, when the\n"
+		"                     repository holds one volume (with several: refused)\n"
 		"  -a, --against DEV  also compare the volume the chain restores with DEV\n"
 		"                     (a device or file); exit 5 when they differ\n"
 		"  -j, --json         {\"verify\", \"backup\", \"members\", \"bytes\", ...}",

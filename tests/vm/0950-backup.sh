@@ -10,7 +10,10 @@
 # module reload gives exit 6 with --on-invalid=fail, a resync by default
 # that stores exactly the blocks that differ from the base's image (counted
 # independently), a full when the base's hash file is corrupt or with
-# --on-invalid=full.
+# --on-invalid=full. Restores onto devices: the mounted volume and a
+# mounted device are refused (O_EXCL), a smaller one too and left as it
+# was, a larger one gets the volume; a --snapshot-store holding ext4 is
+# refused.
 . /blktrack/tests/vm/lib/testlib.sh
 mnt=/mnt/bt0950
 R=$BT_TMP/repo
@@ -76,6 +79,44 @@ bt restore --repo "$R" "$IMG" >/dev/null
 printf 'Z' | dd of="$IMG" bs=1 seek=12345 conv=notrunc status=none
 bt_fails 5 verify --repo "$R" --against "$IMG"
 rm -f "$IMG"
+
+echo "# ---- restore onto block devices: in use, too small, larger; a store with a filesystem"
+id4=$(cat "$BT_TMP/id.p4")
+echo "+ blktrack restore --repo $R --backup $id4 /dev/vda1 (mounted: must fail with 1)"
+blktrack restore --repo "$R" --backup "$id4" /dev/vda1 2>"$BT_TMP/err"
+rc=$?
+cat "$BT_TMP/err"
+assert_eq "restore onto the mounted volume: exit" $rc 1
+grep -q "/dev/vda1 is in use" "$BT_TMP/err" || fail "the refusal does not say the device is in use"
+small=$(make_loop 32)
+dd if=/dev/urandom of="$small" bs=1M count=32 status=none || fail "fill $small"
+sha_small=$(dd if="$small" bs=1M status=none | sha256sum | cut -d' ' -f1)
+echo "+ blktrack restore --repo $R --backup $id4 $small (32 MiB: must fail with 1)"
+blktrack restore --repo "$R" --backup "$id4" "$small" 2>"$BT_TMP/err"
+rc=$?
+cat "$BT_TMP/err"
+assert_eq "restore onto a smaller device: exit" $rc 1
+grep -q "$small has 33554432 bytes" "$BT_TMP/err" || fail "the refusal does not give the sizes"
+assert_eq "the smaller device after the refusal" \
+	"$(dd if="$small" bs=1M status=none | sha256sum | cut -d' ' -f1)" "$sha_small"
+big=$(make_loop 80)
+mkfs_ext4 -q -F "$big" >/dev/null 2>&1 || fail "mkfs.ext4 $big"
+echo "+ blktrack backup /dev/vda1 --repo $R --snapshot-store $big (ext4 on it: must fail with 1)"
+blktrack backup /dev/vda1 --repo "$R" --snapshot-store "$big" 2>"$BT_TMP/err"
+rc=$?
+cat "$BT_TMP/err"
+assert_eq "backup with a snapshot store holding ext4: exit" $rc 1
+grep -q "snapshot-store $big holds ext4" "$BT_TMP/err" || fail "the refusal does not name ext4"
+assert_status /dev/vda1 pending no
+mkdir -p $mnt.big
+run mount -t ext4 "$big" $mnt.big
+bt_fails 1 restore --repo "$R" --backup "$id4" "$big"
+run umount $mnt.big
+bt restore --repo "$R" --backup "$id4" "$big"
+assert_eq "sha256 of backup $id4 (p4) restored onto an 80 MiB device" \
+	"$(dd if="$big" bs=1M count=64 status=none | sha256sum | cut -d' ' -f1)" \
+	"$(cat "$BT_TMP/sha.p4")"
+losetup -d "$small" "$big"
 
 echo "# ---- a corrupt, truncated, missing backup file"
 f2=$R/backups/$(cat "$BT_TMP/id.p2").bkt

@@ -99,6 +99,10 @@ vol=$(blktrack status /dev/vda1 | sed -n 's/^generation: *//p')
 echo "# ---- a full backup: events in order, variables, the filesystem frozen through the read"
 backup p1
 assert_eq "backup p1 exit" $rc 0
+for f in .hidden 40-not-executable; do
+	grep -q "writers directory $W: $f: skipped: " "$BT_TMP/err.p1" ||
+		fail "skipping $f is not reported"
+done
 assert_eq "events of p1" "$(events)" \
 	"identify prepare-backup freeze post-snapshot thaw backup-complete"
 cp "$SNAP" "$BT_TMP/sha.p1"

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libblktrack internal: the files and devices blktrack writes over, a
+ * restore's target and a snapshot's store (lib/target.c).
+ *
+ * Typical use:
+ *
+ *	target_open(&t, path, volume_size, force, msg, len);   restore
+ *	target_write(&t, off, buf, n);  ...                     NULL buf: zeros
+ *	target_finish(&t, msg, len);                            whole, durable
+ *	target_close(&t);                                       always
+ *
+ *	store_open(path, force, &fd, msg, len);                 --snapshot-store
+ *
+ * A restore never leaves a target that looks whole when it is not: a file
+ * is written under a temporary name beside it and renamed at the end; on
+ * any target the first TARGET_HEAD bytes, where partition tables and
+ * filesystems keep their signatures and superblocks, are written last (a
+ * device's are zeroed first, so that the old filesystem does not show).
+ *
+ * Every function returns 0 or a negative errno, with a sentence in @msg
+ * that names the path.
+ */
+#ifndef BLKTRACK_TARGET_H
+#define BLKTRACK_TARGET_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* MBR, GPT, ext* (1 KiB), XFS (0), btrfs (64 KiB), LVM, md 1.1/1.2, swap. */
+#define TARGET_HEAD	(1U << 20)
+
+struct target {
+	int fd;
+	bool is_file;
+	char path[PATH_MAX];	/* the file or device restored onto */
+	char tmp[PATH_MAX];	/* a file: written here, renamed to path; "" after */
+	uint64_t size;		/* the volume's: a file gets exactly this size */
+	uint8_t *head;		/* its first head_len bytes, written last */
+	size_t head_len;
+	void *zeros;
+};
+
+/*
+ * Open @path to restore a volume of @size bytes onto: a block device, with
+ * O_EXCL unless @force (-EBUSY: mounted or held), -ENOSPC when it is
+ * smaller than the volume, and its first TARGET_HEAD bytes zeroed; or a
+ * file (created, or replaced at the end keeping its permissions), written
+ * as a temporary file of exactly @size bytes beside it.
+ */
+int target_open(struct target *t, const char *path, uint64_t size, bool force,
+		char *msg, size_t len);
+/* Write @n bytes of @buf at @off (below t->size), or zeros when @buf is NULL. */
+int target_write(struct target *t, uint64_t off, const void *buf, size_t n);
+/* Everything else durable, then the head, durable; a file renamed into place. */
+int target_finish(struct target *t, char *msg, size_t len);
+/* Close; a file not finished is removed (the target stays as it was). */
+void target_close(struct target *t);
+
+/*
+ * --snapshot-store @path, open for the kernel to write the copies to: a
+ * directory (an unnamed file in it, gone when the snapshot ends), a block
+ * device (exclusively: nothing mounts it meanwhile) or a regular file. A
+ * device or file that holds a filesystem or a partition table (libblkid)
+ * is refused with -EEXIST unless @force: it would be overwritten.
+ */
+int store_open(const char *path, bool force, int *fd, char *msg, size_t len);
+
+#endif /* BLKTRACK_TARGET_H */
