@@ -702,6 +702,25 @@ static int same_media(struct backup *b, dev_t dev, uint64_t diskseq,
 	return -ESTALE;
 }
 
+/*
+ * A volume some of whose writes complete where the module cannot see them
+ * (STATUS UNCOVERED) has an exact checkpoint only with its writes quiesced:
+ * a frozen filesystem. Otherwise a write in flight at the checkpoint could
+ * be in no map: refuse rather than read fuzzily.
+ */
+static int exact_checkpoint(struct backup *b, const struct blktrack_status *st,
+			    struct blktrack_backup_result *res)
+{
+	if (!(st->flags & BLKTRACK_STATUS_UNCOVERED) || b->fs_fd >= 0 ||
+	    !strcmp(res->freeze, "external"))
+		return 0;
+	snprintf(b->msg, sizeof(b->msg), "%s: some writes complete on disks below that the "
+		 "module cannot map back (completions: partial) and no freeze is held: a write "
+		 "in flight at the checkpoint could be missed; back it up with its filesystem "
+		 "mounted (frozen), or freeze it before (fsfreeze)", b->o->device);
+	return -EXDEV;
+}
+
 static int thaw(struct backup *b, struct blktrack_backup_result *res)
 {
 	int err = 0;
@@ -1207,6 +1226,9 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		}
 	}
 
+	err = exact_checkpoint(&b, &st, res);
+	if (err)
+		goto out_abort;
 	err = checkpoint(&b, res, dev, &ck);
 	if (err < 0)
 		goto out_abort;

@@ -114,5 +114,42 @@ assert_status "$dev" completions seen
 run dmsetup suspend btdelay
 run dmsetup reload btdelay --table "$(delay_table 0)"
 run dmsetup resume btdelay
+
+echo "# ---- more paths than the tracker keeps: completions partial, no fuzzy backup"
+for i in $(seq 1 8); do
+	echo "$opts,duplicate_connect" >/dev/nvme-fabrics || fail "connection $i failed"
+done
+subsys=
+for s in /sys/class/nvme-subsystem/*; do
+	[ "$(cat "$s/subsysnqn" 2>/dev/null)" = $NQN ] && subsys=$s
+done
+echo round-robin >"$subsys/iopolicy" || fail "cannot set round-robin"
+paths=$(ls -d "$subsys"/nvme*/ 2>/dev/null | grep -c 'nvme[0-9]*/$')
+[ "$paths" -ge 9 ] || fail "$paths controllers, wanted 9"
+for i in $(seq 0 63); do
+	write_direct "$dev" $(((300 + i) * 4096)) 4096
+done
+assert_status "$dev" completions partial
+blktrack status "$dev" --json | grep -q '"completions": *"partial"' ||
+	fail "status --json does not say completions partial"
+R=$BT_TMP/repo
+bt init --repo "$R"
+echo "+ blktrack backup $dev --repo $R (no filesystem to freeze)"
+blktrack backup "$dev" --repo "$R" >"$BT_TMP/out" 2>&1 && { cat "$BT_TMP/out"; fail "backup succeeded"; }
+cat "$BT_TMP/out"
+grep -q "completions: partial" "$BT_TMP/out" || fail "no reason given"
+assert_status "$dev" pending no
+assert_eq "backups" "$(blktrack list --repo "$R" --json | grep -c '"id"')" 0
+ok "a checkpoint that cannot be exact is refused"
+# With its filesystem frozen around the checkpoint, the backup is exact.
+run mkfs_ext4 -q -F "$dev"
+mnt=$BT_TMP/mnt
+mkdir -p "$mnt"
+run mount "$dev" "$mnt"
+run dd if=/dev/urandom of="$mnt/f" bs=1M count=2 status=none
+run sync
+bt backup "$dev" --repo "$R" --snapshot freeze
+ok "a backup with the filesystem frozen is taken"
+run umount "$mnt"
 bt detach "$dev"
 check_no_leak
