@@ -32,6 +32,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bio.h>
+#include <linux/kprobes.h>
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/rcupdate.h>
@@ -421,6 +422,89 @@ static void bt_probe_bio_remap(void *data, struct bio *bio, dev_t dev, sector_t 
 	bt_mark_disk(lower, start, nr, false);
 }
 
+/* ==== Writes without a bio: bdev_write_page() (compat.h) ================ */
+
+struct bt_rw_page_call {
+	struct gendisk *disk;
+	sector_t start;
+	sector_t nr;
+};
+
+/* bdev_write_page(bdev, sector, page, wbc) begins: mark as a submission does. */
+static int bt_rw_page_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct block_device *bdev = (void *)regs_get_kernel_argument(regs, 0);
+	struct page *page = (void *)regs_get_kernel_argument(regs, 2);
+	struct bt_rw_page_call *c = (void *)ri->data;
+
+	c->disk = bdev->bd_disk;
+	c->start = regs_get_kernel_argument(regs, 1) + get_start_sect(bdev);
+	c->nr = page_size(page) >> SECTOR_SHIFT;	/* pmem takes huge pages */
+	bt_mark_disk(c->disk, c->start, c->nr, false);
+	return 0;
+}
+
+/* It returns: ->rw_page is synchronous, the data is there. Mark as a completion. */
+static int bt_rw_page_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	const struct bt_rw_page_call *c = (void *)ri->data;
+
+	bt_mark_done(c->disk, c->start, c->nr);
+	return 0;
+}
+
+/*
+ * Kprobe handlers run with preemption off: the probes' read-side section.
+ * A call finding no free instance runs neither handler: nmissed counts it
+ * and the volumes of such disks turn INVALID (bt_rw_page_missed()).
+ */
+static struct kretprobe bt_rw_page_probe = {
+	.kp.symbol_name	= BT_RW_PAGE_FN,
+	.entry_handler	= bt_rw_page_entry,
+	.handler	= bt_rw_page_return,
+	.data_size	= sizeof(struct bt_rw_page_call),
+	.maxactive	= 1024,
+};
+
+static bool bt_rw_page_hooked;		/* under bt_ctl_mutex */
+
+/*
+ * Before attaching a volume of @disk: a disk whose driver writes pages
+ * without bios needs the probe on bdev_write_page(), or it is not attached.
+ */
+int bt_tracker_hook_disk(struct gendisk *disk)
+{
+	int ret;
+
+	if (!bt_disk_has_rw_page(disk) || bt_rw_page_hooked)
+		return 0;
+	ret = register_kretprobe(&bt_rw_page_probe);
+	if (ret) {
+		pr_warn("%s writes pages without bios (->rw_page) and %s cannot be probed (%d): not tracked\n",
+			disk->disk_name, BT_RW_PAGE_FN, ret);
+		return -EOPNOTSUPP;
+	}
+	bt_rw_page_hooked = true;
+	return 0;
+}
+
+/* Has a bdev_write_page() call gone unmarked (no kretprobe instance)? */
+bool bt_rw_page_missed(void)
+{
+	return READ_ONCE(bt_rw_page_probe.nmissed);
+}
+
+static void bt_rw_page_unhook(void)
+{
+	if (!bt_rw_page_hooked)
+		return;
+	/* Calls still inside return without our handler. */
+	unregister_kretprobe(&bt_rw_page_probe);
+	bt_rw_page_hooked = false;
+}
+
+/* ==== Registration ======================================================= */
+
 struct bt_hook {
 	const char *name;
 	void *probe;
@@ -493,6 +577,7 @@ int bt_tracker_hook(void)
 
 void bt_tracker_unhook(void)
 {
+	bt_rw_page_unhook();
 	if (!bt_hooked)
 		return;
 	bt_unregister(ARRAY_SIZE(bt_hooks));

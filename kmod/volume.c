@@ -70,6 +70,15 @@ static u64 bt_nr_blocks(const struct bt_volume *vol)
  * and a new one can start at the next checkpoint (a resync reads all), so
  * its COMMIT clears the reason unless the media changed again since.
  */
+static void bt_lose_history(struct bt_volume *vol, u32 reason)
+{
+	if (vol->reason == BLKTRACK_REASON_NONE || vol->history_lost) {
+		vol->reason = reason;
+		vol->history_lost = true;
+	}
+	vol->losses++;
+}
+
 static void bt_check_state(struct bt_volume *vol)
 {
 	u64 seq = READ_ONCE(vol->disk->diskseq);
@@ -80,10 +89,14 @@ static void bt_check_state(struct bt_volume *vol)
 		pr_info("%u:%u: the disk's media changed (sequence %llu -> %llu)\n",
 			MAJOR(vol->dev), MINOR(vol->dev), vol->diskseq, seq);
 		vol->diskseq = seq;
-		if (vol->reason == BLKTRACK_REASON_NONE || vol->history_lost) {
-			vol->reason = BLKTRACK_REASON_MEDIA_CHANGED;
-			vol->history_lost = true;
-		}
+		bt_lose_history(vol, BLKTRACK_REASON_MEDIA_CHANGED);
+	}
+	/* A page write through ->rw_page found no kretprobe instance. */
+	if (bt_rw_page_missed() && bt_disk_has_rw_page(vol->disk) && !vol->rw_page_missed) {
+		pr_warn("%u:%u: a page write went untracked (kretprobe missed)\n",
+			MAJOR(vol->dev), MINOR(vol->dev));
+		vol->rw_page_missed = true;
+		bt_lose_history(vol, BLKTRACK_REASON_UNTRACKED_WRITE);
 	}
 }
 
@@ -247,7 +260,9 @@ int bt_attach(const struct blktrack_attach *a, dev_t dev)
 		goto out_unlist;
 	}
 	/* Probes see the old table until the new one is published. */
-	ret = bt_tracker_hook();
+	ret = bt_tracker_hook_disk(vol->disk);
+	if (!ret)
+		ret = bt_tracker_hook();
 	if (ret) {
 		bt_table_free(tbl);
 		goto out_unlist;
@@ -486,7 +501,7 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 	/* STATUS after the checkpoint says whether the pending map is exact. */
 	for (i = 0; i < n; i++) {
 		bt_check_state(vols[i]);
-		vols[i]->ckpt_diskseq = vols[i]->diskseq;
+		vols[i]->ckpt_losses = vols[i]->losses;
 	}
 	if (snap) {
 		struct bt_store_file *store = NULL;
@@ -754,7 +769,7 @@ int bt_commit(const struct blktrack_stamp_arg *a, dev_t dev)
 		 * the backup read is not what the disk holds now.
 		 */
 		bt_check_state(vol);
-		if (vol->history_lost && vol->diskseq == vol->ckpt_diskseq) {
+		if (vol->history_lost && vol->losses == vol->ckpt_losses) {
 			vol->history_lost = false;
 			vol->reason = BLKTRACK_REASON_NONE;
 		}

@@ -62,10 +62,13 @@ struct bt_volume {
 	unsigned int block_shift;	/* log2(block size in bytes) */
 	bool whole_disk;
 	u32 reason;			/* enum blktrack_reason, sticky */
-	bool history_lost;		/* reason came from RESTORE or a media
-					 * change: COMMIT clears it */
+	bool history_lost;		/* reason came from RESTORE or a loss
+					 * seen since: COMMIT clears it */
 	u64 diskseq;			/* the disk's media sequence we track */
-	u64 ckpt_diskseq;		/* ... as it was at the last CHECKPOINT */
+	u64 losses;			/* histories lost (bt_lose_history()) */
+	u64 ckpt_losses;		/* ... at the last CHECKPOINT: a COMMIT
+					 * clears the reason only if no loss since */
+	bool rw_page_missed;		/* an untracked page write was seen */
 	bool checkpointed;		/* RESTORE is refused once set */
 	u64 mem_limit;			/* bytes, never 0 */
 	u8 generation[16];
@@ -116,7 +119,9 @@ struct bt_table {
 extern struct bt_table __rcu *bt_table;
 int bt_tracker_init(void);
 int bt_tracker_hook(void);	/* under bt_ctl_mutex */
+int bt_tracker_hook_disk(struct gendisk *disk);	/* under bt_ctl_mutex */
 void bt_tracker_unhook(void);	/* under bt_ctl_mutex */
+bool bt_rw_page_missed(void);
 
 /* main.c */
 extern unsigned int bt_mem_limit_mib;

@@ -50,6 +50,8 @@ BLKTRACK_EXPORT const char *blktrack_reason_name(uint32_t reason)
 		return "offline-change";
 	case BLKTRACK_REASON_MEDIA_CHANGED:
 		return "media-changed";
+	case BLKTRACK_REASON_UNTRACKED_WRITE:
+		return "untracked-write";
 	default:
 		return "unknown";
 	}

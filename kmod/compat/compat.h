@@ -116,4 +116,32 @@ static inline void bt_ftrace_redirect(struct ftrace_regs *fregs, unsigned long i
 
 #endif
 
+/* ---- Writes without a bio: ->rw_page ---------------------------------- */
+
+#if defined(HAVE_BDEV_WRITE_PAGE)				/* up to 6.2 */
+
+/*
+ * bdev_write_page() gives a page to the driver's ->rw_page (brd, zram,
+ * pmem, btt) without a bio, for swap-out and mpage writeback: no block
+ * tracepoint sees it. The tracker puts a kretprobe on it (kmod/tracker.c).
+ */
+#define BT_RW_PAGE_FN "bdev_write_page"
+
+static inline bool bt_disk_has_rw_page(struct gendisk *disk)
+{
+	return disk->fops->rw_page;
+}
+
+#else
+
+/* Every write is a bio (6.3 removed ->rw_page). */
+#define BT_RW_PAGE_FN "(none)"
+
+static inline bool bt_disk_has_rw_page(struct gendisk *disk)
+{
+	return false;
+}
+
+#endif
+
 #endif /* BLKTRACK_COMPAT_H */

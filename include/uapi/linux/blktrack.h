@@ -156,7 +156,9 @@ enum blktrack_reason {
 	BLKTRACK_REASON_NO_STATE = 4,		/* no saved state for the volume */
 	BLKTRACK_REASON_OFFLINE_CHANGE = 5,	/* written while not tracked */
 	/* The disk's sequence number moved; cleared by a COMMIT after it. */
-	BLKTRACK_REASON_MEDIA_CHANGED = 6	/* new media, LOOP_CHANGE_FD */
+	BLKTRACK_REASON_MEDIA_CHANGED = 6,	/* new media, LOOP_CHANGE_FD */
+	/* A write the module could not mark (6.1 ->rw_page, probe missed). */
+	BLKTRACK_REASON_UNTRACKED_WRITE = 7
 };
 
 /* struct blktrack_status.flags */
