@@ -92,6 +92,9 @@ shell)
 		timeout "${BLKTRACK_TEST_TIMEOUT:-900}" sh "$t" 2>&1
 		rc=$?
 		cd /blktrack || exit 1
+		# Each test's scratch files go with it: /tmp is one 256 MiB
+		# tmpfs for every test of the boot.
+		rm -rf /tmp/bt.* /tmp/loop.*
 		sync
 		dmesg -c | sed 's/^/dmesg: /'
 		echo "BLKTRACK-TEST-TIME $name $(awk -v t0="$t0" '{ printf "%.1f", $1 - t0 }' /proc/uptime)"
