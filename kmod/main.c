@@ -18,6 +18,7 @@
 #include <linux/moduleparam.h>
 #include <linux/rcupdate.h>
 #include <linux/seq_file.h>
+#include <generated/utsrelease.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -393,9 +394,24 @@ DEFINE_SHOW_ATTRIBUTE(bt_allocations);
 
 /* ==== Module ============================================================= */
 
+static bool bt_untested_kernel;
+module_param_named(untested_kernel, bt_untested_kernel, bool, 0444);
+MODULE_PARM_DESC(untested_kernel,
+		 "load on a kernel line whose block layer was not checked (compat.h)");
+
 static int __init bt_init(void)
 {
 	int ret;
+
+	if (!bt_kernel_verified()) {
+		if (!bt_untested_kernel) {
+			pr_err("kernel %s is not a line blktrack was checked on (6.1, 6.12): not loading (untested_kernel=1 overrides)\n",
+			       UTS_RELEASE);
+			return -EOPNOTSUPP;
+		}
+		pr_warn("kernel %s is not a line blktrack was checked on: a write may go untracked\n",
+			UTS_RELEASE);
+	}
 
 	ret = bt_tracker_init();
 	if (ret)

@@ -116,6 +116,28 @@ static inline void bt_ftrace_redirect(struct ftrace_regs *fregs, unsigned long i
 
 #endif
 
+/* ---- The kernel lines whose block layer was checked -------------------- */
+
+#include <linux/version.h>
+
+/*
+ * Correctness rides on block-layer behaviour no API states: block_bio_queue
+ * fires in submit_bio_noacct_nocheck(), after throttling and the partition
+ * remap, before the driver; blk_update_request() traces block_rq_complete
+ * while the request still holds its bios, and clears BIO_TRACE_COMPLETION
+ * before ending them (so block_bio_complete is the bio-based disks' own);
+ * nvme multipath and md trace block_bio_remap for a bio moved in place.
+ * These were read in the sources of, and are tested on, the lines below:
+ * the module refuses other kernels unless loaded with untested_kernel=1.
+ */
+static inline bool bt_kernel_verified(void)
+{
+	return (LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 0) &&
+		LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)) ||
+	       (LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0) &&
+		LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0));
+}
+
 /* ---- Writes without a bio: ->rw_page ---------------------------------- */
 
 #if defined(HAVE_BDEV_WRITE_PAGE)				/* up to 6.2 */
