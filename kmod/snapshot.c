@@ -28,6 +28,7 @@
 #include <linux/idr.h>
 #include <linux/kernel.h>
 #include <linux/kref.h>
+#include <linux/magic.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
@@ -353,6 +354,13 @@ struct bt_store_file *bt_store_file_open(int fd, struct bt_volume **vols, u32 n)
 	} else if (S_ISREG(inode->i_mode)) {
 		bdev = inode->i_sb->s_bdev;	/* NULL on tmpfs: memory */
 		size = inode->i_sb->s_maxbytes;
+		/*
+		 * Only a disk's filesystem or tmpfs: the writeback of any other
+		 * (FUSE, a network or stacked filesystem) may wait on a daemon
+		 * or a device we cannot see, perhaps behind our own held writes.
+		 */
+		if (!bdev && inode->i_sb->s_magic != TMPFS_MAGIC)
+			goto out_put;
 	} else {
 		goto out_put;
 	}

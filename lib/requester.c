@@ -703,6 +703,28 @@ static int same_media(struct backup *b, dev_t dev, uint64_t diskseq,
 }
 
 /*
+ * Buffered writes to the device itself (an application writing a raw volume,
+ * no filesystem to freeze) wait in the device's page cache, where no probe
+ * sees them until writeback: write them out before the checkpoint, as
+ * FIFREEZE does for a filesystem, or the backup misses what was written
+ * before it (tests/vm/0957-buffered.sh; the 0990 wrong restore).
+ */
+static int flush_device(struct backup *b)
+{
+	int fd = open(b->o->device, O_RDONLY | O_CLOEXEC);
+	int err = 0;
+
+	if (fd < 0 || fsync(fd))
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (err)
+		snprintf(b->msg, sizeof(b->msg), "%s: cannot write out its page cache: %s",
+			 b->o->device, strerror(-err));
+	return err;
+}
+
+/*
  * A volume some of whose writes complete where the module cannot see them
  * (STATUS UNCOVERED) has an exact checkpoint only with its writes quiesced:
  * a frozen filesystem. Otherwise a write in flight at the checkpoint could
@@ -1173,7 +1195,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	/* Before the freeze: a store in a directory of a frozen file system would wait. */
 	if (o->snapshot_store_path &&
 	    (o->snapshot == BLKTRACK_SNAPSHOT_AUTO || o->snapshot == BLKTRACK_SNAPSHOT_COW)) {
-		err = store_open(o->snapshot_store_path, o->force, &b.store_fd, b.msg, sizeof(b.msg));
+		err = store_open(o->snapshot_store_path, dev, o->force, &b.store_fd, b.msg, sizeof(b.msg));
 		if (err) {
 			blktrack_set_error(ctx, err, "%s", b.msg);
 			goto out_close;
@@ -1226,6 +1248,9 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		}
 	}
 
+	err = flush_device(&b);
+	if (err)
+		goto out_abort;
 	err = exact_checkpoint(&b, &st, res);
 	if (err)
 		goto out_abort;

@@ -15,6 +15,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "fdio.h"
 #include "target.h"
@@ -267,10 +268,57 @@ static int probe_signature(int fd, char *type, size_t len)
 	return found == 0 || found == -2 ? 1 : 0;
 }
 
-int store_open(const char *path, bool force, int *fd, char *msg, size_t len)
+/* The whole disk of block device @dev: itself, or a partition's parent. */
+static dev_t whole_disk(dev_t dev)
+{
+	char path[64];
+	unsigned int ma, mi;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/partition", major(dev), minor(dev));
+	if (access(path, F_OK))
+		return dev;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/../dev", major(dev), minor(dev));
+	f = fopen(path, "re");
+	if (!f)
+		return dev;
+	if (fscanf(f, "%u:%u", &ma, &mi) == 2)
+		dev = makedev(ma, mi);
+	fclose(f);
+	return dev;
+}
+
+/* Do block devices @a and @b share sectors (one is the other or its disk)? */
+static bool devs_overlap(dev_t a, dev_t b)
+{
+	return a == b || whole_disk(a) == b || whole_disk(b) == a;
+}
+
+/* The device under the file a loop device @rdev reads and writes: 0 if none. */
+static dev_t loop_backing_dev(dev_t rdev)
+{
+	char path[64], file[4096];
+	struct stat st;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/loop/backing_file", major(rdev),
+		 minor(rdev));
+	f = fopen(path, "re");
+	if (!f)
+		return 0;		/* not a loop device */
+	n = fread(file, 1, sizeof(file) - 1, f);
+	fclose(f);
+	file[n] = 0;
+	file[strcspn(file, "\n")] = 0;
+	return stat(file, &st) ? 0 : st.st_dev;
+}
+
+int store_open(const char *path, dev_t volume, bool force, int *fd, char *msg, size_t len)
 {
 	struct stat st;
 	char type[64];
+	dev_t below;
 	int err;
 
 	if (stat(path, &st)) {
@@ -281,6 +329,13 @@ int store_open(const char *path, bool force, int *fd, char *msg, size_t len)
 	if (S_ISDIR(st.st_mode)) {
 		*fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	} else if (S_ISBLK(st.st_mode)) {
+		below = loop_backing_dev(st.st_rdev);
+		if (below && devs_overlap(below, volume)) {
+			snprintf(msg, len, "--snapshot-store %s is a loop device over a file on "
+				 "the volume: its writes would wait behind the writes the "
+				 "snapshot holds; give a store on another disk", path);
+			return -EDEADLK;
+		}
 		*fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
 	} else if (S_ISREG(st.st_mode)) {
 		*fd = open(path, O_RDWR | O_CLOEXEC);

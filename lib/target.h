@@ -64,8 +64,10 @@ void target_close(struct target *t);
  * directory (an unnamed file in it, gone when the snapshot ends), a block
  * device (exclusively: nothing mounts it meanwhile) or a regular file. A
  * device or file that holds a filesystem or a partition table (libblkid)
- * is refused with -EEXIST unless @force: it would be overwritten.
+ * is refused with -EEXIST unless @force: it would be overwritten. A loop
+ * device over a file on @volume (its disk or a partition of it) is refused
+ * with -EDEADLK: its writes would wait behind the snapshot's held writes.
  */
-int store_open(const char *path, bool force, int *fd, char *msg, size_t len);
+int store_open(const char *path, dev_t volume, bool force, int *fd, char *msg, size_t len);
 
 #endif /* BLKTRACK_TARGET_H */
