@@ -9,7 +9,8 @@
  * and byte offset, the first differing byte, both contents as hex (48
  * bytes around that byte) and, with REPO and BACKUP_ID, which backup of
  * the chain restored into RESTORED last wrote the block: the newest chain
- * member whose "covers" (blktrack_repo_json() with detail) overlaps it.
+ * member (the highest id) whose "covers" (blktrack_repo_json() with
+ * detail) overlaps it, and which other members store it.
  * Then the ranges of differing blocks (at most 64 lines) and their count.
  * The block size is --block-size, else the backup's ("to"."block_size"),
  * else 4096. A block only one of the files has counts as differing.
@@ -32,7 +33,7 @@
 #define WINDOW		48
 #define MAX_RANGES	64
 
-static struct json_object *chain;	/* the backup's chain, newest first */
+static struct json_object *chain;	/* the backup's chain ("chain": ids) */
 static struct json_object *backups;	/* every backup of the repository */
 
 static ssize_t read_full(int fd, unsigned char *buf, size_t len)
@@ -87,21 +88,37 @@ static int covers(struct json_object *b, uint64_t off, uint64_t len)
 	return 0;
 }
 
-/* Which members of the chain store the block at @off: the newest first. */
+/*
+ * Which members of the chain store the block at @off. A backup's parent has
+ * a smaller id (lib/repo.c: repo_chain()), so the newest is the one with
+ * the highest id, whatever the order of "chain".
+ */
 static void print_writers(uint64_t off, uint64_t len)
 {
 	size_t i, n = json_object_array_length(chain);
+	uint64_t prev = UINT64_MAX, best;
 	int found = 0;
 
-	for (i = 0; i < n; i++) {
-		uint64_t id = json_object_get_uint64(json_object_array_get_idx(chain, i));
-		struct json_object *b = find_backup(id);
+	/* Members that store the block, highest id first. */
+	for (;;) {
+		int any = 0;
 
-		if (!b || !covers(b, off, len))
-			continue;
+		best = 0;
+		for (i = 0; i < n; i++) {
+			uint64_t id = json_object_get_uint64(json_object_array_get_idx(chain, i));
+			struct json_object *b = find_backup(id);
+
+			if (id < prev && id >= best && b && covers(b, off, len)) {
+				best = id;
+				any = 1;
+			}
+		}
+		if (!any)
+			break;
 		printf(found ? " %" PRIu64 : "  last written by backup %" PRIu64
-		       " (chain members that store it, newest first: %" PRIu64, id, id);
+		       " (chain members that store it, newest first: %" PRIu64, best, best);
 		found = 1;
+		prev = best;
 	}
 	if (found)
 		printf(")\n");
@@ -156,7 +173,7 @@ static int load_repo(const char *repo, const char *idstr, struct json_object **t
 		chain = NULL;
 		return 0;
 	}
-	printf("backup %" PRIu64 " of %s: chain (newest first):", id, repo);
+	printf("backup %" PRIu64 " of %s: chain:", id, repo);
 	for (i = 0; i < json_object_array_length(chain); i++) {
 		uint64_t m = json_object_get_uint64(json_object_array_get_idx(chain, i));
 		struct json_object *mb = find_backup(m), *t = NULL, *ok = NULL;
