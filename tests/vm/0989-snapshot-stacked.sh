@@ -28,10 +28,10 @@ cleanup_stacked() {
 }
 trap cleanup_stacked EXIT
 
-# sha OFFSET LEN DEV: sha256 of a byte range, read past the cache.
+# sha OFFSET LEN DEV: sha256 of a byte range, read past the cache (its
+# bytes kept as the reference of compare_sha).
 sha() {
-	dd if="$3" bs=$MIB skip=$(($1 / MIB)) count=$(($2 / MIB)) iflag=direct status=none |
-		sha256sum | cut -d' ' -f1
+	ref_sha "$3" "$1" "$2"
 }
 
 # start_fio DEV-OR-FILE: a direct writer (libaio, 4 in flight) on its first
@@ -103,8 +103,8 @@ done
 held=$(snap_status_get $V held)
 copied=$(snap_status_get $V copied)
 stop_fio
-assert_eq "snapshot of $V under writes through $UP" \
-	"$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want"
+compare_sha "snapshot of $V under writes through $UP" \
+	"$BT_TMP/snap.img" "$want"
 [ "$(sha 0 $((16 * MIB)) $V)" != "$want" ] || fail "fio changed nothing on $V"
 [ "$held" -gt 0 ] && [ "$copied" -gt 0 ] || fail "held $held, copied $copied"
 ok "$copied blocks copied, $held writes held (dm's clones) while the snapshot was read"
@@ -134,8 +134,9 @@ cat >"$W/10-freeze" <<'EOF'
 case $1 in
 freeze)
 	/usr/sbin/fsfreeze -f "$MNT" || exit 1
+	# The image too: restore_compare's reference on a mismatch.
 	/usr/bin/dd if=/dev/mapper/bt-lo bs=1M iflag=direct status=none |
-		/usr/bin/sha256sum | cut -d' ' -f1 >"$SHA_FILE"
+		tee "$SHA_FILE.img" | /usr/bin/sha256sum | cut -d' ' -f1 >"$SHA_FILE"
 	;;
 thaw)
 	/usr/sbin/fsfreeze -u "$MNT"
@@ -163,6 +164,7 @@ done
 stop_fio
 [ "$(jfield "$BT_TMP/out.full" snapshot_copied_blocks)" -gt 0 ] ||
 	fail "full: no block copied aside although fio rewrote during the read"
+BT_VOL=$LO
 for name in full incr; do
 	restore_compare "$R" "$(jfield "$BT_TMP/out.$name" backup)" $name "$IMG" 2>/dev/null
 done
