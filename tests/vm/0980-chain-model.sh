@@ -358,7 +358,14 @@ step_verify() {
 	echo "+ blktrack verify --repo $R --against $DEV (must exit $want)"
 	blktrack verify --repo "$R" --against "$DEV" >/dev/null 2>&1
 	rc=$?
-	[ $rc = $want ] || fail "step $n: verify --against $DEV exited $rc, the model says $want"
+	if [ $rc != $want ]; then
+		# The model's last backup: what verify --against compares with.
+		rm -f "$IMG"
+		blktrack restore --repo "$R" --backup "$last_id" "$IMG" >/dev/null 2>&1 &&
+			keep_evidence "step $n: verify --against $DEV exited $rc, the model says $want" \
+				"$IMG" "$DEV" "$R" "$last_id"
+		fail "step $n: verify --against $DEV exited $rc, the model says $want"
+	fi
 	ok "step $n: verify, --against the device: $rc"
 }
 

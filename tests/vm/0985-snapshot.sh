@@ -22,7 +22,7 @@ snapget() {
 # sha OFFSET LEN FILE-OR-DEV: sha256 of a byte range (its bytes kept as the
 # reference of compare_sha).
 sha() {
-	ref_sha "$3" "$1" "$2"
+	ref_image_sha "$3" "$1" "$2"
 }
 
 setup_disk

@@ -124,7 +124,7 @@ V=/dev/vda2
 bt attach $V >/dev/null
 run dd if=/dev/urandom of=$V bs=$MIB count=4 oflag=direct status=none
 run sync
-want=$(ref_sha $V 0 $((4 * MIB)))
+want=$(ref_image_sha $V 0 $((4 * MIB)))
 run "$snap" take $V 0 all
 echo "+ insmod $HOG (must fail)"
 insmod "$HOG" 2>"$BT_TMP/err.insmod"

@@ -31,7 +31,7 @@ trap cleanup_stacked EXIT
 # sha OFFSET LEN DEV: sha256 of a byte range, read past the cache (its
 # bytes kept as the reference of compare_sha).
 sha() {
-	ref_sha "$3" "$1" "$2"
+	ref_image_sha "$3" "$1" "$2"
 }
 
 # start_fio DEV-OR-FILE: a direct writer (libaio, 4 in flight) on its first

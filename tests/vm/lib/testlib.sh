@@ -544,10 +544,10 @@ same_or_evidence() {
 	fail "$1"
 }
 
-# ref_sha FILE-OR-DEV [OFFSET LENGTH]: the sha256 of the byte range (in MiB
+# ref_image_sha FILE-OR-DEV [OFFSET LENGTH]: the sha256 of the byte range (in MiB
 # multiples; default: all), read with O_DIRECT from a device; the bytes are
 # kept as $BT_TMP/ref.SHA, the reference of a later compare_sha.
-ref_sha() {
+ref_image_sha() {
 	local mib=1048576 sum
 	if [ $# -ge 3 ]; then
 		dd if="$1" bs=$mib skip=$(($2 / mib)) count=$(($3 / mib)) iflag=direct \
@@ -563,7 +563,7 @@ ref_sha() {
 }
 
 # compare_sha WHAT IMG SHA [REPO BACKUP_ID]: assert_eq WHAT, IMG's sha256,
-# SHA; on a mismatch, first keep the evidence: IMG against the bytes ref_sha
+# SHA; on a mismatch, first keep the evidence: IMG against the bytes ref_image_sha
 # kept for SHA (or against nothing, if it kept none).
 compare_sha() {
 	local got
