@@ -213,7 +213,8 @@ vm_evidence_extract() {
 # Boot kernel $1 with initramfs $2, extra command line $3; serial log to $4;
 # $5 vCPUs (default $VM_SMP, else 1).
 # Each boot gets a fresh raw disk image (two with VM_DISK2_MIB), or boots
-# the image $VM_DISK (kept). With VM_KILL_ON=MARKER, QEMU is killed (SIGKILL:
+# the image $VM_DISK (kept); and always a fresh evidence disk, copied out
+# after the boot if the guest used it (vm_evidence_extract). With VM_KILL_ON=MARKER, QEMU is killed (SIGKILL:
 # a power cut) as soon as the guest prints MARKER on the console. Returns
 # QEMU's exit status (124 on timeout, 137 when killed). VM_TIMEOUT (seconds)
 # bounds the run.

@@ -531,19 +531,6 @@ keep_evidence() {
 	sync
 }
 
-# same_or_evidence WHAT RESTORED REFERENCE [REPO BACKUP_ID]: RESTORED and
-# REFERENCE (files or devices) must be equal byte for byte; if not, keep the
-# evidence and fail with "not ok - WHAT".
-same_or_evidence() {
-	if [ -b "$3" ]; then
-		dd if="$3" bs=1M iflag=direct status=none | cmp -s "$2" - && return 0
-	else
-		cmp -s "$2" "$3" && return 0
-	fi
-	keep_evidence "$@"
-	fail "$1"
-}
-
 # ref_image_sha FILE-OR-DEV [OFFSET LENGTH]: the sha256 of the byte range (in MiB
 # multiples; default: all), read with O_DIRECT from a device; the bytes are
 # kept as $BT_TMP/ref.SHA, the reference of a later compare_sha.
