@@ -214,8 +214,9 @@ vm_evidence_extract() {
 # $5 vCPUs (default $VM_SMP, else 1).
 # Each boot gets a fresh raw disk image (two with VM_DISK2_MIB), or boots
 # the image $VM_DISK (kept); and always a fresh evidence disk, copied out
-# after the boot if the guest used it (vm_evidence_extract). With VM_KILL_ON=MARKER, QEMU is killed (SIGKILL:
-# a power cut) as soon as the guest prints MARKER on the console. Returns
+# after the boot if the guest used it (vm_evidence_extract). With
+# VM_KILL_ON=MARKER, QEMU is killed (SIGKILL: a power cut) as soon as the
+# guest prints MARKER on the console. Returns
 # QEMU's exit status (124 on timeout, 137 when killed). VM_TIMEOUT (seconds)
 # bounds the run.
 vm_boot() {
