@@ -276,9 +276,12 @@ load_kmod() {
 	done
 }
 
-# Best-effort cleanup at exit: detach everything, remove dm and loop devices.
+# Best-effort cleanup at exit: detach everything, remove dm and loop devices,
+# drop the reference images of ref_image_sha (/tmp is a 256 MiB tmpfs that
+# the tests of one boot share).
 cleanup_all() {
 	local n
+	rm -f "$BT_TMP"/ref.*
 	detach_all
 	for n in $(dmsetup ls 2>/dev/null | awk '$1 != "No" { print $1 }'); do
 		dmsetup remove "$n" >/dev/null 2>&1
@@ -414,23 +417,28 @@ setup_ext4() {
 
 # restore_compare REPO ID NAME IMG: restore backup ID of REPO into the fresh
 # file IMG; its sha256 must be the one the test captured in $BT_TMP/sha.NAME.
-# On a mismatch the evidence is kept (the restored image against the image
-# of the point, $BT_TMP/sha.NAME.img, if the test kept one, else against
-# $BT_VOL as it is now), then the test fails. $RESTORE_HOOK, if set, runs
+# On a mismatch the evidence is kept (the restored image against $BT_VOL as
+# it is now), then the test fails. $RESTORE_HOOK, if set, runs
 # with IMG after the restore (0995 corrupts it).
 restore_compare() {
-	local got want ref=$BT_VOL
+	local got want
 	rm -f "$4"
-	bt restore --repo "$1" --backup "$2" "$4" >/dev/null
+	# Its output in a file: a failed restore says why (0990 and 0989 run
+	# this with stderr to /dev/null).
+	blktrack restore --repo "$1" --backup "$2" "$4" >"$BT_TMP/restore.out" 2>&1 || {
+		got=$?
+		cat "$BT_TMP/restore.out"
+		df -k "$(dirname "$4")"
+		fail "blktrack restore --repo $1 --backup $2 $4 exited $got"
+	}
 	[ -z "${RESTORE_HOOK:-}" ] || $RESTORE_HOOK "$4"
 	got=$(sha256sum "$4" | cut -d' ' -f1)
 	want=$(cat "$BT_TMP/sha.$3")
-	[ -f "$BT_TMP/sha.$3.img" ] && ref=$BT_TMP/sha.$3.img
 	[ "$got" = "$want" ] ||
 		keep_evidence "backup $2 ($3) restored: sha256 $got, wanted $want" \
-			"$4" "$ref" "$1" "$2"
+			"$4" "$BT_VOL" "$1" "$2"
 	assert_eq "sha256 of backup $2 ($3) restored" "$got" "$want"
-	rm -f "$4" "$BT_TMP/sha.$3.img"
+	rm -f "$4"
 }
 
 # attach_restore [ARGS...]: attach $BT_VOL --restore-state ARGS; the output
