@@ -68,6 +68,10 @@ vmprogs: $(VMPROG_SRC:tests/vm/progs/%.c=$(B)/vmprogs/%)
 $(B)/vmprogs/%: tests/vm/progs/%.c include/uapi/linux/blktrack.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $< -lpthread
+# The evidence report reads the repository (blktrack_repo_json()): linked too.
+$(B)/vmprogs/evidence: tests/vm/progs/evidence.c lib/libblktrack.h $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN/..' $(LDFLAGS) $(JSON_LIBS)
 # The stress driver calls the library (blktrack_backup()): linked to it.
 $(B)/vmprogs/stress-backup: tests/vm/progs/stress-backup.c lib/libblktrack.h $(LIBSO)
 	@mkdir -p $(dir $@)

@@ -68,6 +68,8 @@ cat "$BT_TMP/out2"
 id=$(jfield "$BT_TMP/out2" backup)
 bt restore --repo "$R" --backup "$id" "$IMG"
 got=$(sha256sum <"$IMG" | cut -d' ' -f1)
+[ "$got" = "$sha_a" ] || keep_evidence "backup $id restored: not the loop's file" \
+	"$IMG" "$A" "$R" "$id"
 assert_eq "restored sha" "$got" "$sha_a"
 assert_status "$loop" state tracking
 bt detach "$loop"

@@ -63,6 +63,14 @@ blktrack backup /dev/vda1 --repo "$R" --json >"$BT_TMP/out.p4" || {
 echo "+ blktrack verify --repo $R --against /dev/vda1"
 blktrack verify --repo "$R" --against /dev/vda1
 rc=$?
+if [ $rc != 0 ]; then
+	# Still frozen: the evidence is the volume of the point.
+	id=$(jfield "$BT_TMP/out.p4" backup)
+	rm -f "$IMG"
+	blktrack restore --repo "$R" --backup "$id" "$IMG" >/dev/null &&
+		keep_evidence "verify --against /dev/vda1 (frozen) exited $rc" \
+			"$IMG" /dev/vda1 "$R" "$id"
+fi
 fsfreeze -u $mnt
 assert_eq "verify --against /dev/vda1 (frozen) exit" $rc 0
 jfield "$BT_TMP/out.p4" backup >"$BT_TMP/id.p4"

@@ -15,6 +15,7 @@ MiB=1048576
 dd if=/dev/urandom of=$F bs=1M count=16 status=none || fail "backing file"
 dev=$(losetup -f --show $F) || fail "losetup"
 bt init --repo $R
+BT_VOL=$dev	# what restore_compare keeps as evidence on a mismatch
 bt attach $dev
 
 POINTS=

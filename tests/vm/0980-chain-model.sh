@@ -84,7 +84,10 @@ ref_sha() {
 
 # The device must hold what the test wrote.
 check_device() {
-	$M cmp "$DEV" "$REF" || fail "step $n: the device differs from the test's image"
+	$M cmp "$DEV" "$REF" && return 0
+	# The test's image in the place of a restored one: no backup involved.
+	keep_evidence "step $n: the device differs from the test's image" "$REF" "$DEV"
+	fail "step $n: the device differs from the test's image"
 }
 
 # expect TYPE: what a backup of TYPE must do now: e_rc (0, or 1 when
@@ -139,6 +142,9 @@ restore_check() {
 	[ "$got" = "$2" ] || {
 		check_device
 		$M cmp "$IMG" "$REF"
+		# REF is the volume now, the backup's point if nothing changed since.
+		keep_evidence "step $n: backup $1 restores to hash $got, wanted $2" \
+			"$IMG" "$REF" "$R" "$1"
 		fail "step $n: backup $1 restores to hash $got, the test's image was $2"
 	}
 	rm -f "$IMG"
@@ -354,7 +360,14 @@ step_verify() {
 	echo "+ blktrack verify --repo $R --against $DEV (must exit $want)"
 	blktrack verify --repo "$R" --against "$DEV" >/dev/null 2>&1
 	rc=$?
-	[ $rc = $want ] || fail "step $n: verify --against $DEV exited $rc, the model says $want"
+	if [ $rc != $want ]; then
+		# The model's last backup: what verify --against compares with.
+		rm -f "$IMG"
+		blktrack restore --repo "$R" --backup "$last_id" "$IMG" >/dev/null 2>&1 &&
+			keep_evidence "step $n: verify --against $DEV exited $rc, the model says $want" \
+				"$IMG" "$DEV" "$R" "$last_id"
+		fail "step $n: verify --against $DEV exited $rc, the model says $want"
+	fi
 	ok "step $n: verify, --against the device: $rc"
 }
 

@@ -19,8 +19,13 @@ snapget() {
 	snap_status_get "$V" "$1"
 }
 
-# sha OFFSET LEN FILE-OR-DEV: sha256 of a byte range.
+# sha OFFSET LEN FILE-OR-DEV: sha256 of a byte range (its bytes kept as the
+# reference of compare_sha).
 sha() {
+	ref_image_sha "$3" "$1" "$2"
+}
+# sha_now OFFSET LEN FILE-OR-DEV: the same, nothing kept.
+sha_now() {
 	dd if="$3" bs=$MIB skip=$(($1 / MIB)) count=$(($2 / MIB)) iflag=direct status=none |
 		sha256sum | cut -d' ' -f1
 }
@@ -50,13 +55,13 @@ run sync
 assert_eq "copied blocks" "$(snapget copied)" 896
 assert_eq "uncopied blocks" "$(snapget uncopied)" 128
 assert_eq "store bytes" "$(snapget store_bytes)" $((896 * 4096))
-[ "$(sha 0 $((4 * MIB)) $V)" != "$want" ] || fail "the overwrites changed nothing"
+[ "$(sha_now 0 $((4 * MIB)) $V)" != "$want" ] || fail "the overwrites changed nothing"
 
 "$snap" read $V 0 $((4 * MIB)) keep >"$BT_TMP/snap.img" || fail "snapread read keep failed"
-assert_eq "snapshot (keep) sha256" "$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want"
+compare_sha "snapshot (keep) sha256" "$BT_TMP/snap.img" "$want"
 assert_eq "released after keep" "$(snapget released)" 0
 "$snap" read $V 0 $((4 * MIB)) >"$BT_TMP/snap.img" || fail "snapread read failed"
-assert_eq "snapshot sha256" "$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want"
+compare_sha "snapshot sha256" "$BT_TMP/snap.img" "$want"
 assert_eq "released blocks" "$(snapget released)" 1024
 assert_eq "store bytes after release" "$(snapget store_bytes)" 0
 snap_errno EIDRM read $V 0 4096
@@ -90,14 +95,14 @@ run sync
 assert_eq "copied blocks (all)" "$(snapget copied)" 1280
 assert_eq "uncopied blocks (all)" "$(snapget uncopied)" $((BLOCKS - 1280))
 assert_eq "store bytes (all)" "$(snapget store_bytes)" $((1280 * 4096))
-[ "$(sha $((16 * MIB)) $((8 * MIB)) $V)" != "$want_out" ] || fail "the overwrites changed nothing"
+[ "$(sha_now $((16 * MIB)) $((8 * MIB)) $V)" != "$want_out" ] || fail "the overwrites changed nothing"
 "$snap" read $V $((16 * MIB)) $((8 * MIB)) keep >"$BT_TMP/snap.img" ||
 	fail "snapread read (all, outside) failed"
-assert_eq "snapshot outside the pending map" \
-	"$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want_out"
+compare_sha "snapshot outside the pending map" \
+	"$BT_TMP/snap.img" "$want_out"
 "$snap" read $V 0 $MIB keep >"$BT_TMP/snap.img" || fail "snapread read (all, inside) failed"
-assert_eq "snapshot of the pending map (all)" \
-	"$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want_in"
+compare_sha "snapshot of the pending map (all)" \
+	"$BT_TMP/snap.img" "$want_in"
 # Uncopied blocks: released, then overwritten without a copy.
 run "$snap" release $V $((20 * MIB)) $((4 * MIB))
 assert_eq "released (uncopied range)" "$(snapget released)" 1024
@@ -154,7 +159,7 @@ run "$snap" take $V
 write_direct $V 0 $((2 * MIB))
 run sync
 "$snap" read $V 0 $((2 * MIB)) >"$BT_TMP/snap.img" || fail "snapread read failed"
-assert_eq "snapshot after an overflow" "$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want"
+compare_sha "snapshot after an overflow" "$BT_TMP/snap.img" "$want"
 bt commit $V
 
 echo "# ---- the store in a file system's file, and on a block device"
@@ -171,7 +176,7 @@ store_point() {
 	assert_eq "copied blocks ($1)" "$(snapget copied)" 512
 	assert_eq "store bytes ($1)" "$(snapget store_bytes)" $((512 * 4096))
 	"$snap" read $V 0 $((2 * MIB)) >"$BT_TMP/snap.img" || fail "snapread read ($1) failed"
-	assert_eq "snapshot, store $1" "$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want"
+	compare_sha "snapshot, store $1" "$BT_TMP/snap.img" "$want"
 	assert_eq "store bytes after the read ($1)" "$(snapget store_bytes)" 0
 	bt commit $V
 }
@@ -222,7 +227,7 @@ done
 copied=$(snapget copied)
 wait $fio_pid || { cat "$BT_TMP/fio.out"; fail "fio failed"; }
 ok "fio: $(grep -o 'IOPS=[^,]*' "$BT_TMP/fio.out" | tr '\n' ' ')"
-assert_eq "snapshot under fio" "$(sha256sum <"$BT_TMP/snap.img" | cut -d' ' -f1)" "$want"
+compare_sha "snapshot under fio" "$BT_TMP/snap.img" "$want"
 [ "$copied" -gt 0 ] || fail "fio's writes were not copied before the read"
 ok "$copied blocks copied while the snapshot was read"
 "$snap" status $V

@@ -134,7 +134,7 @@ write_fio_job() {
 
 # stress_round N SECONDS
 stress_round() {
-	local n=$1 s=$2 t0 drc frc passes cycles
+	local n=$1 s=$2 t0 drc frc passes cycles id now
 	echo "# ---- round $n: ${s}s of fio, backup cycles every 50 ms, attach/detach of /dev/vda2"
 	R=$BT_TMP/repo.$n
 	rm -rf "$BT_TMP"/repo.* "$STOP" "$ERR" "$BT_TMP/passes"
@@ -177,10 +177,22 @@ stress_round() {
 	vol_sha >"$BT_TMP/sha.last.$n"
 	echo "# repository: $(du -sk "$R" | cut -f1) KiB," \
 		"$(blktrack list --repo "$R" --json | grep -c '"id"') backups"
-	restore_compare "$R" "$(jfield "$BT_TMP/out.last.$n" backup)" last.$n "$IMG" 2>/dev/null
-	assert_eq "round $n: /dev/vda1 unchanged since its last backup" "$(vol_sha)" \
+	# A mismatch keeps the evidence (the repository, the restored image and
+	# /dev/vda1's, the round's logs) before the test fails.
+	id=$(jfield "$BT_TMP/out.last.$n" backup)
+	EVIDENCE_FILES="$BT_TMP/drv.out $BT_TMP/fio.out $BT_TMP/stress.fio $BT_TMP/out.last.$n
+		$BT_TMP/err.last.$n $BT_TMP/out.full.$n $BT_TMP/err.full.$n"
+	restore_compare "$R" "$id" last.$n "$IMG" 2>/dev/null
+	now=$(vol_sha)
+	if [ "$now" != "$(cat "$BT_TMP/sha.last.$n")" ]; then
+		rm -f "$IMG"
+		blktrack restore --repo "$R" --backup "$id" "$IMG" >/dev/null &&
+			keep_evidence "round $n: /dev/vda1 changed after its last backup" \
+				"$IMG" /dev/vda1 "$R" "$id"
+	fi
+	assert_eq "round $n: /dev/vda1 unchanged since its last backup" "$now" \
 		"$(cat "$BT_TMP/sha.last.$n")"
-	rm -rf "$R"
+	rm -rf "$R" "$IMG"
 }
 
 n=1

@@ -11,6 +11,8 @@
 # test's output) per test, then "N passed, N failed"; exits nonzero if any
 # failed. A crash (no end marker, or an oops/BUG/WARNING/lockup in the kernel
 # log) fails the test that was running. Full serial logs: build/vm/KVER.log.
+# A failed bit-exact comparison keeps its evidence (testlib.sh:
+# keep_evidence), copied out to build/vm/evidence/KVER-DATE-TIME/TEST-N/.
 # Environment: BLKTRACK_TEST_TIMEOUT (seconds per test in the guest, 900),
 # VM_TIMEOUT (seconds per boot, 3600): limits for a hang, not for speed;
 # ROUNDS (--bench: rounds per benchmark; figures are deterministic under
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
 		# Scratch disk /dev/vdb for the backup benchmark (sparse).
 		VM_DISK2_MIB=${VM_DISK2_MIB-4096}; export VM_DISK2_MIB
 		shift ;;
-	-h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
 	-*) echo "usage: $0 [--kernel KVER] [--bench] [TEST-GLOB]" >&2; exit 2 ;;
 	*) glob=$1; shift ;;
 	esac
@@ -147,6 +149,8 @@ boot_one() {
 	done
 }
 
+# Evidence directories newer than this mark are this run's (host.sh).
+: >"$VM_DIR/.run-start.$$"
 pids=
 for kver in $kernels; do
 	for smp in $smps; do
@@ -251,5 +255,13 @@ if [ "$suite" = tests/vm/bench ]; then
 		done
 	done
 fi
+# What failed comparisons kept (testlib.sh: keep_evidence).
+if [ -d "$VM_DIR/evidence" ]; then
+	find "$VM_DIR/evidence" -mindepth 1 -maxdepth 1 -type d -newer "$VM_DIR/.run-start.$$" |
+		sort | while read -r d; do
+		echo "vm: evidence kept in ${d#$VM_TOP/}: $(ls "$d" | paste -s -d' ' -)"
+	done
+fi
+rm -f "$VM_DIR/.run-start.$$"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -22,6 +22,13 @@ VM_DISK_MIB=${VM_DISK_MIB:-256}
 # MiB; unset or 0: none (run.sh --bench sets it). VM_DISK2_OPTS: more
 # -drive options for it (throttling.bps-read=N...). VM_APPEND: more kernel
 # command line (blktrack.rounds=N... for a benchmark).
+# VM_EVIDENCE_MIB: the size of the evidence disk, a fresh sparse virtio disk
+# in the last PCI slot (serial btevidence; the guest finds it by its serial,
+# and /dev/vda and /dev/vdb keep their names). A failed bit-exact comparison
+# keeps its evidence there (testlib.sh: keep_evidence); after the boot the
+# host copies it out into build/vm/evidence/KVER-YYYYmmdd-HHMMSS/ (see
+# vm_evidence_extract).
+VM_EVIDENCE_MIB=${VM_EVIDENCE_MIB:-4096}
 # What in a serial log means the kernel went wrong (fails the test).
 VM_CRASH_RE='Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for more than|detected stall|general protection|Kernel panic|blktrack: leaked'
 
@@ -176,11 +183,40 @@ vm_initramfs() {
 	echo "$out"
 }
 
+# vm_evidence_extract IMAGE KVER: if the guest made a filesystem on the
+# evidence disk IMAGE (an ext4 superblock: magic 0xEF53 at byte 1080), copy
+# its files, without mounting it, into build/vm/evidence/KVER-DATE-TIME/.
+vm_evidence_extract() {
+	[ "$(od -An -tx1 -j1080 -N2 "$1" 2>/dev/null | tr -d ' \n')" = 53ef ] || return 0
+	dest=$VM_DIR/evidence/$2-$(date +%Y%m%d-%H%M%S)
+	while [ -e "$dest" ]; do
+		dest=$dest.1
+	done
+	mkdir -p "$dest" || return 1
+	if ! command -v debugfs >/dev/null; then
+		echo "vm: evidence on the evidence disk, but no debugfs (e2fsprogs) to extract it" >&2
+		return 1
+	fi
+	debugfs -R "rdump / $dest" "$1" >"$dest.debugfs.out" 2>&1
+	# rdump of the root directory lands in DEST/ itself (no name of its own).
+	rm -rf "$dest/lost+found"
+	if [ -z "$(ls -A "$dest")" ]; then
+		echo "vm: evidence disk written, but nothing extracted:" >&2
+		cat "$dest.debugfs.out" >&2
+		rm -f "$dest.debugfs.out"
+		return 1
+	fi
+	rm -f "$dest.debugfs.out"
+	echo "vm: evidence kept in ${dest#$VM_TOP/}" >&2
+}
+
 # Boot kernel $1 with initramfs $2, extra command line $3; serial log to $4;
 # $5 vCPUs (default $VM_SMP, else 1).
 # Each boot gets a fresh raw disk image (two with VM_DISK2_MIB), or boots
-# the image $VM_DISK (kept). With VM_KILL_ON=MARKER, QEMU is killed (SIGKILL:
-# a power cut) as soon as the guest prints MARKER on the console. Returns
+# the image $VM_DISK (kept); and always a fresh evidence disk, copied out
+# after the boot if the guest used it (vm_evidence_extract). With
+# VM_KILL_ON=MARKER, QEMU is killed (SIGKILL: a power cut) as soon as the
+# guest prints MARKER on the console. Returns
 # QEMU's exit status (124 on timeout, 137 when killed). VM_TIMEOUT (seconds)
 # bounds the run.
 vm_boot() {
@@ -201,6 +237,8 @@ vm_boot() {
 	# multi-range discards (tests/vm/0420-multi-discard.sh).
 	nvme=$(mktemp "$VM_DIR/nvme-$kver.XXXXXX") || return 1
 	truncate -s 64M "$nvme"
+	evdisk=$(mktemp "$VM_DIR/evidence-$kver.XXXXXX") || return 1
+	truncate -s "${VM_EVIDENCE_MIB}M" "$evdisk"
 	# Log to a file of our own, renamed at the end: a QEMU left over from an
 	# interrupted run must not write into this run's log.
 	tmplog=$(mktemp "$log.XXXXXX") || return 1
@@ -212,6 +250,8 @@ vm_boot() {
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" $drive2 \
 		-drive "file=$nvme,format=raw,if=none,id=btnvme,cache=unsafe,discard=unmap" \
 		-device nvme,serial=btnvme0,drive=btnvme \
+		-drive "file=$evdisk,format=raw,if=none,id=btevidence,cache=unsafe" \
+		-device virtio-blk-pci,drive=btevidence,serial=btevidence,addr=0x1f \
 		-nographic -no-reboot -nic none ${VM_QEMU_ARGS:-} </dev/null >"$tmplog" 2>&1 8>&- &
 	qpid=$!
 	# Stopped with its caller: see vm_kill_boots.
@@ -231,5 +271,7 @@ vm_boot() {
 	mv -f "$tmplog" "$log"
 	[ -n "${VM_DISK:-}" ] || rm -f "$disk"
 	rm -f $disk2 "$nvme"
+	vm_evidence_extract "$evdisk" "$kver"
+	rm -f "$evdisk"
 	return $rc
 }

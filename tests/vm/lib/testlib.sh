@@ -276,9 +276,12 @@ load_kmod() {
 	done
 }
 
-# Best-effort cleanup at exit: detach everything, remove dm and loop devices.
+# Best-effort cleanup at exit: detach everything, remove dm and loop devices,
+# drop the reference images of ref_image_sha (/tmp is a 256 MiB tmpfs that
+# the tests of one boot share).
 cleanup_all() {
 	local n
+	rm -f "$BT_TMP"/ref.*
 	detach_all
 	for n in $(dmsetup ls 2>/dev/null | awk '$1 != "No" { print $1 }'); do
 		dmsetup remove "$n" >/dev/null 2>&1
@@ -414,11 +417,27 @@ setup_ext4() {
 
 # restore_compare REPO ID NAME IMG: restore backup ID of REPO into the fresh
 # file IMG; its sha256 must be the one the test captured in $BT_TMP/sha.NAME.
+# On a mismatch the evidence is kept (the restored image against $BT_VOL as
+# it is now), then the test fails. $RESTORE_HOOK, if set, runs
+# with IMG after the restore (0995 corrupts it).
 restore_compare() {
+	local got want
 	rm -f "$4"
-	bt restore --repo "$1" --backup "$2" "$4" >/dev/null
-	assert_eq "sha256 of backup $2 ($3) restored" "$(sha256sum "$4" | cut -d' ' -f1)" \
-		"$(cat "$BT_TMP/sha.$3")"
+	# Its output in a file: a failed restore says why (0990 and 0989 run
+	# this with stderr to /dev/null).
+	blktrack restore --repo "$1" --backup "$2" "$4" >"$BT_TMP/restore.out" 2>&1 || {
+		got=$?
+		cat "$BT_TMP/restore.out"
+		df -k "$(dirname "$4")"
+		fail "blktrack restore --repo $1 --backup $2 $4 exited $got"
+	}
+	[ -z "${RESTORE_HOOK:-}" ] || $RESTORE_HOOK "$4"
+	got=$(sha256sum "$4" | cut -d' ' -f1)
+	want=$(cat "$BT_TMP/sha.$3")
+	[ "$got" = "$want" ] ||
+		keep_evidence "backup $2 ($3) restored: sha256 $got, wanted $want" \
+			"$4" "$BT_VOL" "$1" "$2"
+	assert_eq "sha256 of backup $2 ($3) restored" "$got" "$want"
 	rm -f "$4"
 }
 
@@ -429,6 +448,126 @@ attach_restore() {
 	blktrack attach $BT_VOL --restore-state "$@" >"$BT_TMP/attach" ||
 		fail "attach --restore-state exited $?"
 	cat "$BT_TMP/attach"
+}
+
+# ---- evidence of a failed comparison ---------------------------------------
+# A bit-exact comparison that fails keeps what explains it on the evidence
+# disk (a virtio disk with serial "btevidence", host.sh), mounted at
+# /evidence on first use; the host copies it out after the boot into
+# build/vm/evidence/KVER-DATE-TIME/. Without that disk: /tmp/evidence (lost
+# with the VM, but the report still reaches the console).
+
+EVIDENCE=/evidence
+EVIDENCE_PROG=$BT_TOP/build/vmprogs/evidence
+
+# evidence_mount: $EVIDENCE mounted (mkfs.ext4 of the disk the first time in
+# a boot: no journal, so what a sync wrote is in place even after a power cut).
+evidence_mount() {
+	local s dev=''
+	grep -q " $EVIDENCE " /proc/mounts && return 0
+	for s in /sys/block/vd*/serial; do
+		[ "$(cat "$s" 2>/dev/null)" = btevidence ] || continue
+		dev=${s%/serial}
+		dev=/dev/${dev##*/}
+	done
+	mkdir -p "$EVIDENCE"
+	if [ -z "$dev" ]; then
+		echo "# keep_evidence: no evidence disk; keeping it in /tmp (lost with the VM)"
+	elif ! mkfs_ext4 -q -F -O ^has_journal "$dev" >/dev/null 2>&1 ||
+	     ! mount -t ext4 "$dev" "$EVIDENCE"; then
+		echo "# keep_evidence: $dev unusable; keeping it in /tmp (lost with the VM)"
+		dev=
+	fi
+	[ -n "$dev" ] || { EVIDENCE=/tmp/evidence; mkdir -p "$EVIDENCE"; }
+}
+
+# keep_evidence WHAT RESTORED REFERENCE [REPO BACKUP_ID]: a comparison of
+# RESTORED (an image file) with REFERENCE (a device or an image) failed.
+# Keeps in $EVIDENCE/TEST-N/: info.txt (WHAT, the arguments, sha256s),
+# restored.img, reference.img (a device read with O_DIRECT), repo/ (cp -a
+# of REPO), dmesg.txt, status.json (blktrack status --json),
+# dump-kernel.txt (blktrack-dump kernel), dump-repo.txt (blktrack-dump repo)
+# and report.txt (progs/evidence: the first 16 differing blocks, both
+# contents, which backup of BACKUP_ID's chain last wrote each, the count),
+# also printed on the console; and a copy of each file $EVIDENCE_FILES
+# lists (the test's logs). Never fails the test itself: the caller does.
+keep_evidence() {
+	local what=$1 img=$2 ref=$3 repo=${4:-} id=${5:-} name n=1 d bs='' f
+	name=${0##*/}
+	name=${name%.sh}
+	evidence_mount
+	while [ -e "$EVIDENCE/$name-$n" ]; do
+		n=$((n + 1))
+	done
+	d=$EVIDENCE/$name-$n
+	mkdir -p "$d"
+	echo "# keep_evidence: $what"
+	echo "# keep_evidence: kept in $d (host: build/vm/evidence/$(uname -r)-DATE-TIME/$name-$n)"
+	if [ -b "$ref" ]; then
+		dd if="$ref" of="$d/reference.img" bs=1M iflag=direct status=none ||
+			echo "# keep_evidence: reading $ref failed"
+		bs=$(blktrack status "$ref" 2>/dev/null | sed -n 's/^block_size: *//p')
+	else
+		cp "$ref" "$d/reference.img" || echo "# keep_evidence: copying $ref failed"
+	fi
+	cp "$img" "$d/restored.img" || echo "# keep_evidence: copying $img failed"
+	{
+		echo "what: $what"
+		echo "test: $name"
+		echo "kernel: $(uname -r)"
+		echo "time: $(date -u '+%Y-%m-%d %H:%M:%S') UTC, uptime $(cut -d' ' -f1 /proc/uptime) s"
+		echo "restored: $img sha256 $(sha256sum <"$d/restored.img" | cut -d' ' -f1)"
+		echo "reference: $ref sha256 $(sha256sum <"$d/reference.img" | cut -d' ' -f1)"
+		echo "repository: ${repo:-none} backup ${id:-none}"
+	} >"$d/info.txt"
+	for f in ${EVIDENCE_FILES:-}; do
+		[ -f "$f" ] && cp "$f" "$d/"
+	done
+	dmesg >"$d/dmesg.txt"
+	blktrack status --json >"$d/status.json" 2>&1
+	blktrack-dump kernel >"$d/dump-kernel.txt" 2>&1
+	if [ -n "$repo" ]; then
+		cp -a "$repo" "$d/repo" || echo "# keep_evidence: copying $repo failed"
+		blktrack-dump repo "$repo" >"$d/dump-repo.txt" 2>&1
+		"$EVIDENCE_PROG" ${bs:+--block-size "$bs"} "$d/restored.img" "$d/reference.img" \
+			"$repo" "$id" >"$d/report.txt" 2>&1
+	else
+		"$EVIDENCE_PROG" ${bs:+--block-size "$bs"} "$d/restored.img" "$d/reference.img" \
+			>"$d/report.txt" 2>&1
+	fi
+	sed 's/^/# evidence: /' "$d/info.txt" "$d/report.txt"
+	sync
+}
+
+# ref_image_sha FILE-OR-DEV [OFFSET LENGTH]: the sha256 of the byte range (in MiB
+# multiples; default: all), read with O_DIRECT from a device; the bytes are
+# kept as $BT_TMP/ref.SHA, the reference of a later compare_sha.
+ref_image_sha() {
+	local mib=1048576 sum
+	if [ $# -ge 3 ]; then
+		dd if="$1" bs=$mib skip=$(($2 / mib)) count=$(($3 / mib)) iflag=direct \
+			status=none >"$BT_TMP/ref.new"
+	elif [ -b "$1" ]; then
+		dd if="$1" bs=$mib iflag=direct status=none >"$BT_TMP/ref.new"
+	else
+		cp "$1" "$BT_TMP/ref.new"
+	fi || fail "reading $1 failed"
+	sum=$(sha256sum <"$BT_TMP/ref.new" | cut -d' ' -f1)
+	mv "$BT_TMP/ref.new" "$BT_TMP/ref.$sum"
+	echo "$sum"
+}
+
+# compare_sha WHAT IMG SHA [REPO BACKUP_ID]: assert_eq WHAT, IMG's sha256,
+# SHA; on a mismatch, first keep the evidence: IMG against the bytes ref_image_sha
+# kept for SHA (or against nothing, if it kept none).
+compare_sha() {
+	local got
+	got=$(sha256sum <"$2" | cut -d' ' -f1)
+	if [ "$got" != "$3" ]; then
+		[ -f "$BT_TMP/ref.$3" ] || : >"$BT_TMP/ref.$3"
+		keep_evidence "$1: sha256 $got, wanted $3" "$2" "$BT_TMP/ref.$3" "${4:-}" "${5:-}"
+	fi
+	assert_eq "$1" "$got" "$3"
 }
 
 # ---- multi-boot tests (tests/vm/reboot/) -----------------------------------
