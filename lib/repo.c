@@ -182,12 +182,18 @@ void repo_hashes_name(uint64_t id, char out[REPO_NAME_MAX])
 	hashes_name(id, out);
 }
 
-/* @b is the same point of the same history as @a; the size may differ (a resize). */
+/*
+ * Checkpoint @b follows point @a of the same history: no COMMIT between them
+ * (the epoch's low 32 bits are equal), only ABORTs, each of which adds
+ * BLKTRACK_EPOCH_ABORT and merges its map back (include/uapi/linux/blktrack.h).
+ * The size may differ (a resize).
+ */
 static bool stamp_follows(const struct repo_stamp *a, const struct repo_stamp *b)
 {
 	return !strcmp(a->volume_id, b->volume_id) &&
 	       !memcmp(a->generation, b->generation, 16) &&
-	       a->epoch == b->epoch && a->block_size == b->block_size;
+	       (uint32_t)a->epoch == (uint32_t)b->epoch && b->epoch >= a->epoch &&
+	       a->block_size == b->block_size;
 }
 
 bool repo_stamp_equal(const struct repo_stamp *a, const struct repo_stamp *b)

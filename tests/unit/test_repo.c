@@ -120,6 +120,7 @@ static void fk_abort(struct fkern *k)
 	for (b = 0; b < NB; b++)
 		k->active[b] |= k->pending[b];
 	k->has_pending = false;
+	k->epoch += BLKTRACK_EPOCH_ABORT;	/* the aborted stamp never comes back */
 }
 
 static struct repo_kernel_state fk_state(const struct fkern *k)
@@ -984,6 +985,42 @@ Test(repo, stale_checkpoint_is_refused, .init = setup_dir, .fini = teardown_dir)
 	strcpy(ck.volume_id, "uuid:other");	/* no base for that volume */
 	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), -ENOENT);
 	cr_expect_eq(repo_compose(r, REPO_RESYNC, &ck, delta, &want, &base), -EINVAL);
+	blockset_free(delta);
+	repo_close(r);
+}
+
+/*
+ * ABORT moves the epoch's high half (issue 13, point 3): a checkpoint taken
+ * after aborts still follows the last committed point, and a commit nobody
+ * recorded (the low half moved) is still a gap.
+ */
+Test(repo, a_checkpoint_after_aborts_follows, .init = setup_dir, .fini = teardown_dir)
+{
+	struct blockset *delta, *want;
+	struct repo_stamp ck;
+	struct repo *r;
+	struct fkern k;
+	uint64_t base;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	ck = fk_checkpoint(&k, &delta);
+	blockset_free(delta);
+	fk_abort(&k);
+	ck = fk_checkpoint(&k, &delta);
+	cr_assert_eq(ck.epoch, BLKTRACK_EPOCH_ABORT + 1);
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), 0, "%s",
+		     repo_error(r));
+	blockset_free(want);
+	ck.epoch += 1;			/* someone else committed once */
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), -ESTALE);
+	ck.epoch = 0;			/* older than the last committed point */
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), -ESTALE);
+	ck.epoch = 1 + BLKTRACK_EPOCH_ABORT + (UINT64_C(1) << 32) * 7;
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), 0, "%s",
+		     repo_error(r));
+	blockset_free(want);
 	blockset_free(delta);
 	repo_close(r);
 }
