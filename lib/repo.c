@@ -156,12 +156,16 @@ static int uuid_parse(const char *s, uint8_t u[16])
 	return *s ? -EINVAL : 0;
 }
 
-void repo_delta_name(const struct repo_stamp *s, char out[REPO_NAME_MAX])
+/*
+ * Named by the backup id, never by the kernel stamp: a stamp may come back
+ * (a kernel COMMIT lost after the catalog commit, then an older module's
+ * ABORT, or a saved state), and a name taken by a committed backup would
+ * then block every later one. Older repositories keep their GEN-EPOCH.set
+ * names: the catalog names each file.
+ */
+void repo_delta_name(uint64_t id, char out[REPO_NAME_MAX])
 {
-	char g[37];
-
-	uuid_text(s->generation, g);
-	snprintf(out, REPO_NAME_MAX, DELTAS_DIR "/%s-%" PRIu64 ".set", g, s->epoch);
+	snprintf(out, REPO_NAME_MAX, DELTAS_DIR "/%" PRIu64 ".set", id);
 }
 
 static void backup_name(uint64_t id, char out[REPO_NAME_MAX])
@@ -1164,7 +1168,6 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
 	       const struct blockset *delta, uint64_t *id)
 {
 	struct repo_entry ne = *e;
-	struct repo_stamp c;
 	void *buf;
 	size_t len, i;
 	int ret;
@@ -1189,21 +1192,21 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
 		r->e = ng;
 		r->cap = cap;
 	}
-	c = ckpt_of(e);
 	ne.id = r->next_id;
 	ne.state = REPO_PENDING;
 	backup_name(ne.id, ne.file);
-	repo_delta_name(&c, ne.delta);
+	repo_delta_name(ne.id, ne.delta);
 	for (i = 0; i < r->n; i++)
 		if (!strcmp(r->e[i].delta, ne.delta))
-			return repo_set_error(r, -EEXIST,
+			return repo_set_error(r, -EUCLEAN,
 					      "%s/%s: already the delta map of backup %" PRIu64
-					      " (was its kernel commit lost?)",
+					      ": is the catalog damaged? Nothing was changed",
 					      r->path, ne.delta, r->e[i].id);
-	if (file_exists(r, ne.file))
+	if (file_exists(r, ne.file) || file_exists(r, ne.delta))
 		return repo_set_error(r, -EUCLEAN, "%s/%s exists, but the catalog's next id "
 				      "is %" PRIu64 ": is the catalog an older copy? Nothing "
-				      "was changed", r->path, ne.file, ne.id);
+				      "was changed", r->path, file_exists(r, ne.file) ?
+				      ne.file : ne.delta, ne.id);
 	if (!ne.time)
 		ne.time = time(NULL);
 	if (!ne.changed_bytes)

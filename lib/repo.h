@@ -126,8 +126,8 @@ const char *repo_state_name(enum repo_state state);
 
 /* {generation, epoch} equal, same volume id, size and block size. */
 bool repo_stamp_equal(const struct repo_stamp *a, const struct repo_stamp *b);
-/* "deltas/GENERATION-EPOCH.set" for the checkpoint @s (kernel stamp). */
-void repo_delta_name(const struct repo_stamp *s, char out[REPO_NAME_MAX]);
+/* "deltas/ID.set": backup @id's delta map (older ones: GENERATION-EPOCH.set). */
+void repo_delta_name(uint64_t id, char out[REPO_NAME_MAX]);
 
 /* ---- composition -------------------------------------------------------- */
 

@@ -1025,6 +1025,55 @@ Test(repo, a_checkpoint_after_aborts_follows, .init = setup_dir, .fini = teardow
 	repo_close(r);
 }
 
+/*
+ * A kernel COMMIT lost after the catalog commit, and the checkpoint's stamp
+ * seen again (a module without FEATURE_ABORT_EPOCH aborted it, or a saved
+ * state brought the stamp back): the next backups, a resync and then
+ * incrementals, each get their own delta file (named by backup id), so the
+ * old one blocks nothing (issue 13, point 3).
+ */
+Test(repo, a_lost_kernel_commit_blocks_no_later_backup, .init = setup_dir,
+     .fini = teardown_dir)
+{
+	struct repo_entry e = { .type = REPO_RESYNC };
+	struct blockset *delta, *want;
+	struct repo_stamp ck, first;
+	struct repo *r;
+	struct fkern k;
+	uint64_t id, base;
+	int i, fd;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	protocol(r, &k, REPO_INCREMENTAL, 3, &first);	/* no kernel COMMIT */
+	fk_abort(&k);
+	k.epoch -= BLKTRACK_EPOCH_ABORT;		/* an older module */
+	ck = fk_checkpoint(&k, &delta);
+	cr_assert(!memcmp(&ck, &first, sizeof(ck)), "the same stamp again");
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), -ESTALE);
+	e.to = ck;
+	e.to.epoch++;
+	cr_assert_eq(repo_base(r, REPO_RESYNC, VOL, &base), 0);
+	e.parent = base;
+	e.has_from = true;
+	e.from = repo_find(r, base)->to;
+	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
+	cr_expect_str_eq(repo_find(r, id)->delta, "deltas/3.set");
+	cr_assert_eq(repo_backup_create(r, id, &fd), 0);
+	cr_assert_eq(write(fd, "data", 4), 4);
+	cr_assert_eq(repo_backup_install(r, id, fd), 0);
+	cr_assert_eq(repo_commit(r, id, 4), 0, "%s", repo_error(r));
+	fk_commit(&k);
+	blockset_free(delta);
+	for (i = 0; i < 2; i++) {
+		id = protocol(r, &k, REPO_INCREMENTAL, 4, NULL);
+		cr_expect_eq(repo_find(r, id)->state, REPO_COMMITTED);
+	}
+	cr_expect_str_eq(repo_find(r, 2)->delta, "deltas/2.set");
+	repo_close(r);
+}
+
 /* ---- block hash files --------------------------------------------------- */
 
 /* Give pending backup @id a (dummy) installed hash file. */
