@@ -346,6 +346,14 @@ struct blktrack_backup_opts {
 	 * device (opened exclusively, overwritten) or a regular file.
 	 */
 	const char *snapshot_store_path;
+	/*
+	 * The volume's requester lock, held from recovery to COMMIT or ABORT
+	 * (doc/REPOSITORY.md): NULL is /run/blktrack. lock_wait: 0 fail at
+	 * once (-EBUSY, the message names the holder's pid), > 0 wait up to
+	 * that many seconds (then -ETIMEDOUT), < 0 wait as long as it takes.
+	 */
+	const char *lock_dir;
+	int lock_wait;
 };
 
 struct blktrack_backup_result {

@@ -51,6 +51,7 @@
 #include "fdio.h"
 #include "readq.h"
 #include "repo.h"
+#include "vollock.h"
 #include "writers.h"
 
 #define CHUNK_BYTES	(1U << 20)	/* volume bytes per read */
@@ -1115,7 +1116,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	double t0 = now();
 	size_t n = 0;
 	dev_t dev;
-	int fd = -1, err;
+	int fd = -1, lock_fd = -1, err;
 
 	memset(res, 0, sizeof(*res));
 	res->failure = BLKTRACK_FAIL_ERROR;
@@ -1154,6 +1155,23 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 					  o->device, o->device);
 	if (err < 0)
 		return err;
+
+	/*
+	 * One owner per kernel checkpoint (issue 13, point 3): from recovery
+	 * to COMMIT or ABORT, no other requester of this volume (another
+	 * repository, another cron job) checkpoints, recovers or commits.
+	 */
+	err = vollock_acquire(o->lock_dir ? o->lock_dir : VOLLOCK_DIR, res->volume_id,
+			      o->lock_wait, &lock_fd, b.msg, sizeof(b.msg));
+	if (err) {
+		blktrack_set_error(ctx, err, "%s", b.msg);
+		b.msg[0] = 0;
+		return err;
+	}
+	/* What recovery sees must be what holds now, not before the wait. */
+	err = blktrack_status(ctx, dev, &st);
+	if (err < 0)
+		goto out_close;
 
 	if (o->repo) {
 		struct repo_kernel_state ks = { .attached = true };
@@ -1624,6 +1642,7 @@ out_close:
 		close(b.hw_fd);
 	repo_close(r);
 	writers_free(b.wr);
+	vollock_release(lock_fd);
 	return err;
 }
 

@@ -135,6 +135,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "no-compress", no_argument, NULL, 'C' },
 		{ "snapshot", required_argument, NULL, 'P' },
 		{ "snapshot-store", required_argument, NULL, 'Z' },
+		{ "wait", optional_argument, NULL, 'w' },
+		{ "lock-dir", required_argument, NULL, 'L' },
 		{ 0 }
 	};
 	struct blktrack_backup_opts o = { .progress = cli_progress,
@@ -236,6 +238,23 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'S':
 			o.strict = true;
 			break;
+		case 'w':
+			if (!optarg) {
+				o.lock_wait = -1;
+				break;
+			}
+			errno = 0;
+			secs = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || secs > 86400 * 7) {
+				cli_err(NULL, "--wait: seconds, 0 to 604800 (none: as long as it "
+					"takes)");
+				return cli_usage(&cmd_backup);
+			}
+			o.lock_wait = secs;
+			break;
+		case 'L':
+			o.lock_dir = optarg;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
@@ -271,7 +290,8 @@ const struct cmd cmd_backup = {
 	.args = "DEV --repo DIR [--type TYPE] [--on-invalid resync|full|fail] [--output -]\n"
 		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
 		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--no-compress]\n"
-		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES|PATH] [--json]",
+		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES|PATH]\n"
+		"       [--wait[=SECONDS]] [--lock-dir DIR] [--json]",
 	.help = "Checkpoint DEV and store what changed in the repository DIR (created if\n"
 		"missing); a crash of an earlier run is repaired first.\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
@@ -306,6 +326,10 @@ const struct cmd cmd_backup = {
 		"                        to copy them instead: a directory (an unnamed file\n"
 		"                        in it), a block device (overwritten) or a file, not\n"
 		"                        on the volume; when it fills up, the backup fails\n"
+		"      --wait[=SECONDS]  when another blktrack backs up this volume (it holds\n"
+		"                        the volume's lock), wait for it: SECONDS at most, or\n"
+		"                        as long as it takes; without --wait, fail at once\n"
+		"      --lock-dir DIR    where the volumes' locks are (/run/blktrack)\n"
 		"  -j, --json            the summary as JSON\n"
 		"Prints a summary (type, changed and stored bytes, ratio, freeze, bytes\n"
 		"rewritten during the read, time); a progress line on standard error when it\n"
