@@ -1570,6 +1570,17 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		res->id = id;
 		crash_at("after-catalog");
 		err = blktrack_commit(ctx, dev, &ck.stamp);
+		if (err == -ESTALE || err == -ENODATA) {
+			/* Someone else aborted (or committed) our checkpoint meanwhile. */
+			blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in the "
+					   "repository, but the kernel COMMIT failed: the "
+					   "checkpoint is no longer this backup's (%s: another "
+					   "program aborted or committed it, 'blktrack abort'?). "
+					   "Nothing is lost: the next backup aborts any other "
+					   "pending checkpoint and resyncs", id,
+					   blktrack_get_error(ctx));
+			goto out_close;
+		}
 		if (err < 0) {
 			blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in the "
 					   "repository, but the kernel COMMIT failed (%s); the "

@@ -271,7 +271,10 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 	cli_progress_end();
 	if (err < 0) {
 		cli_fail(ctx, NULL, err);
-		cli_err(o.device, "nothing was backed up; the changes stay tracked");
+		if (res.id)	/* only the kernel COMMIT failed: the library says so */
+			cli_err(o.device, "backup %" PRIu64 " is in the repository", res.id);
+		else
+			cli_err(o.device, "nothing was backed up; the changes stay tracked");
 		return cli_failure_code(res.failure);
 	}
 	/* The library's notice is a debug line: say it here, on stderr. */
