@@ -1570,21 +1570,22 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		res->id = id;
 		crash_at("after-catalog");
 		err = blktrack_commit(ctx, dev, &ck.stamp);
-		if (err == -ESTALE || err == -ENODATA) {
-			/* Someone else aborted (or committed) our checkpoint meanwhile. */
-			blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in the "
-					   "repository, but the kernel COMMIT failed: the "
-					   "checkpoint is no longer this backup's (%s: another "
-					   "program aborted or committed it, 'blktrack abort'?). "
-					   "Nothing is lost: the next backup aborts any other "
-					   "pending checkpoint and resyncs", id,
-					   blktrack_get_error(ctx));
-			goto out_close;
-		}
 		if (err < 0) {
-			blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in the "
-					   "repository, but the kernel COMMIT failed (%s); the "
-					   "next backup finishes it", id, blktrack_get_error(ctx));
+			/* The context's message is the buffer set_error writes. */
+			snprintf(b.msg, sizeof(b.msg), "%s", blktrack_get_error(ctx));
+			if (err == -ESTALE || err == -ENODATA)
+				/* Someone else aborted (or committed) our checkpoint. */
+				blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in "
+						   "the repository, but the kernel COMMIT failed: "
+						   "the checkpoint is no longer this backup's (%s: "
+						   "another program aborted or committed it, 'blktrack "
+						   "abort'?). Nothing is lost: the next backup aborts "
+						   "any other pending checkpoint and resyncs", id,
+						   strerror(-err));
+			else
+				blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in "
+						   "the repository, but the kernel COMMIT failed "
+						   "(%s); the next backup finishes it", id, b.msg);
 			goto out_close;
 		}
 		checkpointed = false;

@@ -76,6 +76,10 @@ rm "$FLAGS/meddle"
 assert_eq "p2 exit (the kernel COMMIT refused)" $rc 1
 grep -q "committed in the repository, but the kernel COMMIT failed" "$BT_TMP/err.p2" ||
 	fail "p2 does not say that only the kernel COMMIT failed"
+grep -q "no longer this backup's (Stale file handle: another program aborted" \
+	"$BT_TMP/err.p2" || fail "p2 does not say why"
+assert_eq "the message said once" \
+	"$(grep -o 'committed in the repository' "$BT_TMP/err.p2" | wc -l)" 1
 # The administrator's checkpoint (with the block) is still pending: not
 # committed by a requester that did not take it.
 assert_status "$DEV" pending yes
