@@ -383,6 +383,7 @@ struct blktrack_backup_result {
 	double freeze_seconds;		/* how long the filesystem writer froze */
 	uint64_t rewritten_bytes;	/* read while thawed: blocks rewritten meanwhile */
 	bool hashes;			/* block hashes kept for a later resync */
+	char fell_back_why[1024];	/* with fell_back: why ("" otherwise) */
 };
 
 BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,

@@ -1333,6 +1333,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		err = repo_compose(r, repo_type_of(type), &rs, delta, &want, &base);
 		if (err)
 			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
+		if (err == -EBADMSG)
+			err = -ESTALE;	/* an unusable delta: as a gap (doc/REPOSITORY.md) */
 	} else {
 		err = whole_volume(st.dev_size, st.block_size, &want);
 		if (err)
@@ -1344,6 +1346,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			goto out_abort;
 		}
 		res->fell_back = true;
+		snprintf(res->fell_back_why, sizeof(res->fell_back_why), "%s", b.msg);
 		type = o->on_invalid == BLKTRACK_ON_INVALID_FULL ? BLKTRACK_BACKUP_FULL :
 		       BLKTRACK_BACKUP_RESYNC;
 		info(ctx, "%s; taking a %s backup", b.msg, type_env[type]);

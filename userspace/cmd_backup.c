@@ -277,6 +277,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			cli_err(o.device, "nothing was backed up; the changes stay tracked");
 		return cli_failure_code(res.failure);
 	}
+	if (res.fell_back)	/* a notice, never silent (issue 13, point 9) */
+		cli_err(o.device, "%s: took a %s", res.fell_back_why, type_names[res.type]);
 	/* The library's notice is a debug line: say it here, on stderr. */
 	if (o.snapshot == BLKTRACK_SNAPSHOT_AUTO && !strcmp(res.snapshot, "freeze"))
 		cli_err(o.device, "--snapshot=auto: no copy-before-write snapshot (the module "
