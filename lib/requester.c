@@ -2021,6 +2021,87 @@ static int compare_record(struct chain *c, struct member *m, const struct bfile_
 	return blockset_add_range(cmp->covered, first, last - first);
 }
 
+/*
+ * The delta maps and block hash files later backups use, whole (issue 13,
+ * point 2): the deltas of the committed backups since each volume's newest
+ * full (a composition reads no other), and every hash file there is (only
+ * the newest base keeps one). They shape later backups, not restores, but
+ * damage there is damage in the repository: exit 4, naming the file. A
+ * hash file must be sound, its entry's, of its volume's size and block size.
+ */
+static int check_side_entry(struct chain *c, const struct repo_entry *e, bool old)
+{
+	char path[4096], name[REPO_NAME_MAX];
+	struct blockset *d;
+	uint64_t size;
+	uint32_t bs;
+	int fd, err;
+
+	if (!old) {
+		err = repo_load_delta(c->r, e->id, &d);
+		if (err) {
+			snprintf(path, sizeof(path), "%s/%s", repo_path(c->r), e->delta);
+			return chain_fail(c, BLKTRACK_FAIL_CORRUPT, path, err == -ENOMEM ? err :
+					  -EBADMSG, "%s (the next backups of volume %s resync "
+					  "until a full backup)", repo_error(c->r),
+					  e->to.volume_id);
+		}
+		blockset_free(d);
+	}
+	err = repo_hashes_open(c->r, e->id, &fd);
+	if (err == -ENOENT)
+		return 0;
+	repo_hashes_name(e->id, name);
+	snprintf(path, sizeof(path), "%s/%s", repo_path(c->r), name);
+	if (err)
+		return chain_fail(c, BLKTRACK_FAIL_CORRUPT, path, -EBADMSG, "%s",
+				  repo_error(c->r));
+	err = bhash_check(fd, &size, &bs);
+	close(fd);
+	if (!err && (size != e->to.size || bs != e->to.block_size))
+		err = -ESTALE;
+	if (err)
+		return chain_fail(c, BLKTRACK_FAIL_CORRUPT, path, -EBADMSG,
+				  "%s (block hashes of backup %" PRIu64 "): %s", path,
+				  e->id, err == -ESTALE ? "of another volume size or block "
+				  "size" : err == -EBADMSG ? "corrupt" : strerror(-err));
+	return 0;
+}
+
+/* @vol is among the @nf volumes whose newest full was seen. */
+static bool full_seen(const char **fulls, size_t nf, const char *vol)
+{
+	size_t k;
+
+	for (k = 0; k < nf; k++)
+		if (!strcmp(fulls[k], vol))
+			return true;
+	return false;
+}
+
+static int check_side_files(struct chain *c)
+{
+	size_t i = repo_count(c->r), nf = 0;
+	const char **fulls = calloc(i + 1, sizeof(*fulls));
+	int err = 0;
+
+	if (!fulls)
+		return -ENOMEM;
+	while (i-- > 0 && !err) {
+		const struct repo_entry *e = repo_entry_at(c->r, i);
+		bool seen;
+
+		if (e->state != REPO_COMMITTED)
+			continue;
+		seen = full_seen(fulls, nf, e->to.volume_id);
+		err = check_side_entry(c, e, seen);
+		if (e->type == REPO_FULL && !seen)
+			fulls[nf++] = e->to.volume_id;
+	}
+	free(fulls);
+	return err;
+}
+
 BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
 				    const struct blktrack_restore_opts *o,
 				    struct blktrack_restore_result *res)
@@ -2039,6 +2120,8 @@ BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
 	err = chain_open(&c);
 	if (!err)
 		err = chain_check(&c);
+	if (!err)
+		err = check_side_files(&c);
 	if (err || !o->against)
 		goto done;
 

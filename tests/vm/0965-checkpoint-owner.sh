@@ -129,6 +129,17 @@ assert_eq "p5b exit" $rc 0
 assert_field p5b type resync
 grep -q "deltas/.*corrupt" "$BT_TMP/err.p5b" || fail "p5b does not name the corrupt delta"
 check p5b "$R"
+# verify checks the deltas later backups use: exit 4, naming the file,
+# until a full backup makes that delta unused.
+blktrack verify --repo "$R" >/dev/null 2>"$BT_TMP/err.verify"
+rc=$?
+cat "$BT_TMP/err.verify"
+assert_eq "verify with a corrupt delta: exit" $rc 4
+grep -q "$d.*corrupt" "$BT_TMP/err.verify" || fail "verify does not name $d"
+vol_sha >"$BT_TMP/sha.p5c"
+backup p5c "$R" --type full
+assert_eq "p5c exit" $rc 0
+bt verify --repo "$R"
 
 echo "# ---- the volume lock: two repositories, one volume"
 touch "$FLAGS/hold"
