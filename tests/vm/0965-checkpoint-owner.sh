@@ -119,12 +119,14 @@ assert_field p5 type incremental
 check p5 "$R"
 
 echo "# ---- a corrupt delta: a resync, not a failure of every later backup"
+# p5's delta: the next incremental (based on p5) needs none, a differential
+# (based on p1) needs all since p1.
 d=$R/deltas/$(jfield "$BT_TMP/out.p5" backup).set
 [ -f "$d" ] || fail "no $d"
 printf '\377' | dd of="$d" bs=1 seek=30 conv=notrunc status=none
 write_at "$DEV" $((BLK + 12288)) 4096 oflag=direct
 vol_sha >"$BT_TMP/sha.p5b"
-backup p5b "$R"
+backup p5b "$R" --type differential
 assert_eq "p5b exit" $rc 0
 assert_field p5b type resync
 grep -q "deltas/.*corrupt" "$BT_TMP/err.p5b" || fail "p5b does not name the corrupt delta"
