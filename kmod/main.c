@@ -76,7 +76,7 @@ static int bt_ioc_version(void __user *uarg)
 	if (v.reserved0 || !bt_zero(v.reserved, sizeof(v.reserved)))
 		return -EINVAL;
 	v.abi_version = BLKTRACK_ABI_VERSION;
-	v.features = BLKTRACK_FEATURE_RESTORE |
+	v.features = BLKTRACK_FEATURE_RESTORE | BLKTRACK_FEATURE_ABORT_EPOCH |
 		     (bt_snap_supported() ? BLKTRACK_FEATURE_SNAPSHOT : 0);
 	return copy_to_user(uarg, &v, sizeof(v)) ? -EFAULT : 0;
 }

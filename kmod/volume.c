@@ -785,8 +785,16 @@ int bt_abort(const struct blktrack_stamp_arg *a, dev_t dev)
 
 	mutex_lock(&bt_ctl_mutex);
 	vol = bt_find_pending(a, dev, &ret);
-	if (vol)
+	if (vol) {
 		bt_unpend(&vol, 1);
+		/*
+		 * The aborted stamp never comes back: whoever still holds it
+		 * gets -ESTALE, even when the next checkpoint has the same
+		 * generation and commit count. The low 32 bits (the COMMITs)
+		 * stay, so the chain of committed backups goes on.
+		 */
+		vol->epoch += BLKTRACK_EPOCH_ABORT;
+	}
 	mutex_unlock(&bt_ctl_mutex);
 	return ret;
 }

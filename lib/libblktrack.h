@@ -348,6 +348,14 @@ struct blktrack_backup_opts {
 	const char *snapshot_store_path;
 	/* Use a snapshot_store_path that holds a filesystem or partition table. */
 	bool force;
+	/*
+	 * The volume's requester lock, held from recovery to COMMIT or ABORT
+	 * (doc/REPOSITORY.md): NULL is /run/blktrack. lock_wait: 0 fail at
+	 * once (-EBUSY, the message names the holder's pid), > 0 wait up to
+	 * that many seconds (then -ETIMEDOUT), < 0 wait as long as it takes.
+	 */
+	const char *lock_dir;
+	int lock_wait;
 };
 
 struct blktrack_backup_result {
@@ -377,6 +385,7 @@ struct blktrack_backup_result {
 	double freeze_seconds;		/* how long the filesystem writer froze */
 	uint64_t rewritten_bytes;	/* read while thawed: blocks rewritten meanwhile */
 	bool hashes;			/* block hashes kept for a later resync */
+	char fell_back_why[1024];	/* with fell_back: why ("" otherwise) */
 };
 
 BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,

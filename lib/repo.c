@@ -156,12 +156,16 @@ static int uuid_parse(const char *s, uint8_t u[16])
 	return *s ? -EINVAL : 0;
 }
 
-void repo_delta_name(const struct repo_stamp *s, char out[REPO_NAME_MAX])
+/*
+ * Named by the backup id, never by the kernel stamp: a stamp may come back
+ * (a kernel COMMIT lost after the catalog commit, then an older module's
+ * ABORT, or a saved state), and a name taken by a committed backup would
+ * then block every later one. Older repositories keep their GEN-EPOCH.set
+ * names: the catalog names each file.
+ */
+void repo_delta_name(uint64_t id, char out[REPO_NAME_MAX])
 {
-	char g[37];
-
-	uuid_text(s->generation, g);
-	snprintf(out, REPO_NAME_MAX, DELTAS_DIR "/%s-%" PRIu64 ".set", g, s->epoch);
+	snprintf(out, REPO_NAME_MAX, DELTAS_DIR "/%" PRIu64 ".set", id);
 }
 
 static void backup_name(uint64_t id, char out[REPO_NAME_MAX])
@@ -182,12 +186,18 @@ void repo_hashes_name(uint64_t id, char out[REPO_NAME_MAX])
 	hashes_name(id, out);
 }
 
-/* @b is the same point of the same history as @a; the size may differ (a resize). */
+/*
+ * Checkpoint @b follows point @a of the same history: no COMMIT between them
+ * (the epoch's low 32 bits are equal), only ABORTs, each of which adds
+ * BLKTRACK_EPOCH_ABORT and merges its map back (include/uapi/linux/blktrack.h).
+ * The size may differ (a resize).
+ */
 static bool stamp_follows(const struct repo_stamp *a, const struct repo_stamp *b)
 {
 	return !strcmp(a->volume_id, b->volume_id) &&
 	       !memcmp(a->generation, b->generation, 16) &&
-	       a->epoch == b->epoch && a->block_size == b->block_size;
+	       (uint32_t)a->epoch == (uint32_t)b->epoch && b->epoch >= a->epoch &&
+	       a->block_size == b->block_size;
 }
 
 bool repo_stamp_equal(const struct repo_stamp *a, const struct repo_stamp *b)
@@ -328,6 +338,14 @@ static struct json_object *stamp_json(const struct repo_stamp *s)
 	return o;
 }
 
+static struct json_object *sum_json(uint64_t sum)
+{
+	char h[17];
+
+	snprintf(h, sizeof(h), "%016" PRIx64, sum);
+	return json_object_new_string(h);
+}
+
 static struct json_object *entry_json(const struct repo_entry *e)
 {
 	struct json_object *o = json_object_new_object();
@@ -337,6 +355,10 @@ static struct json_object *entry_json(const struct repo_entry *e)
 	json_object_object_add(o, "state", json_object_new_string(repo_state_name(e->state)));
 	json_object_object_add(o, "file", json_object_new_string(e->file));
 	json_object_object_add(o, "delta", json_object_new_string(e->delta));
+	if (e->has_delta_sum)
+		json_object_object_add(o, "delta_xxh3", sum_json(e->delta_sum));
+	if (e->has_hashes_sum)
+		json_object_object_add(o, "hashes_xxh3", sum_json(e->hashes_sum));
 	json_object_object_add(o, "parent", json_object_new_uint64(e->parent));
 	json_object_object_add(o, "from", e->has_from ? stamp_json(&e->from) : NULL);
 	json_object_object_add(o, "to", stamp_json(&e->to));
@@ -451,6 +473,20 @@ static bool name_ok(const char *name, const char *dir)
 	       name[l + 1] != '.' && !strchr(name + l + 1, '/');
 }
 
+/* An optional "KEY": "16 lowercase hex digits". */
+static int sum_parse(struct json_object *o, const char *key, bool *has, uint64_t *sum)
+{
+	char h[17], *end;
+
+	*has = json_object_object_get_ex(o, key, NULL);
+	if (!*has)
+		return 0;
+	if (get_str(o, key, h, sizeof(h)) || strlen(h) != 16 || strspn(h, "0123456789abcdef") != 16)
+		return -EBADMSG;
+	*sum = strtoull(h, &end, 16);
+	return 0;
+}
+
 static int entry_parse(struct json_object *o, struct repo_entry *e)
 {
 	struct json_object *x;
@@ -482,6 +518,9 @@ static int entry_parse(struct json_object *o, struct repo_entry *e)
 		return -EBADMSG;
 	e->has_from = x != NULL;
 	if (x && stamp_parse(x, &e->from))
+		return -EBADMSG;
+	if (sum_parse(o, "delta_xxh3", &e->has_delta_sum, &e->delta_sum) ||
+	    sum_parse(o, "hashes_xxh3", &e->has_hashes_sum, &e->hashes_sum))
 		return -EBADMSG;
 	return 0;
 }
@@ -916,23 +955,45 @@ int repo_base(struct repo *r, enum repo_type type, const char *volume_id,
 
 /* ---- delta maps --------------------------------------------------------- */
 
-static int load_delta_name(struct repo *r, const char *name, uint64_t id,
-			   struct blockset **out)
+/* The last 8 bytes of a delta or hash file: its XXH3-64 of all before. */
+static uint64_t trailer_of(const void *buf, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)buf + len - 8;
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/*
+ * Checked whole (doc/REPOSITORY.md): -EBADMSG when damaged, -ESTALE when a
+ * sound file that is not this entry's (the catalog's delta_xxh3 differs).
+ */
+static int load_delta(struct repo *r, const struct repo_entry *e, struct blockset **out)
 {
 	size_t len;
 	char *buf;
 	int ret;
 
-	ret = read_file(r, name, DELTA_MAX_BYTES, &buf, &len);
+	ret = read_file(r, e->delta, DELTA_MAX_BYTES, &buf, &len);
 	if (ret)
 		return repo_set_error(r, ret, "%s/%s (delta map of backup %" PRIu64 "): %s",
-				      r->path, name, id, strerror(-ret));
+				      r->path, e->delta, e->id, strerror(-ret));
 	ret = blockset_deserialize(buf, len, out);
+	if (!ret && e->has_delta_sum && trailer_of(buf, len) != e->delta_sum) {
+		blockset_free(*out);
+		*out = NULL;
+		ret = -ESTALE;
+	}
 	free(buf);
 	if (ret)
 		return repo_set_error(r, ret, "%s/%s (delta map of backup %" PRIu64 "): %s",
-				      r->path, name, id,
-				      ret == -EBADMSG ? "corrupt" : strerror(-ret));
+				      r->path, e->delta, e->id,
+				      ret == -EBADMSG ? "corrupt" : ret == -ESTALE ?
+				      "not this backup's (the catalog records another "
+				      "checksum)" : strerror(-ret));
 	return 0;
 }
 
@@ -942,18 +1003,23 @@ int repo_load_delta(struct repo *r, uint64_t id, struct blockset **out)
 
 	if (!e)
 		return repo_set_error(r, -ENOENT, "backup %" PRIu64 " is not in the catalog", id);
-	return load_delta_name(r, e->delta, id, out);
+	return load_delta(r, e, out);
 }
 
 /* ---- composition -------------------------------------------------------- */
 
+/*
+ * A delta that cannot be used (corrupt, missing, of another backup) is
+ * -EBADMSG, whatever the cause: the requester then resyncs (the hash files
+ * do not depend on the deltas) instead of failing every later backup.
+ */
 static int or_delta(struct repo *r, struct blockset *acc, const struct repo_entry *e)
 {
 	struct blockset *d;
-	int ret = load_delta_name(r, e->delta, e->id, &d);
+	int ret = load_delta(r, e, &d);
 
 	if (ret)
-		return ret;
+		return ret == -ENOMEM ? ret : -EBADMSG;
 	blockset_or(acc, d);
 	blockset_free(d);
 	return 0;
@@ -1158,7 +1224,6 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
 	       const struct blockset *delta, uint64_t *id)
 {
 	struct repo_entry ne = *e;
-	struct repo_stamp c;
 	void *buf;
 	size_t len, i;
 	int ret;
@@ -1183,21 +1248,21 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
 		r->e = ng;
 		r->cap = cap;
 	}
-	c = ckpt_of(e);
 	ne.id = r->next_id;
 	ne.state = REPO_PENDING;
 	backup_name(ne.id, ne.file);
-	repo_delta_name(&c, ne.delta);
+	repo_delta_name(ne.id, ne.delta);
 	for (i = 0; i < r->n; i++)
 		if (!strcmp(r->e[i].delta, ne.delta))
-			return repo_set_error(r, -EEXIST,
+			return repo_set_error(r, -EUCLEAN,
 					      "%s/%s: already the delta map of backup %" PRIu64
-					      " (was its kernel commit lost?)",
+					      ": is the catalog damaged? Nothing was changed",
 					      r->path, ne.delta, r->e[i].id);
-	if (file_exists(r, ne.file))
+	if (file_exists(r, ne.file) || file_exists(r, ne.delta))
 		return repo_set_error(r, -EUCLEAN, "%s/%s exists, but the catalog's next id "
 				      "is %" PRIu64 ": is the catalog an older copy? Nothing "
-				      "was changed", r->path, ne.file, ne.id);
+				      "was changed", r->path, file_exists(r, ne.file) ?
+				      ne.file : ne.delta, ne.id);
 	if (!ne.time)
 		ne.time = time(NULL);
 	if (!ne.changed_bytes)
@@ -1206,6 +1271,9 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
 	ret = blockset_serialize(delta, &buf, &len);
 	if (ret)
 		return ret;
+	ne.has_delta_sum = true;
+	ne.delta_sum = trailer_of(buf, len);
+	ne.has_hashes_sum = false;
 	ret = write_atomic(r, DELTAS_DIR, ne.delta, buf, len);
 	free(buf);
 	if (ret)
@@ -1292,22 +1360,65 @@ int repo_hashes_create(struct repo *r, uint64_t id, int *fd)
 	return create_tmp(r, id, name, fd);
 }
 
+/* The file's last 8 bytes (its XXH3 trailer): 0, or -errno. */
+static int fd_trailer(int fd, uint64_t *sum)
+{
+	unsigned char t[8];
+	struct stat sb;
+
+	if (fstat(fd, &sb))
+		return -errno;
+	if (sb.st_size < 8)
+		return -ENODATA;
+	if (pread(fd, t, 8, sb.st_size - 8) != 8)
+		return -EIO;
+	*sum = trailer_of(t, 8);
+	return 0;
+}
+
 int repo_hashes_install(struct repo *r, uint64_t id, int fd)
 {
 	char name[REPO_NAME_MAX];
+	ssize_t i = find_index(r, id);
+	uint64_t sum = 0;
+	bool has;
+	int ret;
 
 	repo_hashes_name(id, name);
-	return install_tmp(r, id, HASHES_DIR, name, fd);
+	has = !fd_trailer(fd, &sum);
+	ret = install_tmp(r, id, HASHES_DIR, name, fd);	/* pending: i is valid */
+	if (ret)
+		return ret;
+	/* Saved with the entry at its commit. */
+	r->e[i].has_hashes_sum = has;
+	r->e[i].hashes_sum = sum;
+	return 0;
 }
 
 int repo_hashes_open(struct repo *r, uint64_t id, int *fd)
 {
+	const struct repo_entry *e = repo_find(r, id);
 	char name[REPO_NAME_MAX];
+	uint64_t sum;
+	int ret;
 
 	repo_hashes_name(id, name);
 	*fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0)
 		return repo_set_error(r, -errno, "%s/%s: %s", r->path, name, strerror(errno));
+	if (!e || !e->has_hashes_sum)
+		return 0;
+	ret = fd_trailer(*fd, &sum);
+	if (!ret && sum != e->hashes_sum)
+		ret = -ESTALE;
+	if (ret) {
+		close(*fd);
+		*fd = -1;
+		return repo_set_error(r, ret == -ESTALE ? ret : -EBADMSG,
+				      "%s/%s (block hashes of backup %" PRIu64 "): %s", r->path,
+				      name, id, ret == -ESTALE ? "not this backup's (the catalog "
+				      "records another checksum)" : "corrupt");
+	}
 	return 0;
 }
 
@@ -1326,9 +1437,13 @@ int repo_set_delta(struct repo *r, uint64_t id, const struct blockset *delta)
 	if (ret)
 		return ret;
 	ret = write_atomic(r, DELTAS_DIR, r->e[i].delta, buf, len);
-	free(buf);
-	if (!ret)
+	if (!ret) {
+		/* Saved with the entry at its commit (its state is pending now). */
+		r->e[i].has_delta_sum = true;
+		r->e[i].delta_sum = trailer_of(buf, len);
 		r->e[i].changed_bytes = blockset_cardinality(delta) * r->e[i].to.block_size;
+	}
+	free(buf);
 	return ret;
 }
 

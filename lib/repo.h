@@ -69,7 +69,7 @@ struct repo_entry {
 	enum repo_type type;
 	enum repo_state state;
 	char file[REPO_NAME_MAX];	/* "backups/ID.bkt", relative to the repo */
-	char delta[REPO_NAME_MAX];	/* "deltas/GENERATION-EPOCH.set" */
+	char delta[REPO_NAME_MAX];	/* "deltas/ID.set" (before: GENERATION-EPOCH.set) */
 	bool has_from;			/* false for full and copy */
 	struct repo_stamp from;		/* the parent's to */
 	struct repo_stamp to;
@@ -77,6 +77,14 @@ struct repo_entry {
 	int64_t time;			/* seconds since the epoch */
 	uint64_t changed_bytes;		/* bytes of the delta map */
 	uint64_t stored_bytes;		/* bytes of the backup file */
+	/*
+	 * The XXH3-64 trailers of its delta map and block hash file (their
+	 * digests of everything before): the catalog binds each file to its
+	 * entry, so a valid file of another backup or volume is refused.
+	 * Absent in entries written before (issue 13, point 2).
+	 */
+	bool has_delta_sum, has_hashes_sum;
+	uint64_t delta_sum, hashes_sum;
 };
 
 /* ---- opening, the lock, the catalog ------------------------------------- */
@@ -126,8 +134,8 @@ const char *repo_state_name(enum repo_state state);
 
 /* {generation, epoch} equal, same volume id, size and block size. */
 bool repo_stamp_equal(const struct repo_stamp *a, const struct repo_stamp *b);
-/* "deltas/GENERATION-EPOCH.set" for the checkpoint @s (kernel stamp). */
-void repo_delta_name(const struct repo_stamp *s, char out[REPO_NAME_MAX]);
+/* "deltas/ID.set": backup @id's delta map (older ones: GENERATION-EPOCH.set). */
+void repo_delta_name(uint64_t id, char out[REPO_NAME_MAX]);
 
 /* ---- composition -------------------------------------------------------- */
 

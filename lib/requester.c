@@ -52,6 +52,7 @@
 #include "readq.h"
 #include "repo.h"
 #include "target.h"
+#include "vollock.h"
 #include "writers.h"
 
 #define CHUNK_BYTES	(1U << 20)	/* volume bytes per read */
@@ -1113,7 +1114,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	double t0 = now();
 	size_t n = 0;
 	dev_t dev;
-	int fd = -1, err;
+	int fd = -1, lock_fd = -1, err;
 
 	memset(res, 0, sizeof(*res));
 	res->failure = BLKTRACK_FAIL_ERROR;
@@ -1152,6 +1153,23 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 					  o->device, o->device);
 	if (err < 0)
 		return err;
+
+	/*
+	 * One owner per kernel checkpoint (issue 13, point 3): from recovery
+	 * to COMMIT or ABORT, no other requester of this volume (another
+	 * repository, another cron job) checkpoints, recovers or commits.
+	 */
+	err = vollock_acquire(o->lock_dir ? o->lock_dir : VOLLOCK_DIR, res->volume_id,
+			      o->lock_wait, &lock_fd, b.msg, sizeof(b.msg));
+	if (err) {
+		blktrack_set_error(ctx, err, "%s", b.msg);
+		b.msg[0] = 0;
+		return err;
+	}
+	/* What recovery sees must be what holds now, not before the wait. */
+	err = blktrack_status(ctx, dev, &st);
+	if (err < 0)
+		goto out_close;
 
 	if (o->repo) {
 		struct repo_kernel_state ks = { .attached = true };
@@ -1319,6 +1337,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		err = repo_compose(r, repo_type_of(type), &rs, delta, &want, &base);
 		if (err)
 			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
+		if (err == -EBADMSG)
+			err = -ESTALE;	/* an unusable delta: as a gap (doc/REPOSITORY.md) */
 	} else {
 		err = whole_volume(st.dev_size, st.block_size, &want);
 		if (err)
@@ -1330,6 +1350,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			goto out_abort;
 		}
 		res->fell_back = true;
+		snprintf(res->fell_back_why, sizeof(res->fell_back_why), "%s", b.msg);
 		type = o->on_invalid == BLKTRACK_ON_INVALID_FULL ? BLKTRACK_BACKUP_FULL :
 		       BLKTRACK_BACKUP_RESYNC;
 		info(ctx, "%s; taking a %s backup", b.msg, type_env[type]);
@@ -1557,9 +1578,21 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		crash_at("after-catalog");
 		err = blktrack_commit(ctx, dev, &ck.stamp);
 		if (err < 0) {
-			blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in the "
-					   "repository, but the kernel COMMIT failed (%s); the "
-					   "next backup finishes it", id, blktrack_get_error(ctx));
+			/* The context's message is the buffer set_error writes. */
+			snprintf(b.msg, sizeof(b.msg), "%s", blktrack_get_error(ctx));
+			if (err == -ESTALE || err == -ENODATA)
+				/* Someone else aborted (or committed) our checkpoint. */
+				blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in "
+						   "the repository, but the kernel COMMIT failed: "
+						   "the checkpoint is no longer this backup's (%s: "
+						   "another program aborted or committed it, 'blktrack "
+						   "abort'?). Nothing is lost: the next backup aborts "
+						   "any other pending checkpoint and resyncs", id,
+						   strerror(-err));
+			else
+				blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in "
+						   "the repository, but the kernel COMMIT failed "
+						   "(%s); the next backup finishes it", id, b.msg);
 			goto out_close;
 		}
 		checkpointed = false;
@@ -1628,6 +1661,7 @@ out_close:
 		close(b.hw_fd);
 	repo_close(r);
 	writers_free(b.wr);
+	vollock_release(lock_fd);
 	return err;
 }
 
@@ -1987,6 +2021,87 @@ static int compare_record(struct chain *c, struct member *m, const struct bfile_
 	return blockset_add_range(cmp->covered, first, last - first);
 }
 
+/*
+ * The delta maps and block hash files later backups use, whole (issue 13,
+ * point 2): the deltas of the committed backups since each volume's newest
+ * full (a composition reads no other), and every hash file there is (only
+ * the newest base keeps one). They shape later backups, not restores, but
+ * damage there is damage in the repository: exit 4, naming the file. A
+ * hash file must be sound, its entry's, of its volume's size and block size.
+ */
+static int check_side_entry(struct chain *c, const struct repo_entry *e, bool old)
+{
+	char path[4096], name[REPO_NAME_MAX];
+	struct blockset *d;
+	uint64_t size;
+	uint32_t bs;
+	int fd, err;
+
+	if (!old) {
+		err = repo_load_delta(c->r, e->id, &d);
+		if (err) {
+			snprintf(path, sizeof(path), "%s/%s", repo_path(c->r), e->delta);
+			return chain_fail(c, BLKTRACK_FAIL_CORRUPT, path, err == -ENOMEM ? err :
+					  -EBADMSG, "%s (the next backups of volume %s resync "
+					  "until a full backup)", repo_error(c->r),
+					  e->to.volume_id);
+		}
+		blockset_free(d);
+	}
+	err = repo_hashes_open(c->r, e->id, &fd);
+	if (err == -ENOENT)
+		return 0;
+	repo_hashes_name(e->id, name);
+	snprintf(path, sizeof(path), "%s/%s", repo_path(c->r), name);
+	if (err)
+		return chain_fail(c, BLKTRACK_FAIL_CORRUPT, path, -EBADMSG, "%s",
+				  repo_error(c->r));
+	err = bhash_check(fd, &size, &bs);
+	close(fd);
+	if (!err && (size != e->to.size || bs != e->to.block_size))
+		err = -ESTALE;
+	if (err)
+		return chain_fail(c, BLKTRACK_FAIL_CORRUPT, path, -EBADMSG,
+				  "%s (block hashes of backup %" PRIu64 "): %s", path,
+				  e->id, err == -ESTALE ? "of another volume size or block "
+				  "size" : err == -EBADMSG ? "corrupt" : strerror(-err));
+	return 0;
+}
+
+/* @vol is among the @nf volumes whose newest full was seen. */
+static bool full_seen(const char **fulls, size_t nf, const char *vol)
+{
+	size_t k;
+
+	for (k = 0; k < nf; k++)
+		if (!strcmp(fulls[k], vol))
+			return true;
+	return false;
+}
+
+static int check_side_files(struct chain *c)
+{
+	size_t i = repo_count(c->r), nf = 0;
+	const char **fulls = calloc(i + 1, sizeof(*fulls));
+	int err = 0;
+
+	if (!fulls)
+		return -ENOMEM;
+	while (i-- > 0 && !err) {
+		const struct repo_entry *e = repo_entry_at(c->r, i);
+		bool seen;
+
+		if (e->state != REPO_COMMITTED)
+			continue;
+		seen = full_seen(fulls, nf, e->to.volume_id);
+		err = check_side_entry(c, e, seen);
+		if (e->type == REPO_FULL && !seen)
+			fulls[nf++] = e->to.volume_id;
+	}
+	free(fulls);
+	return err;
+}
+
 BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
 				    const struct blktrack_restore_opts *o,
 				    struct blktrack_restore_result *res)
@@ -2005,6 +2120,8 @@ BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
 	err = chain_open(&c);
 	if (!err)
 		err = chain_check(&c);
+	if (!err)
+		err = check_side_files(&c);
 	if (err || !o->against)
 		goto done;
 

@@ -136,6 +136,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "snapshot", required_argument, NULL, 'P' },
 		{ "snapshot-store", required_argument, NULL, 'Z' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "wait", optional_argument, NULL, 'w' },
+		{ "lock-dir", required_argument, NULL, 'L' },
 		{ 0 }
 	};
 	struct blktrack_backup_opts o = { .progress = cli_progress,
@@ -240,6 +242,23 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'f':
 			o.force = true;
 			break;
+		case 'w':
+			if (!optarg) {
+				o.lock_wait = -1;
+				break;
+			}
+			errno = 0;
+			secs = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || secs > 86400 * 7) {
+				cli_err(NULL, "--wait: seconds, 0 to 604800 (none: as long as it "
+					"takes)");
+				return cli_usage(&cmd_backup);
+			}
+			o.lock_wait = secs;
+			break;
+		case 'L':
+			o.lock_dir = optarg;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
@@ -256,9 +275,14 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 	cli_progress_end();
 	if (err < 0) {
 		cli_fail(ctx, NULL, err);
-		cli_err(o.device, "nothing was backed up; the changes stay tracked");
+		if (res.id)	/* only the kernel COMMIT failed: the library says so */
+			cli_err(o.device, "backup %" PRIu64 " is in the repository", res.id);
+		else
+			cli_err(o.device, "nothing was backed up; the changes stay tracked");
 		return cli_failure_code(res.failure);
 	}
+	if (res.fell_back)	/* a notice, never silent (issue 13, point 9) */
+		cli_err(o.device, "%s: took a %s", res.fell_back_why, type_names[res.type]);
 	/* The library's notice is a debug line: say it here, on stderr. */
 	if (o.snapshot == BLKTRACK_SNAPSHOT_AUTO && !strcmp(res.snapshot, "freeze"))
 		cli_err(o.device, "--snapshot=auto: no copy-before-write snapshot (the module "
@@ -276,7 +300,7 @@ const struct cmd cmd_backup = {
 		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
 		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--no-compress]\n"
 		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES|PATH [--force]]\n"
-		"       [--json]",
+		"       [--wait[=SECONDS]] [--lock-dir DIR] [--json]",
 	.help = "Checkpoint DEV and store what changed in the repository DIR (created if\n"
 		"missing); a crash of an earlier run is repaired first.\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
@@ -317,6 +341,10 @@ const struct cmd cmd_backup = {
 		"                        One that holds a filesystem or partition table\n"
 		"                        (libblkid) is refused\n"
 		"      --force           use such a --snapshot-store all the same\n"
+		"      --wait[=SECONDS]  when another blktrack backs up this volume (it holds\n"
+		"                        the volume's lock), wait for it: SECONDS at most, or\n"
+		"                        as long as it takes; without --wait, fail at once\n"
+		"      --lock-dir DIR    where the volumes' locks are (/run/blktrack)\n"
 		"  -j, --json            the summary as JSON\n"
 		"Prints a summary (type, changed and stored bytes, ratio, freeze, bytes\n"
 		"rewritten during the read, time); a progress line on standard error when it\n"

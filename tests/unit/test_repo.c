@@ -21,6 +21,7 @@
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 
+#include "blockhash.h"
 #include "blockset.h"
 #include "repo.h"
 
@@ -120,6 +121,7 @@ static void fk_abort(struct fkern *k)
 	for (b = 0; b < NB; b++)
 		k->active[b] |= k->pending[b];
 	k->has_pending = false;
+	k->epoch += BLKTRACK_EPOCH_ABORT;	/* the aborted stamp never comes back */
 }
 
 static struct repo_kernel_state fk_state(const struct fkern *k)
@@ -988,6 +990,91 @@ Test(repo, stale_checkpoint_is_refused, .init = setup_dir, .fini = teardown_dir)
 	repo_close(r);
 }
 
+/*
+ * ABORT moves the epoch's high half (issue 13, point 3): a checkpoint taken
+ * after aborts still follows the last committed point, and a commit nobody
+ * recorded (the low half moved) is still a gap.
+ */
+Test(repo, a_checkpoint_after_aborts_follows, .init = setup_dir, .fini = teardown_dir)
+{
+	struct blockset *delta, *want;
+	struct repo_stamp ck;
+	struct repo *r;
+	struct fkern k;
+	uint64_t base;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	ck = fk_checkpoint(&k, &delta);
+	blockset_free(delta);
+	fk_abort(&k);
+	ck = fk_checkpoint(&k, &delta);
+	cr_assert_eq(ck.epoch, BLKTRACK_EPOCH_ABORT + 1);
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), 0, "%s",
+		     repo_error(r));
+	blockset_free(want);
+	ck.epoch += 1;			/* someone else committed once */
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), -ESTALE);
+	ck.epoch = 0;			/* older than the last committed point */
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), -ESTALE);
+	ck.epoch = 1 + BLKTRACK_EPOCH_ABORT + (UINT64_C(1) << 32) * 7;
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), 0, "%s",
+		     repo_error(r));
+	blockset_free(want);
+	blockset_free(delta);
+	repo_close(r);
+}
+
+/*
+ * A kernel COMMIT lost after the catalog commit, and the checkpoint's stamp
+ * seen again (a module without FEATURE_ABORT_EPOCH aborted it, or a saved
+ * state brought the stamp back): the next backups, a resync and then
+ * incrementals, each get their own delta file (named by backup id), so the
+ * old one blocks nothing (issue 13, point 3).
+ */
+Test(repo, a_lost_kernel_commit_blocks_no_later_backup, .init = setup_dir,
+     .fini = teardown_dir)
+{
+	struct repo_entry e = { .type = REPO_RESYNC };
+	struct blockset *delta, *want;
+	struct repo_stamp ck, first;
+	struct repo *r;
+	struct fkern k;
+	uint64_t id, base;
+	int i, fd;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	protocol(r, &k, REPO_INCREMENTAL, 3, &first);	/* no kernel COMMIT */
+	fk_abort(&k);
+	k.epoch -= BLKTRACK_EPOCH_ABORT;		/* an older module */
+	ck = fk_checkpoint(&k, &delta);
+	cr_assert(!memcmp(&ck, &first, sizeof(ck)), "the same stamp again");
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), -ESTALE);
+	e.to = ck;
+	e.to.epoch++;
+	cr_assert_eq(repo_base(r, REPO_RESYNC, VOL, &base), 0);
+	e.parent = base;
+	e.has_from = true;
+	e.from = repo_find(r, base)->to;
+	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
+	cr_expect_str_eq(repo_find(r, id)->delta, "deltas/3.set");
+	cr_assert_eq(repo_backup_create(r, id, &fd), 0);
+	cr_assert_eq(write(fd, "data", 4), 4);
+	cr_assert_eq(repo_backup_install(r, id, fd), 0);
+	cr_assert_eq(repo_commit(r, id, 4), 0, "%s", repo_error(r));
+	fk_commit(&k);
+	blockset_free(delta);
+	for (i = 0; i < 2; i++) {
+		id = protocol(r, &k, REPO_INCREMENTAL, 4, NULL);
+		cr_expect_eq(repo_find(r, id)->state, REPO_COMMITTED);
+	}
+	cr_expect_str_eq(repo_find(r, 2)->delta, "deltas/2.set");
+	repo_close(r);
+}
+
 /* ---- block hash files --------------------------------------------------- */
 
 /* Give pending backup @id a (dummy) installed hash file. */
@@ -1612,4 +1699,170 @@ Test(repo, an_older_catalog_never_overwrites_a_backup, .init = setup_dir,
 	blockset_free(delta);
 	free(b4);
 	free(old);
+}
+
+/* ---- delta and hash files bound to their entry (issue 13, point 2) ------- */
+
+/* Give pending backup @id a real hash file whose hashes start at @seed. */
+static void real_hashes_for(struct repo *r, uint64_t id, uint64_t seed)
+{
+	struct bhash_writer *w;
+	int fd, b;
+
+	cr_assert_eq(repo_hashes_create(r, id, &fd), 0, "%s", repo_error(r));
+	cr_assert_eq(bhash_writer_open(fd, NB * BS, BS, &w), 0);
+	for (b = 0; b < NB; b++)
+		cr_assert_eq(bhash_put(w, seed + b), 0);
+	cr_assert_eq(bhash_writer_finish(w), 0);
+	cr_assert_eq(repo_hashes_install(r, id, fd), 0, "%s", repo_error(r));
+}
+
+static char *hashes1;		/* backup 1's hash file, deleted by backup 2's commit */
+static size_t hashes1_len;
+
+/* Backups 1 (full) and 2 (incremental), each with its delta and hashes. */
+static void two_bound_backups(void)
+{
+	struct repo *r;
+	struct fkern k;
+	uint64_t id;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
+	id = protocol(r, &k, REPO_FULL, 2, NULL);
+	real_hashes_for(r, id, 100);
+	cr_assert_eq(repo_commit(r, id, 4), 0, "%s", repo_error(r));
+	fk_commit(&k);
+	free(hashes1);
+	hashes1 = read_whole("hashes/1.bh", &hashes1_len);
+	fk_write(&k, 7);
+	id = protocol(r, &k, REPO_INCREMENTAL, 2, NULL);
+	real_hashes_for(r, id, 200);
+	cr_assert_eq(repo_commit(r, id, 4), 0, "%s", repo_error(r));
+	fk_commit(&k);
+	repo_close(r);
+}
+
+/* What a backup reads of backup 2: its delta (compose) and its hashes. */
+static int use_delta(void)
+{
+	struct blockset *acc;
+	struct repo *r;
+	int ret;
+
+	cr_assert_eq(repo_open(dir, REPO_RDONLY, &r), 0, "%s", repo_error(r));
+	ret = repo_load_delta(r, 2, &acc);
+	if (!ret)
+		blockset_free(acc);
+	repo_close(r);
+	return ret;
+}
+
+static int use_hashes(void)
+{
+	uint64_t size;
+	uint32_t bs;
+	struct repo *r;
+	int fd, ret;
+
+	cr_assert_eq(repo_open(dir, REPO_RDONLY, &r), 0, "%s", repo_error(r));
+	ret = repo_hashes_open(r, 2, &fd);
+	if (!ret) {
+		ret = bhash_check(fd, &size, &bs);
+		close(fd);
+	}
+	repo_close(r);
+	return ret;
+}
+
+Test(repo, a_sound_file_of_another_backup_is_refused, .init = setup_dir,
+     .fini = teardown_dir)
+{
+	char *d1, *d2, *h2;
+	size_t l1, l2, m2;
+
+	two_bound_backups();
+	cr_assert_eq(use_delta(), 0);
+	cr_assert_eq(use_hashes(), 0);
+	d1 = read_whole("deltas/1.set", &l1);
+	d2 = read_whole("deltas/2.set", &l2);
+	h2 = read_whole("hashes/2.bh", &m2);
+	cr_assert(l1 != l2 || memcmp(d1, d2, l1), "the two deltas differ");
+	/* Backup 1's files under backup 2's names: sound, but not its own. */
+	write_file("deltas/2.set", d1, l1);
+	cr_expect_eq(use_delta(), -ESTALE);
+	write_file("deltas/2.set", d2, l2);
+	cr_assert_eq(hashes1_len, m2);
+	write_file("hashes/2.bh", hashes1, hashes1_len);
+	cr_expect_eq(use_hashes(), -ESTALE);
+	write_file("hashes/2.bh", h2, m2);
+	cr_expect_eq(use_delta(), 0);
+	cr_expect_eq(use_hashes(), 0);
+	free(d1);
+	free(d2);
+	free(h2);
+}
+
+/* Every flipped bit of a delta or a hash file is refused before it is used. */
+Test(repo, delta_and_hash_file_bit_flips_are_detected, .init = setup_dir,
+     .fini = teardown_dir, .timeout = 120)
+{
+	static const char *const names[] = { "deltas/2.set", "hashes/2.bh" };
+	int (*const use[])(void) = { use_delta, use_hashes };
+	size_t len, bit;
+	char *good, *bad;
+	int f, ret;
+
+	two_bound_backups();
+	for (f = 0; f < 2; f++) {
+		good = read_whole(names[f], &len);
+		bad = malloc(len);
+		cr_assert(bad);
+		for (bit = 0; bit < 8 * len; bit++) {
+			memcpy(bad, good, len);
+			bad[bit / 8] ^= 1 << (bit % 8);
+			write_file(names[f], bad, len);
+			ret = use[f]();
+			cr_assert(ret == -EBADMSG || ret == -ESTALE || ret == -EPROTONOSUPPORT,
+				  "%s bit %zu: %d", names[f], bit, ret);
+		}
+		write_file(names[f], good, len);
+		cr_expect_eq(use[f](), 0);
+		free(good);
+		free(bad);
+	}
+}
+
+/* A corrupt delta is -EBADMSG at composition: the requester resyncs. */
+Test(repo, a_corrupt_or_missing_delta_is_ebadmsg, .init = setup_dir, .fini = teardown_dir)
+{
+	struct blockset *delta, *want;
+	struct repo_stamp ck;
+	struct repo *r;
+	struct fkern k;
+	uint64_t base;
+	char *good;
+	size_t len;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	protocol(r, &k, REPO_INCREMENTAL, 4, NULL);
+	protocol(r, &k, REPO_DIFFERENTIAL, 4, NULL);
+	good = read_whole("deltas/3.set", &len);
+	good[len / 2] ^= 1;
+	write_file("deltas/3.set", good, len);
+	ck = fk_checkpoint(&k, &delta);
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), -EBADMSG);
+	cr_expect(strstr(repo_error(r), "deltas/3.set"), "%s", repo_error(r));
+	{
+		char p[256];
+
+		snprintf(p, sizeof(p), "%s/deltas/3.set", dir);
+		cr_assert_eq(unlink(p), 0);
+	}
+	cr_expect_eq(repo_compose(r, REPO_INCREMENTAL, &ck, delta, &want, &base), -EBADMSG);
+	blockset_free(delta);
+	free(good);
+	repo_close(r);
 }

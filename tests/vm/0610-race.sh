@@ -55,6 +55,6 @@ blktrack() {
 }
 check_changes "$loop" 4096 --pending
 unset -f blktrack
-assert_status "$loop" epoch $((rounds - aborts + 1))
+assert_status "$loop" epoch $((aborts * 4294967296 + rounds - aborts + 1))
 bt detach "$loop"
 check_no_leak

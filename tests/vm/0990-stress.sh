@@ -9,7 +9,7 @@
 #     50 ms (at least 10): incremental backups into the repository (checkpoint, read,
 #     commit) and every fifth cycle an abort (a backup rejected by a writer
 #     at backup-complete, or a bare checkpoint + read + abort); tracking must
-#     never be lost, the epoch grows by one per commit;
+#     never be lost, the epoch grows by one per commit and 2^32 per abort;
 #   - a loop attaching /dev/vda2 (block sizes in turn), writing it, sometimes
 #     checkpointing and committing it, and detaching it, sometimes with a
 #     checkpoint pending;

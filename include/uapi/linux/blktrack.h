@@ -52,10 +52,16 @@ struct blktrack_devno {
 /**
  * struct blktrack_stamp - names one point in a volume's change history
  * @generation: random UUID given to each attach of a volume
- * @epoch: number of checkpoints committed since that attach
+ * @epoch: low 32 bits: checkpoints committed since that attach (COMMIT adds
+ *	1); high 32 bits: checkpoints aborted since then (ABORT adds
+ *	BLKTRACK_EPOCH_ABORT). Every COMMIT and ABORT moves it, so a stamp
+ *	never names two checkpoints of one generation.
  *
  * A backup taken from a pending map covers the changes from stamp
- * {generation, epoch} to {generation, epoch + 1}.
+ * {generation, epoch} to {generation, epoch + 1}. After an ABORT the
+ * active map still holds every change since the last COMMIT: a checkpoint
+ * {G, E'} follows a committed point {G, E} when the low 32 bits of E' and E
+ * are equal and E' >= E.
  */
 struct blktrack_stamp {
 	__u8 generation[16];
@@ -375,6 +381,10 @@ struct blktrack_restore {
 /* struct blktrack_version.features */
 #define BLKTRACK_FEATURE_RESTORE	(1ULL << 0)  /* BLKTRACK_IOC_RESTORE */
 #define BLKTRACK_FEATURE_SNAPSHOT	(1ULL << 1)  /* CHECKPOINT_SNAP, SNAP_READ, SNAP_STATUS */
+#define BLKTRACK_FEATURE_ABORT_EPOCH	(1ULL << 2)  /* ABORT adds BLKTRACK_EPOCH_ABORT */
+
+/* What an ABORT adds to the epoch (struct blktrack_stamp); a COMMIT adds 1. */
+#define BLKTRACK_EPOCH_ABORT		(1ULL << 32)
 
 /*
  * Snapshots (copy-before-write). CHECKPOINT_SNAP checkpoints like CHECKPOINT

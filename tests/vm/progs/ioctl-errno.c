@@ -859,18 +859,37 @@ static void checks_protocol(struct blktrack_stamp stamp)
 	struct blktrack_status before, st;
 	struct blktrack_stamp s2;
 	struct arg a;
+	int i;
 
-	/* ABORT merges back: the same blocks are dirty again, epoch unchanged. */
+	/*
+	 * ABORT merges back: the same blocks are dirty again; the epoch moves
+	 * by BLKTRACK_EPOCH_ABORT, so the aborted stamp never names another
+	 * checkpoint (issue 13, point 3).
+	 */
 	before = status();
 	fill(BLKTRACK_IOC_ABORT, &a, 0);
 	expect(0, BLKTRACK_IOC_ABORT, &a, "ABORT -> ok");
 	st = status();
-	check(!(st.flags & BLKTRACK_STATUS_PENDING) && st.stamp.epoch == stamp.epoch &&
+	check(!(st.flags & BLKTRACK_STATUS_PENDING) &&
+	      st.stamp.epoch == stamp.epoch + BLKTRACK_EPOCH_ABORT &&
 	      st.active_dirty == before.pending_dirty + before.active_dirty,
-	      "after ABORT: nothing pending, epoch %llu, active_dirty %llu",
-	      (unsigned long long)st.stamp.epoch, (unsigned long long)st.active_dirty);
+	      "after ABORT: nothing pending, epoch %llu + 2^32 = %llu, active_dirty %llu",
+	      (unsigned long long)stamp.epoch, (unsigned long long)st.stamp.epoch,
+	      (unsigned long long)st.active_dirty);
 	s2 = checkpoint_ok();
-	check(!memcmp(&s2, &stamp, sizeof(s2)), "a checkpoint after ABORT has the same stamp");
+	check(!memcmp(s2.generation, stamp.generation, 16) &&
+	      s2.epoch == stamp.epoch + BLKTRACK_EPOCH_ABORT,
+	      "a checkpoint after ABORT has a new stamp (epoch %llu)",
+	      (unsigned long long)s2.epoch);
+	for (i = 0; i < 2; i++) {
+		unsigned long cmd = i ? BLKTRACK_IOC_ABORT : BLKTRACK_IOC_COMMIT;
+
+		fill(cmd, &a, 0);
+		a.u.stamp.stamp = stamp;
+		expect(ESTALE, cmd, &a, "%s with the aborted stamp -> ESTALE",
+		       i ? "ABORT" : "COMMIT");
+	}
+	stamp = s2;
 
 	/* COMMIT advances the epoch. */
 	fill(BLKTRACK_IOC_COMMIT, &a, 0);
