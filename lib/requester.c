@@ -1140,7 +1140,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		blktrack_log_cond(ctx, LOG_NOTICE, "%s: no stable identity (no filesystem or "
 				  "partition UUID, no WWN or serial, no dm or md UUID): "
 				  "the repository knows it as %s for this boot only; "
-				  "after a reboot it is a new volume (a full backup)",
+				  "after a reboot it is a new volume (a full backup)\n",
 				  o->device, res->volume_id);
 	err = blktrack_open(ctx);
 	if (err < 0)

@@ -502,8 +502,9 @@ BLKTRACK_EXPORT int blktrack_save_state(struct blktrack_ctx *ctx, const char *de
 		return blktrack_set_error(ctx, -EOPNOTSUPP, "%s: no stable identity (no "
 					  "filesystem or partition UUID, no WWN or serial, "
 					  "no dm or md UUID): after a reboot its device "
-					  "number may name another disk, so its state is not "
-					  "saved; the next backup after a reboot resyncs",
+					  "number may name another disk, so no state is saved "
+					  "for it (detach without --save; after a reboot, "
+					  "attach --restore-state gives INVALID no-state)",
 					  device);
 	if (v.st.flags & BLKTRACK_STATUS_PENDING)
 		return blktrack_set_error(ctx, -EBUSY, "%s: a checkpoint is pending (a backup "
