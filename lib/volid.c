@@ -7,7 +7,8 @@
  * or the name its creator gave); the md array UUID; the disk's WWN
  * (/sys/block/X/wwid for NVMe, X/device/wwid for SCSI and NVMe); its serial
  * (X/serial for virtio, X/device/serial with X/device/model for NVMe and
- * others). A device number is never one of them: it follows the order in
+ * others); for a loop device, its backing file and offset. A device
+ * number is never one of them: it follows the order in
  * which disks appear, so two equal disks can swap it at boot.
  */
 #include <errno.h>
@@ -55,9 +56,23 @@ static int disk_id(const char *dir, char *type, size_t tlen, char *val, size_t v
 		{ "device/wwid", "wwid" },
 		{ "serial", "serial" },
 	};
-	char model[256];
-	size_t i;
+	char model[256], off[32];
+	size_t i, n;
 
+	/*
+	 * A loop device: its backing file (the path losetup was given,
+	 * absolute) and offset. The number is whichever was free at losetup;
+	 * the file is the volume. A deleted file follows nothing.
+	 */
+	if (!read_attr(dir, "loop/backing_file", val, vlen)) {
+		n = strlen(val);
+		if (n >= 10 && !strcmp(val + n - 10, " (deleted)"))
+			return -ENOENT;
+		if (!read_attr(dir, "loop/offset", off, sizeof(off)) && strcmp(off, "0"))
+			snprintf(val + n, vlen - n, "@%s", off);
+		snprintf(type, tlen, "loop-file");
+		return 0;
+	}
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		if (read_attr(dir, order[i].attr, val, vlen))
 			continue;
@@ -67,8 +82,7 @@ static int disk_id(const char *dir, char *type, size_t tlen, char *val, size_t v
 	if (read_attr(dir, "device/serial", val, vlen))
 		return -ENOENT;
 	if (!read_attr(dir, "device/model", model, sizeof(model))) {
-		size_t n = strlen(val);
-
+		n = strlen(val);
 		snprintf(val + n, vlen - n, "+%s", model);
 		/* The serial first: it is what tells two equal disks apart. */
 	}

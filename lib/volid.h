@@ -25,7 +25,7 @@
 
 /*
  * The stable id of the block device @dev under the sysfs root @sysfs:
- * @type "dm-uuid", "dm-name", "md-uuid", "wwid" or "serial", @id its value
+ * @type "loop-file", "dm-uuid", "dm-name", "md-uuid", "wwid" or "serial", @id its value
  * (characters outside [A-Za-z0-9._:+~,@-] made '_'); a partition is its disk's
  * id and ",pN@S" (partition number N, first sector S). 0, or -ENOENT when
  * nothing stable is known, or -errno.

@@ -201,3 +201,21 @@ Test(volid, long_ids_keep_a_prefix_and_a_hash)
 	for (k = 0; ia[k]; k++)
 		cr_assert(!strchr("/ \t", ia[k]), "%s", ia);
 }
+
+/* A loop device is its backing file (and offset), whatever its number. */
+Test(volid, loop_is_its_backing_file)
+{
+	char t[16], i[128];
+
+	node(7, 0, "devices/virtual/block/loop0");
+	attr("devices/virtual/block/loop0/loop/backing_file", "/srv/images/a.img");
+	attr("devices/virtual/block/loop0/loop/offset", "0");
+	node(7, 1, "devices/virtual/block/loop1");
+	attr("devices/virtual/block/loop1/loop/backing_file", "/srv/images/a.img");
+	attr("devices/virtual/block/loop1/loop/offset", "1048576");
+	node(7, 2, "devices/virtual/block/loop2");
+	attr("devices/virtual/block/loop2/loop/backing_file", "/tmp/gone.img (deleted)");
+	assert_id(7, 0, "loop-file", "_srv_images_a.img");
+	assert_id(7, 1, "loop-file", "_srv_images_a.img@1048576");
+	cr_assert_eq(id_of(7, 2, t, i), -ENOENT);
+}
