@@ -13,7 +13,7 @@
 #	neither			the test is over: its exit status decides.
 # Before the next boot, a "BLKTRACK-HOST-CMD NAME" line of the boot makes the
 # host run tests/vm/reboot/host-NAME.sh DISK-IMAGE: a write from the host.
-# A test with a line "#:extra-disks N" gets N more disk images of 64 MiB,
+# A test with a line "# vm-extra-disks: N" gets N more disk images of 64 MiB,
 # kept across its boots, as virtio disks with serials bt-disk-1..N after
 # /dev/vda (vdb, vdc...); a "BLKTRACK-SWAP-DISKS" line of a boot reverses
 # their order for the next boot: two equal disks swap names, their serials
@@ -70,7 +70,7 @@ run_test() {
 	truncate -s "${VM_DISK_MIB}M" "$disk"
 	xdisk_list=
 	i=1
-	nextra=$(sed -n 's/^#:extra-disks \([0-9]*\)$/\1/p' "tests/vm/reboot/$name.sh")
+	nextra=$(sed -n 's/^# vm-extra-disks: \([0-9]*\)$/\1/p' "tests/vm/reboot/$name.sh")
 	while [ "$i" -le "${nextra:-0}" ]; do
 		truncate -s 64M "$disk.x$i"
 		xdisk_list="$xdisk_list $disk.x$i=bt-disk-$i"

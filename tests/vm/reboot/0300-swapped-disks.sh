@@ -5,15 +5,15 @@
 # serials set by tests/vm/reboot.sh); /dev/vda holds the repository and the
 # state directory (ext4). Boot by boot:
 #  1  attach both, a full backup of each, distinct writes to each, then a
-#     loop device (no serial: only a device number names it): save refused;
+#     RAM disk (brd: only a device number names it): save refused;
 #     blktrack save both disks (clean), power off; the host swaps the disks
 #  2  the serials moved (vdb is bt-disk-2 now); attach --restore-state each:
 #     each gets its own history back (the blocks written to it, by serial),
 #     the next backup is an incremental of its own full, every point
-#     restores bit-exactly; the loop device over the same file (the same
-#     device number): INVALID no-state, its next backup a new volume's full
+#     restores bit-exactly; the RAM disk (the same device number):
+#     INVALID no-state, its next backup a new volume's full
 #
-#:extra-disks 2
+# vm-extra-disks: 2
 . /blktrack/tests/vm/lib/testlib.sh
 boot=${BT_BOOT:?run by tests/vm/reboot.sh}
 smnt=/mnt/bt-state
@@ -72,21 +72,19 @@ case $boot in
 	check_changes /dev/vdb $BS --active bt-disk-1
 	check_changes /dev/vdc $BS --active bt-disk-2
 
-	# Nothing but a device number names a loop device: no saved state.
-	truncate -s 16M $smnt/loop.img
-	loop=$(losetup --show -f $smnt/loop.img) || fail "losetup"
-	echo "$loop" >$BT_TMP/loop
-	bt attach "$loop"
-	backup "$loop" p1.loop
-	assert_field p1.loop type full
-	write_direct "$loop" 0 4096
+	# Nothing but a device number names a RAM disk: no saved state.
+	load_kmod brd rd_nr=1 rd_size=16384
+	ram=/dev/ram0
+	bt attach "$ram"
+	backup "$ram" p1.ram
+	assert_field p1.ram type full
+	write_direct "$ram" 0 4096
 	# Checked in boot 2, after the disks (their histories are the point).
-	echo "+ blktrack save --state-dir $SD $loop (must fail)"
-	blktrack save --state-dir $SD "$loop" >$BT_TMP/save.loop 2>&1
-	echo $? >$BT_TMP/save.loop.rc
-	cat $BT_TMP/save.loop
-	bt detach "$loop"
-	run losetup -d "$loop"
+	echo "+ blktrack save --state-dir $SD $ram (must fail)"
+	blktrack save --state-dir $SD "$ram" >$BT_TMP/save.ram 2>&1
+	echo $? >$BT_TMP/save.ram.rc
+	cat $BT_TMP/save.ram
+	bt detach "$ram"
 
 	bt save --state-dir $SD --json /dev/vdb /dev/vdc >$BT_TMP/save
 	cat $BT_TMP/save
@@ -119,29 +117,28 @@ case $boot in
 	done
 	restore_all
 
-	[ "$(cat $BT_TMP/save.loop.rc)" != 0 ] || fail "boot 1 saved a state under a device number"
-	grep -q "no stable identity" $BT_TMP/save.loop || fail "the refusal does not say why"
+	[ "$(cat $BT_TMP/save.ram.rc)" != 0 ] || fail "boot 1 saved a state under a device number"
+	grep -q "no stable identity" $BT_TMP/save.ram || fail "the refusal does not say why"
 	ok "a device-number volume's state was not saved"
-	case $(jfield "$BT_TMP/out.p1.loop" volume_id) in
-	devno:dev:7:*@boot-*) ok "a device-number volume id is for one boot only" ;;
-	*) fail "the loop device's volume id is $(jfield "$BT_TMP/out.p1.loop" volume_id)" ;;
+	case $(jfield "$BT_TMP/out.p1.ram" volume_id) in
+	devno:dev:1:0@boot-*) ok "a device-number volume id is for one boot only" ;;
+	*) fail "the RAM disk's volume id is $(jfield "$BT_TMP/out.p1.ram" volume_id)" ;;
 	esac
 
-	loop=$(losetup --show -f $smnt/loop.img) || fail "losetup"
-	assert_eq "the loop device's name" "$loop" "$(cat $BT_TMP/loop)"
-	BT_VOL=$loop
+	load_kmod brd rd_nr=1 rd_size=16384
+	ram=/dev/ram0
+	BT_VOL=$ram
 	attach_restore --state-dir $SD
-	assert_status "$loop" state invalid
-	assert_status "$loop" reason no-state
+	assert_status "$ram" state invalid
+	assert_status "$ram" reason no-state
 	grep -q "no stable identity" $BT_TMP/attach || fail "the INVALID does not say why"
-	backup "$loop" p2.loop
-	assert_field p2.loop type full
-	[ "$(jfield "$BT_TMP/out.p2.loop" volume_id)" != "$(jfield "$BT_TMP/out.p1.loop" volume_id)" ] ||
-		fail "the loop device after a reboot is the same repository volume"
-	ok "the loop device after a reboot is a new repository volume"
-	restore_point p2.loop
-	bt detach "$loop"
-	run losetup -d "$loop"
+	backup "$ram" p2.ram
+	assert_field p2.ram type full
+	[ "$(jfield "$BT_TMP/out.p2.ram" volume_id)" != "$(jfield "$BT_TMP/out.p1.ram" volume_id)" ] ||
+		fail "the RAM disk after a reboot is the same repository volume"
+	ok "the RAM disk after a reboot is a new repository volume"
+	restore_point p2.ram
+	bt detach "$ram"
 	for d in vdb vdc; do
 		bt detach /dev/$d
 	done
