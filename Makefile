@@ -40,7 +40,7 @@ DUMP_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # Library sources the unit tests link (the others are #included by a test).
 UNIT_LIB_SRC := lib/blockset.c lib/repo.c
-UNIT_LIB_SRC += lib/bfile.c lib/writers.c lib/target.c lib/blockhash.c lib/statefile.c lib/fdio.c lib/readq.c lib/vollock.c
+UNIT_LIB_SRC += lib/bfile.c lib/writers.c lib/target.c lib/blockhash.c lib/statefile.c lib/fdio.c lib/readq.c lib/vollock.c lib/volid.c
 # The fuzz entry points: the unit tests replay every corpus file through them.
 UNIT_LIB_SRC += tests/fuzz/targets.c
 VMPROG_SRC := $(wildcard tests/vm/progs/*.c)

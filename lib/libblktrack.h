@@ -173,13 +173,22 @@ BLKTRACK_EXPORT int blktrack_dev_name(dev_t dev, char *buf, size_t len);
 
 #define BLKTRACK_VOLUME_ID_MAX	128
 struct blktrack_volume_id {
-	char id[BLKTRACK_VOLUME_ID_MAX];	/* UUID, PARTUUID or "dev:MAJ:MIN" */
-	char id_type[16];			/* "uuid", "partuuid" or "devno" */
+	char id[BLKTRACK_VOLUME_ID_MAX];	/* UUID, PARTUUID, WWN... or "dev:MAJ:MIN" */
+	char id_type[16];			/* "uuid", "partuuid", "dm-uuid", "dm-name",
+						   "md-uuid", "wwid", "serial" or "devno" */
 	char fstype[32];			/* "" when no filesystem is found */
 };
-/* Probe @path with libblkid (needs read access to the device). */
+/*
+ * Probe @path with libblkid (needs read access to the device): the
+ * filesystem UUID, else the partition UUID, else what sysfs says follows
+ * the device (the dm or md UUID, the dm/LVM name, the WWN, the serial; a
+ * partition of such a disk adds its number and first sector), else the
+ * device number ("devno"), which a reboot may give to another disk.
+ */
 BLKTRACK_EXPORT int blktrack_volume_identify(const char *path,
 					     struct blktrack_volume_id *vid);
+/* False for a "devno" identity: nothing that outlives this boot may use it. */
+BLKTRACK_EXPORT bool blktrack_volume_id_stable(const struct blktrack_volume_id *vid);
 
 /* ---- text and JSON, shared by the CLI and blktrack-dump --------------- */
 

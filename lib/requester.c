@@ -1090,6 +1090,39 @@ static int whole_volume(uint64_t size, uint32_t bs, struct blockset **out)
 	return err;
 }
 
+/*
+ * The volume id a repository keeps: "TYPE:ID". A device number is valid for
+ * this boot only (two equal disks may swap numbers at the next): it carries
+ * the boot id, so that after a reboot the volume is a new one, never the
+ * continuation of whichever disk had its number before.
+ */
+static int persistent_volume_id(const struct blktrack_volume_id *vid, char *out,
+				size_t len)
+{
+	char boot[64] = "", *p, *q;
+	FILE *f;
+	int n;
+
+	if (blktrack_volume_id_stable(vid)) {
+		n = snprintf(out, len, "%s:%s", vid->id_type, vid->id);
+		return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	}
+	f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (!f)
+		return -errno;
+	if (!fgets(boot, sizeof(boot), f))
+		boot[0] = 0;
+	fclose(f);
+	for (p = q = boot; *p; p++)	/* the hex digits, without dashes */
+		if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))
+			*q++ = *p;
+	*q = 0;
+	if (q - boot < 12)
+		return -EIO;
+	n = snprintf(out, len, "%s:%s@boot-%.12s", vid->id_type, vid->id, boot);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 				    const struct blktrack_backup_opts *o,
 				    struct blktrack_backup_result *res)
@@ -1141,9 +1174,16 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	if (strlen(vid.id_type) + 1 + strlen(vid.id) >= BFILE_VOLUME_ID_LEN)
 		return blktrack_set_error(ctx, -ENAMETOOLONG, "%s: volume id %s:%s is too long",
 					  o->device, vid.id_type, vid.id);
-	strcpy(res->volume_id, vid.id_type);
-	strcat(res->volume_id, ":");
-	strcat(res->volume_id, vid.id);
+	err = persistent_volume_id(&vid, res->volume_id, BFILE_VOLUME_ID_LEN);
+	if (err < 0)
+		return blktrack_set_error(ctx, err, "%s: volume id %s:%s: %s", o->device,
+					  vid.id_type, vid.id, strerror(-err));
+	if (!blktrack_volume_id_stable(&vid))
+		blktrack_log_cond(ctx, LOG_NOTICE, "%s: no stable identity (no filesystem or "
+				  "partition UUID, no WWN or serial, no dm or md UUID): "
+				  "the repository knows it as %s for this boot only; "
+				  "after a reboot it is a new volume (a full backup)\n",
+				  o->device, res->volume_id);
 	err = blktrack_open(ctx);
 	if (err < 0)
 		return err;

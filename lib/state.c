@@ -443,6 +443,7 @@ static int read_file(const char *path, char **buf, size_t *len)
 
 struct volume {
 	dev_t dev;
+	bool stable;		/* the id follows the device across a reboot */
 	char id[BLKTRACK_VOLUME_ID_MAX + 32];
 	struct blktrack_status st;
 };
@@ -460,6 +461,7 @@ static int volume_open(struct blktrack_ctx *ctx, const char *device, struct volu
 		return blktrack_set_error(ctx, err, "%s: cannot identify the volume: %s",
 					  device, strerror(-err));
 	snprintf(v->id, sizeof(v->id), "%s:%s", vid.id_type, vid.id);
+	v->stable = blktrack_volume_id_stable(&vid);
 	err = blktrack_open(ctx);
 	if (err < 0)
 		return err;
@@ -491,6 +493,19 @@ BLKTRACK_EXPORT int blktrack_save_state(struct blktrack_ctx *ctx, const char *de
 	err = volume_open(ctx, device, &v);
 	if (err < 0)
 		return err;
+	/*
+	 * A device number may name another disk after the reboot (two equal
+	 * disks swap names): a state saved under it could be loaded as that
+	 * disk's history. Refused, not marked: nothing could ever load it.
+	 */
+	if (!v.stable)
+		return blktrack_set_error(ctx, -EOPNOTSUPP, "%s: no stable identity (no "
+					  "filesystem or partition UUID, no WWN or serial, "
+					  "no dm or md UUID): after a reboot its device "
+					  "number may name another disk, so no state is saved "
+					  "for it (detach without --save; after a reboot, "
+					  "attach --restore-state gives INVALID no-state)",
+					  device);
 	if (v.st.flags & BLKTRACK_STATUS_PENDING)
 		return blktrack_set_error(ctx, -EBUSY, "%s: a checkpoint is pending (a backup "
 					  "is running?): save after it", device);
@@ -644,6 +659,12 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 	state_path(state_dir, v.id, res->path, sizeof(res->path));
 
 	res->reason = BLKTRACK_REASON_NO_STATE;
+	/* Never by device number: a state saved so may be another disk's. */
+	if (!v.stable) {
+		snprintf(res->detail, sizeof(res->detail), "no stable identity (%s): a "
+			 "state is never loaded by device number", v.id);
+		goto invalid;
+	}
 	err = read_file(res->path, &file, &len);
 	if (err) {
 		snprintf(res->detail, sizeof(res->detail), "%s", strerror(-err));

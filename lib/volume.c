@@ -9,6 +9,7 @@
 #include <blkid/blkid.h>
 
 #include "libblktrack-private.h"
+#include "volid.h"
 
 BLKTRACK_EXPORT int blktrack_dev_from_path(const char *path, dev_t *dev)
 {
@@ -87,10 +88,17 @@ BLKTRACK_EXPORT int blktrack_volume_identify(const char *path,
 	} else if (partuuid && *partuuid) {
 		copy_str(vid->id, sizeof(vid->id), partuuid);
 		copy_str(vid->id_type, sizeof(vid->id_type), "partuuid");
-	} else {
+	} else if (volid_sysfs("/sys", dev, vid->id_type, sizeof(vid->id_type),
+			       vid->id, sizeof(vid->id))) {
+		/* Nothing follows the device: see blktrack_volume_id_stable(). */
 		snprintf(vid->id, sizeof(vid->id), "dev:%u:%u", major(dev), minor(dev));
 		copy_str(vid->id_type, sizeof(vid->id_type), "devno");
 	}
 	blkid_free_probe(pr);
 	return 0;
+}
+
+BLKTRACK_EXPORT bool blktrack_volume_id_stable(const struct blktrack_volume_id *vid)
+{
+	return strcmp(vid->id_type, "devno") != 0;
 }

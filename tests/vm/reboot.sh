@@ -13,6 +13,11 @@
 #	neither			the test is over: its exit status decides.
 # Before the next boot, a "BLKTRACK-HOST-CMD NAME" line of the boot makes the
 # host run tests/vm/reboot/host-NAME.sh DISK-IMAGE: a write from the host.
+# A test with a line "# vm-extra-disks: N" gets N more disk images of 64 MiB,
+# kept across its boots, as virtio disks with serials bt-disk-1..N after
+# /dev/vda (vdb, vdc...); a "BLKTRACK-SWAP-DISKS" line of a boot reverses
+# their order for the next boot: two equal disks swap names, their serials
+# follow them.
 # A kernel oops/BUG/WARNING/lockup in any boot fails the test. Prints
 # "PASS|FAIL kernel test", then "N passed, N failed". Logs: build/vm/reboot/.
 set -u
@@ -27,7 +32,7 @@ glob='*'
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) only=$2; shift 2 ;;
-	-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
 	-*) echo "usage: $0 [--kernel KVER] [TEST-GLOB]" >&2; exit 2 ;;
 	*) glob=$1; shift ;;
 	esac
@@ -63,10 +68,18 @@ run_test() {
 	base=$VM_DIR/reboot/$kver-$name
 	disk=$(mktemp "$VM_DIR/reboot/disk-$kver.XXXXXX") || return 1
 	truncate -s "${VM_DISK_MIB}M" "$disk"
+	xdisk_list=
+	i=1
+	nextra=$(sed -n 's/^# vm-extra-disks: \([0-9]*\)$/\1/p' "tests/vm/reboot/$name.sh")
+	while [ "$i" -le "${nextra:-0}" ]; do
+		truncate -s 64M "$disk.x$i"
+		xdisk_list="$xdisk_list $disk.x$i=bt-disk-$i"
+		i=$((i + 1))
+	done
 	: >"$base.log"
 	boot=1
 	while :; do
-		VM_DISK=$disk VM_KILL_ON=BLKTRACK-KILL-NOW vm_boot "$kver" \
+		VM_EXTRA_DISKS=$xdisk_list VM_DISK=$disk VM_KILL_ON=BLKTRACK-KILL-NOW vm_boot "$kver" \
 			"$VM_DIR/initramfs-$kver.cpio" \
 			"blktrack.mode=test blktrack.suite=/reboot blktrack.tests=$name blktrack.boot=$boot blktrack.timeout=${BLKTRACK_TEST_TIMEOUT:-900}" \
 			"$base.boot$boot.log"
@@ -99,13 +112,21 @@ run_test() {
 			echo "$out" | sed -n "/^BLKTRACK-TEST-BEGIN/,\$p" | sed 's/^/    /'
 			break
 		fi
+		if echo "$out" | grep -q '^BLKTRACK-SWAP-DISKS'; then
+			rev=
+			for d in $xdisk_list; do
+				rev="$d $rev"
+			done
+			xdisk_list=$rev
+			echo "# host: extra disks now in the order $xdisk_list" >>"$base.log"
+		fi
 		boot=$((boot + 1))
 		if [ $boot -gt $MAX_BOOTS ]; then
 			echo "FAIL $kver $name (more than $MAX_BOOTS boots)"
 			break
 		fi
 	done
-	rm -f "$disk" "$base".boot*.log
+	rm -f "$disk" "$disk".x* "$base".boot*.log
 }
 
 for kver in $kernels; do

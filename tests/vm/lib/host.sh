@@ -29,6 +29,12 @@ VM_DISK_MIB=${VM_DISK_MIB:-256}
 # host copies it out into build/vm/evidence/KVER-YYYYmmdd-HHMMSS/ (see
 # vm_evidence_extract).
 VM_EVIDENCE_MIB=${VM_EVIDENCE_MIB:-4096}
+# VM_EXTRA_DISKS="FILE=SERIAL ...": disk images kept across boots (like
+# VM_DISK), attached as virtio disks with these serials in this order after
+# the others (PCI slots 0x10, 0x11...: the guest names them vdb, vdc... or
+# after /dev/vdb with VM_DISK2_MIB). Listing the same images in another
+# order at the next boot swaps their names, not their serials
+# (tests/vm/reboot.sh: BLKTRACK-SWAP-DISKS).
 # What in a serial log means the kernel went wrong (fails the test).
 VM_CRASH_RE='Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for more than|detected stall|general protection|Kernel panic|blktrack: leaked'
 
@@ -233,6 +239,13 @@ vm_boot() {
 		truncate -s "${VM_DISK2_MIB}M" "$disk2"
 		drive2="-drive file=$disk2,format=raw,if=virtio,cache=unsafe,discard=unmap${VM_DISK2_OPTS:+,$VM_DISK2_OPTS}"
 	fi
+	xdisks= slot=16 n=0
+	for d in ${VM_EXTRA_DISKS:-}; do
+		n=$((n + 1))
+		xdisks="$xdisks -drive file=${d%%=*},format=raw,if=none,id=btx$n,cache=unsafe,discard=unmap"
+		xdisks="$xdisks -device virtio-blk-pci,drive=btx$n,serial=${d#*=},addr=$(printf '0x%x' $slot)"
+		slot=$((slot + 1))
+	done
 	# A small NVMe namespace (/dev/nvme0n1): a request-based disk that takes
 	# multi-range discards (tests/vm/0420-multi-discard.sh).
 	nvme=$(mktemp "$VM_DIR/nvme-$kver.XXXXXX") || return 1
@@ -247,7 +260,7 @@ vm_boot() {
 	timeout -k 10 "${VM_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg -smp "$smp" -m "$VM_MEM" \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 no_timer_check $extra ${VM_APPEND:-}" \
-		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" $drive2 \
+		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" $drive2 $xdisks \
 		-drive "file=$nvme,format=raw,if=none,id=btnvme,cache=unsafe,discard=unmap" \
 		-device nvme,serial=btnvme0,drive=btnvme \
 		-drive "file=$evdisk,format=raw,if=none,id=btevidence,cache=unsafe" \
