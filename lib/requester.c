@@ -1438,7 +1438,9 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	bfile_header_init(&h, repo_type_of(type) + 1);
 	if (o->no_compress)
 		h.compression = BFILE_COMP_NONE;
-	snprintf(h.volume_id, sizeof(h.volume_id), "%s", res->volume_id);
+	/* Ids fit (lib/volid.h: VOLID_MAX); a longer one would fail every restore's check. */
+	snprintf(h.volume_id, sizeof(h.volume_id), "%.*s", (int)sizeof(h.volume_id) - 1,
+		 res->volume_id);
 	h.volume_size = st.dev_size;
 	h.block_size = st.block_size;
 	rs.epoch++;
