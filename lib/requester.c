@@ -1943,6 +1943,37 @@ static int apply_record(struct chain *c, struct member *m, const struct bfile_re
  * Check the whole chain, then write it onto the target (lib/target.h): a
  * file is replaced only once complete, a device gets its first MiB last.
  */
+/*
+ * A block device target that is a tracked volume, or its disk or a
+ * partition of it, would be overwritten under the tracker, and O_EXCL does
+ * not see the module's shared hold: refused (-EBUSY) unless --force.
+ * Without the control device nothing is attached (and no module is loaded
+ * to ask).
+ */
+static int target_untracked(struct blktrack_ctx *ctx, const char *path, char *msg,
+			    size_t len)
+{
+	struct stat st;
+	dev_t *devs;
+	size_t n, i;
+	int err = 0;
+
+	if (stat(path, &st) || !S_ISBLK(st.st_mode) || access("/dev/" BLKTRACK_CTL_NAME, F_OK))
+		return 0;
+	if (blktrack_list(ctx, &devs, &n) < 0)
+		return 0;
+	for (i = 0; i < n && !err; i++) {
+		if (devs_overlap(devs[i], st.st_rdev)) {
+			snprintf(msg, len, "%s is (or holds) the tracked volume %u:%u: refused, "
+				 "nothing written (detach it first, or --force)", path,
+				 major(devs[i]), minor(devs[i]));
+			err = -EBUSY;
+		}
+	}
+	free(devs);
+	return err;
+}
+
 BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 				     const struct blktrack_restore_opts *o,
 				     struct blktrack_restore_result *res)
@@ -1964,7 +1995,9 @@ BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 	if (err)
 		goto out;
 
-	err = target_open(&t, o->target, res->volume_size, o->force, msg, sizeof(msg));
+	err = o->force ? 0 : target_untracked(ctx, o->target, msg, sizeof(msg));
+	if (!err)
+		err = target_open(&t, o->target, res->volume_size, o->force, msg, sizeof(msg));
 	if (err) {
 		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
 		goto out;

@@ -288,8 +288,7 @@ static dev_t whole_disk(dev_t dev)
 	return dev;
 }
 
-/* Do block devices @a and @b share sectors (one is the other or its disk)? */
-static bool devs_overlap(dev_t a, dev_t b)
+bool devs_overlap(dev_t a, dev_t b)
 {
 	return a == b || whole_disk(a) == b || whole_disk(b) == a;
 }

@@ -70,4 +70,7 @@ void target_close(struct target *t);
  */
 int store_open(const char *path, dev_t volume, bool force, int *fd, char *msg, size_t len);
 
+/* Do block devices @a and @b share sectors (one is the other or its disk)? */
+bool devs_overlap(dev_t a, dev_t b);
+
 #endif /* BLKTRACK_TARGET_H */

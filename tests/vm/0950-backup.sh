@@ -95,7 +95,8 @@ blktrack restore --repo "$R" --backup "$id4" /dev/vda1 2>"$BT_TMP/err"
 rc=$?
 cat "$BT_TMP/err"
 assert_eq "restore onto the mounted volume: exit" $rc 1
-grep -q "/dev/vda1 is in use" "$BT_TMP/err" || fail "the refusal does not say the device is in use"
+grep -q "/dev/vda1 is.*refused, nothing written" "$BT_TMP/err" ||
+	fail "the refusal does not say the device is in use"
 small=$(make_loop 32)
 dd if=/dev/urandom of="$small" bs=1M count=32 status=none || fail "fill $small"
 sha_small=$(dd if="$small" bs=1M status=none | sha256sum | cut -d' ' -f1)
@@ -120,6 +121,15 @@ mkdir -p $mnt.big
 run mount -t ext4 "$big" $mnt.big
 bt_fails 1 restore --repo "$R" --backup "$id4" "$big"
 run umount $mnt.big
+# Tracked but not mounted: O_EXCL does not see the module's hold.
+bt attach "$big"
+echo "+ blktrack restore --repo $R --backup $id4 $big (tracked: must fail with 1)"
+blktrack restore --repo "$R" --backup "$id4" "$big" 2>"$BT_TMP/err"
+rc=$?
+cat "$BT_TMP/err"
+assert_eq "restore onto a tracked device: exit" $rc 1
+grep -q "is (or holds) the tracked volume" "$BT_TMP/err" || fail "the refusal does not say why"
+bt detach "$big"
 bt restore --repo "$R" --backup "$id4" "$big"
 assert_eq "sha256 of backup $id4 (p4) restored onto an 80 MiB device" \
 	"$(dd if="$big" bs=1M count=64 status=none | sha256sum | cut -d' ' -f1)" \
