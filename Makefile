@@ -192,7 +192,8 @@ soak:
 	scripts/install-deps.sh
 	$(MAKE) all vmprogs
 	STRESS_SECS=$(STRESS_SECS) BLKTRACK_TEST_TIMEOUT=$$(($(STRESS_SECS) * 6 + 300)) \
-		VM_TIMEOUT=$$(($(STRESS_SECS) * 6 + 600)) tests/vm/run.sh 0990
+		VM_TIMEOUT=$$(($(STRESS_SECS) * 6 + 600)) \
+		tests/vm/run.sh $(if $(SOAK_KERNEL),--kernel $(SOAK_KERNEL)) 0990
 
 # Benchmarks in the VM (not part of check): figures for doc/BENCHMARKS.md.
 bench:

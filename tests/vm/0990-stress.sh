@@ -37,7 +37,9 @@ cleanup_stress() {
 trap cleanup_stress EXIT
 
 ncpu=$(grep -c '^processor' /proc/cpuinfo)
-[ "$ncpu" -ge 2 ] || fail "the stress test needs 2 vCPUs, the guest has $ncpu"
+# 2 vCPUs by default; `VM_SMP=1|4 make soak` runs it on 1 (the writers and the
+# cycles interleave by preemption only) or 4.
+[ "$ncpu" -ge 2 ] || echo "# 1 vCPU: writers and backups interleave by preemption only"
 ok "$ncpu vCPUs; ${secs}s of stress in rounds of at most ${round_max}s, fio at $kibps KiB/s per job"
 
 setup_disk
