@@ -626,8 +626,9 @@ static int catalog_check_sum(struct repo *r, const char *text, size_t len, bool 
 	if (v >= 0 && want == XXH3_64bits(text, line - text))
 		return 0;
 	return repo_set_error(r, -EBADMSG, "%s/" CATALOG ": checksum mismatch: the "
-			      "catalog is damaged; nothing was changed (put back a copy)",
-			      r->path);
+			      "catalog is damaged; nothing was changed (put back a copy, "
+			      "or rebuild it: 'blktrack check --repo %s --rebuild')",
+			      r->path, r->path);
 }
 
 static int catalog_load(struct repo *r)
@@ -664,7 +665,9 @@ static int catalog_load(struct repo *r)
 	}
 	if (version == REPO_CATALOG_VERSION && !has_sum) {
 		ret = repo_set_error(r, -EBADMSG, "%s/" CATALOG ": its checksum line is missing "
-				     "or damaged; nothing was changed (put back a copy)", r->path);
+				     "or damaged; nothing was changed (put back a copy, or "
+				     "rebuild it: 'blktrack check --repo %s --rebuild')",
+				     r->path, r->path);
 		goto out_put;
 	}
 	if (get_u64(root, "next_id", &r->next_id) ||
@@ -2125,9 +2128,17 @@ int repo_rebuild(const char *path, repo_report_fn fn, void *data,
 		time_t now = time(NULL);
 		struct tm tm;
 
+		unsigned int k2 = 1;
+		int lerr;
+
 		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
 		snprintf(out->aside, sizeof(out->aside), CATALOG ".damaged-%s", stamp);
-		if (linkat(r->dirfd, CATALOG, r->dirfd, out->aside, 0)) {
+		/* Two rebuilds in one second: catalog.damaged-TIMESTAMP.2... */
+		while ((lerr = linkat(r->dirfd, CATALOG, r->dirfd, out->aside, 0)) &&
+		       errno == EEXIST && ++k2 < 1000)
+			snprintf(out->aside, sizeof(out->aside), CATALOG ".damaged-%s.%u",
+				 stamp, k2);
+		if (lerr) {
 			ret = repo_set_error(r, -errno, "%s/%s: %s; nothing was changed",
 					     path, out->aside, strerror(errno));
 			out->aside[0] = '\0';

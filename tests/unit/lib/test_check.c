@@ -345,6 +345,19 @@ Test(check, flipped_catalog_bit_reported_and_rebuilt_aside, .init = setup, .fini
 	cr_assert_eq(check(false, &l, &res), 0, "%s", l.text);
 	cr_expect_eq(res.problems, 0, "after the rebuild: %s", l.text);
 	chains_resolve();
+
+	/* Damaged again within the second: the first one kept aside stays. */
+	fd = open(path, O_RDWR);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pread(fd, &c, 1, 100), 1);
+	c ^= 0x04;
+	cr_assert_eq(pwrite(fd, &c, 1, 100), 1);
+	close(fd);
+	cr_assert_eq(check(true, &l, &res), 0, "%s", l.text);
+	cr_expect(res.rebuilt);
+	cr_expect_eq(stat(aside, &sb), 0, "%s kept aside", aside);
+	snprintf(aside, sizeof(aside), "%s/%s", repo_dir, res.aside);
+	cr_expect_eq(stat(aside, &sb), 0, "%s kept aside", aside);
 }
 
 Test(check, truncated_backup_reported_and_left_out, .init = setup, .fini = teardown)
