@@ -2056,10 +2056,19 @@ static void entry_from(struct repo *r, struct reporter *rp, const struct found *
 	}
 }
 
+static int cmp_entry_id(const void *a, const void *b)
+{
+	const struct repo_entry *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
 int repo_rebuild(const char *path, repo_report_fn fn, void *data,
 		 struct repo_check_result *out)
 {
 	struct reporter rp = { fn, data, out };
+	struct repo_entry *pending = NULL;	/* a sound catalog's pending entries */
+	size_t npending = 0;
 	struct found *f = NULL;
 	struct stat sb;
 	uint64_t max_id;
@@ -2098,17 +2107,38 @@ int repo_rebuild(const char *path, repo_report_fn fn, void *data,
 		}
 		if (r->next_id > max_id + 1)
 			max_id = r->next_id - 1;
+		/*
+		 * A pending entry's file was never validated (backup-complete
+		 * comes before the commit): it stays pending, as it was, for
+		 * recovery to drop with its files; never entered as committed.
+		 */
+		pending = calloc(r->n + 1, sizeof(*pending));
+		if (!pending) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (i = 0; i < r->n; i++)
+			if (r->e[i].state == REPO_PENDING)
+				pending[npending++] = r->e[i];
 		free(r->e);
 		r->e = NULL;
 		r->n = r->cap = 0;
 	}
-	r->e = calloc(nf ? nf : 1, sizeof(*r->e));
+	r->e = calloc(nf + npending + 1, sizeof(*r->e));
 	if (!r->e) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	r->cap = nf ? nf : 1;
+	r->cap = nf + npending + 1;
 	for (i = 0; i < nf; i++) {
+		for (k = 0; k < npending && pending[k].id != f[i].id; k++)
+			;
+		if (k < npending) {
+			report(&rp, "%s/" BACKUPS_DIR "/%" PRIu64 ".bkt: pending in the catalog "
+			       "(never committed): kept pending for recovery to drop", path,
+			       f[i].id);
+			continue;
+		}
 		if (f[i].err || f[i].h.type < BFILE_TYPE_FULL || f[i].h.type > BFILE_TYPE_RESYNC) {
 			out->left_out++;
 			report(&rp, "%s/" BACKUPS_DIR "/%" PRIu64 ".bkt: damaged or incomplete "
@@ -2145,6 +2175,9 @@ int repo_rebuild(const char *path, repo_report_fn fn, void *data,
 			goto out;
 		}
 	}
+	for (k = 0; k < npending; k++)
+		r->e[r->n++] = pending[k];
+	qsort(r->e, r->n, sizeof(*r->e), cmp_entry_id);
 	r->next_id = max_id + 1;
 	ret = catalog_save(r);
 	if (ret)
@@ -2165,6 +2198,7 @@ out:
 	if (ret)
 		snprintf(out->error, sizeof(out->error), "%s",
 			 r->err[0] ? r->err : strerror(-ret));
+	free(pending);
 	free(f);
 	repo_close(r);
 	return ret;

@@ -28,6 +28,7 @@
 
 static char top[128], repo_dir[160], target[200];
 static uint8_t file_ids[8][BFILE_ID_LEN];	/* bfile id of catalog id i */
+static bool leave_pending;			/* add_backup: stop before the commit */
 
 static void setup(void)
 {
@@ -119,7 +120,8 @@ static uint64_t add_backup(enum repo_type type, uint64_t parent, uint64_t first,
 	}
 	cr_assert_eq(bfile_writer_finish(w, &st), 0);
 	cr_assert_eq(repo_backup_install(r, id, fd), 0, "%s", repo_error(r));
-	cr_assert_eq(repo_commit(r, id, st.stream_bytes), 0, "%s", repo_error(r));
+	if (!leave_pending)
+		cr_assert_eq(repo_commit(r, id, st.stream_bytes), 0, "%s", repo_error(r));
 	blockset_free(delta);
 	repo_close(r);
 	return id;
@@ -393,4 +395,41 @@ Test(check, truncated_backup_reported_and_left_out, .init = setup, .fini = teard
 	check_target(0, 10, 2);
 	/* the next id stays above the file left in place */
 	cr_expect_eq(add_backup(REPO_INCREMENTAL, 2, 40, 5, 4), 4);
+}
+
+/* A complete file of a backup interrupted before its commit is never entered. */
+Test(check, pending_backup_not_entered_as_committed, .init = setup, .fini = teardown)
+{
+	struct blktrack_check_result res;
+	struct repo_entry after[8];
+	struct lines l;
+	size_t na;
+
+	three_backups();
+	leave_pending = true;
+	cr_assert_eq(add_backup(REPO_INCREMENTAL, 2, 40, 5, 4), 4);
+	leave_pending = false;
+	cr_assert_eq(check(false, &l, &res), 0, "%s", l.text);
+	cr_expect(strstr(l.text, "backup 4: pending"), "%s", l.text);
+	cr_assert_eq(check(true, &l, &res), 0, "%s", l.text);
+	cr_expect(strstr(l.text, "backups/4.bkt"), "%s", l.text);
+	na = snapshot(after, NULL);
+	cr_assert_eq(na, 4, "%s", l.text);
+	cr_expect_eq(after[3].state, REPO_PENDING, "the pending backup was entered as committed");
+	/* Recovery then drops it with its files, as after any interrupted backup. */
+	{
+		struct repo_recovery rec;
+		struct repo *r;
+		char path[256];
+		struct stat sb;
+
+		cr_assert_eq(repo_open(repo_dir, 0, &r), 0, "%s", repo_error(r));
+		cr_assert_eq(repo_recover(r, NULL, &rec), 0, "%s", repo_error(r));
+		cr_expect_eq(rec.dropped, 1);
+		repo_close(r);
+		path_of(path, sizeof(path), "backups/4.bkt");
+		cr_expect_neq(stat(path, &sb), 0, "%s left behind", path);
+	}
+	cr_assert_eq(check(false, &l, &res), 0, "%s", l.text);
+	cr_expect_eq(res.problems, 0, "%s", l.text);
 }
