@@ -460,6 +460,27 @@ BLKTRACK_EXPORT int blktrack_repo_init(struct blktrack_ctx *ctx, const char *dir
 BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir,
 				       bool detail, struct json_object **out);
 
+/*
+ * blktrack check: read the whole repository @dir (the catalog, every
+ * backup file in full, every delta map and hash file, every chain) and
+ * call @report with one sentence per problem. With @rebuild, reconstruct
+ * a missing or damaged catalog from the intact backup files (the old one
+ * is kept as catalog.damaged-TIMESTAMP; damaged files are reported and left
+ * out): -EALREADY when the catalog is sound and nothing needs fixing.
+ * 0 or -errno (the check itself failed); @res is filled in either case.
+ */
+typedef void (*blktrack_report_fn)(void *data, const char *problem);
+struct blktrack_check_result {
+	unsigned int problems;		/* lines reported */
+	unsigned int entries;		/* backups in the (rebuilt) catalog */
+	unsigned int left_out;		/* rebuild: damaged backup files not entered */
+	bool rebuilt;			/* a new catalog was written */
+	char aside[96];			/* the old catalog's new name, or "" */
+};
+BLKTRACK_EXPORT int blktrack_repo_check(struct blktrack_ctx *ctx, const char *dir,
+					bool rebuild, blktrack_report_fn report,
+					void *data, struct blktrack_check_result *res);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,8 @@
 #include <xxhash.h>
 
 #include "fdio.h"
+#include "bfile.h"
+#include "blockhash.h"
 #include "blockset.h"
 #include "repo.h"
 
@@ -624,8 +626,9 @@ static int catalog_check_sum(struct repo *r, const char *text, size_t len, bool 
 	if (v >= 0 && want == XXH3_64bits(text, line - text))
 		return 0;
 	return repo_set_error(r, -EBADMSG, "%s/" CATALOG ": checksum mismatch: the "
-			      "catalog is damaged; nothing was changed (put back a copy)",
-			      r->path);
+			      "catalog is damaged; nothing was changed (put back a copy, "
+			      "or rebuild it: 'blktrack check --repo %s --rebuild')",
+			      r->path, r->path);
 }
 
 static int catalog_load(struct repo *r)
@@ -662,7 +665,9 @@ static int catalog_load(struct repo *r)
 	}
 	if (version == REPO_CATALOG_VERSION && !has_sum) {
 		ret = repo_set_error(r, -EBADMSG, "%s/" CATALOG ": its checksum line is missing "
-				     "or damaged; nothing was changed (put back a copy)", r->path);
+				     "or damaged; nothing was changed (put back a copy, or "
+				     "rebuild it: 'blktrack check --repo %s --rebuild')",
+				     r->path, r->path);
 		goto out_put;
 	}
 	if (get_u64(root, "next_id", &r->next_id) ||
@@ -742,10 +747,11 @@ static int no_catalog(struct repo *r)
 	if (holds_backups(r))
 		return repo_set_error(r, -EUCLEAN,
 				      "%s holds backup files but no catalog (deleted, or moved "
-				      "to lost+found by fsck?); nothing was changed. Put the "
-				      "catalog back from a copy; to start a new repository, "
+				      "to lost+found by fsck?); nothing was changed. Rebuild the "
+				      "catalog from them with 'blktrack check --repo %s --rebuild' "
+				      "(or put it back from a copy); to start a new repository, "
 				      "move these files away and run 'blktrack init --repo %s'",
-				      r->path, r->path);
+				      r->path, r->path, r->path);
 	return repo_set_error(r, -ENOENT, "%s is not a blktrack repository (is a "
 			      "filesystem missing there? create one with 'blktrack init "
 			      "--repo %s')", r->path, r->path);
@@ -1687,4 +1693,513 @@ int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 		}
 	}
 	return 0;
+}
+
+/* ---- check and rebuild -------------------------------------------------- */
+
+struct reporter {
+	repo_report_fn fn;
+	void *data;
+	struct repo_check_result *out;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void report(struct reporter *rp, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	rp->out->problems++;
+	if (rp->fn)
+		rp->fn(rp->data, line);
+}
+
+/* A backup file on disk, read in full. */
+struct found {
+	uint64_t id;
+	int err;			/* 0: header, every record and the END digest verified */
+	char why[400];
+	struct bfile_header h;
+	struct bfile_stats st;
+};
+
+static int read_backup(struct repo *r, const char *name, struct found *f)
+{
+	struct bfile_reader *rd = NULL;
+	struct bfile_record rec;
+	int fd, err;
+
+	fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		f->err = -errno;
+		snprintf(f->why, sizeof(f->why), "%s", strerror(errno));
+		return f->err;
+	}
+	err = bfile_reader_open(fd, &f->h, &rd);
+	if (!err)
+		while ((err = bfile_read_record(rd, &rec)) > 0)
+			;
+	if (err < 0)
+		snprintf(f->why, sizeof(f->why), "%s", rd ? bfile_reader_error(rd) :
+			 strerror(-err));
+	if (rd)
+		bfile_reader_stats(rd, &f->st);
+	bfile_reader_free(rd);
+	close(fd);
+	f->err = err < 0 ? err : 0;
+	return f->err;
+}
+
+/* "N.bkt" (or N + @suffix): N, or 0 for anything else (.tmp included). */
+static uint64_t id_of(const char *name, const char *suffix)
+{
+	char *end;
+	uint64_t id;
+
+	if (name[0] < '1' || name[0] > '9')
+		return 0;
+	errno = 0;
+	id = strtoull(name, &end, 10);
+	return errno || strcmp(end, suffix) ? 0 : id;
+}
+
+static int cmp_found(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Every backups/ID.bkt, read in full, in id order; *@max_id: the highest
+ * id of any numbered file in backups/, deltas/ or hashes/.
+ */
+static int scan_backups(struct repo *r, struct found **out, size_t *n, uint64_t *max_id)
+{
+	static const char *const subs[] = { BACKUPS_DIR, DELTAS_DIR, HASHES_DIR };
+	static const char *const sufs[] = { ".bkt", ".set", ".bh" };
+	struct found *v = NULL;
+	size_t k = 0, cap = 0, s;
+	struct dirent *d;
+	DIR *dp;
+	int fd;
+
+	*max_id = 0;
+	for (s = 0; s < 3; s++) {
+		fd = openat(r->dirfd, subs[s], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		dp = fd < 0 ? NULL : fdopendir(fd);
+		if (!dp) {
+			if (fd >= 0)
+				close(fd);
+			if (s == 0) {
+				free(v);
+				return repo_set_error(r, -errno, "%s/" BACKUPS_DIR ": %s",
+						      r->path, strerror(errno));
+			}
+			continue;
+		}
+		while ((d = readdir(dp))) {
+			uint64_t id = id_of(d->d_name, sufs[s]);
+
+			if (!id)
+				continue;
+			if (id > *max_id)
+				*max_id = id;
+			if (s)
+				continue;
+			if (k == cap) {
+				struct found *nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+
+				if (!nv) {
+					closedir(dp);
+					free(v);
+					return -ENOMEM;
+				}
+				v = nv;
+			}
+			memset(&v[k], 0, sizeof(v[k]));
+			v[k++].id = id;
+		}
+		closedir(dp);
+	}
+	qsort(v, k, sizeof(*v), cmp_found);
+	for (s = 0; s < k; s++) {
+		char name[REPO_NAME_MAX];
+
+		backup_name(v[s].id, name);
+		read_backup(r, name, &v[s]);
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static void stamp_from_bfile(const struct bfile_header *h, const struct bfile_stamp *b,
+			     struct repo_stamp *s)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->volume_id, sizeof(s->volume_id), "%s", h->volume_id);
+	memcpy(s->generation, b->generation, 16);
+	s->epoch = b->epoch;
+	s->size = b->size;
+	s->block_size = b->block_size;
+}
+
+/* Whether the header of a sound backup file is the one @e describes. */
+static bool header_matches(const struct repo_entry *e, const struct bfile_header *h)
+{
+	return h->type == (uint32_t)e->type + 1 &&
+	       !strncmp(h->volume_id, e->to.volume_id, BFILE_VOLUME_ID_LEN - 1) &&
+	       !memcmp(h->to.generation, e->to.generation, 16) &&
+	       h->to.epoch == e->to.epoch && h->volume_size == e->to.size &&
+	       h->block_size == e->to.block_size;
+}
+
+/* The hash file of @e, when there is one: 0, or a problem reported. */
+static void check_hashes(struct repo *r, struct reporter *rp, const struct repo_entry *e)
+{
+	char name[REPO_NAME_MAX];
+	uint64_t size, sum;
+	uint32_t bs;
+	int fd, err;
+
+	repo_hashes_name(e->id, name);
+	fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;		/* dropped when a newer base committed */
+	err = bhash_check(fd, &size, &bs);
+	if (!err && e->has_hashes_sum && (fd_trailer(fd, &sum) || sum != e->hashes_sum))
+		err = -ESTALE;
+	close(fd);
+	if (err)
+		report(rp, "%s/%s (block hashes of backup %" PRIu64 "): %s", r->path, name,
+		       e->id, err == -ESTALE ? "not this backup's (the catalog records "
+		       "another checksum)" : "corrupt or truncated");
+}
+
+static struct repo *repo_bare(const char *path)
+{
+	struct repo *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->dirfd = r->lockfd = -1;
+	r->path = strdup(path);
+	if (!r->path) {
+		free(r);
+		return NULL;
+	}
+	r->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return r;
+}
+
+/* What check reads once the catalog is loaded (or not: @r->n == 0). */
+static void check_all(struct repo *r, struct reporter *rp, bool catalog,
+		      struct found *f, size_t nf)
+{
+	struct blockset *bs;
+	size_t i, k;
+
+	for (i = 0; catalog && i < r->n; i++) {
+		const struct repo_entry *e = &r->e[i];
+		struct found *ff = NULL;
+		uint64_t *ids, id = e->id;
+		size_t nids;
+
+		for (k = 0; k < nf; k++)
+			if (f[k].id == e->id)
+				ff = &f[k];
+		if (e->state == REPO_PENDING) {
+			report(rp, "backup %" PRIu64 ": pending (an interrupted backup: the "
+			       "next backup's recovery drops it)", e->id);
+			continue;
+		}
+		if (!ff)
+			report(rp, "backup %" PRIu64 ": %s/%s is missing", e->id, r->path, e->file);
+		else if (ff->err)
+			report(rp, "backup %" PRIu64 ": %s/%s: %s", e->id, r->path, e->file,
+			       ff->why);
+		else if (!header_matches(e, &ff->h))
+			report(rp, "backup %" PRIu64 ": %s/%s: its header is not the catalog's "
+			       "entry (type, volume or stamp differ)", e->id, r->path, e->file);
+		if (load_delta(r, e, &bs))
+			report(rp, "%s", r->err);
+		else
+			blockset_free(bs);
+		check_hashes(r, rp, e);
+		if (ff && !ff->err && repo_chain(r, id, &ids, &nids))
+			report(rp, "backup %" PRIu64 ": chain: %s", e->id, r->err);
+		else if (ff && !ff->err)
+			free(ids);
+	}
+	for (k = 0; k < nf; k++) {
+		if (catalog && repo_find(r, f[k].id))
+			continue;
+		if (f[k].err)
+			report(rp, "%s/" BACKUPS_DIR "/%" PRIu64 ".bkt: damaged or incomplete: %s",
+			       r->path, f[k].id, f[k].why);
+		else if (catalog)
+			report(rp, "%s/" BACKUPS_DIR "/%" PRIu64 ".bkt: a sound backup file the "
+			       "catalog does not name", r->path, f[k].id);
+	}
+}
+
+/* Load the catalog into @r; a problem is reported. */
+static bool check_catalog(struct repo *r, struct reporter *rp)
+{
+	if (!file_exists(r, CATALOG)) {
+		report(rp, "%s/" CATALOG ": missing", r->path);
+		return false;
+	}
+	r->err[0] = '\0';
+	if (catalog_load(r)) {
+		report(rp, "%s", r->err);
+		free(r->e);
+		r->e = NULL;
+		r->n = r->cap = 0;
+		return false;
+	}
+	return true;
+}
+
+int repo_check(const char *path, repo_report_fn fn, void *data,
+	       struct repo_check_result *out)
+{
+	struct reporter rp = { fn, data, out };
+	struct found *f = NULL;
+	uint64_t max_id;
+	struct repo *r;
+	size_t nf;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	r = repo_bare(path);
+	if (!r)
+		return -ENOMEM;
+	if (r->dirfd < 0) {
+		ret = repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	r->rdonly = true;
+	if (file_exists(r, LOCK_FILE)) {
+		ret = repo_lock(r, false);
+		if (ret)
+			goto out;
+	}
+	out->catalog_sound = check_catalog(r, &rp);
+	out->entries = r->n;
+	ret = scan_backups(r, &f, &nf, &max_id);
+	if (!ret)
+		check_all(r, &rp, out->catalog_sound, f, nf);
+out:
+	if (ret)
+		snprintf(out->error, sizeof(out->error), "%s",
+			 r->err[0] ? r->err : strerror(-ret));
+	free(f);
+	repo_close(r);
+	return ret;
+}
+
+/* The entry a sound backup file gives; its parent is set by the caller. */
+static void entry_from(struct repo *r, struct reporter *rp, const struct found *f,
+		       struct repo_entry *e)
+{
+	char name[REPO_NAME_MAX];
+	struct blockset *bs;
+	uint64_t size;
+	uint32_t bsz;
+	size_t len;
+	char *buf;
+	int fd;
+
+	memset(e, 0, sizeof(*e));
+	e->id = f->id;
+	e->type = (enum repo_type)(f->h.type - 1);
+	e->state = REPO_COMMITTED;
+	backup_name(f->id, e->file);
+	repo_delta_name(f->id, e->delta);
+	e->has_from = e->type != REPO_FULL && e->type != REPO_COPY;
+	if (e->has_from)
+		stamp_from_bfile(&f->h, &f->h.from, &e->from);
+	stamp_from_bfile(&f->h, &f->h.to, &e->to);
+	e->time = (int64_t)(f->h.ctime_ns / 1000000000u);
+	e->stored_bytes = f->st.stream_bytes;
+	e->changed_bytes = f->st.data_bytes + f->st.zero_bytes;
+	if (!read_file(r, e->delta, DELTA_MAX_BYTES, &buf, &len)) {
+		if (!blockset_deserialize(buf, len, &bs)) {
+			e->has_delta_sum = true;
+			e->delta_sum = trailer_of(buf, len);
+			e->changed_bytes = blockset_cardinality(bs) * e->to.block_size;
+			blockset_free(bs);
+		} else {
+			report(rp, "%s/%s (delta map of backup %" PRIu64 "): corrupt; left "
+			       "in place, the entry has none", r->path, e->delta, e->id);
+		}
+		free(buf);
+	} else {
+		report(rp, "%s/%s (delta map of backup %" PRIu64 "): missing", r->path,
+		       e->delta, e->id);
+	}
+	r->err[0] = '\0';
+	repo_hashes_name(f->id, name);
+	fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		if (!bhash_check(fd, &size, &bsz) && !fd_trailer(fd, &e->hashes_sum))
+			e->has_hashes_sum = true;
+		else
+			report(rp, "%s/%s (block hashes of backup %" PRIu64 "): corrupt; "
+			       "left in place, not entered", r->path, name, e->id);
+		close(fd);
+	}
+}
+
+static int cmp_entry_id(const void *a, const void *b)
+{
+	const struct repo_entry *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int repo_rebuild(const char *path, repo_report_fn fn, void *data,
+		 struct repo_check_result *out)
+{
+	struct reporter rp = { fn, data, out };
+	struct repo_entry *pending = NULL;	/* a sound catalog's pending entries */
+	size_t npending = 0;
+	struct found *f = NULL;
+	struct stat sb;
+	uint64_t max_id;
+	bool had_catalog;
+	struct repo *r;
+	size_t nf = 0, i, k;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	r = repo_bare(path);
+	if (!r)
+		return -ENOMEM;
+	if (r->dirfd < 0) {
+		ret = repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstatat(r->dirfd, BACKUPS_DIR, &sb, 0) || !S_ISDIR(sb.st_mode)) {
+		ret = repo_set_error(r, -ENOENT, "%s is not a blktrack repository (no "
+				     BACKUPS_DIR "/): nothing to rebuild", path);
+		goto out;
+	}
+	ret = repo_lock(r, true);
+	if (ret)
+		goto out;
+	had_catalog = file_exists(r, CATALOG);
+	out->catalog_sound = check_catalog(r, &rp);
+	ret = scan_backups(r, &f, &nf, &max_id);
+	if (ret)
+		goto out;
+	if (out->catalog_sound) {
+		check_all(r, &rp, true, f, nf);
+		if (!out->problems) {
+			ret = repo_set_error(r, -EALREADY, "%s: the catalog is sound and "
+					     "nothing needs fixing; it was left as it is", path);
+			goto out;
+		}
+		if (r->next_id > max_id + 1)
+			max_id = r->next_id - 1;
+		/*
+		 * A pending entry's file was never validated (backup-complete
+		 * comes before the commit): it stays pending, as it was, for
+		 * recovery to drop with its files; never entered as committed.
+		 */
+		pending = calloc(r->n + 1, sizeof(*pending));
+		if (!pending) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (i = 0; i < r->n; i++)
+			if (r->e[i].state == REPO_PENDING)
+				pending[npending++] = r->e[i];
+		free(r->e);
+		r->e = NULL;
+		r->n = r->cap = 0;
+	}
+	r->e = calloc(nf + npending + 1, sizeof(*r->e));
+	if (!r->e) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	r->cap = nf + npending + 1;
+	for (i = 0; i < nf; i++) {
+		for (k = 0; k < npending && pending[k].id != f[i].id; k++)
+			;
+		if (k < npending) {
+			report(&rp, "%s/" BACKUPS_DIR "/%" PRIu64 ".bkt: pending in the catalog "
+			       "(never committed): kept pending for recovery to drop", path,
+			       f[i].id);
+			continue;
+		}
+		if (f[i].err || f[i].h.type < BFILE_TYPE_FULL || f[i].h.type > BFILE_TYPE_RESYNC) {
+			out->left_out++;
+			report(&rp, "%s/" BACKUPS_DIR "/%" PRIu64 ".bkt: damaged or incomplete "
+			       "(%s); left in place, not entered", path, f[i].id,
+			       f[i].err ? f[i].why : "unknown type");
+			continue;
+		}
+		entry_from(r, &rp, &f[i], &r->e[r->n]);
+		/* The parent: the backup whose file id the header names. */
+		for (k = 0; k < i && r->e[r->n].has_from; k++)
+			if (!f[k].err && !memcmp(f[k].h.id, f[i].h.parent_id, BFILE_ID_LEN))
+				r->e[r->n].parent = f[k].id;
+		r->n++;
+	}
+	if (had_catalog) {
+		char stamp[32];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		unsigned int k2 = 1;
+		int lerr;
+
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+		snprintf(out->aside, sizeof(out->aside), CATALOG ".damaged-%s", stamp);
+		/* Two rebuilds in one second: catalog.damaged-TIMESTAMP.2... */
+		while ((lerr = linkat(r->dirfd, CATALOG, r->dirfd, out->aside, 0)) &&
+		       errno == EEXIST && ++k2 < 1000)
+			snprintf(out->aside, sizeof(out->aside), CATALOG ".damaged-%s.%u",
+				 stamp, k2);
+		if (lerr) {
+			ret = repo_set_error(r, -errno, "%s/%s: %s; nothing was changed",
+					     path, out->aside, strerror(errno));
+			out->aside[0] = '\0';
+			goto out;
+		}
+	}
+	for (k = 0; k < npending; k++)
+		r->e[r->n++] = pending[k];
+	qsort(r->e, r->n, sizeof(*r->e), cmp_entry_id);
+	r->next_id = max_id + 1;
+	ret = catalog_save(r);
+	if (ret)
+		goto out;
+	out->rebuilt = true;
+	out->entries = r->n;
+	for (i = 0; i < r->n; i++) {
+		uint64_t *ids;
+		size_t nids;
+
+		if (repo_chain(r, r->e[i].id, &ids, &nids))
+			report(&rp, "backup %" PRIu64 ": chain: %s", r->e[i].id, r->err);
+		else
+			free(ids);
+	}
+	r->err[0] = '\0';
+out:
+	if (ret)
+		snprintf(out->error, sizeof(out->error), "%s",
+			 r->err[0] ? r->err : strerror(-ret));
+	free(pending);
+	free(f);
+	repo_close(r);
+	return ret;
 }

@@ -245,3 +245,41 @@ int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 		 struct repo_recovery *out);
 
 #endif /* REPO_H */
+
+/* ---- check and rebuild (blktrack check) ---------------------------------- */
+
+/* One problem, a sentence naming the file (no newline). */
+typedef void (*repo_report_fn)(void *data, const char *problem);
+
+struct repo_check_result {
+	unsigned int problems;		/* lines reported */
+	unsigned int entries;		/* check: catalog entries; rebuild: entries written */
+	unsigned int left_out;		/* rebuild: damaged or incomplete backup files */
+	bool catalog_sound;		/* the catalog opened (checksum, syntax) */
+	bool rebuilt;			/* rebuild: a new catalog was written */
+	char aside[REPO_NAME_MAX];	/* rebuild: the old catalog's new name, or "" */
+	char error[512];		/* why, when -errno is returned */
+};
+
+/*
+ * Read the whole repository at @path under a shared lock: the catalog, every
+ * backup file in full (records, END digest, header against its entry), every
+ * delta map and hash file against the catalog's checksums, every chain, and
+ * the backup files the catalog does not name. Each problem goes to @fn.
+ * 0 (then out->problems tells whether it is sound) or -errno when the
+ * directory cannot be read at all.
+ */
+int repo_check(const char *path, repo_report_fn fn, void *data,
+	       struct repo_check_result *out);
+
+/*
+ * Reconstruct the catalog of @path from its backup files under the
+ * exclusive lock (doc/REPOSITORY.md, "Damage and rebuild"): each intact,
+ * complete backups/ID.bkt gives a committed entry; damaged ones are
+ * reported and left in place. The old catalog is kept as
+ * catalog.damaged-TIMESTAMP. -EALREADY (nothing changed) when the catalog
+ * is sound and check finds nothing to fix; -ENOENT when @path is not a
+ * repository (no backups/ directory).
+ */
+int repo_rebuild(const char *path, repo_report_fn fn, void *data,
+		 struct repo_check_result *out);

@@ -2345,6 +2345,26 @@ BLKTRACK_EXPORT int blktrack_repo_init(struct blktrack_ctx *ctx, const char *dir
 	return err;
 }
 
+BLKTRACK_EXPORT int blktrack_repo_check(struct blktrack_ctx *ctx, const char *dir,
+					bool rebuild, blktrack_report_fn report,
+					void *data, struct blktrack_check_result *res)
+{
+	struct repo_check_result rr;
+	int err;
+
+	err = rebuild ? repo_rebuild(dir, report, data, &rr) :
+			repo_check(dir, report, data, &rr);
+	if (err)
+		blktrack_set_error(ctx, err, "%s", rr.error);
+	memset(res, 0, sizeof(*res));
+	res->problems = rr.problems;
+	res->entries = rr.entries;
+	res->left_out = rr.left_out;
+	res->rebuilt = rr.rebuilt;
+	snprintf(res->aside, sizeof(res->aside), "%s", rr.aside);
+	return err;
+}
+
 BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir,
 				       bool detail, struct json_object **out)
 {

@@ -32,6 +32,7 @@ static const struct cmd *const commands[] = {
 	&cmd_backup,
 	&cmd_restore,
 	&cmd_verify,
+	&cmd_check,
 	&cmd_list,
 };
 
