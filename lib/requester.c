@@ -134,7 +134,7 @@ static int read_header(const char *path, struct bfile_header *h, char *msg, size
 	struct bfile_reader *rd;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
 		snprintf(msg, len, "%s: %s", path, strerror(-err));
@@ -1725,12 +1725,10 @@ static int member_read(struct chain *c, size_t k, record_fn fn, void *data)
 	const char *why = NULL;
 	int fd, err;
 
-	fd = open(m->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
+	err = repo_file_open(c->r, e->file, &fd);
+	if (err)
 		return chain_fail(c, BLKTRACK_FAIL_CHAIN, m->path, err, "%s (backup %" PRIu64
-				  "): %s", m->path, e->id, strerror(-err));
-	}
+				  ")", repo_error(c->r), e->id);
 	/* Read whole, in order: a bigger readahead keeps the disk busy. */
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	err = bfile_reader_open(fd, &m->h, &rd);
@@ -2053,7 +2051,7 @@ static void jfile_detail(struct json_object *o, const char *path, int *fails)
 	bool have = false;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	err = fd < 0 ? -errno : bfile_reader_open(fd, &h, &rd);
 	while (!err && (err = bfile_read_record(rd, &rec)) > 0) {
 		err = 0;
