@@ -348,6 +348,12 @@ struct blktrack_backup_opts {
 	const char *snapshot_store_path;
 	/* Use a snapshot_store_path that holds a filesystem or partition table. */
 	bool force;
+	/*
+	 * Seconds to wait for the repository's lock while another blktrack
+	 * holds it (backup --wait); 0: fail at once with -EBUSY; UINT_MAX:
+	 * no limit. Readers (restore, verify, list) take no lock.
+	 */
+	unsigned int lock_wait;
 };
 
 struct blktrack_backup_result {

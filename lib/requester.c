@@ -380,8 +380,8 @@ static int hash_carry(struct backup *b, uint64_t blk)
 /* Stop keeping hashes for this backup: a later resync takes a full. */
 static void hash_drop(struct backup *b, const char *why, int err)
 {
-	info(b->ctx, "no block hashes for this backup (%s: %s): a resync based on it "
-	     "will be a full backup", why, strerror(-err));
+	warning(b->ctx, "no block hashes for this backup (%s: %s): a resync based on it "
+		"will be a full backup", why, strerror(-err));
 	bhash_writer_abort(b->hw);
 	b->hw = NULL;
 	if (b->hw_fd >= 0)
@@ -702,18 +702,34 @@ static int same_media(struct backup *b, dev_t dev, uint64_t diskseq,
 	return -ESTALE;
 }
 
+/* Tests: BLKTRACK_TEST_FITHAW_FAIL=1 fails FITHAW (and leaves the filesystem frozen). */
+static int fs_thaw_or_test(int fd)
+{
+	if (getenv("BLKTRACK_TEST_FITHAW_FAIL")) {
+		close(fd);
+		return -EIO;
+	}
+	return fs_thaw(fd);
+}
+
+/*
+ * A filesystem left frozen stops every writer on it: the message says so
+ * and how to thaw it, at LOG_CRIT (shown even with -q), and the call fails.
+ */
 static int thaw(struct backup *b, struct blktrack_backup_result *res)
 {
 	int err = 0;
 
 	if (b->fs_fd >= 0) {
-		err = fs_thaw(b->fs_fd);
+		err = fs_thaw_or_test(b->fs_fd);
 		b->fs_fd = -1;
 		res->freeze_seconds = now() - b->frozen_at;
 		if (err) {
-			snprintf(b->msg, sizeof(b->msg), "writer filesystem: FITHAW %s: %s",
+			snprintf(b->msg, sizeof(b->msg), "writer filesystem: FITHAW %s: %s: the "
+				 "filesystem may be left FROZEN (thaw it with fsfreeze -u)",
 				 res->mount_point, strerror(-err));
 			res->failure = BLKTRACK_FAIL_WRITER;
+			crit(b->ctx, "%s", b->msg);
 		}
 	}
 	if (b->freeze_sent) {
@@ -1117,7 +1133,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		struct repo_recovery rec;
 
 		/* Never REPO_CREATE: a repository is made by blktrack init only. */
-		err = repo_open(o->repo, 0, &r);
+		err = repo_open_wait(o->repo, 0, o->lock_wait, &r);
 		if (err) {
 			blktrack_set_error(ctx, err, "%s", r ? repo_error(r) : strerror(-err));
 			goto out_close;
@@ -1140,8 +1156,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		if (err < 0)
 			goto out_close;
 		if (rec.action != REPO_ACTION_NONE) {
-			info(ctx, "recovery: %s of the pending checkpoint, %u entries dropped",
-			     res->recovery, rec.dropped);
+			warning(ctx, "recovery: %s of the pending checkpoint, %u entries dropped",
+				res->recovery, rec.dropped);
 			err = blktrack_status(ctx, dev, &st);
 			if (err < 0)
 				goto out_close;
@@ -1178,7 +1194,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	if (fs_mount_point(dev, res->mount_point, sizeof(res->mount_point)))
 		res->mount_point[0] = 0;
 	if (wevent(&b, res, "identify", false)) {
-		info(ctx, "%s (identify: ignored)", b.msg);
+		warning(ctx, "%s (identify failed: ignored)", b.msg);
 		res->failure = BLKTRACK_FAIL_ERROR;
 		b.msg[0] = 0;
 	}
@@ -1198,7 +1214,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			res->freeze = "external";
 			info(ctx, "%s is frozen already: it stays so", res->mount_point);
 		} else if (err == -EOPNOTSUPP) {
-			info(ctx, "%s cannot freeze: the read is fuzzy", res->mount_point);
+			warning(ctx, "%s cannot freeze: the read is fuzzy", res->mount_point);
 		} else {
 			snprintf(b.msg, sizeof(b.msg), "writer filesystem: FIFREEZE %s: %s",
 				 res->mount_point, strerror(-err));
@@ -1285,7 +1301,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		res->fell_back = true;
 		type = o->on_invalid == BLKTRACK_ON_INVALID_FULL ? BLKTRACK_BACKUP_FULL :
 		       BLKTRACK_BACKUP_RESYNC;
-		info(ctx, "%s; taking a %s backup", b.msg, type_env[type]);
+		warning(ctx, "%s; taking a %s backup", b.msg, type_env[type]);
 		b.msg[0] = 0;
 		err = 0;
 	}
@@ -1295,9 +1311,9 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		if (!err) {
 			err = hash_open_parent(&b, r, base, true);
 			if (err)
-				info(ctx, "backup %" PRIu64 " has no usable block hashes (%s): "
-				     "taking a full backup", base, err == -ESTALE ?
-				     "another volume size or block size" : strerror(-err));
+				warning(ctx, "backup %" PRIu64 " has no usable block hashes (%s): "
+					"taking a full backup", base, err == -ESTALE ?
+					"another volume size or block size" : strerror(-err));
 		}
 		if (!err)
 			err = whole_volume(st.dev_size, st.block_size, &want);
@@ -1543,17 +1559,22 @@ out_abort:
 	if (checkpointed && !committed && blktrack_abort(ctx, dev, &ck.stamp) < 0)
 		strncat(b.msg, " (and the kernel ABORT failed: the next backup repairs it)",
 			sizeof(b.msg) - strlen(b.msg) - 1);
-	blktrack_set_error(ctx, err, "%s", b.msg);
 	if (b.fs_fd >= 0 || b.freeze_sent) {
 		enum blktrack_failure f = res->failure;
 		char keep[8192];
 
 		memcpy(keep, b.msg, sizeof(keep));
-		if (thaw(&b, res))
-			info(ctx, "%s", b.msg);
+		/* The first failure stays the cause; a failed thaw is added to it. */
+		if (thaw(&b, res)) {
+			snprintf(keep + strlen(keep), sizeof(keep) - strlen(keep),
+				 " (and then %s)", b.msg);
+			if (!b.msg[0] || strncmp(b.msg, "writer filesystem:", 18))
+				crit(ctx, "thaw after a failure: %s", b.msg);
+		}
 		memcpy(b.msg, keep, sizeof(keep));
 		res->failure = f;
 	}
+	blktrack_set_error(ctx, err, "%s", b.msg);
 	if (b.events) {
 		char scratch[256];
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "snapshot", required_argument, NULL, 'P' },
 		{ "snapshot-store", required_argument, NULL, 'Z' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "wait", optional_argument, NULL, 'w' },
 		{ 0 }
 	};
 	struct blktrack_backup_opts o = { .progress = cli_progress,
@@ -240,6 +242,19 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'f':
 			o.force = true;
 			break;
+		case 'w':
+			if (!optarg) {
+				o.lock_wait = UINT_MAX;
+				break;
+			}
+			errno = 0;
+			secs = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || secs >= UINT_MAX) {
+				cli_err(NULL, "--wait: seconds (0: do not wait)");
+				return EXIT_USAGE;
+			}
+			o.lock_wait = secs;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
@@ -256,12 +271,18 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 	cli_progress_end();
 	if (err < 0) {
 		cli_fail(ctx, NULL, err);
-		cli_err(o.device, "nothing was backed up; the changes stay tracked");
-		return cli_failure_code(res.failure);
+		/* Committed in the catalog, only the kernel COMMIT failed: it is stored. */
+		if (res.id)
+			cli_err(o.device, "backup %" PRIu64 " is stored and restorable; only the "
+				"kernel checkpoint is not committed yet", res.id);
+		else
+			cli_err(o.device, "nothing was backed up; the changes stay tracked");
+		return res.failure == BLKTRACK_FAIL_NONE ? EXIT_ERROR :
+		       cli_failure_code(res.failure);
 	}
 	/* The library's notice is a debug line: say it here, on stderr. */
 	if (o.snapshot == BLKTRACK_SNAPSHOT_AUTO && !strcmp(res.snapshot, "freeze"))
-		cli_err(o.device, "--snapshot=auto: no copy-before-write snapshot (the module "
+		cli_warn(o.device, "--snapshot=auto: no copy-before-write snapshot (the module "
 			"has none, or the kernel refused its interception of writes: see the "
 			"kernel log); fell back to holding the freeze through the read");
 	if (json)
@@ -276,9 +297,9 @@ const struct cmd cmd_backup = {
 		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
 		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--no-compress]\n"
 		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES|PATH [--force]]\n"
-		"       [--json]",
-	.help = "Checkpoint DEV and store what changed in the repository DIR (created if\n"
-		"missing); a crash of an earlier run is repaired first.\n"
+		"       [--wait[=SECONDS]] [--json] [-q | -v]",
+	.help = "Checkpoint DEV and store what changed in the repository DIR (made by\n"
+		"blktrack init); a crash of an earlier run is repaired first.\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
 		"  -t, --type TYPE       full, incremental, differential, copy or resync; default:\n"
 		"                        incremental if DIR holds a base for the volume, else full\n"
@@ -317,6 +338,9 @@ const struct cmd cmd_backup = {
 		"                        One that holds a filesystem or partition table\n"
 		"                        (libblkid) is refused\n"
 		"      --force           use such a --snapshot-store all the same\n"
+		"      --wait[=SECONDS]  wait for the repository while another blktrack\n"
+		"                        writes it (SECONDS at most; no limit without);\n"
+		"                        by default a busy repository fails at once\n"
 		"  -j, --json            the summary as JSON\n"
 		"Prints a summary (type, changed and stored bytes, ratio, freeze, bytes\n"
 		"rewritten during the read, time); a progress line on standard error when it\n"
