@@ -1524,7 +1524,11 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		committed = true;
 		res->id = id;
 		crash_at("after-catalog");
-		err = blktrack_commit(ctx, dev, &ck.stamp);
+		/* Tests: BLKTRACK_TEST_COMMIT_FAIL=1, a COMMIT that fails (and is not sent). */
+		if (getenv("BLKTRACK_TEST_COMMIT_FAIL"))
+			err = blktrack_set_error(ctx, -EIO, "BLKTRACK_TEST_COMMIT_FAIL");
+		else
+			err = blktrack_commit(ctx, dev, &ck.stamp);
 		if (err < 0) {
 			blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in the "
 					   "repository, but the kernel COMMIT failed (%s); the "

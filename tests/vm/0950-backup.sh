@@ -281,6 +281,27 @@ point p14 --wait=120
 wait $holder
 restore_point p14
 
+echo "# ---- only the kernel COMMIT fails: said so, the backup is stored; the next run commits it"
+write_files p
+echo "+ BLKTRACK_TEST_COMMIT_FAIL=1 blktrack backup /dev/vda1 --repo $R"
+BLKTRACK_TEST_COMMIT_FAIL=1 blktrack backup /dev/vda1 --repo "$R" >/dev/null 2>"$BT_TMP/err"
+rc=$?
+cat "$BT_TMP/err"
+assert_eq "backup whose kernel COMMIT fails: exit" $rc 1
+id15=$(($(cat "$BT_TMP/id.p14") + 1))
+grep -q "backup $id15 is committed in the repository, but the kernel COMMIT failed" \
+	"$BT_TMP/err" || fail "the COMMIT failure is not said"
+grep -q "backup $id15 is stored and restorable; only the kernel checkpoint" "$BT_TMP/err" ||
+	fail "the CLI does not say the backup is stored"
+grep -q "nothing was backed up" "$BT_TMP/err" && fail "the CLI says nothing was backed up"
+assert_status /dev/vda1 pending yes
+write_files q
+point p16
+assert_field p16 recovery commit
+assert_field p16 type incremental
+assert_field p16 parent $id15
+restore_point p16
+
 run umount $mnt
 bt detach /dev/vda1
 check_no_leak
