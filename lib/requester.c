@@ -1206,7 +1206,11 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	if (err)
 		goto out_abort;
 	if (!o->no_fs_freeze && res->mount_point[0]) {
-		err = fs_freeze(res->mount_point, &b.fs_fd);
+		/* Tests: BLKTRACK_TEST_FIFREEZE_UNSUPPORTED=1, a filesystem without freeze. */
+		if (getenv("BLKTRACK_TEST_FIFREEZE_UNSUPPORTED"))
+			err = -EOPNOTSUPP;
+		else
+			err = fs_freeze(res->mount_point, &b.fs_fd);
 		b.frozen_at = now();
 		if (!err) {
 			res->freeze = "held";

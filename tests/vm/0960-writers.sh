@@ -244,6 +244,15 @@ rm "$FLAGS/veto-identify"
 assert_eq "backup -q with identify failing: exit" $rc 0
 grep -q "warning" "$BT_TMP/err.idfailq" && fail "-q shows a warning"
 
+echo "# ---- a filesystem that cannot freeze: the backup goes on, with a warning"
+export BLKTRACK_TEST_FIFREEZE_UNSUPPORTED=1
+backup nofreeze
+unset BLKTRACK_TEST_FIFREEZE_UNSUPPORTED
+assert_eq "backup of a filesystem that cannot freeze: exit" $rc 0
+assert_eq "freeze of a filesystem that cannot freeze" "$(jfield "$BT_TMP/out.nofreeze" freeze)" none
+grep -q "^blktrack: warning: $mnt cannot freeze: the read is fuzzy$" "$BT_TMP/err.nofreeze" ||
+	fail "a fuzzy read is not a warning"
+
 echo "# ---- FITHAW fails on an error path: loud, non-zero, the filesystem left frozen said"
 n=$(entries)
 touch "$FLAGS/veto-post-snapshot"
