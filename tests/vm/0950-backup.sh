@@ -261,10 +261,11 @@ restore_point p13
 
 echo "# ---- list and verify beside a writer; backup fails at once, or --wait[=SECONDS]"
 rm -f "$BT_TMP/locked"
-flock "$R/lock" sh -c "touch $BT_TMP/locked; sleep 12" &
+/blktrack/build/vmprogs/lockhold "$R/lock" 20 "$BT_TMP/locked" &
 holder=$!
 i=0
 while [ ! -e "$BT_TMP/locked" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -e "$BT_TMP/locked" ] || fail "lockhold did not take the lock"
 bt list --repo "$R" >/dev/null
 bt verify --repo "$R" --backup "$(cat "$BT_TMP/id.p13")" >/dev/null
 blktrack backup /dev/vda1 --repo "$R" 2>"$BT_TMP/err"; rc=$?
