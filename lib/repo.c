@@ -748,8 +748,9 @@ static int repo_lock(struct repo *r, bool create)
 			return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", r->path,
 					      strerror(errno));
 		if (r->wait != REPO_WAIT_FOREVER && tenths >= 10ULL * r->wait)
-			return repo_set_error(r, -EBUSY, "%s: in use by another blktrack%s",
-					      r->path, r->wait ? " (waited in vain)" :
+			return repo_set_error(r, -EBUSY,
+					      "%s: in use by another blktrack%s", r->path,
+					      r->wait ? " (waited in vain)" :
 					      " (--wait waits for it)");
 		usleep(100000);
 		tenths++;
@@ -771,19 +772,19 @@ static int repo_check_dir(struct repo *r)
 	if (fstat(r->dirfd, &st))
 		return repo_set_error(r, -errno, "%s: %s", r->path, strerror(errno));
 	if (st.st_uid != geteuid())
-		return repo_set_error(r, -EPERM, "%s is owned by uid %u, not by uid %u that "
-				      "runs blktrack: refused", r->path,
+		return repo_set_error(r, -EPERM, "%s is owned by uid %u, not by uid %u "
+				      "that runs blktrack: refused", r->path,
 				      (unsigned int)st.st_uid, (unsigned int)geteuid());
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return repo_set_error(r, -EPERM, "%s is writable by %s (mode %04o): refused "
-				      "(chmod go-w %s)", r->path, st.st_mode & S_IWOTH ?
-				      "others" : "its group", (unsigned int)(st.st_mode & 07777),
-				      r->path);
+		return repo_set_error(r, -EPERM, "%s is writable by %s (mode %04o): "
+				      "refused (chmod go-w %s)", r->path,
+				      st.st_mode & S_IWOTH ? "others" : "its group",
+				      (unsigned int)(st.st_mode & 07777), r->path);
 	for (i = 0; i < 3; i++)
 		if (!fstatat(r->dirfd, subs[i], &st, AT_SYMLINK_NOFOLLOW) &&
 		    !S_ISDIR(st.st_mode))
-			return repo_set_error(r, -ELOOP, "%s/%s is not a directory (a symbolic "
-					      "link?): refused", r->path, subs[i]);
+			return repo_set_error(r, -ELOOP, "%s/%s is not a directory (a "
+					      "symbolic link?): refused", r->path, subs[i]);
 	return 0;
 }
 
@@ -1305,7 +1306,8 @@ static int create_tmp(struct repo *r, uint64_t id, const char *name, int *fd)
 	if (ret)
 		return ret;
 	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
-	*fd = openat(r->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	*fd = openat(r->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		     0600);
 	if (*fd < 0)
 		return repo_open_error(r, tmp);
 	return 0;

@@ -95,7 +95,8 @@ struct repo_entry {
  * -EPERM when the directory is not owned by the effective uid or is
  * writable by group or others; -ELOOP when the catalog, the lock or a
  * subdirectory is a symbolic link (files are opened with O_NOFOLLOW relative
- * to the directory, never by path); -ENOENT when @path is not a repository (nothing is created there);
+ * to the directory, never by path); -ENOENT when @path is not a repository
+ * (nothing is created there);
  * -EUCLEAN when it holds backup files but no catalog; -EBADMSG for a
  * damaged catalog (checksum, syntax, two entries naming one file);
  * -EPROTONOSUPPORT for a newer version. With REPO_CREATE, create a

@@ -725,8 +725,9 @@ static int thaw(struct backup *b, struct blktrack_backup_result *res)
 		b->fs_fd = -1;
 		res->freeze_seconds = now() - b->frozen_at;
 		if (err) {
-			snprintf(b->msg, sizeof(b->msg), "writer filesystem: FITHAW %s: %s: the "
-				 "filesystem may be left FROZEN (thaw it with fsfreeze -u)",
+			snprintf(b->msg, sizeof(b->msg),
+				 "writer filesystem: FITHAW %s: %s: the filesystem may be "
+				 "left FROZEN (thaw it with fsfreeze -u)",
 				 res->mount_point, strerror(-err));
 			res->failure = BLKTRACK_FAIL_WRITER;
 			crit(b->ctx, "%s", b->msg);
@@ -1156,8 +1157,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		if (err < 0)
 			goto out_close;
 		if (rec.action != REPO_ACTION_NONE) {
-			warning(ctx, "recovery: %s of the pending checkpoint, %u entries dropped",
-				res->recovery, rec.dropped);
+			warning(ctx, "recovery: %s of the pending checkpoint, %u entries "
+				"dropped", res->recovery, rec.dropped);
 			err = blktrack_status(ctx, dev, &st);
 			if (err < 0)
 				goto out_close;
