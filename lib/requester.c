@@ -1535,9 +1535,11 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		else
 			err = blktrack_commit(ctx, dev, &ck.stamp);
 		if (err < 0) {
+			/* The kernel's reason, copied: the context's message is rewritten. */
+			snprintf(b.msg, sizeof(b.msg), "%s", blktrack_get_error(ctx));
 			blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in the "
 					   "repository, but the kernel COMMIT failed (%s); the "
-					   "next backup finishes it", id, blktrack_get_error(ctx));
+					   "next backup finishes it", id, b.msg);
 			goto out_close;
 		}
 		checkpointed = false;

@@ -290,8 +290,8 @@ rc=$?
 cat "$BT_TMP/err"
 assert_eq "backup whose kernel COMMIT fails: exit" $rc 1
 id15=$(($(cat "$BT_TMP/id.p14") + 1))
-grep -q "backup $id15 is committed in the repository, but the kernel COMMIT failed" \
-	"$BT_TMP/err" || fail "the COMMIT failure is not said"
+grep -q "^blktrack: backup $id15 is committed in the repository, but the kernel COMMIT failed (BLKTRACK_TEST_COMMIT_FAIL); the next backup finishes it$" \
+	"$BT_TMP/err" || fail "the COMMIT failure is not said, with its cause"
 grep -q "backup $id15 is stored and restorable; only the kernel checkpoint" "$BT_TMP/err" ||
 	fail "the CLI does not say the backup is stored"
 grep -q "nothing was backed up" "$BT_TMP/err" && fail "the CLI says nothing was backed up"
