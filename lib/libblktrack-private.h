@@ -32,6 +32,14 @@ void blktrack_log(const struct blktrack_ctx *ctx, int priority,
 
 #define dbg(ctx, ...)	blktrack_log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
 #define info(ctx, ...)	blktrack_log_cond(ctx, LOG_INFO, __VA_ARGS__)
+/*
+ * What a user must hear of even when the call succeeds (a fuzzy read, a
+ * fall-back, a writer's failure that was ignored): the CLI shows
+ * LOG_WARNING by default. crit(): a system left in a bad state (a
+ * filesystem left frozen), shown even with -q.
+ */
+#define warning(ctx, ...) blktrack_log_cond(ctx, LOG_WARNING, __VA_ARGS__)
+#define crit(ctx, ...)	blktrack_log_cond(ctx, LOG_CRIT, __VA_ARGS__)
 
 /* Record a message for blktrack_get_error(), log it at debug, return @err. */
 int blktrack_set_error(struct blktrack_ctx *ctx, int err, const char *format, ...)

@@ -358,10 +358,13 @@ struct blktrack_backup_opts {
 	/* Use a snapshot_store_path that holds a filesystem or partition table. */
 	bool force;
 	/*
-	 * The volume's requester lock, held from recovery to COMMIT or ABORT
-	 * (doc/REPOSITORY.md): NULL is /run/blktrack. lock_wait: 0 fail at
-	 * once (-EBUSY, the message names the holder's pid), > 0 wait up to
-	 * that many seconds (then -ETIMEDOUT), < 0 wait as long as it takes.
+	 * --wait: how long to wait for the volume's requester lock (held from
+	 * recovery to COMMIT or ABORT, doc/REPOSITORY.md) and for the
+	 * repository's lock while another blktrack holds them: 0 fail at once
+	 * (-EBUSY, the message names the holder's pid), > 0 wait up to that
+	 * many seconds (then -ETIMEDOUT), < 0 wait as long as it takes.
+	 * Readers (restore, verify, list) take no lock. lock_dir: where the
+	 * volumes' locks are, NULL is /run/blktrack.
 	 */
 	const char *lock_dir;
 	int lock_wait;

@@ -47,6 +47,7 @@ struct repo {
 	int dirfd;
 	int lockfd;
 	bool rdonly;
+	unsigned int wait;	/* seconds to wait for the lock */
 	struct repo_entry *e;
 	size_t n, cap;
 	uint64_t next_id;
@@ -212,6 +213,22 @@ bool repo_stamp_equal(const struct repo_stamp *a, const struct repo_stamp *b)
 
 /* ---- durable files ------------------------------------------------------ */
 
+/*
+ * Every file of the repository is opened relative to r->dirfd with
+ * O_NOFOLLOW: a symbolic link planted in the repository never makes us
+ * read, truncate or write a file outside it.
+ */
+static int repo_open_error(struct repo *r, const char *name)
+{
+	int err = errno;
+
+	if (err == ELOOP)
+		return repo_set_error(r, -ELOOP, "%s/%s is a symbolic link: refused "
+				      "(repository files are never followed out of it)",
+				      r->path, name);
+	return repo_set_error(r, -err, "%s/%s: %s", r->path, name, strerror(err));
+}
+
 static int fsync_dir(struct repo *r, const char *sub)
 {
 	int fd = openat(r->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -240,7 +257,8 @@ static int write_atomic(struct repo *r, const char *dir, const char *name,
 	r->replaced = false;
 	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
 	ret = fault("open", name);
-	fd = ret ? -1 : openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = ret ? -1 : openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+				     O_CLOEXEC, 0600);
 	if (fd < 0) {
 		ret = ret ? ret : -errno;
 		return repo_set_error(r, ret, "%s/%s: %s", r->path, tmp, strerror(-ret));
@@ -278,10 +296,9 @@ static int read_file(struct repo *r, const char *name, uint64_t max,
 	char *p;
 	int fd, ret = 0;
 
-	fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC);
+	fd = openat(r->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return repo_set_error(r, -errno, "%s/%s: %s", r->path, name,
-				      strerror(errno));
+		return repo_open_error(r, name);
 	if (fstat(fd, &st)) {
 		ret = -errno;
 		goto out_close;
@@ -321,7 +338,9 @@ static bool file_exists(struct repo *r, const char *name)
 {
 	struct stat st;
 
-	return !fstatat(r->dirfd, name, &st, 0) && S_ISREG(st.st_mode);
+	/* A symbolic link "exists" here: opening it then fails with ELOOP. */
+	return !fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) &&
+	       (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
 }
 
 /* ---- the catalog: JSON -------------------------------------------------- */
@@ -757,23 +776,60 @@ static int no_catalog(struct repo *r)
 			      "--repo %s')", r->path, r->path);
 }
 
+/* The writer's lock; r->wait seconds at most (polled) for another to let go. */
 static int repo_lock(struct repo *r, bool create)
 {
-	r->lockfd = openat(r->dirfd, LOCK_FILE, (r->rdonly ? O_RDONLY : O_RDWR) |
-			   (create ? O_CREAT : 0) | O_CLOEXEC, 0600);
+	unsigned int tenths = 0;
+
+	r->lockfd = openat(r->dirfd, LOCK_FILE, O_RDWR | (create ? O_CREAT : 0) |
+			   O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (r->lockfd < 0) {
 		if (errno == ENOENT)
 			return no_catalog(r);
-		return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", r->path,
-				      strerror(errno));
+		return repo_open_error(r, LOCK_FILE);
 	}
-	if (flock(r->lockfd, (r->rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
-		if (errno == EWOULDBLOCK)
+	while (flock(r->lockfd, LOCK_EX | LOCK_NB)) {
+		if (errno != EWOULDBLOCK)
+			return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", r->path,
+					      strerror(errno));
+		if (r->wait != REPO_WAIT_FOREVER && tenths >= 10ULL * r->wait)
 			return repo_set_error(r, -EBUSY,
-					      "%s: in use by another blktrack", r->path);
-		return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", r->path,
-				      strerror(errno));
+					      "%s: in use by another blktrack%s", r->path,
+					      r->wait ? " (waited in vain)" :
+					      " (--wait waits for it)");
+		usleep(100000);
+		tenths++;
 	}
+	return 0;
+}
+
+/*
+ * The repository directory must be ours and closed to others: whoever can
+ * write into it can plant or replace any file we read or write. Its
+ * subdirectories must be directories, not links out of it.
+ */
+static int repo_check_dir(struct repo *r)
+{
+	static const char *const subs[] = { BACKUPS_DIR, DELTAS_DIR, HASHES_DIR };
+	struct stat st;
+	unsigned int i;
+
+	if (fstat(r->dirfd, &st))
+		return repo_set_error(r, -errno, "%s: %s", r->path, strerror(errno));
+	if (st.st_uid != geteuid())
+		return repo_set_error(r, -EPERM, "%s is owned by uid %u, not by uid %u "
+				      "that runs blktrack: refused", r->path,
+				      (unsigned int)st.st_uid, (unsigned int)geteuid());
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return repo_set_error(r, -EPERM, "%s is writable by %s (mode %04o): "
+				      "refused (chmod go-w %s)", r->path,
+				      st.st_mode & S_IWOTH ? "others" : "its group",
+				      (unsigned int)(st.st_mode & 07777), r->path);
+	for (i = 0; i < 3; i++)
+		if (!fstatat(r->dirfd, subs[i], &st, AT_SYMLINK_NOFOLLOW) &&
+		    !S_ISDIR(st.st_mode))
+			return repo_set_error(r, -ELOOP, "%s/%s is not a directory (a "
+					      "symbolic link?): refused", r->path, subs[i]);
 	return 0;
 }
 
@@ -817,6 +873,12 @@ static int repo_init(struct repo *r)
 
 int repo_open(const char *path, unsigned int flags, struct repo **out)
 {
+	return repo_open_wait(path, flags, 0, out);
+}
+
+int repo_open_wait(const char *path, unsigned int flags, unsigned int wait,
+		   struct repo **out)
+{
 	struct repo *r = calloc(1, sizeof(*r));
 	int ret;
 
@@ -825,6 +887,7 @@ int repo_open(const char *path, unsigned int flags, struct repo **out)
 		return -ENOMEM;
 	r->dirfd = r->lockfd = -1;
 	r->rdonly = flags & REPO_RDONLY;
+	r->wait = wait;
 	r->path = strdup(path);
 	if (!r->path)
 		return -ENOMEM;
@@ -838,12 +901,17 @@ int repo_open(const char *path, unsigned int flags, struct repo **out)
 			return no_catalog(r);
 		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
 	}
+	ret = repo_check_dir(r);
+	if (ret)
+		return ret;
 	if (flags & REPO_CREATE)
 		ret = repo_init(r);
 	else if (!file_exists(r, CATALOG))
 		ret = no_catalog(r);	/* before the lock: create nothing here */
+	else if (!r->rdonly)
+		ret = repo_lock(r, true);
 	else
-		ret = repo_lock(r, !r->rdonly);
+		ret = 0;		/* readers: the catalog is replaced atomically */
 	if (ret)
 		return ret;
 	r->err[0] = '\0';
@@ -1312,9 +1380,10 @@ static int create_tmp(struct repo *r, uint64_t id, const char *name, int *fd)
 	if (ret)
 		return ret;
 	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
-	*fd = openat(r->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	*fd = openat(r->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		     0600);
 	if (*fd < 0)
-		return repo_set_error(r, -errno, "%s/%s: %s", r->path, tmp, strerror(errno));
+		return repo_open_error(r, tmp);
 	return 0;
 }
 
@@ -1409,9 +1478,9 @@ int repo_hashes_open(struct repo *r, uint64_t id, int *fd)
 	int ret;
 
 	repo_hashes_name(id, name);
-	*fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC);
+	*fd = openat(r->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (*fd < 0)
-		return repo_set_error(r, -errno, "%s/%s: %s", r->path, name, strerror(errno));
+		return repo_open_error(r, name);
 	if (!e || !e->has_hashes_sum)
 		return 0;
 	ret = fd_trailer(*fd, &sum);
@@ -1425,6 +1494,14 @@ int repo_hashes_open(struct repo *r, uint64_t id, int *fd)
 				      name, id, ret == -ESTALE ? "not this backup's (the catalog "
 				      "records another checksum)" : "corrupt");
 	}
+	return 0;
+}
+
+int repo_file_open(struct repo *r, const char *name, int *fd)
+{
+	*fd = openat(r->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0)
+		return repo_open_error(r, name);
 	return 0;
 }
 

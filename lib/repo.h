@@ -27,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <linux/blktrack.h>
 
@@ -90,12 +91,20 @@ struct repo_entry {
 /* ---- opening, the lock, the catalog ------------------------------------- */
 
 #define REPO_CREATE	0x1	/* blktrack init: a new repository, never over one */
-#define REPO_RDONLY	0x2	/* shared lock, no update allowed */
+#define REPO_RDONLY	0x2	/* no lock, no update allowed */
+#define REPO_WAIT_FOREVER	UINT_MAX
 
 /*
- * Open the repository at @path and take its lock (flock on DIR/lock):
- * exclusive, or shared with REPO_RDONLY. -EBUSY when another process holds
- * it; -ENOENT when @path is not a repository (nothing is created there);
+ * Open the repository at @path and take its lock (flock on DIR/lock,
+ * exclusive). REPO_RDONLY takes no lock: the catalog is replaced
+ * atomically and a committed backup's files never change, so a reader runs
+ * beside a writer. -EBUSY when another process holds the lock (after
+ * @wait seconds with repo_open_wait(), REPO_WAIT_FOREVER: no limit);
+ * -EPERM when the directory is not owned by the effective uid or is
+ * writable by group or others; -ELOOP when the catalog, the lock or a
+ * subdirectory is a symbolic link (files are opened with O_NOFOLLOW relative
+ * to the directory, never by path); -ENOENT when @path is not a repository
+ * (nothing is created there);
  * -EUCLEAN when it holds backup files but no catalog; -EBADMSG for a
  * damaged catalog (checksum, syntax, two entries naming one file);
  * -EPROTONOSUPPORT for a newer version. With REPO_CREATE, create a
@@ -106,6 +115,8 @@ struct repo_entry {
  * with repo_close().
  */
 int repo_open(const char *path, unsigned int flags, struct repo **out);
+int repo_open_wait(const char *path, unsigned int flags, unsigned int wait,
+		   struct repo **out);
 void repo_close(struct repo *r);
 const char *repo_error(const struct repo *r);
 const char *repo_path(const struct repo *r);
@@ -198,6 +209,8 @@ void repo_hashes_name(uint64_t id, char out[REPO_NAME_MAX]);
 int repo_hashes_create(struct repo *r, uint64_t id, int *fd);
 int repo_hashes_install(struct repo *r, uint64_t id, int fd);
 int repo_hashes_open(struct repo *r, uint64_t id, int *fd);
+/* Open the repository file @name (e.g. an entry's file) read-only: -ELOOP for a link. */
+int repo_file_open(struct repo *r, const char *name, int *fd);
 /* Replace the delta of pending @id (a resync knows its set after the read). */
 int repo_set_delta(struct repo *r, uint64_t id, const struct blockset *delta);
 /* (c) Mark @id committed (its backup file must be installed); durable. */

@@ -135,7 +135,7 @@ static int read_header(const char *path, struct bfile_header *h, char *msg, size
 	struct bfile_reader *rd;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
 		snprintf(msg, len, "%s: %s", path, strerror(-err));
@@ -381,8 +381,8 @@ static int hash_carry(struct backup *b, uint64_t blk)
 /* Stop keeping hashes for this backup: a later resync takes a full. */
 static void hash_drop(struct backup *b, const char *why, int err)
 {
-	info(b->ctx, "no block hashes for this backup (%s: %s): a resync based on it "
-	     "will be a full backup", why, strerror(-err));
+	warning(b->ctx, "no block hashes for this backup (%s: %s): a resync based on it "
+		"will be a full backup", why, strerror(-err));
 	bhash_writer_abort(b->hw);
 	b->hw = NULL;
 	if (b->hw_fd >= 0)
@@ -744,18 +744,35 @@ static int exact_checkpoint(struct backup *b, const struct blktrack_status *st,
 	return -EXDEV;
 }
 
+/* Tests: BLKTRACK_TEST_FITHAW_FAIL=1 fails FITHAW (and leaves the filesystem frozen). */
+static int fs_thaw_or_test(int fd)
+{
+	if (getenv("BLKTRACK_TEST_FITHAW_FAIL")) {
+		close(fd);
+		return -EIO;
+	}
+	return fs_thaw(fd);
+}
+
+/*
+ * A filesystem left frozen stops every writer on it: the message says so
+ * and how to thaw it, at LOG_CRIT (shown even with -q), and the call fails.
+ */
 static int thaw(struct backup *b, struct blktrack_backup_result *res)
 {
 	int err = 0;
 
 	if (b->fs_fd >= 0) {
-		err = fs_thaw(b->fs_fd);
+		err = fs_thaw_or_test(b->fs_fd);
 		b->fs_fd = -1;
 		res->freeze_seconds = now() - b->frozen_at;
 		if (err) {
-			snprintf(b->msg, sizeof(b->msg), "writer filesystem: FITHAW %s: %s",
+			snprintf(b->msg, sizeof(b->msg),
+				 "writer filesystem: FITHAW %s: %s: the filesystem may be "
+				 "left FROZEN (thaw it with fsfreeze -u)",
 				 res->mount_point, strerror(-err));
 			res->failure = BLKTRACK_FAIL_WRITER;
+			crit(b->ctx, "%s", b->msg);
 		}
 	}
 	if (b->freeze_sent) {
@@ -1216,7 +1233,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		struct repo_recovery rec;
 
 		/* Never REPO_CREATE: a repository is made by blktrack init only. */
-		err = repo_open(o->repo, 0, &r);
+		err = repo_open_wait(o->repo, 0, o->lock_wait < 0 ? REPO_WAIT_FOREVER :
+				     (unsigned int)o->lock_wait, &r);
 		if (err) {
 			blktrack_set_error(ctx, err, "%s", r ? repo_error(r) : strerror(-err));
 			goto out_close;
@@ -1239,8 +1257,8 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		if (err < 0)
 			goto out_close;
 		if (rec.action != REPO_ACTION_NONE) {
-			info(ctx, "recovery: %s of the pending checkpoint, %u entries dropped",
-			     res->recovery, rec.dropped);
+			warning(ctx, "recovery: %s of the pending checkpoint, %u entries "
+				"dropped", res->recovery, rec.dropped);
 			err = blktrack_status(ctx, dev, &st);
 			if (err < 0)
 				goto out_close;
@@ -1277,7 +1295,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	if (fs_mount_point(dev, res->mount_point, sizeof(res->mount_point)))
 		res->mount_point[0] = 0;
 	if (wevent(&b, res, "identify", false)) {
-		info(ctx, "%s (identify: ignored)", b.msg);
+		warning(ctx, "%s (identify failed: ignored)", b.msg);
 		res->failure = BLKTRACK_FAIL_ERROR;
 		b.msg[0] = 0;
 	}
@@ -1289,7 +1307,11 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	if (err)
 		goto out_abort;
 	if (!o->no_fs_freeze && res->mount_point[0]) {
-		err = fs_freeze(res->mount_point, &b.fs_fd);
+		/* Tests: BLKTRACK_TEST_FIFREEZE_UNSUPPORTED=1, a filesystem without freeze. */
+		if (getenv("BLKTRACK_TEST_FIFREEZE_UNSUPPORTED"))
+			err = -EOPNOTSUPP;
+		else
+			err = fs_freeze(res->mount_point, &b.fs_fd);
 		b.frozen_at = now();
 		if (!err) {
 			res->freeze = "held";
@@ -1297,7 +1319,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 			res->freeze = "external";
 			info(ctx, "%s is frozen already: it stays so", res->mount_point);
 		} else if (err == -EOPNOTSUPP) {
-			info(ctx, "%s cannot freeze: the read is fuzzy", res->mount_point);
+			warning(ctx, "%s cannot freeze: the read is fuzzy", res->mount_point);
 		} else {
 			snprintf(b.msg, sizeof(b.msg), "writer filesystem: FIFREEZE %s: %s",
 				 res->mount_point, strerror(-err));
@@ -1393,7 +1415,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		snprintf(res->fell_back_why, sizeof(res->fell_back_why), "%s", b.msg);
 		type = o->on_invalid == BLKTRACK_ON_INVALID_FULL ? BLKTRACK_BACKUP_FULL :
 		       BLKTRACK_BACKUP_RESYNC;
-		info(ctx, "%s; taking a %s backup", b.msg, type_env[type]);
+		warning(ctx, "%s; taking a %s backup", b.msg, type_env[type]);
 		b.msg[0] = 0;
 		err = 0;
 	}
@@ -1403,9 +1425,9 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		if (!err) {
 			err = hash_open_parent(&b, r, base, true);
 			if (err)
-				info(ctx, "backup %" PRIu64 " has no usable block hashes (%s): "
-				     "taking a full backup", base, err == -ESTALE ?
-				     "another volume size or block size" : strerror(-err));
+				warning(ctx, "backup %" PRIu64 " has no usable block hashes (%s): "
+					"taking a full backup", base, err == -ESTALE ?
+					"another volume size or block size" : strerror(-err));
 		}
 		if (!err)
 			err = whole_volume(st.dev_size, st.block_size, &want);
@@ -1618,7 +1640,11 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		committed = true;
 		res->id = id;
 		crash_at("after-catalog");
-		err = blktrack_commit(ctx, dev, &ck.stamp);
+		/* Tests: BLKTRACK_TEST_COMMIT_FAIL=1, a COMMIT that fails (and is not sent). */
+		if (getenv("BLKTRACK_TEST_COMMIT_FAIL"))
+			err = blktrack_set_error(ctx, -EIO, "BLKTRACK_TEST_COMMIT_FAIL");
+		else
+			err = blktrack_commit(ctx, dev, &ck.stamp);
 		if (err < 0) {
 			/* The context's message is the buffer set_error writes. */
 			snprintf(b.msg, sizeof(b.msg), "%s", blktrack_get_error(ctx));
@@ -1665,17 +1691,22 @@ out_abort:
 	if (checkpointed && !committed && blktrack_abort(ctx, dev, &ck.stamp) < 0)
 		strncat(b.msg, " (and the kernel ABORT failed: the next backup repairs it)",
 			sizeof(b.msg) - strlen(b.msg) - 1);
-	blktrack_set_error(ctx, err, "%s", b.msg);
 	if (b.fs_fd >= 0 || b.freeze_sent) {
 		enum blktrack_failure f = res->failure;
 		char keep[8192];
 
 		memcpy(keep, b.msg, sizeof(keep));
-		if (thaw(&b, res))
-			info(ctx, "%s", b.msg);
+		/* The first failure stays the cause; a failed thaw is added to it. */
+		if (thaw(&b, res)) {
+			snprintf(keep + strlen(keep), sizeof(keep) - strlen(keep),
+				 " (and then %s)", b.msg);
+			if (!b.msg[0] || strncmp(b.msg, "writer filesystem:", 18))
+				crit(ctx, "thaw after a failure: %s", b.msg);
+		}
 		memcpy(b.msg, keep, sizeof(keep));
 		res->failure = f;
 	}
+	blktrack_set_error(ctx, err, "%s", b.msg);
 	if (b.events) {
 		char scratch[256];
 
@@ -1848,12 +1879,10 @@ static int member_read(struct chain *c, size_t k, record_fn fn, void *data)
 	const char *why = NULL;
 	int fd, err;
 
-	fd = open(m->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
+	err = repo_file_open(c->r, e->file, &fd);
+	if (err)
 		return chain_fail(c, BLKTRACK_FAIL_CHAIN, m->path, err, "%s (backup %" PRIu64
-				  "): %s", m->path, e->id, strerror(-err));
-	}
+				  ")", repo_error(c->r), e->id);
 	/* Read whole, in order: a bigger readahead keeps the disk busy. */
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	err = bfile_reader_open(fd, &m->h, &rd);
@@ -2292,7 +2321,7 @@ static void jfile_detail(struct json_object *o, const char *path, int *fails)
 	bool have = false;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	err = fd < 0 ? -errno : bfile_reader_open(fd, &h, &rd);
 	while (!err && (err = bfile_read_record(rd, &rec)) > 0) {
 		err = 0;

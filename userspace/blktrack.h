@@ -49,6 +49,11 @@ extern const char *progname;
 /* "blktrack: [WHAT: ]message\n" on stderr. */
 void cli_err(const char *what, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* -1 with -q (errors only), 0 by default (warnings too), 1 with -v (debug). */
+extern int cli_verbosity;
+/* "blktrack: warning: [WHAT: ]message\n" on stderr, unless -q. */
+void cli_warn(const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Print "usage: blktrack CMD ARGS" to stderr, return EXIT_USAGE. */
 int cli_usage(const struct cmd *cmd);
 /* Print the command's help to stdout, return EXIT_OK. */
@@ -61,7 +66,9 @@ int cli_dev(const char *path, dev_t *dev);
 int cli_fail(struct blktrack_ctx *ctx, const char *what, int err);
 
 /*
- * getopt_long() for a command: the common --help, plus @opts. Returns the
+ * getopt_long() for a command: the common --help, -q/--quiet and
+ * -v/--verbose (handled inside: they set cli_verbosity and the library's
+ * log priority), plus @opts. Returns the
  * option character, -1 at the end, or '?' after printing the usage.
  */
 int cli_getopt(const struct cmd *cmd, int argc, char *argv[],

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,17 +276,20 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 	cli_progress_end();
 	if (err < 0) {
 		cli_fail(ctx, NULL, err);
-		if (res.id)	/* only the kernel COMMIT failed: the library says so */
-			cli_err(o.device, "backup %" PRIu64 " is in the repository", res.id);
+		/* Committed in the catalog, only the kernel COMMIT failed: it is stored. */
+		if (res.id)
+			cli_err(o.device, "backup %" PRIu64 " is stored and restorable; only the "
+				"kernel checkpoint is not committed yet", res.id);
 		else
 			cli_err(o.device, "nothing was backed up; the changes stay tracked");
-		return cli_failure_code(res.failure);
+		return res.failure == BLKTRACK_FAIL_NONE ? EXIT_ERROR :
+		       cli_failure_code(res.failure);
 	}
 	if (res.fell_back)	/* a notice, never silent (issue 13, point 9) */
 		cli_err(o.device, "%s: took a %s", res.fell_back_why, type_names[res.type]);
 	/* The library's notice is a debug line: say it here, on stderr. */
 	if (o.snapshot == BLKTRACK_SNAPSHOT_AUTO && !strcmp(res.snapshot, "freeze"))
-		cli_err(o.device, "--snapshot=auto: no copy-before-write snapshot (the module "
+		cli_warn(o.device, "--snapshot=auto: no copy-before-write snapshot (the module "
 			"has none, or the kernel refused its interception of writes: see the "
 			"kernel log); fell back to holding the freeze through the read");
 	if (json)
@@ -300,9 +304,9 @@ const struct cmd cmd_backup = {
 		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
 		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--no-compress]\n"
 		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES|PATH [--force]]\n"
-		"       [--wait[=SECONDS]] [--lock-dir DIR] [--json]",
-	.help = "Checkpoint DEV and store what changed in the repository DIR (created if\n"
-		"missing); a crash of an earlier run is repaired first.\n"
+		"       [--wait[=SECONDS]] [--lock-dir DIR] [--json] [-q | -v]",
+	.help = "Checkpoint DEV and store what changed in the repository DIR (made by\n"
+		"blktrack init); a crash of an earlier run is repaired first.\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
 		"  -t, --type TYPE       full, incremental, differential, copy or resync; default:\n"
 		"                        incremental if DIR holds a base for the volume, else full\n"
@@ -341,9 +345,10 @@ const struct cmd cmd_backup = {
 		"                        One that holds a filesystem or partition table\n"
 		"                        (libblkid) is refused\n"
 		"      --force           use such a --snapshot-store all the same\n"
-		"      --wait[=SECONDS]  when another blktrack backs up this volume (it holds\n"
-		"                        the volume's lock), wait for it: SECONDS at most, or\n"
-		"                        as long as it takes; without --wait, fail at once\n"
+		"      --wait[=SECONDS]  when another blktrack backs up this volume or writes\n"
+		"                        the repository (it holds their lock), wait for it:\n"
+		"                        SECONDS at most, or as long as it takes; without\n"
+		"                        --wait, fail at once\n"
 		"      --lock-dir DIR    where the volumes' locks are (/run/blktrack)\n"
 		"  -j, --json            the summary as JSON\n"
 		"Prints a summary (type, changed and stored bytes, ratio, freeze, bytes\n"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +19,8 @@
 #include "blktrack.h"
 
 const char *progname = "blktrack";
+int cli_verbosity;
+static struct blktrack_ctx *cli_ctx;
 
 static const struct cmd *const commands[] = {
 	&cmd_attach,
@@ -51,6 +54,57 @@ void cli_err(const char *what, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+void cli_warn(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli_verbosity < 0)
+		return;
+	fprintf(stderr, "%s: warning: ", progname);
+	if (what)
+		fprintf(stderr, "%s: ", what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/*
+ * The library's messages: its notices (a fuzzy read, a fall-back, an
+ * ignored writer failure) at warning, a filesystem left frozen at crit.
+ * The context's priority decides what arrives (-q: errors, -v: debug).
+ */
+static void cli_log(void *data, int priority, const char *file, int line,
+		    const char *fn, const char *format, va_list args)
+{
+	char buf[8192];
+	size_t n;
+
+	vsnprintf(buf, sizeof(buf), format, args);
+	n = strlen(buf);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (priority <= LOG_CRIT)
+		fprintf(stderr, "%s: CRITICAL: %s\n", progname, buf);
+	else if (priority <= LOG_ERR)
+		fprintf(stderr, "%s: error: %s\n", progname, buf);
+	else if (priority <= LOG_WARNING)
+		fprintf(stderr, "%s: warning: %s\n", progname, buf);
+	else if (priority >= LOG_DEBUG)
+		fprintf(stderr, "libblktrack: %s: %s\n", fn, buf);	/* as LIBBLKTRACK_DEBUG */
+	else
+		fprintf(stderr, "%s: %s\n", progname, buf);
+}
+
+static void set_verbosity(int v)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_DEBUG };
+
+	cli_verbosity = v;
+	if (cli_ctx)
+		blktrack_set_log_priority(cli_ctx, prio[v + 1]);
+}
+
 int cli_usage(const struct cmd *cmd)
 {
 	fprintf(stderr, "usage: %s %s %s\n", progname, cmd->name, cmd->args);
@@ -61,6 +115,7 @@ int cli_usage(const struct cmd *cmd)
 int cli_help(const struct cmd *cmd)
 {
 	printf("usage: %s %s %s\n\n%s\n", progname, cmd->name, cmd->args, cmd->help);
+	printf("Every command: -q, --quiet (errors only), -v, --verbose (debug lines too).\n");
 	return EXIT_OK;
 }
 
@@ -199,7 +254,7 @@ void cli_progress(void *data, const char *what, uint64_t done, uint64_t total)
 
 	if (tty < 0)
 		tty = isatty(STDERR_FILENO);
-	if (!tty)
+	if (!tty || cli_verbosity < 0)
 		return;
 	if (!start)
 		start = mono();
@@ -229,28 +284,36 @@ int cli_getopt(const struct cmd *cmd, int argc, char *argv[],
 	       const char *shortopts, const struct option *opts)
 {
 	static struct option all[32];
-	static const struct option help = { "help", no_argument, NULL, 'h' };
+	static const struct option common[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+	};
 	char sopts[32];
 	int n = 0, c;
+	size_t i;
 
 	while (opts && opts[n].name) {
 		/* A command's options past the array would vanish: fail loudly. */
-		if (n == (int)(sizeof(all) / sizeof(all[0])) - 2) {
+		if (n == (int)(sizeof(all) / sizeof(all[0])) - 4) {
 			cli_err(NULL, "%s: too many options for cli_getopt()", cmd->name);
 			exit(EXIT_FAILURE);
 		}
 		all[n] = opts[n];
 		n++;
 	}
-	all[n++] = help;
+	for (i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+		all[n++] = common[i];
 	memset(&all[n], 0, sizeof(all[n]));
 	/*
 	 * GNU getopt permutes: options may follow the device, as in
 	 * "attach DEV --block-size 4K"; the operands end up at argv[optind].
 	 */
-	snprintf(sopts, sizeof(sopts), "h%s", shortopts ? shortopts : "");
+	snprintf(sopts, sizeof(sopts), "hqv%s", shortopts ? shortopts : "");
 
-	c = getopt_long(argc, argv, sopts, all, NULL);
+	/* -q, -v: every command's, handled here. */
+	while ((c = getopt_long(argc, argv, sopts, all, NULL)) == 'q' || c == 'v')
+		set_verbosity(c == 'q' ? -1 : 1);
 	if (c == 'h') {
 		cli_help(cmd);
 		exit(EXIT_OK);
@@ -271,7 +334,9 @@ static void usage(FILE *f)
 		fprintf(f, "  %-11s %s\n", commands[i]->name, commands[i]->args);
 	fprintf(f, "\n'%s COMMAND --help' describes a command. "
 		"Exit status: 0 ok, 1 error, 2 usage, 3 broken chain,\n"
-		"4 corrupt backup, 5 verify mismatch, 6 tracking invalid (see blktrack(8)).\n", progname);
+		"4 corrupt backup, 5 verify mismatch, 6 tracking invalid (see blktrack(8)).\n"
+		"Every command takes -q, --quiet (errors only) and -v, --verbose (debug).\n",
+		progname);
 }
 
 int main(int argc, char *argv[])
@@ -303,6 +368,11 @@ int main(int argc, char *argv[])
 		cli_err(NULL, "%s", strerror(ENOMEM));
 		return EXIT_ERROR;
 	}
+	/* LIBBLKTRACK_DEBUG set in the environment stays; else warnings. */
+	cli_ctx = ctx;
+	blktrack_set_log_fn(ctx, cli_log, NULL);
+	if (blktrack_get_log_priority(ctx) < LOG_DEBUG)
+		set_verbosity(0);
 	optind = 0;
 	ret = commands[i]->run(ctx, argc - 1, argv + 1);
 	blktrack_unref(ctx);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -529,16 +530,234 @@ Test(repo, lock_excludes_a_second_requester, .init = setup_dir, .fini = teardown
 	cr_expect_eq(repo_open(dir, 0, &r2), -EBUSY);
 	cr_expect(strstr(repo_error(r2), "in use"));
 	repo_close(r2);
-	cr_expect_eq(repo_open(dir, REPO_RDONLY, &r2), -EBUSY);
-	repo_close(r2);
 	repo_close(r);
 	cr_assert_eq(repo_open(dir, REPO_RDONLY, &r2), 0);
 	cr_assert_eq(repo_open(dir, REPO_RDONLY, &r3), 0, "readers share");
-	cr_expect_eq(repo_open(dir, 0, &r), -EBUSY);
-	repo_close(r);
 	cr_expect_eq(repo_abandon(r2, 1), -EROFS);
 	repo_close(r2);
 	repo_close(r3);
+}
+
+/* list, verify and restore read while a backup writes: readers take no lock. */
+Test(repo, readers_run_beside_a_writer, .init = setup_dir, .fini = teardown_dir)
+{
+	struct repo *r, *r2, *w;
+	struct fkern k;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	cr_assert_eq(repo_open(dir, REPO_RDONLY, &r2), 0, "%s", repo_error(r2));
+	cr_expect_eq(repo_count(r2), 1);
+	repo_close(r2);
+	repo_close(r);
+	/* And a writer is not kept out by a reader. */
+	cr_assert_eq(repo_open(dir, REPO_RDONLY, &r2), 0);
+	cr_expect_eq(repo_open(dir, 0, &w), 0, "%s", repo_error(w));
+	repo_close(w);
+	repo_close(r2);
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* backup --wait: the lock is waited for, for so many seconds at most. */
+Test(repo, wait_for_the_lock, .init = setup_dir, .fini = teardown_dir, .timeout = 30)
+{
+	struct repo *r, *r2;
+	int pfd[2], status;
+	double t0, el;
+	pid_t pid;
+	char c;
+
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	t0 = mono_now();
+	cr_expect_eq(repo_open_wait(dir, 0, 1, &r2), -EBUSY);
+	el = mono_now() - t0;
+	cr_expect(el >= 0.9 && el < 5, "waited %.2f s for 1", el);
+	cr_expect(strstr(repo_error(r2), "in use"), "%s", repo_error(r2));
+	repo_close(r2);
+	repo_close(r);
+
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		close(pfd[0]);
+		if (repo_open(dir, 0, &r))
+			_exit(1);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(1);
+		usleep(500000);
+		repo_close(r);
+		_exit(0);
+	}
+	close(pfd[1]);
+	cr_assert_eq(read(pfd[0], &c, 1), 1, "the child holds the lock");
+	close(pfd[0]);
+	t0 = mono_now();
+	cr_expect_eq(repo_open_wait(dir, 0, 10, &r2), 0, "%s", repo_error(r2));
+	el = mono_now() - t0;
+	cr_expect(el > 0.05 && el < 5, "got the lock after %.2f s", el);
+	repo_close(r2);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && !WEXITSTATUS(status));
+}
+
+/* ---- symbolic links and the directory's owner and mode ------------------ */
+
+static char outside[160];
+
+/* A file beside the repository, that a planted link points to. */
+static void make_outside(void)
+{
+	int fd;
+
+	snprintf(outside, sizeof(outside), "%.*s/outside", (int)(strrchr(dir, '/') - dir), dir);
+	fd = open(outside, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "keep me", 7), 7);
+	close(fd);
+}
+
+static void expect_outside_untouched(void)
+{
+	char buf[32] = "";
+	int fd = open(outside, O_RDONLY);
+	ssize_t n;
+
+	cr_assert_geq(fd, 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	cr_expect(n == 7 && !memcmp(buf, "keep me", 7), "outside file now holds %zd bytes: %s",
+		  n, buf);
+}
+
+static void plant_link(const char *name, const char *to)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	unlink(p);
+	cr_assert_eq(symlink(to, p), 0, "%s: %s", p, strerror(errno));
+}
+
+Test(repo, symlinked_catalog_is_refused, .init = setup_dir, .fini = teardown_dir)
+{
+	char cat[256], cmd[512];
+	struct repo *r;
+
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	repo_close(r);
+	make_outside();
+	/* A valid catalog outside: following the link would read it happily. */
+	snprintf(cat, sizeof(cat), "%s.catalog", outside);
+	snprintf(cmd, sizeof(cmd), "cp '%s/catalog' '%s'", dir, cat);
+	cr_assert_eq(system(cmd), 0);
+	plant_link("catalog", cat);
+	cr_expect_eq(repo_open(dir, 0, &r), -ELOOP, "%s", repo_error(r));
+	cr_expect(strstr(repo_error(r), "symbolic link"), "%s", repo_error(r));
+	repo_close(r);
+	cr_expect_eq(repo_open(dir, REPO_RDONLY, &r), -ELOOP);
+	repo_close(r);
+}
+
+Test(repo, symlinked_tmp_files_touch_nothing_outside, .init = setup_dir,
+     .fini = teardown_dir)
+{
+	struct repo_entry e = { .type = REPO_FULL };
+	struct blockset *delta, *want;
+	struct repo_stamp ck;
+	struct repo *r;
+	struct fkern k;
+	uint64_t base, id;
+	int fd = -1;
+
+	fk_attach(&k, 1);
+	make_outside();
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	fk_write(&k, 3);
+	ck = fk_checkpoint(&k, &delta);
+	cr_assert_eq(repo_compose(r, REPO_FULL, &ck, delta, &want, &base), 0);
+	e.to = ck;
+	e.to.epoch++;
+	/* The catalog's tmp file: the catalog is written there, then renamed. */
+	plant_link("catalog.tmp", outside);
+	cr_expect_eq(repo_begin(r, &e, delta, &id), -ELOOP, "%s", repo_error(r));
+	expect_outside_untouched();
+	cr_assert_eq(unlink(strcat(strcpy((char[256]){ 0 }, dir), "/catalog.tmp")), 0);
+	/* A backup file's tmp name. */
+	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
+	plant_link("backups/1.bkt.tmp", outside);
+	cr_expect_eq(repo_backup_create(r, id, &fd), -ELOOP, "%s", repo_error(r));
+	if (fd >= 0)
+		close(fd);
+	expect_outside_untouched();
+	/* A backup's hashes, read by the next resync. */
+	plant_link("hashes/1.bh", outside);
+	cr_expect_eq(repo_hashes_open(r, id, &fd), -ELOOP);
+	cr_expect_eq(repo_file_open(r, "hashes/1.bh", &fd), -ELOOP);
+	blockset_free(delta);
+	blockset_free(want);
+	repo_close(r);
+}
+
+Test(repo, symlinked_subdirectory_is_refused, .init = setup_dir, .fini = teardown_dir)
+{
+	char p[256], q[256];
+	struct repo *r;
+
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	repo_close(r);
+	make_outside();
+	snprintf(p, sizeof(p), "%s/backups", dir);
+	snprintf(q, sizeof(q), "%s.d", outside);
+	cr_assert_eq(rename(p, q), 0);
+	cr_assert_eq(symlink(q, p), 0);
+	cr_expect_eq(repo_open(dir, 0, &r), -ELOOP, "%s", repo_error(r));
+	repo_close(r);
+}
+
+Test(repo, open_directory_is_refused, .init = setup_dir, .fini = teardown_dir)
+{
+	static const mode_t modes[] = { 0777, 0770, 0702 };
+	struct repo *r;
+	unsigned int i;
+
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	repo_close(r);
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(chmod(dir, modes[i]), 0);
+		cr_expect_eq(repo_open(dir, 0, &r), -EPERM, "mode %o", modes[i]);
+		cr_expect(strstr(repo_error(r), "writable by"), "%s", repo_error(r));
+		repo_close(r);
+		cr_expect_eq(repo_open(dir, REPO_RDONLY, &r), -EPERM, "mode %o", modes[i]);
+		repo_close(r);
+	}
+	cr_assert_eq(chmod(dir, 0755), 0);
+	cr_expect_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	repo_close(r);
+}
+
+Test(repo, foreign_directory_is_refused, .init = setup_dir, .fini = teardown_dir)
+{
+	struct repo *r;
+
+	if (geteuid())
+		cr_skip_test("chown to another uid needs root");
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	repo_close(r);
+	cr_assert_eq(chown(dir, 4242, (gid_t)-1), 0);
+	cr_expect_eq(repo_open(dir, 0, &r), -EPERM, "%s", repo_error(r));
+	cr_expect(strstr(repo_error(r), "owned by uid 4242"), "%s", repo_error(r));
+	repo_close(r);
+	cr_expect_eq(repo_open(dir, REPO_CREATE, &r), -EPERM, "init over it");
+	repo_close(r);
 }
 
 /* Write @root as a version 2 catalog: JSON, then its checksum line. */

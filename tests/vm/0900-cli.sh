@@ -131,6 +131,20 @@ bt_fails 0 status --help
 LIBBLKTRACK_DEBUG=1 blktrack status "$loop" 2>&1 >/dev/null | grep -q "^libblktrack: " ||
 	fail "LIBBLKTRACK_DEBUG=1 prints nothing"
 ok "LIBBLKTRACK_DEBUG=1 prints debug messages"
+for c in attach detach status checkpoint changes commit abort save init backup restore \
+	 verify list; do
+	for o in -q --quiet -v --verbose; do
+		blktrack $c $o --help >/dev/null || fail "blktrack $c $o --help exited $?"
+	done
+done
+ok "every command takes -q, --quiet, -v, --verbose"
+blktrack status -v "$loop" 2>&1 >/dev/null | grep -q "^libblktrack: " ||
+	fail "status -v prints no debug line"
+[ -z "$(blktrack status "$loop" 2>&1 >/dev/null)" ] || fail "status prints on stderr"
+blktrack changes -q "$loop" 2>"$BT_TMP/err"; rc=$?
+assert_eq "changes -q without pending: exit" $rc 1
+grep -q "^blktrack: $loop: no checkpoint is pending$" "$BT_TMP/err" || fail "-q hides an error"
+ok "-v prints the library's debug lines, -q still the errors"
 
 echo "# ---- loading the module"
 detach_all

@@ -225,6 +225,9 @@ echo "blocks that differ from p8: $ndiff"
 [ "$ndiff" -gt 0 ] || fail "the test wrote nothing between p8 and p9"
 assert_field p9 type resync
 assert_field p9 fell_back true
+grep -q "^blktrack: warning: .*; taking a resync backup$" "$BT_TMP/err.p9" ||
+	fail "the fall-back to a resync is not said on stderr"
+ok "the fall-back to a resync is a warning with its reason"
 assert_field p9 parent "$(cat "$BT_TMP/id.p8")"
 assert_field p9 hashes true
 assert_field p9 changed_bytes $((ndiff * 4096))
@@ -246,10 +249,13 @@ printf 'Z' | dd of="$hf" bs=1 seek=100 conv=notrunc status=none
 point p11
 assert_field p11 type full
 assert_field p11 fell_back true
+grep -q "^blktrack: warning: backup [0-9]* has no usable block hashes (.*): taking a full backup$" \
+	"$BT_TMP/err.p11" || fail "the fall-back to a full is not said on stderr"
 write_files m
 reload_module
-point p12 --on-invalid=full
+point p12 --on-invalid=full -q
 assert_field p12 type full
+assert_eq "stderr of a fall-back with -q" "$(cat "$BT_TMP/err.p12")" ""
 restore_all
 
 echo "# ---- --output -: a stream, no catalog entry, the checkpoint aborted"
@@ -270,6 +276,50 @@ assert_eq "p13 compression" "$(jfield "$BT_TMP/dump.p13" compression)" none
 [ "$(jfield "$BT_TMP/out.p13" stored_bytes)" -gt "$(jfield "$BT_TMP/out.p13" data_bytes)" ] ||
 	fail "p13 stores fewer bytes than its data without compression"
 restore_point p13
+
+echo "# ---- list and verify beside a writer; backup fails at once, or --wait[=SECONDS]"
+rm -f "$BT_TMP/locked"
+/blktrack/build/vmprogs/lockhold "$R/lock" 20 "$BT_TMP/locked" &
+holder=$!
+i=0
+while [ ! -e "$BT_TMP/locked" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -e "$BT_TMP/locked" ] || fail "lockhold did not take the lock"
+bt list --repo "$R" >/dev/null
+bt verify --repo "$R" --backup "$(cat "$BT_TMP/id.p13")" >/dev/null
+blktrack backup /dev/vda1 --repo "$R" 2>"$BT_TMP/err"; rc=$?
+cat "$BT_TMP/err"
+assert_eq "backup of a locked repository: exit" $rc 1
+grep -q "in use by another blktrack (--wait waits for it)" "$BT_TMP/err" || fail "message"
+blktrack backup /dev/vda1 --repo "$R" --wait=1 2>"$BT_TMP/err"; rc=$?
+cat "$BT_TMP/err"
+assert_eq "backup --wait=1 of a locked repository: exit" $rc 1
+grep -q "waited in vain" "$BT_TMP/err" || fail "message"
+kill -0 $holder 2>/dev/null || fail "the lock holder is gone too early: the test proves nothing"
+write_files o
+point p14 --wait=120
+wait $holder
+restore_point p14
+
+echo "# ---- only the kernel COMMIT fails: said so, the backup is stored; the next run commits it"
+write_files p
+echo "+ BLKTRACK_TEST_COMMIT_FAIL=1 blktrack backup /dev/vda1 --repo $R"
+BLKTRACK_TEST_COMMIT_FAIL=1 blktrack backup /dev/vda1 --repo "$R" >/dev/null 2>"$BT_TMP/err"
+rc=$?
+cat "$BT_TMP/err"
+assert_eq "backup whose kernel COMMIT fails: exit" $rc 1
+id15=$(($(cat "$BT_TMP/id.p14") + 1))
+grep -q "^blktrack: backup $id15 is committed in the repository, but the kernel COMMIT failed (BLKTRACK_TEST_COMMIT_FAIL); the next backup finishes it$" \
+	"$BT_TMP/err" || fail "the COMMIT failure is not said, with its cause"
+grep -q "backup $id15 is stored and restorable; only the kernel checkpoint" "$BT_TMP/err" ||
+	fail "the CLI does not say the backup is stored"
+grep -q "nothing was backed up" "$BT_TMP/err" && fail "the CLI says nothing was backed up"
+assert_status /dev/vda1 pending yes
+write_files q
+point p16
+assert_field p16 recovery commit
+assert_field p16 type incremental
+assert_field p16 parent $id15
+restore_point p16
 
 run umount $mnt
 bt detach /dev/vda1

@@ -233,6 +233,46 @@ assert_status /dev/vda1 pending no
 assert_status /dev/vda1 epoch $((epoch + 4294967296))
 assert_eq "catalog entries after a rejected verify" "$(entries)" "$n"
 
+echo "# ---- identify fails: the backup goes on, with a warning (none with -q)"
+touch "$FLAGS/veto-identify"
+backup idfail
+assert_eq "backup with identify failing: exit" $rc 0
+grep -q "^blktrack: warning: .*identify.*(identify failed: ignored)$" "$BT_TMP/err.idfail" ||
+	fail "the identify failure is not a warning"
+backup idfailq -q
+rm "$FLAGS/veto-identify"
+assert_eq "backup -q with identify failing: exit" $rc 0
+grep -q "warning" "$BT_TMP/err.idfailq" && fail "-q shows a warning"
+
+echo "# ---- a filesystem that cannot freeze: the backup goes on, with a warning"
+export BLKTRACK_TEST_FIFREEZE_UNSUPPORTED=1
+backup nofreeze
+unset BLKTRACK_TEST_FIFREEZE_UNSUPPORTED
+assert_eq "backup of a filesystem that cannot freeze: exit" $rc 0
+assert_eq "freeze of a filesystem that cannot freeze" "$(jfield "$BT_TMP/out.nofreeze" freeze)" none
+grep -q "^blktrack: warning: $mnt cannot freeze: the read is fuzzy$" "$BT_TMP/err.nofreeze" ||
+	fail "a fuzzy read is not a warning"
+
+echo "# ---- FITHAW fails on an error path: loud, non-zero, the filesystem left frozen said"
+n=$(entries)
+touch "$FLAGS/veto-post-snapshot"
+export BLKTRACK_TEST_FITHAW_FAIL=1
+backup thawfail -q
+unset BLKTRACK_TEST_FITHAW_FAIL
+rm "$FLAGS/veto-post-snapshot"
+# Thaw at once: a test that fails below must not leave it frozen.
+fsfreeze -u $mnt; frozen_rc=$?
+assert_eq "backup with a veto and a failed thaw: exit" $rc 8
+grep -q "30-judge post-snapshot: exit 3" "$BT_TMP/err.thawfail" ||
+	fail "the veto, the first cause, is not said"
+grep -q "^blktrack: CRITICAL: writer filesystem: FITHAW $mnt: .*left FROZEN" \
+	"$BT_TMP/err.thawfail" || fail "a filesystem left frozen is not said loudly (even with -q)"
+grep -q "(and then writer filesystem: FITHAW $mnt: .*left FROZEN" "$BT_TMP/err.thawfail" ||
+	fail "the error message does not add the failed thaw"
+assert_eq "fsfreeze -u after the failed thaw (it was left frozen)" $frozen_rc 0
+assert_status /dev/vda1 pending no
+assert_eq "catalog entries after the failed thaw" "$(entries)" "$n"
+
 echo "# ---- after all that, a held backup restores bit-exactly"
 backup p4 --verify-source
 assert_eq "backup p4 exit" $rc 0

@@ -362,10 +362,11 @@ point() {
 	vol_sha >"$BT_TMP/sha.$name"
 	[ -z "${POINT_HOOK:-}" ] || $POINT_HOOK
 	echo "+ blktrack backup $BT_VOL --repo $R --json $*"
-	blktrack backup $BT_VOL --repo "$R" --json "$@" >"$BT_TMP/out.$name"
+	blktrack backup $BT_VOL --repo "$R" --json "$@" >"$BT_TMP/out.$name" \
+		2>"$BT_TMP/err.$name"
 	rc=$?
 	fsfreeze -u $mnt
-	cat "$BT_TMP/out.$name"
+	cat "$BT_TMP/out.$name" "$BT_TMP/err.$name"
 	[ $rc = 0 ] || fail "backup $name exited $rc"
 	jfield "$BT_TMP/out.$name" backup >"$BT_TMP/id.$name"
 	POINTS="$POINTS $name"
