@@ -32,6 +32,7 @@ raw_point() {
 setup_disk
 run dd if=/dev/urandom of=/dev/vda1 bs=1M count=8 oflag=direct status=none
 bt attach /dev/vda1
+bt init --repo "$R"
 raw_point p1 --type full
 # Blocks 1000-1002: the incremental stores these and nothing else.
 write_direct /dev/vda1 $((1000 * BS)) $((3 * BS))
