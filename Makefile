@@ -21,7 +21,14 @@ VERSION  ?= 0.1
 KVER     ?= $(shell uname -r)
 KDIR     ?= /lib/modules/$(KVER)/build
 
-B        := build
+B        ?= build
+# Test hooks (BLKTRACK_TEST_* variables: crash points, failing FITHAW or
+# COMMIT) are compiled into build/, which the tests run; `make install`
+# builds apart, in $(B)/release, without them.
+TEST_HOOKS ?= 1
+ifeq ($(TEST_HOOKS),1)
+CFLAGS   += -DBLKTRACK_TEST_HOOKS
+endif
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 LIB_LIBS := $(shell pkg-config --libs blkid libkmod json-c 2>/dev/null)
@@ -181,6 +188,7 @@ bench-growth: $(B)/bench-growth
 check:
 	scripts/install-deps.sh
 	$(MAKE) all vmprogs unit
+	tests/install/check-install.sh
 	tests/vm/run.sh
 	tests/vm/reboot.sh
 
@@ -213,14 +221,16 @@ $(B)/libblktrack.pc: lib/libblktrack.pc.in
 	@mkdir -p $(B)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< >$@
 
-install: all $(B)/libblktrack.pc
-	install -D -m 0755 $(B)/blktrack $(DESTDIR)$(PREFIX)/sbin/blktrack
-	install -D -m 0755 $(B)/blktrack-dump $(DESTDIR)$(PREFIX)/sbin/blktrack-dump
-	install -D -m 0755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/libblktrack.so.1
+REL := $(B)/release
+install:
+	$(MAKE) B=$(REL) TEST_HOOKS=0 all $(REL)/libblktrack.pc
+	install -D -m 0755 $(REL)/blktrack $(DESTDIR)$(PREFIX)/sbin/blktrack
+	install -D -m 0755 $(REL)/blktrack-dump $(DESTDIR)$(PREFIX)/sbin/blktrack-dump
+	install -D -m 0755 $(REL)/libblktrack.so.1 $(DESTDIR)$(PREFIX)/lib/libblktrack.so.1
 	ln -sf libblktrack.so.1 $(DESTDIR)$(PREFIX)/lib/libblktrack.so
 	install -D -m 0644 lib/libblktrack.h $(DESTDIR)$(PREFIX)/include/libblktrack.h
 	install -D -m 0644 include/uapi/linux/blktrack.h $(DESTDIR)$(PREFIX)/include/linux/blktrack.h
-	install -D -m 0644 $(B)/libblktrack.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/libblktrack.pc
+	install -D -m 0644 $(REL)/libblktrack.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/libblktrack.pc
 	install -D -m 0644 doc/blktrack.8 $(DESTDIR)$(PREFIX)/share/man/man8/blktrack.8
 	install -D -m 0644 doc/blktrack-dump.8 $(DESTDIR)$(PREFIX)/share/man/man8/blktrack-dump.8
 

@@ -5,6 +5,7 @@
 #ifndef LIBBLKTRACK_PRIVATE_H
 #define LIBBLKTRACK_PRIVATE_H
 
+#include <stdlib.h>
 #include <syslog.h>
 #include <sys/sysmacros.h>
 #include "libblktrack.h"
@@ -51,6 +52,22 @@ int blktrack_ioctl(struct blktrack_ctx *ctx, unsigned long cmd, void *arg,
 
 /* What an ioctl errno means, in words a user can act on. */
 const char *blktrack_ioctl_strerror(int err);
+
+/*
+ * A test hook's environment variable (BLKTRACK_TEST_*, tests/vm): read only
+ * in test builds (the Makefile's TEST_HOOKS=1, the default of build/, which
+ * the tests run); `make install` builds without them, so an installed
+ * blktrack run as root ignores them.
+ */
+static inline const char *test_hook(const char *name)
+{
+#ifdef BLKTRACK_TEST_HOOKS
+	return getenv(name);
+#else
+	(void)name;
+	return NULL;
+#endif
+}
 
 static inline struct blktrack_devno blktrack_devno_of(dev_t dev)
 {

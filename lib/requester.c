@@ -71,7 +71,7 @@ static double now(void)
 
 static void crash_at(const char *point)
 {
-	const char *want = getenv("BLKTRACK_TEST_CRASH_AT");
+	const char *want = test_hook("BLKTRACK_TEST_CRASH_AT");
 
 	if (want && !strcmp(want, point)) {
 		fprintf(stderr, "libblktrack: BLKTRACK_TEST_CRASH_AT=%s: killing myself\n", point);
@@ -203,7 +203,7 @@ static int note_read(struct backup *b, uint64_t off, const void *data, size_t le
 	int err = 0;
 
 	/* Test hook (tests/vm/0960): what was read and what is written disagree. */
-	if (!b->nrh && getenv("BLKTRACK_TEST_VERIFY_MISMATCH"))
+	if (!b->nrh && test_hook("BLKTRACK_TEST_VERIFY_MISMATCH"))
 		h.hash ^= 1;
 	pthread_mutex_lock(&b->rh_lock);	/* the verify thread reads rh */
 	if (b->nrh == b->caprh) {
@@ -747,7 +747,7 @@ static int exact_checkpoint(struct backup *b, const struct blktrack_status *st,
 /* Tests: BLKTRACK_TEST_FITHAW_FAIL=1 fails FITHAW (and leaves the filesystem frozen). */
 static int fs_thaw_or_test(int fd)
 {
-	if (getenv("BLKTRACK_TEST_FITHAW_FAIL")) {
+	if (test_hook("BLKTRACK_TEST_FITHAW_FAIL")) {
 		close(fd);
 		return -EIO;
 	}
@@ -1308,7 +1308,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		goto out_abort;
 	if (!o->no_fs_freeze && res->mount_point[0]) {
 		/* Tests: BLKTRACK_TEST_FIFREEZE_UNSUPPORTED=1, a filesystem without freeze. */
-		if (getenv("BLKTRACK_TEST_FIFREEZE_UNSUPPORTED"))
+		if (test_hook("BLKTRACK_TEST_FIFREEZE_UNSUPPORTED"))
 			err = -EOPNOTSUPP;
 		else
 			err = fs_freeze(res->mount_point, &b.fs_fd);
@@ -1641,7 +1641,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		res->id = id;
 		crash_at("after-catalog");
 		/* Tests: BLKTRACK_TEST_COMMIT_FAIL=1, a COMMIT that fails (and is not sent). */
-		if (getenv("BLKTRACK_TEST_COMMIT_FAIL"))
+		if (test_hook("BLKTRACK_TEST_COMMIT_FAIL"))
 			err = blktrack_set_error(ctx, -EIO, "BLKTRACK_TEST_COMMIT_FAIL");
 		else
 			err = blktrack_commit(ctx, dev, &ck.stamp);
