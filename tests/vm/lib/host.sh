@@ -44,7 +44,7 @@ VM_TOOLS="fio dmsetup losetup blkdiscard fallocate sfdisk blockdev dd sha256sum
 mkfs.ext4 mkfs.xfs fsfreeze setpriv filefrag blkzone"
 # Kernel modules the guest loads at boot, then modules the tests load on demand.
 VM_BOOT_MODULES="virtio_pci virtio_blk loop dm-mod"
-VM_EXTRA_MODULES="null_blk xfs brd dm-era dm-delay nvmet nvme-loop nvmet-tcp nvme-tcp"
+VM_EXTRA_MODULES="null_blk xfs brd dm-era dm-delay nvmet nvme-loop nvmet-tcp nvme-tcp overlay"
 
 # Take this tree's VM lock (one run.sh or demo.sh at a time: they share
 # build/vm/); waits for a run in progress.
