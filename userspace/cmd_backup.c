@@ -285,8 +285,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		return res.failure == BLKTRACK_FAIL_NONE ? EXIT_ERROR :
 		       cli_failure_code(res.failure);
 	}
-	if (res.fell_back)	/* a notice, never silent (issue 13, point 9) */
-		cli_err(o.device, "%s: took a %s", res.fell_back_why, type_names[res.type]);
+	if (res.fell_back)	/* a warning (issue 13, point 9): -q silences it */
+		cli_warn(o.device, "%s: took a %s", res.fell_back_why, type_names[res.type]);
 	/* The library's notice is a debug line: say it here, on stderr. */
 	if (o.snapshot == BLKTRACK_SNAPSHOT_AUTO && !strcmp(res.snapshot, "freeze"))
 		cli_warn(o.device, "--snapshot=auto: no copy-before-write snapshot (the module "
