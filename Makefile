@@ -5,7 +5,7 @@
 #   make kmod-all     blktrack.ko for every installed Debian kernel, in build/kmod-KVER/
 #   make check        unit tests, then the VM tests (one boot, then power cuts and
 #                     reboots: tests/vm/reboot.sh) on every supported kernel
-#   make soak         the stress test (tests/vm/0990-stress.sh) for STRESS_SECS (600)
+#   make soak         a stress test (SOAK_TEST, 0990-stress; or 0991) for STRESS_SECS (600)
 #   make demo         boot a VM and show the main job
 #   make fuzz         libFuzzer on each parser, FUZZ_SECONDS (60) each (not in check)
 #   make deps         install the Debian packages needed (idempotent)
@@ -196,12 +196,13 @@ check:
 # cycles and attach/detach on each kernel, in rounds of 30 s each ending with
 # a bit-exact restore. Under TCG a round takes about three times its length.
 soak: STRESS_SECS ?= 600
+soak: SOAK_TEST ?= 0990
 soak:
 	scripts/install-deps.sh
 	$(MAKE) all vmprogs
 	STRESS_SECS=$(STRESS_SECS) BLKTRACK_TEST_TIMEOUT=$$(($(STRESS_SECS) * 6 + 300)) \
 		VM_TIMEOUT=$$(($(STRESS_SECS) * 6 + 600)) \
-		tests/vm/run.sh $(if $(SOAK_KERNEL),--kernel $(SOAK_KERNEL)) 0990
+		tests/vm/run.sh $(if $(SOAK_KERNEL),--kernel $(SOAK_KERNEL)) $(SOAK_TEST)
 
 # Benchmarks in the VM (not part of check): figures for doc/BENCHMARKS.md.
 bench:

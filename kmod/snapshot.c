@@ -897,7 +897,13 @@ bool bt_snap_supported(void)
 	return BT_FTRACE_REDIRECT_FLAGS != 0;
 }
 
-/* Register the interception: done once, kept until the last snapshot ends. */
+/*
+ * Register the interception with the first snapshot; it stays until no
+ * volume is left (bt_snap_unhook). Each registration and removal rewrites
+ * submit_bio_noacct()'s entry under live I/O (text_poke_bp's int3 dance);
+ * a backup schedule that snapshots every cycle patches it once, not twice
+ * per cycle. Unused, the callback costs one table look per write.
+ */
 int bt_snap_hook(void)
 {
 	static unsigned char name[] = "submit_bio_noacct";
@@ -932,20 +938,13 @@ int bt_snap_hook(void)
 	return 0;
 }
 
-static void bt_snap_unhook(void)
+void bt_snap_unhook(void)
 {
 	if (!bt_snap_hooked)
 		return;
 	/* After this no callback runs; a task may still be in bt_snap_held(). */
 	unregister_ftrace_function(&bt_snap_ops);
 	bt_snap_hooked = false;
-}
-
-/* Drop the interception when no snapshot is left. */
-void bt_snap_idle(void)
-{
-	if (!bt_nr_snaps)
-		bt_snap_unhook();
 }
 
 /* ==== Snapshot life ===================================================== */
@@ -1106,7 +1105,6 @@ void bt_snap_end(struct bt_volume *vol)
 	flush_work(&s->work);
 	/* The worker saw ENDING: whatever it left is submitted as it is. */
 	bt_snap_work(&s->work);
-	bt_snap_idle();
 	pr_info("%pg: snapshot ended: %lld blocks copied, %lld released\n", s->bdev,
 		atomic64_read(&s->copied), atomic64_read(&s->released));
 	bt_snap_free(s);

@@ -5,6 +5,7 @@
  * Typical use (volume.c, under bt_ctl_mutex, inside CHECKPOINT_SNAP):
  *
  *	bt_snap_hook();                         intercept submit_bio_noacct
+ *	                                        (until no volume is left)
  *	sf = bt_store_file_open(fd, vols, n);   BLKTRACK_SNAP_STORE_FD only
  *	vol->snap = bt_snap_create(vol, limit, flags, sf);  may sleep
  *	bt_store_file_put(sf);                   each snapshot has its own ref
@@ -54,7 +55,7 @@ void bt_snap_arm(void);
 int bt_snap_fill(struct bt_snap *snap, struct bt_volume *vol);
 void bt_snap_activate(struct bt_snap *snap);
 void bt_snap_end(struct bt_volume *vol);
-void bt_snap_idle(void);
+void bt_snap_unhook(void);	/* no volume left */
 
 int bt_snap_read(struct bt_snap *snap, const struct blktrack_snap_read *rd);
 void bt_snap_status(struct bt_snap *snap, struct blktrack_snap_status *st);

@@ -170,8 +170,11 @@ static void bt_table_publish(struct bt_table *tbl)
 	 */
 	synchronize_rcu();
 	bt_table_free(old);
-	if (!tbl)
-		bt_tracker_unhook();	/* no volume left to track */
+	if (!tbl) {
+		/* No volume left to track, so none with a snapshot either. */
+		bt_tracker_unhook();
+		bt_snap_unhook();
+	}
 }
 
 /* ==== Volume life =========================================================== */
@@ -637,8 +640,6 @@ out_unstage:
 		}
 	}
 out_unlock:
-	if (snap)
-		bt_snap_idle();
 	mutex_unlock(&bt_ctl_mutex);
 	kfree(vols);
 	return ret;

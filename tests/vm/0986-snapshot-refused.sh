@@ -9,8 +9,9 @@
 # holds the freeze through the read instead, says so, and its backup
 # restores to the volume's sha256. Once the hog is unloaded, cow works
 # again. The reverse: while blktrack holds a snapshot the hog cannot load
-# (EBUSY from ftrace), and the snapshot is unharmed; once it is released the
-# hog loads (blktrack let go of the function).
+# (EBUSY from ftrace), and the snapshot is unharmed; once it is released it
+# still cannot (the interception stays while a volume is attached); once the
+# last volume is detached the hog loads (blktrack let go of the function).
 . /blktrack/tests/vm/lib/testlib.sh
 mnt=/mnt/bt0986
 R=$BT_TMP/repo
@@ -143,8 +144,11 @@ run sync
 "$snap" read $V 0 $((4 * MIB)) >"$BT_TMP/snap.img" || fail "snapread read failed"
 compare_sha "snapshot after the refused hog" "$BT_TMP/snap.img" "$want"
 bt commit $V >/dev/null
-# The last snapshot ended: blktrack let go of submit_bio_noacct.
+# The snapshot ended; the interception stays while a volume is attached.
+insmod "$HOG" 2>/dev/null && fail "ipmodify_hog loaded while a volume is attached"
+ok "insmod ipmodify_hog still refused after the snapshot, the volume attached"
+# The last volume detached: blktrack let go of submit_bio_noacct.
+bt detach $V >/dev/null
 run insmod "$HOG"
 run rmmod ipmodify_hog
-bt detach $V >/dev/null
 check_no_leak
