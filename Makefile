@@ -7,13 +7,15 @@
 #                     reboots: tests/vm/reboot.sh) on every supported kernel
 #   make soak         a stress test (SOAK_TEST, 0990-stress; or 0991) for STRESS_SECS (600)
 #   make demo         boot a VM and show the main job
+#   make check-layers the include rule of lib/ (doc/ARCHITECTURE.md; in make unit)
 #   make fuzz         libFuzzer on each parser, FUZZ_SECONDS (60) each (not in check)
 #   make deps         install the Debian packages needed (idempotent)
 
 CC       ?= gcc
 CFLAGS   ?= -O2 -g
+# EXTRA_CFLAGS: added to every compile (the sanitizer and fuzzer builds).
 CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -D_GNU_SOURCE \
-	    -Iinclude/uapi -Ilib -fvisibility=hidden
+	    -Iinclude/uapi -Ilib -fvisibility=hidden $(EXTRA_CFLAGS)
 LDFLAGS  ?=
 PREFIX   ?= /usr/local
 VERSION  ?= 0.1
@@ -29,14 +31,22 @@ TEST_HOOKS ?= 1
 ifeq ($(TEST_HOOKS),1)
 CFLAGS   += -DBLKTRACK_TEST_HOOKS
 endif
-LIB_SRC  := $(wildcard lib/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+# lib/ in layers (doc/ARCHITECTURE.md, checked by `make check-layers`):
+# core/, format/ and repo/ make the archive libbtbase.a, kernel/ and
+# requester/ libbtengine.a; libblktrack.so is both archives whole. The CLI
+# links the .so; blktrack-dump, the unit tests, the benchmarks and the
+# fuzzers link the archives.
+BASE_SRC   := $(wildcard lib/core/*.c lib/format/*.c lib/repo/*.c)
+ENGINE_SRC := $(wildcard lib/kernel/*.c lib/requester/*.c)
+LIB_HDR    := lib/libblktrack.h $(wildcard lib/*/*.h)
+BASE_A     := $(B)/libbtbase.a
+ENGINE_A   := $(B)/libbtengine.a
 LIB_LIBS := $(shell pkg-config --libs blkid libkmod json-c 2>/dev/null)
 # Debian's libroaring-dev has no .pc file.
 ROARING_LIBS := $(shell pkg-config --libs roaring 2>/dev/null || echo -lroaring)
 XXHASH_LIBS := $(shell pkg-config --libs libxxhash 2>/dev/null || echo -lxxhash)
 LIB_LIBS += $(ROARING_LIBS) $(XXHASH_LIBS)
-# zstd for the backup stream format (lib/bfile.c, also linked into blktrack-dump).
+# zstd for the backup stream format (lib/format/bfile.c).
 ZSTD_LIBS := $(shell pkg-config --libs libzstd 2>/dev/null || echo -lzstd)
 LIB_LIBS += $(ZSTD_LIBS) -pthread
 JSON_LIBS := $(shell pkg-config --libs json-c 2>/dev/null)
@@ -45,30 +55,37 @@ LIBSO    := $(B)/libblktrack.so.1
 CLI_SRC  := $(wildcard userspace/*.c)
 DUMP_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
-# Library sources the unit tests link (the others are #included by a test).
-UNIT_LIB_SRC := lib/blockset.c lib/repo.c
-UNIT_LIB_SRC += lib/bfile.c lib/writers.c lib/target.c lib/blockhash.c lib/statefile.c lib/fdio.c lib/readq.c lib/vollock.c lib/volid.c
 # The fuzz entry points: the unit tests replay every corpus file through them.
-UNIT_LIB_SRC += tests/fuzz/targets.c
+FUZZ_ENTRY := tests/fuzz/targets.c
 VMPROG_SRC := $(wildcard tests/vm/progs/*.c)
 
 all: $(B)/blktrack $(B)/blktrack-dump
 
-$(B)/%.o: %.c $(wildcard include/uapi/linux/*.h lib/*.h kmod/btmap*.h)
+$(B)/%.o: %.c $(wildcard include/uapi/linux/*.h kmod/btmap*.h) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
 
-$(LIBSO): $(LIB_OBJ) lib/libblktrack.sym
+$(BASE_A): $(BASE_SRC:%.c=$(B)/%.o)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(ENGINE_A): $(ENGINE_SRC:%.c=$(B)/%.o)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIBSO): $(ENGINE_A) $(BASE_A) lib/libblktrack.sym
 	$(CC) -shared -Wl,-soname,libblktrack.so.1 -Wl,--version-script=lib/libblktrack.sym \
-		-o $@ $(LIB_OBJ) $(LDFLAGS) $(LIB_LIBS)
+		-o $@ -Wl,--whole-archive $(ENGINE_A) $(BASE_A) -Wl,--no-whole-archive \
+		$(LDFLAGS) $(LIB_LIBS)
 	ln -sf libblktrack.so.1 $(B)/libblktrack.so
 
 $(B)/blktrack: $(CLI_SRC:%.c=$(B)/%.o) $(LIBSO)
 	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN' $(LDFLAGS) $(JSON_LIBS)
 
-$(B)/blktrack-dump: $(DUMP_SRC:%.c=$(B)/%.o) $(B)/lib/bfile.o $(LIBSO)
-	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN' $(LDFLAGS) \
-		$(JSON_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS)
+# The public API from the .so; the file formats (hidden there) from the archive.
+$(B)/blktrack-dump: $(DUMP_SRC:%.c=$(B)/%.o) $(BASE_A) $(LIBSO)
+	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack $(BASE_A) -Wl,-rpath,'$$ORIGIN' \
+		$(LDFLAGS) $(LIB_LIBS)
 
 # Small C programs the VM tests run in the guest (ioctl errno checks...).
 vmprogs: $(VMPROG_SRC:tests/vm/progs/%.c=$(B)/vmprogs/%)
@@ -101,32 +118,33 @@ kmod-clean:
 
 # ---- tests -----------------------------------------------------------------
 UNIT_CFLAGS := $(CFLAGS) -DBTMAP_USERSPACE -Ikmod -Itests/fuzz -pthread
-$(B)/unit-tests: $(UNIT_SRC) $(wildcard tests/fuzz/*.[ch]) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h) $(wildcard lib/*.[ch])
+$(B)/unit-tests: $(UNIT_SRC) $(wildcard tests/fuzz/*.[ch]) kmod/btmap.c $(wildcard kmod/btmap*.h) \
+		$(wildcard include/uapi/linux/*.h) $(LIB_HDR) $(ENGINE_A) $(BASE_A)
 	@mkdir -p $(B)
-	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(UNIT_LIB_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common \
-		$(JSON_LIBS) $(ROARING_LIBS) $(XXHASH_LIBS) $(ZSTD_LIBS) $(BLKID_LIBS)
+	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(FUZZ_ENTRY) kmod/btmap.c $(ENGINE_A) $(BASE_A) \
+		-lcriterion -lurcu -lurcu-common $(LIB_LIBS)
 
-# Tests of the library's whole operations (blktrack_restore()...), linked
-# with every library source: tests/unit/lib/.
+# Tests of the library's whole operations (blktrack_restore()...): tests/unit/lib/.
 UNIT_WHOLE_SRC := $(wildcard tests/unit/lib/*.c)
-$(B)/unit-tests-lib: $(UNIT_WHOLE_SRC) $(LIB_SRC) $(wildcard lib/*.h include/uapi/linux/*.h)
+$(B)/unit-tests-lib: $(UNIT_WHOLE_SRC) $(LIB_HDR) $(wildcard include/uapi/linux/*.h) $(ENGINE_A) $(BASE_A)
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -o $@ $(UNIT_WHOLE_SRC) $(LIB_SRC) -lcriterion $(LIB_LIBS)
+	$(CC) $(CFLAGS) -o $@ $(UNIT_WHOLE_SRC) $(ENGINE_A) $(BASE_A) -lcriterion $(LIB_LIBS)
 
-unit: abi-check $(B)/unit-tests $(B)/unit-tests-lib
+unit: abi-check check-layers $(B)/unit-tests $(B)/unit-tests-lib
 	$(B)/unit-tests --jobs 2
 	$(B)/unit-tests-lib --jobs 2
 
-# The unit tests under ASan/UBSan: a leaf freed before its grace period shows
-# as a use after free. Criterion itself leaks a little: no leak check.
-$(B)/unit-tests-asan: $(UNIT_SRC) $(wildcard tests/fuzz/*.[ch]) kmod/btmap.c $(wildcard kmod/btmap*.h) $(wildcard include/uapi/linux/*.h) $(wildcard lib/*.[ch])
-	@mkdir -p $(B)
-	$(CC) $(UNIT_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
-		-o $@ $(UNIT_SRC) $(UNIT_LIB_SRC) kmod/btmap.c -lcriterion -lurcu -lurcu-common \
-		$(JSON_LIBS) $(ROARING_LIBS) $(XXHASH_LIBS) $(ZSTD_LIBS) $(BLKID_LIBS)
+# The unit tests under ASan/UBSan, the library too (its own build tree): a
+# leaf freed before its grace period shows as a use after free. Criterion
+# itself leaks a little: no leak check.
+ASAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer
+unit-asan:
+	$(MAKE) B=$(B)/asan EXTRA_CFLAGS="$(ASAN_FLAGS)" $(B)/asan/unit-tests
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 $(B)/asan/unit-tests --jobs 2
 
-unit-asan: $(B)/unit-tests-asan
-	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 $(B)/unit-tests-asan --jobs 2
+# The include rule between lib/'s layers (doc/ARCHITECTURE.md).
+check-layers:
+	scripts/check-layers.sh
 
 # libFuzzer on the parsers (doc/RELIABILITY.md, "Fuzzing"): like a benchmark,
 # not part of check. Each target starts from tests/fuzz/corpus/NAME/; what it
@@ -135,14 +153,17 @@ unit-asan: $(B)/unit-tests-asan
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_TARGETS := bfile catalog blockset blockhash state
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_FLAGS   := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude/uapi -Ilib -Itests/fuzz \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_LIB_SRC := tests/fuzz/targets.c lib/bfile.c lib/blockset.c lib/blockhash.c \
-		lib/repo.c lib/statefile.c lib/fdio.c
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard tests/fuzz/*.h lib/*.h)
+		-fsanitize=fuzzer $(FUZZ_SAN)
+# The parsers' archive, built by the fuzzing compiler in its own tree.
+FUZZ_BASE_A  := $(B)/fuzz/lib/libbtbase.a
+$(FUZZ_BASE_A): FORCE
+	$(MAKE) B=$(B)/fuzz/lib CC=$(FUZZ_CC) TEST_HOOKS=0 \
+		EXTRA_CFLAGS="-O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN)" $@
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_ENTRY) $(FUZZ_BASE_A) $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(JSON_LIBS) $(ROARING_LIBS) \
-		$(XXHASH_LIBS) $(ZSTD_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_ENTRY) $(FUZZ_BASE_A) $(LIB_LIBS)
 
 fuzz-build: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 
@@ -166,19 +187,19 @@ bench-map: $(B)/bench-map
 	$(B)/bench-map
 
 # Userspace micro-benchmark of the backup stream format: host CPU per byte.
-$(B)/bench-bfile: tests/bench/bench_bfile.c lib/bfile.c lib/bfile.h
+$(B)/bench-bfile: tests/bench/bench_bfile.c $(BASE_A)
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -o $@ tests/bench/bench_bfile.c lib/bfile.c $(XXHASH_LIBS) $(ZSTD_LIBS)
+	$(CC) $(CFLAGS) -o $@ tests/bench/bench_bfile.c $(BASE_A) $(LIB_LIBS)
 
 bench-bfile: $(B)/bench-bfile
 	$(B)/bench-bfile
 
 # Userspace benchmark of growth (issue 5): delta composition and restore
 # against the number of extents and the chain length; the whole library,
-# linked statically (repo.c and blockset.c internals are called directly).
-$(B)/bench-growth: tests/bench/bench_growth.c $(LIB_SRC) $(wildcard lib/*.h)
+# linked statically (repo/ and format/ internals are called directly).
+$(B)/bench-growth: tests/bench/bench_growth.c $(ENGINE_A) $(BASE_A)
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -o $@ tests/bench/bench_growth.c $(LIB_SRC) $(LIB_LIBS)
+	$(CC) $(CFLAGS) -o $@ tests/bench/bench_growth.c $(ENGINE_A) $(BASE_A) $(LIB_LIBS)
 
 bench-growth: $(B)/bench-growth
 	$(B)/bench-growth
@@ -240,4 +261,6 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
 
 
-.PHONY: fuzz fuzz-build bench bench-map bench-bfile bench-growth all abi-check kmod kmod-all kmod-clean unit unit-asan check soak demo deps install clean vmprogs
+FORCE:
+
+.PHONY: FORCE check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth all abi-check kmod kmod-all kmod-clean unit unit-asan check soak demo deps install clean vmprogs

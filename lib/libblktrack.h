@@ -229,7 +229,7 @@ BLKTRACK_EXPORT char blktrack_density_char(uint64_t dirty, uint64_t total);
 /* Parse "4096", "4K", "16M", "1G", "2T" (binary units) into bytes. */
 BLKTRACK_EXPORT int blktrack_parse_size(const char *s, uint64_t *bytes);
 
-/* ---- tracking state across reboots (lib/state.c) --------------------- */
+/* ---- tracking state across reboots (lib/requester/state.c) --------------------- */
 
 /*
  * Typical use, at shutdown (after the filesystem went read-only) and at
@@ -274,7 +274,7 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 					const char *state_dir,
 					struct blktrack_load_result *res);
 
-/* ---- the requester: backup, restore, verify (lib/requester.c) ---------- */
+/* ---- the requester: backup, restore, verify (lib/requester/requester.c) ---------- */
 
 /*
  * Typical use:

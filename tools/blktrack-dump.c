@@ -6,7 +6,7 @@
  *
  * "kernel" (the default) shows every attached volume (or the DEVs given):
  * its status and a density picture of its active map (or, with --pending,
- * of its pending map). "backup FILE" shows a backup file (lib/bfile.h,
+ * of its pending map). "backup FILE" shows a backup file (lib/format/bfile.h,
  * linked in from lib/bfile.o). "repo DIR" shows a repository: its backups,
  * the chain each restores from, and what each backup file covers
  * (blktrack_repo_json()). Later subcommands plug in the table below.
@@ -25,7 +25,7 @@
 #include <json-c/json.h>
 
 #include "libblktrack.h"
-#include "bfile.h"
+#include "format/bfile.h"
 
 #define EXIT_OK		0
 #define EXIT_ERROR	1

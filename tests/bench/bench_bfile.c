@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * bench_bfile - CPU cost of the backup stream format (lib/bfile.c) alone, in
+ * bench_bfile - CPU cost of the backup stream format (lib/format/bfile.c) alone, in
  * userspace on the host: what a backup spends besides reading the volume.
  *
  *	make bench-bfile
@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bfile.h"
+#include "format/bfile.h"
 
 #define DATA_BYTES	(256ULL << 20)
 #define CHUNK		(1U << 20)

@@ -63,10 +63,10 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "bfile.h"
-#include "blockset.h"
+#include "format/bfile.h"
+#include "format/blockset.h"
 #include "libblktrack.h"
-#include "repo.h"
+#include "repo/repo.h"
 
 #define BS		512U
 #define VOL		"uuid:bench-growth"

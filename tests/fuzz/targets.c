@@ -2,7 +2,7 @@
 /*
  * The parsers' fuzz entry points (see targets.h). The check-sum fix-ups
  * below are a second, small encoder of the layouts in doc/FORMAT.md,
- * doc/REPOSITORY.md and lib/state.c: a fixed-up valid file is the file
+ * doc/REPOSITORY.md and lib/requester/state.c: a fixed-up valid file is the file
  * itself (tests/unit/test_fuzz.c checks it on the ok.* seeds).
  */
 #include <endian.h>
@@ -18,11 +18,11 @@
 #include <roaring/roaring.h>
 #include <xxhash.h>
 
-#include "bfile.h"
-#include "blockhash.h"
-#include "blockset.h"
-#include "repo.h"
-#include "state.h"
+#include "format/bfile.h"
+#include "format/blockhash.h"
+#include "format/blockset.h"
+#include "repo/repo.h"
+#include "format/statefile.h"
 #include "targets.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -267,31 +267,31 @@ int fuzz_blockset(const uint8_t *data, size_t len)
 	return twice(data, len, blockset_run, fuzz_fix_blockset);
 }
 
-/* ---- block hash files: bhash_reader_* ------------------------------------ */
+/* ---- block hash files: blockhash_reader_* ------------------------------------ */
 
 static int blockhash_run(const uint8_t *data, size_t len)
 {
-	struct bhash_reader *r;
+	struct blockhash_reader *r;
 	uint64_t hash, got = 0, size;
 	uint32_t bs;
 	int fd = load(data, len), rc, check;
 
-	rc = bhash_reader_open(fd, &r);
+	rc = blockhash_reader_open(fd, &r);
 	if (!rc) {
-		bs = bhash_reader_block_size(r);
-		size = bhash_reader_volume_size(r);
+		bs = blockhash_reader_block_size(r);
+		size = blockhash_reader_volume_size(r);
 		if (!bs || (bs & (bs - 1)) ||
-		    bhash_reader_blocks(r) != size / bs + !!(size % bs))
+		    blockhash_reader_blocks(r) != size / bs + !!(size % bs))
 			abort();
-		while (!(rc = bhash_get(r, &hash)))
+		while (!(rc = blockhash_get(r, &hash)))
 			got++;
-		if (rc == -ENODATA && got == bhash_reader_blocks(r))
-			rc = bhash_reader_finish(r);
+		if (rc == -ENODATA && got == blockhash_reader_blocks(r))
+			rc = blockhash_reader_finish(r);
 		else
-			bhash_reader_free(r);
+			blockhash_reader_free(r);
 	}
 	/* Reading every hash and skipping them agree. */
-	check = bhash_check(fd, &size, &bs);
+	check = blockhash_check(fd, &size, &bs);
 	if (!rc != !check)
 		abort();
 	return rc;
@@ -320,13 +320,13 @@ int fuzz_blockhash(const uint8_t *data, size_t len)
 	return twice(data, len, blockhash_run, fuzz_fix_blockhash);
 }
 
-/* ---- state files: state_parse -------------------------------------------- */
+/* ---- state files: statefile_parse -------------------------------------------- */
 
 static int state_run(const uint8_t *data, size_t len)
 {
 	struct blockset *set;
-	struct state_hdr h;
-	int rc = state_parse((const char *)data, len, &h, &set);
+	struct statefile_hdr h;
+	int rc = statefile_parse((const char *)data, len, &h, &set);
 
 	if (!rc) {
 		touch(h.volume_id, strlen(h.volume_id));
@@ -344,11 +344,11 @@ void fuzz_fix_state(uint8_t *p, size_t len)
 {
 	uint64_t payload;
 
-	if (len < STATE_HDR + 8)
+	if (len < STATEFILE_HDR + 8)
 		return;
-	payload = len - STATE_HDR - 8;
+	payload = len - STATEFILE_HDR - 8;
 	put64(p + 152, payload);
-	fuzz_fix_blockset(p + STATE_HDR, payload);
+	fuzz_fix_blockset(p + STATEFILE_HDR, payload);
 	put64(p + 160, XXH3_64bits(p, 160));
 	put64(p + len - 8, XXH3_64bits(p, len - 8));
 }

@@ -25,8 +25,8 @@ typedef void (*fuzz_fix_fn)(uint8_t *data, size_t len);
 int fuzz_bfile(const uint8_t *data, size_t len);	/* bfile_reader_* */
 int fuzz_catalog(const uint8_t *data, size_t len);	/* repo_open: DIR/catalog */
 int fuzz_blockset(const uint8_t *data, size_t len);	/* blockset_deserialize */
-int fuzz_blockhash(const uint8_t *data, size_t len);	/* bhash_reader_* */
-int fuzz_state(const uint8_t *data, size_t len);	/* state_parse */
+int fuzz_blockhash(const uint8_t *data, size_t len);	/* blockhash_reader_* */
+int fuzz_state(const uint8_t *data, size_t len);	/* statefile_parse */
 
 /* The fix-ups: recompute the checksums of @data in place. */
 void fuzz_fix_bfile(uint8_t *data, size_t len);

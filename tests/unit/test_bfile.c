@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The backup stream format (lib/bfile.c, doc/FORMAT.md): round trips
+ * The backup stream format (lib/format/bfile.c, doc/FORMAT.md): round trips
  * against the volume the test made up, the byte layout against the
  * document, every single-bit flip and every truncation of a small backup,
  * a pipe, extension records, and hand-built streams (out of order, bad
@@ -25,7 +25,7 @@
 #include <criterion/criterion.h>
 #include <xxhash.h>
 
-#include "bfile.h"
+#include "format/bfile.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

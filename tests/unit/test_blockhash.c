@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lib/blockhash.c: a hash file written from known blocks reads back the
+ * lib/format/blockhash.c: a hash file written from known blocks reads back the
  * same hashes; every single-bit flip and every truncation is refused, and
  * so are extra bytes; a reader that stops early still checks the digest.
  */
@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <criterion/criterion.h>
 
-#include "blockhash.h"
+#include "format/blockhash.h"
 
 #define BS	4096U
 #define SIZE	(37U * BS + 1000U)	/* a partial last block */
@@ -22,7 +22,7 @@ static unsigned char volume[SIZE];
 /* Write the hashes of volume[] to a memory file; return its bytes. */
 static size_t make_file(unsigned char **out)
 {
-	struct bhash_writer *w;
+	struct blockhash_writer *w;
 	size_t len, i;
 	char *buf;
 	FILE *f;
@@ -31,14 +31,14 @@ static size_t make_file(unsigned char **out)
 		volume[i] = (unsigned char)(i * 7 + i / BS);
 	f = tmpfile();
 	cr_assert(f);
-	cr_assert_eq(bhash_writer_open(fileno(f), SIZE, BS, &w), 0);
+	cr_assert_eq(blockhash_writer_open(fileno(f), SIZE, BS, &w), 0);
 	for (i = 0; i < NBLK; i++) {
 		size_t n = SIZE - i * BS < BS ? SIZE - i * BS : BS;
 
-		cr_assert_eq(bhash_put(w, bhash_block(volume + i * BS, n)), 0);
+		cr_assert_eq(blockhash_put(w, blockhash_block(volume + i * BS, n)), 0);
 	}
-	cr_assert_eq(bhash_put(w, 1), -ERANGE, "one hash too many");
-	cr_assert_eq(bhash_writer_finish(w), 0);
+	cr_assert_eq(blockhash_put(w, 1), -ERANGE, "one hash too many");
+	cr_assert_eq(blockhash_writer_finish(w), 0);
 	len = (size_t)lseek(fileno(f), 0, SEEK_END);
 	buf = malloc(len);
 	cr_assert(buf);
@@ -68,7 +68,7 @@ static int check(const unsigned char *data, size_t len)
 	uint32_t bs;
 	int fd = memfile(data, len), err;
 
-	err = bhash_check(fd, &size, &bs);
+	err = blockhash_check(fd, &size, &bs);
 	close(fd);
 	if (!err) {
 		cr_assert_eq(size, SIZE);
@@ -79,25 +79,25 @@ static int check(const unsigned char *data, size_t len)
 
 Test(blockhash, round_trip)
 {
-	struct bhash_reader *r;
+	struct blockhash_reader *r;
 	unsigned char *file;
 	size_t len = make_file(&file), i;
 	uint64_t h;
 	int fd = memfile(file, len);
 
 	cr_assert_eq(len, 40 + 8 * NBLK + 8);
-	cr_assert_eq(bhash_reader_open(fd, &r), 0);
-	cr_assert_eq(bhash_reader_blocks(r), NBLK);
-	cr_assert_eq(bhash_reader_volume_size(r), SIZE);
-	cr_assert_eq(bhash_reader_block_size(r), BS);
+	cr_assert_eq(blockhash_reader_open(fd, &r), 0);
+	cr_assert_eq(blockhash_reader_blocks(r), NBLK);
+	cr_assert_eq(blockhash_reader_volume_size(r), SIZE);
+	cr_assert_eq(blockhash_reader_block_size(r), BS);
 	for (i = 0; i < NBLK; i++) {
 		size_t n = SIZE - i * BS < BS ? SIZE - i * BS : BS;
 
-		cr_assert_eq(bhash_get(r, &h), 0);
-		cr_assert_eq(h, bhash_block(volume + i * BS, n), "block %zu", i);
+		cr_assert_eq(blockhash_get(r, &h), 0);
+		cr_assert_eq(h, blockhash_block(volume + i * BS, n), "block %zu", i);
 	}
-	cr_assert_eq(bhash_get(r, &h), -ENODATA);
-	cr_assert_eq(bhash_reader_finish(r), 0);
+	cr_assert_eq(blockhash_get(r, &h), -ENODATA);
+	cr_assert_eq(blockhash_reader_finish(r), 0);
 	close(fd);
 	free(file);
 }
@@ -137,7 +137,7 @@ Test(blockhash, truncations_and_extra_bytes_are_refused)
 
 Test(blockhash, a_reader_that_stops_early_still_checks_the_digest)
 {
-	struct bhash_reader *r;
+	struct blockhash_reader *r;
 	unsigned char *file;
 	size_t len = make_file(&file);
 	uint64_t h;
@@ -145,9 +145,9 @@ Test(blockhash, a_reader_that_stops_early_still_checks_the_digest)
 
 	file[len - 20] ^= 0x10;		/* a hash near the end */
 	fd = memfile(file, len);
-	cr_assert_eq(bhash_reader_open(fd, &r), 0);
-	cr_assert_eq(bhash_get(r, &h), 0);
-	cr_assert_eq(bhash_reader_finish(r), -EBADMSG);
+	cr_assert_eq(blockhash_reader_open(fd, &r), 0);
+	cr_assert_eq(blockhash_get(r, &h), 0);
+	cr_assert_eq(blockhash_reader_finish(r), -EBADMSG);
 	close(fd);
 	free(file);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lib/blockset.c against a plain bool-array model: random unions,
+ * lib/format/blockset.c against a plain bool-array model: random unions,
  * differences and ranges (seeded), extents, READ_EXTENTS conversion, and
  * the serialized form: round trip, every single-bit flip and every
  * truncation refused.
@@ -11,7 +11,7 @@
 #include <criterion/criterion.h>
 #include <linux/blktrack.h>
 
-#include "blockset.h"
+#include "format/blockset.h"
 
 /* A window of the model: block base + i for i < MODEL_N (crosses 65536). */
 #define MODEL_N 140000

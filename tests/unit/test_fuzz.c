@@ -22,10 +22,10 @@
 #include <sys/stat.h>
 #include <criterion/criterion.h>
 
-#include "blockhash.h"
-#include "blockset.h"
-#include "repo.h"
-#include "state.h"
+#include "format/blockhash.h"
+#include "format/blockset.h"
+#include "repo/repo.h"
+#include "format/statefile.h"
 #include "targets.h"
 
 static const char *corpus_top(void)
@@ -188,7 +188,7 @@ static void seeds_blockset(const char *top)
 
 static void seeds_blockhash(const char *top)
 {
-	struct bhash_writer *w;
+	struct blockhash_writer *w;
 	uint8_t *buf;
 	size_t len;
 	struct stat st;
@@ -196,10 +196,10 @@ static void seeds_blockhash(const char *top)
 
 	fd = memfd_create("seed", 0);
 	cr_assert_geq(fd, 0);
-	cr_assert_eq(bhash_writer_open(fd, 10 * 4096 + 100, 4096, &w), 0);
+	cr_assert_eq(blockhash_writer_open(fd, 10 * 4096 + 100, 4096, &w), 0);
 	for (i = 0; i < 11; i++)
-		cr_assert_eq(bhash_put(w, 0x1234567890abcdefULL * (i + 1)), 0);
-	cr_assert_eq(bhash_writer_finish(w), 0);
+		cr_assert_eq(blockhash_put(w, 0x1234567890abcdefULL * (i + 1)), 0);
+	cr_assert_eq(blockhash_writer_finish(w), 0);
 	cr_assert_eq(fstat(fd, &st), 0);
 	len = st.st_size;
 	buf = malloc(len + 8);
@@ -214,8 +214,8 @@ static void seeds_blockhash(const char *top)
 	free(buf);
 
 	fd = memfd_create("seed", 0);
-	cr_assert_eq(bhash_writer_open(fd, 0, 512, &w), 0);
-	cr_assert_eq(bhash_writer_finish(w), 0);
+	cr_assert_eq(blockhash_writer_open(fd, 0, 512, &w), 0);
+	cr_assert_eq(blockhash_writer_finish(w), 0);
 	cr_assert_eq(fstat(fd, &st), 0);
 	len = st.st_size;
 	buf = malloc(len);
@@ -227,13 +227,13 @@ static void seeds_blockhash(const char *top)
 
 static void seeds_state(const char *top)
 {
-	struct state_hdr h;
+	struct statefile_hdr h;
 	struct blockset *s;
 	uint8_t *buf;
 	size_t len;
 
 	memset(&h, 0, sizeof(h));
-	h.flags = htole32(STATE_CLEAN);
+	h.flags = htole32(STATEFILE_CLEAN);
 	h.block_size = htole32(4096);
 	h.volume_size = htole64(64ULL << 20);
 	memset(h.generation, 0xab, sizeof(h.generation));
@@ -243,7 +243,7 @@ static void seeds_state(const char *top)
 	strcpy(h.fp_kind, "ext4");
 	strcpy(h.volume_id, "uuid:1234-abcd");
 	s = some_set(2);
-	cr_assert_eq(state_build(&h, s, (void **)&buf, &len), 0);
+	cr_assert_eq(statefile_build(&h, s, (void **)&buf, &len), 0);
 	blockset_free(s);
 	seed_write(top, "state", "ok.clean.state", buf, len);
 	buf[len - 1] ^= 1;
@@ -251,11 +251,11 @@ static void seeds_state(const char *top)
 	free(buf);
 
 	h.flags = 0;
-	cr_assert_eq(state_build(&h, NULL, (void **)&buf, &len), 0);
+	cr_assert_eq(statefile_build(&h, NULL, (void **)&buf, &len), 0);
 	seed_write(top, "state", "ok.unclean-empty.state", buf, len);
 	free(buf);
 	h.reserved = htole32(1);
-	cr_assert_eq(state_build(&h, NULL, (void **)&buf, &len), 0);
+	cr_assert_eq(statefile_build(&h, NULL, (void **)&buf, &len), 0);
 	seed_write(top, "state", "EPROTONOSUPPORT.reserved.state", buf, len);
 	free(buf);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lib/readq.c: pieces come back in the order they were added, each with
+ * lib/core/readq.c: pieces come back in the order they were added, each with
  * the bytes of the file at its offset, at every depth; a read past the end
  * fails with its offset, and a consumer's error stops the queue.
  */
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <criterion/criterion.h>
 
-#include "readq.h"
+#include "core/readq.h"
 
 #define FILE_BYTES	(1U << 20)
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lib/repo.c without a kernel: a fake kernel (active and pending bool maps,
+ * lib/repo/repo.c without a kernel: a fake kernel (active and pending bool maps,
  * generation, epoch) drives random sequences of full, incremental,
  * differential and copy backups, aborted ones and module reloads; the set
  * each backup gets is checked against a model of when each block was last
@@ -22,9 +22,9 @@
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 
-#include "blockhash.h"
-#include "blockset.h"
-#include "repo.h"
+#include "format/blockhash.h"
+#include "format/blockset.h"
+#include "repo/repo.h"
 
 #define NB	300		/* blocks of the fake volume */
 #define BS	4096
@@ -1925,14 +1925,14 @@ Test(repo, an_older_catalog_never_overwrites_a_backup, .init = setup_dir,
 /* Give pending backup @id a real hash file whose hashes start at @seed. */
 static void real_hashes_for(struct repo *r, uint64_t id, uint64_t seed)
 {
-	struct bhash_writer *w;
+	struct blockhash_writer *w;
 	int fd, b;
 
 	cr_assert_eq(repo_hashes_create(r, id, &fd), 0, "%s", repo_error(r));
-	cr_assert_eq(bhash_writer_open(fd, NB * BS, BS, &w), 0);
+	cr_assert_eq(blockhash_writer_open(fd, NB * BS, BS, &w), 0);
 	for (b = 0; b < NB; b++)
-		cr_assert_eq(bhash_put(w, seed + b), 0);
-	cr_assert_eq(bhash_writer_finish(w), 0);
+		cr_assert_eq(blockhash_put(w, seed + b), 0);
+	cr_assert_eq(blockhash_writer_finish(w), 0);
 	cr_assert_eq(repo_hashes_install(r, id, fd), 0, "%s", repo_error(r));
 }
 
@@ -1987,7 +1987,7 @@ static int use_hashes(void)
 	cr_assert_eq(repo_open(dir, REPO_RDONLY, &r), 0, "%s", repo_error(r));
 	ret = repo_hashes_open(r, 2, &fd);
 	if (!ret) {
-		ret = bhash_check(fd, &size, &bs);
+		ret = blockhash_check(fd, &size, &bs);
 		close(fd);
 	}
 	repo_close(r);

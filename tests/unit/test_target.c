@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lib/target.c: a snapshot store that holds a filesystem (libblkid) is
+ * lib/requester/target.c: a snapshot store that holds a filesystem (libblkid) is
  * refused unless forced; an empty one is taken.
  */
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <criterion/criterion.h>
 
-#include "target.h"
+#include "requester/target.h"
 
 static char dir[128], img[160];
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lib/volid.c over a fake sysfs tree: a volume without a filesystem or
+ * lib/kernel/volid.c over a fake sysfs tree: a volume without a filesystem or
  * partition UUID is named by what follows the device (dm or md UUID, dm
  * name, WWN, serial; a partition adds its number and start), never by its
  * device number; two equal disks that swap device numbers keep their ids;
@@ -15,7 +15,7 @@
 #include <sys/sysmacros.h>
 #include <criterion/criterion.h>
 
-#include "volid.h"
+#include "kernel/volid.h"
 
 static char root[128];
 

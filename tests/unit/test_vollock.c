@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The per-volume requester lock (lib/vollock.c, issue 13 point 3): a second
+ * The per-volume requester lock (lib/requester/vollock.c, issue 13 point 3): a second
  * requester of one volume fails at once naming the holder's pid, or waits;
  * other volumes are independent; an unsafe lock directory is refused.
  */
@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <criterion/criterion.h>
 
-#include "vollock.h"
+#include "requester/vollock.h"
 
 static char top[128], dir[160];
 

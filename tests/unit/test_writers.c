@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lib/writers.c: writers run in name order with their BLKTRACK_* variables,
+ * lib/requester/writers.c: writers run in name order with their BLKTRACK_* variables,
  * dot files and files without an execute bit skipped, a failure stops the
  * event or not, the time limit kills the writer's process group, a missing
  * directory; what may run as root (names, owners, modes, symlinks, the
@@ -19,7 +19,7 @@
 #include <sys/sysmacros.h>
 #include <criterion/criterion.h>
 
-#include "writers.h"
+#include "requester/writers.h"
 
 
 static char dir[128], log_path[160];

@@ -19,10 +19,10 @@
 #include <sys/stat.h>
 #include <criterion/criterion.h>
 
-#include "bfile.h"
-#include "blockset.h"
+#include "format/bfile.h"
+#include "format/blockset.h"
 #include "libblktrack.h"
-#include "repo.h"
+#include "repo/repo.h"
 
 #define BS	4096U
 #define NB	512U			/* 2 MiB: more than the first MiB held back */

@@ -90,7 +90,7 @@ static int covers(struct json_object *b, uint64_t off, uint64_t len)
 
 /*
  * Which members of the chain store the block at @off. A backup's parent has
- * a smaller id (lib/repo.c: repo_chain()), so the newest is the one with
+ * a smaller id (lib/repo/repo.c: repo_chain()), so the newest is the one with
  * the highest id, whatever the order of "chain".
  */
 static void print_writers(uint64_t off, uint64_t len)

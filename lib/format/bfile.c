@@ -21,7 +21,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
-#include "bfile.h"
+#include "format/bfile.h"
 
 #define __packed	__attribute__((packed))
 

@@ -1,18 +1,29 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libblktrack internals: the context and logging.
+ * libblktrack internals: the context, logging, errors, test hooks. Every
+ * layer of lib/ may use it (doc/ARCHITECTURE.md).
  */
-#ifndef LIBBLKTRACK_PRIVATE_H
-#define LIBBLKTRACK_PRIVATE_H
+#ifndef BLKTRACK_CORE_H
+#define BLKTRACK_CORE_H
 
 #include <stdlib.h>
 #include <syslog.h>
-#include <sys/sysmacros.h>
 #include "libblktrack.h"
+
+struct blktrack_ctx;
+
+/*
+ * How the context reaches the kernel (kernel/ctl.c). NULL in a context
+ * means the control device; a unit test installs an in-process fake.
+ */
+struct blktrack_kernel_ops {
+	int (*ioctl)(struct blktrack_ctx *ctx, unsigned long cmd, void *arg); /* 0, -errno */
+};
 
 struct blktrack_ctx {
 	int refcount;
-	int fd;
+	int fd;				/* the control device, -1 until opened */
+	const struct blktrack_kernel_ops *kernel;
 	int log_priority;
 	blktrack_log_fn log_fn;
 	void *log_data;
@@ -46,13 +57,6 @@ void blktrack_log(const struct blktrack_ctx *ctx, int priority,
 int blktrack_set_error(struct blktrack_ctx *ctx, int err, const char *format, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* ioctl() on the control device: 0 or -errno, with a debug line. */
-int blktrack_ioctl(struct blktrack_ctx *ctx, unsigned long cmd, void *arg,
-		   const char *name);
-
-/* What an ioctl errno means, in words a user can act on. */
-const char *blktrack_ioctl_strerror(int err);
-
 /*
  * A test hook's environment variable (BLKTRACK_TEST_*, tests/vm): read only
  * in test builds (the Makefile's TEST_HOOKS=1, the default of build/, which
@@ -69,11 +73,4 @@ static inline const char *test_hook(const char *name)
 #endif
 }
 
-static inline struct blktrack_devno blktrack_devno_of(dev_t dev)
-{
-	struct blktrack_devno d = { .major = major(dev), .minor = minor(dev) };
-
-	return d;
-}
-
-#endif /* LIBBLKTRACK_PRIVATE_H */
+#endif /* BLKTRACK_CORE_H */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * libblktrack: the files and devices blktrack writes over (lib/target.h):
+ * libblktrack: the files and devices blktrack writes over (lib/requester/target.h):
  * a restore's target, a snapshot's store.
  *
  * Section banners: the restore target / the snapshot store.
@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include "fdio.h"
-#include "target.h"
+#include "core/fdio.h"
+#include "requester/target.h"
 
 #define ZERO_BYTES	(1U << 20)
 

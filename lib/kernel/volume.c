@@ -6,10 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <blkid/blkid.h>
 
-#include "libblktrack-private.h"
-#include "volid.h"
+#include "core/core.h"
+#include "kernel/volid.h"
 
 BLKTRACK_EXPORT int blktrack_dev_from_path(const char *path, dev_t *dev)
 {

@@ -12,8 +12,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-#include "fdio.h"
-#include "vollock.h"
+#include "core/fdio.h"
+#include "requester/vollock.h"
 
 /* "uuid:1234-ab" -> "uuid%3a1234-ab.lock": distinct ids, distinct names. */
 static int lock_name(const char *id, char *out, size_t len)

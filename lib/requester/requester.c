@@ -44,16 +44,16 @@
 #include <json-c/json.h>
 #include <xxhash.h>
 
-#include "libblktrack-private.h"
-#include "bfile.h"
-#include "blockhash.h"
-#include "blockset.h"
-#include "fdio.h"
-#include "readq.h"
-#include "repo.h"
-#include "target.h"
-#include "vollock.h"
-#include "writers.h"
+#include "kernel/kernel.h"
+#include "format/bfile.h"
+#include "format/blockhash.h"
+#include "format/blockset.h"
+#include "core/fdio.h"
+#include "core/readq.h"
+#include "repo/repo.h"
+#include "requester/target.h"
+#include "requester/vollock.h"
+#include "requester/writers.h"
 
 #define CHUNK_BYTES	(1U << 20)	/* volume bytes per read */
 #define ALIGN		4096U
@@ -177,9 +177,9 @@ struct backup {
 	struct blktrack_stamp stamp;
 	uint64_t released;		/* snap_release_rest()'s walk: released below */
 	char prev_stamp[64], new_stamp[64];
-	/* Block hashes (lib/blockhash.h): the parent's, and this backup's. */
-	struct bhash_reader *hp;
-	struct bhash_writer *hw;
+	/* Block hashes (lib/format/blockhash.h): the parent's, and this backup's. */
+	struct blockhash_reader *hp;
+	struct blockhash_writer *hw;
 	int hp_fd, hw_fd;
 	uint64_t hnext;			/* the next block hw wants */
 	struct blockset *stored;	/* resync: the blocks that differ */
@@ -353,7 +353,7 @@ static void snap_figures(struct backup *b, struct blktrack_backup_result *res)
  */
 static int hash_next(struct backup *b, uint64_t *old, bool *have)
 {
-	int err = b->hp ? bhash_get(b->hp, old) : -ENODATA;
+	int err = b->hp ? blockhash_get(b->hp, old) : -ENODATA;
 
 	*have = !err;
 	return err == -ENODATA ? 0 : err;
@@ -371,7 +371,7 @@ static int hash_carry(struct backup *b, uint64_t blk)
 		if (!err && !have)
 			err = -EBADMSG;		/* unread and unknown: no hashes */
 		if (!err)
-			err = bhash_put(b->hw, h);
+			err = blockhash_put(b->hw, h);
 		if (err)
 			return err;
 	}
@@ -383,7 +383,7 @@ static void hash_drop(struct backup *b, const char *why, int err)
 {
 	warning(b->ctx, "no block hashes for this backup (%s: %s): a resync based on it "
 		"will be a full backup", why, strerror(-err));
-	bhash_writer_abort(b->hw);
+	blockhash_writer_abort(b->hw);
 	b->hw = NULL;
 	if (b->hw_fd >= 0)
 		close(b->hw_fd);
@@ -406,7 +406,7 @@ static void hash_read(struct backup *b, uint64_t off, const char *buf, size_t le
 
 		err = hash_next(b, &h, &have);
 		if (!err)
-			err = bhash_put(b->hw, bhash_block(buf + p, n));
+			err = blockhash_put(b->hw, blockhash_block(buf + p, n));
 	}
 	if (err)
 		hash_drop(b, "hashing", err);
@@ -425,7 +425,7 @@ static int hash_finish(struct backup *b, struct repo *r, uint64_t id, bool *kept
 		return 0;
 	err = hash_carry(b, (b->size + b->block_size - 1) / b->block_size);
 	if (!err && b->hp) {
-		err = bhash_reader_finish(b->hp);
+		err = blockhash_reader_finish(b->hp);
 		b->hp = NULL;
 	}
 	if (err && b->stored) {
@@ -437,7 +437,7 @@ static int hash_finish(struct backup *b, struct repo *r, uint64_t id, bool *kept
 		hash_drop(b, "the parent's hashes", err);
 		return 0;
 	}
-	err = bhash_writer_finish(b->hw);
+	err = blockhash_writer_finish(b->hw);
 	b->hw = NULL;
 	if (!err)
 		err = repo_hashes_install(r, id, b->hw_fd);
@@ -463,12 +463,12 @@ static int hash_open_parent(struct backup *b, struct repo *r, uint64_t base, boo
 
 	err = repo_hashes_open(r, base, &b->hp_fd);
 	if (!err && check)
-		err = bhash_check(b->hp_fd, &size, &bs);
+		err = blockhash_check(b->hp_fd, &size, &bs);
 	if (!err)
-		err = bhash_reader_open(b->hp_fd, &b->hp);
+		err = blockhash_reader_open(b->hp_fd, &b->hp);
 	/* Another size is fine: a grown tail is read, a shrunk one skipped. */
-	if (!err && bhash_reader_block_size(b->hp) != b->block_size) {
-		bhash_reader_free(b->hp);
+	if (!err && blockhash_reader_block_size(b->hp) != b->block_size) {
+		blockhash_reader_free(b->hp);
 		b->hp = NULL;
 		err = -ESTALE;
 	}
@@ -493,7 +493,7 @@ static int hash_start(struct backup *b, struct repo *r, enum blktrack_backup_typ
 		return 0;
 	err = repo_hashes_create(r, id, &b->hw_fd);
 	if (!err)
-		err = bhash_writer_open(b->hw_fd, b->size, b->block_size, &b->hw);
+		err = blockhash_writer_open(b->hw_fd, b->size, b->block_size, &b->hw);
 	if (err && type != BLKTRACK_BACKUP_RESYNC) {
 		hash_drop(b, "creating the hash file", err);
 		return 0;
@@ -560,10 +560,10 @@ static int resync_piece(void *data, uint64_t off, const void *piece, size_t len)
 		uint64_t h;
 
 		n = len - p < b->block_size ? len - p : b->block_size;
-		h = bhash_block(buf + p, n);
+		h = blockhash_block(buf + p, n);
 		err = hash_next(b, &old, &have);
 		if (!err)
-			err = bhash_put(b->hw, h);
+			err = blockhash_put(b->hw, h);
 		if (err) {
 			snprintf(b->msg, sizeof(b->msg), "block hashes: %s", strerror(-err));
 			return err;
@@ -1460,7 +1460,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 	bfile_header_init(&h, repo_type_of(type) + 1);
 	if (o->no_compress)
 		h.compression = BFILE_COMP_NONE;
-	/* Ids fit (lib/volid.h: VOLID_MAX); a longer one would fail every restore's check. */
+	/* Ids fit (lib/kernel/volid.h: VOLID_MAX); a longer one would fail every restore's check. */
 	snprintf(h.volume_id, sizeof(h.volume_id), "%.*s", (int)sizeof(h.volume_id) - 1,
 		 res->volume_id);
 	h.volume_size = st.dev_size;
@@ -1726,8 +1726,8 @@ out_close:
 	blockset_free(want);
 	blockset_free(b.stored);
 	free(b.rh);
-	bhash_reader_free(b.hp);
-	bhash_writer_abort(b.hw);
+	blockhash_reader_free(b.hp);
+	blockhash_writer_abort(b.hw);
 	if (b.hp_fd >= 0)
 		close(b.hp_fd);
 	if (b.hw_fd >= 0)
@@ -1969,7 +1969,7 @@ static int apply_record(struct chain *c, struct member *m, const struct bfile_re
 }
 
 /*
- * Check the whole chain, then write it onto the target (lib/target.h): a
+ * Check the whole chain, then write it onto the target (lib/requester/target.h): a
  * file is replaced only once complete, a device gets its first MiB last.
  */
 /*
@@ -2160,7 +2160,7 @@ static int check_side_entry(struct chain *c, const struct repo_entry *e, bool ol
 	if (err)
 		return chain_fail(c, BLKTRACK_FAIL_CORRUPT, path, -EBADMSG, "%s",
 				  repo_error(c->r));
-	err = bhash_check(fd, &size, &bs);
+	err = blockhash_check(fd, &size, &bs);
 	close(fd);
 	if (!err && (size != e->to.size || bs != e->to.block_size))
 		err = -ESTALE;

@@ -22,8 +22,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "fdio.h"
-#include "blockhash.h"
+#include "core/fdio.h"
+#include "format/blockhash.h"
 
 #define BH_MAGIC	"BTBH"
 #define BH_HDR		40
@@ -42,7 +42,7 @@ struct bh_header {
 
 _Static_assert(sizeof(struct bh_header) == BH_HDR, "hash file header layout");
 
-struct bhash_writer {
+struct blockhash_writer {
 	int fd;
 	XXH3_state_t *xx;
 	uint64_t nr, put;
@@ -50,7 +50,7 @@ struct bhash_writer {
 	unsigned char buf[BH_BUF];
 };
 
-struct bhash_reader {
+struct blockhash_reader {
 	int fd;
 	XXH3_state_t *xx;
 	uint64_t nr, got, size;
@@ -59,7 +59,7 @@ struct bhash_reader {
 	unsigned char buf[BH_BUF];
 };
 
-uint64_t bhash_block(const void *data, size_t len)
+uint64_t blockhash_block(const void *data, size_t len)
 {
 	return XXH3_64bits(data, len);
 }
@@ -71,7 +71,7 @@ static uint64_t nr_blocks(uint64_t size, uint32_t bs)
 
 /* ---- writing ------------------------------------------------------------- */
 
-static int w_flush(struct bhash_writer *w)
+static int w_flush(struct blockhash_writer *w)
 {
 	int err = fd_write_all(w->fd, w->buf, w->used);
 
@@ -80,7 +80,7 @@ static int w_flush(struct bhash_writer *w)
 	return err;
 }
 
-static int w_add(struct bhash_writer *w, const void *p, size_t len)
+static int w_add(struct blockhash_writer *w, const void *p, size_t len)
 {
 	int err = 0;
 
@@ -91,10 +91,10 @@ static int w_add(struct bhash_writer *w, const void *p, size_t len)
 	return err;
 }
 
-int bhash_writer_open(int fd, uint64_t volume_size, uint32_t block_size,
-		      struct bhash_writer **out)
+int blockhash_writer_open(int fd, uint64_t volume_size, uint32_t block_size,
+		      struct blockhash_writer **out)
 {
-	struct bhash_writer *w;
+	struct blockhash_writer *w;
 	struct bh_header h;
 
 	*out = NULL;
@@ -113,7 +113,7 @@ int bhash_writer_open(int fd, uint64_t volume_size, uint32_t block_size,
 	w->nr = nr_blocks(volume_size, block_size);
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, BH_MAGIC, 4);
-	h.version = htole16(BHASH_VERSION);
+	h.version = htole16(BLOCKHASH_VERSION);
 	h.block_size = htole32(block_size);
 	h.nr_blocks = htole64(w->nr);
 	h.volume_size = htole64(volume_size);
@@ -123,7 +123,7 @@ int bhash_writer_open(int fd, uint64_t volume_size, uint32_t block_size,
 	return 0;
 }
 
-int bhash_put(struct bhash_writer *w, uint64_t hash)
+int blockhash_put(struct blockhash_writer *w, uint64_t hash)
 {
 	uint64_t le = htole64(hash);
 
@@ -133,7 +133,7 @@ int bhash_put(struct bhash_writer *w, uint64_t hash)
 	return w_add(w, &le, sizeof(le));
 }
 
-int bhash_writer_finish(struct bhash_writer *w)
+int blockhash_writer_finish(struct blockhash_writer *w)
 {
 	uint64_t digest;
 	int err = w->put == w->nr ? w_flush(w) : -ERANGE;
@@ -142,11 +142,11 @@ int bhash_writer_finish(struct bhash_writer *w)
 		digest = htole64(XXH3_64bits_digest(w->xx));
 		err = fd_write_all(w->fd, &digest, sizeof(digest));
 	}
-	bhash_writer_abort(w);
+	blockhash_writer_abort(w);
 	return err;
 }
 
-void bhash_writer_abort(struct bhash_writer *w)
+void blockhash_writer_abort(struct blockhash_writer *w)
 {
 	if (!w)
 		return;
@@ -157,7 +157,7 @@ void bhash_writer_abort(struct bhash_writer *w)
 /* ---- reading ------------------------------------------------------------- */
 
 /* Fill the buffer with what is left of the file, up to its size. */
-static int r_fill(struct bhash_reader *r)
+static int r_fill(struct blockhash_reader *r)
 {
 	memmove(r->buf, r->buf + r->pos, r->len - r->pos);
 	r->len -= r->pos;
@@ -178,7 +178,7 @@ static int r_fill(struct bhash_reader *r)
 }
 
 /* Take @len bytes of the file; -EBADMSG if it ends first. */
-static int r_take(struct bhash_reader *r, void *out, size_t len, bool digest)
+static int r_take(struct blockhash_reader *r, void *out, size_t len, bool digest)
 {
 	int err;
 
@@ -196,9 +196,9 @@ static int r_take(struct bhash_reader *r, void *out, size_t len, bool digest)
 	return 0;
 }
 
-int bhash_reader_open(int fd, struct bhash_reader **out)
+int blockhash_reader_open(int fd, struct blockhash_reader **out)
 {
-	struct bhash_reader *r;
+	struct blockhash_reader *r;
 	struct bh_header h;
 	int err;
 
@@ -217,7 +217,7 @@ int bhash_reader_open(int fd, struct bhash_reader **out)
 	if (!err && (memcmp(h.magic, BH_MAGIC, 4) ||
 		     le64toh(h.checksum) != XXH3_64bits(&h, offsetof(struct bh_header, checksum))))
 		err = -EBADMSG;
-	if (!err && (le16toh(h.version) != BHASH_VERSION || h.flags || h.reserved))
+	if (!err && (le16toh(h.version) != BLOCKHASH_VERSION || h.flags || h.reserved))
 		err = -EPROTONOSUPPORT;
 	if (!err) {
 		r->block_size = le32toh(h.block_size);
@@ -228,29 +228,29 @@ int bhash_reader_open(int fd, struct bhash_reader **out)
 			err = -EBADMSG;
 	}
 	if (err) {
-		bhash_reader_free(r);
+		blockhash_reader_free(r);
 		return err;
 	}
 	*out = r;
 	return 0;
 }
 
-uint64_t bhash_reader_volume_size(const struct bhash_reader *r)
+uint64_t blockhash_reader_volume_size(const struct blockhash_reader *r)
 {
 	return r->size;
 }
 
-uint32_t bhash_reader_block_size(const struct bhash_reader *r)
+uint32_t blockhash_reader_block_size(const struct blockhash_reader *r)
 {
 	return r->block_size;
 }
 
-uint64_t bhash_reader_blocks(const struct bhash_reader *r)
+uint64_t blockhash_reader_blocks(const struct blockhash_reader *r)
 {
 	return r->nr;
 }
 
-int bhash_get(struct bhash_reader *r, uint64_t *hash)
+int blockhash_get(struct blockhash_reader *r, uint64_t *hash)
 {
 	uint64_t le;
 	int err;
@@ -265,13 +265,13 @@ int bhash_get(struct bhash_reader *r, uint64_t *hash)
 	return 0;
 }
 
-int bhash_reader_finish(struct bhash_reader *r)
+int blockhash_reader_finish(struct blockhash_reader *r)
 {
 	uint64_t h, digest;
 	int err = 0;
 
 	while (!err && r->got < r->nr)
-		err = bhash_get(r, &h);
+		err = blockhash_get(r, &h);
 	if (!err) {
 		digest = XXH3_64bits_digest(r->xx);
 		err = r_take(r, &h, sizeof(h), false);
@@ -283,11 +283,11 @@ int bhash_reader_finish(struct bhash_reader *r)
 		err = r_fill(r);
 	if (!err && r->len != r->pos)
 		err = -EBADMSG;
-	bhash_reader_free(r);
+	blockhash_reader_free(r);
 	return err;
 }
 
-void bhash_reader_free(struct bhash_reader *r)
+void blockhash_reader_free(struct blockhash_reader *r)
 {
 	if (!r)
 		return;
@@ -295,21 +295,21 @@ void bhash_reader_free(struct bhash_reader *r)
 	free(r);
 }
 
-int bhash_check(int fd, uint64_t *size, uint32_t *block_size)
+int blockhash_check(int fd, uint64_t *size, uint32_t *block_size)
 {
-	struct bhash_reader *r;
+	struct blockhash_reader *r;
 	uint64_t s;
 	uint32_t bs;
 	int err;
 
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return -errno;
-	err = bhash_reader_open(fd, &r);
+	err = blockhash_reader_open(fd, &r);
 	if (err)
 		return err;
 	s = r->size;
 	bs = r->block_size;
-	err = bhash_reader_finish(r);
+	err = blockhash_reader_finish(r);
 	if (!err && lseek(fd, 0, SEEK_SET) < 0)
 		err = -errno;
 	if (!err) {

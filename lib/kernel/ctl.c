@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * libblktrack: the context, logging, and opening the control device
- * (loading the module with libkmod when it is not there).
+ * libblktrack: the control device. Opening it (loading the module with
+ * libkmod when it is not there, checking its ABI version) and the one
+ * function every ioctl goes through. The only code that opens
+ * /dev/blktrack-ctl.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -15,127 +15,29 @@
 #include <unistd.h>
 #include <libkmod.h>
 
-#include "libblktrack-private.h"
+#include "kernel/kernel.h"
 
 #define CTL_PATH	"/dev/" BLKTRACK_CTL_NAME
 #define CTL_SYSFS_DEV	"/sys/class/misc/" BLKTRACK_CTL_NAME "/dev"
 #define MODULE_NAME	"blktrack"
 
-/* ---- logging ------------------------------------------------------------ */
-
-static void log_stderr(void *data, int priority, const char *file, int line,
-		       const char *fn, const char *format, va_list args)
-{
-	fprintf(stderr, "libblktrack: %s: ", fn);
-	vfprintf(stderr, format, args);
-}
-
-void blktrack_log(const struct blktrack_ctx *ctx, int priority,
-		  const char *file, int line, const char *fn,
-		  const char *format, ...)
-{
-	va_list args;
-
-	if (!ctx->log_fn)
-		return;
-	va_start(args, format);
-	ctx->log_fn(ctx->log_data, priority, file, line, fn, format, args);
-	va_end(args);
-}
-
-BLKTRACK_EXPORT void blktrack_set_log_fn(struct blktrack_ctx *ctx,
-					 blktrack_log_fn fn, void *data)
-{
-	ctx->log_fn = fn;
-	ctx->log_data = data;
-}
-
-BLKTRACK_EXPORT int blktrack_get_log_priority(const struct blktrack_ctx *ctx)
-{
-	return ctx->log_priority;
-}
-
-BLKTRACK_EXPORT void blktrack_set_log_priority(struct blktrack_ctx *ctx,
-					       int priority)
-{
-	ctx->log_priority = priority;
-}
-
-int blktrack_set_error(struct blktrack_ctx *ctx, int err, const char *format, ...)
-{
-	va_list args;
-
-	va_start(args, format);
-	vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), format, args);
-	va_end(args);
-	dbg(ctx, "error %d: %s\n", err, ctx->errmsg);
-	return err;
-}
-
-BLKTRACK_EXPORT const char *blktrack_get_error(const struct blktrack_ctx *ctx)
-{
-	return ctx->errmsg;
-}
-
-/* ---- context ------------------------------------------------------------ */
-
-BLKTRACK_EXPORT struct blktrack_ctx *blktrack_new(void)
-{
-	struct blktrack_ctx *ctx;
-	const char *env;
-
-	ctx = calloc(1, sizeof(*ctx));
-	if (!ctx)
-		return NULL;
-	ctx->refcount = 1;
-	ctx->fd = -1;
-	ctx->log_fn = log_stderr;
-	ctx->log_priority = LOG_ERR - 1;	/* silent */
-	env = getenv("LIBBLKTRACK_DEBUG");
-	if (env && *env && strcmp(env, "0"))
-		ctx->log_priority = LOG_DEBUG;
-	dbg(ctx, "ctx %p created\n", (void *)ctx);
-	return ctx;
-}
-
-BLKTRACK_EXPORT struct blktrack_ctx *blktrack_ref(struct blktrack_ctx *ctx)
-{
-	if (!ctx)
-		return NULL;
-	ctx->refcount++;
-	return ctx;
-}
-
-BLKTRACK_EXPORT struct blktrack_ctx *blktrack_unref(struct blktrack_ctx *ctx)
-{
-	if (!ctx)
-		return NULL;
-	if (--ctx->refcount > 0)
-		return ctx;
-	dbg(ctx, "ctx %p released\n", (void *)ctx);
-	if (ctx->fd >= 0)
-		close(ctx->fd);
-	free(ctx);
-	return NULL;
-}
-
-BLKTRACK_EXPORT int blktrack_get_fd(const struct blktrack_ctx *ctx)
-{
-	return ctx->fd;
-}
-
 int blktrack_ioctl(struct blktrack_ctx *ctx, unsigned long cmd, void *arg,
 		   const char *name)
 {
-	int err;
+	int err = 0;
 
-	if (ctx->fd < 0) {
-		err = blktrack_open(ctx);
-		if (err < 0)
-			return err;
+	if (ctx->kernel) {
+		err = ctx->kernel->ioctl(ctx, cmd, arg);
+	} else {
+		if (ctx->fd < 0) {
+			err = blktrack_open(ctx);
+			if (err < 0)
+				return err;
+		}
+		if (ioctl(ctx->fd, cmd, arg) < 0)
+			err = -errno;
 	}
-	if (ioctl(ctx->fd, cmd, arg) < 0) {
-		err = -errno;
+	if (err) {
 		dbg(ctx, "%s: %s\n", name, strerror(-err));
 		snprintf(ctx->errmsg, sizeof(ctx->errmsg), "%s",
 			 blktrack_ioctl_strerror(err));

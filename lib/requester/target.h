@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libblktrack internal: the files and devices blktrack writes over, a
- * restore's target and a snapshot's store (lib/target.c).
+ * restore's target and a snapshot's store (lib/requester/target.c).
  *
  * Typical use:
  *

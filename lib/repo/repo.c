@@ -18,11 +18,11 @@
 #include <json-c/json.h>
 #include <xxhash.h>
 
-#include "fdio.h"
-#include "bfile.h"
-#include "blockhash.h"
-#include "blockset.h"
-#include "repo.h"
+#include "core/fdio.h"
+#include "format/bfile.h"
+#include "format/blockhash.h"
+#include "format/blockset.h"
+#include "repo/repo.h"
 
 #define CATALOG		"catalog"
 #define CATALOG_TMP	"catalog.tmp"
@@ -1947,7 +1947,7 @@ static void check_hashes(struct repo *r, struct reporter *rp, const struct repo_
 	fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return;		/* dropped when a newer base committed */
-	err = bhash_check(fd, &size, &bs);
+	err = blockhash_check(fd, &size, &bs);
 	if (!err && e->has_hashes_sum && (fd_trailer(fd, &sum) || sum != e->hashes_sum))
 		err = -ESTALE;
 	close(fd);
@@ -2124,7 +2124,7 @@ static void entry_from(struct repo *r, struct reporter *rp, const struct found *
 	repo_hashes_name(f->id, name);
 	fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0) {
-		if (!bhash_check(fd, &size, &bsz) && !fd_trailer(fd, &e->hashes_sum))
+		if (!blockhash_check(fd, &size, &bsz) && !fd_trailer(fd, &e->hashes_sum))
 			e->has_hashes_sum = true;
 		else
 			report(rp, "%s/%s (block hashes of backup %" PRIu64 "): corrupt; "

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "libblktrack-private.h"
+#include "kernel/kernel.h"
 
 #define PAGE_EXTENTS	1024U
 

@@ -199,7 +199,7 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
 int repo_backup_create(struct repo *r, uint64_t id, int *fd);
 int repo_backup_install(struct repo *r, uint64_t id, int fd);
 /*
- * The block hashes of pending @id (hashes/ID.bh, lib/blockhash.h), written
+ * The block hashes of pending @id (hashes/ID.bh, lib/format/blockhash.h), written
  * like its backup file, before (c). Committing a full, incremental or
  * resync removes the hashes of the volume's older backups: a resync only
  * compares with the newest base. repo_hashes_open: read-only, -ENOENT when

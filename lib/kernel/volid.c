@@ -17,7 +17,7 @@
 #include <sys/sysmacros.h>
 #include <xxhash.h>
 
-#include "volid.h"
+#include "kernel/volid.h"
 
 /* The first line of @dir/@name, trimmed; 0 when it is not empty. */
 static int read_attr(const char *dir, const char *name, char *buf, size_t len)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
-#include "libblktrack-private.h"
+#include "core/core.h"
 
 BLKTRACK_EXPORT void blktrack_uuid_unparse(const uint8_t u[16],
 					   char out[BLKTRACK_UUID_STR_LEN])

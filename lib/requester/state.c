@@ -53,11 +53,11 @@
 #include <sys/vfs.h>
 #include <xxhash.h>
 
-#include "fdio.h"
-#include "libblktrack-private.h"
-#include "blockset.h"
-#include "state.h"
-#include "writers.h"
+#include "core/fdio.h"
+#include "kernel/kernel.h"
+#include "format/blockset.h"
+#include "format/statefile.h"
+#include "requester/writers.h"
 
 #define STATE_ROOM	(1U << 20)	/* allocate at least this, and twice the need */
 #define XFS_MAGIC	0x58465342
@@ -477,7 +477,7 @@ BLKTRACK_EXPORT int blktrack_save_state(struct blktrack_ctx *ctx, const char *de
 {
 	struct blktrack_extent *ext = NULL;
 	struct blockset *set = NULL;
-	struct state_hdr h;
+	struct statefile_hdr h;
 	struct fingerprint fp;
 	struct volume v;
 	struct stat sd;
@@ -545,7 +545,7 @@ BLKTRACK_EXPORT int blktrack_save_state(struct blktrack_ctx *ctx, const char *de
 	}
 	snprintf(res->fingerprint, sizeof(res->fingerprint), "%s", fp.kind);
 	memset(&h, 0, sizeof(h));
-	h.flags = htole32(res->clean ? STATE_CLEAN : 0);
+	h.flags = htole32(res->clean ? STATEFILE_CLEAN : 0);
 	h.block_size = htole32(v.st.block_size);
 	h.volume_size = htole64(v.st.dev_size);
 	memcpy(h.generation, v.st.stamp.generation, 16);
@@ -554,7 +554,7 @@ BLKTRACK_EXPORT int blktrack_save_state(struct blktrack_ctx *ctx, const char *de
 	h.fingerprint = htole64(fp.hash);
 	memcpy(h.fp_kind, fp.kind, sizeof(h.fp_kind));
 	snprintf(h.volume_id, sizeof(h.volume_id), "%.63s", v.id);
-	err = state_build(&h, set, &buf, &len);
+	err = statefile_build(&h, set, &buf, &len);
 	if (err)
 		goto out;
 	if (res->raw)
@@ -565,7 +565,7 @@ BLKTRACK_EXPORT int blktrack_save_state(struct blktrack_ctx *ctx, const char *de
 		/* The map outgrew the file: say so in place, never leave it clean. */
 		free(buf);
 		h.flags = 0;
-		err = state_build(&h, NULL, &buf, &len);
+		err = statefile_build(&h, NULL, &buf, &len);
 		if (!err)
 			err = write_raw(res->path, sd.st_dev, buf, len);
 		if (!err)
@@ -583,7 +583,7 @@ out:
 /* ---- load ---------------------------------------------------------------- */
 
 /* RESTORE @set (the saved history since @h's stamp), in pages. */
-static int restore_set(struct blktrack_ctx *ctx, dev_t dev, const struct state_hdr *h,
+static int restore_set(struct blktrack_ctx *ctx, dev_t dev, const struct statefile_hdr *h,
 		       const struct blockset *set)
 {
 	struct blktrack_restore r = { .size = sizeof(r) };
@@ -640,7 +640,7 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 					struct blktrack_load_result *res)
 {
 	struct blockset *set = NULL;
-	struct state_hdr h;
+	struct statefile_hdr h;
 	struct fingerprint fp;
 	struct volume v;
 	struct stat sd;
@@ -670,14 +670,14 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 		snprintf(res->detail, sizeof(res->detail), "%s", strerror(-err));
 		goto invalid;
 	}
-	err = state_parse(file, len, &h, &set);
+	err = statefile_parse(file, len, &h, &set);
 	if (err) {
 		snprintf(res->detail, sizeof(res->detail), "%s",
 			 err == -EBADMSG ? "corrupt" : strerror(-err));
 		goto invalid;
 	}
 	res->reason = BLKTRACK_REASON_UNCLEAN;
-	if (!(le32toh(h.flags) & STATE_CLEAN)) {
+	if (!(le32toh(h.flags) & STATEFILE_CLEAN)) {
 		snprintf(res->detail, sizeof(res->detail), "saved without the clean flag "
 			 "(a crash, or saved while mounted read-write)");
 		goto invalid;
@@ -705,7 +705,7 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 	/* Not clean any more on disk before the kernel trusts it (a crash later). */
 	fs_mount_state(v.dev, mnt, sizeof(mnt), &rw);
 	h.flags = 0;
-	err = state_build(&h, NULL, &cleared, &clen);
+	err = statefile_build(&h, NULL, &cleared, &clen);
 	if (!err)
 		err = !dir_dev(state_dir, &sd) && overlaps(sd.st_dev, v.dev) && !rw ?
 		      write_raw(res->path, sd.st_dev, cleared, clen) :

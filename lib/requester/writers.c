@@ -38,7 +38,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
-#include "writers.h"
+#include "requester/writers.h"
 
 extern char **environ;
 

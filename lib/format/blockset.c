@@ -11,7 +11,7 @@
 #include <xxhash.h>
 #include <linux/blktrack.h>
 
-#include "blockset.h"
+#include "format/blockset.h"
 
 struct blockset {
 	roaring_bitmap_t *rb;

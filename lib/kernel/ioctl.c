@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "libblktrack-private.h"
+#include "kernel/kernel.h"
 
 /*
  * What an errno means for the control ioctls (doc/ABI.md), in words a

@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "fdio.h"
-#include "readq.h"
+#include "core/fdio.h"
+#include "core/readq.h"
 
 #define READQ_ALIGN	4096U
 

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "fdio.h"
+#include "core/fdio.h"
 
 int fd_write_all(int fd, const void *buf, size_t len)
 {

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libblktrack internals of kernel/: the one way to the control device.
+ * Only requester/ (and kernel/ itself) may include it (doc/ARCHITECTURE.md).
+ */
+#ifndef BLKTRACK_KERNEL_H
+#define BLKTRACK_KERNEL_H
+
+#include <sys/sysmacros.h>
+#include "core/core.h"
+
+/* An ioctl on the control device (or the context's fake): 0 or -errno, logged. */
+int blktrack_ioctl(struct blktrack_ctx *ctx, unsigned long cmd, void *arg,
+		   const char *name);
+
+/* What an ioctl errno means, in words a user can act on. */
+const char *blktrack_ioctl_strerror(int err);
+
+static inline struct blktrack_devno blktrack_devno_of(dev_t dev)
+{
+	struct blktrack_devno d = { .major = major(dev), .minor = minor(dev) };
+
+	return d;
+}
+
+#endif /* BLKTRACK_KERNEL_H */
