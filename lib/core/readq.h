@@ -13,8 +13,8 @@
  * idle while it formats and pays each small read's latency in full; with
  * @depth reads queued ahead (one thread each, pread() on the shared fd) the
  * device stays busy and small extents are read in parallel
- * (doc/BENCHMARKS.md, issue 3). Memory: @depth buffers of @piece_max bytes,
- * aligned for O_DIRECT.
+ * (doc/BENCHMARKS-HISTORY.md, "Backup and restore (issue 3)"). Memory: @depth
+ * buffers of @piece_max bytes, aligned for O_DIRECT.
  */
 #ifndef BLKTRACK_READQ_H
 #define BLKTRACK_READQ_H

@@ -18,7 +18,8 @@
 #
 # Needs the host clock: under -icount shift=0,sleep=off an idle guest's
 # clock jumps to its next timer, so a wait for the disk costs whatever that
-# is, not the I/O's time (doc/BENCHMARKS.md). Run it as
+# is, not the I/O's time (doc/BENCHMARKS.md, "Why not icount for the backup
+# benchmark"). Run it as
 #	VM_QEMU_ARGS= tests/vm/run.sh --bench 0300
 # (run.sh passes blktrack.icount=1 on the guest command line otherwise).
 . /blktrack/tests/vm/lib/testlib.sh
