@@ -274,7 +274,7 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 					const char *state_dir,
 					struct blktrack_load_result *res);
 
-/* ---- the requester: backup, restore, verify (lib/requester/requester.c) ---------- */
+/* ---- the requester: backup, restore, verify (lib/requester/) ------------------- */
 
 /*
  * Typical use:

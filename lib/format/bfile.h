@@ -213,7 +213,7 @@ int bfile_reader_open(int fd, struct bfile_header *h, struct bfile_reader **rp);
 /*
  * The same on a source other than an fd: @fn works like read(2) but returns
  * -errno (-EINTR: called again). The verify writer reads a backup file as
- * it is written through one (lib/requester/requester.c).
+ * it is written through one (lib/requester/follow.c).
  */
 typedef ssize_t (*bfile_read_fn)(void *data, void *buf, size_t len);
 int bfile_reader_open_fn(bfile_read_fn fn, void *data, struct bfile_header *h,

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libblktrack, the requester: reading a chain of backups: the files from a
+ * full to the one asked for, opened and checked against the catalog, their
+ * records in order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+
+#include "requester/requester.h"
+
+int chain_fail(struct chain *c, enum blktrack_failure f, const char *file,
+	       int err, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->res->failure = f;
+	if (file)
+		snprintf(c->res->file, sizeof(c->res->file), "%s", file);
+	return blktrack_set_error(c->ctx, err, "%s", msg);
+}
+
+/*
+ * No backup id: the newest committed backup, when every committed backup is
+ * of one volume. With several volumes, which one is meant is not guessed.
+ */
+static int newest_of_one_volume(struct chain *c, uint64_t *id)
+{
+	const struct repo_entry *e, *newest = NULL;
+	char list[768] = "";
+	size_t i, j, used = 0;
+	bool several = false;
+
+	for (i = repo_count(c->r); i-- > 0;) {
+		e = repo_entry_at(c->r, i);
+		if (e->state != REPO_COMMITTED)
+			continue;
+		if (!newest)
+			newest = e;
+		several |= strcmp(e->to.volume_id, newest->to.volume_id) != 0;
+		/* One line per volume, at its newest backup (the first seen). */
+		for (j = repo_count(c->r); j-- > i + 1;)
+			if (repo_entry_at(c->r, j)->state == REPO_COMMITTED &&
+			    !strcmp(repo_entry_at(c->r, j)->to.volume_id, e->to.volume_id))
+				break;
+		if (j == i && used < sizeof(list))
+			used += snprintf(list + used, sizeof(list) - used, "%s%s (newest backup %"
+					 PRIu64 ")", used ? ", " : "", e->to.volume_id, e->id);
+	}
+	if (!newest)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -ENOENT,
+				  "%s: no committed backup", c->o->repo);
+	if (several)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -EINVAL,
+				  "%s holds backups of several volumes: %s; say which with "
+				  "--backup ID (blktrack list)", c->o->repo, list);
+	*id = newest->id;
+	return 0;
+}
+
+int chain_open(struct chain *c)
+{
+	const struct blktrack_restore_opts *o = c->o;
+	uint64_t *ids = NULL, id = o->backup_id;
+	size_t i;
+	int err;
+
+	err = repo_open(o->repo, REPO_RDONLY, &c->r);
+	if (err)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s",
+				  c->r ? repo_error(c->r) : strerror(-err));
+	if (!id) {
+		err = newest_of_one_volume(c, &id);
+		if (err)
+			return err;
+	}
+	c->res->backup_id = id;
+	err = repo_chain(c->r, id, &ids, &c->n);
+	if (err)
+		return chain_fail(c, BLKTRACK_FAIL_CHAIN, NULL, err, "chain of backup %" PRIu64
+				  " is broken: %s", id, repo_error(c->r));
+	c->m = calloc(c->n, sizeof(*c->m));
+	if (!c->m) {
+		free(ids);
+		return -ENOMEM;
+	}
+	for (i = 0; i < c->n; i++) {
+		struct stat sb;
+
+		c->m[i].e = repo_find(c->r, ids[i]);
+		snprintf(c->m[i].path, sizeof(c->m[i].path), "%s/%s", repo_path(c->r),
+			 c->m[i].e->file);
+		if (!stat(c->m[i].path, &sb))
+			c->m[i].file_size = sb.st_size;
+		c->total += c->m[i].file_size;
+	}
+	free(ids);
+	c->res->members = c->n;
+	c->res->volume_size = c->m[c->n - 1].e->to.size;
+	return 0;
+}
+
+void chain_close(struct chain *c)
+{
+	free(c->m);
+	repo_close(c->r);
+}
+
+/*
+ * Read member @k in full, checking its header against the catalog and the
+ * chain (the parent's id), and every record; @fn sees each record.
+ */
+int member_read(struct chain *c, size_t k, record_fn fn, void *data)
+{
+	struct member *m = &c->m[k];
+	const struct repo_entry *e = m->e;
+	struct bfile_reader *rd = NULL;
+	struct bfile_record rec;
+	const char *why = NULL;
+	int fd, err;
+
+	err = repo_file_open(c->r, e->file, &fd);
+	if (err)
+		return chain_fail(c, BLKTRACK_FAIL_CHAIN, m->path, err, "%s (backup %" PRIu64
+				  ")", repo_error(c->r), e->id);
+	/* Read whole, in order: a bigger readahead keeps the disk busy. */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	err = bfile_reader_open(fd, &m->h, &rd);
+	if (err) {
+		chain_fail(c, err == -ENOMEM ? BLKTRACK_FAIL_ERROR : BLKTRACK_FAIL_CORRUPT,
+			   m->path, err, "%s (backup %" PRIu64 "): %s", m->path, e->id,
+			   rd ? bfile_reader_error(rd) : strerror(-err));
+		goto out;
+	}
+	if (strcmp(m->h.volume_id, e->to.volume_id))
+		why = "its volume id is not the catalog's";
+	else if (m->h.type != (uint32_t)e->type + 1)
+		why = "its type is not the catalog's";
+	else if (!bstamp_matches(&m->h.to, &e->to) || m->h.volume_size != e->to.size ||
+		 m->h.block_size != e->to.block_size)
+		why = "its stamp is not the catalog's";
+	else if (e->has_from && !bstamp_matches(&m->h.from, &e->from))
+		why = "its from-stamp is not the catalog's";
+	else if (k && memcmp(m->h.parent_id, c->m[k - 1].h.id, BFILE_ID_LEN))
+		why = "its parent is not the previous backup of the chain";
+	if (why) {
+		err = chain_fail(c, BLKTRACK_FAIL_CORRUPT, m->path, -EBADMSG,
+				 "%s (backup %" PRIu64 "): a foreign file: %s", m->path,
+				 e->id, why);
+		goto out;
+	}
+	while ((err = bfile_read_record(rd, &rec)) > 0) {
+		if (fn) {
+			err = fn(c, m, &rec, data);
+			if (err)
+				goto out;
+		}
+		c->res->bytes += fn ? 0 : rec.length;
+		progress(c->o->progress, c->o->progress_data, "read",
+			 c->before + rec.file_offset, c->total);
+	}
+	if (err)
+		chain_fail(c, err == -ENOMEM || err == -EIO ? BLKTRACK_FAIL_ERROR :
+			   BLKTRACK_FAIL_CORRUPT, m->path, err, "%s (backup %" PRIu64 "): %s",
+			   m->path, e->id, bfile_reader_error(rd));
+out:
+	c->before += m->file_size;
+	bfile_reader_free(rd);
+	close(fd);
+	return err;
+}
+
+/* Read and check every member, oldest first. */
+int chain_check(struct chain *c)
+{
+	size_t k;
+	int err;
+
+	c->before = 0;
+	c->res->bytes = 0;
+	for (k = 0; k < c->n; k++) {
+		err = member_read(c, k, NULL, NULL);
+		if (err)
+			return err;
+	}
+	return 0;
+}

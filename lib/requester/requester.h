@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libblktrack, the requester's internals: the state of one backup and of a
+ * chain being read, and what the requester's files share. Only requester/
+ * includes it (doc/ARCHITECTURE.md).
+ *
+ * The requester: backup (backup.c and the files it calls), restore
+ * (chain.c, restore.c), the `verify` command (verify.c), on top of the
+ * kernel's checkpoints (kernel/), the repository (repo/) and the backup
+ * stream format (format/). The three checks that go by "verify": the
+ * follower (follow.c) re-reads the new file as it is written,
+ * --verify-source (source_check.c) re-reads the volume, the `verify`
+ * command (verify.c) re-reads a repository.
+ *
+ * One backup (doc/REPOSITORY.md, "The two-phase protocol"):
+ *
+ *	repo_open, repo_recover          repair a crash, finish or abort the
+ *	                                 kernel's pending checkpoint
+ *	CHECKPOINT                       stamp S, pending map = delta D
+ *	repo_compose                     the blocks to store (-ESTALE: tracking
+ *	                                 lost -> --on-invalid)
+ *	repo_begin                       (a) pending entry + delta
+ *	read the volume, bfile writer    (b) backups/ID.bkt.tmp, installed
+ *	repo_commit                      (c) the backup is committed
+ *	COMMIT S                         (d)
+ *
+ * Any failure before (c): repo_abandon, then ABORT S: the kernel merges the
+ * pending map back, nothing is lost. A crash anywhere: the next run's
+ * repo_recover decides.
+ *
+ * Test hooks: BLKTRACK_TEST_CRASH_AT=after-checkpoint|during-write|
+ * after-catalog makes the process kill itself with SIGKILL at that point
+ * (a requester killed by kill -9); tests/vm/0950-backup.sh uses it.
+ * BLKTRACK_TEST_VERIFY_MISMATCH makes the verify writer see a file that
+ * does not hold what was read (tests/vm/0960-writers.sh).
+ */
+#ifndef BLKTRACK_REQUESTER_H
+#define BLKTRACK_REQUESTER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kernel/kernel.h"
+#include "format/bfile.h"
+#include "format/blockhash.h"
+#include "format/blockset.h"
+#include "core/fdio.h"
+#include "core/readq.h"
+#include "repo/repo.h"
+#include "requester/target.h"
+#include "requester/vollock.h"
+#include "requester/writers.h"
+
+#define CHUNK_BYTES	(1U << 20)	/* volume bytes per read */
+#define ALIGN		4096U
+#define READ_DEPTH	8		/* reads in flight: readq.h */
+
+struct backup {
+	struct blktrack_ctx *ctx;
+	const struct blktrack_backup_opts *o;
+	int vol_fd;
+	uint64_t size;
+	uint32_t block_size;
+	void *buf;
+	size_t buf_len;
+	struct bfile_writer *w;
+	struct readq *rq;		/* reads in flight (read_volume()) */
+	uint64_t done, total;
+	char msg[8192];
+	/* writers (doc/WRITERS.md) */
+	struct writers *wr;
+	struct writers_env env;
+	bool events;			/* writers saw an event: abort goes to all */
+	bool freeze_sent;		/* writers got freeze and no thaw yet */
+	int fs_fd;			/* FIFREEZE by us; -1: nothing to thaw */
+	double frozen_at;		/* when fs_fd froze */
+	/* cow: the read goes through the kernel's snapshot */
+	int store_fd;			/* --snapshot-store PATH until the checkpoint */
+	bool cow;
+	dev_t dev;
+	struct blktrack_stamp stamp;
+	uint64_t released;		/* snap_release_rest()'s walk: released below */
+	char prev_stamp[64], new_stamp[64];
+	/* Block hashes (lib/format/blockhash.h): the parent's, and this backup's. */
+	struct blockhash_reader *hp;
+	struct blockhash_writer *hw;
+	int hp_fd, hw_fd;
+	uint64_t hnext;			/* the next block hw wants */
+	struct blockset *stored;	/* resync: the blocks that differ */
+	/* What was read, a hash per piece given to the writer: for verify. */
+	pthread_mutex_t rh_lock;
+	struct read_hash *rh;
+	size_t nrh, caprh;
+	struct follow *follow;		/* the verify writer, reading along */
+};
+
+struct read_hash {
+	uint64_t off, len, hash;
+};
+
+/*
+ * The verify writer: read the new file back and check that its records
+ * hold exactly the bytes the backup read (a hash per piece, taken as it was
+ * read), in order. The volume is not read a second time (--verify-source
+ * does that instead: verify_against_source()), and the file is read while
+ * it is written, by a thread of its own (struct follow): the check costs
+ * the backup no time while the volume's reads are the bottleneck.
+ */
+struct follow {
+	struct backup *b;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	uint64_t gen;			/* bumped by the writer after each piece */
+	bool end;			/* the writer is done (or gave up) */
+	int fd;				/* the backup file, its own */
+	uint64_t pos;
+	int err;
+	char msg[512];
+};
+
+struct member {
+	const struct repo_entry *e;
+	char path[4096];
+	struct bfile_header h;
+	uint64_t file_size;
+};
+
+struct chain {
+	struct blktrack_ctx *ctx;
+	const struct blktrack_restore_opts *o;
+	struct blktrack_restore_result *res;
+	struct repo *r;
+	struct member *m;
+	size_t n;
+	uint64_t total, before;		/* stream bytes: all members, done ones */
+};
+
+/* Called for each verified record of a member; non-zero stops the read. */
+typedef int (*record_fn)(struct chain *c, struct member *m, const struct bfile_record *rec,
+			 void *data);
+
+/* common.c */
+double now(void);
+void crash_at(const char *point);
+void progress(blktrack_progress_fn fn, void *data, const char *what,
+	      uint64_t done, uint64_t total);
+int open_volume(const char *path);
+int fd_size(int fd, uint64_t *size);
+enum repo_type repo_type_of(enum blktrack_backup_type t);
+void to_bstamp(const struct repo_stamp *s, struct bfile_stamp *b);
+bool bstamp_matches(const struct bfile_stamp *b, const struct repo_stamp *s);
+int read_header(const char *path, struct bfile_header *h, char *msg, size_t len);
+
+/* checkpoint.c */
+int checkpoint(struct backup *b, struct blktrack_backup_result *res, dev_t dev,
+	       struct blktrack_ckpt *ck);
+int same_media(struct backup *b, dev_t dev, uint64_t diskseq,
+	       struct blktrack_backup_result *res);
+int flush_device(struct backup *b);
+int exact_checkpoint(struct backup *b, const struct blktrack_status *st,
+		     struct blktrack_backup_result *res);
+
+/* freeze.c */
+extern const char *const type_env[];
+void stamp_str(const uint8_t gen[16], uint64_t epoch, char *out, size_t len);
+int wevent(struct backup *b, struct blktrack_backup_result *res, const char *event,
+	   bool stop);
+int thaw(struct backup *b, struct blktrack_backup_result *res);
+
+/* snapshot.c */
+void snap_lost(struct backup *b);
+int snap_release_rest(struct backup *b, const struct blockset *want);
+int snap_read(void *rdata, void *buf, size_t len, uint64_t off);
+void snap_figures(struct backup *b, struct blktrack_backup_result *res);
+
+/* hashes.c */
+void hash_read(struct backup *b, uint64_t off, const char *buf, size_t len);
+int hash_finish(struct backup *b, struct repo *r, uint64_t id, bool *kept);
+int hash_open_parent(struct backup *b, struct repo *r, uint64_t base, bool check);
+int hash_start(struct backup *b, struct repo *r, enum blktrack_backup_type type,
+	       uint64_t base, uint64_t id);
+int resync_piece(void *data, uint64_t off, const void *piece, size_t len);
+
+/* readvol.c */
+int write_piece(struct backup *b, uint64_t off, const void *data, size_t len);
+void piece_done(struct backup *b, const char *what, size_t len);
+int read_volume(struct backup *b, const struct blockset *want, bool resync);
+int active_set(struct backup *b, dev_t dev, struct blockset **out);
+int rewritten_during_read(struct backup *b, dev_t dev, const struct blockset *want,
+			  uint64_t *bytes);
+
+/* follow.c */
+void follow_wake(struct follow *f, bool end);
+int follow_start(struct follow *f, struct backup *b, int fd);
+int follow_stop(struct follow *f);
+
+/* source_check.c */
+int verify_against_source(struct backup *b, dev_t dev, const char *path);
+
+/* chain.c */
+int chain_fail(struct chain *c, enum blktrack_failure f, const char *file,
+	       int err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+int chain_open(struct chain *c);
+void chain_close(struct chain *c);
+int member_read(struct chain *c, size_t k, record_fn fn, void *data);
+int chain_check(struct chain *c);
+
+#endif /* BLKTRACK_REQUESTER_H */

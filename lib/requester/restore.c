@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libblktrack, the requester: blktrack_restore(): a chain written onto a
+ * target (never a tracked volume), the newest copy of each block.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+
+#include "requester/requester.h"
+
+static int apply_record(struct chain *c, struct member *m, const struct bfile_record *rec,
+			void *data)
+{
+	struct target *t = data;
+	uint64_t off = rec->offset, left = rec->length, end = c->res->volume_size;
+	int err;
+
+	/* An older member of a volume that shrank since: what is past the end goes. */
+	if (off >= end)
+		return 0;
+	if (left > end - off)
+		left = end - off;
+	err = target_write(t, off, rec->tag == BFILE_TAG_DATA ? rec->data : NULL, left);
+	if (err)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: write at %" PRIu64
+				  ": %s", t->path, rec->offset, strerror(-err));
+	c->res->bytes += rec->length;
+	return 0;
+}
+
+/*
+ * Check the whole chain, then write it onto the target (lib/requester/target.h): a
+ * file is replaced only once complete, a device gets its first MiB last.
+ */
+/*
+ * A block device target that is a tracked volume, or its disk or a
+ * partition of it, would be overwritten under the tracker, and O_EXCL does
+ * not see the module's shared hold: refused (-EBUSY) unless --force.
+ * Without the control device nothing is attached (and no module is loaded
+ * to ask).
+ */
+static int target_untracked(struct blktrack_ctx *ctx, const char *path, char *msg,
+			    size_t len)
+{
+	struct stat st;
+	dev_t *devs;
+	size_t n, i;
+	int err = 0;
+
+	if (stat(path, &st) || !S_ISBLK(st.st_mode) || access("/dev/" BLKTRACK_CTL_NAME, F_OK))
+		return 0;
+	if (blktrack_list(ctx, &devs, &n) < 0)
+		return 0;
+	for (i = 0; i < n && !err; i++) {
+		if (devs_overlap(devs[i], st.st_rdev)) {
+			snprintf(msg, len, "%s is (or holds) the tracked volume %u:%u: refused, "
+				 "nothing written (detach it first, or --force)", path,
+				 major(devs[i]), minor(devs[i]));
+			err = -EBUSY;
+		}
+	}
+	free(devs);
+	return err;
+}
+
+BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
+				     const struct blktrack_restore_opts *o,
+				     struct blktrack_restore_result *res)
+{
+	struct chain c = { .ctx = ctx, .o = o, .res = res };
+	struct target t = { .fd = -1 };
+	double t0 = now();
+	char msg[1024];
+	size_t k;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	res->failure = BLKTRACK_FAIL_ERROR;
+	if (!o->repo || !o->target)
+		return blktrack_set_error(ctx, -EINVAL, "restore: invalid options");
+	err = chain_open(&c);
+	if (!err)
+		err = chain_check(&c);
+	if (err)
+		goto out;
+
+	err = o->force ? 0 : target_untracked(ctx, o->target, msg, sizeof(msg));
+	if (!err)
+		err = target_open(&t, o->target, res->volume_size, o->force, msg, sizeof(msg));
+	if (err) {
+		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
+		goto out;
+	}
+	c.before = 0;
+	res->bytes = 0;
+	res->partial = !t.is_file;	/* a file target stays as it was until the end */
+	for (k = 0; k < c.n; k++) {
+		err = member_read(&c, k, apply_record, &t);
+		if (err)
+			goto out;
+	}
+	err = target_finish(&t, msg, sizeof(msg));
+	if (err) {
+		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
+		goto out;
+	}
+	res->partial = false;
+	res->failure = BLKTRACK_FAIL_NONE;
+	res->seconds = now() - t0;
+out:
+	target_close(&t);
+	chain_close(&c);
+	return err;
+}
