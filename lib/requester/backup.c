@@ -55,600 +55,830 @@ static int persistent_volume_id(const struct blktrack_volume_id *vid, char *out,
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
-				    const struct blktrack_backup_opts *o,
-				    struct blktrack_backup_result *res)
+/* ==== the phases ==========================================================
+ *
+ * Each phase starts where the one before it ended (expect()) and moves
+ * b->phase forward as soon as it holds something that a failure must undo;
+ * backup_unwind() undoes exactly that and backup_release() frees what was
+ * built. A phase that fails leaves its message in b->msg, or in the
+ * context's error when b->msg is empty.
+ */
+
+static const char *const phase_names[] = {
+	[BACKUP_NEW] = "new", [BACKUP_OPEN] = "open", [BACKUP_PREPARED] = "prepared",
+	[BACKUP_FROZEN] = "frozen", [BACKUP_CHECKPOINTED] = "checkpointed",
+	[BACKUP_COMPOSED] = "composed", [BACKUP_BEGUN] = "begun",
+	[BACKUP_WRITTEN] = "written", [BACKUP_CHECKED] = "checked",
+	[BACKUP_COMMITTED] = "committed", [BACKUP_DONE] = "done",
+};
+
+static int expect(struct backup *b, enum backup_phase p)
 {
-	struct backup b = { .ctx = ctx, .o = o, .vol_fd = -1, .fs_fd = -1, .store_fd = -1,
-			    .hp_fd = -1, .hw_fd = -1, .rh_lock = PTHREAD_MUTEX_INITIALIZER };
-	struct follow verify = { 0 };
-	struct blockset *delta = NULL, *want = NULL;
-	struct blktrack_extent *ext = NULL;
-	const struct repo_entry *parent = NULL;
-	struct repo *r = NULL;
-	struct blktrack_volume_id vid;
-	struct blktrack_status st;
-	struct blktrack_ckpt ck;
-	struct repo_stamp rs;
-	struct repo_entry ent;
-	struct bfile_header h;
-	struct bfile_stats stats;
-	enum blktrack_backup_type type = o->type;
-	bool streaming = o->output_fd > 0, checkpointed = false, committed = false;
-	uint64_t id = 0, base = 0;
-	double t0 = now();
-	size_t n = 0;
-	dev_t dev;
-	int fd = -1, lock_fd = -1, err;
+	if (b->phase == p)
+		return 0;
+	snprintf(b->msg, sizeof(b->msg), "internal error: a backup phase after '%s' "
+		 "called at '%s'", phase_names[p], phase_names[b->phase]);
+	return -EPROTO;
+}
 
-	memset(res, 0, sizeof(*res));
-	res->failure = BLKTRACK_FAIL_ERROR;
-	res->recovery = "none";
-	res->freeze = "none";
-	res->snapshot = "none";
-	if (!o->device || (!o->repo && !streaming) || type > BLKTRACK_BACKUP_RESYNC ||
+/* The options alone, before anything is opened. */
+static int check_options(struct backup *b)
+{
+	const struct blktrack_backup_opts *o = b->o;
+
+	if (!o->device || (!o->repo && !b->streaming) || o->type > BLKTRACK_BACKUP_RESYNC ||
 	    o->on_invalid > BLKTRACK_ON_INVALID_RESYNC || o->snapshot > BLKTRACK_SNAPSHOT_NONE)
-		return blktrack_set_error(ctx, -EINVAL, "backup: invalid options");
-	if (!o->repo && type == BLKTRACK_BACKUP_AUTO)
-		type = BLKTRACK_BACKUP_COPY;
-	if (!o->repo && type != BLKTRACK_BACKUP_FULL && type != BLKTRACK_BACKUP_COPY)
-		return blktrack_set_error(ctx, -EINVAL, "an incremental, differential or "
+		return blktrack_set_error(b->ctx, -EINVAL, "backup: invalid options");
+	if (!o->repo && b->type == BLKTRACK_BACKUP_AUTO)
+		b->type = BLKTRACK_BACKUP_COPY;
+	if (!o->repo && b->type != BLKTRACK_BACKUP_FULL && b->type != BLKTRACK_BACKUP_COPY)
+		return blktrack_set_error(b->ctx, -EINVAL, "an incremental, differential or "
 					  "resync needs the repository that holds its base (--repo)");
+	return 0;
+}
 
-	err = blktrack_dev_from_path(o->device, &dev);
+/* The device, its number and the id the repository knows it by. */
+static int identify(struct backup *b)
+{
+	const char *dev_path = b->o->device;
+	struct blktrack_ctx *ctx = b->ctx;
+	struct blktrack_volume_id vid;
+	char *vol_id = b->res->volume_id;
+	int err;
+
+	err = blktrack_dev_from_path(dev_path, &b->dev);
 	if (err < 0)
-		return blktrack_set_error(ctx, err, "%s: %s", o->device, err == -ENOTBLK ?
+		return blktrack_set_error(ctx, err, "%s: %s", dev_path, err == -ENOTBLK ?
 					  "not a block device" : strerror(-err));
-	err = blktrack_volume_identify(o->device, &vid);
+	err = blktrack_volume_identify(dev_path, &vid);
 	if (err < 0)
 		return blktrack_set_error(ctx, err, "%s: cannot identify the volume: %s",
-					  o->device, strerror(-err));
+					  dev_path, strerror(-err));
 	if (strlen(vid.id_type) + 1 + strlen(vid.id) >= BFILE_VOLUME_ID_LEN)
 		return blktrack_set_error(ctx, -ENAMETOOLONG, "%s: volume id %s:%s is too long",
-					  o->device, vid.id_type, vid.id);
-	err = persistent_volume_id(&vid, res->volume_id, BFILE_VOLUME_ID_LEN);
+					  dev_path, vid.id_type, vid.id);
+	err = persistent_volume_id(&vid, vol_id, BFILE_VOLUME_ID_LEN);
 	if (err < 0)
-		return blktrack_set_error(ctx, err, "%s: volume id %s:%s: %s", o->device,
+		return blktrack_set_error(ctx, err, "%s: volume id %s:%s: %s", dev_path,
 					  vid.id_type, vid.id, strerror(-err));
 	if (!blktrack_volume_id_stable(&vid))
 		blktrack_log_cond(ctx, LOG_NOTICE, "%s: no stable identity (no filesystem or "
 				  "partition UUID, no WWN or serial, no dm or md UUID): "
 				  "the repository knows it as %s for this boot only; "
 				  "after a reboot it is a new volume (a full backup)\n",
-				  o->device, res->volume_id);
-	err = blktrack_open(ctx);
-	if (err < 0)
+				  dev_path, vol_id);
+	return 0;
+}
+
+/* Repair what a crashed requester left: its catalog, the kernel's checkpoint. */
+static int recover(struct backup *b)
+{
+	struct blktrack_backup_result *res = b->res;
+	struct repo_kernel_state ks = { .attached = true };
+	struct blktrack_ctx *ctx = b->ctx;
+	const struct blktrack_backup_opts *o = b->o;
+	struct repo_recovery rec;
+	int err;
+
+	/* Never REPO_CREATE: a repository is made by blktrack init only. */
+	err = repo_open_wait(o->repo, 0, o->lock_wait < 0 ? REPO_WAIT_FOREVER :
+			     (unsigned int)o->lock_wait, &b->r);
+	if (err)
+		return blktrack_set_error(ctx, err, "%s", b->r ? repo_error(b->r) : strerror(-err));
+	snprintf(ks.volume_id, sizeof(ks.volume_id), "%s", res->volume_id);
+	ks.pending = b->st.flags & BLKTRACK_STATUS_PENDING;
+	ks.stamp = b->st.stamp;
+	err = repo_recover(b->r, &ks, &rec);
+	if (err)
+		return blktrack_set_error(ctx, err, "%s", repo_error(b->r));
+	if (rec.action == REPO_ACTION_ABORT) {
+		err = blktrack_abort(ctx, b->dev, &rec.stamp);
+		res->recovery = "abort";
+	} else if (rec.action == REPO_ACTION_COMMIT) {
+		err = blktrack_commit(ctx, b->dev, &rec.stamp);
+		res->recovery = "commit";
+	}
+	if (err < 0 || rec.action == REPO_ACTION_NONE)
 		return err;
-	err = blktrack_status(ctx, dev, &st);
+	warning(ctx, "recovery: %s of the pending checkpoint, %u entries dropped",
+		res->recovery, rec.dropped);
+	return blktrack_status(ctx, b->dev, &b->st);
+}
+
+/* NEW -> OPEN: the volume attached and locked, the repository recovered. */
+static int backup_open(struct backup *b)
+{
+	const struct blktrack_backup_opts *o = b->o;
+	int err;
+
+	err = expect(b, BACKUP_NEW);
+	if (!err)
+		err = identify(b);
+	if (!err)
+		err = blktrack_open(b->ctx);
+	if (err)
+		return err;
+	err = blktrack_status(b->ctx, b->dev, &b->st);
 	if (err == -ENOENT)
-		return blktrack_set_error(ctx, err, "%s is not attached (blktrack attach %s)",
+		return blktrack_set_error(b->ctx, err, "%s is not attached (blktrack attach %s)",
 					  o->device, o->device);
 	if (err < 0)
 		return err;
-
 	/*
 	 * One owner per kernel checkpoint (issue 13, point 3): from recovery
 	 * to COMMIT or ABORT, no other requester of this volume (another
 	 * repository, another cron job) checkpoints, recovers or commits.
 	 */
-	err = vollock_acquire(o->lock_dir ? o->lock_dir : VOLLOCK_DIR, res->volume_id,
-			      o->lock_wait, &lock_fd, b.msg, sizeof(b.msg));
-	if (err) {
-		blktrack_set_error(ctx, err, "%s", b.msg);
-		b.msg[0] = 0;
+	err = vollock_acquire(o->lock_dir ? o->lock_dir : VOLLOCK_DIR, b->res->volume_id,
+			      o->lock_wait, &b->lock_fd, b->msg, sizeof(b->msg));
+	if (err)
 		return err;
-	}
 	/* What recovery sees must be what holds now, not before the wait. */
-	err = blktrack_status(ctx, dev, &st);
-	if (err < 0)
-		goto out_close;
+	err = blktrack_status(b->ctx, b->dev, &b->st);
+	if (!err && o->repo)
+		err = recover(b);
+	if (err)
+		return err;
+	if (b->type == BLKTRACK_BACKUP_AUTO)
+		b->type = repo_base(b->r, REPO_INCREMENTAL, b->res->volume_id, &b->base) ?
+			  BLKTRACK_BACKUP_FULL : BLKTRACK_BACKUP_INCREMENTAL;
+	b->phase = BACKUP_OPEN;
+	return 0;
+}
 
-	if (o->repo) {
-		struct repo_kernel_state ks = { .attached = true };
-		struct repo_recovery rec;
+/* OPEN -> PREPARED: the snapshot store, the writers, identify and prepare-backup. */
+static int backup_prepare(struct backup *b)
+{
+	const struct blktrack_backup_opts *o = b->o;
+	struct blktrack_backup_result *res = b->res;
+	int err = expect(b, BACKUP_OPEN);
 
-		/* Never REPO_CREATE: a repository is made by blktrack init only. */
-		err = repo_open_wait(o->repo, 0, o->lock_wait < 0 ? REPO_WAIT_FOREVER :
-				     (unsigned int)o->lock_wait, &r);
-		if (err) {
-			blktrack_set_error(ctx, err, "%s", r ? repo_error(r) : strerror(-err));
-			goto out_close;
-		}
-		snprintf(ks.volume_id, sizeof(ks.volume_id), "%s", res->volume_id);
-		ks.pending = st.flags & BLKTRACK_STATUS_PENDING;
-		ks.stamp = st.stamp;
-		err = repo_recover(r, &ks, &rec);
-		if (err) {
-			blktrack_set_error(ctx, err, "%s", repo_error(r));
-			goto out_close;
-		}
-		if (rec.action == REPO_ACTION_ABORT) {
-			err = blktrack_abort(ctx, dev, &rec.stamp);
-			res->recovery = "abort";
-		} else if (rec.action == REPO_ACTION_COMMIT) {
-			err = blktrack_commit(ctx, dev, &rec.stamp);
-			res->recovery = "commit";
-		}
-		if (err < 0)
-			goto out_close;
-		if (rec.action != REPO_ACTION_NONE) {
-			warning(ctx, "recovery: %s of the pending checkpoint, %u entries "
-				"dropped", res->recovery, rec.dropped);
-			err = blktrack_status(ctx, dev, &st);
-			if (err < 0)
-				goto out_close;
-		}
-		if (type == BLKTRACK_BACKUP_AUTO)
-			type = repo_base(r, REPO_INCREMENTAL, res->volume_id, &base) ?
-			       BLKTRACK_BACKUP_FULL : BLKTRACK_BACKUP_INCREMENTAL;
-	}
-
+	if (err)
+		return err;
 	/* Before the freeze: a store in a directory of a frozen file system would wait. */
 	if (o->snapshot_store_path &&
 	    (o->snapshot == BLKTRACK_SNAPSHOT_AUTO || o->snapshot == BLKTRACK_SNAPSHOT_COW)) {
-		err = store_open(o->snapshot_store_path, dev, o->force, &b.store_fd, b.msg, sizeof(b.msg));
-		if (err) {
-			blktrack_set_error(ctx, err, "%s", b.msg);
-			goto out_close;
-		}
+		err = store_open(o->snapshot_store_path, b->dev, o->force, &b->store_fd,
+				 b->msg, sizeof(b->msg));
+		if (err)
+			return err;
 	}
-
 	/* Writers: identify, prepare-backup, freeze (doc/WRITERS.md). */
 	err = writers_load(o->writers_dir ? o->writers_dir : WRITERS_DEFAULT_DIR,
-			   o->writers_dir != NULL, o->writer_timeout, &b.wr, b.msg, sizeof(b.msg));
+			   o->writers_dir != NULL, o->writer_timeout, &b->wr, b->msg, sizeof(b->msg));
 	if (err) {
-		blktrack_set_error(ctx, err, "%s", b.msg[0] ? b.msg : strerror(-err));
-		goto out_close;
+		if (!b->msg[0])
+			snprintf(b->msg, sizeof(b->msg), "%s", strerror(-err));
+		return err;
 	}
-	res->writers = writers_count(b.wr);
-	stamp_str(st.stamp.generation, st.stamp.epoch, b.prev_stamp, sizeof(b.prev_stamp));
-	b.env.device = o->device;
-	b.env.volume_id = res->volume_id;
-	b.env.backup_type = type_env[type == BLKTRACK_BACKUP_AUTO ? BLKTRACK_BACKUP_FULL : type];
-	b.env.prev_stamp = b.prev_stamp;
-	b.env.repo = o->repo;
-	if (fs_mount_point(dev, res->mount_point, sizeof(res->mount_point)))
+	res->writers = writers_count(b->wr);
+	stamp_str(b->st.stamp.generation, b->st.stamp.epoch, b->prev_stamp,
+		  sizeof(b->prev_stamp));
+	b->env.device = o->device;
+	b->env.volume_id = res->volume_id;
+	b->env.backup_type = type_env[b->type == BLKTRACK_BACKUP_AUTO ?
+				      BLKTRACK_BACKUP_FULL : b->type];
+	b->env.prev_stamp = b->prev_stamp;
+	b->env.repo = o->repo;
+	if (fs_mount_point(b->dev, res->mount_point, sizeof(res->mount_point)))
 		res->mount_point[0] = 0;
-	if (wevent(&b, res, "identify", false)) {
-		warning(ctx, "%s (identify failed: ignored)", b.msg);
+	b->phase = BACKUP_PREPARED;
+	if (wevent(b, res, "identify", false)) {
+		warning(b->ctx, "%s (identify failed: ignored)", b->msg);
 		res->failure = BLKTRACK_FAIL_ERROR;
-		b.msg[0] = 0;
+		b->msg[0] = 0;
 	}
-	err = wevent(&b, res, "prepare-backup", true);
-	if (err)
-		goto out_abort;
-	b.freeze_sent = true;
-	err = wevent(&b, res, "freeze", true);
-	if (err)
-		goto out_abort;
-	if (!o->no_fs_freeze && res->mount_point[0]) {
-		/* Tests: BLKTRACK_TEST_FIFREEZE_UNSUPPORTED=1, a filesystem without freeze. */
-		if (test_hook("BLKTRACK_TEST_FIFREEZE_UNSUPPORTED"))
-			err = -EOPNOTSUPP;
-		else
-			err = fs_freeze(res->mount_point, &b.fs_fd);
-		b.frozen_at = now();
-		if (!err) {
-			res->freeze = "held";
-		} else if (err == -EBUSY) {
-			res->freeze = "external";
-			info(ctx, "%s is frozen already: it stays so", res->mount_point);
-		} else if (err == -EOPNOTSUPP) {
-			warning(ctx, "%s cannot freeze: the read is fuzzy", res->mount_point);
-		} else {
-			snprintf(b.msg, sizeof(b.msg), "writer filesystem: FIFREEZE %s: %s",
-				 res->mount_point, strerror(-err));
-			res->failure = BLKTRACK_FAIL_WRITER;
-			goto out_abort;
-		}
-	}
+	return wevent(b, res, "prepare-backup", true);
+}
 
-	err = flush_device(&b);
+/* PREPARED -> FROZEN: the writers' freeze, then the filesystem's (FIFREEZE). */
+static int backup_freeze(struct backup *b)
+{
+	struct blktrack_backup_result *res = b->res;
+	int err = expect(b, BACKUP_PREPARED);
+
 	if (err)
-		goto out_abort;
-	err = exact_checkpoint(&b, &st, res);
+		return err;
+	b->phase = BACKUP_FROZEN;
+	b->freeze_sent = true;
+	err = wevent(b, res, "freeze", true);
+	if (err || b->o->no_fs_freeze || !res->mount_point[0])
+		return err;
+	/* Tests: BLKTRACK_TEST_FIFREEZE_UNSUPPORTED=1, a filesystem without freeze. */
+	if (test_hook("BLKTRACK_TEST_FIFREEZE_UNSUPPORTED"))
+		err = -EOPNOTSUPP;
+	else
+		err = fs_freeze(res->mount_point, &b->fs_fd);
+	b->frozen_at = now();
+	if (!err) {
+		res->freeze = "held";
+	} else if (err == -EBUSY) {
+		res->freeze = "external";
+		info(b->ctx, "%s is frozen already: it stays so", res->mount_point);
+	} else if (err == -EOPNOTSUPP) {
+		warning(b->ctx, "%s cannot freeze: the read is fuzzy", res->mount_point);
+	} else {
+		snprintf(b->msg, sizeof(b->msg), "writer filesystem: FIFREEZE %s: %s",
+			 res->mount_point, strerror(-err));
+		res->failure = BLKTRACK_FAIL_WRITER;
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * Thaw right after the checkpoint when asked to, when the read goes through
+ * a snapshot or holds no freeze anyway, or when holding the freeze through
+ * the read would block our own writes (the output on the frozen filesystem).
+ */
+static int thaw_early(struct backup *b)
+{
+	const struct blktrack_backup_opts *o = b->o;
+	struct blktrack_backup_result *res = b->res;
+	struct stat sb;
+
+	if (b->fs_fd >= 0 && !o->thaw_early &&
+	    ((o->repo && !stat(o->repo, &sb) && sb.st_dev == b->dev) ||
+	     (b->streaming && !fstat(o->output_fd, &sb) && sb.st_dev == b->dev))) {
+		info(b->ctx, "the output is on %s: thawing right after the checkpoint",
+		     res->mount_point);
+		res->freeze = "thaw-early";
+	}
+	if (!o->thaw_early && !b->cow && o->snapshot != BLKTRACK_SNAPSHOT_NONE &&
+	    strcmp(res->freeze, "thaw-early"))
+		return 0;
+	if (b->fs_fd >= 0)
+		res->freeze = "thaw-early";
+	return thaw(b, res);
+}
+
+/* FROZEN -> CHECKPOINTED: the cache written out, the checkpoint, post-snapshot. */
+static int backup_checkpoint(struct backup *b)
+{
+	int err = expect(b, BACKUP_FROZEN);
+
+	if (!err)
+		err = flush_device(b);
+	if (!err)
+		err = exact_checkpoint(b, &b->st, b->res);
+	if (!err)
+		err = checkpoint(b, b->res, b->dev, &b->ck);
 	if (err)
-		goto out_abort;
-	err = checkpoint(&b, res, dev, &ck);
-	if (err < 0)
-		goto out_abort;
-	checkpointed = true;
+		return err;
+	b->phase = BACKUP_CHECKPOINTED;
 	/* The checkpoint took the volume's size now: a resize shows here. */
-	err = blktrack_status(ctx, dev, &st);
+	err = blktrack_status(b->ctx, b->dev, &b->st);
 	if (err < 0)
-		goto out_abort;
+		return err;
 	crash_at("after-checkpoint");
-	stamp_str(ck.stamp.generation, ck.stamp.epoch + 1, b.new_stamp, sizeof(b.new_stamp));
-	b.env.new_stamp = b.new_stamp;
+	stamp_str(b->ck.stamp.generation, b->ck.stamp.epoch + 1, b->new_stamp,
+		  sizeof(b->new_stamp));
+	b->env.new_stamp = b->new_stamp;
+	err = thaw_early(b);
+	if (!err)
+		err = wevent(b, b->res, "post-snapshot", true);
+	return err;
+}
 
-	/* Thaw now when asked to, or when holding the freeze through the read
-	 * would block our own writes (the output on the frozen filesystem). */
-	if (b.fs_fd >= 0 && !o->thaw_early) {
-		struct stat sb;
+/*
+ * The blocks to read for b->type: from the repository's deltas, the whole
+ * volume (a copy to a stream), or nothing yet (a resync: its hashes decide).
+ * -ESTALE: the deltas have a gap (tracking lost, an unusable delta).
+ */
+static int compose_set(struct backup *b)
+{
+	enum blktrack_backup_type t = b->type;
+	int err = 0;
 
-		if ((o->repo && !stat(o->repo, &sb) && sb.st_dev == dev) ||
-		    (streaming && !fstat(o->output_fd, &sb) && sb.st_dev == dev)) {
-			info(ctx, "the output is on %s: thawing right after the checkpoint",
-			     res->mount_point);
-			res->freeze = "thaw-early";
-		}
-	}
-	if (o->thaw_early || b.cow || o->snapshot == BLKTRACK_SNAPSHOT_NONE ||
-	    !strcmp(res->freeze, "thaw-early")) {
-		if (b.fs_fd >= 0)
-			res->freeze = "thaw-early";
-		err = thaw(&b, res);
-		if (err)
-			goto out_abort;
-	}
-	err = wevent(&b, res, "post-snapshot", true);
-	if (err)
-		goto out_abort;
-
-	b.size = st.dev_size;
-	b.block_size = st.block_size;
-	err = blktrack_read_extents(ctx, dev, 0, &ck.stamp, &ext, &n);
-	if (err < 0) {
-		snprintf(b.msg, sizeof(b.msg), "%s", blktrack_get_error(ctx));
-		goto out_abort;
-	}
-	err = blockset_from_extents(ext, n, st.block_size, &delta);
-	if (err)
-		goto out_errno;
-
-	memset(&rs, 0, sizeof(rs));
-	snprintf(rs.volume_id, sizeof(rs.volume_id), "%s", res->volume_id);
-	memcpy(rs.generation, ck.stamp.generation, 16);
-	rs.epoch = ck.stamp.epoch;
-	rs.size = st.dev_size;
-	rs.block_size = st.block_size;
-
-	if (st.state != BLKTRACK_STATE_TRACKING &&
-	    (type == BLKTRACK_BACKUP_INCREMENTAL || type == BLKTRACK_BACKUP_DIFFERENTIAL)) {
+	if (b->st.state != BLKTRACK_STATE_TRACKING &&
+	    (t == BLKTRACK_BACKUP_INCREMENTAL || t == BLKTRACK_BACKUP_DIFFERENTIAL)) {
 		err = -ESTALE;
-		snprintf(b.msg, sizeof(b.msg), "%s: tracking is invalid (%s)", o->device,
-			 blktrack_reason_name(st.reason));
-	} else if (type == BLKTRACK_BACKUP_RESYNC) {
+		snprintf(b->msg, sizeof(b->msg), "%s: tracking is invalid (%s)", b->o->device,
+			 blktrack_reason_name(b->st.reason));
+	} else if (t == BLKTRACK_BACKUP_RESYNC) {
 		err = 0;		/* its set comes from the hashes */
-	} else if (r) {
-		err = repo_compose(r, repo_type_of(type), &rs, delta, &want, &base);
+	} else if (b->r) {
+		err = repo_compose(b->r, repo_type_of(t), &b->rs, b->delta, &b->want, &b->base);
 		if (err)
-			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
+			snprintf(b->msg, sizeof(b->msg), "%s", repo_error(b->r));
 		if (err == -EBADMSG)
 			err = -ESTALE;	/* an unusable delta: as a gap (doc/REPOSITORY.md) */
 	} else {
-		err = whole_volume(st.dev_size, st.block_size, &want);
+		err = whole_volume(b->st.dev_size, b->st.block_size, &b->want);
 		if (err)
-			snprintf(b.msg, sizeof(b.msg), "%s", strerror(-err));
+			snprintf(b->msg, sizeof(b->msg), "%s", strerror(-err));
 	}
-	if (err == -ESTALE) {
-		if (o->on_invalid == BLKTRACK_ON_INVALID_FAIL) {
-			res->failure = BLKTRACK_FAIL_INVALID;
-			goto out_abort;
-		}
-		res->fell_back = true;
-		snprintf(res->fell_back_why, sizeof(res->fell_back_why), "%s", b.msg);
-		type = o->on_invalid == BLKTRACK_ON_INVALID_FULL ? BLKTRACK_BACKUP_FULL :
-		       BLKTRACK_BACKUP_RESYNC;
-		warning(ctx, "%s; taking a %s backup", b.msg, type_env[type]);
-		b.msg[0] = 0;
-		err = 0;
+	if (err != -ESTALE)
+		return err;
+	if (b->o->on_invalid == BLKTRACK_ON_INVALID_FAIL) {
+		b->res->failure = BLKTRACK_FAIL_INVALID;
+		return err;
 	}
-	if (type == BLKTRACK_BACKUP_RESYNC) {
-		/* The newest base, whose hashes must be there and intact. */
-		err = repo_base(r, REPO_RESYNC, res->volume_id, &base);
-		if (!err) {
-			err = hash_open_parent(&b, r, base, true);
-			if (err)
-				warning(ctx, "backup %" PRIu64 " has no usable block hashes (%s): "
-					"taking a full backup", base, err == -ESTALE ?
-					"another volume size or block size" : strerror(-err));
-		}
-		if (!err)
-			err = whole_volume(st.dev_size, st.block_size, &want);
-		if (!err)
-			err = blockset_new(&b.stored);
-		if (err == -ENOMEM)
-			goto out_errno;
-		if (err) {
-			type = BLKTRACK_BACKUP_FULL;
-			base = 0;
-		}
-		err = 0;
-	}
-	if (type == BLKTRACK_BACKUP_FULL && !want) {
-		err = repo_compose(r, REPO_FULL, &rs, delta, &want, &base);
-		if (err)
-			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
-	}
-	if (err == -ENOENT && r) {
-		snprintf(b.msg, sizeof(b.msg), "%s (take a full backup: --type full)",
-			 repo_error(r));
-		goto out_abort;
-	}
-	if (err)
-		goto out_abort;
-	res->type = type;
-	res->parent = base;
-	b.env.backup_type = type_env[type];
+	b->res->fell_back = true;
+	snprintf(b->res->fell_back_why, sizeof(b->res->fell_back_why), "%s", b->msg);
+	b->type = b->o->on_invalid == BLKTRACK_ON_INVALID_FULL ? BLKTRACK_BACKUP_FULL :
+		  BLKTRACK_BACKUP_RESYNC;
+	warning(b->ctx, "%s; taking a %s backup", b->msg, type_env[b->type]);
+	b->msg[0] = 0;
+	return 0;
+}
 
-	bfile_header_init(&h, repo_type_of(type) + 1);
-	if (o->no_compress)
-		h.compression = BFILE_COMP_NONE;
+/*
+ * A resync reads the whole volume and stores the blocks whose hash differs
+ * from the newest base's; without usable hashes it becomes a full backup.
+ */
+static int compose_resync(struct backup *b)
+{
+	int err = repo_base(b->r, REPO_RESYNC, b->res->volume_id, &b->base);
+
+	if (!err) {
+		err = hash_open_parent(b, b->r, b->base, true);
+		if (err)
+			warning(b->ctx, "backup %" PRIu64 " has no usable block hashes (%s): "
+				"taking a full backup", b->base, err == -ESTALE ?
+				"another volume size or block size" : strerror(-err));
+	}
+	if (!err)
+		err = whole_volume(b->st.dev_size, b->st.block_size, &b->want);
+	if (!err)
+		err = blockset_new(&b->stored);
+	if (err == -ENOMEM) {
+		snprintf(b->msg, sizeof(b->msg), "%s", strerror(-err));
+		return err;
+	}
+	if (err) {
+		b->type = BLKTRACK_BACKUP_FULL;
+		b->base = 0;
+	}
+	return 0;
+}
+
+/* The new file's header: its stamps, and its parent's id read from the parent. */
+static int compose_header(struct backup *b)
+{
+	struct bfile_header *h = &b->h, ph;
+	const struct repo_entry *parent;
+	char path[4096];
+	int err;
+
+	bfile_header_init(h, repo_type_of(b->type) + 1);
+	if (b->o->no_compress)
+		h->compression = BFILE_COMP_NONE;
 	/* Ids fit (lib/kernel/volid.h: VOLID_MAX); a longer one would fail every restore's check. */
-	snprintf(h.volume_id, sizeof(h.volume_id), "%.*s", (int)sizeof(h.volume_id) - 1,
-		 res->volume_id);
-	h.volume_size = st.dev_size;
-	h.block_size = st.block_size;
-	rs.epoch++;
-	to_bstamp(&rs, &h.to);
-	rs.epoch--;
-	if (base) {
-		char path[4096];
-		struct bfile_header ph;
-
-		parent = repo_find(r, base);
-		to_bstamp(&parent->to, &h.from);
-		snprintf(path, sizeof(path), "%s/%s", repo_path(r), parent->file);
-		err = read_header(path, &ph, b.msg, sizeof(b.msg));
-		if (err) {
-			res->failure = BLKTRACK_FAIL_CORRUPT;
-			goto out_abort;
-		}
-		memcpy(h.parent_id, ph.id, BFILE_ID_LEN);
-	}
-
-	if (streaming) {
-		fd = o->output_fd;
-		snprintf(res->file, sizeof(res->file), "-");
-	} else {
-		memset(&ent, 0, sizeof(ent));
-		ent.type = repo_type_of(type);
-		ent.has_from = parent;
-		if (parent)
-			ent.from = parent->to;
-		ent.parent = base;
-		ent.to = rs;
-		ent.to.epoch++;
-		err = repo_begin(r, &ent, delta, &id);
-		if (!err)
-			err = repo_backup_create(r, id, &fd);
-		if (err) {
-			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
-			goto out_abort;
-		}
-		snprintf(res->file, sizeof(res->file), "%s/%s", repo_path(r),
-			 repo_find(r, id)->file);
-		b.env.backup_id = id;
-		err = hash_start(&b, r, type, base, id);
-		if (err)
-			goto out_abort;
-	}
-	b.env.backup_file = res->file;
-
-	b.vol_fd = open_volume(o->device);
-	if (b.vol_fd < 0) {
-		err = -errno;
-		snprintf(b.msg, sizeof(b.msg), "%s: %s", o->device, strerror(-err));
-		goto out_abort;
-	}
-	b.buf_len = st.block_size > CHUNK_BYTES ? st.block_size : CHUNK_BYTES;
-	if (posix_memalign(&b.buf, ALIGN, b.buf_len)) {
-		err = -ENOMEM;
-		goto out_errno;
-	}
-	b.total = blockset_cardinality(want) * st.block_size;
-	if (b.total > st.dev_size)
-		b.total = st.dev_size;
-	err = bfile_writer_open(fd, &h, &b.w);
+	snprintf(h->volume_id, sizeof(h->volume_id), "%.*s", (int)sizeof(h->volume_id) - 1,
+		 b->res->volume_id);
+	h->volume_size = b->st.dev_size;
+	h->block_size = b->st.block_size;
+	b->rs.epoch++;
+	to_bstamp(&b->rs, &h->to);
+	b->rs.epoch--;
+	if (!b->base)
+		return 0;
+	parent = repo_find(b->r, b->base);
+	to_bstamp(&parent->to, &h->from);
+	snprintf(path, sizeof(path), "%s/%s", repo_path(b->r), parent->file);
+	err = read_header(path, &ph, b->msg, sizeof(b->msg));
 	if (err) {
-		snprintf(b.msg, sizeof(b.msg), "%s: %s", res->file,
-			 b.w ? bfile_writer_error(b.w) : strerror(-err));
-		goto out_abort;
+		b->res->failure = BLKTRACK_FAIL_CORRUPT;
+		return err;
 	}
-	if (!streaming && !o->no_verify && !o->verify_source) {
-		err = follow_start(&verify, &b, fd);
-		if (err) {
-			snprintf(b.msg, sizeof(b.msg), "writer verify: %s", strerror(-err));
-			goto out_abort;
-		}
-	}
-	if (b.cow && type != BLKTRACK_BACKUP_RESYNC) {
-		err = snap_release_rest(&b, want);
-		if (err)
-			goto out_abort;
-	}
-	err = read_volume(&b, want, type == BLKTRACK_BACKUP_RESYNC);
+	memcpy(h->parent_id, ph.id, BFILE_ID_LEN);
+	return 0;
+}
+
+/* CHECKPOINTED -> COMPOSED: the pending map, the final type, the blocks, the header. */
+static int backup_compose(struct backup *b)
+{
+	struct blktrack_extent *ext = NULL;
+	size_t n = 0;
+	int err = expect(b, BACKUP_CHECKPOINTED);
+
 	if (err)
-		goto out_abort;
-	snap_figures(&b, res);
-	crash_at("during-write");	/* nothing to store: before the file is finished */
-	err = bfile_writer_finish(b.w, &stats);
-	b.w = NULL;
-	if (err) {
-		snprintf(b.msg, sizeof(b.msg), "%s: %s", res->file, strerror(-err));
-		goto out_abort;
+		return err;
+	b->size = b->st.dev_size;
+	b->block_size = b->st.block_size;
+	err = blktrack_read_extents(b->ctx, b->dev, 0, &b->ck.stamp, &ext, &n);
+	if (err < 0) {
+		snprintf(b->msg, sizeof(b->msg), "%s", blktrack_get_error(b->ctx));
+		return err;
 	}
-	if (type == BLKTRACK_BACKUP_RESYNC) {
-		/* What the resync found changed is its delta (doc/REPOSITORY.md). */
-		err = repo_set_delta(r, id, b.stored);
+	err = blockset_from_extents(ext, n, b->st.block_size, &b->delta);
+	free(ext);
+	if (err) {
+		snprintf(b->msg, sizeof(b->msg), "%s", strerror(-err));
+		return err;
+	}
+	snprintf(b->rs.volume_id, sizeof(b->rs.volume_id), "%s", b->res->volume_id);
+	memcpy(b->rs.generation, b->ck.stamp.generation, 16);
+	b->rs.epoch = b->ck.stamp.epoch;
+	b->rs.size = b->st.dev_size;
+	b->rs.block_size = b->st.block_size;
+
+	err = compose_set(b);
+	if (!err && b->type == BLKTRACK_BACKUP_RESYNC)
+		err = compose_resync(b);
+	if (!err && b->type == BLKTRACK_BACKUP_FULL && !b->want) {
+		err = repo_compose(b->r, REPO_FULL, &b->rs, b->delta, &b->want, &b->base);
+		if (err)
+			snprintf(b->msg, sizeof(b->msg), "%s", repo_error(b->r));
+	}
+	if (err == -ENOENT && b->r)
+		snprintf(b->msg, sizeof(b->msg), "%s (take a full backup: --type full)",
+			 repo_error(b->r));
+	if (err)
+		return err;
+	b->res->type = b->type;
+	b->res->parent = b->base;
+	b->env.backup_type = type_env[b->type];
+	err = compose_header(b);
+	if (!err)
+		b->phase = BACKUP_COMPOSED;
+	return err;
+}
+
+/* The repository's pending entry, and the file it names (a stream: the fd). */
+static int begin_file(struct backup *b)
+{
+	const struct repo_entry *parent = b->base ? repo_find(b->r, b->base) : NULL;
+	struct repo_entry ent = {
+		.type = repo_type_of(b->type),
+		.has_from = parent != NULL,
+		.parent = b->base,
+		.to = b->rs,
+	};
+	int err;
+
+	if (b->streaming) {
+		b->out_fd = b->o->output_fd;
+		snprintf(b->res->file, sizeof(b->res->file), "-");
+		return 0;
+	}
+	if (parent)
+		ent.from = parent->to;
+	ent.to.epoch++;
+	err = repo_begin(b->r, &ent, b->delta, &b->id);
+	if (!err) {
+		b->phase = BACKUP_BEGUN;
+		err = repo_backup_create(b->r, b->id, &b->out_fd);
+	}
+	if (err) {
+		snprintf(b->msg, sizeof(b->msg), "%s", repo_error(b->r));
+		return err;
+	}
+	snprintf(b->res->file, sizeof(b->res->file), "%s/%s", repo_path(b->r),
+		 repo_find(b->r, b->id)->file);
+	b->env.backup_id = b->id;
+	return hash_start(b, b->r, b->type, b->base, b->id);
+}
+
+/* COMPOSED -> BEGUN: the pending entry, the file, the volume open, the writer. */
+static int backup_begin(struct backup *b)
+{
+	const struct blktrack_backup_opts *o = b->o;
+	const char *file = b->res->file;
+	int err = expect(b, BACKUP_COMPOSED);
+
+	if (!err)
+		err = begin_file(b);
+	if (err)
+		return err;
+	b->phase = BACKUP_BEGUN;
+	b->env.backup_file = file;
+	b->vol_fd = open_volume(o->device);
+	if (b->vol_fd < 0) {
+		err = -errno;
+		snprintf(b->msg, sizeof(b->msg), "%s: %s", o->device, strerror(-err));
+		return err;
+	}
+	b->buf_len = b->st.block_size > CHUNK_BYTES ? b->st.block_size : CHUNK_BYTES;
+	if (posix_memalign(&b->buf, ALIGN, b->buf_len)) {
+		snprintf(b->msg, sizeof(b->msg), "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	b->total = blockset_cardinality(b->want) * b->st.block_size;
+	if (b->total > b->st.dev_size)
+		b->total = b->st.dev_size;
+	err = bfile_writer_open(b->out_fd, &b->h, &b->w);
+	if (err) {
+		snprintf(b->msg, sizeof(b->msg), "%s: %s", file,
+			 b->w ? bfile_writer_error(b->w) : strerror(-err));
+		return err;
+	}
+	if (!b->streaming && !o->no_verify && !o->verify_source) {
+		err = follow_start(&b->follower, b, b->out_fd);
+		if (err)
+			snprintf(b->msg, sizeof(b->msg), "writer verify: %s", strerror(-err));
+	}
+	return err;
+}
+
+/* The figures of the result, from the finished stream. */
+static void count_bytes(struct backup *b)
+{
+	struct blktrack_backup_result *res = b->res;
+	uint64_t vol_size = b->st.dev_size;
+
+	res->volume_size = vol_size;
+	res->changed_bytes = blockset_cardinality(b->stored ? b->stored : b->delta) *
+			     b->st.block_size;
+	if (res->changed_bytes > vol_size)
+		res->changed_bytes = vol_size;
+	res->covered_bytes = b->stats.data_bytes + b->stats.zero_bytes;
+	res->data_bytes = b->stats.data_bytes;
+	res->stored_bytes = b->stats.stream_bytes;
+}
+
+/* BEGUN -> WRITTEN: the blocks read and written, the file finished and installed. */
+static int backup_write(struct backup *b)
+{
+	bool resync = b->type == BLKTRACK_BACKUP_RESYNC;
+	int err = expect(b, BACKUP_BEGUN);
+
+	if (!err && b->cow && !resync)
+		err = snap_release_rest(b, b->want);
+	if (!err)
+		err = read_volume(b, b->want, resync);
+	if (err)
+		return err;
+	snap_figures(b, b->res);
+	crash_at("during-write");	/* nothing to store: before the file is finished */
+	err = bfile_writer_finish(b->w, &b->stats);
+	b->w = NULL;
+	if (err) {
+		snprintf(b->msg, sizeof(b->msg), "%s: %s", b->res->file, strerror(-err));
+		return err;
+	}
+	/* What the resync found changed is its delta (doc/REPOSITORY.md). */
+	if (resync) {
+		err = repo_set_delta(b->r, b->id, b->stored);
 		if (err) {
-			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
-			goto out_abort;
+			snprintf(b->msg, sizeof(b->msg), "%s", repo_error(b->r));
+			return err;
 		}
 	}
-	if (!streaming) {
-		err = hash_finish(&b, r, id, &res->hashes);
+	if (!b->streaming) {
+		err = hash_finish(b, b->r, b->id, &b->res->hashes);
 		if (err)
-			goto out_abort;
+			return err;
 	}
-	res->volume_size = st.dev_size;
-	res->changed_bytes = blockset_cardinality(b.stored ? b.stored : delta) * st.block_size;
-	if (res->changed_bytes > st.dev_size)
-		res->changed_bytes = st.dev_size;
-	res->covered_bytes = stats.data_bytes + stats.zero_bytes;
-	res->data_bytes = stats.data_bytes;
-	res->stored_bytes = stats.stream_bytes;
-
+	count_bytes(b);
 	/*
 	 * Blocks rewritten while we read them (a thawed or unfrozen volume);
 	 * a snapshot that held gave every block as it was at the checkpoint.
 	 */
-	if (!b.cow) {
-		err = rewritten_during_read(&b, dev, want, &res->rewritten_bytes);
+	if (!b->cow) {
+		err = rewritten_during_read(b, b->dev, b->want, &b->res->rewritten_bytes);
 		if (err)
-			goto out_abort;
+			return err;
 	}
-	if (!streaming) {
-		err = repo_backup_install(r, id, fd);
-		fd = -1;
+	if (!b->streaming) {
+		err = repo_backup_install(b->r, b->id, b->out_fd);
+		b->out_fd = -1;
 		if (err) {
-			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
-			goto out_abort;
-		}
-		if (!o->no_verify) {
-			if (o->verify_source) {
-				err = verify_against_source(&b, dev, res->file);
-			} else {
-				err = follow_stop(&verify);
-				if (err)
-					snprintf(b.msg, sizeof(b.msg), "writer verify: %s%s%s%s",
-						 res->file, err == -EBADE ? " " : ": ",
-						 verify.msg, err == -EBADE ? ": rejected" : "");
-			}
-			if (err) {
-				res->failure = BLKTRACK_FAIL_WRITER;
-				goto out_abort;
-			}
-			res->verified = true;
+			snprintf(b->msg, sizeof(b->msg), "%s", repo_error(b->r));
+			return err;
 		}
 	}
-	err = thaw(&b, res);
-	if (err)
-		goto out_abort;
-	if (o->strict && res->rewritten_bytes) {
-		err = -EBADE;
-		res->failure = BLKTRACK_FAIL_FUZZY;
-		snprintf(b.msg, sizeof(b.msg), "%" PRIu64 " bytes of the backup were rewritten "
-			 "during the read (--strict): rejected", res->rewritten_bytes);
-		goto out_abort;
-	}
-	err = same_media(&b, dev, st.diskseq, res);
-	if (err)
-		goto out_abort;
-	err = wevent(&b, res, "backup-complete", false);
-	if (err)
-		goto out_abort;
+	b->phase = BACKUP_WRITTEN;
+	return 0;
+}
 
-	if (streaming) {
-		/* A stream is in no catalog: it moves no base. */
-		err = blktrack_abort(ctx, dev, &ck.stamp);
-		if (err < 0)
-			goto out_close;
-		checkpointed = false;
+/* The new file checked: by the follower, or against the volume (--verify-source). */
+static int verify_file(struct backup *b)
+{
+	const char *file = b->res->file;
+	struct follow *f = &b->follower;
+	int err;
+
+	if (b->streaming || b->o->no_verify)
+		return 0;
+	if (b->o->verify_source) {
+		err = verify_against_source(b, b->dev, file);
 	} else {
-		err = repo_commit(r, id, stats.stream_bytes);
-		if (err) {
-			snprintf(b.msg, sizeof(b.msg), "%s", repo_error(r));
-			goto out_abort;
-		}
-		committed = true;
-		res->id = id;
-		crash_at("after-catalog");
-		/* Tests: BLKTRACK_TEST_COMMIT_FAIL=1, a COMMIT that fails (and is not sent). */
-		if (test_hook("BLKTRACK_TEST_COMMIT_FAIL"))
-			err = blktrack_set_error(ctx, -EIO, "BLKTRACK_TEST_COMMIT_FAIL");
-		else
-			err = blktrack_commit(ctx, dev, &ck.stamp);
-		if (err < 0) {
-			/* The context's message is the buffer set_error writes. */
-			snprintf(b.msg, sizeof(b.msg), "%s", blktrack_get_error(ctx));
-			if (err == -ESTALE || err == -ENODATA)
-				/* Someone else aborted (or committed) our checkpoint. */
-				blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in "
-						   "the repository, but the kernel COMMIT failed: "
-						   "the checkpoint is no longer this backup's (%s: "
-						   "another program aborted or committed it, 'blktrack "
-						   "abort'?). Nothing is lost: the next backup aborts "
-						   "any other pending checkpoint and resyncs", id,
-						   strerror(-err));
-			else
-				blktrack_set_error(ctx, err, "backup %" PRIu64 " is committed in "
-						   "the repository, but the kernel COMMIT failed "
-						   "(%s); the next backup finishes it", id, b.msg);
-			goto out_close;
-		}
-		checkpointed = false;
+		err = follow_stop(f);
+		if (err)
+			snprintf(b->msg, sizeof(b->msg), "writer verify: %s%s%s%s", file,
+				 err == -EBADE ? " " : ": ", f->msg,
+				 err == -EBADE ? ": rejected" : "");
 	}
-	res->failure = BLKTRACK_FAIL_NONE;
-	res->seconds = now() - t0;
-	err = 0;
-	goto out_close;
+	if (err) {
+		b->res->failure = BLKTRACK_FAIL_WRITER;
+		return err;
+	}
+	b->res->verified = true;
+	return 0;
+}
 
-out_errno:
-	snprintf(b.msg, sizeof(b.msg), "%s", strerror(-err));
-out_abort:
-	follow_stop(&verify);
-	if (!b.msg[0])
-		snprintf(b.msg, sizeof(b.msg), "%s", blktrack_get_error(ctx));
-	if (b.w)
-		bfile_writer_abort(b.w);
-	b.w = NULL;
-	if (id && !committed) {
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-		if (repo_abandon(r, id) < 0)
-			snprintf(b.msg + strlen(b.msg), sizeof(b.msg) - strlen(b.msg),
+/* WRITTEN -> CHECKED: verified, thawed, exact enough, same media, backup-complete. */
+static int backup_check(struct backup *b)
+{
+	struct blktrack_backup_result *res = b->res;
+	int err = expect(b, BACKUP_WRITTEN);
+
+	if (!err)
+		err = verify_file(b);
+	if (!err)
+		err = thaw(b, res);
+	if (err)
+		return err;
+	if (b->o->strict && res->rewritten_bytes) {
+		res->failure = BLKTRACK_FAIL_FUZZY;
+		snprintf(b->msg, sizeof(b->msg), "%" PRIu64 " bytes of the backup were rewritten "
+			 "during the read (--strict): rejected", res->rewritten_bytes);
+		return -EBADE;
+	}
+	err = same_media(b, b->dev, b->st.diskseq, res);
+	if (!err)
+		err = wevent(b, res, "backup-complete", false);
+	if (!err)
+		b->phase = BACKUP_CHECKED;
+	return err;
+}
+
+/* The catalog has the backup, the kernel's COMMIT failed: say what that means. */
+static int commit_failed(struct backup *b, int err)
+{
+	char why[sizeof(b->ctx->errmsg)];
+
+	snprintf(why, sizeof(why), "%s", blktrack_get_error(b->ctx));
+	if (err == -ESTALE || err == -ENODATA)
+		/* Someone else aborted (or committed) our checkpoint. */
+		return blktrack_set_error(b->ctx, err, "backup %" PRIu64 " is committed in "
+					  "the repository, but the kernel COMMIT failed: "
+					  "the checkpoint is no longer this backup's (%s: "
+					  "another program aborted or committed it, 'blktrack "
+					  "abort'?). Nothing is lost: the next backup aborts "
+					  "any other pending checkpoint and resyncs", b->id,
+					  strerror(-err));
+	return blktrack_set_error(b->ctx, err, "backup %" PRIu64 " is committed in "
+				  "the repository, but the kernel COMMIT failed "
+				  "(%s); the next backup finishes it", b->id, why);
+}
+
+/* CHECKED -> DONE: the catalog commits (c), then the kernel (d). */
+static int backup_finish(struct backup *b)
+{
+	int err = expect(b, BACKUP_CHECKED);
+
+	if (err)
+		return err;
+	if (b->streaming) {
+		/* A stream is in no catalog: it moves no base. */
+		b->phase = BACKUP_COMMITTED;
+		err = blktrack_abort(b->ctx, b->dev, &b->ck.stamp);
+		if (err < 0)
+			return err;
+		b->phase = BACKUP_DONE;
+		return 0;
+	}
+	err = repo_commit(b->r, b->id, b->stats.stream_bytes);
+	if (err) {
+		snprintf(b->msg, sizeof(b->msg), "%s", repo_error(b->r));
+		return err;
+	}
+	b->phase = BACKUP_COMMITTED;
+	b->res->id = b->id;
+	crash_at("after-catalog");
+	/* Tests: BLKTRACK_TEST_COMMIT_FAIL=1, a COMMIT that fails (and is not sent). */
+	if (test_hook("BLKTRACK_TEST_COMMIT_FAIL"))
+		err = blktrack_set_error(b->ctx, -EIO, "BLKTRACK_TEST_COMMIT_FAIL");
+	else
+		err = blktrack_commit(b->ctx, b->dev, &b->ck.stamp);
+	if (err < 0)
+		return commit_failed(b, err);
+	b->phase = BACKUP_DONE;
+	return 0;
+}
+
+/* Thaw after a failure: the first failure stays the cause, a failed thaw is added. */
+static void thaw_after_failure(struct backup *b)
+{
+	enum blktrack_failure f = b->res->failure;
+	char keep[sizeof(b->msg)];
+
+	if (b->fs_fd < 0 && !b->freeze_sent)
+		return;
+	memcpy(keep, b->msg, sizeof(keep));
+	if (thaw(b, b->res)) {
+		snprintf(keep + strlen(keep), sizeof(keep) - strlen(keep), " (and then %s)",
+			 b->msg);
+		if (!b->msg[0] || strncmp(b->msg, "writer filesystem:", 18))
+			crit(b->ctx, "thaw after a failure: %s", b->msg);
+	}
+	memcpy(b->msg, keep, sizeof(keep));
+	b->res->failure = f;
+}
+
+/*
+ * Undo what the phase reached, newest first: the follower stopped, the
+ * file abandoned (b) -> (a) -> nothing, the checkpoint ABORTed (the kernel
+ * merges the pending map back: nothing is lost), the freeze thawed, the
+ * writers told abort. From COMMITTED on the backup stands; only the error
+ * is said.
+ */
+static void backup_unwind(struct backup *b, int err)
+{
+	struct blktrack_ctx *ctx = b->ctx;
+	char scratch[256];
+
+	follow_stop(&b->follower);
+	if (b->phase >= BACKUP_COMMITTED)
+		return;			/* the error is the one the phase set */
+	if (!b->msg[0])
+		snprintf(b->msg, sizeof(b->msg), "%s", blktrack_get_error(ctx));
+	if (b->w)
+		bfile_writer_abort(b->w);
+	b->w = NULL;
+	if (b->id) {
+		if (b->out_fd >= 0)
+			close(b->out_fd);
+		b->out_fd = -1;
+		if (repo_abandon(b->r, b->id) < 0)
+			snprintf(b->msg + strlen(b->msg), sizeof(b->msg) - strlen(b->msg),
 				 " (and the repository keeps pending backup %" PRIu64
-				 " until the next backup removes it: %s)", id, repo_error(r));
+				 " until the next backup removes it: %s)", b->id, repo_error(b->r));
 	}
-	if (checkpointed && !committed && blktrack_abort(ctx, dev, &ck.stamp) < 0)
-		strncat(b.msg, " (and the kernel ABORT failed: the next backup repairs it)",
-			sizeof(b.msg) - strlen(b.msg) - 1);
-	if (b.fs_fd >= 0 || b.freeze_sent) {
-		enum blktrack_failure f = res->failure;
-		char keep[8192];
+	if (b->phase >= BACKUP_CHECKPOINTED && blktrack_abort(ctx, b->dev, &b->ck.stamp) < 0)
+		strncat(b->msg, " (and the kernel ABORT failed: the next backup repairs it)",
+			sizeof(b->msg) - strlen(b->msg) - 1);
+	if (b->phase >= BACKUP_FROZEN)
+		thaw_after_failure(b);
+	blktrack_set_error(ctx, err, "%s", b->msg);
+	if (b->phase >= BACKUP_PREPARED)
+		writers_event(b->wr, "abort", &b->env, false, scratch, sizeof(scratch));
+}
 
-		memcpy(keep, b.msg, sizeof(keep));
-		/* The first failure stays the cause; a failed thaw is added to it. */
-		if (thaw(&b, res)) {
-			snprintf(keep + strlen(keep), sizeof(keep) - strlen(keep),
-				 " (and then %s)", b.msg);
-			if (!b.msg[0] || strncmp(b.msg, "writer filesystem:", 18))
-				crit(ctx, "thaw after a failure: %s", b.msg);
-		}
-		memcpy(b.msg, keep, sizeof(keep));
-		res->failure = f;
-	}
-	blktrack_set_error(ctx, err, "%s", b.msg);
-	if (b.events) {
-		char scratch[256];
+/* Free what was built, whatever the phase. */
+static void backup_release(struct backup *b)
+{
+	follow_stop(&b->follower);
+	if (b->w)
+		bfile_writer_abort(b->w);
+	if (b->out_fd >= 0 && !b->streaming)
+		close(b->out_fd);
+	if (b->vol_fd >= 0)
+		close(b->vol_fd);
+	if (b->store_fd >= 0)
+		close(b->store_fd);
+	free(b->buf);
+	blockset_free(b->delta);
+	blockset_free(b->want);
+	blockset_free(b->stored);
+	free(b->rh);
+	blockhash_reader_free(b->hp);
+	blockhash_writer_abort(b->hw);
+	if (b->hp_fd >= 0)
+		close(b->hp_fd);
+	if (b->hw_fd >= 0)
+		close(b->hw_fd);
+	repo_close(b->r);
+	writers_free(b->wr);
+	vollock_release(b->lock_fd);
+}
 
-		writers_event(b.wr, "abort", &b.env, false, scratch, sizeof(scratch));
+BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
+				    const struct blktrack_backup_opts *o,
+				    struct blktrack_backup_result *res)
+{
+	struct backup b = {
+		.ctx = ctx, .o = o, .res = res, .type = o->type, .t0 = now(),
+		.streaming = o->output_fd > 0, .lock_fd = -1, .out_fd = -1,
+		.vol_fd = -1, .fs_fd = -1, .store_fd = -1, .hp_fd = -1, .hw_fd = -1,
+		.rh_lock = PTHREAD_MUTEX_INITIALIZER,
+	};
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	res->failure = BLKTRACK_FAIL_ERROR;
+	res->recovery = "none";
+	res->freeze = "none";
+	res->snapshot = "none";
+	err = check_options(&b);
+	if (err)
+		return err;
+	err = backup_open(&b);
+	if (!err)
+		err = backup_prepare(&b);
+	if (!err)
+		err = backup_freeze(&b);
+	if (!err)
+		err = backup_checkpoint(&b);
+	if (!err)
+		err = backup_compose(&b);
+	if (!err)
+		err = backup_begin(&b);
+	if (!err)
+		err = backup_write(&b);
+	if (!err)
+		err = backup_check(&b);
+	if (!err)
+		err = backup_finish(&b);
+	if (err) {
+		backup_unwind(&b, err);
+	} else {
+		res->failure = BLKTRACK_FAIL_NONE;
+		res->seconds = now() - b.t0;
 	}
-out_close:
-	follow_stop(&verify);
-	if (fd >= 0 && !streaming)
-		close(fd);
-	if (b.vol_fd >= 0)
-		close(b.vol_fd);
-	if (b.store_fd >= 0)
-		close(b.store_fd);
-	free(b.buf);
-	free(ext);
-	blockset_free(delta);
-	blockset_free(want);
-	blockset_free(b.stored);
-	free(b.rh);
-	blockhash_reader_free(b.hp);
-	blockhash_writer_abort(b.hw);
-	if (b.hp_fd >= 0)
-		close(b.hp_fd);
-	if (b.hw_fd >= 0)
-		close(b.hw_fd);
-	repo_close(r);
-	writers_free(b.wr);
-	vollock_release(lock_fd);
+	backup_release(&b);
 	return err;
 }

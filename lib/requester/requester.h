@@ -57,9 +57,64 @@
 #define ALIGN		4096U
 #define READ_DEPTH	8		/* reads in flight: readq.h */
 
+/*
+ * The verify writer: read the new file back and check that its records
+ * hold exactly the bytes the backup read (a hash per piece, taken as it was
+ * read), in order. The volume is not read a second time (--verify-source
+ * does that instead: verify_against_source()), and the file is read while
+ * it is written, by a thread of its own (struct follow): the check costs
+ * the backup no time while the volume's reads are the bottleneck.
+ */
+struct follow {
+	struct backup *b;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	uint64_t gen;			/* bumped by the writer after each piece */
+	bool end;			/* the writer is done (or gave up) */
+	int fd;				/* the backup file, its own */
+	uint64_t pos;
+	int err;
+	char msg[512];
+};
+
+/* How far blktrack_backup() got (backup.c): what its unwind must undo. */
+enum backup_phase {
+	BACKUP_NEW,		/* options checked; nothing held */
+	BACKUP_OPEN,		/* identified, locked; the repository open and recovered */
+	BACKUP_PREPARED,	/* writers had an event: a failure sends them abort */
+	BACKUP_FROZEN,		/* freeze sent (FIFREEZE held): a thaw is owed */
+	BACKUP_CHECKPOINTED,	/* the kernel holds checkpoint ck: ABORT it */
+	BACKUP_COMPOSED,	/* the type, the blocks to read and the header known */
+	BACKUP_BEGUN,		/* the repository's pending backup id: abandon it */
+	BACKUP_WRITTEN,		/* the file written, installed in the repository */
+	BACKUP_CHECKED,		/* verified, thawed, writers told backup-complete */
+	BACKUP_COMMITTED,	/* in the catalog (a stream: complete): nothing to undo */
+	BACKUP_DONE,		/* the kernel committed too */
+};
+
 struct backup {
 	struct blktrack_ctx *ctx;
 	const struct blktrack_backup_opts *o;
+	struct blktrack_backup_result *res;
+	enum backup_phase phase;
+	enum blktrack_backup_type type;	/* as decided so far (auto resolved) */
+	bool streaming;			/* to o->output_fd, in no repository */
+	double t0;
+	int lock_fd;			/* the per-volume lock (vollock.h) */
+	struct repo *r;
+	struct blktrack_status st;	/* the volume, as last asked */
+	struct blktrack_ckpt ck;	/* the checkpoint this backup took */
+	struct repo_stamp rs;		/* its stamp, as the repository keeps it */
+	struct blockset *delta;		/* the checkpoint's pending map */
+	struct blockset *want;		/* the blocks to read */
+	uint64_t base;			/* the parent backup, 0: none */
+	uint64_t id;			/* the repository's pending backup, 0: none */
+	int out_fd;			/* the backup file, or the stream */
+	struct bfile_header h;
+	struct bfile_stats stats;
+	struct follow follower;		/* the verify writer */
 	int vol_fd;
 	uint64_t size;
 	uint32_t block_size;
@@ -93,33 +148,11 @@ struct backup {
 	pthread_mutex_t rh_lock;
 	struct read_hash *rh;
 	size_t nrh, caprh;
-	struct follow *follow;		/* the verify writer, reading along */
+	struct follow *follow;		/* &follower while it reads along */
 };
 
 struct read_hash {
 	uint64_t off, len, hash;
-};
-
-/*
- * The verify writer: read the new file back and check that its records
- * hold exactly the bytes the backup read (a hash per piece, taken as it was
- * read), in order. The volume is not read a second time (--verify-source
- * does that instead: verify_against_source()), and the file is read while
- * it is written, by a thread of its own (struct follow): the check costs
- * the backup no time while the volume's reads are the bottleneck.
- */
-struct follow {
-	struct backup *b;
-	pthread_t thread;
-	bool started;
-	pthread_mutex_t lock;
-	pthread_cond_t more;
-	uint64_t gen;			/* bumped by the writer after each piece */
-	bool end;			/* the writer is done (or gave up) */
-	int fd;				/* the backup file, its own */
-	uint64_t pos;
-	int err;
-	char msg[512];
 };
 
 struct member {
