@@ -49,6 +49,7 @@
 #include "core/fdio.h"
 #include "core/readq.h"
 #include "repo/repo.h"
+#include "requester/store.h"
 #include "requester/target.h"
 #include "requester/vollock.h"
 #include "requester/writers.h"

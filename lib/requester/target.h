@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libblktrack internal: the files and devices blktrack writes over, a
- * restore's target and a snapshot's store (lib/requester/target.c).
+ * libblktrack internal: a restore's target (lib/requester/target.c).
  *
  * Typical use:
  *
@@ -9,8 +8,6 @@
  *	target_write(&t, off, buf, n);  ...                     NULL buf: zeros
  *	target_finish(&t, msg, len);                            whole, durable
  *	target_close(&t);                                       always
- *
- *	store_open(path, force, &fd, msg, len);                 --snapshot-store
  *
  * A restore never leaves a target that looks whole when it is not: a file
  * is written under a temporary name beside it and renamed at the end; on
@@ -58,19 +55,5 @@ int target_write(struct target *t, uint64_t off, const void *buf, size_t n);
 int target_finish(struct target *t, char *msg, size_t len);
 /* Close; a file not finished is removed (the target stays as it was). */
 void target_close(struct target *t);
-
-/*
- * --snapshot-store @path, open for the kernel to write the copies to: a
- * directory (an unnamed file in it, gone when the snapshot ends), a block
- * device (exclusively: nothing mounts it meanwhile) or a regular file. A
- * device or file that holds a filesystem or a partition table (libblkid)
- * is refused with -EEXIST unless @force: it would be overwritten. A loop
- * device over a file on @volume (its disk or a partition of it) is refused
- * with -EDEADLK: its writes would wait behind the snapshot's held writes.
- */
-int store_open(const char *path, dev_t volume, bool force, int *fd, char *msg, size_t len);
-
-/* Do block devices @a and @b share sectors (one is the other or its disk)? */
-bool devs_overlap(dev_t a, dev_t b);
 
 #endif /* BLKTRACK_TARGET_H */

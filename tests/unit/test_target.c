@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <criterion/criterion.h>
 
+#include "requester/store.h"
 #include "requester/target.h"
 
 static char dir[128], img[160];
