@@ -1973,6 +1973,29 @@ static struct repo *repo_bare(const char *path)
 	return r;
 }
 
+/* The directory alone, for check and rebuild: 0, or -errno with r->err set. */
+static int open_bare(const char *path, struct repo **rp)
+{
+	struct repo *r = repo_bare(path);
+
+	*rp = r;
+	if (!r)
+		return -ENOMEM;
+	if (r->dirfd < 0)
+		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Close what check or rebuild opened, with its error in @out. */
+static int close_bare(struct repo *r, int ret, struct repo_check_result *out)
+{
+	if (ret)
+		snprintf(out->error, sizeof(out->error), "%s",
+			 r && r->err[0] ? r->err : strerror(-ret));
+	repo_close(r);
+	return ret;
+}
+
 /* What check reads once the catalog is loaded (or not: @r->n == 0). */
 static void check_all(struct repo *r, struct reporter *rp, bool catalog,
 		      struct found *f, size_t nf)
@@ -2053,31 +2076,22 @@ int repo_check(const char *path, repo_report_fn fn, void *data,
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	r = repo_bare(path);
-	if (!r)
-		return -ENOMEM;
-	if (r->dirfd < 0) {
-		ret = repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
-		goto out;
-	}
+	ret = open_bare(path, &r);
+	if (ret)
+		return close_bare(r, ret, out);
 	r->rdonly = true;
 	if (file_exists(r, LOCK_FILE)) {
 		ret = repo_lock(r, false);
 		if (ret)
-			goto out;
+			return close_bare(r, ret, out);
 	}
 	out->catalog_sound = check_catalog(r, &rp);
 	out->entries = r->n;
 	ret = scan_backups(r, &f, &nf, &max_id);
 	if (!ret)
 		check_all(r, &rp, out->catalog_sound, f, nf);
-out:
-	if (ret)
-		snprintf(out->error, sizeof(out->error), "%s",
-			 r->err[0] ? r->err : strerror(-ret));
 	free(f);
-	repo_close(r);
-	return ret;
+	return close_bare(r, ret, out);
 }
 
 /* The entry a sound backup file gives; its parent is set by the caller. */
@@ -2140,143 +2154,162 @@ static int cmp_entry_id(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int repo_rebuild(const char *path, repo_report_fn fn, void *data,
-		 struct repo_check_result *out)
+/*
+ * A pending entry's file was never validated (backup-complete comes before
+ * the commit): it stays pending, as it was, for recovery to drop with its
+ * files; never entered as committed. The sound catalog's entries go.
+ */
+static int keep_pending(struct repo *r, struct repo_entry **pending, size_t *npending)
 {
-	struct reporter rp = { fn, data, out };
-	struct repo_entry *pending = NULL;	/* a sound catalog's pending entries */
-	size_t npending = 0;
-	struct found *f = NULL;
-	struct stat sb;
-	uint64_t max_id;
-	bool had_catalog;
-	struct repo *r;
-	size_t nf = 0, i, k;
-	int ret;
+	size_t i;
 
-	memset(out, 0, sizeof(*out));
-	r = repo_bare(path);
-	if (!r)
+	*pending = calloc(r->n + 1, sizeof(**pending));
+	if (!*pending)
 		return -ENOMEM;
-	if (r->dirfd < 0) {
-		ret = repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (fstatat(r->dirfd, BACKUPS_DIR, &sb, 0) || !S_ISDIR(sb.st_mode)) {
-		ret = repo_set_error(r, -ENOENT, "%s is not a blktrack repository (no "
-				     BACKUPS_DIR "/): nothing to rebuild", path);
-		goto out;
-	}
-	ret = repo_lock(r, true);
-	if (ret)
-		goto out;
-	had_catalog = file_exists(r, CATALOG);
-	out->catalog_sound = check_catalog(r, &rp);
-	ret = scan_backups(r, &f, &nf, &max_id);
-	if (ret)
-		goto out;
-	if (out->catalog_sound) {
-		check_all(r, &rp, true, f, nf);
-		if (!out->problems) {
-			ret = repo_set_error(r, -EALREADY, "%s: the catalog is sound and "
-					     "nothing needs fixing; it was left as it is", path);
-			goto out;
-		}
-		if (r->next_id > max_id + 1)
-			max_id = r->next_id - 1;
-		/*
-		 * A pending entry's file was never validated (backup-complete
-		 * comes before the commit): it stays pending, as it was, for
-		 * recovery to drop with its files; never entered as committed.
-		 */
-		pending = calloc(r->n + 1, sizeof(*pending));
-		if (!pending) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		for (i = 0; i < r->n; i++)
-			if (r->e[i].state == REPO_PENDING)
-				pending[npending++] = r->e[i];
-		free(r->e);
-		r->e = NULL;
-		r->n = r->cap = 0;
-	}
-	r->e = calloc(nf + npending + 1, sizeof(*r->e));
-	if (!r->e) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	r->cap = nf + npending + 1;
+	for (i = 0; i < r->n; i++)
+		if (r->e[i].state == REPO_PENDING)
+			(*pending)[(*npending)++] = r->e[i];
+	free(r->e);
+	r->e = NULL;
+	r->n = r->cap = 0;
+	return 0;
+}
+
+/* Enter each sound backup file found (not a pending one) with its parent. */
+static void enter_found(struct repo *r, struct reporter *rp, const struct found *f, size_t nf,
+			const struct repo_entry *pending, size_t npending)
+{
+	size_t i, k;
+
 	for (i = 0; i < nf; i++) {
 		for (k = 0; k < npending && pending[k].id != f[i].id; k++)
 			;
 		if (k < npending) {
-			report(&rp, "%s/" BACKUPS_DIR "/%" PRIu64 ".bkt: pending in the catalog "
-			       "(never committed): kept pending for recovery to drop", path,
+			report(rp, "%s/" BACKUPS_DIR "/%" PRIu64 ".bkt: pending in the catalog "
+			       "(never committed): kept pending for recovery to drop", r->path,
 			       f[i].id);
 			continue;
 		}
 		if (f[i].err || f[i].h.type < BFILE_TYPE_FULL || f[i].h.type > BFILE_TYPE_RESYNC) {
-			out->left_out++;
-			report(&rp, "%s/" BACKUPS_DIR "/%" PRIu64 ".bkt: damaged or incomplete "
-			       "(%s); left in place, not entered", path, f[i].id,
+			rp->out->left_out++;
+			report(rp, "%s/" BACKUPS_DIR "/%" PRIu64 ".bkt: damaged or incomplete "
+			       "(%s); left in place, not entered", r->path, f[i].id,
 			       f[i].err ? f[i].why : "unknown type");
 			continue;
 		}
-		entry_from(r, &rp, &f[i], &r->e[r->n]);
+		entry_from(r, rp, &f[i], &r->e[r->n]);
 		/* The parent: the backup whose file id the header names. */
 		for (k = 0; k < i && r->e[r->n].has_from; k++)
 			if (!f[k].err && !memcmp(f[k].h.id, f[i].h.parent_id, BFILE_ID_LEN))
 				r->e[r->n].parent = f[k].id;
 		r->n++;
 	}
-	if (had_catalog) {
-		char stamp[32];
-		time_t now = time(NULL);
-		struct tm tm;
+}
 
-		unsigned int k2 = 1;
-		int lerr;
+/* Keep the old catalog beside the new as catalog.damaged-TIMESTAMP[.N]. */
+static int set_catalog_aside(struct repo *r, struct repo_check_result *out)
+{
+	time_t now = time(NULL);
+	unsigned int k = 1;
+	char stamp[32];
+	struct tm tm;
+	int lerr;
 
-		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
-		snprintf(out->aside, sizeof(out->aside), CATALOG ".damaged-%s", stamp);
-		/* Two rebuilds in one second: catalog.damaged-TIMESTAMP.2... */
-		while ((lerr = linkat(r->dirfd, CATALOG, r->dirfd, out->aside, 0)) &&
-		       errno == EEXIST && ++k2 < 1000)
-			snprintf(out->aside, sizeof(out->aside), CATALOG ".damaged-%s.%u",
-				 stamp, k2);
-		if (lerr) {
-			ret = repo_set_error(r, -errno, "%s/%s: %s; nothing was changed",
-					     path, out->aside, strerror(errno));
-			out->aside[0] = '\0';
-			goto out;
-		}
-	}
-	for (k = 0; k < npending; k++)
-		r->e[r->n++] = pending[k];
-	qsort(r->e, r->n, sizeof(*r->e), cmp_entry_id);
-	r->next_id = max_id + 1;
-	ret = catalog_save(r);
-	if (ret)
-		goto out;
-	out->rebuilt = true;
-	out->entries = r->n;
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+	snprintf(out->aside, sizeof(out->aside), CATALOG ".damaged-%s", stamp);
+	/* Two rebuilds in one second: catalog.damaged-TIMESTAMP.2... */
+	while ((lerr = linkat(r->dirfd, CATALOG, r->dirfd, out->aside, 0)) &&
+	       errno == EEXIST && ++k < 1000)
+		snprintf(out->aside, sizeof(out->aside), CATALOG ".damaged-%s.%u", stamp, k);
+	if (!lerr)
+		return 0;
+	lerr = repo_set_error(r, -errno, "%s/%s: %s; nothing was changed", r->path,
+			      out->aside, strerror(errno));
+	out->aside[0] = '\0';
+	return lerr;
+}
+
+/* Every entry's chain, as a restore would walk it: a broken one is reported. */
+static void report_chains(struct repo *r, struct reporter *rp)
+{
+	uint64_t *ids;
+	size_t i, nids;
+
 	for (i = 0; i < r->n; i++) {
-		uint64_t *ids;
-		size_t nids;
-
 		if (repo_chain(r, r->e[i].id, &ids, &nids))
-			report(&rp, "backup %" PRIu64 ": chain: %s", r->e[i].id, r->err);
+			report(rp, "backup %" PRIu64 ": chain: %s", r->e[i].id, r->err);
 		else
 			free(ids);
 	}
 	r->err[0] = '\0';
-out:
-	if (ret)
-		snprintf(out->error, sizeof(out->error), "%s",
-			 r->err[0] ? r->err : strerror(-ret));
+}
+
+/* A sound catalog with nothing to fix is left as it is (EALREADY). */
+static int rebuild_from(struct repo *r, struct reporter *rp, bool had_catalog)
+{
+	struct repo_check_result *out = rp->out;
+	struct repo_entry *pending = NULL;	/* a sound catalog's pending entries */
+	size_t npending = 0, nf = 0, k;
+	struct found *f = NULL;
+	uint64_t max_id;
+	int ret;
+
+	out->catalog_sound = check_catalog(r, rp);
+	ret = scan_backups(r, &f, &nf, &max_id);
+	if (!ret && out->catalog_sound) {
+		check_all(r, rp, true, f, nf);
+		if (!out->problems)
+			ret = repo_set_error(r, -EALREADY, "%s: the catalog is sound and "
+					     "nothing needs fixing; it was left as it is", r->path);
+		else if (r->next_id > max_id + 1)
+			max_id = r->next_id - 1;
+		if (!ret)
+			ret = keep_pending(r, &pending, &npending);
+	}
+	if (!ret) {
+		r->cap = nf + npending + 1;
+		r->e = calloc(r->cap, sizeof(*r->e));
+		ret = r->e ? 0 : -ENOMEM;
+	}
+	if (!ret) {
+		enter_found(r, rp, f, nf, pending, npending);
+		if (had_catalog)
+			ret = set_catalog_aside(r, out);
+	}
+	if (!ret) {
+		for (k = 0; k < npending; k++)
+			r->e[r->n++] = pending[k];
+		qsort(r->e, r->n, sizeof(*r->e), cmp_entry_id);
+		r->next_id = max_id + 1;
+		ret = catalog_save(r);
+	}
 	free(pending);
 	free(f);
-	repo_close(r);
 	return ret;
+}
+
+int repo_rebuild(const char *path, repo_report_fn fn, void *data,
+		 struct repo_check_result *out)
+{
+	struct reporter rp = { fn, data, out };
+	struct stat sb;
+	struct repo *r;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = open_bare(path, &r);
+	if (ret)
+		return close_bare(r, ret, out);
+	if (fstatat(r->dirfd, BACKUPS_DIR, &sb, 0) || !S_ISDIR(sb.st_mode))
+		return close_bare(r, repo_set_error(r, -ENOENT, "%s is not a blktrack "
+				  "repository (no " BACKUPS_DIR "/): nothing to rebuild", path), out);
+	ret = repo_lock(r, true);
+	if (!ret)
+		ret = rebuild_from(r, &rp, file_exists(r, CATALOG));
+	if (!ret) {
+		out->rebuilt = true;
+		out->entries = r->n;
+		report_chains(r, &rp);
+	}
+	return close_bare(r, ret, out);
 }
