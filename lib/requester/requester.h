@@ -52,6 +52,7 @@
 #include "requester/store.h"
 #include "requester/target.h"
 #include "requester/vollock.h"
+#include "requester/fs.h"
 #include "requester/writers.h"
 
 #define CHUNK_BYTES	(1U << 20)	/* volume bytes per read */

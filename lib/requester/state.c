@@ -57,6 +57,7 @@
 #include "kernel/kernel.h"
 #include "format/blockset.h"
 #include "format/statefile.h"
+#include "requester/fs.h"
 #include "requester/writers.h"
 
 #define STATE_ROOM	(1U << 20)	/* allocate at least this, and twice the need */

@@ -64,20 +64,4 @@ size_t writers_count(const struct writers *w);
 int writers_event(struct writers *w, const char *event, const struct writers_env *env,
 		  bool stop, char *msg, size_t len);
 
-/* The built-in filesystem writer. */
-
-/* The mount point of the filesystem on @dev (/proc/self/mountinfo): 0, or
- * -ENOENT when it is not mounted. */
-int fs_mount_point(dev_t dev, char *out, size_t len);
-/* The same, and whether the filesystem is mounted read-write (*@rw). */
-int fs_mount_state(dev_t dev, char *out, size_t len, bool *rw);
-/*
- * FIFREEZE the filesystem mounted at @path. 0 with *@fd open: frozen by us,
- * fs_thaw() it. -EBUSY: it was already frozen by someone else (it stays
- * so). -EOPNOTSUPP: the filesystem cannot freeze.
- */
-int fs_freeze(const char *path, int *fd);
-/* FITHAW and close @fd. */
-int fs_thaw(int fd);
-
 #endif /* BLKTRACK_WRITERS_H */

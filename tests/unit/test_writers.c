@@ -19,6 +19,7 @@
 #include <sys/sysmacros.h>
 #include <criterion/criterion.h>
 
+#include "requester/fs.h"
 #include "requester/writers.h"
 
 

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libblktrack internal: the built-in filesystem writer's helpers
+ * (lib/requester/fs.c, doc/WRITERS.md).
+ */
+#ifndef BLKTRACK_FS_H
+#define BLKTRACK_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The mount point of the filesystem on @dev (/proc/self/mountinfo): 0, or
+ * -ENOENT when it is not mounted. */
+int fs_mount_point(dev_t dev, char *out, size_t len);
+/* The same, and whether the filesystem is mounted read-write (*@rw). */
+int fs_mount_state(dev_t dev, char *out, size_t len, bool *rw);
+/*
+ * FIFREEZE the filesystem mounted at @path. 0 with *@fd open: frozen by us,
+ * fs_thaw() it. -EBUSY: it was already frozen by someone else (it stays
+ * so). -EOPNOTSUPP: the filesystem cannot freeze.
+ */
+int fs_freeze(const char *path, int *fd);
+/* FITHAW and close @fd. */
+int fs_thaw(int fd);
+
+#endif /* BLKTRACK_FS_H */
