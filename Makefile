@@ -15,7 +15,8 @@ CC       ?= gcc
 CFLAGS   ?= -O2 -g
 # EXTRA_CFLAGS: added to every compile (the sanitizer and fuzzer builds).
 CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -D_GNU_SOURCE \
-	    -Iinclude/uapi -Ilib -fvisibility=hidden $(EXTRA_CFLAGS)
+	    -Iinclude/uapi -Ilib -fvisibility=hidden -DBLKTRACK_VERSION='"$(VERSION)"' \
+	    $(EXTRA_CFLAGS)
 LDFLAGS  ?=
 PREFIX   ?= /usr/local
 VERSION  ?= 0.1

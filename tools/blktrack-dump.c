@@ -75,6 +75,7 @@ static void usage(FILE *f)
 		"  -e, --extents      list the extents too\n"
 		"  -j, --json         JSON: {\"volumes\": [...]}\n"
 		"  -h, --help         this text\n"
+		"  -V, --version      the version and the ABI it speaks\n"
 		"\n"
 		"backup FILE (- for standard input): the header, the records and the\n"
 		"trailer of a backup file, each verified; --json: one object.\n"
@@ -740,6 +741,7 @@ int main(int argc, char *argv[])
 		{ "columns", required_argument, NULL, 'c' },
 		{ "extents", no_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	struct dump_opts o = { .columns = DEFAULT_COLUMNS };
@@ -749,7 +751,7 @@ int main(int argc, char *argv[])
 	size_t i;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "jpc:eh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jpc:ehV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			o.json = true;
@@ -771,6 +773,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'h':
 			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("blktrack-dump %s (ABI %u)\n", BLKTRACK_VERSION, BLKTRACK_ABI_VERSION);
 			return EXIT_OK;
 		default:
 			usage(stderr);

@@ -335,8 +335,9 @@ static void usage(FILE *f)
 	fprintf(f, "\n'%s COMMAND --help' describes a command. "
 		"Exit status: 0 ok, 1 error, 2 usage, 3 broken chain,\n"
 		"4 corrupt backup, 5 verify mismatch, 6 tracking invalid (see blktrack(8)).\n"
-		"Every command takes -q, --quiet (errors only) and -v, --verbose (debug).\n",
-		progname);
+		"Every command takes -q, --quiet (errors only) and -v, --verbose (debug);\n"
+		"'%s --version' (-V) prints the version and the module ABI it speaks.\n",
+		progname, progname);
 }
 
 int main(int argc, char *argv[])
@@ -352,6 +353,10 @@ int main(int argc, char *argv[])
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("%s %s (ABI %u)\n", progname, BLKTRACK_VERSION, BLKTRACK_ABI_VERSION);
 		return EXIT_OK;
 	}
 	for (i = 0; i < N_COMMANDS; i++)

@@ -18,4 +18,14 @@ if grep -a -q BLKTRACK_TEST_ "$dest/usr/lib/libblktrack.so.1"; then
 fi
 grep -a -q BLKTRACK_TEST_CRASH_AT build/libblktrack.so.1 ||
 	{ echo "not ok - the test build has no test hooks: the VM tests would test nothing"; exit 1; }
-echo "ok - make install: every file in place, no test hook in the installed library"
+# The installed tools say their version: the Makefile's, and the ABI of the header.
+ver=$(sed -n 's/^VERSION *?= *//p' Makefile)
+abi=$(sed -n 's/^#define BLKTRACK_ABI_VERSION[[:space:]]*//p' include/uapi/linux/blktrack.h)
+for t in blktrack blktrack-dump; do
+	for opt in --version -V; do
+		got=$(LD_LIBRARY_PATH="$dest/usr/lib" "$dest/usr/sbin/$t" $opt)
+		[ "$got" = "$t $ver (ABI $abi)" ] ||
+			{ echo "not ok - $t $opt printed '$got', not '$t $ver (ABI $abi)'"; exit 1; }
+	done
+done
+echo "ok - make install: every file in place, no test hook in the installed library, versions"
