@@ -980,7 +980,10 @@ static int op_ioctl(struct blktrack_ctx *ctx, unsigned long cmd, void *arg)
 	return fk->remote >= 0 ? remote_ioctl(fk, cmd, arg) : fake_ioctl_here(fk, cmd, arg);
 }
 
-/* The disk whose file @path is; -ENOTBLK for any other file, as stat() says. */
+/*
+ * The disk whose file @path is; -ENOTBLK for any other file, as stat() says,
+ * and -ENODEV for a real block device: none is the fake's.
+ */
 static int op_dev_from_path(struct blktrack_ctx *ctx, const char *path, dev_t *dev)
 {
 	struct fake_kernel *fk = fake_of(ctx);
