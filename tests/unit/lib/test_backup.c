@@ -205,11 +205,6 @@ static void setup(void)
 	start(0);
 }
 
-static void setup_old_module(void)
-{
-	start(FAKE_NO_SNAPSHOT);
-}
-
 static void teardown(void)
 {
 	char cmd[160];
@@ -220,6 +215,15 @@ static void teardown(void)
 	free(model);
 	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s'; rm -rf '%s'", top, top);
 	cr_assert_eq(system(cmd), 0);
+}
+
+/* The fixture afresh, on a module built without snapshots. */
+static void old_module(void)
+{
+	teardown();
+	memset(changed, 0, sizeof(changed));
+	nids = 0;
+	start(FAKE_NO_SNAPSHOT);
 }
 
 TestSuite(backup, .init = setup, .fini = teardown, .timeout = 60);
@@ -656,11 +660,12 @@ Test(backup, auto_falls_back_when_the_module_refuses)
 	expect_recovered();
 }
 
-Test(backup, auto_on_a_module_without_snapshots, .init = setup_old_module)
+Test(backup, auto_on_a_module_without_snapshots)
 {
 	struct blktrack_backup_opts o = opts(BLKTRACK_BACKUP_FULL);
 	struct blktrack_backup_result res;
 
+	old_module();
 	o.snapshot = BLKTRACK_SNAPSHOT_AUTO;
 	cr_assert_eq(run(&o, &res), 0, "%s", blktrack_get_error(ctx));
 	cr_expect_str_eq(res.snapshot, "freeze");
@@ -777,10 +782,12 @@ Test(backup_abort, cow_refused_by_the_module)
 	expect_recovered();
 }
 
-Test(backup_abort, cow_on_a_module_without_snapshots, .init = setup_old_module)
+Test(backup_abort, cow_on_a_module_without_snapshots)
 {
-	struct blktrack_backup_opts o = opts(BLKTRACK_BACKUP_INCREMENTAL);
+	struct blktrack_backup_opts o;
 
+	old_module();
+	o = opts(BLKTRACK_BACKUP_INCREMENTAL);
 	full_then_writes();
 	o.snapshot = BLKTRACK_SNAPSHOT_COW;
 	expect_failure(&o, -EOPNOTSUPP, BLKTRACK_FAIL_ERROR, "the module has no snapshots");
