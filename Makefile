@@ -118,18 +118,23 @@ kmod-clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 
 # ---- tests -----------------------------------------------------------------
-UNIT_CFLAGS := $(CFLAGS) -DBTMAP_USERSPACE -Ikmod -Itests/fuzz -pthread
-$(B)/unit-tests: $(UNIT_SRC) $(wildcard tests/fuzz/*.[ch]) kmod/btmap.c $(wildcard kmod/btmap*.h) \
-		$(wildcard include/uapi/linux/*.h) $(LIB_HDR) $(ENGINE_A) $(BASE_A)
+UNIT_CFLAGS := $(CFLAGS) -DBTMAP_USERSPACE -Ikmod -Itests/fuzz -Itests/unit -pthread
+UNIT_HDR := $(wildcard tests/unit/*.h kmod/btmap*.h include/uapi/linux/*.h) $(LIB_HDR)
+$(B)/unit-tests: $(UNIT_SRC) $(wildcard tests/fuzz/*.[ch]) kmod/btmap.c $(UNIT_HDR) \
+		$(ENGINE_A) $(BASE_A)
 	@mkdir -p $(B)
 	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(FUZZ_ENTRY) kmod/btmap.c $(ENGINE_A) $(BASE_A) \
 		-lcriterion -lurcu -lurcu-common $(LIB_LIBS)
 
-# Tests of the library's whole operations (blktrack_restore()...): tests/unit/lib/.
+# Tests of the library's whole operations (blktrack_backup(), blktrack_restore()...):
+# tests/unit/lib/, over the fake kernel (tests/unit/fake_kernel.c: the module's
+# map, in process) with plain files as volumes.
 UNIT_WHOLE_SRC := $(wildcard tests/unit/lib/*.c)
-$(B)/unit-tests-lib: $(UNIT_WHOLE_SRC) $(LIB_HDR) $(wildcard include/uapi/linux/*.h) $(ENGINE_A) $(BASE_A)
+FAKE_KERNEL_SRC := tests/unit/fake_kernel.c kmod/btmap.c
+$(B)/unit-tests-lib: $(UNIT_WHOLE_SRC) $(FAKE_KERNEL_SRC) $(UNIT_HDR) $(ENGINE_A) $(BASE_A)
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -o $@ $(UNIT_WHOLE_SRC) $(ENGINE_A) $(BASE_A) -lcriterion $(LIB_LIBS)
+	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_WHOLE_SRC) $(FAKE_KERNEL_SRC) $(ENGINE_A) $(BASE_A) \
+		-lcriterion -lurcu -lurcu-common $(LIB_LIBS)
 
 unit: abi-check check-layers $(B)/unit-tests $(B)/unit-tests-lib
 	$(B)/unit-tests --jobs 2
@@ -139,9 +144,12 @@ unit: abi-check check-layers $(B)/unit-tests $(B)/unit-tests-lib
 # leaf freed before its grace period shows as a use after free. Criterion
 # itself leaks a little: no leak check.
 ASAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer
+ASAN_RUN := ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1
 unit-asan:
-	$(MAKE) B=$(B)/asan EXTRA_CFLAGS="$(ASAN_FLAGS)" $(B)/asan/unit-tests
-	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 $(B)/asan/unit-tests --jobs 2
+	$(MAKE) B=$(B)/asan EXTRA_CFLAGS="$(ASAN_FLAGS)" $(B)/asan/unit-tests \
+		$(B)/asan/unit-tests-lib
+	$(ASAN_RUN) $(B)/asan/unit-tests --jobs 2
+	$(ASAN_RUN) $(B)/asan/unit-tests-lib --jobs 2
 
 # The include rule between lib/'s layers (doc/ARCHITECTURE.md).
 check-layers:

@@ -13,11 +13,21 @@
 struct blktrack_ctx;
 
 /*
- * How the context reaches the kernel (kernel/ctl.c). NULL in a context
- * means the control device; a unit test installs an in-process fake.
+ * How the context reaches the kernel and sees the volumes it tracks
+ * (kernel/): the ioctls of <linux/blktrack.h>, and what a path names. NULL
+ * in a context means the real ones: the control device (kernel/ctl.c),
+ * stat() and libblkid (kernel/volume.c). A unit test installs an
+ * in-process fake (tests/unit/fake_kernel.c: plain files as volumes); a
+ * member it leaves NULL fails with -EOPNOTSUPP, it never reaches the real
+ * system. Each returns 0 or -errno.
  */
 struct blktrack_kernel_ops {
-	int (*ioctl)(struct blktrack_ctx *ctx, unsigned long cmd, void *arg); /* 0, -errno */
+	int (*ioctl)(struct blktrack_ctx *ctx, unsigned long cmd, void *arg);
+	/* The volume @path names: its device number; -ENOTBLK when none. */
+	int (*dev_from_path)(struct blktrack_ctx *ctx, const char *path, dev_t *dev);
+	/* Its identity, as blktrack_volume_identify() gives it. */
+	int (*volume_identify)(struct blktrack_ctx *ctx, const char *path,
+			       struct blktrack_volume_id *vid);
 };
 
 struct blktrack_ctx {

@@ -27,7 +27,8 @@ int blktrack_ioctl(struct blktrack_ctx *ctx, unsigned long cmd, void *arg,
 	int err = 0;
 
 	if (ctx->kernel) {
-		err = ctx->kernel->ioctl(ctx, cmd, arg);
+		err = ctx->kernel->ioctl ? ctx->kernel->ioctl(ctx, cmd, arg) :
+		      -EOPNOTSUPP;
 	} else {
 		if (ctx->fd < 0) {
 			err = blktrack_open(ctx);
@@ -194,7 +195,8 @@ BLKTRACK_EXPORT int blktrack_open(struct blktrack_ctx *ctx)
 {
 	int err;
 
-	if (ctx->fd >= 0)
+	/* Open already, or the context's kernel is not the control device. */
+	if (ctx->fd >= 0 || ctx->kernel)
 		return 0;
 	ctx->errmsg[0] = '\0';
 	err = open_node(ctx);

@@ -227,8 +227,15 @@ BLKTRACK_EXPORT int blktrack_snap_read(struct blktrack_ctx *ctx, dev_t dev,
 		.buf_ptr = (uintptr_t)buf,
 	};
 
-	/* The control device is open: the snapshot's checkpoint opened it. */
-	return ioctl(blktrack_get_fd(ctx), BLKTRACK_IOC_SNAP_READ, &rd) < 0 ? -errno : 0;
+	/*
+	 * Not through blktrack_ioctl(): no message to set from several threads.
+	 * The control device is open: the snapshot's checkpoint opened it.
+	 */
+	if (!ctx->kernel)
+		return ioctl(ctx->fd, BLKTRACK_IOC_SNAP_READ, &rd) < 0 ? -errno : 0;
+	if (!ctx->kernel->ioctl)
+		return -EOPNOTSUPP;
+	return ctx->kernel->ioctl(ctx, BLKTRACK_IOC_SNAP_READ, &rd);
 }
 
 BLKTRACK_EXPORT int blktrack_snap_status(struct blktrack_ctx *ctx, dev_t dev,

@@ -13,6 +13,14 @@
 int blktrack_ioctl(struct blktrack_ctx *ctx, unsigned long cmd, void *arg,
 		   const char *name);
 
+/*
+ * What @path names, as the context's kernel sees it (blktrack_dev_from_path()
+ * and blktrack_volume_identify() without a fake): 0 or -errno.
+ */
+int kernel_dev_from_path(struct blktrack_ctx *ctx, const char *path, dev_t *dev);
+int kernel_volume_identify(struct blktrack_ctx *ctx, const char *path,
+			   struct blktrack_volume_id *vid);
+
 /* What an ioctl errno means, in words a user can act on. */
 const char *blktrack_ioctl_strerror(int err);
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * libblktrack: block device numbers, names and volume identity (libblkid).
+ * libblktrack: block device numbers, names and volume identity (libblkid),
+ * and the same as the context's kernel sees them (a unit test's fake).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -9,7 +10,7 @@
 #include <sys/sysmacros.h>
 #include <blkid/blkid.h>
 
-#include "core/core.h"
+#include "kernel/kernel.h"
 #include "kernel/volid.h"
 
 BLKTRACK_EXPORT int blktrack_dev_from_path(const char *path, dev_t *dev)
@@ -97,6 +98,25 @@ BLKTRACK_EXPORT int blktrack_volume_identify(const char *path,
 	}
 	blkid_free_probe(pr);
 	return 0;
+}
+
+int kernel_dev_from_path(struct blktrack_ctx *ctx, const char *path, dev_t *dev)
+{
+	if (!ctx->kernel)
+		return blktrack_dev_from_path(path, dev);
+	if (!ctx->kernel->dev_from_path)
+		return -EOPNOTSUPP;
+	return ctx->kernel->dev_from_path(ctx, path, dev);
+}
+
+int kernel_volume_identify(struct blktrack_ctx *ctx, const char *path,
+			   struct blktrack_volume_id *vid)
+{
+	if (!ctx->kernel)
+		return blktrack_volume_identify(path, vid);
+	if (!ctx->kernel->volume_identify)
+		return -EOPNOTSUPP;
+	return ctx->kernel->volume_identify(ctx, path, vid);
 }
 
 BLKTRACK_EXPORT bool blktrack_volume_id_stable(const struct blktrack_volume_id *vid)

@@ -106,11 +106,11 @@ static int identify(struct backup *b)
 	char *vol_id = b->res->volume_id;
 	int err;
 
-	err = blktrack_dev_from_path(dev_path, &b->dev);
+	err = kernel_dev_from_path(ctx, dev_path, &b->dev);
 	if (err < 0)
 		return blktrack_set_error(ctx, err, "%s: %s", dev_path, err == -ENOTBLK ?
 					  "not a block device" : strerror(-err));
-	err = blktrack_volume_identify(dev_path, &vid);
+	err = kernel_volume_identify(ctx, dev_path, &vid);
 	if (err < 0)
 		return blktrack_set_error(ctx, err, "%s: cannot identify the volume: %s",
 					  dev_path, strerror(-err));

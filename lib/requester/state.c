@@ -109,7 +109,8 @@ static uint64_t be64(const unsigned char *p)
  * count, write time, kbytes written). XFS: the superblock and the internal
  * log, whose head every read-write mount moves. Anything else: "none".
  */
-static int fingerprint(const char *path, struct fingerprint *fp)
+static int fingerprint(struct blktrack_ctx *ctx, const char *path,
+		       struct fingerprint *fp)
 {
 	struct blktrack_volume_id vid;
 	unsigned char sb[512];
@@ -118,7 +119,7 @@ static int fingerprint(const char *path, struct fingerprint *fp)
 
 	memset(fp, 0, sizeof(*fp));
 	strcpy(fp->kind, "none");
-	err = blktrack_volume_identify(path, &vid);
+	err = kernel_volume_identify(ctx, path, &vid);
 	if (err < 0)
 		return err;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -452,12 +453,12 @@ struct volume {
 static int volume_open(struct blktrack_ctx *ctx, const char *device, struct volume *v)
 {
 	struct blktrack_volume_id vid;
-	int err = blktrack_dev_from_path(device, &v->dev);
+	int err = kernel_dev_from_path(ctx, device, &v->dev);
 
 	if (err < 0)
 		return blktrack_set_error(ctx, err, "%s: %s", device, err == -ENOTBLK ?
 					  "not a block device" : strerror(-err));
-	err = blktrack_volume_identify(device, &vid);
+	err = kernel_volume_identify(ctx, device, &vid);
 	if (err < 0)
 		return blktrack_set_error(ctx, err, "%s: cannot identify the volume: %s",
 					  device, strerror(-err));
@@ -540,7 +541,7 @@ BLKTRACK_EXPORT int blktrack_save_state(struct blktrack_ctx *ctx, const char *de
 
 	memset(&fp, 0, sizeof(fp));
 	strcpy(fp.kind, "none");
-	if (res->clean && fingerprint(device, &fp) < 0) {
+	if (res->clean && fingerprint(ctx, device, &fp) < 0) {
 		memset(&fp, 0, sizeof(fp));
 		strcpy(fp.kind, "none");
 	}
@@ -696,7 +697,7 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 		goto invalid;
 	}
 	res->reason = BLKTRACK_REASON_OFFLINE_CHANGE;
-	err = fingerprint(device, &fp);
+	err = fingerprint(ctx, device, &fp);
 	if (err < 0 || strcmp(fp.kind, h.fp_kind) || fp.hash != le64toh(h.fingerprint)) {
 		snprintf(res->detail, sizeof(res->detail), "the %s fingerprint changed since "
 			 "the save: written while not tracked", h.fp_kind);
