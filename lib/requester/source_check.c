@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * libblktrack, the requester: --verify-source: after the backup, the volume
- * read a second time (through the snapshot when there is one) and compared
- * with what the new file restores.
+ * libblktrack, the requester: --verify-source: after the backup, the live
+ * volume read a second time and compared with what the new file restores;
+ * a block that differs but was rewritten since the checkpoint (the active
+ * map has it) is not a failure.
  */
 #include <errno.h>
 #include <fcntl.h>
