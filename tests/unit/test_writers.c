@@ -174,10 +174,10 @@ Test(writers, mount_point_of_a_device_number, .timeout = 10)
 
 /* ---- which files run, and how (issue 13, point 7) -------------------------- */
 
-/* Run @fn with stderr going to DIR.err; return what it wrote. */
+/* Run @fn with stderr going to DIR.err (removed after); return what it wrote. */
 static char *capture_stderr(void (*fn)(void *), void *arg)
 {
-	char path[200];
+	char path[200], *out;
 	int fd, saved;
 
 	snprintf(path, sizeof(path), "%s.err", dir);
@@ -191,7 +191,9 @@ static char *capture_stderr(void (*fn)(void *), void *arg)
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
-	return slurp(path);
+	out = slurp(path);
+	unlink(path);
+	return out;
 }
 
 struct load_args {
