@@ -329,7 +329,7 @@ struct btmap *btmap_create(u64 nr_blocks, u64 mem_limit)
 	if (!map->fill)
 		goto out_free_slots;
 	atomic_long_inc(&blktrack_allocations);
-	map->f.hint = btmap_hint_alloc(BTMAP_HINT_BYTES);
+	map->f.hint = __alloc_percpu(BTMAP_HINT_BYTES, 64);
 	if (!map->f.hint)
 		goto out_free_fill;
 	atomic_long_inc(&blktrack_allocations);
@@ -356,7 +356,7 @@ void btmap_destroy(struct btmap *map)
 	for (r = 0; r < map->nr_regions; r++)
 		if (slot_is_leaf(map->slots[r]))
 			leaf_free(map->slots[r]);
-	btmap_hint_free(map->f.hint);
+	free_percpu(map->f.hint);
 	atomic_long_dec(&blktrack_allocations);
 	kvfree(map->fill);
 	atomic_long_dec(&blktrack_allocations);
@@ -793,7 +793,7 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 	btmap_probe_read_unlock();
 	/* After the marks: the completions of this run check it and are done. */
 	if (whole && count <= BTMAP_HINT_MAX_RUN) {
-		u64 *hint = btmap_hint_here(map->f.hint), e = btmap_hint_entry(from, count);
+		u64 *hint = raw_cpu_ptr(map->f.hint), e = btmap_hint_entry(from, count);
 
 		WRITE_ONCE(hint[from % BTMAP_HINTS], e);
 		WRITE_ONCE(hint[BTMAP_HINT_LAST_RUN], e);
@@ -818,7 +818,19 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
  * finds its run there returns at once. A miss (evicted, another CPU) costs
  * the lookup it would have made anyway. The only map that loses marks,
  * btmap_merge()'s source, clears its hints.
+ *
+ * A CPU's array shares no cache line with another CPU's. Any CPU's array
+ * would do as well for correctness: raw_cpu_ptr() needs no preemption
+ * check.
  */
+
+static void hint_clear(struct btmap *map)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		memset(per_cpu_ptr(map->f.hint, cpu), 0, BTMAP_HINT_BYTES);
+}
 
 /*
  * btmap_mark_one_hinted() when its fast path does not do: a clean, FULL or bitmap
@@ -1070,7 +1082,7 @@ void btmap_merge(struct btmap *dst, struct btmap *src)
 			want++;
 	retire_init(&rt, want);
 	/* src is emptied: its hints would lie. */
-	btmap_hint_clear(src->f.hint, BTMAP_HINT_BYTES);
+	hint_clear(src);
 
 	for (r = 0; r < src->nr_regions; r++) {
 		unsigned long s = src->slots[r], d;
@@ -1235,7 +1247,7 @@ u64 btmap_dirty(const struct btmap *map)
 
 u64 btmap_bytes(const struct btmap *map)
 {
-	return sizeof(*map) + btmap_hint_bytes(BTMAP_HINT_BYTES) +
+	return sizeof(*map) + (u64)BTMAP_HINT_BYTES * num_possible_cpus() +
 	       (u64)map->nr_regions * (sizeof(*map->slots) + sizeof(*map->fill)) +
 	       (u64)atomic_long_read(&map->leaf_bytes);
 }

@@ -5,11 +5,11 @@
  * -DBTMAP_USERSPACE, liburcu standing in for kernel RCU).
  *
  * btmap.c is written against the kernel's API (kzalloc, call_rcu,
- * hweight_long...). In the kernel this header only includes it; in
- * userspace it supplies stand-ins of the same names and meaning. The
- * btmap_* hooks below are the few places where the two builds really
- * differ: the leaves' allocation flags, the markers' read-side section,
- * the per-CPU hints and the tests' race windows.
+ * hweight_long, the per-CPU allocator...). In the kernel this header only
+ * includes it; in userspace it supplies stand-ins of the same names and
+ * meaning. The btmap_* hooks below are the few places where the two
+ * builds really differ: the leaves' allocation flags, the markers'
+ * read-side section and the tests' race windows.
  *
  * Every allocation and free the map makes moves blktrack_allocations: the
  * module's leak counter (debugfs) and the unit tests' check that destroy
@@ -52,26 +52,6 @@
 	RCU_LOCKDEP_WARN(!rcu_read_lock_any_held(),			\
 			 "btmap_mark*() outside an RCU read-side section")
 #define btmap_probe_read_unlock()	do { } while (0)
-
-/*
- * The marked-block hints (btmap.c): one array per CPU, so that the
- * completion of a write finds the entry its submission wrote on the same
- * CPU without sharing a cache line. Any CPU's array would do as well for
- * correctness: raw_cpu_ptr() needs no preemption check.
- */
-typedef u64 __percpu *btmap_hint_t;
-#define btmap_hint_alloc(size)		((btmap_hint_t)__alloc_percpu(size, 64))
-#define btmap_hint_free(h)		free_percpu(h)
-#define btmap_hint_here(h)		raw_cpu_ptr(h)
-#define btmap_hint_bytes(size)		((u64)(size) * num_possible_cpus())
-
-static inline void btmap_hint_clear(btmap_hint_t h, size_t size)
-{
-	int cpu;
-
-	for_each_possible_cpu(cpu)
-		memset(per_cpu_ptr(h, cpu), 0, size);
-}
 
 #else /* userspace */
 
@@ -157,6 +137,18 @@ static inline bool test_and_set_bit(unsigned long nr, unsigned long *addr)
 		;							\
 	__old; })
 
+/*
+ * One CPU: the per-CPU hint arrays (btmap.c, "Hints") are one array that
+ * every thread shares; correct, if not cache-friendly.
+ */
+#define __percpu
+#define __alloc_percpu(size, align)	calloc(1, size)
+#define free_percpu(p)			free(p)
+#define raw_cpu_ptr(p)			(p)
+#define per_cpu_ptr(p, cpu)		((void)(cpu), (p))
+#define for_each_possible_cpu(cpu)	for ((cpu) = 0; (cpu) < 1; (cpu)++)
+#define num_possible_cpus()		1U
+
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 #ifndef container_of
 #define container_of(ptr, type, member)	caa_container_of(ptr, type, member)
@@ -173,14 +165,6 @@ static inline bool test_and_set_bit(unsigned long nr, unsigned long *addr)
 /* No preemption to rely on here: a real read-side section (it nests). */
 #define btmap_probe_read_lock()		rcu_read_lock()
 #define btmap_probe_read_unlock()	rcu_read_unlock()
-
-/* One hint array shared by all threads: correct, if not cache-friendly. */
-typedef u64 *btmap_hint_t;
-#define btmap_hint_alloc(size)		((btmap_hint_t)calloc(1, size))
-#define btmap_hint_free(h)		free(h)
-#define btmap_hint_here(h)		(h)
-#define btmap_hint_bytes(size)		((u64)(size))
-#define btmap_hint_clear(h, size)	memset(h, 0, size)
 
 #endif /* __KERNEL__ */
 
