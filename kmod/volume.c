@@ -807,21 +807,30 @@ int bt_abort(const struct blktrack_stamp_arg *a, dev_t dev)
 
 /* ==== Snapshots ========================================================= */
 
+/* As bt_find_pending(), for SNAP_READ and SNAP_STATUS: @dev with a snapshot. */
+static struct bt_volume *bt_find_snap(dev_t dev, int *ret)
+{
+	struct bt_volume *vol = bt_find(dev);
+
+	if (!vol)
+		*ret = -ENOENT;
+	else if (!vol->snap)
+		*ret = -ENODATA;
+	else
+		return vol;
+	return NULL;
+}
+
 int bt_snap_read_dev(const struct blktrack_snap_read *rd, dev_t dev)
 {
 	struct bt_volume *vol;
 	int ret;
 
 	mutex_lock(&bt_ctl_mutex);
-	vol = bt_find(dev);
-	if (!vol)
-		ret = -ENOENT;
-	else if (!vol->snap)
-		ret = -ENODATA;
-	else if (!bt_stamp_matches(vol, &rd->stamp))
-		ret = -ESTALE;
-	else
-		ret = bt_snap_read(vol->snap, rd);
+	vol = bt_find_snap(dev, &ret);
+	if (vol)
+		ret = bt_stamp_matches(vol, &rd->stamp) ?
+		      bt_snap_read(vol->snap, rd) : -ESTALE;
 	mutex_unlock(&bt_ctl_mutex);
 	return ret;
 }
@@ -832,12 +841,8 @@ int bt_snap_status_dev(struct blktrack_snap_status *st, dev_t dev)
 	int ret = 0;
 
 	mutex_lock(&bt_ctl_mutex);
-	vol = bt_find(dev);
-	if (!vol)
-		ret = -ENOENT;
-	else if (!vol->snap)
-		ret = -ENODATA;
-	else
+	vol = bt_find_snap(dev, &ret);
+	if (vol)
 		bt_snap_status(vol->snap, st);
 	mutex_unlock(&bt_ctl_mutex);
 	return ret;
