@@ -54,10 +54,10 @@
  */
 #include "btmap.h"
 
-#ifdef __KERNEL__
 atomic_long_t blktrack_allocations = ATOMIC_LONG_INIT(0);
-#else
-atomic_long_t blktrack_allocations;
+
+#ifndef __KERNEL__
+/* The userspace build's test hooks (btmap_env.h). */
 int btmap_fail_leaf_alloc;
 void (*btmap_mark_delay)(void);
 void (*btmap_replace_delay)(void);
@@ -89,16 +89,16 @@ void (*btmap_replace_delay)(void);
 /* Most entries of a hash leaf (823 with a 20-byte header and the end mark). */
 #define BTMAP_HASH_MAX		hash_class_max(BTMAP_HASH_CLASSES - 1)
 
-_Static_assert(BTMAP_REGION_BLOCKS == 1U << BTMAP_REGION_SHIFT,
-	       "BTMAP_REGION_SHIFT does not match BTMAP_REGION_BLOCKS");
-_Static_assert((2U << (BTMAP_HASH_MIN_SHIFT + BTMAP_HASH_CLASSES - 1)) == BTMAP_LEAF_BYTES,
-	       "the largest hash leaf must cost half what a bitmap leaf costs");
-_Static_assert(BTMAP_REGION_BLOCKS < BTMAP_HASH_FROZEN, "entries must fit in a cell");
+static_assert(BTMAP_REGION_BLOCKS == 1U << BTMAP_REGION_SHIFT,
+	      "BTMAP_REGION_SHIFT does not match BTMAP_REGION_BLOCKS");
+static_assert((2U << (BTMAP_HASH_MIN_SHIFT + BTMAP_HASH_CLASSES - 1)) == BTMAP_LEAF_BYTES,
+	      "the largest hash leaf must cost half what a bitmap leaf costs");
+static_assert(BTMAP_REGION_BLOCKS < BTMAP_HASH_FROZEN, "entries must fit in a cell");
 /* A hint entry holds first + 1 below its count bits (btmap.h). */
-_Static_assert(((u64)BTMAP_MAX_REGIONS << BTMAP_REGION_SHIFT) <
-	       (1ULL << BTMAP_HINT_COUNT_SHIFT), "blocks must fit below a hint entry's count");
+static_assert(((u64)BTMAP_MAX_REGIONS << BTMAP_REGION_SHIFT) <
+	      (1ULL << BTMAP_HINT_COUNT_SHIFT), "blocks must fit below a hint entry's count");
 /* A hint is read and written whole (READ_ONCE/WRITE_ONCE): no torn u64. */
-_Static_assert(sizeof(long) == sizeof(u64), "hints need single-copy atomic 64-bit accesses");
+static_assert(sizeof(long) == sizeof(u64), "hints need single-copy atomic 64-bit accesses");
 
 struct btmap {
 	struct btmap_front f;		/* nr_blocks, hint: first (btmap.h) */
@@ -215,16 +215,16 @@ static unsigned int region_blocks(const struct btmap *map, unsigned long r)
 static void leaf_free(unsigned long s)
 {
 	if (slot_is_hash(s))
-		btmap_free(slot_hash(s));
+		kfree(slot_hash(s));
 	else
-		btmap_free((unsigned long *)s);
-	btmap_alloc_count(-1);
+		kfree((unsigned long *)s);
+	atomic_long_dec(&blktrack_allocations);
 }
 
 static void hash_free_rcu(struct rcu_head *head)
 {
-	btmap_free(container_of(head, struct btmap_hash, rcu));
-	btmap_alloc_count(-1);
+	kfree(container_of(head, struct btmap_hash, rcu));
+	atomic_long_dec(&blktrack_allocations);
 }
 
 /* ---- Retiring leaves after a grace period -------------------------------- */
@@ -246,12 +246,12 @@ static void retire_init(struct btmap_retire *rt, unsigned long want)
 	rt->n = 0;
 	rt->allocated = false;
 	rt->v = rt->small;
-	rt->cap = sizeof(rt->small) / sizeof(rt->small[0]);
+	rt->cap = ARRAY_SIZE(rt->small);
 	if (want > rt->cap) {
-		unsigned long *v = btmap_kvcalloc(want, sizeof(*v));
+		unsigned long *v = kvcalloc(want, sizeof(*v), GFP_KERNEL);
 
 		if (v) {
-			btmap_alloc_count(1);
+			atomic_long_inc(&blktrack_allocations);
 			rt->v = v;
 			rt->cap = want;
 			rt->allocated = true;
@@ -283,8 +283,8 @@ static void retire_done(struct btmap_retire *rt)
 {
 	retire_flush(rt);
 	if (rt->allocated) {
-		btmap_kvfree(rt->v);
-		btmap_alloc_count(-1);
+		kvfree(rt->v);
+		atomic_long_dec(&blktrack_allocations);
 	}
 }
 
@@ -312,38 +312,38 @@ struct btmap *btmap_create(u64 nr_blocks, u64 mem_limit)
 	if (nr_regions > BTMAP_MAX_REGIONS)
 		return NULL;
 
-	map = btmap_zalloc(sizeof(*map));
+	map = kzalloc(sizeof(*map), GFP_KERNEL);
 	if (!map)
 		return NULL;
-	btmap_alloc_count(1);
+	atomic_long_inc(&blktrack_allocations);
 	map->f.nr_blocks = nr_blocks;
 	map->mem_limit = mem_limit;
 	map->nr_regions = (unsigned long)nr_regions;
 	atomic_long_set(&map->leaf_bytes, 0);
 
-	map->slots = btmap_kvcalloc(map->nr_regions, sizeof(*map->slots));
+	map->slots = kvcalloc(map->nr_regions, sizeof(*map->slots), GFP_KERNEL);
 	if (!map->slots)
 		goto out_free_map;
-	btmap_alloc_count(1);
-	map->fill = btmap_kvcalloc(map->nr_regions, sizeof(*map->fill));
+	atomic_long_inc(&blktrack_allocations);
+	map->fill = kvcalloc(map->nr_regions, sizeof(*map->fill), GFP_KERNEL);
 	if (!map->fill)
 		goto out_free_slots;
-	btmap_alloc_count(1);
-	map->f.hint = btmap_hint_alloc(BTMAP_HINT_BYTES);
+	atomic_long_inc(&blktrack_allocations);
+	map->f.hint = __alloc_percpu(BTMAP_HINT_BYTES, 64);
 	if (!map->f.hint)
 		goto out_free_fill;
-	btmap_alloc_count(1);
+	atomic_long_inc(&blktrack_allocations);
 	return map;
 
 out_free_fill:
-	btmap_kvfree(map->fill);
-	btmap_alloc_count(-1);
+	kvfree(map->fill);
+	atomic_long_dec(&blktrack_allocations);
 out_free_slots:
-	btmap_kvfree(map->slots);
-	btmap_alloc_count(-1);
+	kvfree(map->slots);
+	atomic_long_dec(&blktrack_allocations);
 out_free_map:
-	btmap_free(map);
-	btmap_alloc_count(-1);
+	kfree(map);
+	atomic_long_dec(&blktrack_allocations);
 	return NULL;
 }
 
@@ -356,14 +356,14 @@ void btmap_destroy(struct btmap *map)
 	for (r = 0; r < map->nr_regions; r++)
 		if (slot_is_leaf(map->slots[r]))
 			leaf_free(map->slots[r]);
-	btmap_hint_free(map->f.hint);
-	btmap_alloc_count(-1);
-	btmap_kvfree(map->fill);
-	btmap_alloc_count(-1);
-	btmap_kvfree(map->slots);
-	btmap_alloc_count(-1);
-	btmap_free(map);
-	btmap_alloc_count(-1);
+	free_percpu(map->f.hint);
+	atomic_long_dec(&blktrack_allocations);
+	kvfree(map->fill);
+	atomic_long_dec(&blktrack_allocations);
+	kvfree(map->slots);
+	atomic_long_dec(&blktrack_allocations);
+	kfree(map);
+	atomic_long_dec(&blktrack_allocations);
 }
 
 /* ---- Marking ------------------------------------------------------------- */
@@ -376,8 +376,8 @@ static inline unsigned int word_set(unsigned long *word, unsigned long mask)
 	/* A rewrite of dirty blocks must not dirty the cache line. */
 	if ((READ_ONCE(*word) & mask) == mask)
 		return 0;
-	old = btmap_fetch_or(word, mask);
-	return btmap_popcount(mask & ~old);
+	old = set_mask_bits(word, 0, mask);	/* an atomic OR, the old word back */
+	return hweight_long(mask & ~old);
 }
 
 /* Set bits [@off, @off + @n) of @leaf; return how many were newly set. */
@@ -411,7 +411,7 @@ static unsigned long *leaf_bitmap_alloc(void)
 	unsigned long *leaf = btmap_leaf_alloc(BTMAP_LEAF_BYTES);
 
 	if (leaf)
-		btmap_alloc_count(1);
+		atomic_long_inc(&blktrack_allocations);
 	return leaf;
 }
 
@@ -428,7 +428,7 @@ static struct btmap_hash *hash_alloc(unsigned int c, unsigned int all)
 
 	if (!h)
 		return NULL;
-	btmap_alloc_count(1);
+	atomic_long_inc(&blktrack_allocations);
 	h->cap = (u16)hash_class_cap(c);
 	h->max = (u16)(max < all ? max : all - 1);
 	h->cell[h->cap] = BTMAP_HASH_FROZEN;
@@ -530,8 +530,8 @@ static bool hash_has(const struct btmap_hash *h, unsigned int off)
  * section. Returns true when this call made the region FULL (the map then
  * wants btmap_coarsen()); the slot no longer holds @h in any case.
  */
-static btmap_noinline bool hash_replace(struct btmap *map, unsigned long r,
-					struct btmap_hash *h, unsigned int extra)
+static noinline bool hash_replace(struct btmap *map, unsigned long r,
+				  struct btmap_hash *h, unsigned int extra)
 {
 	unsigned int i, cap = h->cap, oc = hash_class(h), all = region_blocks(map, r);
 	unsigned long *slot = &map->slots[r], th = hash_slot(h), leaf = 0, *bm = NULL;
@@ -575,7 +575,7 @@ static btmap_noinline bool hash_replace(struct btmap *map, unsigned long r,
 		if (b)
 			hash_put_private(b, v);
 		else if (bm)
-			bm[v / BTMAP_WORD_BITS] |= 1UL << (v % BTMAP_WORD_BITS);
+			__set_bit(v, bm);	/* nobody sees @bm yet */
 	}
 	btmap_replace_window();
 
@@ -583,7 +583,7 @@ static btmap_noinline bool hash_replace(struct btmap *map, unsigned long r,
 		if (cmpxchg(slot, th, BTMAP_FULL) != th)
 			return false;	/* another marker, coarsen or merge was first */
 		atomic_long_sub(old_bytes, &map->leaf_bytes);
-		btmap_call_rcu(&h->rcu, hash_free_rcu);
+		call_rcu(&h->rcu, hash_free_rcu);
 		return true;
 	}
 	if (cmpxchg(slot, th, leaf) != th) {
@@ -593,7 +593,7 @@ static btmap_noinline bool hash_replace(struct btmap *map, unsigned long r,
 	}
 	atomic_long_add(new_bytes - old_bytes, &map->leaf_bytes);
 	/* Markers and readers may still hold @h: free it after a grace period. */
-	btmap_call_rcu(&h->rcu, hash_free_rcu);
+	call_rcu(&h->rcu, hash_free_rcu);
 	return false;
 }
 
@@ -793,7 +793,7 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
 	btmap_probe_read_unlock();
 	/* After the marks: the completions of this run check it and are done. */
 	if (whole && count <= BTMAP_HINT_MAX_RUN) {
-		u64 *hint = btmap_hint_here(map->f.hint), e = btmap_hint_entry(from, count);
+		u64 *hint = raw_cpu_ptr(map->f.hint), e = btmap_hint_entry(from, count);
 
 		WRITE_ONCE(hint[from % BTMAP_HINTS], e);
 		WRITE_ONCE(hint[BTMAP_HINT_LAST_RUN], e);
@@ -818,15 +818,27 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count)
  * finds its run there returns at once. A miss (evicted, another CPU) costs
  * the lookup it would have made anyway. The only map that loses marks,
  * btmap_merge()'s source, clears its hints.
+ *
+ * A CPU's array shares no cache line with another CPU's. Any CPU's array
+ * would do as well for correctness: raw_cpu_ptr() needs no preemption
+ * check.
  */
+
+static void hint_clear(struct btmap *map)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		memset(per_cpu_ptr(map->f.hint, cpu), 0, BTMAP_HINT_BYTES);
+}
 
 /*
  * btmap_mark_one_hinted() when its fast path does not do: a clean, FULL or bitmap
  * slot, a frozen hash leaf, or an insert (@counted: made and counted, the
  * count now @fill) that took the region past the leaf's max.
  */
-static btmap_noinline bool mark_one_slow(struct btmap *map, u64 block, u64 *hint,
-					 bool counted, unsigned int fill)
+static noinline bool mark_one_slow(struct btmap *map, u64 block, u64 *hint,
+				   bool counted, unsigned int fill)
 {
 	unsigned long r = (unsigned long)(block >> BTMAP_REGION_SHIFT), s;
 	unsigned int off = (unsigned int)(block & (BTMAP_REGION_BLOCKS - 1));
@@ -854,9 +866,8 @@ static btmap_noinline bool mark_one_slow(struct btmap *map, u64 block, u64 *hint
 			btmap_mark_window();
 			ret = 0;
 			/* A rewrite of a dirty block must not dirty the cache line. */
-			if (!(READ_ONCE(((unsigned long *)s)[off / BTMAP_WORD_BITS]) &
-			      (1UL << (off % BTMAP_WORD_BITS))) &&
-			    !btmap_test_and_set_bit(off, (unsigned long *)s))
+			if (!(READ_ONCE(((unsigned long *)s)[BIT_WORD(off)]) & BIT_MASK(off)) &&
+			    !test_and_set_bit(off, (unsigned long *)s))
 				ret = (unsigned int)atomic_add_return(1, &map->fill[r]) >=
 				      region_blocks(map, r);
 		}
@@ -1071,7 +1082,7 @@ void btmap_merge(struct btmap *dst, struct btmap *src)
 			want++;
 	retire_init(&rt, want);
 	/* src is emptied: its hints would lie. */
-	btmap_hint_clear(src->f.hint, BTMAP_HINT_BYTES);
+	hint_clear(src);
 
 	for (r = 0; r < src->nr_regions; r++) {
 		unsigned long s = src->slots[r], d;
@@ -1141,7 +1152,7 @@ static unsigned int leaf_find(const unsigned long *leaf, unsigned int off, bool 
 		if (!dirty)
 			x = ~x;
 	}
-	return w * BTMAP_WORD_BITS + (unsigned int)btmap_ctz(x);
+	return w * BTMAP_WORD_BITS + (unsigned int)__ffs(x);
 }
 
 /*
@@ -1236,7 +1247,7 @@ u64 btmap_dirty(const struct btmap *map)
 
 u64 btmap_bytes(const struct btmap *map)
 {
-	return sizeof(*map) + btmap_hint_bytes(BTMAP_HINT_BYTES) +
+	return sizeof(*map) + (u64)BTMAP_HINT_BYTES * num_possible_cpus() +
 	       (u64)map->nr_regions * (sizeof(*map->slots) + sizeof(*map->fill)) +
 	       (u64)atomic_long_read(&map->leaf_bytes);
 }

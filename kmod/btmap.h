@@ -74,7 +74,7 @@ bool btmap_mark(struct btmap *map, u64 first, u64 count);
  */
 struct btmap_front {
 	u64 nr_blocks;
-	btmap_hint_t hint;		/* BTMAP_HINTS entries per CPU (btmap.c) */
+	u64 __percpu *hint;		/* BTMAP_HINTS entries per CPU (btmap.c) */
 };
 
 #define BTMAP_HINTS		256U
@@ -129,7 +129,7 @@ static inline bool btmap_mark_one(struct btmap *map, u64 block, bool likely_set)
 
 	if (block >= f->nr_blocks)
 		return false;
-	hint = &btmap_hint_here(f->hint)[block % BTMAP_HINTS];
+	hint = &raw_cpu_ptr(f->hint)[block % BTMAP_HINTS];
 	if (likely_set && READ_ONCE(*hint) == block + 1)
 		return false;	/* the completion of a write marked at submission */
 	return btmap_mark_one_hinted(map, block, hint);
@@ -147,7 +147,7 @@ static inline bool btmap_hinted(const struct btmap *map, u64 first, u64 count)
 	const struct btmap_front *f = (const struct btmap_front *)map;
 
 	return count <= BTMAP_HINT_MAX_RUN &&
-	       READ_ONCE(btmap_hint_here(f->hint)[first % BTMAP_HINTS]) ==
+	       READ_ONCE(raw_cpu_ptr(f->hint)[first % BTMAP_HINTS]) ==
 	       btmap_hint_entry(first, count);
 }
 
@@ -160,7 +160,7 @@ static inline bool btmap_hinted_in_last_run(const struct btmap *map, u64 first, 
 {
 	const struct btmap_front *f = (const struct btmap_front *)map;
 
-	return btmap_hint_covers(READ_ONCE(btmap_hint_here(f->hint)[BTMAP_HINT_LAST_RUN]),
+	return btmap_hint_covers(READ_ONCE(raw_cpu_ptr(f->hint)[BTMAP_HINT_LAST_RUN]),
 				 first, count);
 }
 

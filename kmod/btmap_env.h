@@ -1,43 +1,40 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * btmap_env.h - the little btmap.c needs from its environment, so that the
- * same map source builds in the kernel and in userspace (unit tests, with
+ * btmap_env.h - what btmap.c needs from its environment, so that the same
+ * map source builds in the kernel and in userspace (unit tests, with
  * -DBTMAP_USERSPACE, liburcu standing in for kernel RCU).
  *
- * Every allocation and free the map makes goes through btmap_alloc_count(),
- * which moves blktrack_allocations: the module's leak counter (debugfs) and
- * the unit tests' check that destroy frees everything.
+ * btmap.c is written against the kernel's API (kzalloc, call_rcu,
+ * hweight_long, the per-CPU allocator...). In the kernel this header only
+ * includes it; in userspace it supplies stand-ins of the same names and
+ * meaning. The btmap_* hooks below are the few places where the two
+ * builds really differ: the leaves' allocation flags, the markers'
+ * read-side section and the tests' race windows.
+ *
+ * Every allocation and free the map makes moves blktrack_allocations: the
+ * module's leak counter (debugfs) and the unit tests' check that destroy
+ * frees everything.
  */
 #ifndef BLKTRACK_BTMAP_ENV_H
 #define BLKTRACK_BTMAP_ENV_H
 
 #ifdef __KERNEL__
 
-#include <linux/types.h>
 #include <linux/atomic.h>
 #include <linux/bitops.h>
+#include <linux/build_bug.h>
 #include <linux/compiler.h>
+#include <linux/kernel.h>
 #include <linux/mm.h>
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/stddef.h>
 #include <linux/string.h>
+#include <linux/types.h>
 
-/* Live allocations of the module: maps, slot arrays, leaves, volumes. */
-extern atomic_long_t blktrack_allocations;
-
-#define btmap_popcount(x)	hweight_long(x)
-#define btmap_ctz(x)		__ffs(x)		/* x != 0 */
-#define btmap_zalloc(size)	kzalloc(size, GFP_KERNEL)
-#define btmap_free(p)		kfree(p)
-#define btmap_kvcalloc(n, size)	kvcalloc(n, size, GFP_KERNEL)
-#define btmap_kvfree(p)		kvfree(p)
 /* Called from the bio probe with preemption off: never sleep, never warn. */
 #define btmap_leaf_alloc(size)	kzalloc(size, GFP_NOWAIT | __GFP_NOWARN)
-
-/* Free after a grace period; callable from any context, hard IRQ included. */
-#define btmap_call_rcu(head, fn)	call_rcu(head, fn)
 
 /* Tests widen the race windows here; nothing in the kernel. */
 #define btmap_mark_window()	do { } while (0)
@@ -56,43 +53,9 @@ extern atomic_long_t blktrack_allocations;
 			 "btmap_mark*() outside an RCU read-side section")
 #define btmap_probe_read_unlock()	do { } while (0)
 
-/* Set bit @nr of @addr atomically; return whether it was set before. */
-#define btmap_test_and_set_bit(nr, addr)	test_and_set_bit(nr, addr)
-
-#define btmap_noinline			noinline
-
-/*
- * The marked-block hints (btmap.c): one array per CPU, so that the
- * completion of a write finds the entry its submission wrote on the same
- * CPU without sharing a cache line. Any CPU's array would do as well for
- * correctness: raw_cpu_ptr() needs no preemption check.
- */
-typedef u64 __percpu *btmap_hint_t;
-#define btmap_hint_alloc(size)		((btmap_hint_t)__alloc_percpu(size, 64))
-#define btmap_hint_free(h)		free_percpu(h)
-#define btmap_hint_here(h)		raw_cpu_ptr(h)
-#define btmap_hint_bytes(size)		((u64)(size) * num_possible_cpus())
-
-static inline void btmap_hint_clear(btmap_hint_t h, size_t size)
-{
-	int cpu;
-
-	for_each_possible_cpu(cpu)
-		memset(per_cpu_ptr(h, cpu), 0, size);
-}
-
-/* Atomically OR @mask into *@p and return the old value. */
-static inline unsigned long btmap_fetch_or(unsigned long *p, unsigned long mask)
-{
-	unsigned long old = READ_ONCE(*p), prev;
-
-	while ((prev = cmpxchg(p, old, old | mask)) != old)
-		old = prev;
-	return old;
-}
-
 #else /* userspace */
 
+#include <assert.h>		/* static_assert */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -108,13 +71,14 @@ typedef uint16_t u16;
 typedef struct { int counter; } atomic_t;
 typedef struct { long counter; } atomic_long_t;
 
-extern atomic_long_t blktrack_allocations;
 /* Nonzero: every leaf allocation fails (tests of the FULL fallback). */
 extern int btmap_fail_leaf_alloc;
 /* Called by markers between reading a leaf pointer and setting its bits. */
 extern void (*btmap_mark_delay)(void);
 /* Called by a hash leaf's replacer between freezing it and publishing its copy. */
 extern void (*btmap_replace_delay)(void);
+
+/* ---- Stand-ins for the kernel's API --------------------------------------- */
 
 #define READ_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_CONSUME)
 #define WRITE_ONCE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
@@ -125,6 +89,7 @@ extern void (*btmap_replace_delay)(void);
 	__o; })
 #define xchg(p, v)		__atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
 
+#define ATOMIC_LONG_INIT(i)	{ (i) }
 #define atomic_read(v)		__atomic_load_n(&(v)->counter, __ATOMIC_RELAXED)
 #define atomic_set(v, i)	__atomic_store_n(&(v)->counter, (i), __ATOMIC_RELAXED)
 #define atomic_add(i, v)	((void)__atomic_add_fetch(&(v)->counter, (i), __ATOMIC_SEQ_CST))
@@ -133,15 +98,67 @@ extern void (*btmap_replace_delay)(void);
 #define atomic_long_set(v, i)	__atomic_store_n(&(v)->counter, (i), __ATOMIC_RELAXED)
 #define atomic_long_add(i, v)	((void)__atomic_add_fetch(&(v)->counter, (i), __ATOMIC_SEQ_CST))
 #define atomic_long_sub(i, v)	((void)__atomic_sub_fetch(&(v)->counter, (i), __ATOMIC_SEQ_CST))
+#define atomic_long_inc(v)	atomic_long_add(1, v)
+#define atomic_long_dec(v)	atomic_long_sub(1, v)
 
-#define btmap_popcount(x)	((unsigned int)__builtin_popcountl(x))
-#define btmap_ctz(x)		((unsigned long)__builtin_ctzl(x))
-#define btmap_zalloc(size)	calloc(1, size)
-#define btmap_free(p)		free(p)
-#define btmap_kvcalloc(n, size)	calloc(n, size)
-#define btmap_kvfree(p)		free(p)
+#define GFP_KERNEL		0
+#define kzalloc(size, gfp)	calloc(1, size)
+#define kfree(p)		free(p)
+#define kvcalloc(n, size, gfp)	calloc(n, size)
+#define kvfree(p)		free(p)
+
+#define hweight_long(x)		((unsigned int)__builtin_popcountl(x))
+#define __ffs(x)		((unsigned long)__builtin_ctzl(x))	/* x != 0 */
+
+#define BITS_PER_LONG		(8 * (int)sizeof(long))
+#define BIT_WORD(nr)		((nr) / BITS_PER_LONG)
+#define BIT_MASK(nr)		(1UL << ((nr) % BITS_PER_LONG))
+
+/* Not atomic: for a bitmap nobody else can see yet. */
+static inline void __set_bit(unsigned long nr, unsigned long *addr)
+{
+	addr[BIT_WORD(nr)] |= BIT_MASK(nr);
+}
+
+static inline bool test_and_set_bit(unsigned long nr, unsigned long *addr)
+{
+	return __atomic_fetch_or(&addr[BIT_WORD(nr)], BIT_MASK(nr), __ATOMIC_SEQ_CST) &
+	       BIT_MASK(nr);
+}
+
+/* Atomically clear @mask and set @bits in *@ptr; the old value. */
+#define set_mask_bits(ptr, mask, bits) ({				\
+	const __typeof__(*(ptr)) __mask = (mask), __bits = (bits);	\
+	__typeof__(*(ptr)) __old = __atomic_load_n((ptr), __ATOMIC_RELAXED); \
+									\
+	while (!__atomic_compare_exchange_n((ptr), &__old,		\
+					    (__old & ~__mask) | __bits, false, \
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) \
+		;							\
+	__old; })
+
+/*
+ * One CPU: the per-CPU hint arrays (btmap.c, "Hints") are one array that
+ * every thread shares; correct, if not cache-friendly.
+ */
+#define __percpu
+#define __alloc_percpu(size, align)	calloc(1, size)
+#define free_percpu(p)			free(p)
+#define raw_cpu_ptr(p)			(p)
+#define per_cpu_ptr(p, cpu)		((void)(cpu), (p))
+#define for_each_possible_cpu(cpu)	for ((cpu) = 0; (cpu) < 1; (cpu)++)
+#define num_possible_cpus()		1U
+
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+#ifndef container_of
+#define container_of(ptr, type, member)	caa_container_of(ptr, type, member)
+#endif
+#define noinline		__attribute__((__noinline__))
+/* call_rcu(), synchronize_rcu(), rcu_read_lock(): liburcu's, same names. */
+
+/* ---- The hooks ------------------------------------------------------------ */
+
 #define btmap_leaf_alloc(size)	(btmap_fail_leaf_alloc ? NULL : calloc(1, size))
-#define btmap_fetch_or(p, mask)	__atomic_fetch_or((p), (mask), __ATOMIC_SEQ_CST)
 #define btmap_mark_window()	do { if (btmap_mark_delay) btmap_mark_delay(); } while (0)
 #define btmap_replace_window()	do { if (btmap_replace_delay) btmap_replace_delay(); } while (0)
 
@@ -149,31 +166,9 @@ extern void (*btmap_replace_delay)(void);
 #define btmap_probe_read_lock()		rcu_read_lock()
 #define btmap_probe_read_unlock()	rcu_read_unlock()
 
-/* One hint array shared by all threads: correct, if not cache-friendly. */
-typedef u64 *btmap_hint_t;
-#define btmap_hint_alloc(size)		((btmap_hint_t)calloc(1, size))
-#define btmap_hint_free(h)		free(h)
-#define btmap_hint_here(h)		(h)
-#define btmap_hint_bytes(size)		((u64)(size))
-#define btmap_hint_clear(h, size)	memset(h, 0, size)
-
-static inline bool btmap_test_and_set_bit(unsigned long nr, unsigned long *addr)
-{
-	unsigned long mask = 1UL << (nr % (8 * sizeof(long)));
-
-	return __atomic_fetch_or(&addr[nr / (8 * sizeof(long))], mask, __ATOMIC_SEQ_CST) & mask;
-}
-
-#ifndef container_of
-#define container_of(ptr, type, member)	caa_container_of(ptr, type, member)
-#endif
-#define btmap_noinline			__attribute__((__noinline__))
-
-/* liburcu's call_rcu(): the callback runs in its call_rcu thread. */
-#define btmap_call_rcu(head, fn)	call_rcu(head, fn)
-
 #endif /* __KERNEL__ */
 
-#define btmap_alloc_count(d)	atomic_long_add(d, &blktrack_allocations)
+/* Live allocations of the module: maps, slot arrays, leaves, volumes. */
+extern atomic_long_t blktrack_allocations;
 
 #endif /* BLKTRACK_BTMAP_ENV_H */

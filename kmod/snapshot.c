@@ -182,6 +182,7 @@ static int bt_need_own(struct bt_snap *s, unsigned long r, gfp_t gfp)
 {
 	unsigned long *leaf;
 
+	lockdep_assert_held(&s->store_mutex);
 	if (s->need[r] != bt_set_full)
 		return 0;
 	leaf = (unsigned long *)get_zeroed_page(gfp);
@@ -421,6 +422,7 @@ static int bt_store_put(struct bt_snap *s, u64 block, struct bt_snap_copy *c, u6
 	void *entry = c;
 	int slot = -1, ret;
 
+	lockdep_assert_held(&s->store_mutex);
 	if (s->file) {
 		if (!s->file->max_slot)
 			return -EOVERFLOW;	/* smaller than a block */
@@ -454,6 +456,7 @@ static int bt_store_get(struct bt_snap *s, u64 block, u64 off, void *dst, size_t
 	struct bt_snap_copy *c = entry;
 	loff_t pos;
 
+	lockdep_assert_held(&s->store_mutex);
 	if (!entry)
 		return -EIDRM;		/* released: it may be overwritten */
 	if (!xa_is_value(entry)) {
@@ -474,14 +477,17 @@ static void bt_store_free_entry(struct bt_snap *s, void *entry)
 
 static void bt_store_drop(struct bt_snap *s, u64 block)
 {
-	void *entry = xa_erase(&s->store, block);
+	void *entry;
 
+	lockdep_assert_held(&s->store_mutex);
+	entry = xa_erase(&s->store, block);
 	if (entry) {
 		s->store_bytes -= bt_store_cost(bt_block_bytes(s, block));
 		bt_store_free_entry(s, entry);
 	}
 }
 
+/* Also from bt_snap_free(), without store_mutex: nobody else can reach @s. */
 static void bt_store_free_all(struct bt_snap *s)
 {
 	unsigned long i;
@@ -496,6 +502,7 @@ static void bt_store_free_all(struct bt_snap *s)
 /* Lose the snapshot: writes pass from now on. Under store_mutex. */
 static void bt_snap_lose(struct bt_snap *s, int error)
 {
+	lockdep_assert_held(&s->store_mutex);
 	if (READ_ONCE(s->state) != BT_SNAP_ACTIVE)
 		return;
 	s->error = error;
@@ -511,6 +518,7 @@ static void bt_snap_lose(struct bt_snap *s, int error)
  */
 static void bt_snap_check_live(struct bt_snap *s)
 {
+	lockdep_assert_held(&s->store_mutex);
 	if (!disk_live(s->disk))
 		bt_snap_lose(s, -ENODEV);
 }
@@ -909,6 +917,7 @@ int bt_snap_hook(void)
 	static unsigned char name[] = "submit_bio_noacct";
 	int ret;
 
+	lockdep_assert_held(&bt_ctl_mutex);
 	if (bt_snap_hooked)
 		return 0;
 	if (!bt_snap_supported()) {
@@ -938,6 +947,7 @@ int bt_snap_hook(void)
 	return 0;
 }
 
+/* Under bt_ctl_mutex, or at unload (bt_snap_exit()) when nothing else runs. */
 void bt_snap_unhook(void)
 {
 	if (!bt_snap_hooked)
@@ -955,6 +965,7 @@ static void bt_snap_publish(void)
 	struct bt_snap *s;
 	unsigned int i = 0;
 
+	lockdep_assert_held(&bt_ctl_mutex);
 	if (bt_nr_snaps) {
 		/* Small; a failure here would strand held writes: retry hard. */
 		tbl = kzalloc(struct_size(tbl, s, bt_nr_snaps), GFP_KERNEL | __GFP_NOFAIL);
@@ -963,7 +974,7 @@ static void bt_snap_publish(void)
 			tbl->s[i++] = s;
 		tbl->nr = i;
 	}
-	old = rcu_dereference_protected(bt_snap_table, 1);
+	old = rcu_dereference_protected(bt_snap_table, lockdep_is_held(&bt_ctl_mutex));
 	rcu_assign_pointer(bt_snap_table, tbl);
 	/* The interceptor runs with preemption off: this waits for it. */
 	synchronize_rcu();
@@ -988,8 +999,10 @@ static void bt_snap_free(struct bt_snap *s)
 struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit, u32 flags,
 			       struct bt_store_file *store)
 {
-	struct bt_snap *s = kzalloc(sizeof(*s), GFP_KERNEL);
+	struct bt_snap *s;
 
+	lockdep_assert_held(&bt_ctl_mutex);
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
 	if (!s)
 		return NULL;
 	atomic_long_inc(&blktrack_allocations);
@@ -1049,6 +1062,7 @@ int bt_snap_fill(struct bt_snap *s, struct bt_volume *vol)
 	unsigned long r;
 	int ret;
 
+	lockdep_assert_held(&bt_ctl_mutex);
 	s->nr_sects = vol->nr_sects;
 	s->nr_blocks = btmap_nr_blocks(vol->pending);
 	s->nr_regions = DIV_ROUND_UP_ULL(s->nr_blocks, BT_SET_REGION_BLOCKS);
@@ -1081,6 +1095,7 @@ int bt_snap_fill(struct bt_snap *s, struct bt_volume *vol)
 
 void bt_snap_activate(struct bt_snap *s)
 {
+	lockdep_assert_held(&bt_ctl_mutex);
 	/* The set before the state: pairs with bt_snap_hold(). */
 	smp_wmb();
 	WRITE_ONCE(s->state, BT_SNAP_ACTIVE);
@@ -1095,6 +1110,7 @@ void bt_snap_end(struct bt_volume *vol)
 {
 	struct bt_snap *s = vol->snap;
 
+	lockdep_assert_held(&bt_ctl_mutex);
 	if (!s)
 		return;
 	WRITE_ONCE(s->state, BT_SNAP_ENDING);
@@ -1179,6 +1195,8 @@ int bt_snap_read(struct bt_snap *s, const struct blktrack_snap_read *rd)
 	struct page **pages;
 	int ret = 0;
 
+	/* bt_snap_end() frees @s under it. */
+	lockdep_assert_held(&bt_ctl_mutex);
 	if (rd->offset & (bs - 1) ||
 	    ((rd->length & (bs - 1)) && rd->offset + rd->length != size))
 		return -EINVAL;
@@ -1280,6 +1298,7 @@ u32 bt_snap_flags(struct bt_snap *s)
 
 void bt_snap_status(struct bt_snap *s, struct blktrack_snap_status *st)
 {
+	lockdep_assert_held(&bt_ctl_mutex);	/* as for bt_snap_read() */
 	mutex_lock(&s->store_mutex);
 	bt_snap_check_live(s);
 	st->flags = bt_snap_flags(s) & BLKTRACK_STATUS_SNAP_OVERFLOW;

@@ -21,8 +21,8 @@
  *	bt_snap_end(vol);                        COMMIT/ABORT/DETACH/unload
  *
  * Locking:
- *  - bt_ctl_mutex (volume.c) serializes create, arm, fill, activate, read
- *    and end, and guards the list of snapshots and the table the
+ *  - bt_ctl_mutex (volume.c) serializes create, arm, fill, activate, read,
+ *    status and end, and guards the list of snapshots and the table the
  *    interceptor reads.
  *  - the interceptor (an ftrace callback in the submitter's context,
  *    preemption off) reads bt_snap_table under RCU-sched, tests "need"

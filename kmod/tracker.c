@@ -476,6 +476,7 @@ int bt_tracker_hook_disk(struct gendisk *disk)
 {
 	int ret;
 
+	lockdep_assert_held(&bt_ctl_mutex);
 	if (!bt_disk_has_rw_page(disk) || bt_rw_page_hooked)
 		return 0;
 	ret = register_kretprobe(&bt_rw_page_probe);
@@ -561,6 +562,7 @@ int bt_tracker_hook(void)
 	unsigned int i;
 	int ret;
 
+	lockdep_assert_held(&bt_ctl_mutex);
 	if (bt_hooked)
 		return 0;
 	for (i = 0; i < ARRAY_SIZE(bt_hooks); i++) {
@@ -577,6 +579,7 @@ int bt_tracker_hook(void)
 
 void bt_tracker_unhook(void)
 {
+	lockdep_assert_held(&bt_ctl_mutex);
 	bt_rw_page_unhook();
 	if (!bt_hooked)
 		return;

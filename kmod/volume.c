@@ -27,7 +27,7 @@
 /* Extents built in the kernel per map_lock hold, then copied out. */
 #define BT_READ_BATCH	1024U
 
-static DEFINE_MUTEX(bt_ctl_mutex);
+DEFINE_MUTEX(bt_ctl_mutex);
 static LIST_HEAD(bt_volumes);
 static unsigned int bt_nr_volumes;
 
@@ -192,6 +192,7 @@ static void bt_coarsen_work(struct work_struct *work)
 /* Free a volume no probe table names any more (after a grace period). */
 static void bt_volume_free(struct bt_volume *vol)
 {
+	lockdep_assert_held(&bt_ctl_mutex);
 	cancel_work_sync(&vol->coarsen_work);
 	bt_snap_end(vol);
 	if (vol->pending)
@@ -437,6 +438,9 @@ static void bt_resize_pending(struct bt_volume *vol)
 	u64 new_blocks = bt_blocks_of(vol, vol->staged_sects);
 	u64 tail = old_bytes >> vol->block_shift;	/* a partial block too */
 
+	/* Part of the checkpoint's swap of the maps. */
+	lockdep_assert_held(&bt_ctl_mutex);
+	lockdep_assert_held(&vol->map_lock);
 	while (btmap_next_extent(vol->pending, &pos, &start, &len))
 		bt_mark_blocks(vol->resized, start, len);
 	if (tail < new_blocks)
@@ -454,6 +458,7 @@ static void bt_unpend(struct bt_volume **vols, u32 n)
 {
 	u32 i;
 
+	lockdep_assert_held(&bt_ctl_mutex);
 	for (i = 0; i < n; i++) {
 		struct bt_volume *vol = vols[i];
 
@@ -802,21 +807,30 @@ int bt_abort(const struct blktrack_stamp_arg *a, dev_t dev)
 
 /* ==== Snapshots ========================================================= */
 
+/* As bt_find_pending(), for SNAP_READ and SNAP_STATUS: @dev with a snapshot. */
+static struct bt_volume *bt_find_snap(dev_t dev, int *ret)
+{
+	struct bt_volume *vol = bt_find(dev);
+
+	if (!vol)
+		*ret = -ENOENT;
+	else if (!vol->snap)
+		*ret = -ENODATA;
+	else
+		return vol;
+	return NULL;
+}
+
 int bt_snap_read_dev(const struct blktrack_snap_read *rd, dev_t dev)
 {
 	struct bt_volume *vol;
 	int ret;
 
 	mutex_lock(&bt_ctl_mutex);
-	vol = bt_find(dev);
-	if (!vol)
-		ret = -ENOENT;
-	else if (!vol->snap)
-		ret = -ENODATA;
-	else if (!bt_stamp_matches(vol, &rd->stamp))
-		ret = -ESTALE;
-	else
-		ret = bt_snap_read(vol->snap, rd);
+	vol = bt_find_snap(dev, &ret);
+	if (vol)
+		ret = bt_stamp_matches(vol, &rd->stamp) ?
+		      bt_snap_read(vol->snap, rd) : -ESTALE;
 	mutex_unlock(&bt_ctl_mutex);
 	return ret;
 }
@@ -827,12 +841,8 @@ int bt_snap_status_dev(struct blktrack_snap_status *st, dev_t dev)
 	int ret = 0;
 
 	mutex_lock(&bt_ctl_mutex);
-	vol = bt_find(dev);
-	if (!vol)
-		ret = -ENOENT;
-	else if (!vol->snap)
-		ret = -ENODATA;
-	else
+	vol = bt_find_snap(dev, &ret);
+	if (vol)
 		bt_snap_status(vol->snap, st);
 	mutex_unlock(&bt_ctl_mutex);
 	return ret;

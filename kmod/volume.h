@@ -24,6 +24,8 @@
  *    The worker takes map_lock only, so detach may cancel_work_sync() it
  *    under bt_ctl_mutex.
  *  - the probe takes no lock: it reads bt_table under RCU.
+ * Functions that need one of these locks held assert it
+ * (lockdep_assert_held()).
  */
 #ifndef BLKTRACK_VOLUME_H
 #define BLKTRACK_VOLUME_H
@@ -114,6 +116,12 @@ struct bt_table {
 	unsigned int nr;
 	struct bt_track t[];
 };
+
+/*
+ * volume.c takes it, around each control operation; the other files only
+ * assert it (lockdep_assert_held(), lockdep_is_held()).
+ */
+extern struct mutex bt_ctl_mutex;
 
 /* tracker.c: published under bt_ctl_mutex, read by the probe under RCU. */
 extern struct bt_table __rcu *bt_table;
