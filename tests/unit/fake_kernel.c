@@ -1309,6 +1309,15 @@ void fake_kernel_install(struct fake_kernel *fk, struct blktrack_ctx *ctx)
 	ctx->kernel = &fk->ops;
 }
 
+struct blktrack_ctx *fake_kernel_context(struct fake_kernel *fk)
+{
+	struct blktrack_ctx *ctx = blktrack_new();
+
+	if (ctx)
+		fake_kernel_install(fk, ctx);
+	return ctx;
+}
+
 int fake_kernel_write(struct fake_kernel *fk, dev_t dev, uint64_t off, size_t len,
 		      const void *data)
 {

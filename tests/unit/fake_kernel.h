@@ -11,8 +11,7 @@
  *
  *	fk = fake_kernel_new(0);
  *	fake_kernel_add_volume(fk, "/tmp/t/vol.img", &dev);  the file is a disk
- *	ctx = blktrack_new();
- *	fake_kernel_install(fk, ctx);
+ *	ctx = fake_kernel_context(fk);        blktrack_new() + fake_kernel_install()
  *	blktrack_attach(ctx, dev, 0, 0);
  *	fake_kernel_write(fk, dev, off, len, data);   written and marked, as
  *	                                              the module's probe does
@@ -76,6 +75,8 @@ int fake_kernel_add_volume(struct fake_kernel *fk, const char *path, dev_t *dev)
 
 /* @ctx reaches @fk instead of the kernel (until the context is freed). */
 void fake_kernel_install(struct fake_kernel *fk, struct blktrack_ctx *ctx);
+/* A new context with @fk installed (blktrack_unref() it); NULL: no memory. */
+struct blktrack_ctx *fake_kernel_context(struct fake_kernel *fk);
 
 /*
  * Write @len bytes of @data at @off of volume @dev's file, as a write to

@@ -47,9 +47,8 @@ static void start(unsigned int flags)
 	fk = fake_kernel_new(flags);
 	cr_assert(fk);
 	cr_assert_eq(fake_kernel_add_volume(fk, vol_path, &dev), 0);
-	ctx = blktrack_new();
+	ctx = fake_kernel_context(fk);
 	cr_assert(ctx);
-	fake_kernel_install(fk, ctx);
 }
 
 static void setup(void)

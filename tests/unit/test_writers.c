@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <criterion/criterion.h>
+#include "unit.h"
 
 #include "requester/fs.h"
 #include "requester/writers.h"
@@ -36,20 +37,6 @@ static void script(const char *name, mode_t mode, const char *body)
 	fprintf(f, "#!/bin/sh\n%s\n", body);
 	fclose(f);
 	cr_assert_eq(chmod(path, mode), 0);
-}
-
-static char *slurp(const char *path)
-{
-	static char buf[4096];
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	if (f) {
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-	}
-	buf[n] = 0;
-	return buf;
 }
 
 static void setup(void)
@@ -88,7 +75,7 @@ Test(writers, name_order_env_and_skipped_files, .init = setup, .fini = teardown,
 	cr_assert_eq(writers_event(w, "freeze", &env, true, msg, sizeof(msg)), 0, "%s", msg);
 	env.new_stamp = "g:1";
 	cr_assert_eq(writers_event(w, "thaw", &env, true, msg, sizeof(msg)), 0, "%s", msg);
-	cr_assert_str_eq(slurp(log_path),
+	cr_assert_str_eq(unit_read_text(log_path),
 			 "10-a freeze freeze dev=/dev/x1 id=7 new=unset\n"
 			 "20-b freeze freeze dev=/dev/x1 id=7 new=unset\n"
 			 "10-a thaw thaw dev=/dev/x1 id=7 new=g:1\n"
@@ -107,11 +94,11 @@ Test(writers, failure_stops_or_not, .init = setup, .fini = teardown, .timeout = 
 	cr_assert_eq(writers_load(dir, true, 5, &w, msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert_eq(writers_event(w, "freeze", &env, true, msg, sizeof(msg)), -ECANCELED);
 	cr_assert_str_eq(msg, "writer 10-veto freeze: exit 3");
-	cr_assert_str_eq(slurp(log_path), "10-veto freeze freeze dev=/dev/x1 id=unset new=unset\n");
+	cr_assert_str_eq(unit_read_text(log_path), "10-veto freeze freeze dev=/dev/x1 id=unset new=unset\n");
 	msg[0] = 0;
 	cr_assert_eq(writers_event(w, "abort", &env, false, msg, sizeof(msg)), -ECANCELED);
 	cr_assert_str_eq(msg, "writer 10-veto abort: exit 3");
-	cr_assert_str_eq(slurp(log_path), "10-veto freeze freeze dev=/dev/x1 id=unset new=unset\n"
+	cr_assert_str_eq(unit_read_text(log_path), "10-veto freeze freeze dev=/dev/x1 id=unset new=unset\n"
 			 "10-veto abort abort dev=/dev/x1 id=unset new=unset\n"
 			 "20-after abort abort dev=/dev/x1 id=unset new=unset\n");
 	writers_free(w);
@@ -133,12 +120,12 @@ Test(writers, time_limit_kills_the_process_group, .init = setup, .fini = teardow
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	cr_assert_lt(b.tv_sec - a.tv_sec, 10);
 	cr_assert_str_eq(msg, "writer 10-hang freeze: no answer in 1 s, killed");
-	pid = strtol(slurp(log_path), NULL, 10);
+	pid = strtol(unit_read_text(log_path), NULL, 10);
 	cr_assert_gt(pid, 1);
 	usleep(200000);
 	/* Gone, or a zombie nobody reaped yet: not running. */
 	snprintf(stat_path, sizeof(stat_path), "/proc/%ld/stat", pid);
-	s = slurp(stat_path);
+	s = unit_read_text(stat_path);
 	s = strrchr(s, ')');
 	cr_assert(!s || s[2] == 'Z', "the writer's child %ld survived: %s", pid, s);
 	writers_free(w);
@@ -191,7 +178,7 @@ static char *capture_stderr(void (*fn)(void *), void *arg)
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
-	out = slurp(path);
+	out = unit_read_text(path);
 	unlink(path);
 	return out;
 }
@@ -251,7 +238,7 @@ Test(writers, only_safe_names_owners_and_modes_run, .init = setup, .fini = teard
 		cr_assert(strstr(err, "90-not-ours: skipped: owned by uid 65534"), "%s", err);
 	cr_assert_eq(writers_event(a.w, "freeze", &env, true, a.msg, sizeof(a.msg)), 0, "%s",
 		     a.msg);
-	cr_assert_str_eq(slurp(log_path), "10-ok_A freeze freeze dev=/dev/x1 id=unset new=unset\n");
+	cr_assert_str_eq(unit_read_text(log_path), "10-ok_A freeze freeze dev=/dev/x1 id=unset new=unset\n");
 	writers_free(a.w);
 }
 
@@ -283,7 +270,7 @@ Test(writers, clean_environment, .init = setup, .fini = teardown, .timeout = 20)
 	       "echo id=${BLKTRACK_BACKUP_ID-unset} >>\"$TEST_LOG\"");
 	cr_assert_eq(writers_load(dir, true, 5, &w, msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert_eq(writers_event(w, "identify", &env, true, msg, sizeof(msg)), 0, "%s", msg);
-	cr_assert_str_eq(slurp(log_path), "KEEP_ME=kept\nid=unset\n");
+	cr_assert_str_eq(unit_read_text(log_path), "KEEP_ME=kept\nid=unset\n");
 	writers_free(w);
 }
 
@@ -300,7 +287,7 @@ Test(writers, time_limit_sends_term_then_kill, .init = setup, .fini = teardown,
 	       "while :; do sleep 0.1; done");
 	cr_assert_eq(writers_load(dir, true, 1, &w, msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert_eq(writers_event(w, "freeze", &env, true, msg, sizeof(msg)), -ETIME);
-	cr_assert_str_eq(slurp(log_path), "TERM\n");
+	cr_assert_str_eq(unit_read_text(log_path), "TERM\n");
 	writers_free(w);
 
 	/* Ignores SIGTERM: SIGKILL after the grace period. */

@@ -85,6 +85,7 @@
 #include "format/blockset.h"
 #include "libblktrack.h"
 #include "repo/repo.h"
+#include "unit.h"
 
 #define BS	4096U
 #define NB	640U			/* 2.5 MiB: more than one read of 1 MiB */
@@ -194,9 +195,8 @@ static void start(unsigned int flags)
 	fk = fake_kernel_new(flags);
 	cr_assert(fk);
 	cr_assert_eq(fake_kernel_add_volume(fk, vol, &dev), 0);
-	ctx = blktrack_new();
+	ctx = fake_kernel_context(fk);
 	cr_assert(ctx);
-	fake_kernel_install(fk, ctx);
 	cr_assert_eq(blktrack_attach(ctx, dev, 0, 0), 0);
 }
 
@@ -263,17 +263,10 @@ static void no_writers(void)
 
 static const char *writer_log(void)
 {
-	static char buf[1024];
-	FILE *f = fopen(wlog, "r");
-	size_t n = 0;
+	const char *text = unit_read_text(wlog);
 
-	if (f) {
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-	}
-	buf[n] = 0;
 	unlink(wlog);
-	return buf;
+	return text;
 }
 
 /* ---- one backup ------------------------------------------------------------- */
@@ -1259,19 +1252,12 @@ Test(verify, a_damaged_member_is_named)
 {
 	struct blktrack_restore_result res;
 	char path[160];
-	uint8_t byte;
 	uint64_t id;
-	int fd;
 
 	full_then_writes();
 	id = run_ok(BLKTRACK_BACKUP_INCREMENTAL);
 	snprintf(path, sizeof(path), "%s/backups/1.bkt", repo_dir);
-	fd = open(path, O_RDWR);
-	cr_assert(fd >= 0);
-	cr_assert_eq(pread(fd, &byte, 1, 200000), 1);
-	byte ^= 0x40;
-	cr_assert_eq(pwrite(fd, &byte, 1, 200000), 1);
-	close(fd);
+	unit_flip_bits(path, 200000, 0x40);
 	cr_expect_lt(verify(id, NULL, &res), 0);
 	cr_expect_eq(res.failure, BLKTRACK_FAIL_CORRUPT);
 	cr_expect(strstr(res.file, "backups/1.bkt"), "%s", res.file);

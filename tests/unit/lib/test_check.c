@@ -20,6 +20,7 @@
 #include "format/blockset.h"
 #include "libblktrack.h"
 #include "repo/repo.h"
+#include "unit.h"
 
 #define BS	4096U
 #define NB	64U
@@ -320,18 +321,11 @@ Test(check, flipped_catalog_bit_reported_and_rebuilt_aside, .init = setup, .fini
 	struct lines l;
 	char path[256], aside[400];
 	size_t nb, na;
-	int fd;
-	uint8_t c;
 
 	three_backups();
 	nb = snapshot(before, NULL);
 	path_of(path, sizeof(path), "catalog");
-	fd = open(path, O_RDWR);
-	cr_assert(fd >= 0);
-	cr_assert_eq(pread(fd, &c, 1, 100), 1);
-	c ^= 0x04;
-	cr_assert_eq(pwrite(fd, &c, 1, 100), 1);
-	close(fd);
+	unit_flip_bits(path, 100, 0x04);
 
 	cr_assert_eq(check(false, &l, &res), 0, "%s", l.text);
 	cr_expect(res.problems > 0);
@@ -349,12 +343,7 @@ Test(check, flipped_catalog_bit_reported_and_rebuilt_aside, .init = setup, .fini
 	chains_resolve();
 
 	/* Damaged again within the second: the first one kept aside stays. */
-	fd = open(path, O_RDWR);
-	cr_assert(fd >= 0);
-	cr_assert_eq(pread(fd, &c, 1, 100), 1);
-	c ^= 0x04;
-	cr_assert_eq(pwrite(fd, &c, 1, 100), 1);
-	close(fd);
+	unit_flip_bits(path, 100, 0x04);
 	cr_assert_eq(check(true, &l, &res), 0, "%s", l.text);
 	cr_expect(res.rebuilt);
 	cr_expect_eq(stat(aside, &sb), 0, "%s kept aside", aside);
