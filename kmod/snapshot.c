@@ -104,7 +104,11 @@ struct bt_snap {
 	unsigned long **member;
 	unsigned long **need;
 
-	spinlock_t held_lock;
+	/*
+	 * Raw: the interceptor takes it with preemption off, where a
+	 * spinlock_t would be a sleeping lock on PREEMPT_RT.
+	 */
+	raw_spinlock_t held_lock;
 	struct bio_list held;		/* writes waiting for a copy */
 	struct work_struct work;
 
@@ -788,10 +792,10 @@ static void bt_snap_work(struct work_struct *work)
 		/* Armed: the checkpoint is not done; bt_snap_activate() requeues. */
 		if (READ_ONCE(s->state) == BT_SNAP_ARMED)
 			break;
-		spin_lock_irq(&s->held_lock);
+		raw_spin_lock_irq(&s->held_lock);
 		list = s->held;
 		bio_list_init(&s->held);
-		spin_unlock_irq(&s->held_lock);
+		raw_spin_unlock_irq(&s->held_lock);
 		if (bio_list_empty(&list))
 			break;
 		while ((bio = bio_list_pop(&list))) {
@@ -833,9 +837,9 @@ static notrace bool bt_snap_hold(struct bt_snap *s, struct bio *bio, sector_t st
 	} else if (state != BT_SNAP_ARMED) {
 		return false;
 	}
-	spin_lock_irqsave(&s->held_lock, flags);
+	raw_spin_lock_irqsave(&s->held_lock, flags);
 	bio_list_add(&s->held, bio);
-	spin_unlock_irqrestore(&s->held_lock, flags);
+	raw_spin_unlock_irqrestore(&s->held_lock, flags);
 	atomic64_inc(&s->held_writes);
 	/*
 	 * Also when the submitter is a stacked driver (current->bio_list
@@ -1028,7 +1032,7 @@ struct bt_snap *bt_snap_create(struct bt_volume *vol, u64 store_limit, u32 flags
 		s->store_limit = store_limit;
 	else	/* a file's limit is its own size */
 		s->store_limit = store ? U64_MAX : (u64)bt_snap_limit_mib << 20;
-	spin_lock_init(&s->held_lock);
+	raw_spin_lock_init(&s->held_lock);
 	bio_list_init(&s->held);
 	INIT_WORK(&s->work, bt_snap_work);
 	mutex_init(&s->store_mutex);
