@@ -94,6 +94,35 @@ vm_newest_kernel() {
 	vm_kernels | tail -n 1
 }
 
+# vm_each_kernel CMD KVER...: run CMD KVER for each kernel in the background,
+# at most VM_JOBS at a time (default: the host's CPUs: TCG runs a 1-vCPU
+# guest on one host CPU, and guests starved of CPU see RCU stalls and hung
+# tasks that are not theirs); return when all are done.
+vm_each_kernel() {
+	_ek_cmd=$1
+	shift
+	_ek_jobs=${VM_JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}
+	_ek_pids=
+	_ek_n=0
+	for _ek_k in "$@"; do
+		if [ "$_ek_n" -ge "$_ek_jobs" ]; then
+			# The oldest first: the kernels take about as long.
+			wait "${_ek_pids%% *}"
+			case $_ek_pids in
+			*" "*) _ek_pids=${_ek_pids#* } ;;
+			*) _ek_pids= ;;
+			esac
+			_ek_n=$((_ek_n - 1))
+		fi
+		"$_ek_cmd" "$_ek_k" &
+		_ek_pids="${_ek_pids:+$_ek_pids }$!"
+		_ek_n=$((_ek_n + 1))
+	done
+	for _ek_p in $_ek_pids; do
+		wait "$_ek_p"
+	done
+}
+
 # Print "DST SRC" lines: what goes into the initramfs of kernel $1.
 _vm_manifest() {
 	kver=$1
