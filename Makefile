@@ -2,9 +2,13 @@
 #
 #   make              libblktrack, blktrack, blktrack-dump
 #   make kmod         kmod/blktrack.ko for KDIR (default: the running kernel)
-#   make kmod-all     blktrack.ko for every installed Debian kernel, in build/kmod-KVER/
+#   make kmod-all     blktrack.ko for every selected Debian kernel, in build/kmod-KVER/
 #   make check        unit tests, then the VM tests (one boot, then power cuts and
-#                     reboots: tests/vm/reboot.sh) on every supported kernel
+#                     reboots: tests/vm/reboot.sh) on the selected kernels: VM_FLAVOURS
+#                     (cloud by default; rt, generic, all: scripts/kernels.sh)
+#   make check-kernels the VM tests on Debian's PREEMPT_RT and generic kernels
+#                     (VM_FLAVOURS="rt generic" here), unpacked first (not in check)
+#   make kernels      unpack those kernels (scripts/install-kernels.sh, idempotent)
 #   make soak         a stress test (SOAK_TEST, 0990-stress; or 0991) for STRESS_SECS (600)
 #   make demo         boot a VM and show the main job
 #   make check-layers the include rule of lib/ (doc/ARCHITECTURE.md; in make unit)
@@ -23,6 +27,14 @@ VERSION  ?= 0.1
 
 KVER     ?= $(shell uname -r)
 KDIR     ?= /lib/modules/$(KVER)/build
+# The kernel flavours the VM tests and kmod-all take (scripts/kernels.sh):
+# cloud, unless VM_FLAVOURS is given; rt and generic for check-kernels.
+ifeq ($(origin VM_FLAVOURS),undefined)
+CHECK_KERNELS_FLAVOURS := rt generic
+else
+CHECK_KERNELS_FLAVOURS := $(VM_FLAVOURS)
+endif
+export VM_FLAVOURS ?= cloud
 
 B        ?= build
 # Test hooks (BLKTRACK_TEST_* variables: crash points, failing FITHAW or
@@ -217,10 +229,24 @@ bench-growth: $(B)/bench-growth
 # when the Makefile is parsed, so the build must start after install-deps.
 check:
 	scripts/install-deps.sh
+	scripts/install-kernels.sh $(VM_FLAVOURS)
 	$(MAKE) all vmprogs unit
 	tests/install/check-install.sh
 	tests/vm/run.sh
 	tests/vm/reboot.sh
+
+# The VM tests on the kernels `make check` leaves out: Debian's PREEMPT_RT and
+# generic kernels of both LTS lines, unpacked into /var/cache/blktrack/kernels
+# (never installed on the host). Both suites run, whatever the first gives.
+check-kernels: VM_FLAVOURS = $(CHECK_KERNELS_FLAVOURS)
+check-kernels:
+	scripts/install-deps.sh
+	scripts/install-kernels.sh $(VM_FLAVOURS)
+	$(MAKE) all vmprogs
+	tests/vm/run.sh; rc=$$?; tests/vm/reboot.sh && exit $$rc
+
+kernels:
+	scripts/install-kernels.sh
 
 # The stress test for longer (not part of check): STRESS_SECS of fio, backup
 # cycles and attach/detach on each kernel, in rounds of 30 s each ending with
@@ -272,4 +298,4 @@ clean:
 
 FORCE:
 
-.PHONY: FORCE check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth all abi-check kmod kmod-all kmod-clean unit unit-asan check soak demo deps install clean vmprogs
+.PHONY: FORCE check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels kernels soak demo deps install clean vmprogs

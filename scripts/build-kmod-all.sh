@@ -1,19 +1,24 @@
 #!/bin/sh
-# Build blktrack.ko for every installed, supported Debian kernel.
+# Build blktrack.ko for every selected kernel: installed, supported and of a
+# flavour in VM_FLAVOURS (scripts/kernels.sh).
 #
 #   scripts/build-kmod-all.sh [--kernel KVER] [--list]
 #
-# A kernel is installed when /boot/vmlinuz-KVER and /lib/modules/KVER/build
-# both exist; it is supported when KVER starts with 6.1. or 6.12. (the Debian
-# LTS series we test). Each build happens in a private copy of the sources,
-# build/kmod-KVER/, so the kernels never share object files. The test-only
-# modules of tests/vm/kmod/ (ipmodify_hog.ko) are built next to it, in
-# build/kmod-KVER/testkmod/, for the VM tests' initramfs. Any compiler or
-# modpost warning that names our files fails the build.
-# --list only prints the supported kernels found, one per line.
+# VM_FLAVOURS: the kernel flavours to build for, among cloud, rt, generic
+# (or all); default cloud. A kernel is installed when its image and headers
+# are on this host (/boot/vmlinuz-KVER, /lib/modules/KVER/build) or unpacked
+# by scripts/install-kernels.sh; supported when KVER starts with 6.1. or
+# 6.12. (the Debian LTS series we test). --kernel KVER builds for that
+# kernel alone, whatever its flavour. Each build happens in a private copy
+# of the sources, build/kmod-KVER/, so the kernels never share object files.
+# The test-only modules of tests/vm/kmod/ (ipmodify_hog.ko) are built next
+# to it, in build/kmod-KVER/testkmod/, for the VM tests' initramfs. Any
+# compiler or modpost warning that names our files fails the build.
+# --list only prints the selected kernels found, one per line.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/kernels.sh"
 only=
 list=0
 while [ $# -gt 0 ]; do
@@ -23,34 +28,26 @@ while [ $# -gt 0 ]; do
 	*) echo "usage: $0 [--kernel KVER] [--list]" >&2; exit 2 ;;
 	esac
 done
+flavours=${VM_FLAVOURS:-cloud}
+# shellcheck disable=SC2086
+kernel_flavours_check $flavours || exit 2
 
-supported() {
-	case $1 in
-	6.1.*|6.12.*) return 0 ;;
-	*) return 1 ;;
-	esac
-}
-
-kernels() {
-	for img in /boot/vmlinuz-*; do
-		[ -e "$img" ] || continue
-		kver=${img#/boot/vmlinuz-}
-		[ -d "/lib/modules/$kver/build" ] || continue
-		supported "$kver" || continue
-		echo "$kver"
-	done | sort -V
-}
-
-found=$(kernels)
 if [ -n "$only" ]; then
-	echo "$found" | grep -qxF "$only" || {
+	if ! kernel_flavour "$only" >/dev/null || ! kernel_root "$only" >/dev/null; then
 		echo "build-kmod-all: kernel $only is not installed with headers or not supported" >&2
 		exit 1
-	}
+	fi
 	found=$only
+else
+	# shellcheck disable=SC2086
+	found=$(kernels_installed $flavours)
 fi
 if [ -z "$found" ]; then
-	echo "build-kmod-all: no supported kernel (6.1.x or 6.12.x) with headers installed" >&2
+	echo "build-kmod-all: no supported kernel (6.1.x or 6.12.x) of the flavours '$flavours' with headers installed" >&2
+	case " $flavours " in
+	*" cloud "*) echo "build-kmod-all: scripts/install-deps.sh installs the cloud ones" >&2 ;;
+	esac
+	echo "build-kmod-all: scripts/install-kernels.sh $flavours unpacks the others" >&2
 	exit 1
 fi
 if [ $list = 1 ]; then
@@ -71,7 +68,8 @@ build_one() {
 		-o -name 'Module.symvers' -o -name 'modules.order' \) -delete
 	rm -rf "$out/kmod/compat/generated"
 	log=$out/build.log
-	if ! make -C "/lib/modules/$kver/build" M="$out" modules >"$log" 2>&1; then
+	kdir=$(kernel_build_dir "$kver")
+	if ! make -C "$kdir" M="$out" modules >"$log" 2>&1; then
 		cat "$log" >&2
 		echo "build-kmod-all: FAILED for $kver (log: $log)" >&2
 		return 1
@@ -99,7 +97,7 @@ build_test_modules() {
 	mkdir -p "$tdir"
 	cp "$top"/tests/vm/kmod/Kbuild "$top"/tests/vm/kmod/*.c "$tdir/"
 	tlog=$tdir/build.log
-	if ! make -C "/lib/modules/$1/build" M="$tdir" modules >"$tlog" 2>&1; then
+	if ! make -C "$(kernel_build_dir "$1")" M="$tdir" modules >"$tlog" 2>&1; then
 		cat "$tlog" >&2
 		echo "build-kmod-all: test modules FAILED for $1 (log: $tlog)" >&2
 		return 1

@@ -1,9 +1,11 @@
 #!/bin/sh
-# Run the multi-boot tests (tests/vm/reboot/NNNN-*.sh) on every supported
+# Run the multi-boot tests (tests/vm/reboot/NNNN-*.sh) on every selected
 # kernel: power cuts and reboots on one disk image.
 #
 #   tests/vm/reboot.sh [--kernel KVER] [TEST-GLOB]
 #
+# The kernels, as for run.sh: --kernel KVER, or those of the flavours in
+# VM_FLAVOURS (default cloud), VM_JOBS at a time (default: the host's CPUs).
 # Each test runs in boot after boot of one VM on the same disk image; the
 # guest learns which boot it is from BT_BOOT (1, 2, ...). A boot ends with
 #	BLKTRACK-REBOOT		the test asks for another boot after a clean
@@ -32,7 +34,7 @@ glob='*'
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) only=$2; shift 2 ;;
-	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
 	-*) echo "usage: $0 [--kernel KVER] [TEST-GLOB]" >&2; exit 2 ;;
 	*) glob=$1; shift ;;
 	esac
@@ -129,19 +131,22 @@ run_test() {
 	rm -f "$disk" "$disk".x* "$base".boot*.log
 }
 
-for kver in $kernels; do
-	(
-		for name in $selected; do
-			run_test "$kver" "$name"
-		done >"$VM_DIR/reboot/$kver.results"
-	) &
-done
-wait
+# Every selected test on one kernel, one after the other.
+run_kernel() {
+	start=$(date +%s)
+	for name in $selected; do
+		run_test "$1" "$name"
+	done >"$VM_DIR/reboot/$1.results"
+	echo "$(($(date +%s) - start))" >"$VM_DIR/reboot/$1.secs"
+}
+# shellcheck disable=SC2086
+vm_each_kernel run_kernel $kernels
 
 passed=0
 failed=0
 for kver in $kernels; do
 	cat "$VM_DIR/reboot/$kver.results"
+	echo "vm: $kver: reboot tests done in $(cat "$VM_DIR/reboot/$kver.secs")s (logs: build/vm/reboot/$kver-*.log)"
 	passed=$((passed + $(grep -c '^PASS ' "$VM_DIR/reboot/$kver.results")))
 	failed=$((failed + $(grep -c '^FAIL ' "$VM_DIR/reboot/$kver.results")))
 done

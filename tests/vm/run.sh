@@ -1,15 +1,17 @@
 #!/bin/sh
-# Run the VM tests (tests/vm/NNNN-*.sh) on every supported kernel.
+# Run the VM tests (tests/vm/NNNN-*.sh) on every selected kernel.
 #
 #   tests/vm/run.sh [--kernel KVER] [--bench] [TEST-GLOB]  (a plain name is a prefix)
 #
 # --bench runs the benchmarks of tests/vm/bench/ instead (make bench) and
 # ends with their "BENCH key value" figures as a table.
 #
+# The kernels: --kernel KVER, or every installed kernel of the flavours in
+# VM_FLAVOURS (cloud, rt, generic or all; default cloud: scripts/kernels.sh).
 # One QEMU boot per kernel runs every selected test in order; the kernels
-# boot in parallel. Prints "PASS kernel test" or "FAIL kernel test" (with the
-# test's output) per test, then "N passed, N failed"; exits nonzero if any
-# failed. A crash (no end marker, or an oops/BUG/WARNING/lockup in the kernel
+# boot in parallel, VM_JOBS at a time (default: the host's CPUs). Prints
+# "PASS kernel test" or "FAIL kernel test" (with the test's output) per
+# test, then "N passed, N failed"; exits nonzero if any failed. A crash (no end marker, or an oops/BUG/WARNING/lockup in the kernel
 # log) fails the test that was running. Full serial logs: build/vm/KVER.log.
 # A failed bit-exact comparison keeps its evidence (testlib.sh:
 # keep_evidence), copied out to build/vm/evidence/KVER-DATE-TIME/TEST-N/.
@@ -43,7 +45,7 @@ while [ $# -gt 0 ]; do
 		# Scratch disk /dev/vdb for the backup benchmark (sparse).
 		VM_DISK2_MIB=${VM_DISK2_MIB-4096}; export VM_DISK2_MIB
 		shift ;;
-	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,25p' "$0"; exit 0 ;;
 	-*) echo "usage: $0 [--kernel KVER] [--bench] [TEST-GLOB]" >&2; exit 2 ;;
 	*) glob=$1; shift ;;
 	esac
@@ -130,6 +132,9 @@ done
 boot_one() {
 	kver=$1 all_qargs=${VM_QEMU_ARGS:-}
 	for smp in $smps; do
+		echo "vm: booting $kver, $smp vCPU(s) (log: $(group_base "$kver" "$smp" | sed "s|^$VM_TOP/||").log)"
+	done
+	for smp in $smps; do
 		qargs=$all_qargs icount=
 		case $qargs in *-icount*) icount=blktrack.icount=1 ;; esac
 		# icount runs the vCPUs in turn (their instructions add up), and
@@ -151,17 +156,8 @@ boot_one() {
 
 # Evidence directories newer than this mark are this run's (host.sh).
 : >"$VM_DIR/.run-start.$$"
-pids=
-for kver in $kernels; do
-	for smp in $smps; do
-		echo "vm: booting $kver, $smp vCPU(s) (log: $(group_base "$kver" "$smp" | sed "s|^$VM_TOP/||").log)"
-	done
-	boot_one "$kver" &
-	pids="$pids $!"
-done
-for p in $pids; do
-	wait "$p"
-done
+# shellcheck disable=SC2086
+vm_each_kernel boot_one $kernels
 
 # Parse one serial log. Output: "PASS name" / "FAIL name" records, the
 # output of each failing test indented under it.

@@ -13,8 +13,12 @@
 # the test-only modules as /blktrack/tests/vm/kmod/NAME.ko) and tests/vm
 # itself. It is cached under build/vm/ and rebuilt only when the
 # content of one of its inputs changes.
+#
+# The kernels: vm_kernels, those of the flavours in VM_FLAVOURS (cloud by
+# default; rt, generic, all), wherever they are installed (scripts/kernels.sh).
 
 VM_TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$VM_TOP/scripts/kernels.sh"
 VM_DIR=$VM_TOP/build/vm
 VM_MEM=${VM_MEM:-1024}
 VM_DISK_MIB=${VM_DISK_MIB:-256}
@@ -42,8 +46,17 @@ VM_CRASH_RE='Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for mor
 # the tests call these by absolute path (busybox's shell prefers its applets).
 VM_TOOLS="fio dmsetup losetup blkdiscard fallocate sfdisk blockdev dd sha256sum
 mkfs.ext4 mkfs.xfs fsfreeze setpriv filefrag blkzone"
-# Kernel modules the guest loads at boot, then modules the tests load on demand.
-VM_BOOT_MODULES="virtio_pci virtio_blk loop dm-mod"
+# Kernel modules the guest loads at boot, by name: the drivers of the disks
+# vm_boot attaches (virtio, NVMe), ext4 (the tests' filesystem and the
+# evidence disk's), loop and device-mapper. Each kernel's modules.dep and
+# modules.builtin decide what that takes: nothing for a built-in one (the
+# cloud kernels build in ext4 and NVMe, 6.12's virtio_pci), else the .ko
+# files with their dependencies (the generic and rt kernels). A kernel that
+# has one of them neither way gets no initramfs.
+VM_BOOT_MODULES="virtio_pci virtio_blk nvme ext4 loop dm-mod"
+# Modules the tests load on demand (load_kmod, testlib.sh), where the
+# kernel has them: a test looks for what it needs (0440: nvme-loop, which
+# 6.1's cloud kernel lacks).
 VM_EXTRA_MODULES="null_blk xfs brd dm-era dm-delay nvmet nvme-loop nvmet-tcp nvme-tcp overlay"
 
 # Take this tree's VM lock (one run.sh or demo.sh at a time: they share
@@ -72,13 +85,42 @@ vm_die() {
 	exit 1
 }
 
-# Supported kernels installed with headers, oldest first.
+# The selected kernels (VM_FLAVOURS) installed with headers, oldest first.
 vm_kernels() {
 	"$VM_TOP/scripts/build-kmod-all.sh" --list
 }
 
 vm_newest_kernel() {
 	vm_kernels | tail -n 1
+}
+
+# vm_each_kernel CMD KVER...: run CMD KVER for each kernel in the background,
+# at most VM_JOBS at a time (default: the host's CPUs: TCG runs a 1-vCPU
+# guest on one host CPU, and guests starved of CPU see RCU stalls and hung
+# tasks that are not theirs); return when all are done.
+vm_each_kernel() {
+	_ek_cmd=$1
+	shift
+	_ek_jobs=${VM_JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}
+	_ek_pids=
+	_ek_n=0
+	for _ek_k in "$@"; do
+		if [ "$_ek_n" -ge "$_ek_jobs" ]; then
+			# The oldest first: the kernels take about as long.
+			wait "${_ek_pids%% *}"
+			case $_ek_pids in
+			*" "*) _ek_pids=${_ek_pids#* } ;;
+			*) _ek_pids= ;;
+			esac
+			_ek_n=$((_ek_n - 1))
+		fi
+		"$_ek_cmd" "$_ek_k" &
+		_ek_pids="${_ek_pids:+$_ek_pids }$!"
+		_ek_n=$((_ek_n + 1))
+	done
+	for _ek_p in $_ek_pids; do
+		wait "$_ek_p"
+	done
 }
 
 # Print "DST SRC" lines: what goes into the initramfs of kernel $1.
@@ -108,13 +150,33 @@ _vm_manifest() {
 		echo "blktrack/${f#$VM_TOP/} $f"
 	done
 	echo "init $VM_TOP/tests/vm/lib/init.sh"
-	# Kernel modules, deduplicated, in load order.
+	# Kernel modules, deduplicated.
 	for m in $VM_BOOT_MODULES $VM_EXTRA_MODULES; do
-		modprobe -S "$kver" --show-depends "$m" 2>/dev/null |
-			awk '$1 == "insmod" { print $2 }'
-	done | awk '!seen[$0]++' | while read -r p; do
-		echo "${p#/} $p"
-	done
+		_vm_kmod_chain "$kver" "$m"
+	done | awk '!seen[$0]++'
+}
+
+# _vm_kmod_chain KVER MODULE: the .ko files MODULE takes on kernel KVER,
+# dependencies first, as "GUEST-PATH HOST-PATH" lines (the guest path
+# relative to /, still .ko.xz where the kernel compresses them); nothing
+# for a built-in module. Status 1 when the kernel has no such module.
+_vm_kmod_chain() {
+	_kc_root=$(kernel_root "$1") || return 1
+	_kc_deps=$(kernel_modprobe "$1" --show-depends "$2" 2>/dev/null) || return 1
+	# (modprobe -d / prints //lib/modules/...)
+	echo "$_kc_deps" | awk -v root="$_kc_root" '$1 == "insmod" {
+		p = $2
+		sub(/^\/+/, "/", p)
+		g = substr(p, length(root) + 1)
+		sub(/^\/+/, "", g)
+		print g, p
+	}'
+}
+
+# _vm_kmod_load_list KVER MODULE: the chain as the guest loads it: absolute
+# guest paths of the decompressed files, on one line.
+_vm_kmod_load_list() {
+	_vm_kmod_chain "$1" "$2" | awk '{ sub(/\.xz$/, "", $1); printf "/%s ", $1 }'
 }
 
 # The libraries $1 needs, and the dynamic loader.
@@ -137,6 +199,11 @@ vm_initramfs() {
 	mkdir -p "$VM_DIR"
 	out=$VM_DIR/initramfs-$kver.cpio
 	man=$VM_DIR/initramfs-$kver.manifest
+	kernel_root "$kver" >/dev/null || vm_die "kernel $kver is not installed with its headers"
+	for m in $VM_BOOT_MODULES; do
+		_vm_kmod_chain "$kver" "$m" >/dev/null ||
+			vm_die "kernel $kver has no module $m, neither built in nor in its modules.dep"
+	done
 	_vm_manifest "$kver" | sort -u -k1,1 >"$man.new" || return 1
 	key=$( { cat "$man.new"; awk '{ print $2 }' "$man.new" | xargs sha256sum; } |
 		sha256sum | cut -d' ' -f1)
@@ -168,17 +235,28 @@ vm_initramfs() {
 		done <"$man"
 		ln -sf busybox bin/sh
 		chmod 0755 init
-		# Module load order, paths as in the guest.
+		# Module load order, paths as in the guest; "dep" marks one loaded
+		# only as another's dependency (init.sh).
 		for m in $VM_BOOT_MODULES; do
-			modprobe -S "$kver" --show-depends "$m" 2>/dev/null |
-				awk '$1 == "insmod" { sub(/\.xz$/, "", $2); print $2 }'
-		done | awk '!seen[$0]++' >etc/blktrack-boot-modules
+			_vm_kmod_load_list "$kver" "$m"
+			echo
+		done | awk '{
+			for (i = 1; i <= NF; i++) {
+				if (!($i in seen))
+					order[n++] = $i
+				seen[$i] = 1
+			}
+			if (NF)
+				named[$NF] = 1
+		}
+		END {
+			for (i = 0; i < n; i++)
+				print order[i] ((order[i] in named) ? "" : " dep")
+		}' >etc/blktrack-boot-modules
 		echo "$kver" >etc/blktrack-kver
-		# Depmod data for busybox modprobe of the on-demand modules.
+		# Each on-demand module's chain, one line each (load_kmod).
 		for m in $VM_EXTRA_MODULES; do
-			modprobe -S "$kver" --show-depends "$m" 2>/dev/null |
-				awk '$1 == "insmod" { sub(/\.xz$/, "", $2); print $2 }' |
-				tr '\n' ' '
+			_vm_kmod_load_list "$kver" "$m"
 			echo
 		done >etc/blktrack-extra-modules
 		find . | LC_ALL=C sort | cpio -o -H newc --quiet >"$out.tmp"
@@ -258,7 +336,7 @@ vm_boot() {
 	# no_timer_check: on a loaded host, TCG's timer can look dead at boot
 	# ("IO-APIC + timer doesn't work" panics): skip that probe.
 	timeout -k 10 "${VM_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg -smp "$smp" -m "$VM_MEM" \
-		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
+		-kernel "$(kernel_image "$kver")" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 no_timer_check $extra ${VM_APPEND:-}" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" $drive2 $xdisks \
 		-drive "file=$nvme,format=raw,if=none,id=btnvme,cache=unsafe,discard=unmap" \
