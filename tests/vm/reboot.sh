@@ -2,7 +2,7 @@
 # Run the multi-boot tests (tests/vm/reboot/NNNN-*.sh) on every selected
 # kernel: power cuts and reboots on one disk image.
 #
-#   tests/vm/reboot.sh [--kernel KVER] [TEST-GLOB]
+#   tests/vm/reboot.sh [--kernel KVER] [TEST-GLOB[,TEST-GLOB...]]  (as for run.sh)
 #
 # The kernels, as for run.sh: --kernel KVER, or those of the flavours in
 # VM_FLAVOURS (default cloud), VM_JOBS at a time (default: the host's CPUs).
@@ -35,14 +35,10 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) only=$2; shift 2 ;;
 	-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
-	-*) echo "usage: $0 [--kernel KVER] [TEST-GLOB]" >&2; exit 2 ;;
+	-*) echo "usage: $0 [--kernel KVER] [TEST-GLOB[,TEST-GLOB...]]" >&2; exit 2 ;;
 	*) glob=$1; shift ;;
 	esac
 done
-case $glob in
-*[*?[]*) ;;
-*) glob="$glob*" ;;
-esac
 
 cd "$VM_TOP" || exit 1
 vm_lock
@@ -50,10 +46,7 @@ trap 'vm_kill_boots; exit 130' INT TERM
 trap 'rm -f "$VM_PIDFILE"' EXIT
 kernels=${only:-$(vm_kernels)} || exit 1
 [ -n "$kernels" ] || vm_die "no supported kernel installed"
-selected=$(ls tests/vm/reboot/[0-9][0-9][0-9][0-9]-*.sh 2>/dev/null | while read -r t; do
-	n=${t##*/}; n=${n%.sh}
-	case $n in $glob) echo "$n" ;; esac
-done)
+selected=$(vm_select tests/vm/reboot "$glob")
 [ -n "$selected" ] || vm_die "no reboot test matches '$glob'"
 
 make -s all vmprogs >/dev/null || echo "vm: warning: make all vmprogs failed" >&2

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Run the VM tests (tests/vm/NNNN-*.sh) on every selected kernel.
 #
-#   tests/vm/run.sh [--kernel KVER] [--bench] [TEST-GLOB]  (a plain name is a prefix)
+#   tests/vm/run.sh [--kernel KVER] [--bench] [TEST-GLOB[,TEST-GLOB...]]
+#
+# A plain name is a prefix: "0400" runs 0400-discard; "0050,0420,0440" three.
 #
 # --bench runs the benchmarks of tests/vm/bench/ instead (make bench) and
 # ends with their "BENCH key value" figures as a table.
@@ -45,21 +47,11 @@ while [ $# -gt 0 ]; do
 		# Scratch disk /dev/vdb for the backup benchmark (sparse).
 		VM_DISK2_MIB=${VM_DISK2_MIB-4096}; export VM_DISK2_MIB
 		shift ;;
-	-h|--help) sed -n '2,25p' "$0"; exit 0 ;;
-	-*) echo "usage: $0 [--kernel KVER] [--bench] [TEST-GLOB]" >&2; exit 2 ;;
+	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+	-*) echo "usage: $0 [--kernel KVER] [--bench] [TEST-GLOB[,TEST-GLOB...]]" >&2; exit 2 ;;
 	*) glob=$1; shift ;;
 	esac
 done
-case $glob in
-*.sh) glob=${glob%.sh} ;;
-esac
-case $glob in
-*/*) glob=${glob##*/} ;;
-esac
-case $glob in
-*[*?[]*) ;;
-*) glob="$glob*" ;;	# a plain name is a prefix: "0400" runs 0400-discard
-esac
 
 cd "$VM_TOP" || exit 1
 vm_lock
@@ -73,10 +65,7 @@ fi
 [ -n "$kernels" ] || vm_die "no supported kernel installed"
 
 # The selected tests, fixed now: the initramfs is built from the same list.
-selected=$(ls $suite/[0-9][0-9][0-9][0-9]-*.sh 2>/dev/null | while read -r t; do
-	n=${t##*/}; n=${n%.sh}
-	case $n in $glob) echo "$n" ;; esac
-done)
+selected=$(vm_select $suite "$glob")
 [ -n "$selected" ] || vm_die "no test matches '$glob'"
 
 make -s all vmprogs >/dev/null || echo "vm: warning: make all vmprogs failed; testing what is built" >&2

@@ -94,6 +94,25 @@ vm_newest_kernel() {
 	vm_kernels | tail -n 1
 }
 
+# vm_select DIR PATTERN[,PATTERN...]: the names of the tests DIR/NNNN-*.sh,
+# in order, that one of the patterns matches: a glob, or a plain name as a
+# prefix ("0400" is 0400-discard); a directory and a .sh are ignored.
+vm_select() {
+	_vs_pats=$(echo "$2" | tr ',' '\n' | sed 's|.*/||; s|\.sh$||; /[][*?]/!s|$|*|')
+	for _vs_t in "$1"/[0-9][0-9][0-9][0-9]-*.sh; do
+		[ -e "$_vs_t" ] || continue
+		_vs_n=${_vs_t##*/}
+		_vs_n=${_vs_n%.sh}
+		set -f
+		for _vs_p in $_vs_pats; do
+			case $_vs_n in
+			$_vs_p) echo "$_vs_n"; break ;;
+			esac
+		done
+		set +f
+	done
+}
+
 # vm_each_kernel CMD KVER...: run CMD KVER for each kernel in the background,
 # at most VM_JOBS at a time (default: the host's CPUs: TCG runs a 1-vCPU
 # guest on one host CPU, and guests starved of CPU see RCU stalls and hung
