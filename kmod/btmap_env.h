@@ -33,8 +33,17 @@
 #include <linux/string.h>
 #include <linux/types.h>
 
-/* Called from the bio probe with preemption off: never sleep, never warn. */
-#define btmap_leaf_alloc(size)	kzalloc(size, GFP_NOWAIT | __GFP_NOWARN)
+/*
+ * Called from the bio probes with preemption off: never sleeps, never warns;
+ * from the leaf reserve on PREEMPT_RT, where even GFP_NOWAIT may sleep
+ * (leaf_reserve.c).
+ */
+void *bt_leaf_alloc(size_t size);
+#define btmap_leaf_alloc(size)	bt_leaf_alloc(size)
+
+int bt_leaf_reserve_init(void);		/* module load */
+void bt_leaf_reserve_exit(void);	/* module unload, no probe left */
+void bt_leaf_reserve_stats(u64 *taken, u64 *missed, unsigned int *ready);
 
 /* Tests widen the race windows here; nothing in the kernel. */
 #define btmap_mark_window()	do { } while (0)

@@ -392,6 +392,17 @@ static int bt_allocations_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(bt_allocations);
 
+static int bt_leaf_reserve_show(struct seq_file *m, void *v)
+{
+	unsigned int ready;
+	u64 taken, missed;
+
+	bt_leaf_reserve_stats(&taken, &missed, &ready);
+	seq_printf(m, "taken %llu\nmissed %llu\nready %u\n", taken, missed, ready);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(bt_leaf_reserve);
+
 /* ==== Module ============================================================= */
 
 static bool bt_untested_kernel;
@@ -416,13 +427,18 @@ static int __init bt_init(void)
 	ret = bt_tracker_init();
 	if (ret)
 		return ret;
-	ret = bt_snap_init();
+	ret = bt_leaf_reserve_init();
 	if (ret)
 		return ret;
+	ret = bt_snap_init();
+	if (ret)
+		goto out_reserve;
 	/* debugfs is a debugging aid: its failures are not ours to report. */
 	bt_debugfs = debugfs_create_dir("blktrack", NULL);
 	debugfs_create_file("allocations", 0400, bt_debugfs, NULL,
 			    &bt_allocations_fops);
+	debugfs_create_file("leaf_reserve", 0400, bt_debugfs, NULL,
+			    &bt_leaf_reserve_fops);
 
 	ret = misc_register(&bt_misc);
 	if (ret) {
@@ -435,6 +451,8 @@ static int __init bt_init(void)
 out_debugfs:
 	debugfs_remove_recursive(bt_debugfs);
 	bt_snap_exit();
+out_reserve:
+	bt_leaf_reserve_exit();
 	return ret;
 }
 
@@ -445,6 +463,7 @@ static void __exit bt_exit(void)
 	misc_deregister(&bt_misc);
 	bt_detach_all();	/* unregisters the probes with the last volume */
 	bt_snap_exit();		/* the last snapshot went with its volume */
+	bt_leaf_reserve_exit();
 	debugfs_remove_recursive(bt_debugfs);
 	/* Let RCU callbacks of the map (if it uses any) run before counting. */
 	rcu_barrier();
