@@ -111,6 +111,9 @@ struct bt_snap {
 	raw_spinlock_t held_lock;
 	struct bio_list held;		/* writes waiting for a copy */
 	struct work_struct work;
+	/* Writes on @held; past BT_SNAP_BACKLOG_MAX the worker loses the snapshot. */
+	atomic_t backlog;
+	bool overrun;
 
 	struct mutex store_mutex;
 	/*
@@ -141,6 +144,19 @@ static struct bt_snap_table __rcu *bt_snap_table;
 static LIST_HEAD(bt_snaps);		/* under bt_ctl_mutex */
 static unsigned int bt_nr_snaps;
 static struct workqueue_struct *bt_snap_wq;
+static struct bio_set bt_snap_bioset;
+/*
+ * The worker's allocations: writes wait for it, so it fails fast (the
+ * snapshot is lost, the writes go) rather than loop in reclaim, which may
+ * itself wait for those writes.
+ */
+#define BT_SNAP_GFP		(GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN)
+/*
+ * Most writes held and not yet taken by the worker: a worker this far
+ * behind (a slow store, memory pressure) loses the snapshot and lets them
+ * go, rather than hold ever more of the machine's writes.
+ */
+#define BT_SNAP_BACKLOG_MAX	4096
 static bool bt_snap_hooked;		/* under bt_ctl_mutex */
 static bool bt_snap_filtered;		/* bt_snap_ops has a filter to free */
 
@@ -231,7 +247,8 @@ static void bt_set_free(unsigned long **set, unsigned long nr)
 
 static unsigned long **bt_set_alloc(unsigned long nr)
 {
-	unsigned long **set = kvcalloc(nr, sizeof(*set), GFP_KERNEL);
+	/* Writes are held (bt_snap_fill()): fail fast rather than reclaim hard. */
+	unsigned long **set = kvcalloc(nr, sizeof(*set), GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN);
 
 	if (set)
 		atomic_long_inc(&blktrack_allocations);
@@ -246,7 +263,8 @@ static int bt_set_add(unsigned long **set, u64 first, u64 n)
 		unsigned long len = min_t(u64, n, BT_SET_REGION_BLOCKS - off);
 
 		if (!set[r]) {
-			set[r] = (unsigned long *)get_zeroed_page(GFP_KERNEL);
+			set[r] = (unsigned long *)get_zeroed_page(GFP_NOIO | __GFP_NORETRY |
+								  __GFP_NOWARN);
 			if (!set[r])
 				return -ENOMEM;
 			atomic_long_inc(&blktrack_allocations);
@@ -431,7 +449,7 @@ static int bt_store_put(struct bt_snap *s, u64 block, struct bt_snap_copy *c, u6
 		if (!s->file->max_slot)
 			return -EOVERFLOW;	/* smaller than a block */
 		slot = ida_alloc_max(&s->file->slots, s->file->max_slot - 1,
-				     GFP_NOIO | __GFP_NOWARN);
+				     BT_SNAP_GFP);
 		if (slot < 0)
 			return slot == -ENOSPC ? -EOVERFLOW : slot;
 		ret = bt_store_file_write(s->file, c->pages, bytes,
@@ -440,7 +458,7 @@ static int bt_store_put(struct bt_snap *s, u64 block, struct bt_snap_copy *c, u6
 			goto out_free_slot;
 		entry = xa_mk_value(slot);
 	}
-	ret = xa_err(xa_store(&s->store, block, entry, GFP_NOIO | __GFP_NOWARN));
+	ret = xa_err(xa_store(&s->store, block, entry, BT_SNAP_GFP));
 	if (ret)
 		goto out_free_slot;
 	s->store_bytes += bt_store_cost(bytes);
@@ -563,7 +581,8 @@ static void bt_reads_add(struct bt_reads *r, struct block_device *bdev, sector_t
 {
 	while (bytes) {
 		unsigned int nr = min_t(u64, DIV_ROUND_UP_ULL(bytes, PAGE_SIZE), BIO_MAX_VECS);
-		struct bio *bio = bio_alloc(bdev, nr, REQ_OP_READ | REQ_SYNC, GFP_NOIO);
+		struct bio *bio = bio_alloc_bioset(bdev, nr, REQ_OP_READ | REQ_SYNC, GFP_NOIO,
+						   &bt_snap_bioset);
 		unsigned int i;
 
 		bio->bi_iter.bi_sector = sector;
@@ -663,8 +682,7 @@ static void bt_snap_copy_batch(struct bt_snap *s, struct bt_snap_batch *b)
 	else if (!disk_live(s->disk))
 		ret = -ENODEV;
 	for (i = 0; i < b->nr && !ret; i++)
-		ret = bt_need_own(s, b->blocks[i] / BT_SET_REGION_BLOCKS,
-				  GFP_NOIO | __GFP_NOWARN);
+		ret = bt_need_own(s, b->blocks[i] / BT_SET_REGION_BLOCKS, BT_SNAP_GFP);
 	if (ret)
 		goto out_unlock;
 	mutex_unlock(&s->store_mutex);
@@ -673,8 +691,7 @@ static void bt_snap_copy_batch(struct bt_snap *s, struct bt_snap_batch *b)
 	for (i = 0; i < b->nr; i++) {
 		u64 bytes = bt_block_bytes(s, b->blocks[i]);
 
-		b->copies[i] = bt_copy_alloc(DIV_ROUND_UP_ULL(bytes, PAGE_SIZE),
-					     GFP_NOIO | __GFP_NOWARN);
+		b->copies[i] = bt_copy_alloc(DIV_ROUND_UP_ULL(bytes, PAGE_SIZE), BT_SNAP_GFP);
 		if (!b->copies[i]) {
 			ret = -ENOMEM;
 			break;
@@ -798,6 +815,12 @@ static void bt_snap_work(struct work_struct *work)
 		raw_spin_unlock_irq(&s->held_lock);
 		if (bio_list_empty(&list))
 			break;
+		atomic_sub(bio_list_size(&list), &s->backlog);
+		if (READ_ONCE(s->overrun)) {
+			mutex_lock(&s->store_mutex);
+			bt_snap_lose(s, -ENOBUFS);	/* its bios now pass uncopied */
+			mutex_unlock(&s->store_mutex);
+		}
 		while ((bio = bio_list_pop(&list))) {
 			bt_snap_cow(s, s->batch, bio, &done);
 			bio_list_add(&done, bio);
@@ -841,6 +864,8 @@ static notrace bool bt_snap_hold(struct bt_snap *s, struct bio *bio, sector_t st
 	bio_list_add(&s->held, bio);
 	raw_spin_unlock_irqrestore(&s->held_lock, flags);
 	atomic64_inc(&s->held_writes);
+	if (atomic_inc_return(&s->backlog) > BT_SNAP_BACKLOG_MAX)
+		WRITE_ONCE(s->overrun, true);
 	/*
 	 * Also when the submitter is a stacked driver (current->bio_list
 	 * set): it never waits here, the worker submits the bio later.
@@ -1214,6 +1239,13 @@ int bt_snap_read(struct bt_snap *s, const struct blktrack_snap_read *rd)
 	if (rd->flags & BLKTRACK_SNAP_READ_RELEASE)
 		return bt_snap_release(s, rd->offset >> s->block_shift,
 				       (rd->offset + rd->length - 1) >> s->block_shift);
+	/*
+	 * A block outside the set is not protected: what the device holds
+	 * now is not the checkpoint's. Refuse rather than return it.
+	 */
+	for (b = rd->offset >> s->block_shift; b << s->block_shift < rd->offset + rd->length; b++)
+		if (!bt_snap_member(s, b))
+			return -ENXIO;
 
 	pages = kcalloc(nr_pages, sizeof(*pages), GFP_KERNEL);
 	if (!pages)
@@ -1251,7 +1283,7 @@ int bt_snap_read(struct bt_snap *s, const struct blktrack_snap_read *rd)
 			u64 bend = min((b + 1) << s->block_shift, pos + n);
 			u64 at;
 
-			if (!bt_snap_member(s, b) || bt_set_test(s->need, b))
+			if (bt_set_test(s->need, b))
 				continue;	/* the device's data is right */
 			for (at = bstart; at < bend && !ret; ) {
 				u64 boff = at - (b << s->block_shift);
@@ -1321,10 +1353,23 @@ void bt_snap_status(struct bt_snap *s, struct blktrack_snap_status *st)
 
 int bt_snap_init(void)
 {
+	int ret;
+
 	bitmap_fill(bt_set_full, BT_SET_REGION_BLOCKS);
+	/*
+	 * The copies' reads come from a pool of their own: the shared one
+	 * may be drained by the very writes the snapshot holds.
+	 */
+	ret = bioset_init(&bt_snap_bioset, BIO_POOL_SIZE, 0, BIOSET_NEED_BVECS);
+	if (ret)
+		return ret;
 	/* In the write-out path: it must make progress under memory pressure. */
 	bt_snap_wq = alloc_workqueue("blktrack_snap", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
-	return bt_snap_wq ? 0 : -ENOMEM;
+	if (!bt_snap_wq) {
+		bioset_exit(&bt_snap_bioset);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void bt_snap_exit(void)
@@ -1339,4 +1384,5 @@ void bt_snap_exit(void)
 	if (bt_snap_filtered)
 		ftrace_free_filter(&bt_snap_ops);
 	destroy_workqueue(bt_snap_wq);
+	bioset_exit(&bt_snap_bioset);
 }

@@ -16,6 +16,7 @@
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/overflow.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -183,10 +184,16 @@ static void bt_table_publish(struct bt_table *tbl)
 static void bt_coarsen_work(struct work_struct *work)
 {
 	struct bt_volume *vol = container_of(work, struct bt_volume, coarsen_work);
+	/*
+	 * A checkpoint takes map_lock while a snapshot holds writes: what we
+	 * allocate under it must not wait for writeback (memalloc_noio).
+	 */
+	unsigned int noio = memalloc_noio_save();
 
 	mutex_lock(&vol->map_lock);
 	btmap_coarsen(vol->active, vol->mem_limit / 4 * 3);
 	mutex_unlock(&vol->map_lock);
+	memalloc_noio_restore(noio);
 }
 
 /* Free a volume no probe table names any more (after a grace period). */
@@ -484,6 +491,7 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 	size_t bytes = n * sizeof(*cv);
 	struct bt_volume **vols;
 	struct bt_table *tbl;
+	unsigned int noio;
 	u32 i;
 	int ret = 0;
 
@@ -576,8 +584,11 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 
 	/*
 	 * Snapshots: from here every write to the volumes' disks is held, so
-	 * none reaches a block after the instant without its copy.
+	 * none reaches a block after the instant without its copy. Until they
+	 * are activated, an allocation must not start writeback that would
+	 * wait for those writes (memalloc_noio: GFP_NOIO throughout).
 	 */
+	noio = memalloc_noio_save();
 	if (snap)
 		bt_snap_arm();
 	/*
@@ -604,11 +615,13 @@ int bt_checkpoint(struct blktrack_checkpoint_vol *cv, const dev_t *devs, u32 n,
 			ret = bt_snap_fill(vols[i]->snap, vols[i]);
 		if (ret) {
 			bt_unpend(vols, n);	/* ends the snapshots too */
+			memalloc_noio_restore(noio);
 			goto out_unlock;
 		}
 		for (i = 0; i < n; i++)
 			bt_snap_activate(vols[i]->snap);
 	}
+	memalloc_noio_restore(noio);
 
 	/*
 	 * Writes marked in the pending maps may still be in flight: no wait

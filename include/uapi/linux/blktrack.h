@@ -469,8 +469,8 @@ struct blktrack_checkpoint_snap {
  * @length: IN bytes, 1..BLKTRACK_SNAP_READ_MAX, a multiple of the block
  *	size unless the range ends at the volume's end
  * @buf_ptr: IN user pointer to @length bytes, filled with the volume's
- *	contents at the checkpoint for the blocks of the pending map (and the
- *	current contents of the others, which the backup does not need)
+ *	contents at the checkpoint; every block of the range must be in the
+ *	snapshot's set (the pending map, or every block with BLKTRACK_SNAP_ALL)
  * @reserved: must be zero
  *
  * Without BLKTRACK_SNAP_READ_KEEP the blocks read are released: they are
@@ -479,7 +479,8 @@ struct blktrack_checkpoint_snap {
  * Errors: ENOENT (not attached), ENODATA (no snapshot), ESTALE (stamp),
  * EINVAL (flags, KEEP with RELEASE, a buf_ptr with RELEASE, reserved,
  * alignment, length 0), E2BIG (length, not with RELEASE), ERANGE (past the
- * end), EOVERFLOW (the snapshot is lost: store full, a copy failed, the
+ * end), ENXIO (a block outside the snapshot's set: it is not protected, the
+ * device's contents are not the checkpoint's; not with RELEASE), EOVERFLOW (the snapshot is lost: store full, a copy failed, the
  * disk removed), EIDRM (a block was released; not with RELEASE), ENOMEM,
  * EIO, EFAULT.
  * Nothing is released on error.
@@ -502,7 +503,8 @@ struct blktrack_snap_read {
  * @dev: IN an attached volume with a snapshot
  * @flags: OUT BLKTRACK_STATUS_SNAP_OVERFLOW or 0; IN must be zero
  * @error: OUT why the snapshot was lost (a positive errno: EOVERFLOW for a
- *	full store, ENOMEM, EIO, ENODEV), 0 while it holds
+ *	full store, ENOMEM, EIO, ENODEV, ENOBUFS for too many writes waiting
+ *	for their copies), 0 while it holds
  * @protected_blocks: OUT blocks protected at the checkpoint (the pending map,
  *	or the whole volume with BLKTRACK_SNAP_ALL)
  * @uncopied_blocks: OUT protected blocks neither copied nor released yet

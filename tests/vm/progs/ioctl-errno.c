@@ -313,8 +313,9 @@ static void fill(unsigned long cmd, struct arg *a, int mode)
 		a->u.srd.dev = dev;
 		a->u.srd.flags = BLKTRACK_SNAP_READ_KEEP;
 		a->u.srd.stamp = st.stamp;
-		a->u.srd.offset = 0;
-		a->u.srd.length = sizeof(snap_buf);
+		/* Blocks 5-7: in the pending map (write_blocks()). */
+		a->u.srd.offset = 5 * 4096;
+		a->u.srd.length = 3 * 4096;
 		a->u.srd.buf_ptr = (uintptr_t)snap_buf;
 		break;
 	case BLKTRACK_IOC_SNAP_STATUS:
@@ -1096,7 +1097,19 @@ static void checks_snapshot(const char *path)
 	fill_release(&a, 0, 4096);
 	a.u.srd.dev = nodev;
 	expect(ENOENT, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ RELEASE of another device -> ENOENT");
-	/* The failed read released nothing: a releasing read succeeds, then EIDRM. */
+	/* Block 4 is outside the pending map (blocks 5-7, 256): not protected. */
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.offset = 4 * 4096;
+	a.u.srd.length = 4096;
+	expect(ENXIO, BLKTRACK_IOC_SNAP_READ, &a,
+	       "SNAP_READ of a block outside the snapshot's set -> ENXIO");
+	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
+	a.u.srd.flags = 0;
+	a.u.srd.offset = 4 * 4096;
+	a.u.srd.length = 4 * 4096;
+	expect(ENXIO, BLKTRACK_IOC_SNAP_READ, &a,
+	       "SNAP_READ (releasing) of blocks 4-7, block 4 outside the set -> ENXIO");
+	/* The failed reads released nothing: a releasing read succeeds, then EIDRM. */
 	fill(BLKTRACK_IOC_SNAP_READ, &a, 0);
 	a.u.srd.flags = 0;
 	expect(0, BLKTRACK_IOC_SNAP_READ, &a, "SNAP_READ (releasing) -> ok");
