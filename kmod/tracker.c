@@ -155,6 +155,97 @@ out_unlock:
 	raw_spin_unlock_irqrestore(&vol->alias_lock, flags);
 }
 
+/* ==== Split discards ===================================================== */
+
+/*
+ * A discard, write-zeroes or secure erase carries no data vector, so when
+ * dm splits one (a target boundary, a target's discard limit) and ends it
+ * with only its last part left in bi_iter, bt_bio_advanced() cannot count
+ * back to its start. On a bio-based disk the range it was queued with is
+ * kept here, per volume and by bio, from its queue to its end, where the
+ * whole of it is marked. A bio queued again (the rest of a split) keeps its
+ * first range. A volume whose slots are all taken reports its completions
+ * partial (STATUS UNCOVERED), as for aliases.
+ */
+static bool bt_is_zap(enum req_op op)
+{
+	return op == REQ_OP_DISCARD || op == REQ_OP_WRITE_ZEROES || op == REQ_OP_SECURE_ERASE;
+}
+
+static void bt_zap_add(struct bt_volume *vol, struct bio *bio, sector_t start, sector_t nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < BT_MAX_ZAPS; i++) {
+		struct bt_zap *z = &vol->zaps[i];
+
+		if (READ_ONCE(z->bio) != bio)
+			continue;
+		/* Ours, queued again: keep the whole. A stale entry: replace it. */
+		if (start < z->start || start + nr > z->start + z->nr) {
+			z->start = start;
+			z->nr = nr;
+		}
+		return;
+	}
+	for (i = 0; i < BT_MAX_ZAPS; i++) {
+		struct bt_zap *z = &vol->zaps[i];
+
+		if (!READ_ONCE(z->bio) && !cmpxchg(&z->bio, NULL, bio)) {
+			/* Read at the bio's end only, which comes after this. */
+			z->start = start;
+			z->nr = nr;
+			return;
+		}
+	}
+	WRITE_ONCE(vol->zaps_full, true);
+}
+
+/* @bio, queued on bio-based @disk at disk sectors [@start, +@nr). */
+static noinline void bt_zap_queued(struct gendisk *disk, struct bio *bio, sector_t start,
+				   sector_t nr)
+{
+	const struct bt_table *tbl = rcu_dereference_sched(bt_table);
+	unsigned int i;
+
+	for (i = 0; tbl && i < tbl->nr; i++)
+		if (tbl->t[i].disk == disk)
+			bt_zap_add(tbl->t[i].vol, bio, start, nr);
+}
+
+/* @bio moved in place to a disk below: it ends there, an alias marks it. */
+static void bt_zap_forget(struct bt_volume *vol, struct bio *bio)
+{
+	unsigned int j;
+
+	for (j = 0; j < BT_MAX_ZAPS; j++)
+		if (READ_ONCE(vol->zaps[j].bio) == bio)
+			smp_store_release(&vol->zaps[j].bio, NULL);
+}
+
+/* @bio ends on @disk: mark the whole range it was queued with, per volume. */
+static noinline void bt_zap_done(struct gendisk *disk, struct bio *bio)
+{
+	const struct bt_table *tbl = rcu_dereference_sched(bt_table);
+	unsigned int i, j;
+
+	for (i = 0; tbl && i < tbl->nr; i++) {
+		const struct bt_track *t = &tbl->t[i];
+
+		if (t->disk != disk)
+			continue;
+		for (j = 0; j < BT_MAX_ZAPS; j++) {
+			struct bt_zap *z = &t->vol->zaps[j];
+
+			if (READ_ONCE(z->bio) != bio)
+				continue;
+			bt_mark(t, z->start, z->start + z->nr, true);
+			smp_store_release(&z->bio, NULL);
+			break;
+		}
+	}
+}
+
 /* ==== Marking ============================================================ */
 
 /*
@@ -306,6 +397,8 @@ static void bt_probe_bio_queue(void *data, struct bio *bio)
 
 	if (!bt_op_sectors(bio_op(bio), bio->bi_bdev, true, &start, &nr))
 		return;		/* reads; an empty flush carries no data */
+	if (unlikely(bt_is_zap(bio_op(bio))) && !queue_is_mq(bdev_get_queue(bio->bi_bdev)))
+		bt_zap_queued(bio->bi_bdev->bd_disk, bio, start, nr);
 	bt_mark_queued(bio->bi_bdev->bd_disk, start, nr);
 }
 
@@ -389,6 +482,8 @@ static void bt_probe_bio_complete(void *data, struct request_queue *q, struct bi
 	}
 	if (!bt_op_sectors(bio_op(bio), bio->bi_bdev, false, &start, &nr))
 		return;
+	if (bt_is_zap(bio_op(bio)))
+		bt_zap_done(disk, bio);
 	bt_mark_done(disk, start, nr);
 }
 
@@ -415,9 +510,13 @@ static void bt_probe_bio_remap(void *data, struct bio *bio, dev_t dev, sector_t 
 	tbl = rcu_dereference_sched(bt_table);
 	if (!tbl)
 		return;
-	for (i = 0; i < tbl->nr; i++)
-		if (tbl->t[i].devt == dev)
-			bt_alias_add(tbl->t[i].vol, lower, (s64)start - (s64)from);
+	for (i = 0; i < tbl->nr; i++) {
+		if (tbl->t[i].devt != dev)
+			continue;
+		bt_alias_add(tbl->t[i].vol, lower, (s64)start - (s64)from);
+		if (bt_is_zap(bio_op(bio)))
+			bt_zap_forget(tbl->t[i].vol, bio);
+	}
 	/* A tracked disk below sees no block_bio_queue for this bio. */
 	bt_mark_disk(lower, start, nr, false);
 }

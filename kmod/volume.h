@@ -53,6 +53,18 @@ struct bt_alias {
 	s64 delta;			/* its sector - the tracked disk's sector */
 };
 
+/*
+ * A discard, write-zeroes or secure erase in flight on a bio-based disk,
+ * with its range as queued (tracker.c, "Split discards").
+ */
+#define BT_MAX_ZAPS	32
+
+struct bt_zap {
+	struct bio *bio;		/* compared, never dereferenced; NULL: free */
+	sector_t start;
+	sector_t nr;
+};
+
 struct bt_volume {
 	struct list_head node;		/* bt_volumes, under bt_ctl_mutex */
 	dev_t dev;
@@ -93,6 +105,10 @@ struct bt_volume {
 	unsigned int nr_aliases;
 	bool aliases_full;		/* a remap found no free slot */
 	struct bt_alias aliases[BT_MAX_ALIASES];
+
+	/* Claimed by cmpxchg of ->bio at queue, freed at the bio's end. */
+	bool zaps_full;			/* a queue found no free slot */
+	struct bt_zap zaps[BT_MAX_ZAPS];
 };
 
 /*
