@@ -5,7 +5,9 @@
 # snapshot. To know that instant, the test freezes the filesystem itself,
 # takes the volume's sha256, and runs the backup (an "external" freeze that
 # blktrack leaves alone); a post-snapshot writer thaws it and starts fio, so
-# every rewrite happens during the read. Each backup, restored, equals the
+# every rewrite happens during the read (or, for one full backup, deletes a
+# file and runs fstrim: every block trimmed is copied aside first, or the
+# snapshot is lost and the backup fails cleanly). Each backup, restored, equals the
 # sha taken at its checkpoint; blocks were copied aside; nothing is reported
 # rewritten. With blktrack holding the freeze itself, it lasts well under a
 # second. A store too small for the rewrites fails the backup cleanly (no
@@ -62,6 +64,17 @@ while [ "$(blktrack status /dev/vda1 | sed -n 's/^active_dirty: *//p')" -lt 64 ]
 done
 EOF
 chmod +x "$W/10-rewrite"
+# 20-trim: at post-snapshot, thaw, free 8 MiB of data and trim every free
+# block of the filesystem while the backup reads.
+cat >"$W/20-trim" <<'EOF'
+#!/bin/sh
+[ "$1" = post-snapshot ] && [ -n "${TRIM:-}" ] || exit 0
+fsfreeze --unfreeze "$MNT" >>"$WLOG" 2>&1
+rm -f "$MNT/buffered" && sync
+/usr/sbin/fstrim -v "$MNT" >>"$WLOG" 2>&1
+echo "post-snapshot: fstrim $MNT: $?" >>"$WLOG"
+EOF
+chmod +x "$W/20-trim"
 
 # cow_point NAME [OPTIONS...]: freeze, sha, back up with --snapshot=cow while
 # the writer rewrites, stop fio; the backup's JSON in $BT_TMP/out.NAME.
@@ -71,13 +84,13 @@ cow_point() {
 	run fsfreeze -f $mnt
 	vol_sha >"$BT_TMP/sha.$name"
 	echo "+ blktrack backup /dev/vda1 --repo $R --snapshot cow --json $*"
-	REWRITE=1 blktrack backup /dev/vda1 --repo "$R" --writers-dir "$W" --snapshot cow \
-		--json "$@" >"$BT_TMP/out.$name" 2>"$BT_TMP/err.$name"
+	env "${COW_WRITER:-REWRITE}=1" blktrack backup /dev/vda1 --repo "$R" --writers-dir "$W" \
+		--snapshot cow --json "$@" >"$BT_TMP/out.$name" 2>"$BT_TMP/err.$name"
 	rc=$?
 	fsfreeze -u $mnt 2>/dev/null
 	stop_fio
 	cat "$WLOG" "$BT_TMP/err.$name" "$BT_TMP/out.$name" 2>/dev/null
-	rm -f "$WLOG"
+	mv "$WLOG" "$BT_TMP/wlog.$name" 2>/dev/null
 	RC=$rc
 }
 
@@ -137,6 +150,21 @@ awk -v s="$(jfield "$BT_TMP/out.own" freeze_seconds)" 'BEGIN { exit !(s < 1.0) }
 	fail "the freeze lasted $(jfield "$BT_TMP/out.own" freeze_seconds) s"
 ok "the freeze lasted $(jfield "$BT_TMP/out.own" freeze_seconds) s"
 bt verify --repo "$R" >/dev/null
+
+echo "# ---- fstrim during a full backup (every block protected)"
+COW_WRITER=TRIM cow_point trim --type full
+# The writer runs to its end before the read starts: every trim came first.
+grep -q "post-snapshot: fstrim $mnt: 0" "$BT_TMP/wlog.trim" || fail "trim: fstrim did not run"
+if [ $RC = 0 ]; then
+	[ "$(jfield "$BT_TMP/out.trim" snapshot_copied_blocks)" -gt 0 ] ||
+		fail "trim: no block copied aside although fstrim ran during the read"
+	restore_compare "$R" "$(jfield "$BT_TMP/out.trim" backup)" trim "$IMG"
+else
+	grep -q "snapshot was lost" "$BT_TMP/err.trim" ||
+		fail "trim: the backup failed ($RC) without a clear message"
+	ok "trim: the snapshot was lost, the backup failed cleanly"
+	assert_status /dev/vda1 pending no
+fi
 
 run umount $mnt
 bt detach /dev/vda1 >/dev/null
