@@ -186,7 +186,7 @@ static void expect_restore(uint64_t id)
 
 static void collect(void *data, const char *problem)
 {
-	cr_log_warn("check: %s", problem);
+	fprintf(stderr, "check: %s\n", problem);
 	(*(unsigned int *)data)++;
 }
 
