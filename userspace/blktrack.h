@@ -102,8 +102,8 @@ int cli_parse_id(const char *s, uint64_t *id);
 /* The JSON summary of restore and verify (@what: "restore" or "verify"). */
 int cli_restore_json(const char *what, const struct blktrack_restore_opts *o,
 		     const struct blktrack_restore_result *r);
-/* Run prune or delete (@o->delete_id) and print the plan; the exit code. */
-int cli_prune(struct blktrack_ctx *ctx, const struct blktrack_prune_opts *o, bool json);
+/* blktrack prune or delete (@cmd): parse, run, print the plan; the exit code. */
+int cli_prune_main(const struct cmd *cmd, struct blktrack_ctx *ctx, int argc, char *argv[]);
 /* The table of `list` from blktrack_repo_json(). */
 struct json_object;
 void cli_print_backups(struct json_object *top);

@@ -2,50 +2,11 @@
 /*
  * blktrack delete --repo DIR [--dry-run] [--wait[=SECONDS]] [--json] ID
  */
-#include <limits.h>
-#include <stdlib.h>
-
 #include "blktrack.h"
 
 static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 {
-	static const struct option opts[] = {
-		{ "repo", required_argument, NULL, 'r' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "wait", optional_argument, NULL, 'W' },
-		{ "json", no_argument, NULL, 'j' },
-		{ 0 }
-	};
-	struct blktrack_prune_opts o = { 0 };
-	bool json = false;
-	char *end;
-	int c;
-
-	while ((c = cli_getopt(&cmd_delete, argc, argv, "r:nj", opts)) != -1) {
-		switch (c) {
-		case 'r':
-			o.repo = optarg;
-			break;
-		case 'n':
-			o.dry_run = true;
-			break;
-		case 'W':
-			o.lock_wait = optarg ? strtoul(optarg, &end, 10) : UINT_MAX;
-			if (optarg && (*end || !*optarg))
-				return cli_usage(&cmd_delete);
-			break;
-		case 'j':
-			json = true;
-			break;
-		default:
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1 || !o.repo)
-		return cli_usage(&cmd_delete);
-	if (cli_parse_id(argv[optind], &o.delete_id))
-		return EXIT_USAGE;
-	return cli_prune(ctx, &o, json);
+	return cli_prune_main(&cmd_delete, ctx, argc, argv);
 }
 
 const struct cmd cmd_delete = {

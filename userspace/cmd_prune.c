@@ -42,7 +42,7 @@ static void print_item(const struct blktrack_prune_item *it)
 	if (it->why)
 		printf("  (%s)", why);
 	if (it->action == BLKTRACK_PRUNE_MERGE) {
-		printf("\n         becomes a %s", it->new_type);
+		printf("\n         becomes: %s", it->new_type);
 		if (it->new_parent)
 			printf(" on %llu", (unsigned long long)it->new_parent);
 		printf(", with");
@@ -100,7 +100,7 @@ static int print_json(const struct blktrack_prune_opts *o,
 	return cli_print_json(stdout, top, top && arr, NULL);
 }
 
-int cli_prune(struct blktrack_ctx *ctx, const struct blktrack_prune_opts *o, bool json)
+static int cli_prune(struct blktrack_ctx *ctx, const struct blktrack_prune_opts *o, bool json)
 {
 	struct blktrack_prune_result r;
 	char a[32], b[32], c[32];
@@ -148,7 +148,8 @@ static int parse_count(const char *s, unsigned int *v)
 	return 0;
 }
 
-static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
+/* prune, or delete (@cmd): one parser, the keep rules only for prune. */
+int cli_prune_main(const struct cmd *cmd, struct blktrack_ctx *ctx, int argc, char *argv[])
 {
 	static const struct option opts[] = {
 		{ "repo", required_argument, NULL, 'r' },
@@ -161,54 +162,49 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "json", no_argument, NULL, 'j' },
 		{ 0 }
 	};
+	bool deleting = cmd == &cmd_delete, json = false;
 	struct blktrack_prune_opts o = { 0 };
-	bool json = false;
+	unsigned int *count;
 	int c;
 
-	while ((c = cli_getopt(&cmd_prune, argc, argv, "r:l:d:w:m:nj", opts)) != -1) {
-		switch (c) {
-		case 'r':
+	while ((c = cli_getopt(cmd, argc, argv, deleting ? "r:nj" : "r:l:d:w:m:nj",
+			       opts)) != -1) {
+		count = c == 'l' ? &o.keep_last : c == 'd' ? &o.keep_daily :
+			c == 'w' ? &o.keep_weekly : c == 'm' ? &o.keep_monthly : NULL;
+		if (count && deleting)
+			return cli_usage(cmd);
+		if (count) {
+			if (parse_count(optarg, count))
+				return EXIT_USAGE;
+		} else if (c == 'r') {
 			o.repo = optarg;
-			break;
-		case 'l':
-			if (parse_count(optarg, &o.keep_last))
-				return EXIT_USAGE;
-			break;
-		case 'd':
-			if (parse_count(optarg, &o.keep_daily))
-				return EXIT_USAGE;
-			break;
-		case 'w':
-			if (parse_count(optarg, &o.keep_weekly))
-				return EXIT_USAGE;
-			break;
-		case 'm':
-			if (parse_count(optarg, &o.keep_monthly))
-				return EXIT_USAGE;
-			break;
-		case 'n':
+		} else if (c == 'n') {
 			o.dry_run = true;
-			break;
-		case 'W':
+		} else if (c == 'W') {
 			o.lock_wait = UINT_MAX;
 			if (optarg && parse_count(optarg, &o.lock_wait))
 				return EXIT_USAGE;
-			break;
-		case 'j':
+		} else if (c == 'j') {
 			json = true;
-			break;
-		default:
+		} else {
 			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc || !o.repo)
-		return cli_usage(&cmd_prune);
-	if (!o.keep_last && !o.keep_daily && !o.keep_weekly && !o.keep_monthly) {
+	if (optind != argc - deleting || !o.repo)
+		return cli_usage(cmd);
+	if (deleting && cli_parse_id(argv[optind], &o.delete_id))
+		return EXIT_USAGE;
+	if (!deleting && !o.keep_last && !o.keep_daily && !o.keep_weekly && !o.keep_monthly) {
 		cli_err("prune", "give at least one keep rule (--keep-last, --keep-daily, "
 			"--keep-weekly, --keep-monthly)");
 		return EXIT_USAGE;
 	}
 	return cli_prune(ctx, &o, json);
+}
+
+static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
+{
+	return cli_prune_main(&cmd_prune, ctx, argc, argv);
 }
 
 const struct cmd cmd_prune = {

@@ -8,9 +8,13 @@
  * Prints the bytes the merge read and wrote against the bytes of the files
  * it replaced, the time, and a bit-exact restore check of the merged point.
  *
- *	build/bench-prune [-m MiB] [-n incrementals] [-p percent]
+ *	build/bench-prune [-m MiB] [-n incrementals] [-p percent] [-k]
+ *
+ * -k: stop before the prune and leave the repository (its path is printed),
+ * to try blktrack prune and delete on it by hand.
  */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +45,13 @@ int main(int argc, char *argv[])
 	uint8_t *model, *got;
 	uint64_t nb, b, k, mid_id = 0;
 	dev_t dev;
+	bool keep = false;
 	int c, fd;
 
-	while ((c = getopt(argc, argv, "m:n:p:")) != -1) {
-		if (c == 'm')
+	while ((c = getopt(argc, argv, "m:n:p:k")) != -1) {
+		if (c == 'k')
+			keep = true;
+		else if (c == 'm')
 			mib = atoi(optarg);
 		else if (c == 'n')
 			n = atoi(optarg);
@@ -97,6 +104,10 @@ int main(int argc, char *argv[])
 			die("backup", ctx);
 		if (i == n - 1)
 			mid_id = bres.id;
+	}
+	if (keep) {
+		printf("%s\n", repo);
+		return 0;
 	}
 	/* The volume at the older kept point: a copy made before the last writes. */
 	{
