@@ -362,6 +362,45 @@ Test(prune, dry_run_plans_and_changes_nothing)
 	cr_assert_str_eq(catalog_ids(), "1 2 3 4 5 6");
 }
 
+/* ---- check and rebuild after a merge ------------------------------------ */
+
+Test(prune, check_detects_a_broken_result_and_rebuild_reads_merged_files)
+{
+	struct blktrack_prune_result res;
+	struct blktrack_check_result cres;
+	unsigned int lines = 0;
+	char path[200], cmd[300];
+
+	six_backups();
+	cr_assert_eq(prune((struct blktrack_prune_opts){ .keep_last = 2 }, &res), 0);
+	blktrack_prune_result_free(&res);
+	/* The catalog lost: the rebuild enters backups/5.7.bkt as backup 5, the full. */
+	snprintf(path, sizeof(path), "%s/catalog", repo_dir);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(blktrack_repo_check(ctx, repo_dir, true, collect, &lines, &cres), 0, "%s",
+		     blktrack_get_error(ctx));
+	cr_assert_str_eq(catalog_ids(), "5 6");
+	expect_type(5, REPO_FULL, 0);
+	expect_type(6, REPO_INCREMENTAL, 5);
+	expect_all_restore("5 6");
+	expect_check_clean();
+	/* The old file of 5 back beside the merged one: named by no entry, reported. */
+	snprintf(cmd, sizeof(cmd), "cp '%s/backups/5.7.bkt' '%s/backups/5.bkt'", repo_dir,
+		 repo_dir);
+	cr_assert_eq(system(cmd), 0);
+	lines = 0;
+	cr_assert_eq(blktrack_repo_check(ctx, repo_dir, false, collect, &lines, &cres), 0);
+	cr_expect_eq(cres.problems, 1);
+	snprintf(path, sizeof(path), "%s/backups/5.bkt", repo_dir);
+	cr_assert_eq(unlink(path), 0);
+	/* The merged full gone: its entry and the chain of 6 are reported. */
+	snprintf(path, sizeof(path), "%s/backups/5.7.bkt", repo_dir);
+	cr_assert_eq(unlink(path), 0);
+	lines = 0;
+	cr_assert_eq(blktrack_repo_check(ctx, repo_dir, false, collect, &lines, &cres), 0);
+	cr_expect_eq(cres.problems, 2);	/* the file, and the chain of 6 */
+}
+
 /* ---- refusals ----------------------------------------------------------- */
 
 Test(prune, refusals_change_nothing)
