@@ -1730,6 +1730,20 @@ int repo_abandon(struct repo *r, uint64_t id)
 
 /* ---- merge and removal (prune, delete) ---------------------------------- */
 
+static bool entry_names(const struct repo *r, const char *name)
+{
+	char hashes[REPO_NAME_MAX];
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		repo_hashes_name(r->e[i].id, hashes);
+		if (!strcmp(r->e[i].file, name) || !strcmp(r->e[i].delta, name) ||
+		    !strcmp(hashes, name))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Delete every file of the trash list, then write the catalog without it.
  * Idempotent: a file already gone is fine, and a crash before the catalog
@@ -1745,6 +1759,9 @@ int repo_empty_trash(struct repo *r, unsigned int *removed)
 	if (ret || !r->ntrash)
 		return ret;
 	for (i = 0; i < r->ntrash; i++) {
+		/* Never a file an entry names: only a damaged list could hold one. */
+		if (entry_names(r, r->trash[i]))
+			continue;
 		snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, r->trash[i]);
 		unlinkat(r->dirfd, tmp, 0);
 		if (!unlinkat(r->dirfd, r->trash[i], 0) && removed)
@@ -2271,9 +2288,8 @@ static bool named(const struct repo *r, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < r->n; i++)
-		if (!strcmp(r->e[i].file, name))
-			return true;
+	if (entry_names(r, name))
+		return true;
 	for (i = 0; i < r->ntrash; i++)
 		if (!strcmp(r->trash[i], name))
 			return true;
