@@ -541,6 +541,7 @@ struct blktrack_prune_result {
 	uint64_t replaced_bytes;	/* bytes of the files the merges replaced */
 	uint64_t freed_bytes;		/* bytes of the files deleted or replaced */
 	double seconds;
+	bool refused;			/* delete: -EBUSY for a backup the next one needs */
 };
 BLKTRACK_EXPORT int blktrack_repo_prune(struct blktrack_ctx *ctx,
 					const struct blktrack_prune_opts *o,

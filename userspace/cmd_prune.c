@@ -110,7 +110,7 @@ static int cli_prune(struct blktrack_ctx *ctx, const struct blktrack_prune_opts 
 	if (err < 0) {
 		blktrack_prune_result_free(&r);
 		cli_fail(ctx, o->delete_id ? "delete" : "prune", err);
-		return err == -EBUSY && o->delete_id ? EXIT_REFUSED : EXIT_ERROR;
+		return r.refused ? EXIT_REFUSED : EXIT_ERROR;
 	}
 	if (json) {
 		ret = print_json(o, &r);

@@ -1914,7 +1914,8 @@ int repo_replace(struct repo *r, const struct repo_entry *ne, size_t nne,
 		goto out_free;
 	}
 	memcpy(e, r->e, n * sizeof(*e));
-	memcpy(trash, r->trash, ntrash * sizeof(*trash));
+	if (ntrash)
+		memcpy(trash, r->trash, ntrash * sizeof(*trash));
 	ret = replace_entries(r, ne, nne, drop, ndrop);
 	if (!ret)
 		ret = catalog_save(r);

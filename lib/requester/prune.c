@@ -197,6 +197,7 @@ static int plan(struct prune *p)
 			return blktrack_set_error(p->ctx, -ENOENT, "%s: backup %" PRIu64 " is not "
 						  "a committed backup of the repository",
 						  p->o->repo, p->o->delete_id);
+		res->refused = del->why != 0;
 		if (del->why)
 			return blktrack_set_error(p->ctx, -EBUSY, "%s: backup %" PRIu64 " is the "
 						  "newest full, incremental or resync of volume %s, "

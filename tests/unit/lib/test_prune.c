@@ -411,6 +411,7 @@ Test(prune, refusals_change_nothing)
 	six_backups();
 	snprintf(before, sizeof(before), "%s", files());
 	cr_assert_eq(prune((struct blktrack_prune_opts){ .delete_id = 6 }, &res), -EBUSY);
+	cr_expect(res.refused);
 	cr_expect(strstr(blktrack_get_error(ctx), "backup 6 is the newest full, incremental "
 			 "or resync of volume"), "%s", blktrack_get_error(ctx));
 	blktrack_prune_result_free(&res);
@@ -567,9 +568,10 @@ static const char *kept(const int64_t *t, size_t n, struct retention_rules k,
 			unsigned int rule)
 {
 	static char s[256];
-	unsigned int why[64];
+	unsigned int why[128];
 	size_t i, len = 0;
 
+	cr_assert_leq(n, 128);
 	cr_assert_eq(retention_select(t, n, &k, why), 0);
 	s[0] = 0;
 	for (i = 0; i < n; i++)
