@@ -225,6 +225,16 @@ $(B)/bench-growth: tests/bench/bench_growth.c $(ENGINE_A) $(BASE_A)
 bench-growth: $(B)/bench-growth
 	$(B)/bench-growth
 
+# The cost of a merge (prune): bytes read and written against the bytes replaced,
+# over the fake kernel (doc/BENCHMARKS.md, "Retention").
+$(B)/bench-prune: tests/bench/bench_prune.c $(FAKE_KERNEL_SRC) $(UNIT_HDR) $(ENGINE_A) $(BASE_A)
+	@mkdir -p $(B)
+	$(CC) $(UNIT_CFLAGS) -o $@ tests/bench/bench_prune.c $(FAKE_KERNEL_SRC) $(ENGINE_A) \
+		$(BASE_A) -lurcu -lurcu-common $(LIB_LIBS)
+
+bench-prune: $(B)/bench-prune
+	$(B)/bench-prune
+
 # Dependencies first, then a fresh make: LIB_LIBS is computed by pkg-config
 # when the Makefile is parsed, so the build must start after install-deps.
 check:
@@ -298,4 +308,4 @@ clean:
 
 FORCE:
 
-.PHONY: FORCE check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels kernels soak demo deps install clean vmprogs
+.PHONY: FORCE check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth bench-prune all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels kernels soak demo deps install clean vmprogs

@@ -484,6 +484,70 @@ BLKTRACK_EXPORT int blktrack_repo_check(struct blktrack_ctx *ctx, const char *di
 					bool rebuild, blktrack_report_fn report,
 					void *data, struct blktrack_check_result *res);
 
+/*
+ * blktrack prune and delete (doc/REPOSITORY.md, "Retention"): the backups
+ * the keep rules keep (or, for delete, every backup but @delete_id) stay;
+ * a backup not kept that a kept one needs to restore is merged into it
+ * (the kept one becomes a full, or an incremental on the nearest kept
+ * member of its chain); the rest are deleted. The newest full, incremental
+ * or resync of each volume and every backup after it are always kept: the
+ * next backup continues from them. All in one commit (crash-safe);
+ * @dry_run only plans. Errors: -EBUSY (delete: a backup the next backup
+ * needs; or the lock), -ENOENT (no such backup), -EINVAL (no rule given),
+ * a chain to merge that is broken: its error, nothing changed.
+ */
+struct blktrack_prune_opts {
+	const char *repo;
+	unsigned int keep_last, keep_daily, keep_weekly, keep_monthly;
+	uint64_t delete_id;		/* blktrack delete: keep all but this one */
+	bool dry_run;
+	unsigned int lock_wait;		/* seconds; UINT_MAX: no limit */
+};
+
+enum blktrack_prune_action {
+	BLKTRACK_PRUNE_KEEP,
+	BLKTRACK_PRUNE_MERGE,		/* kept, rewritten with the members folded in */
+	BLKTRACK_PRUNE_DELETE,
+};
+
+/* Why a backup is kept (bits of blktrack_prune_item.why). */
+#define BLKTRACK_KEEP_LAST	0x1
+#define BLKTRACK_KEEP_DAILY	0x2
+#define BLKTRACK_KEEP_WEEKLY	0x4
+#define BLKTRACK_KEEP_MONTHLY	0x8
+#define BLKTRACK_KEEP_NEWEST	0x10	/* the newest base of its volume, or after it */
+#define BLKTRACK_KEEP_ASKED	0x20	/* delete: every backup but the one named */
+
+struct blktrack_prune_item {
+	uint64_t id;
+	char volume_id[128];
+	int64_t time;
+	char type[16];			/* as in the catalog before */
+	enum blktrack_prune_action action;
+	unsigned int why;		/* BLKTRACK_KEEP_* */
+	/* MERGE: the new type and parent, and the backups folded in, oldest first. */
+	char new_type[16];
+	uint64_t new_parent;
+	uint64_t *folded;
+	size_t nfolded;
+};
+
+struct blktrack_prune_result {
+	struct blktrack_prune_item *items;	/* every committed backup, in id order */
+	size_t n;
+	unsigned int kept, merged, deleted;
+	uint64_t read_bytes;		/* backup file bytes the merges read */
+	uint64_t written_bytes;		/* bytes of the files the merges wrote */
+	uint64_t replaced_bytes;	/* bytes of the files the merges replaced */
+	uint64_t freed_bytes;		/* bytes of the files deleted or replaced */
+	double seconds;
+	bool refused;			/* delete: -EBUSY for a backup the next one needs */
+};
+BLKTRACK_EXPORT int blktrack_repo_prune(struct blktrack_ctx *ctx,
+					const struct blktrack_prune_opts *o,
+					struct blktrack_prune_result *res);
+BLKTRACK_EXPORT void blktrack_prune_result_free(struct blktrack_prune_result *res);
+
 #ifdef __cplusplus
 }
 #endif

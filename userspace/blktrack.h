@@ -21,6 +21,7 @@
 #define EXIT_INVALID	6	/* tracking invalid and --on-invalid=fail */
 #define EXIT_FUZZY	7	/* backup --strict: blocks rewritten during the read */
 #define EXIT_WRITER	8	/* backup: a writer vetoed or rejected it */
+#define EXIT_REFUSED	9	/* delete: the next backup is made from it */
 
 struct cmd {
 	const char *name;
@@ -43,6 +44,8 @@ extern const struct cmd cmd_restore;
 extern const struct cmd cmd_verify;
 extern const struct cmd cmd_list;
 extern const struct cmd cmd_save;
+extern const struct cmd cmd_prune;
+extern const struct cmd cmd_delete;
 
 extern const char *progname;
 
@@ -99,6 +102,8 @@ int cli_parse_id(const char *s, uint64_t *id);
 /* The JSON summary of restore and verify (@what: "restore" or "verify"). */
 int cli_restore_json(const char *what, const struct blktrack_restore_opts *o,
 		     const struct blktrack_restore_result *r);
+/* blktrack prune or delete (@cmd): parse, run, print the plan; the exit code. */
+int cli_prune_main(const struct cmd *cmd, struct blktrack_ctx *ctx, int argc, char *argv[]);
 /* The table of `list` from blktrack_repo_json(). */
 struct json_object;
 void cli_print_backups(struct json_object *top);

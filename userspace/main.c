@@ -37,6 +37,8 @@ static const struct cmd *const commands[] = {
 	&cmd_verify,
 	&cmd_check,
 	&cmd_list,
+	&cmd_prune,
+	&cmd_delete,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -52,6 +52,13 @@ struct repo {
 	size_t n, cap;
 	uint64_t next_id;
 	bool replaced;		/* the last write_atomic() renamed its file in place */
+	/*
+	 * Files to delete: those a merge or removal took out of the catalog,
+	 * or a merge's new file before its commit. The catalog lists them, so
+	 * a crash at any point leaves recovery a list to finish.
+	 */
+	char (*trash)[REPO_NAME_MAX];
+	size_t ntrash;
 	char err[512];
 };
 
@@ -419,6 +426,18 @@ static int catalog_save(struct repo *r)
 		json_object_put(o);
 	}
 	fprintf(f, "\n  ],\n");
+	for (i = 0; i < r->ntrash && !nomem; i++) {
+		struct json_object *o = json_object_new_string(r->trash[i]);
+		const char *q = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_NOSLASHESCAPE) :
+			       NULL;
+
+		if (q)
+			fprintf(f, "%s%s", i ? ", " : "  \"trash\": [", q);
+		nomem = !q;
+		json_object_put(o);
+	}
+	if (r->ntrash)
+		fprintf(f, "],\n");
 	if (fclose(f) || nomem) {
 		ret = -ENOMEM;
 		goto out_free;
@@ -650,6 +669,44 @@ static int catalog_check_sum(struct repo *r, const char *text, size_t len, bool 
 			      r->path, r->path);
 }
 
+static int trash_add(struct repo *r, const char *name)
+{
+	void *nv = realloc(r->trash, (r->ntrash + 1) * sizeof(*r->trash));
+
+	if (!nv)
+		return -ENOMEM;
+	r->trash = nv;
+	snprintf(r->trash[r->ntrash++], REPO_NAME_MAX, "%s", name);
+	return 0;
+}
+
+/* The optional "trash" list: names inside the repository's three directories. */
+static int trash_parse(struct repo *r, struct json_object *root)
+{
+	struct json_object *arr, *x;
+	size_t i;
+
+	if (!json_object_object_get_ex(root, "trash", &arr))
+		return 0;
+	if (!json_object_is_type(arr, json_type_array))
+		goto bad;
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		const char *name;
+
+		x = json_object_array_get_idx(arr, i);
+		name = json_object_is_type(x, json_type_string) ? json_object_get_string(x) : NULL;
+		if (!name || strlen(name) >= REPO_NAME_MAX ||
+		    !(name_ok(name, BACKUPS_DIR) || name_ok(name, DELTAS_DIR) ||
+		      name_ok(name, HASHES_DIR)))
+			goto bad;
+		if (trash_add(r, name))
+			return -ENOMEM;
+	}
+	return 0;
+bad:
+	return repo_set_error(r, -EBADMSG, "%s/" CATALOG ": malformed trash list", r->path);
+}
+
 static int catalog_load(struct repo *r)
 {
 	struct json_object *root, *arr, *x;
@@ -714,6 +771,8 @@ static int catalog_load(struct repo *r)
 		r->n++;
 	}
 	ret = catalog_check_names(r);
+	if (!ret)
+		ret = trash_parse(r, root);
 out_put:
 	json_object_put(root);
 	return ret;
@@ -931,6 +990,7 @@ void repo_close(struct repo *r)
 	if (r->dirfd >= 0)
 		close(r->dirfd);
 	free(r->e);
+	free(r->trash);
 	free(r->path);
 	free(r);
 }
@@ -1365,20 +1425,11 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
 	return 0;
 }
 
-/*
- * Create @name.tmp (0600) for the pending backup @id; readable too: the
- * verify writer reads a backup back while it is written.
- */
-static int create_tmp(struct repo *r, uint64_t id, const char *name, int *fd)
+/* Create @name.tmp (0600), readable too: the verify writer reads a backup back. */
+static int open_tmp(struct repo *r, const char *name, int *fd)
 {
 	char tmp[REPO_NAME_MAX + 8];
-	ssize_t i;
-	int ret = need_rw(r);
 
-	if (!ret)
-		ret = pending_index(r, id, &i);
-	if (ret)
-		return ret;
 	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
 	*fd = openat(r->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 		     0600);
@@ -1388,17 +1439,11 @@ static int create_tmp(struct repo *r, uint64_t id, const char *name, int *fd)
 }
 
 /* fsync and close @fd, rename @name.tmp to @name in @dir, fsync @dir. */
-static int install_tmp(struct repo *r, uint64_t id, const char *dir, const char *name,
-		       int fd)
+static int rename_tmp(struct repo *r, const char *dir, const char *name, int fd)
 {
 	char tmp[REPO_NAME_MAX + 8];
-	ssize_t i;
-	int ret = pending_index(r, id, &i);
+	int ret = 0;
 
-	if (ret) {
-		close(fd);
-		return ret;
-	}
 	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
 	if (fsync(fd))
 		ret = -errno;
@@ -1411,6 +1456,32 @@ static int install_tmp(struct repo *r, uint64_t id, const char *dir, const char 
 	if (ret)
 		return repo_set_error(r, ret, "%s/%s: %s", r->path, name, strerror(-ret));
 	return 0;
+}
+
+/* The file @name of the pending backup @id, created as @name.tmp. */
+static int create_tmp(struct repo *r, uint64_t id, const char *name, int *fd)
+{
+	ssize_t i;
+	int ret = need_rw(r);
+
+	if (!ret)
+		ret = pending_index(r, id, &i);
+	if (ret)
+		return ret;
+	return open_tmp(r, name, fd);
+}
+
+static int install_tmp(struct repo *r, uint64_t id, const char *dir, const char *name,
+		       int fd)
+{
+	ssize_t i;
+	int ret = pending_index(r, id, &i);
+
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return rename_tmp(r, dir, name, fd);
 }
 
 int repo_backup_create(struct repo *r, uint64_t id, int *fd)
@@ -1657,6 +1728,210 @@ int repo_abandon(struct repo *r, uint64_t id)
 	return ret;
 }
 
+/* ---- merge and removal (prune, delete) ---------------------------------- */
+
+static bool entry_names(const struct repo *r, const char *name)
+{
+	char hashes[REPO_NAME_MAX];
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		repo_hashes_name(r->e[i].id, hashes);
+		if (!strcmp(r->e[i].file, name) || !strcmp(r->e[i].delta, name) ||
+		    !strcmp(hashes, name))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Delete every file of the trash list, then write the catalog without it.
+ * Idempotent: a file already gone is fine, and a crash before the catalog
+ * write leaves the list for the next run.
+ */
+int repo_empty_trash(struct repo *r, unsigned int *removed)
+{
+	static const char *const dirs[] = { BACKUPS_DIR, DELTAS_DIR, HASHES_DIR };
+	char tmp[REPO_NAME_MAX + 8];
+	size_t i;
+	int ret = need_rw(r);
+
+	if (ret || !r->ntrash)
+		return ret;
+	for (i = 0; i < r->ntrash; i++) {
+		/* Never a file an entry names: only a damaged list could hold one. */
+		if (entry_names(r, r->trash[i]))
+			continue;
+		snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, r->trash[i]);
+		unlinkat(r->dirfd, tmp, 0);
+		if (!unlinkat(r->dirfd, r->trash[i], 0) && removed)
+			(*removed)++;
+		else if (errno != ENOENT)
+			return repo_set_error(r, -errno, "%s/%s: %s", r->path, r->trash[i],
+					      strerror(errno));
+	}
+	/* The deletes durable before the list that names them goes. */
+	for (i = 0; i < 3; i++)
+		fsync_dir(r, dirs[i]);
+	i = r->ntrash;
+	r->ntrash = 0;
+	ret = catalog_save(r);
+	if (ret && !r->replaced)
+		r->ntrash = i;
+	return ret;
+}
+
+size_t repo_trash_count(const struct repo *r)
+{
+	return r->ntrash;
+}
+
+/* "backups/ID.N.bkt": N a number never used, so no name ever comes back. */
+int repo_merge_begin(struct repo *r, const uint64_t *ids, size_t n,
+		     char (*files)[REPO_NAME_MAX])
+{
+	size_t i, ntrash = r->ntrash;
+	uint64_t next = r->next_id;
+	int ret = need_rw(r);
+
+	for (i = 0; i < n && !ret; i++) {
+		const struct repo_entry *e = repo_find(r, ids[i]);
+
+		if (!e || e->state != REPO_COMMITTED)
+			ret = repo_set_error(r, -ENOENT, "backup %" PRIu64 " is not a committed "
+					     "backup of the catalog", ids[i]);
+		else if (e->type == REPO_FULL || e->type == REPO_COPY)
+			ret = repo_set_error(r, -EINVAL, "backup %" PRIu64 " is a %s: it needs "
+					     "no merge", ids[i], repo_type_name(e->type));
+		if (ret)
+			break;
+		snprintf(files[i], REPO_NAME_MAX, BACKUPS_DIR "/%" PRIu64 ".%" PRIu64 ".bkt",
+			 ids[i], r->next_id++);
+		if (file_exists(r, files[i]))
+			ret = repo_set_error(r, -EUCLEAN, "%s/%s exists: is the catalog an "
+					     "older copy? Nothing was changed", r->path, files[i]);
+		if (!ret)
+			ret = trash_add(r, files[i]);
+	}
+	if (!ret)
+		ret = catalog_save(r);
+	if (ret && !r->replaced) {
+		r->ntrash = ntrash;
+		r->next_id = next;
+	}
+	return ret;
+}
+
+int repo_merge_create(struct repo *r, const char *file, int *fd)
+{
+	int ret = need_rw(r);
+
+	return ret ? ret : open_tmp(r, file, fd);
+}
+
+int repo_merge_install(struct repo *r, const char *file, int fd)
+{
+	return rename_tmp(r, BACKUPS_DIR, file, fd);
+}
+
+static void trash_forget(struct repo *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->ntrash; i++)
+		if (!strcmp(r->trash[i], name)) {
+			memmove(&r->trash[i], &r->trash[i + 1],
+				(--r->ntrash - i) * sizeof(*r->trash));
+			return;
+		}
+}
+
+/* Entry @i out of the catalog, its files into the trash. */
+static int drop_entry(struct repo *r, size_t i)
+{
+	char hashes[REPO_NAME_MAX];
+	int ret;
+
+	repo_hashes_name(r->e[i].id, hashes);
+	ret = trash_add(r, r->e[i].file);
+	if (!ret)
+		ret = trash_add(r, r->e[i].delta);
+	if (!ret && file_exists(r, hashes))
+		ret = trash_add(r, hashes);
+	if (ret)
+		return ret;
+	memmove(&r->e[i], &r->e[i + 1], (r->n - i - 1) * sizeof(*r->e));
+	r->n--;
+	return 0;
+}
+
+static int replace_entries(struct repo *r, const struct repo_entry *ne, size_t nne,
+			   const uint64_t *drop, size_t ndrop)
+{
+	ssize_t k;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < nne; i++) {
+		k = find_index(r, ne[i].id);
+		if (k < 0 || r->e[k].state != REPO_COMMITTED || !file_exists(r, ne[i].file))
+			return repo_set_error(r, -ENOENT, "backup %" PRIu64 ": not committed, "
+					      "or its new file %s is missing", ne[i].id, ne[i].file);
+		ret = trash_add(r, r->e[k].file);
+		if (ret)
+			return ret;
+		trash_forget(r, ne[i].file);
+		r->e[k] = ne[i];
+		r->e[k].state = REPO_COMMITTED;
+	}
+	for (i = 0; i < ndrop; i++) {
+		k = find_index(r, drop[i]);
+		if (k < 0 || r->e[k].state != REPO_COMMITTED)
+			return repo_set_error(r, -ENOENT, "backup %" PRIu64 " is not a committed "
+					      "backup of the catalog", drop[i]);
+		ret = drop_entry(r, k);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int repo_replace(struct repo *r, const struct repo_entry *ne, size_t nne,
+		 const uint64_t *drop, size_t ndrop)
+{
+	struct repo_entry *e;
+	char (*trash)[REPO_NAME_MAX];
+	size_t n = r->n, ntrash = r->ntrash;
+	int ret = need_rw(r);
+
+	if (ret)
+		return ret;
+	/* The state before, to put back when the catalog write fails before its rename. */
+	e = malloc((n + 1) * sizeof(*e));
+	trash = malloc((ntrash + 1) * sizeof(*trash));
+	if (!e || !trash) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	memcpy(e, r->e, n * sizeof(*e));
+	if (ntrash)
+		memcpy(trash, r->trash, ntrash * sizeof(*trash));
+	ret = replace_entries(r, ne, nne, drop, ndrop);
+	if (!ret)
+		ret = catalog_save(r);
+	if (ret && !r->replaced) {
+		memcpy(r->e, e, n * sizeof(*e));
+		r->n = n;
+		if (ntrash)
+			memcpy(r->trash, trash, ntrash * sizeof(*trash));
+		r->ntrash = ntrash;
+	}
+out_free:
+	free(e);
+	free(trash);
+	return ret;
+}
+
 /* ---- crash recovery ----------------------------------------------------- */
 
 static bool ends_with(const char *s, const char *suffix)
@@ -1744,6 +2019,8 @@ int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 	if (!unlinkat(r->dirfd, CATALOG_TMP, 0))
 		out->removed++;
 	ret = drop_pending(r, out);
+	if (!ret)
+		ret = repo_empty_trash(r, &out->removed);
 	if (ret)
 		return ret;
 	if (mkdirat(r->dirfd, HASHES_DIR, 0700) && errno != EEXIST)
@@ -1797,6 +2074,8 @@ static void report(struct reporter *rp, const char *fmt, ...)
 /* A backup file on disk, read in full. */
 struct found {
 	uint64_t id;
+	uint64_t gen;			/* N of a merged backup's ID.N.bkt; 0 for ID.bkt */
+	char name[REPO_NAME_MAX];	/* backups/... */
 	int err;			/* 0: header, every record and the END digest verified */
 	char why[400];
 	struct bfile_header h;
@@ -1830,16 +2109,23 @@ static int read_backup(struct repo *r, const char *name, struct found *f)
 	return f->err;
 }
 
-/* "N.bkt" (or N + @suffix): N, or 0 for anything else (.tmp included). */
-static uint64_t id_of(const char *name, const char *suffix)
+/*
+ * "N.bkt" (or N + @suffix): N, or 0 for anything else (.tmp included). A
+ * merged backup's file is "N.G.bkt" (repo_merge_begin): N, and G in *@gen.
+ */
+static uint64_t id_of(const char *name, const char *suffix, uint64_t *gen)
 {
 	char *end;
 	uint64_t id;
 
+	*gen = 0;
 	if (name[0] < '1' || name[0] > '9')
 		return 0;
 	errno = 0;
 	id = strtoull(name, &end, 10);
+	if (!errno && end[0] == '.' && end[1] >= '1' && end[1] <= '9' &&
+	    !strcmp(suffix, ".bkt"))
+		*gen = strtoull(end + 1, &end, 10);
 	return errno || strcmp(end, suffix) ? 0 : id;
 }
 
@@ -1847,7 +2133,9 @@ static int cmp_found(const void *a, const void *b)
 {
 	const struct found *x = a, *y = b;
 
-	return x->id < y->id ? -1 : x->id > y->id;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->gen < y->gen ? -1 : x->gen > y->gen;
 }
 
 /*
@@ -1879,12 +2167,14 @@ static int scan_backups(struct repo *r, struct found **out, size_t *n, uint64_t 
 			continue;
 		}
 		while ((d = readdir(dp))) {
-			uint64_t id = id_of(d->d_name, sufs[s]);
+			uint64_t gen, id = id_of(d->d_name, sufs[s], &gen);
 
 			if (!id)
 				continue;
 			if (id > *max_id)
 				*max_id = id;
+			if (gen > *max_id)
+				*max_id = gen;
 			if (s)
 				continue;
 			if (k == cap) {
@@ -1898,17 +2188,15 @@ static int scan_backups(struct repo *r, struct found **out, size_t *n, uint64_t 
 				v = nv;
 			}
 			memset(&v[k], 0, sizeof(v[k]));
+			v[k].gen = gen;
+			snprintf(v[k].name, sizeof(v[k].name), BACKUPS_DIR "/%.64s", d->d_name);
 			v[k++].id = id;
 		}
 		closedir(dp);
 	}
 	qsort(v, k, sizeof(*v), cmp_found);
-	for (s = 0; s < k; s++) {
-		char name[REPO_NAME_MAX];
-
-		backup_name(v[s].id, name);
-		read_backup(r, name, &v[s]);
-	}
+	for (s = 0; s < k; s++)
+		read_backup(r, v[s].name, &v[s]);
 	*out = v;
 	*n = k;
 	return 0;
@@ -1996,6 +2284,19 @@ static int close_bare(struct repo *r, int ret, struct repo_check_result *out)
 	return ret;
 }
 
+/* Whether an entry names backup file @name, or the trash list does. */
+static bool named(const struct repo *r, const char *name)
+{
+	size_t i;
+
+	if (entry_names(r, name))
+		return true;
+	for (i = 0; i < r->ntrash; i++)
+		if (!strcmp(r->trash[i], name))
+			return true;
+	return false;
+}
+
 /* What check reads once the catalog is loaded (or not: @r->n == 0). */
 static void check_all(struct repo *r, struct reporter *rp, bool catalog,
 		      struct found *f, size_t nf)
@@ -2010,7 +2311,7 @@ static void check_all(struct repo *r, struct reporter *rp, bool catalog,
 		size_t nids;
 
 		for (k = 0; k < nf; k++)
-			if (f[k].id == e->id)
+			if (!strcmp(f[k].name, e->file))
 				ff = &f[k];
 		if (e->state == REPO_PENDING) {
 			report(rp, "backup %" PRIu64 ": pending (an interrupted backup: the "
@@ -2036,15 +2337,18 @@ static void check_all(struct repo *r, struct reporter *rp, bool catalog,
 			free(ids);
 	}
 	for (k = 0; k < nf; k++) {
-		if (catalog && repo_find(r, f[k].id))
+		if (catalog && named(r, f[k].name))
 			continue;
 		if (f[k].err)
-			report(rp, "%s/" BACKUPS_DIR "/%" PRIu64 ".bkt: damaged or incomplete: %s",
-			       r->path, f[k].id, f[k].why);
+			report(rp, "%s/%s: damaged or incomplete: %s", r->path, f[k].name, f[k].why);
 		else if (catalog)
-			report(rp, "%s/" BACKUPS_DIR "/%" PRIu64 ".bkt: a sound backup file the "
-			       "catalog does not name", r->path, f[k].id);
+			report(rp, "%s/%s: a sound backup file the catalog does not name",
+			       r->path, f[k].name);
 	}
+	if (catalog && r->ntrash)
+		report(rp, "%s/" CATALOG ": an interrupted merge, prune or delete left %zu "
+		       "files to delete (%s...): the next prune, delete or backup finishes it",
+		       r->path, r->ntrash, r->trash[0]);
 }
 
 /* Load the catalog into @r; a problem is reported. */
@@ -2110,7 +2414,7 @@ static void entry_from(struct repo *r, struct reporter *rp, const struct found *
 	e->id = f->id;
 	e->type = (enum repo_type)(f->h.type - 1);
 	e->state = REPO_COMMITTED;
-	backup_name(f->id, e->file);
+	snprintf(e->file, sizeof(e->file), "%s", f->name);
 	repo_delta_name(f->id, e->delta);
 	e->has_from = e->type != REPO_FULL && e->type != REPO_COPY;
 	if (e->has_from)
@@ -2182,6 +2486,9 @@ static void enter_found(struct repo *r, struct reporter *rp, const struct found 
 	size_t i, k;
 
 	for (i = 0; i < nf; i++) {
+		/* A merge's new file and its old one (a lost trash list): the merged one. */
+		if (i + 1 < nf && f[i + 1].id == f[i].id && !f[i + 1].err)
+			continue;
 		for (k = 0; k < npending && pending[k].id != f[i].id; k++)
 			;
 		if (k < npending) {

@@ -221,6 +221,42 @@ int repo_abandon(struct repo *r, uint64_t id);
 /* Load the delta map of a committed or pending backup. */
 int repo_load_delta(struct repo *r, uint64_t id, struct blockset **out);
 
+/* ---- merge and removal (prune, delete: doc/REPOSITORY.md, "Retention") -- */
+
+/*
+ * Backups are merged and removed under the same rule as a backup is
+ * committed: one catalog write is the commit point, and the catalog's
+ * trash list names every file that is not (or no longer) part of the
+ * repository, so that a crash at any point leaves recovery a list to
+ * delete:
+ *
+ *	repo_merge_begin(r, ids, n, files);     (m1) new names, in the trash
+ *	repo_merge_create(r, files[i], &fd);     (m2) files[i].tmp: write it,
+ *	repo_merge_install(r, files[i], fd);          fsync, rename, fsync dir
+ *	repo_replace(r, ne, n, drop, ndrop);     (m3) the commit: entries ne[]
+ *	                                         name files[], drop[] are gone,
+ *	                                         every old file in the trash
+ *	repo_empty_trash(r, NULL);               (m4) delete, catalog without list
+ *
+ * A failure before (m3): repo_empty_trash() deletes the new files; the old
+ * chains stand. Recovery (repo_recover) empties the trash either way.
+ */
+int repo_merge_begin(struct repo *r, const uint64_t *ids, size_t n,
+		     char (*files)[REPO_NAME_MAX]);
+int repo_merge_create(struct repo *r, const char *file, int *fd);
+int repo_merge_install(struct repo *r, const char *file, int fd);
+/*
+ * (m3) Each ne[i] replaces the committed entry of its id (its old file goes
+ * to the trash, its new one leaves it); each of @drop leaves the catalog,
+ * its backup, delta and hash files to the trash. Durable; -ENOENT for an
+ * unknown id or a missing new file. Then repo_empty_trash().
+ */
+int repo_replace(struct repo *r, const struct repo_entry *ne, size_t nne,
+		 const uint64_t *drop, size_t ndrop);
+/* (m4) Delete the trash files, then write the catalog without the list. */
+int repo_empty_trash(struct repo *r, unsigned int *removed);
+size_t repo_trash_count(const struct repo *r);
+
 /* ---- crash recovery ----------------------------------------------------- */
 
 /* What the kernel says about the volume (STATUS), without the kernel. */

@@ -117,6 +117,27 @@ void chain_close(struct chain *c)
 }
 
 /*
+ * Why header @h is not the file of catalog entry @e, the member after the
+ * one whose header is @prev (NULL: the first), or NULL when it is.
+ */
+const char *member_foreign(const struct bfile_header *h, const struct repo_entry *e,
+			   const struct bfile_header *prev)
+{
+	if (strcmp(h->volume_id, e->to.volume_id))
+		return "its volume id is not the catalog's";
+	if (h->type != (uint32_t)e->type + 1)
+		return "its type is not the catalog's";
+	if (!bstamp_matches(&h->to, &e->to) || h->volume_size != e->to.size ||
+	    h->block_size != e->to.block_size)
+		return "its stamp is not the catalog's";
+	if (e->has_from && !bstamp_matches(&h->from, &e->from))
+		return "its from-stamp is not the catalog's";
+	if (prev && memcmp(h->parent_id, prev->id, BFILE_ID_LEN))
+		return "its parent is not the previous backup of the chain";
+	return NULL;
+}
+
+/*
  * Read member @k in full, checking its header against the catalog and the
  * chain (the parent's id), and every record; @fn sees each record.
  */
@@ -142,17 +163,7 @@ int member_read(struct chain *c, size_t k, record_fn fn, void *data)
 			   rd ? bfile_reader_error(rd) : strerror(-err));
 		goto out;
 	}
-	if (strcmp(m->h.volume_id, e->to.volume_id))
-		why = "its volume id is not the catalog's";
-	else if (m->h.type != (uint32_t)e->type + 1)
-		why = "its type is not the catalog's";
-	else if (!bstamp_matches(&m->h.to, &e->to) || m->h.volume_size != e->to.size ||
-		 m->h.block_size != e->to.block_size)
-		why = "its stamp is not the catalog's";
-	else if (e->has_from && !bstamp_matches(&m->h.from, &e->from))
-		why = "its from-stamp is not the catalog's";
-	else if (k && memcmp(m->h.parent_id, c->m[k - 1].h.id, BFILE_ID_LEN))
-		why = "its parent is not the previous backup of the chain";
+	why = member_foreign(&m->h, e, k ? &c->m[k - 1].h : NULL);
 	if (why) {
 		err = chain_fail(c, BLKTRACK_FAIL_CORRUPT, m->path, -EBADMSG,
 				 "%s (backup %" PRIu64 "): a foreign file: %s", m->path,

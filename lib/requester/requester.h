@@ -178,6 +178,18 @@ struct chain {
 typedef int (*record_fn)(struct chain *c, struct member *m, const struct bfile_record *rec,
 			 void *data);
 
+/* merge.c: members[0..n) of one chain folded into one file for the last. */
+struct fold {
+	struct blktrack_ctx *ctx;
+	struct repo *r;
+	const struct repo_entry *target;	/* members[n - 1] */
+	const struct repo_entry **members;	/* oldest first */
+	size_t n;
+	enum repo_type type;		/* REPO_FULL when members[0] is a full */
+	uint64_t read, written;		/* stream bytes */
+};
+int fold_write(struct fold *f, int fd);
+
 /* common.c */
 double now(void);
 void crash_at(const char *point);
@@ -242,6 +254,8 @@ int chain_fail(struct chain *c, enum blktrack_failure f, const char *file,
 	__attribute__((format(printf, 5, 6)));
 int chain_open(struct chain *c);
 void chain_close(struct chain *c);
+const char *member_foreign(const struct bfile_header *h, const struct repo_entry *e,
+			   const struct bfile_header *prev);
 int member_read(struct chain *c, size_t k, record_fn fn, void *data);
 int chain_check(struct chain *c);
 

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
 
@@ -24,6 +25,24 @@ static inline char *unit_read_text(const char *path)
 	}
 	buf[n] = 0;
 	return buf;
+}
+
+/*
+ * Block @b's content of generation @g, @bs bytes (a multiple of 8):
+ * pseudo-random (zstd gains little), never zero.
+ */
+static inline void unit_fill_block(uint8_t *buf, size_t bs, uint64_t b, uint32_t g)
+{
+	uint64_t x = (b + 1) * 0x9e3779b97f4a7c15ULL ^ ((uint64_t)g << 32), v;
+	size_t i;
+
+	for (i = 0; i < bs; i += 8) {
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		v = (x * 0x2545f4914f6cdd1dULL) | 1;
+		memcpy(buf + i, &v, 8);
+	}
 }
 
 /* Damage file @path: flip the bits of @mask in its byte at @off. */

@@ -105,18 +105,10 @@ static uint32_t gen = 1;		/* the content of the next write */
 
 /* ---- the volume --------------------------------------------------------- */
 
-/* Block @b's content of generation @g: pseudo-random (zstd gains little), never zero. */
+/* Block @b's content of generation @g (unit.h). */
 static void fill(uint8_t *buf, uint64_t b, uint32_t g)
 {
-	uint64_t x = (b + 1) * 0x9e3779b97f4a7c15ULL ^ ((uint64_t)g << 32);
-	size_t i;
-
-	for (i = 0; i < BS; i += 8) {
-		x ^= x >> 12;
-		x ^= x << 25;
-		x ^= x >> 27;
-		memcpy(buf + i, &(uint64_t){ (x * 0x2545f4914f6cdd1dULL) | 1 }, 8);
-	}
+	unit_fill_block(buf, BS, b, g);
 }
 
 /* Write blocks [@first, +@n) through the fake (the probe marks them). */
