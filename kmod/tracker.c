@@ -20,11 +20,11 @@
  * except those blk-mq ended in a request (it clears BIO_TRACE_COMPLETION).
  *
  * block_bio_remap fires when a driver moves a bio to a disk below. A clone
- * (dm) is queued there as a bio of its own; but nvme multipath and
- * md-linear move the bio block_bio_queue traced on the tracked disk in
+ * (dm) is queued there as a bio of its own; but nvme multipath and md
+ * (linear, raid0) move the bio block_bio_queue traced on the tracked disk in
  * place, and it completes on the disk below, never on the tracked one. The
- * remap probe records that disk as an alias of the volume (its sector
- * offset), and completions on an alias mark the volume.
+ * remap probe records that disk as an alias of the volume and keeps the
+ * bio's range ("Ranges kept by bio"); its end on the alias marks that range.
  *
  * The tracepoint symbols are not exported; the tracepoints are found by
  * name with for_each_kernel_tracepoint().
@@ -129,102 +129,117 @@ static noinline void bt_mark_aliases(const struct bt_track *t, struct gendisk *d
 	}
 }
 
+/* What bt_alias_add() found room for. */
+enum bt_alias_known {
+	BT_ALIAS_OFFSET,	/* @disk at this offset: its completions map back */
+	BT_ALIAS_DISK,		/* @disk, but no room for this offset */
+	BT_ALIAS_NONE,		/* no room for @disk: its completions go unseen */
+};
+
 /* Record @disk, at sector offset @delta, as an alias of @vol. */
-static void bt_alias_add(struct bt_volume *vol, struct gendisk *disk, s64 delta)
+static enum bt_alias_known bt_alias_add(struct bt_volume *vol, struct gendisk *disk, s64 delta)
 {
+	enum bt_alias_known known = BT_ALIAS_NONE;
 	unsigned int i, n = smp_load_acquire(&vol->nr_aliases);
 	unsigned long flags;
 
 	for (i = 0; i < n; i++)
 		if (vol->aliases[i].disk == disk && vol->aliases[i].delta == delta)
-			return;		/* known: every bio but the first */
+			return BT_ALIAS_OFFSET;	/* known: every bio but the first */
 	raw_spin_lock_irqsave(&vol->alias_lock, flags);
 	n = vol->nr_aliases;
-	for (i = 0; i < n; i++)
-		if (vol->aliases[i].disk == disk && vol->aliases[i].delta == delta)
+	for (i = 0; i < n; i++) {
+		if (vol->aliases[i].disk != disk)
+			continue;
+		known = BT_ALIAS_DISK;
+		if (vol->aliases[i].delta == delta) {
+			known = BT_ALIAS_OFFSET;
 			goto out_unlock;
-	if (n == BT_MAX_ALIASES) {
-		/* STATUS says so: completions of these bios may be unseen. */
-		WRITE_ONCE(vol->aliases_full, true);
-		goto out_unlock;
+		}
 	}
-	vol->aliases[n].disk = disk;
-	vol->aliases[n].delta = delta;
-	smp_store_release(&vol->nr_aliases, n + 1);
+	if (n < BT_MAX_ALIASES) {
+		vol->aliases[n].disk = disk;
+		vol->aliases[n].delta = delta;
+		smp_store_release(&vol->nr_aliases, n + 1);
+		known = BT_ALIAS_OFFSET;
+	}
 out_unlock:
 	raw_spin_unlock_irqrestore(&vol->alias_lock, flags);
+	return known;
 }
 
-/* ==== Split discards ===================================================== */
+/* ==== Ranges kept by bio ================================================= */
 
 /*
- * A discard, write-zeroes or secure erase carries no data vector, so when
- * dm splits one (a target boundary, a target's discard limit) and ends it
- * with only its last part left in bi_iter, bt_bio_advanced() cannot count
- * back to its start. On a bio-based disk the range it was queued with is
- * kept here, per volume and by bio, from its queue to its end, where the
- * whole of it is marked. A bio queued again (the rest of a split) keeps its
- * first range. A volume whose slots are all taken reports its completions
- * partial (STATUS UNCOVERED), as for aliases.
+ * Two kinds of bio end with a range the completion probes cannot use:
+ * - a discard, write-zeroes or secure erase that dm splits (a target
+ *   boundary, a target's discard limit) ends with only its last part in
+ *   bi_iter, and has no data vector to count back in (bt_bio_advanced());
+ *   kept from its queue on a bio-based disk;
+ * - a bio a driver moves in place to a disk below (md raid0 and linear,
+ *   NVMe multipath) ends there, at that disk's sectors, which only an
+ *   offset per stripe maps back; kept from its remap.
+ * The range is the tracked disk's sectors the bio was queued with, per
+ * volume and by bio; the bio's end marks it and frees the slot (a request
+ * completed in parts marks at each and frees at the last). Without a slot,
+ * a discard leaves the volume's completions partial (STATUS UNCOVERED) and
+ * a moved bio falls back to its disk's offsets (the aliases above).
  */
+static atomic_t bt_kept_total = ATOMIC_INIT(0);	/* slots in use, all volumes */
+
 static bool bt_is_zap(enum req_op op)
 {
 	return op == REQ_OP_DISCARD || op == REQ_OP_WRITE_ZEROES || op == REQ_OP_SECURE_ERASE;
 }
 
-static void bt_zap_add(struct bt_volume *vol, struct bio *bio, sector_t start, sector_t nr)
+/* Keep [@start, +@nr) for @bio; false when every slot is taken. */
+static bool bt_keep(struct bt_volume *vol, struct bio *bio, sector_t start, sector_t nr)
 {
 	unsigned int i;
 
-	for (i = 0; i < BT_MAX_ZAPS; i++) {
-		struct bt_zap *z = &vol->zaps[i];
+	for (i = 0; i < BT_MAX_KEPT; i++) {
+		struct bt_kept *k = &vol->kept[i];
 
-		if (READ_ONCE(z->bio) != bio)
+		if (READ_ONCE(k->bio) != bio)
 			continue;
-		/* Ours, queued again: keep the whole. A stale entry: replace it. */
-		if (start < z->start || start + nr > z->start + z->nr) {
-			z->start = start;
-			z->nr = nr;
+		/* Kept already (a discard at its queue, now moved): keep the whole. */
+		if (start < k->start || start + nr > k->start + k->nr) {
+			k->start = start;	/* a stale entry: replace it */
+			k->nr = nr;
 		}
-		return;
+		return true;
 	}
-	for (i = 0; i < BT_MAX_ZAPS; i++) {
-		struct bt_zap *z = &vol->zaps[i];
+	for (i = 0; i < BT_MAX_KEPT; i++) {
+		struct bt_kept *k = &vol->kept[i];
 
-		if (!READ_ONCE(z->bio) && !cmpxchg(&z->bio, NULL, bio)) {
+		if (!READ_ONCE(k->bio) && !cmpxchg(&k->bio, NULL, bio)) {
 			/* Read at the bio's end only, which comes after this. */
-			z->start = start;
-			z->nr = nr;
-			return;
+			k->start = start;
+			k->nr = nr;
+			atomic_inc(&bt_kept_total);
+			return true;
 		}
 	}
-	WRITE_ONCE(vol->zaps_full, true);
+	return false;
 }
 
 /* @bio, queued on bio-based @disk at disk sectors [@start, +@nr). */
-static noinline void bt_zap_queued(struct gendisk *disk, struct bio *bio, sector_t start,
-				   sector_t nr)
+static noinline void bt_keep_queued(struct gendisk *disk, struct bio *bio, sector_t start,
+				    sector_t nr)
 {
 	const struct bt_table *tbl = rcu_dereference_sched(bt_table);
 	unsigned int i;
 
 	for (i = 0; tbl && i < tbl->nr; i++)
-		if (tbl->t[i].disk == disk)
-			bt_zap_add(tbl->t[i].vol, bio, start, nr);
+		if (tbl->t[i].disk == disk && !bt_keep(tbl->t[i].vol, bio, start, nr))
+			WRITE_ONCE(tbl->t[i].vol->kept_full, true);
 }
 
-/* @bio moved in place to a disk below: it ends there, an alias marks it. */
-static void bt_zap_forget(struct bt_volume *vol, struct bio *bio)
-{
-	unsigned int j;
-
-	for (j = 0; j < BT_MAX_ZAPS; j++)
-		if (READ_ONCE(vol->zaps[j].bio) == bio)
-			smp_store_release(&vol->zaps[j].bio, NULL);
-}
-
-/* @bio ends on @disk: mark the whole range it was queued with, per volume. */
-static noinline void bt_zap_done(struct gendisk *disk, struct bio *bio)
+/*
+ * @bio (all of it, or with @last only part) ended on @disk: mark the range
+ * kept for it on each volume of @disk or with @disk as an alias.
+ */
+static noinline void bt_kept_done(struct gendisk *disk, struct bio *bio, bool last)
 {
 	const struct bt_table *tbl = rcu_dereference_sched(bt_table);
 	unsigned int i, j;
@@ -232,18 +247,30 @@ static noinline void bt_zap_done(struct gendisk *disk, struct bio *bio)
 	for (i = 0; tbl && i < tbl->nr; i++) {
 		const struct bt_track *t = &tbl->t[i];
 
-		if (t->disk != disk)
+		if (t->disk != disk && !bt_has_alias(t->vol, disk))
 			continue;
-		for (j = 0; j < BT_MAX_ZAPS; j++) {
-			struct bt_zap *z = &t->vol->zaps[j];
+		for (j = 0; j < BT_MAX_KEPT; j++) {
+			struct bt_kept *k = &t->vol->kept[j];
 
-			if (READ_ONCE(z->bio) != bio)
+			if (READ_ONCE(k->bio) != bio)
 				continue;
-			bt_mark(t, z->start, z->start + z->nr, true);
-			smp_store_release(&z->bio, NULL);
+			bt_mark(t, k->start, k->start + k->nr, true);
+			if (last) {
+				smp_store_release(&k->bio, NULL);
+				atomic_dec(&bt_kept_total);
+			}
 			break;
 		}
 	}
+}
+
+/* The bios of @rq ended (@last: the whole request): their kept ranges. */
+static noinline void bt_kept_rq_done(struct gendisk *disk, struct request *rq, bool last)
+{
+	struct bio *bio;
+
+	__rq_for_each_bio(bio, rq)
+		bt_kept_done(disk, bio, last);
 }
 
 /* ==== Marking ============================================================ */
@@ -269,7 +296,8 @@ static __always_inline void bt_mark_disk(struct gendisk *disk, sector_t start, s
 		for (i = 0; i < tbl->nr; i++) {
 			if (tbl->t[i].disk == disk)
 				bt_mark(&tbl->t[i], start, start + nr, done);
-			else if (done && bt_has_alias(tbl->t[i].vol, disk))
+			else if (done && READ_ONCE(tbl->t[i].vol->alias_offsets) &&
+				 bt_has_alias(tbl->t[i].vol, disk))
 				bt_mark_aliases(&tbl->t[i], disk, start, nr);
 		}
 	}
@@ -398,7 +426,7 @@ static void bt_probe_bio_queue(void *data, struct bio *bio)
 	if (!bt_op_sectors(bio_op(bio), bio->bi_bdev, true, &start, &nr))
 		return;		/* reads; an empty flush carries no data */
 	if (unlikely(bt_is_zap(bio_op(bio))) && !queue_is_mq(bdev_get_queue(bio->bi_bdev)))
-		bt_zap_queued(bio->bi_bdev->bd_disk, bio, start, nr);
+		bt_keep_queued(bio->bi_bdev->bd_disk, bio, start, nr);
 	bt_mark_queued(bio->bi_bdev->bd_disk, start, nr);
 }
 
@@ -420,6 +448,9 @@ static void bt_probe_rq_complete(void *data, struct request *rq,
 	/* Passthrough requests (REQ_OP_DRV_*) were not marked at queue either. */
 	if (!disk || !bt_op_sectors(req_op(rq), disk->part0, false, &start, &nr))
 		return;
+	/* Bios moved here in place from a tracked disk (rare: md, multipath). */
+	if (unlikely(atomic_read(&bt_kept_total)))
+		bt_kept_rq_done(disk, rq, nr_bytes >= blk_rq_bytes(rq));
 	/*
 	 * Discards merged into one request (NVMe takes up to 256 ranges) are
 	 * not contiguous: each bio is a range of its own. The bios are still
@@ -482,8 +513,8 @@ static void bt_probe_bio_complete(void *data, struct request_queue *q, struct bi
 	}
 	if (!bt_op_sectors(bio_op(bio), bio->bi_bdev, false, &start, &nr))
 		return;
-	if (bt_is_zap(bio_op(bio)))
-		bt_zap_done(disk, bio);
+	if (unlikely(atomic_read(&bt_kept_total)))
+		bt_kept_done(disk, bio, true);
 	bt_mark_done(disk, start, nr);
 }
 
@@ -511,11 +542,25 @@ static void bt_probe_bio_remap(void *data, struct bio *bio, dev_t dev, sector_t 
 	if (!tbl)
 		return;
 	for (i = 0; i < tbl->nr; i++) {
+		struct bt_volume *vol = tbl->t[i].vol;
+		enum bt_alias_known known;
+
 		if (tbl->t[i].devt != dev)
 			continue;
-		bt_alias_add(tbl->t[i].vol, lower, (s64)start - (s64)from);
-		if (bt_is_zap(bio_op(bio)))
-			bt_zap_forget(tbl->t[i].vol, bio);
+		/*
+		 * Its end below finds the range kept for it, or maps back by
+		 * its disk's offset; with neither, STATUS says completions
+		 * may be unseen.
+		 */
+		known = bt_alias_add(vol, lower, (s64)start - (s64)from);
+		if (known == BT_ALIAS_NONE)
+			WRITE_ONCE(vol->aliases_full, true);
+		else if (!bt_keep(vol, bio, from, nr)) {
+			/* From now on completions below map back by offset too. */
+			WRITE_ONCE(vol->alias_offsets, true);
+			if (known != BT_ALIAS_OFFSET)
+				WRITE_ONCE(vol->aliases_full, true);
+		}
 	}
 	/* A tracked disk below sees no block_bio_queue for this bio. */
 	bt_mark_disk(lower, start, nr, false);

@@ -389,7 +389,7 @@ int bt_status(struct blktrack_status *st, dev_t dev)
 	}
 	bt_check_state(vol);
 	st->flags = (vol->pending ? BLKTRACK_STATUS_PENDING : 0) | bt_snap_flags(vol->snap) |
-		    (READ_ONCE(vol->aliases_full) || READ_ONCE(vol->zaps_full) ?
+		    (READ_ONCE(vol->aliases_full) || READ_ONCE(vol->kept_full) ?
 		     BLKTRACK_STATUS_UNCOVERED : 0);
 	st->state = vol->reason == BLKTRACK_REASON_NONE ?
 		    BLKTRACK_STATE_TRACKING : BLKTRACK_STATE_INVALID;

@@ -54,12 +54,13 @@ struct bt_alias {
 };
 
 /*
- * A discard, write-zeroes or secure erase in flight on a bio-based disk,
- * with its range as queued (tracker.c, "Split discards").
+ * A bio in flight whose end the completion probes cannot map back by
+ * itself, with the tracked disk's sectors it was queued with (tracker.c,
+ * "Ranges kept by bio").
  */
-#define BT_MAX_ZAPS	32
+#define BT_MAX_KEPT	64
 
-struct bt_zap {
+struct bt_kept {
 	struct bio *bio;		/* compared, never dereferenced; NULL: free */
 	sector_t start;
 	sector_t nr;
@@ -103,12 +104,13 @@ struct bt_volume {
 	 */
 	raw_spinlock_t alias_lock;
 	unsigned int nr_aliases;
-	bool aliases_full;		/* a remap found no free slot */
+	bool aliases_full;		/* a moved bio could not be mapped back */
+	bool alias_offsets;		/* a moved bio was not kept: map back by offset */
 	struct bt_alias aliases[BT_MAX_ALIASES];
 
-	/* Claimed by cmpxchg of ->bio at queue, freed at the bio's end. */
-	bool zaps_full;			/* a queue found no free slot */
-	struct bt_zap zaps[BT_MAX_ZAPS];
+	/* Claimed by cmpxchg of ->bio at queue or remap, freed at its end. */
+	bool kept_full;			/* a discard found no free slot */
+	struct bt_kept kept[BT_MAX_KEPT];
 };
 
 /*
