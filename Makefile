@@ -14,6 +14,8 @@
 #   make check-layers the include rule of lib/ (doc/ARCHITECTURE.md; in make unit)
 #   make fuzz         libFuzzer on each parser, FUZZ_SECONDS (60) each (not in check)
 #   make deps         install the Debian packages needed (idempotent)
+#   make install      the release build into DESTDIR/PREFIX (uninstall: removes it)
+#   make deb          the Debian packages in build/deb/, then lintian (not in check)
 
 CC       ?= gcc
 CFLAGS   ?= -O2 -g
@@ -362,6 +364,7 @@ install: release
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/ || exit 1; \
 	done
 	install -m 0644 contrib/bash-completion/blktrack $(DESTDIR)$(BASHCOMPDIR)/blktrack
+	ln -sf blktrack $(DESTDIR)$(BASHCOMPDIR)/blktrack-dump
 	$(if $(EXAMPLE_WRITERS),install -m 0755 $(EXAMPLE_WRITERS) $(DESTDIR)$(EXAMPLESDIR)/writers/)
 	for f in $(DKMS_FILES); do \
 		install -D -m 0644 $$f $(DESTDIR)$(DKMSDIR)/$$f || exit 1; \
@@ -381,7 +384,7 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/$(LIBREAL) $(DESTDIR)$(LIBDIR)/libblktrack.so.$(SOMAJOR) \
 		$(DESTDIR)$(LIBDIR)/libblktrack.so $(DESTDIR)$(PKGCONFIGDIR)/libblktrack.pc \
 		$(DESTDIR)$(INCLUDEDIR)/libblktrack.h $(DESTDIR)$(INCLUDEDIR)/linux/blktrack.h \
-		$(DESTDIR)$(BASHCOMPDIR)/blktrack \
+		$(DESTDIR)$(BASHCOMPDIR)/blktrack $(DESTDIR)$(BASHCOMPDIR)/blktrack-dump \
 		$(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
 		$(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNIT_FILES))) \
 		$(addprefix $(DESTDIR)$(UDEVRULESDIR)/,$(notdir $(UDEV_FILES))) \
@@ -390,6 +393,21 @@ uninstall:
 	-rmdir $(DESTDIR)$(EXAMPLESDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/blktrack/writers.d $(DESTDIR)$(SYSCONFDIR)/blktrack 2>/dev/null
 
+# The Debian packages (debian/): built from a copy of the tree in
+# $(B)/deb/blktrack-VERSION, so that dpkg-buildpackage writes its .debs and
+# .changes into $(B)/deb, then lintian on them (an error fails; warnings
+# are printed). Needs dpkg-dev, debhelper, dh-dkms, lintian and the
+# Build-Depends of debian/control. DEB_BUILD_OPTIONS=nocheck: no unit tests.
+DEB_DIR := $(B)/deb
+deb:
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/blktrack-$(VERSION)
+	tar -c --exclude=./.git --exclude=./$(B) --exclude='*.o' --exclude='*.ko' . | \
+		tar -x -C $(DEB_DIR)/blktrack-$(VERSION)
+	cd $(DEB_DIR)/blktrack-$(VERSION) && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error --info $(DEB_DIR)/*.changes
+	@ls $(DEB_DIR)/*.deb
+
 clean:
 	rm -rf $(B)
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
@@ -397,4 +415,4 @@ clean:
 
 FORCE:
 
-.PHONY: FORCE check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth bench-prune all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels kernels soak demo deps release install uninstall clean vmprogs
+.PHONY: FORCE check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth bench-prune all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels kernels soak demo deps release install uninstall deb clean vmprogs

@@ -27,7 +27,8 @@ make -s install DESTDIR="$dest" PREFIX=/usr >/dev/null
 {
 	for f in sbin/blktrack sbin/blktrack-dump lib/libblktrack.so.1.0.0 lib/libblktrack.so.1 \
 		lib/libblktrack.so lib/pkgconfig/libblktrack.pc include/libblktrack.h \
-		include/linux/blktrack.h share/bash-completion/completions/blktrack; do
+		include/linux/blktrack.h share/bash-completion/completions/blktrack \
+		share/bash-completion/completions/blktrack-dump; do
 		echo "/usr/$f"
 	done
 	for m in doc/*.[1-9]; do
@@ -62,6 +63,9 @@ lib=$dest/usr/lib
 [ "$(readlink "$lib/libblktrack.so.1")" = libblktrack.so.1.0.0 ] &&
 	[ "$(readlink "$lib/libblktrack.so")" = libblktrack.so.1 ] ||
 	fail "libblktrack.so.1 -> libblktrack.so.1.0.0, libblktrack.so -> libblktrack.so.1 expected"
+# bash-completion loads a command's completion from the file of its name.
+[ "$(readlink "$dest/usr/share/bash-completion/completions/blktrack-dump")" = blktrack ] ||
+	fail "completions/blktrack-dump is not a link to completions/blktrack"
 readelf -d "$lib/libblktrack.so.1.0.0" | grep -q 'SONAME.*\[libblktrack\.so\.1\]' ||
 	fail "the installed library's SONAME is not libblktrack.so.1"
 for t in blktrack blktrack-dump; do
