@@ -137,6 +137,19 @@ got=$(PATH="$dest/usr/sbin:$PATH" LD_LIBRARY_PATH="$lib" bash -c '
 	_blktrack; printf "%s\n" "${COMPREPLY[@]}"' sh \
 	"$dest/usr/share/bash-completion/completions/blktrack" | grep -v '^-' | sort -u)
 [ "$got" = "$want" ] || fail "bash completion: commands '$(echo $got)', not '$(echo $want)'"
+# Every option a command's --help gives is in its man page (as \-\-name).
+for c in $want; do
+	for o in $(LD_LIBRARY_PATH="$lib" "$dest/usr/sbin/blktrack" "$c" --help |
+		grep -oE -- '--[a-z][a-z-]*' | sort -u); do
+		grep -qF -- "$(echo "$o" | sed 's/-/\\-/g')" doc/blktrack.8 ||
+			fail "blktrack $c --help gives $o: not in blktrack(8)"
+	done
+done
+for o in $(LD_LIBRARY_PATH="$lib" "$dest/usr/sbin/blktrack-dump" --help |
+	grep -oE -- '--[a-z][a-z-]*' | sort -u); do
+	grep -qF -- "$(echo "$o" | sed 's/-/\\-/g')" doc/blktrack-dump.8 ||
+		fail "blktrack-dump --help gives $o: not in blktrack-dump(8)"
+done
 for w in "$dest"/usr/share/doc/blktrack/examples/writers/*; do
 	[ -x "$w" ] && sh -n "$w" || fail "example writer ${w#"$dest"}: not executable or not sh"
 done
