@@ -334,7 +334,8 @@ UDEV_FILES   := $(wildcard udev/*.rules)
 INITRAMFS_FILES := $(shell find initramfs-tools -type f 2>/dev/null)
 
 REL := $(B)/release
-# The release build: in the environment, so that the sub-make appends to it.
+# The release build, without test hooks or RPATH. CFLAGS as given goes in the
+# environment (on the command line the sub-make could not append to it).
 release:
 	CFLAGS='$(USER_CFLAGS)' $(MAKE) B=$(REL) \
 		TEST_HOOKS=0 RPATH= all $(REL)/libblktrack.pc $(REL)/dkms.conf
