@@ -14,14 +14,22 @@
 #   make check-layers the include rule of lib/ (doc/ARCHITECTURE.md; in make unit)
 #   make fuzz         libFuzzer on each parser, FUZZ_SECONDS (60) each (not in check)
 #   make deps         install the Debian packages needed (idempotent)
+#   make install      the release build into DESTDIR/PREFIX (uninstall: removes it)
+#   make deb          the Debian packages in build/deb/, then lintian (not in check)
 
 CC       ?= gcc
 CFLAGS   ?= -O2 -g
+# CFLAGS as given (environment or default), before the additions below:
+# `make release` passes them on and its make adds its own again.
+USER_CFLAGS := $(CFLAGS)
 # EXTRA_CFLAGS: added to every compile (the sanitizer and fuzzer builds).
 CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -D_GNU_SOURCE \
 	    -Iinclude/uapi -Ilib -fvisibility=hidden -DBLKTRACK_VERSION='"$(VERSION)"' \
-	    $(EXTRA_CFLAGS)
+	    $(CPPFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS  ?=
+# The tools in build/ find build/libblktrack.so.1 beside them; the release
+# build (make install) has no RPATH.
+RPATH    ?= -Wl,-rpath,'$$ORIGIN'
 PREFIX   ?= /usr/local
 VERSION  ?= 0.1
 
@@ -93,11 +101,11 @@ $(LIBSO): $(ENGINE_A) $(BASE_A) lib/libblktrack.sym
 	ln -sf libblktrack.so.1 $(B)/libblktrack.so
 
 $(B)/blktrack: $(CLI_SRC:%.c=$(B)/%.o) $(LIBSO)
-	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack -Wl,-rpath,'$$ORIGIN' $(LDFLAGS) $(JSON_LIBS)
+	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack $(RPATH) $(LDFLAGS) $(JSON_LIBS)
 
 # The public API from the .so; the file formats (hidden there) from the archive.
 $(B)/blktrack-dump: $(DUMP_SRC:%.c=$(B)/%.o) $(BASE_A) $(LIBSO)
-	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack $(BASE_A) -Wl,-rpath,'$$ORIGIN' \
+	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack $(BASE_A) $(RPATH) \
 		$(LDFLAGS) $(LIB_LIBS)
 
 # Small C programs the VM tests run in the guest (ioctl errno checks...).
@@ -284,22 +292,122 @@ demo:
 deps:
 	scripts/install-deps.sh
 
-$(B)/libblktrack.pc: lib/libblktrack.pc.in
-	@mkdir -p $(B)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< >$@
+# ---- install ---------------------------------------------------------------
+# make install / make uninstall, DESTDIR and the directories below honoured
+# (`make install PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu`: debian/rules).
+# The release build (build/release) has no test hook and no RPATH. What goes
+# where: README.md, "Installing"; tests/install/check-install.sh checks it.
+SBINDIR      ?= $(PREFIX)/sbin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DATADIR      ?= $(PREFIX)/share
+MANDIR       ?= $(DATADIR)/man
+DOCDIR       ?= $(DATADIR)/doc/blktrack
+EXAMPLESDIR  ?= $(DOCDIR)/examples
+BASHCOMPDIR  ?= $(DATADIR)/bash-completion/completions
+SYSCONFDIR   ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+INITRAMFSDIR ?= $(DATADIR)/initramfs-tools
+# DKMS finds module sources only in /usr/src, whatever PREFIX is.
+DKMSSRCDIR   ?= /usr/src
+DKMSDIR      := $(DKMSSRCDIR)/blktrack-$(VERSION)
+
+# The library: libblktrack.so.SOMAJOR.MINOR.PATCH, with the soname link
+# libblktrack.so.SOMAJOR and the development link libblktrack.so.
+SOMAJOR      := 1
+LIBREAL      := libblktrack.so.$(SOMAJOR).0.0
+MAN_PAGES    := $(wildcard doc/*.[1-9])
+EXAMPLE_WRITERS := $(wildcard examples/writers/*)
+# The module's source for DKMS: what kmod/Kbuild compiles, its compat probes,
+# the ABI header, and the top-level Kbuild that enters kmod/.
+DKMS_FILES   := Kbuild kmod/Kbuild $(wildcard kmod/*.c kmod/*.h) kmod/compat/compat.h \
+		kmod/compat/gen-config.sh $(wildcard kmod/compat/probes/*.c) \
+		include/uapi/linux/blktrack.h
+# Boot and device integration, installed when they exist in the tree:
+# systemd/*.{service,target,...} -> UNITDIR, udev/*.rules -> UDEVRULESDIR,
+# initramfs-tools/{hooks,scripts/...}/* -> INITRAMFSDIR, same relative path.
+UNIT_FILES   := $(wildcard systemd/*.service systemd/*.target systemd/*.socket \
+		  systemd/*.timer systemd/*.path)
+UDEV_FILES   := $(wildcard udev/*.rules)
+INITRAMFS_FILES := $(shell find initramfs-tools -type f 2>/dev/null)
 
 REL := $(B)/release
-install:
-	$(MAKE) B=$(REL) TEST_HOOKS=0 all $(REL)/libblktrack.pc
-	install -D -m 0755 $(REL)/blktrack $(DESTDIR)$(PREFIX)/sbin/blktrack
-	install -D -m 0755 $(REL)/blktrack-dump $(DESTDIR)$(PREFIX)/sbin/blktrack-dump
-	install -D -m 0755 $(REL)/libblktrack.so.1 $(DESTDIR)$(PREFIX)/lib/libblktrack.so.1
-	ln -sf libblktrack.so.1 $(DESTDIR)$(PREFIX)/lib/libblktrack.so
-	install -D -m 0644 lib/libblktrack.h $(DESTDIR)$(PREFIX)/include/libblktrack.h
-	install -D -m 0644 include/uapi/linux/blktrack.h $(DESTDIR)$(PREFIX)/include/linux/blktrack.h
-	install -D -m 0644 $(REL)/libblktrack.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/libblktrack.pc
-	install -D -m 0644 doc/blktrack.8 $(DESTDIR)$(PREFIX)/share/man/man8/blktrack.8
-	install -D -m 0644 doc/blktrack-dump.8 $(DESTDIR)$(PREFIX)/share/man/man8/blktrack-dump.8
+# The release build, without test hooks or RPATH. CFLAGS as given goes in the
+# environment (on the command line the sub-make could not append to it).
+release:
+	CFLAGS='$(USER_CFLAGS)' $(MAKE) B=$(REL) \
+		TEST_HOOKS=0 RPATH= all $(REL)/libblktrack.pc $(REL)/dkms.conf
+
+$(B)/libblktrack.pc: lib/libblktrack.pc.in FORCE
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< >$@
+
+$(B)/dkms.conf: kmod/dkms.conf.in FORCE
+	@mkdir -p $(B)
+	sed -e 's|@VERSION@|$(VERSION)|' $< >$@
+
+install: release
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(INCLUDEDIR)/linux $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(EXAMPLESDIR)/writers \
+		$(DESTDIR)$(SYSCONFDIR)/blktrack/writers.d
+	install -m 0755 $(REL)/blktrack $(REL)/blktrack-dump $(DESTDIR)$(SBINDIR)/
+	install -m 0644 $(REL)/libblktrack.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/$(LIBREAL)
+	ln -sf $(LIBREAL) $(DESTDIR)$(LIBDIR)/libblktrack.so.$(SOMAJOR)
+	ln -sf libblktrack.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libblktrack.so
+	install -m 0644 $(REL)/libblktrack.pc $(DESTDIR)$(PKGCONFIGDIR)/libblktrack.pc
+	install -m 0644 lib/libblktrack.h $(DESTDIR)$(INCLUDEDIR)/libblktrack.h
+	install -m 0644 include/uapi/linux/blktrack.h $(DESTDIR)$(INCLUDEDIR)/linux/blktrack.h
+	for m in $(MAN_PAGES); do \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/ || exit 1; \
+	done
+	install -m 0644 contrib/bash-completion/blktrack $(DESTDIR)$(BASHCOMPDIR)/blktrack
+	ln -sf blktrack $(DESTDIR)$(BASHCOMPDIR)/blktrack-dump
+	$(if $(EXAMPLE_WRITERS),install -m 0755 $(EXAMPLE_WRITERS) $(DESTDIR)$(EXAMPLESDIR)/writers/)
+	for f in $(DKMS_FILES); do \
+		install -D -m 0644 $$f $(DESTDIR)$(DKMSDIR)/$$f || exit 1; \
+	done
+	install -m 0644 $(REL)/dkms.conf $(DESTDIR)$(DKMSDIR)/dkms.conf
+	$(if $(UNIT_FILES),install -D -m 0644 -t $(DESTDIR)$(UNITDIR) $(UNIT_FILES))
+	$(if $(UDEV_FILES),install -D -m 0644 -t $(DESTDIR)$(UDEVRULESDIR) $(UDEV_FILES))
+	for f in $(INITRAMFS_FILES); do \
+		install -D -m $$(test -x $$f && echo 0755 || echo 0644) $$f \
+			$(DESTDIR)$(INITRAMFSDIR)/$${f#initramfs-tools/} || exit 1; \
+	done
+
+# Every file install wrote, and the directories that are blktrack's own;
+# the shared ones (PREFIX/sbin...) stay.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/blktrack $(DESTDIR)$(SBINDIR)/blktrack-dump \
+		$(DESTDIR)$(LIBDIR)/$(LIBREAL) $(DESTDIR)$(LIBDIR)/libblktrack.so.$(SOMAJOR) \
+		$(DESTDIR)$(LIBDIR)/libblktrack.so $(DESTDIR)$(PKGCONFIGDIR)/libblktrack.pc \
+		$(DESTDIR)$(INCLUDEDIR)/libblktrack.h $(DESTDIR)$(INCLUDEDIR)/linux/blktrack.h \
+		$(DESTDIR)$(BASHCOMPDIR)/blktrack $(DESTDIR)$(BASHCOMPDIR)/blktrack-dump \
+		$(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNIT_FILES))) \
+		$(addprefix $(DESTDIR)$(UDEVRULESDIR)/,$(notdir $(UDEV_FILES))) \
+		$(addprefix $(DESTDIR)$(INITRAMFSDIR)/,$(INITRAMFS_FILES:initramfs-tools/%=%))
+	rm -rf $(DESTDIR)$(DKMSDIR) $(DESTDIR)$(EXAMPLESDIR)/writers
+	-rmdir $(DESTDIR)$(EXAMPLESDIR) $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/blktrack/writers.d $(DESTDIR)$(SYSCONFDIR)/blktrack 2>/dev/null
+
+# The Debian packages (debian/): built from a copy of the tree in
+# $(B)/deb/blktrack-VERSION, so that dpkg-buildpackage writes its .debs and
+# .changes into $(B)/deb, then lintian on them (an error fails; warnings
+# are printed). Needs dpkg-dev, debhelper, dh-dkms, lintian and the
+# Build-Depends of debian/control. DEB_BUILD_OPTIONS=nocheck: no unit tests.
+DEB_DIR := $(B)/deb
+deb:
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/blktrack-$(VERSION)
+	tar -c --exclude=./.git --exclude=./$(B) --exclude='*.o' --exclude='*.ko' . | \
+		tar -x -C $(DEB_DIR)/blktrack-$(VERSION)
+	cd $(DEB_DIR)/blktrack-$(VERSION) && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error --info $(DEB_DIR)/*.changes
+	@ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(B)
@@ -308,4 +416,4 @@ clean:
 
 FORCE:
 
-.PHONY: FORCE check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth bench-prune all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels kernels soak demo deps install clean vmprogs
+.PHONY: FORCE check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth bench-prune all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels kernels soak demo deps release install uninstall deb clean vmprogs
