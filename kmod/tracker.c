@@ -264,6 +264,20 @@ static noinline void bt_kept_done(struct gendisk *disk, struct bio *bio, bool la
 	}
 }
 
+/*
+ * @vol is going: its slots still in use (bios whose end was never seen
+ * where we look, such as one moved in place twice) leave the count, so
+ * that the completion probes' fast path comes back.
+ */
+void bt_kept_forget(struct bt_volume *vol)
+{
+	unsigned int i;
+
+	for (i = 0; i < BT_MAX_KEPT; i++)
+		if (vol->kept[i].bio)
+			atomic_dec(&bt_kept_total);
+}
+
 /* The bios of @rq ended (@last: the whole request): their kept ranges. */
 static noinline void bt_kept_rq_done(struct gendisk *disk, struct request *rq, bool last)
 {

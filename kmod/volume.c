@@ -201,6 +201,7 @@ static void bt_volume_free(struct bt_volume *vol)
 {
 	lockdep_assert_held(&bt_ctl_mutex);
 	cancel_work_sync(&vol->coarsen_work);
+	bt_kept_forget(vol);
 	bt_snap_end(vol);
 	if (vol->pending)
 		btmap_destroy(vol->pending);

@@ -148,6 +148,7 @@ int bt_tracker_hook(void);	/* under bt_ctl_mutex */
 int bt_tracker_hook_disk(struct gendisk *disk);	/* under bt_ctl_mutex */
 void bt_tracker_unhook(void);	/* under bt_ctl_mutex */
 bool bt_rw_page_missed(void);
+void bt_kept_forget(struct bt_volume *vol);	/* no probe names it any more */
 
 /* main.c */
 extern unsigned int bt_mem_limit_mib;
