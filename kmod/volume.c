@@ -254,6 +254,18 @@ int bt_attach(const struct blktrack_attach *a, dev_t dev)
 		ret = -ENODEV;		/* no media: nothing to track */
 		goto out_close;
 	}
+	/*
+	 * A filesystem mounted with -o dax (fs_dax_get_by_bdev() wants a DAX
+	 * queue) stores to the disk's memory with the CPU: no bio, no probe.
+	 * A sector-mode (btt) namespace of the same pmem has no DAX.
+	 */
+	if (blk_queue_dax(bdev_get_queue(bdev))) {
+		pr_warn("%u:%u: %s is DAX-capable: writes through a dax mount bypass the block layer; not tracked (use a sector-mode namespace)\n",
+			MAJOR(dev), MINOR(dev), vol->disk->disk_name);
+		ret = -EOPNOTSUPP;
+		goto out_close;
+	}
+
 
 	vol->active = btmap_create(bt_nr_blocks(vol),
 				   vol->mem_limit == U64_MAX ? 0 : vol->mem_limit);

@@ -95,7 +95,9 @@ struct blktrack_version {
  * @reserved: must be zero
  *
  * Errors: ENODEV (no such block device), EEXIST (already attached),
- * EINVAL (bad block size, flag or reserved field), ENOMEM.
+ * EINVAL (bad block size, flag or reserved field), ENOMEM, EOPNOTSUPP
+ * (writes the module cannot see: a DAX-capable disk, whose dax mounts
+ * write without bios; on 6.1 a ->rw_page driver it cannot probe).
  */
 struct blktrack_attach {
 	__u64 size;
