@@ -266,6 +266,10 @@ int bt_attach(const struct blktrack_attach *a, dev_t dev)
 		goto out_close;
 	}
 
+	vol->ends_unseen = bt_disk_ends_unseen(vol->disk);
+	if (vol->ends_unseen)
+		pr_info("%u:%u: %s ends writes on the disk below, out of sight: completions partial (only a checkpoint with writers quiesced is exact)\n",
+			MAJOR(dev), MINOR(dev), vol->disk->disk_name);
 
 	vol->active = btmap_create(bt_nr_blocks(vol),
 				   vol->mem_limit == U64_MAX ? 0 : vol->mem_limit);
@@ -401,7 +405,8 @@ int bt_status(struct blktrack_status *st, dev_t dev)
 	}
 	bt_check_state(vol);
 	st->flags = (vol->pending ? BLKTRACK_STATUS_PENDING : 0) | bt_snap_flags(vol->snap) |
-		    (READ_ONCE(vol->aliases_full) || READ_ONCE(vol->zaps_full) ?
+		    (vol->ends_unseen || READ_ONCE(vol->aliases_full) ||
+		     READ_ONCE(vol->zaps_full) ?
 		     BLKTRACK_STATUS_UNCOVERED : 0);
 	st->state = vol->reason == BLKTRACK_REASON_NONE ?
 		    BLKTRACK_STATE_TRACKING : BLKTRACK_STATE_INVALID;

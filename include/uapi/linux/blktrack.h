@@ -175,8 +175,9 @@ enum blktrack_reason {
 #define BLKTRACK_STATUS_SNAP_OVERFLOW	(1U << 2)  /* ... which is lost: SNAP_READ fails */
 /*
  * Some writes complete on disks below that the module cannot map back (more
- * in-place remaps than it keeps): a write in flight at a CHECKPOINT may be
- * in no map. Only a checkpoint taken with writers quiesced is exact.
+ * in-place remaps than it keeps, or a driver that moves its bios below
+ * untraced: bcache): a write in flight at a CHECKPOINT may be in no map.
+ * Only a checkpoint taken with writers quiesced is exact.
  */
 #define BLKTRACK_STATUS_UNCOVERED	(1U << 3)
 
