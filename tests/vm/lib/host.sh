@@ -59,7 +59,8 @@ VM_BOOT_MODULES="virtio_pci virtio_blk nvme ext4 loop dm-mod"
 # 6.1's cloud kernel lacks). zram's compressor on 6.1 (lzo-rle) is a module
 # of its own, which the guest's kernel cannot load by itself (no modprobe).
 VM_EXTRA_MODULES="null_blk xfs brd dm-era dm-delay nvmet nvme-loop nvmet-tcp nvme-tcp overlay
-zram lzo-rle nd_e820 nd_pmem nd_btt bcache dm-multipath dm-round-robin"
+zram lzo-rle nd_e820 nd_pmem nd_btt bcache dm-multipath dm-round-robin
+vfat nls_cp437 nls_ascii nls_utf8"
 
 # Take this tree's VM lock (one run.sh or demo.sh at a time: they share
 # build/vm/); waits for a run in progress.
