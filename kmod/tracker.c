@@ -622,6 +622,15 @@ static void bt_rw_page_unhook(void)
 		return;
 	/* Calls still inside return without our handler. */
 	unregister_kretprobe(&bt_rw_page_probe);
+	/*
+	 * Registrable again: register_kretprobe() refuses a probe that has both
+	 * the symbol and the address it resolved last time (EINVAL). No volume
+	 * is left, so the misses counted for the ones before go too.
+	 */
+	bt_rw_page_probe.kp.addr = NULL;
+	bt_rw_page_probe.kp.flags = 0;
+	bt_rw_page_probe.kp.nmissed = 0;
+	bt_rw_page_probe.nmissed = 0;
 	bt_rw_page_hooked = false;
 }
 
