@@ -33,6 +33,7 @@
 
 #include <linux/bio.h>
 #include <linux/kprobes.h>
+#include <linux/module.h>
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/rcupdate.h>
@@ -580,6 +581,27 @@ static void bt_probe_bio_remap(void *data, struct bio *bio, dev_t dev, sector_t 
 	bt_mark_disk(lower, start, nr, false);
 }
 
+/*
+ * Drivers that move a bio in place to a disk below without tracing
+ * block_bio_remap, and end it there: neither a completion of the volume nor
+ * an alias ever sees it. bcache's cached_dev_submit_bio() does bio_set_dev()
+ * to the backing device and shifts the sector by the superblock's data
+ * offset (6.1, 6.12); in writethrough and bypass modes the bio ends after
+ * the backing device's write. Their volumes report completions partial.
+ */
+static const char *const bt_unseen_drivers[] = { "bcache" };
+
+bool bt_disk_ends_unseen(struct gendisk *disk)
+{
+	struct module *owner = disk->fops->owner;
+	unsigned int i;
+
+	for (i = 0; owner && i < ARRAY_SIZE(bt_unseen_drivers); i++)
+		if (!strcmp(module_name(owner), bt_unseen_drivers[i]))
+			return true;
+	return false;
+}
+
 /* ==== Writes without a bio: bdev_write_page() (compat.h) ================ */
 
 struct bt_rw_page_call {
@@ -659,6 +681,15 @@ static void bt_rw_page_unhook(void)
 		return;
 	/* Calls still inside return without our handler. */
 	unregister_kretprobe(&bt_rw_page_probe);
+	/*
+	 * Registrable again: register_kretprobe() refuses a probe that has both
+	 * the symbol and the address it resolved last time (EINVAL). No volume
+	 * is left, so the misses counted for the ones before go too.
+	 */
+	bt_rw_page_probe.kp.addr = NULL;
+	bt_rw_page_probe.kp.flags = 0;
+	bt_rw_page_probe.kp.nmissed = 0;
+	bt_rw_page_probe.nmissed = 0;
 	bt_rw_page_hooked = false;
 }
 

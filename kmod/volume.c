@@ -255,6 +255,22 @@ int bt_attach(const struct blktrack_attach *a, dev_t dev)
 		ret = -ENODEV;		/* no media: nothing to track */
 		goto out_close;
 	}
+	/*
+	 * A filesystem mounted with -o dax (fs_dax_get_by_bdev() wants a DAX
+	 * queue) stores to the disk's memory with the CPU: no bio, no probe.
+	 * A sector-mode (btt) namespace of the same pmem has no DAX.
+	 */
+	if (blk_queue_dax(bdev_get_queue(bdev))) {
+		pr_warn("%u:%u: %s is DAX-capable: writes through a dax mount bypass the block layer; not tracked (use a sector-mode namespace)\n",
+			MAJOR(dev), MINOR(dev), vol->disk->disk_name);
+		ret = -EOPNOTSUPP;
+		goto out_close;
+	}
+
+	vol->ends_unseen = bt_disk_ends_unseen(vol->disk);
+	if (vol->ends_unseen)
+		pr_info("%u:%u: %s ends writes on the disk below, out of sight: completions partial (only a checkpoint with writers quiesced is exact)\n",
+			MAJOR(dev), MINOR(dev), vol->disk->disk_name);
 
 	vol->active = btmap_create(bt_nr_blocks(vol),
 				   vol->mem_limit == U64_MAX ? 0 : vol->mem_limit);
@@ -390,7 +406,8 @@ int bt_status(struct blktrack_status *st, dev_t dev)
 	}
 	bt_check_state(vol);
 	st->flags = (vol->pending ? BLKTRACK_STATUS_PENDING : 0) | bt_snap_flags(vol->snap) |
-		    (READ_ONCE(vol->aliases_full) || READ_ONCE(vol->kept_full) ?
+		    (vol->ends_unseen || READ_ONCE(vol->aliases_full) ||
+		     READ_ONCE(vol->kept_full) ?
 		     BLKTRACK_STATUS_UNCOVERED : 0);
 	st->state = vol->reason == BLKTRACK_REASON_NONE ?
 		    BLKTRACK_STATE_TRACKING : BLKTRACK_STATE_INVALID;

@@ -84,6 +84,7 @@ struct bt_volume {
 	u64 ckpt_losses;		/* ... at the last CHECKPOINT: a COMMIT
 					 * clears the reason only if no loss since */
 	bool rw_page_missed;		/* an untracked page write was seen */
+	bool ends_unseen;		/* its driver ends bios out of sight */
 	bool checkpointed;		/* RESTORE is refused once set */
 	u64 mem_limit;			/* bytes, never 0 */
 	u8 generation[16];
@@ -149,6 +150,7 @@ int bt_tracker_hook_disk(struct gendisk *disk);	/* under bt_ctl_mutex */
 void bt_tracker_unhook(void);	/* under bt_ctl_mutex */
 bool bt_rw_page_missed(void);
 void bt_kept_forget(struct bt_volume *vol);	/* no probe names it any more */
+bool bt_disk_ends_unseen(struct gendisk *disk);
 
 /* main.c */
 extern unsigned int bt_mem_limit_mib;

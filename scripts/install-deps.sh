@@ -9,7 +9,7 @@ libzstd-dev libxxhash-dev libjson-c-dev libroaring-dev
 qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils
 linux-image-cloud-amd64 linux-headers-cloud-amd64
 linux-image-6.12-cloud-amd64 linux-headers-6.12-cloud-amd64
-fio e2fsprogs xfsprogs util-linux dmsetup fdisk mdadm"
+fio e2fsprogs xfsprogs util-linux dmsetup fdisk mdadm bcache-tools"
 
 missing=
 for p in $PKGS; do

@@ -75,7 +75,9 @@ kernel_modprobe() {
 	_kr=$(kernel_root "$1") || return 1
 	_kv=$1
 	shift
-	modprobe -d "${_kr:-/}" -S "$_kv" "$@"
+	# -C /dev/null: the host's /etc/modprobe.d (ndctl's "install libnvdimm"
+	# rule) must not replace the module graph with commands.
+	modprobe -C /dev/null -d "${_kr:-/}" -S "$_kv" "$@"
 }
 
 # kernel_flavours_check FLAVOUR...: fail, naming it, on an unknown flavour.

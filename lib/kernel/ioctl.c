@@ -3,9 +3,11 @@
  * libblktrack: one wrapper per ioctl of <linux/blktrack.h>.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/sysmacros.h>
 
 #include "kernel/kernel.h"
 
@@ -56,6 +58,28 @@ BLKTRACK_EXPORT int blktrack_version(struct blktrack_ctx *ctx,
 	return 0;
 }
 
+/* Does the disk of @dev (a partition's parent) support DAX? (sysfs queue/dax) */
+static bool dev_is_dax(dev_t dev)
+{
+	static const char *const fmt[] = { "/sys/dev/block/%u:%u/queue/dax",
+					   "/sys/dev/block/%u:%u/../queue/dax" };
+	char path[96];
+	unsigned int i;
+	int c = 0;
+
+	for (i = 0; i < 2 && !c; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), fmt[i], major(dev), minor(dev));
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		c = fgetc(f);
+		fclose(f);
+	}
+	return c == '1';
+}
+
 BLKTRACK_EXPORT int blktrack_attach(struct blktrack_ctx *ctx, dev_t dev,
 				    uint32_t block_size, uint64_t mem_limit)
 {
@@ -76,6 +100,14 @@ BLKTRACK_EXPORT int blktrack_attach(struct blktrack_ctx *ctx, dev_t dev,
 			 "invalid argument (block size must be 0 or a power of two "
 			 "from %u to %u)", BLKTRACK_BLOCK_SIZE_MIN,
 			 BLKTRACK_BLOCK_SIZE_MAX);
+	else if (err == -EOPNOTSUPP && dev_is_dax(dev))
+		snprintf(ctx->errmsg, sizeof(ctx->errmsg),
+			 "DAX-capable device: a filesystem mounted with -o dax writes it "
+			 "without the block layer, where no write can be tracked; use a "
+			 "sector-mode namespace (ndctl create-namespace -m sector)");
+	else if (err == -EOPNOTSUPP)
+		snprintf(ctx->errmsg, sizeof(ctx->errmsg),
+			 "this kernel cannot see every write of the device (see the kernel log)");
 	return err;
 }
 

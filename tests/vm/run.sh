@@ -23,6 +23,8 @@
 # icount, so one round gives the same ones); STRESS_SECS (how long
 # 0990 and 0991 stress, 20); VM_SMP (every test on this many vCPUs; by
 # default a test gets 1, or N with a "# vm-smp: N" line, in a boot of its own).
+# A "# vm-append: ARGS" line in a test's header adds ARGS to the kernel
+# command line of a boot of its own (memmap= for pmem: tests/vm/0464).
 # Variables named BT_TEST_* (values of letters, digits and ._:-) are passed
 # to the tests in the guest, e.g. BT_TEST_SEED=123 BT_TEST_STEPS=2000 for 0980.
 set -u
@@ -47,7 +49,7 @@ while [ $# -gt 0 ]; do
 		# Scratch disk /dev/vdb for the backup benchmark (sparse).
 		VM_DISK2_MIB=${VM_DISK2_MIB-4096}; export VM_DISK2_MIB
 		shift ;;
-	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,29p' "$0"; exit 0 ;;
 	-*) echo "usage: $0 [--kernel KVER] [--bench] [TEST-GLOB[,TEST-GLOB...]]" >&2; exit 2 ;;
 	*) glob=$1; shift ;;
 	esac
@@ -82,8 +84,10 @@ for kver in $kernels; do
 done
 
 # vCPUs a test asks for: a "# vm-smp: N" line in its header, else 1 (TCG
-# runs one vCPU fastest). VM_SMP=N runs every test on N vCPUs. Each kernel
-# boots once per vCPU count, one boot after the other; kernels in parallel.
+# runs one vCPU fastest). VM_SMP=N runs every test on N vCPUs. A "# vm-append:
+# ARGS" line asks for more kernel command line. Each kernel boots once per
+# group (vCPU count and command line), one boot after the other; kernels in
+# parallel.
 test_smp() {
 	if [ -n "${VM_SMP:-}" ]; then
 		echo "$VM_SMP"
@@ -92,20 +96,39 @@ test_smp() {
 	n=$(sed -n '1,40s/^# vm-smp: *\([0-9][0-9]*\).*/\1/p' "$suite/$1.sh" | head -n 1)
 	echo "${n:-1}"
 }
-smp_of=$(for n in $selected; do echo "$n $(test_smp "$n")"; done)
-smps=$(echo "$smp_of" | awk '{ print $2 }' | sort -un)
-# group_tests SMP: the selected tests of that vCPU count, one per line.
-group_tests() {
-	echo "$smp_of" | awk -v s="$1" '$2 == s { print $1 }'
+test_append() {
+	sed -n '1,40s/^# vm-append: *//p' "$suite/$1.sh" | head -n 1
 }
-# group_base KVER SMP: build/vm/KVER for one vCPU, build/vm/KVER.smpN else;
-# .log (serial), .qemu (QEMU's exit and seconds), .results (parsed).
-group_base() {
-	if [ "$2" = 1 ]; then
-		echo "$VM_DIR/$1"
+# A group: the vCPU count, and ".a" and a hash of the command line it adds.
+test_group() {
+	a=$(test_append "$1")
+	if [ -n "$a" ]; then
+		echo "$(test_smp "$1").a$(echo "$a" | cksum | cut -d' ' -f1)"
 	else
-		echo "$VM_DIR/$1.smp$2"
+		test_smp "$1"
 	fi
+}
+group_of=$(for n in $selected; do echo "$n $(test_group "$n")"; done)
+groups=$(echo "$group_of" | awk '{ print $2 }' | sort -u)
+# group_tests GROUP: the selected tests of that group, one per line.
+group_tests() {
+	echo "$group_of" | awk -v s="$1" '$2 == s { print $1 }'
+}
+group_smp() {
+	echo "${1%%.*}"
+}
+group_append() {
+	test_append "$(group_tests "$1" | head -n 1)"
+}
+# group_base KVER GROUP: build/vm/KVER for one vCPU, build/vm/KVER.smpN
+# else, .GROUP for one with a command line of its own; .log (serial),
+# .qemu (QEMU's exit and seconds), .results (parsed).
+group_base() {
+	case $2 in
+	1) echo "$VM_DIR/$1" ;;
+	*.*) echo "$VM_DIR/$1.$2" ;;
+	*) echo "$VM_DIR/$1.smp$2" ;;
+	esac
 }
 
 # BT_TEST_* variables for the tests: blktrack.env=NAME=VALUE (init.sh).
@@ -120,10 +143,11 @@ done
 
 boot_one() {
 	kver=$1 all_qargs=${VM_QEMU_ARGS:-}
-	for smp in $smps; do
-		echo "vm: booting $kver, $smp vCPU(s) (log: $(group_base "$kver" "$smp" | sed "s|^$VM_TOP/||").log)"
+	for g in $groups; do
+		echo "vm: booting $kver, $(group_smp "$g") vCPU(s)$(a=$(group_append "$g"); [ -n "$a" ] && echo ", $a") (log: $(group_base "$kver" "$g" | sed "s|^$VM_TOP/||").log)"
 	done
-	for smp in $smps; do
+	for g in $groups; do
+		smp=$(group_smp "$g")
 		qargs=$all_qargs icount=
 		case $qargs in *-icount*) icount=blktrack.icount=1 ;; esac
 		# icount runs the vCPUs in turn (their instructions add up), and
@@ -132,11 +156,11 @@ boot_one() {
 			qargs=$(echo "$qargs" | sed 's/-icount *[^ ]*//')
 			icount=
 		fi
-		base=$(group_base "$kver" "$smp")
+		base=$(group_base "$kver" "$g")
 		start=$(date +%s)
 		VM_QEMU_ARGS=$qargs
 		vm_boot "$kver" "$VM_DIR/initramfs-$kver.cpio" \
-			"blktrack.mode=test blktrack.suite=${suite#tests/vm} blktrack.tests=$(group_tests "$smp" | paste -s -d, -) $gtimeout $icount$genv" \
+			"blktrack.mode=test blktrack.suite=${suite#tests/vm} blktrack.tests=$(group_tests "$g" | paste -s -d, -) $gtimeout $icount$genv $(group_append "$g")" \
 			"$base.log" "$smp"
 		qrc=$?
 		echo "$qrc $(($(date +%s) - start))" >"$base.qemu"
@@ -207,8 +231,9 @@ parse_log() {
 passed=0
 failed=0
 for kver in $kernels; do
-	for smp in $smps; do
-		base=$(group_base "$kver" "$smp")
+	for g in $groups; do
+		smp=$(group_smp "$g")
+		base=$(group_base "$kver" "$g")
 		rel=${base#$VM_TOP/}
 		read -r qrc secs <"$base.qemu"
 		log=$base.log
@@ -228,7 +253,7 @@ for kver in $kernels; do
 		done <"$res"
 		n=$(grep -c '^\(PASS\|FAIL\) ' "$res")
 		# Selected tests that never started (a crash ended the boot first).
-		for name in $(group_tests "$smp"); do
+		for name in $(group_tests "$g"); do
 			grep -q "^\(PASS\|FAIL\) $name\( \|\$\)" "$res" && continue
 			echo "FAIL $kver $name (not run: the boot ended before it)"
 			failed=$((failed + 1))
@@ -242,8 +267,8 @@ done
 if [ "$suite" = tests/vm/bench ]; then
 	echo "vm: benchmark figures (kernel, key, value):"
 	for kver in $kernels; do
-		for smp in $smps; do
-			tr -d '\r' <"$(group_base "$kver" "$smp").log" |
+		for g in $groups; do
+			tr -d '\r' <"$(group_base "$kver" "$g").log" |
 				sed -n 's/^.*BENCH \([^ ]*\) \(.*\)$/\1 \2/p' |
 				while read -r key val; do printf '%-28s %-44s %s\n' "$kver" "$key" "$val"; done
 		done

@@ -95,7 +95,9 @@ struct blktrack_version {
  * @reserved: must be zero
  *
  * Errors: ENODEV (no such block device), EEXIST (already attached),
- * EINVAL (bad block size, flag or reserved field), ENOMEM.
+ * EINVAL (bad block size, flag or reserved field), ENOMEM, EOPNOTSUPP
+ * (writes the module cannot see: a DAX-capable disk, whose dax mounts
+ * write without bios; on 6.1 a ->rw_page driver it cannot probe).
  */
 struct blktrack_attach {
 	__u64 size;
@@ -173,8 +175,9 @@ enum blktrack_reason {
 #define BLKTRACK_STATUS_SNAP_OVERFLOW	(1U << 2)  /* ... which is lost: SNAP_READ fails */
 /*
  * Some writes complete on disks below that the module cannot map back (more
- * in-place remaps than it keeps): a write in flight at a CHECKPOINT may be
- * in no map. Only a checkpoint taken with writers quiesced is exact.
+ * in-place remaps than it keeps, or a driver that moves its bios below
+ * untraced: bcache): a write in flight at a CHECKPOINT may be in no map.
+ * Only a checkpoint taken with writers quiesced is exact.
  */
 #define BLKTRACK_STATUS_UNCOVERED	(1U << 3)
 

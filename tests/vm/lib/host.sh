@@ -45,7 +45,7 @@ VM_CRASH_RE='Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for mor
 # Tools copied into the guest at their host paths. Busybox provides the rest;
 # the tests call these by absolute path (busybox's shell prefers its applets).
 VM_TOOLS="fio dmsetup losetup blkdiscard fallocate sfdisk blockdev dd sha256sum
-mkfs.ext4 mkfs.xfs fsfreeze setpriv filefrag blkzone fstrim mdadm"
+mkfs.ext4 mkfs.xfs fsfreeze setpriv filefrag blkzone fstrim mdadm make-bcache"
 # Kernel modules the guest loads at boot, by name: the drivers of the disks
 # vm_boot attaches (virtio, NVMe), ext4 (the tests' filesystem and the
 # evidence disk's), loop and device-mapper. Each kernel's modules.dep and
@@ -56,8 +56,11 @@ mkfs.ext4 mkfs.xfs fsfreeze setpriv filefrag blkzone fstrim mdadm"
 VM_BOOT_MODULES="virtio_pci virtio_blk nvme ext4 loop dm-mod"
 # Modules the tests load on demand (load_kmod, testlib.sh), where the
 # kernel has them: a test looks for what it needs (0440: nvme-loop, which
-# 6.1's cloud kernel lacks).
-VM_EXTRA_MODULES="null_blk xfs brd dm-era dm-delay nvmet nvme-loop nvmet-tcp nvme-tcp overlay raid0"
+# 6.1's cloud kernel lacks). zram's compressor on 6.1 (lzo-rle) is a module
+# of its own, which the guest's kernel cannot load by itself (no modprobe).
+VM_EXTRA_MODULES="null_blk xfs brd dm-era dm-delay nvmet nvme-loop nvmet-tcp nvme-tcp overlay
+zram lzo-rle nd_e820 nd_pmem nd_btt bcache dm-multipath dm-round-robin
+vfat nls_cp437 nls_ascii nls_utf8 raid0"
 
 # Take this tree's VM lock (one run.sh or demo.sh at a time: they share
 # build/vm/); waits for a run in progress.
