@@ -90,24 +90,7 @@ echo "# ---- a write held in flight by dm-delay across CHECKPOINT and COMMIT"
 run dmsetup suspend btdelay
 run dmsetup reload btdelay --table "$(delay_table 3000)"
 run dmsetup resume btdelay
-dd if=/dev/urandom of="$dev" bs=4096 count=1 seek=200 oflag=direct conv=notrunc \
-	status=none &
-ddpid=$!
-# Queued: marked in the active map (the submission probe).
-i=0
-while [ "$(status_get "$dev" active_dirty)" = 0 ]; do
-	[ $i -lt 100 ] || fail "the write never reached the head"
-	sleep 0.05
-	i=$((i + 1))
-done
-alive $ddpid || fail "the write completed before the checkpoint: no delay?"
-bt checkpoint "$dev"
-expect_clear
-expect_write $((200 * 4096)) 4096
-check_changes "$dev" 4096 --pending
-bt commit "$dev"
-alive $ddpid || fail "the write completed before COMMIT: the test proves nothing"
-wait_exit $ddpid 30 "the held write" || fail "the held write failed"
+held_write "$dev" $((200 * 4096)) 4096
 # Its completion, on the path disk, marks the head's active map again.
 check_changes "$dev" 4096 --active
 assert_status "$dev" completions seen

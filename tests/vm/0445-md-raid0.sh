@@ -44,22 +44,7 @@ for d in 0 1; do
 	eval run dmsetup reload btd$d --table \"\$\(delay_table \$l$d 3000\)\"
 	run dmsetup resume btd$d
 done
-dd if=/dev/urandom of=$MD bs=1M count=1 seek=1 oflag=direct conv=notrunc status=none &
-ddpid=$!
-i=0
-while [ "$(status_get $MD active_dirty)" = 0 ]; do
-	[ $i -lt 100 ] || fail "the write never reached $MD"
-	sleep 0.05
-	i=$((i + 1))
-done
-alive $ddpid || fail "the write completed before the checkpoint: no delay?"
-bt checkpoint $MD
-expect_clear
-expect_write 1048576 1048576
-check_changes $MD 4096 --pending
-bt commit $MD
-alive $ddpid || fail "the write completed before COMMIT: the test proves nothing"
-wait_exit $ddpid 30 "the held write" || fail "the held write failed"
+held_write $MD 1048576 1048576
 # Its 16 completions, on the members, mark md0's active map again.
 check_changes $MD 4096 --active
 assert_status $MD completions seen

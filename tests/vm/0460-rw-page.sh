@@ -9,16 +9,12 @@
 # brd each time: the kretprobe goes with the last volume detached, and the
 # next attach must hook it again.
 . /blktrack/tests/vm/lib/testlib.sh
-CG=/sys/fs/cgroup
 cleanup_swap() {
-	[ -d "$BT_TMP/fill" ] && rm -rf "$BT_TMP/fill"
-	swapoff /dev/ram0 2>/dev/null
-	rmdir $CG/bttest 2>/dev/null
+	swap_cleanup /dev/ram0
 	cleanup_all
 	rmmod brd 2>/dev/null
 }
 trap cleanup_swap EXIT
-NONZERO=$BT_TOP/build/vmprogs/nonzero
 
 round() {
 	load_kmod brd rd_nr=1 rd_size=65536
@@ -26,33 +22,13 @@ round() {
 	[ -b $dev ] || fail "no $dev"
 	run mkswap $dev
 	bt attach $dev
-	run swapon $dev
-	grep -q " $CG cgroup2 " /proc/mounts || run mount -t cgroup2 none $CG
-	echo +memory >$CG/cgroup.subtree_control || fail "no memory controller"
-	run mkdir $CG/bttest
-	echo 16M >$CG/bttest/memory.max
-	out0=$(awk '$1 == "pswpout" { print $2 }' /proc/vmstat)
-	mkdir -p "$BT_TMP/fill"
-	echo "+ 40 MiB of random data into tmpfs, in a cgroup of 16 MiB"
-	sh -c "echo \$\$ >$CG/bttest/cgroup.procs &&
-		exec dd if=/dev/urandom of=$BT_TMP/fill/data bs=1M count=40 status=none" ||
-		fail "the fill failed"
-	out=$(($(awk '$1 == "pswpout" { print $2 }' /proc/vmstat) - out0))
-	[ "$out" -gt 256 ] || fail "only $out pages swapped out: the test proves nothing"
-	ok "$out pages swapped out to $dev"
-	bt checkpoint $dev
-	expect_clear
-	"$NONZERO" $dev 4096 4096 >"$(expect_file)" || fail "nonzero failed"
-	check_changes $dev 4096 --pending
-	bt commit $dev
-	rm -rf "$BT_TMP/fill"
-	run swapoff $dev
+	swap_out_check $dev
 	assert_status $dev state tracking
 	bt detach $dev
 }
 
 round
-run rmdir $CG/bttest
+run rmdir $SWAP_CG
 run rmmod brd
 round
 check_no_leak

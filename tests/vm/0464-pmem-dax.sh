@@ -9,12 +9,9 @@
 # sector-mode (btt) namespace has no DAX: it is tracked, and swap-out to it
 # (6.1: ->rw_page, no bio) and buffered writes are exactly in the map.
 . /blktrack/tests/vm/lib/testlib.sh
-CG=/sys/fs/cgroup
 ND=/sys/bus/nd/devices
 cleanup_pmem() {
-	[ -d "$BT_TMP/fill" ] && rm -rf "$BT_TMP/fill"
-	swapoff /dev/pmem0s 2>/dev/null
-	rmdir $CG/bttest 2>/dev/null
+	swap_cleanup /dev/pmem0s
 	umount "$BT_TMP/mnt" 2>/dev/null
 	dmsetup remove btpmem 2>/dev/null
 	cleanup_all
@@ -105,27 +102,7 @@ run dd if=/dev/zero of=$dev bs=4096 count=$(($(blockdev --getsize64 $dev) / 4096
 run mkswap $dev
 [ -z "$("$NONZERO" $dev 4096 4096)" ] || fail "$dev is not zero past its swap header"
 bt attach $dev
-run swapon $dev
-grep -q " $CG cgroup2 " /proc/mounts || run mount -t cgroup2 none $CG
-echo +memory >$CG/cgroup.subtree_control || fail "no memory controller"
-run mkdir $CG/bttest
-echo 16M >$CG/bttest/memory.max
-out0=$(awk '$1 == "pswpout" { print $2 }' /proc/vmstat)
-mkdir -p "$BT_TMP/fill"
-echo "+ 40 MiB of random data into tmpfs, in a cgroup of 16 MiB"
-sh -c "echo \$\$ >$CG/bttest/cgroup.procs &&
-	exec dd if=/dev/urandom of=$BT_TMP/fill/data bs=1M count=40 status=none" ||
-	fail "the fill failed"
-out=$(($(awk '$1 == "pswpout" { print $2 }' /proc/vmstat) - out0))
-[ "$out" -gt 256 ] || fail "only $out pages swapped out: the test proves nothing"
-ok "$out pages swapped out to $dev"
-bt checkpoint $dev
-expect_clear
-"$NONZERO" $dev 4096 4096 >"$(expect_file)" || fail "nonzero failed"
-check_changes $dev 4096 --pending
-bt commit $dev
-rm -rf "$BT_TMP/fill"
-run swapoff $dev
+swap_out_check $dev
 bt checkpoint $dev
 bt commit $dev
 

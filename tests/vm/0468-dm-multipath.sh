@@ -47,25 +47,7 @@ mpath_test() {
 	echo "# ---- a write held by multipath (no path left) across CHECKPOINT and COMMIT"
 	run dmsetup message btmp 0 fail_path "$p1"
 	run dmsetup message btmp 0 fail_path "$p2"
-	dd if=/dev/urandom of=$dev bs=4096 count=1 seek=200 oflag=direct conv=notrunc \
-		status=none &
-	ddpid=$!
-	i=0
-	while [ "$(status_get $dev active_dirty)" = 0 ]; do
-		[ $i -lt 100 ] || fail "the write never reached $dev"
-		sleep 0.05
-		i=$((i + 1))
-	done
-	sleep 0.5
-	alive $ddpid || fail "the write completed with every path failed"
-	bt checkpoint $dev
-	expect_clear
-	expect_write $((200 * 4096)) 4096
-	check_changes $dev 4096 --pending
-	bt commit $dev
-	alive $ddpid || fail "the write completed before COMMIT: the test proves nothing"
-	run dmsetup message btmp 0 reinstate_path "$p2"
-	wait_exit $ddpid 30 "the held write" || fail "the held write failed"
+	held_write $dev $((200 * 4096)) 4096 run dmsetup message btmp 0 reinstate_path "$p2"
 	comp=$(status_get $dev completions)
 	echo "# completions: $comp"
 	if [ "$comp" = partial ]; then

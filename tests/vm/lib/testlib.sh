@@ -317,6 +317,79 @@ check_kernel_log() {
 	ok "the kernel log is clean"
 }
 
+# ---- swap-out to a tracked device (0460, 0462, 0464) ------------------------
+
+SWAP_CG=/sys/fs/cgroup/bttest
+
+# swap_out_check DEV: DEV (mkswap'd before the attach, attached) becomes
+# swap; 40 MiB of random data written into tmpfs from a memory cgroup of
+# 16 MiB push pages out to it. After a checkpoint the pending map must be
+# exactly DEV's non-zero blocks (the swap header excepted: it was written
+# before the attach). Commits, then swapoff.
+swap_out_check() {
+	local dev=$1 out0 out
+	run swapon "$dev"
+	grep -q " /sys/fs/cgroup cgroup2 " /proc/mounts || run mount -t cgroup2 none /sys/fs/cgroup
+	echo +memory >/sys/fs/cgroup/cgroup.subtree_control || fail "no memory controller"
+	[ -d $SWAP_CG ] || run mkdir $SWAP_CG
+	echo 16M >$SWAP_CG/memory.max
+	out0=$(awk '$1 == "pswpout" { print $2 }' /proc/vmstat)
+	mkdir -p "$BT_TMP/fill"
+	echo "+ 40 MiB of random data into tmpfs, in a cgroup of 16 MiB"
+	sh -c "echo \$\$ >$SWAP_CG/cgroup.procs &&
+		exec dd if=/dev/urandom of=$BT_TMP/fill/data bs=1M count=40 status=none" ||
+		fail "the fill failed"
+	out=$(($(awk '$1 == "pswpout" { print $2 }' /proc/vmstat) - out0))
+	[ "$out" -gt 256 ] || fail "only $out pages swapped out: the test proves nothing"
+	ok "$out pages swapped out to $dev"
+	bt checkpoint "$dev"
+	expect_clear
+	"$BT_TOP/build/vmprogs/nonzero" "$dev" 4096 4096 >"$(expect_file)" || fail "nonzero failed"
+	check_changes "$dev" 4096 --pending
+	bt commit "$dev"
+	rm -rf "$BT_TMP/fill"
+	run swapoff "$dev"
+}
+
+# swap_cleanup DEV: for an EXIT trap after swap_out_check.
+swap_cleanup() {
+	rm -rf "$BT_TMP/fill"
+	swapoff "$1" 2>/dev/null
+	rmdir $SWAP_CG 2>/dev/null
+}
+
+# ---- a write held in flight across CHECKPOINT and COMMIT (0440-0468) -----
+
+# held_write DEV OFFSET LEN [RELEASE...]: with something below DEV holding
+# writes (dm-delay, failed paths), write LEN bytes at OFFSET with O_DIRECT;
+# once it is queued (in the active map), CHECKPOINT, check the pending map
+# is exactly it, COMMIT while it is still held, run RELEASE (if given) and
+# wait for the write to land. Its completion must then have marked the new
+# active map: the caller checks `changes --active` (or what it expects).
+held_write() {
+	local dev=$1 off=$2 len=$3 pid i=0
+	shift 3
+	# One write of LEN bytes (one bio, split below as the device wants).
+	dd if=/dev/urandom of="$dev" bs="$len" count=1 seek="$off" oflag=direct,seek_bytes \
+		conv=notrunc status=none &
+	pid=$!
+	while [ "$(status_get "$dev" active_dirty)" = 0 ]; do
+		[ $i -lt 100 ] || fail "the write never reached $dev"
+		sleep 0.05
+		i=$((i + 1))
+	done
+	sleep 0.5
+	alive $pid || fail "the write completed before the checkpoint: nothing held it"
+	bt checkpoint "$dev"
+	expect_clear
+	expect_write "$off" "$len"
+	check_changes "$dev" 4096 --pending
+	bt commit "$dev"
+	alive $pid || fail "the write completed before COMMIT: the test proves nothing"
+	[ $# = 0 ] || "$@"
+	wait_exit $pid 30 "the held write" || fail "the held write failed"
+}
+
 # ---- snapshots (tests/vm/progs/snapread) ------------------------------------
 
 SNAPREAD=$BT_TOP/build/vmprogs/snapread
