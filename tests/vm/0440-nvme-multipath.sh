@@ -88,7 +88,8 @@ assert_status "$dev" completions seen
 
 echo "# ---- a write held in flight by dm-delay across CHECKPOINT and COMMIT"
 run dmsetup suspend btdelay
-run dmsetup reload btdelay --table "$(delay_table 3000)"
+# 3 s, or longer on a slow debug kernel (BT_SLOW: init.sh).
+run dmsetup reload btdelay --table "$(delay_table $((3000 * ${BT_SLOW:-1})))"
 run dmsetup resume btdelay
 dd if=/dev/urandom of="$dev" bs=4096 count=1 seek=200 oflag=direct conv=notrunc \
 	status=none &
@@ -107,7 +108,7 @@ expect_write $((200 * 4096)) 4096
 check_changes "$dev" 4096 --pending
 bt commit "$dev"
 alive $ddpid || fail "the write completed before COMMIT: the test proves nothing"
-wait_exit $ddpid 30 "the held write" || fail "the held write failed"
+wait_exit $ddpid $((30 * ${BT_SLOW:-1})) "the held write" || fail "the held write failed"
 # Its completion, on the path disk, marks the head's active map again.
 check_changes "$dev" 4096 --active
 assert_status "$dev" completions seen

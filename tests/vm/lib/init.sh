@@ -12,7 +12,9 @@
 #	blktrack.stress_secs=SECONDS	STRESS_SECS for 0990, 0991 (default 20)
 #	blktrack.env=NAME=VALUE		exported to the tests (run.sh: BT_TEST_*)
 #	blktrack.slow=N			a debug kernel's slowdown (host.sh): the
-#					test timeout and hung-task limit times N
+#					test timeout and hung-task limit times N;
+#					BT_SLOW=N for the tests (how long they hold
+#					a write in flight)
 #
 # For each test it prints, on the serial console:
 #	BLKTRACK-TEST-BEGIN name
@@ -52,6 +54,7 @@ for arg in $(cat /proc/cmdline); do
 	esac
 done
 slow=${slow:-1}
+export BT_SLOW=$slow
 BLKTRACK_TEST_TIMEOUT=$((${BLKTRACK_TEST_TIMEOUT:-900} * slow))
 
 # kmemleak, on a debug kernel (scripts/build-debug-kernel.sh), scans only
@@ -131,6 +134,7 @@ shell)
 	;;
 *)
 	# What boot left (the kernel's, or the module's load).
+	[ -w $KMEMLEAK ] && echo "init: kmemleak: a scan after each test"
 	kmemleak_check
 	for t in /blktrack/tests/vm$suite/[0-9][0-9][0-9][0-9]-*.sh; do
 		name=${t##*/}
