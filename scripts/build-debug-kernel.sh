@@ -106,7 +106,7 @@ build_one() {
 	cp .config "$root/boot/config-$kver"
 	cp System.map "$root/boot/System.map-$kver"
 	make INSTALL_MOD_PATH="$root" DEPMOD=/sbin/depmod modules_install >>"$log" 2>&1
-	# modules_install points build at the tree already; say so.
+	# The external module's KDIR (modules_install may already make it).
 	ln -sfn "$src" "$root/lib/modules/$kver/build"
 	end=$(date +%s)
 	echo "$((end - start))" >"$root/build-time"
