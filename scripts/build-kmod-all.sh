@@ -5,7 +5,7 @@
 #   scripts/build-kmod-all.sh [--kernel KVER] [--list]
 #
 # VM_FLAVOURS: the kernel flavours to build for, among cloud, rt, generic
-# (or all); default cloud. A kernel is installed when its image and headers
+# (or all), debug; default cloud. A kernel is installed when its image and headers
 # are on this host (/boot/vmlinuz-KVER, /lib/modules/KVER/build) or unpacked
 # by scripts/install-kernels.sh; supported when KVER starts with 6.1. or
 # 6.12. (the Debian LTS series we test). --kernel KVER builds for that
@@ -18,6 +18,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+KERNELS_TOP=$top
 . "$top/scripts/kernels.sh"
 only=
 list=0
@@ -47,7 +48,12 @@ if [ -z "$found" ]; then
 	case " $flavours " in
 	*" cloud "*) echo "build-kmod-all: scripts/install-deps.sh installs the cloud ones" >&2 ;;
 	esac
-	echo "build-kmod-all: scripts/install-kernels.sh $flavours unpacks the others" >&2
+	case " $flavours " in
+	" debug ") echo "build-kmod-all: scripts/build-debug-kernel.sh builds the debug ones" >&2 ;;
+	*" debug "*) echo "build-kmod-all: scripts/build-debug-kernel.sh builds the debug ones," \
+		"scripts/install-kernels.sh $flavours unpacks the others" >&2 ;;
+	*) echo "build-kmod-all: scripts/install-kernels.sh $flavours unpacks the others" >&2 ;;
+	esac
 	exit 1
 fi
 if [ $list = 1 ]; then

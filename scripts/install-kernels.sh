@@ -20,6 +20,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+KERNELS_TOP=$top
 . "$top/scripts/kernels.sh"
 
 [ $# -gt 0 ] || set -- rt generic
@@ -31,6 +32,7 @@ for f in "$@"; do
 	rt) metas="$metas linux-image-rt-amd64 linux-image-6.12-rt-amd64" ;;
 	generic) metas="$metas linux-image-amd64 linux-image-6.12-amd64" ;;
 	cloud) ;;
+	debug) ;;	# built, not unpacked: scripts/build-debug-kernel.sh
 	esac
 done
 [ -n "$metas" ] || exit 0

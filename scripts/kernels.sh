@@ -15,17 +15,26 @@
 #	cloud	-cloud-amd64	what `make check` runs (the default of VM_FLAVOURS)
 #	rt	-rt-amd64	PREEMPT_RT
 #	generic	-amd64		Debian's linux-image-amd64 and linux-image-6.12-amd64
+#	debug	-debug		Debian's linux-source with lockdep, KASAN, kmemleak...
+#				(scripts/build-debug-kernel.sh; `make check-debug`)
 # It is installed with its headers either on this host (/boot/vmlinuz-KVER and
 # /lib/modules/KVER/build: apt-get, scripts/install-deps.sh for cloud) or
 # in a root of its own under KERNELS_DIR (KERNELS_DIR/KVER/boot/...,
 # lib/modules/KVER/..., usr/src/linux-headers-KVER: scripts/install-kernels.sh
 # unpacks the packages there, never into the host's /boot). The host wins when
-# both have it.
+# both have it. A debug kernel is built from source into a root of the same
+# layout under DEBUG_KERNELS_DIR.
 
 KERNELS_DIR=${BLKTRACK_KERNELS_DIR:-/var/cache/blktrack/kernels}
+# The debug kernels are built from source, not unpacked
+# (scripts/build-debug-kernel.sh), into this tree's build/: the sourcing
+# script sets KERNELS_TOP, the top of the tree.
+DEBUG_KERNELS_DIR=${BLKTRACK_DEBUG_KERNELS_DIR:-${KERNELS_TOP:-.}/build/debug-kernel}
+# "all" is Debian's packaged flavours; debug, hours long, is only asked by
+# name.
 KERNEL_FLAVOURS_ALL="cloud rt generic"
 
-# kernel_flavour KVER: cloud, rt or generic; nothing (status 1) for a
+# kernel_flavour KVER: cloud, rt, generic or debug; nothing (status 1) for a
 # kernel that is none of them or of a series we do not test.
 kernel_flavour() {
 	case $1 in
@@ -33,6 +42,7 @@ kernel_flavour() {
 	*) return 1 ;;
 	esac
 	case $1 in
+	*-debug) echo debug ;;
 	*-cloud-amd64) echo cloud ;;
 	*-rt-amd64) echo rt ;;
 	*-amd64) echo generic ;;
@@ -46,13 +56,16 @@ kernel_series() {
 }
 
 # kernel_root KVER: the root directory the kernel is installed under: empty
-# for this host's, KERNELS_DIR/KVER for an unpacked one; status 1 when it
-# is installed nowhere with its headers.
+# for this host's, KERNELS_DIR/KVER for an unpacked one, DEBUG_KERNELS_DIR/KVER
+# for a built one; status 1 when it is installed nowhere with its headers.
 kernel_root() {
 	if [ -e "/boot/vmlinuz-$1" ] && [ -d "/lib/modules/$1/build" ]; then
 		echo
 	elif [ -e "$KERNELS_DIR/$1/boot/vmlinuz-$1" ] && [ -d "$KERNELS_DIR/$1/lib/modules/$1/build" ]; then
 		echo "$KERNELS_DIR/$1"
+	elif [ -e "$DEBUG_KERNELS_DIR/$1/boot/vmlinuz-$1" ] &&
+		[ -d "$DEBUG_KERNELS_DIR/$1/lib/modules/$1/build" ]; then
+		echo "$DEBUG_KERNELS_DIR/$1"
 	else
 		return 1
 	fi
@@ -84,24 +97,25 @@ kernel_modprobe() {
 # "all" stands for every flavour.
 kernel_flavours_check() {
 	for _f in "$@"; do
-		case " $KERNEL_FLAVOURS_ALL all " in
+		case " $KERNEL_FLAVOURS_ALL debug all " in
 		*" $_f "*) ;;
 		*)
-			echo "unknown kernel flavour '$_f' (known: $KERNEL_FLAVOURS_ALL, all)" >&2
+			echo "unknown kernel flavour '$_f' (known: $KERNEL_FLAVOURS_ALL debug, all)" >&2
 			return 1 ;;
 		esac
 	done
 }
 
 # kernels_installed [FLAVOUR...]: the supported kernels installed with their
-# headers (on the host or under KERNELS_DIR) of these flavours (default:
-# every flavour), oldest first.
+# headers (on the host, under KERNELS_DIR or DEBUG_KERNELS_DIR) of these
+# flavours (default: all), oldest first.
 kernels_installed() {
 	_want=" ${*:-all} "
 	case $_want in
 	*" all "*) _want=" $KERNEL_FLAVOURS_ALL " ;;
 	esac
-	for _img in /boot/vmlinuz-* "$KERNELS_DIR"/*/boot/vmlinuz-*; do
+	for _img in /boot/vmlinuz-* "$KERNELS_DIR"/*/boot/vmlinuz-* \
+		"$DEBUG_KERNELS_DIR"/*/boot/vmlinuz-*; do
 		[ -e "$_img" ] || continue
 		_kv=${_img##*/vmlinuz-}
 		_fl=$(kernel_flavour "$_kv") || continue

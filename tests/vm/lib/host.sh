@@ -15,9 +15,11 @@
 # content of one of its inputs changes.
 #
 # The kernels: vm_kernels, those of the flavours in VM_FLAVOURS (cloud by
-# default; rt, generic, all), wherever they are installed (scripts/kernels.sh).
+# default; rt, generic, all; debug), wherever they are installed
+# (scripts/kernels.sh).
 
 VM_TOP=$(cd "$(dirname "$0")/../.." && pwd)
+KERNELS_TOP=$VM_TOP
 . "$VM_TOP/scripts/kernels.sh"
 VM_DIR=$VM_TOP/build/vm
 VM_MEM=${VM_MEM:-1024}
@@ -39,8 +41,13 @@ VM_EVIDENCE_MIB=${VM_EVIDENCE_MIB:-4096}
 # after /dev/vdb with VM_DISK2_MIB). Listing the same images in another
 # order at the next boot swaps their names, not their serials
 # (tests/vm/reboot.sh: BLKTRACK-SWAP-DISKS).
-# What in a serial log means the kernel went wrong (fails the test).
-VM_CRASH_RE='Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for more than|detected stall|general protection|Kernel panic|blktrack: leaked'
+# What in a serial log means the kernel went wrong (fails the test). The
+# debug kernel's reports are among them: lockdep's ("WARNING: possible
+# circular locking dependency detected", "WARNING: suspicious RCU usage"...),
+# "BUG: KASAN: ...", "BUG: sleeping function called from invalid context",
+# DEBUG_OBJECTS' "ODEBUG: ..." (then a WARNING), and init.sh's kmemleak
+# report of a blktrack object ("kmemleak: blktrack ... leaked").
+VM_CRASH_RE='Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for more than|detected stall|general protection|Kernel panic|blktrack: leaked|ODEBUG:|kmemleak: blktrack'
 
 # Tools copied into the guest at their host paths. Busybox provides the rest;
 # the tests call these by absolute path (busybox's shell prefers its applets).
@@ -327,6 +334,17 @@ vm_evidence_extract() {
 # bounds the run.
 vm_boot() {
 	kver=$1 initrd=$2 extra=$3 log=$4 smp=${5:-${VM_SMP:-1}}
+	# A debug kernel (scripts/build-debug-kernel.sh: lockdep, KASAN,
+	# kmemleak) runs several times slower and needs KASAN's shadow memory:
+	# its time limits (the boot's here, a test's and the hung-task report's
+	# in init.sh: blktrack.slow) are VM_DEBUG_SLOW times longer, its memory
+	# VM_DEBUG_MEM. VM_ACCEL=kvm where KVM works (here, nested, it fails
+	# to emulate the kernel's decompressor: "KVM internal error").
+	slow=1 mem=$VM_MEM accel=${VM_ACCEL:-tcg}
+	if [ "$(kernel_flavour "$kver")" = debug ]; then
+		slow=${VM_DEBUG_SLOW:-4} mem=${VM_DEBUG_MEM:-2048}
+		extra="$extra blktrack.slow=$slow"
+	fi
 	if [ -n "${VM_DISK:-}" ]; then
 		disk=$VM_DISK
 	else
@@ -357,7 +375,7 @@ vm_boot() {
 	tmplog=$(mktemp "$log.XXXXXX") || return 1
 	# no_timer_check: on a loaded host, TCG's timer can look dead at boot
 	# ("IO-APIC + timer doesn't work" panics): skip that probe.
-	timeout -k 10 "${VM_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg -smp "$smp" -m "$VM_MEM" \
+	timeout -k 10 "$((${VM_TIMEOUT:-3600} * slow))" qemu-system-x86_64 -accel "$accel" -smp "$smp" -m "$mem" \
 		-kernel "$(kernel_image "$kver")" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 no_timer_check $extra ${VM_APPEND:-}" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe,discard=unmap" $drive2 $xdisks \

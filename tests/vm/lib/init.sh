@@ -11,6 +11,10 @@
 #	blktrack.rounds=N		benchmarks: rounds (their ROUNDS)
 #	blktrack.stress_secs=SECONDS	STRESS_SECS for 0990, 0991 (default 20)
 #	blktrack.env=NAME=VALUE		exported to the tests (run.sh: BT_TEST_*)
+#	blktrack.slow=N			a debug kernel's slowdown (host.sh): the
+#					test timeout and hung-task limit times N;
+#					BT_SLOW=N for the tests (how long they hold
+#					a write in flight)
 #
 # For each test it prints, on the serial console:
 #	BLKTRACK-TEST-BEGIN name
@@ -46,8 +50,57 @@ for arg in $(cat /proc/cmdline); do
 	blktrack.rounds=*) ROUNDS=${arg#*=}; export ROUNDS ;;
 	blktrack.stress_secs=*) export STRESS_SECS=${arg#*=} ;;
 	blktrack.env=*) export "${arg#*=}" ;;
+	blktrack.slow=*) slow=${arg#*=} ;;
 	esac
 done
+slow=${slow:-1}
+export BT_SLOW=$slow
+BLKTRACK_TEST_TIMEOUT=$((${BLKTRACK_TEST_TIMEOUT:-900} * slow))
+
+# kmemleak, on a debug kernel (scripts/build-debug-kernel.sh), scans only
+# when asked: after each test. An unreferenced object with a blktrack frame
+# in its backtrace is the module's leak and fails the test (host.sh:
+# VM_CRASH_RE "kmemleak: blktrack"); so does one with a frame in a module
+# since unloaded (kmemleak can no longer name it: blktrack, or a test's
+# null_blk, brd or discard_plug). The kernel's own leaks are shown, the
+# first in full, and fail nothing.
+KMEMLEAK=/sys/kernel/debug/kmemleak
+kmemleak_check() {
+	[ -w $KMEMLEAK ] || return 0
+	# An object is reported once it is 5 s old: scan again after that
+	# (and a second scan drops most false positives: kmemleak.rst).
+	echo scan >$KMEMLEAK
+	sleep 6
+	echo scan >$KMEMLEAK
+	awk '
+	function flush() {
+		if (rec == "")
+			return
+		if (rec ~ /\[blktrack\]/)
+			why = "blktrack"
+		else if (rec ~ /\n +0x[0-9a-f]+(\n|$)/)
+			why = "blktrack (a module since unloaded)"
+		else
+			why = ""
+		if (why != "") {
+			gsub(/\n/, "\nkmemleak:   ", rec)
+			printf "kmemleak: %s leaked: %s\n", why, rec
+		} else if (kernel++ == 0)
+			first = rec
+		rec = ""
+	}
+	/^unreferenced object/ { flush(); rec = $0; next }
+	{ rec = rec "\n" $0 }
+	END {
+		flush()
+		if (kernel) {
+			printf "kmemleak: %d object(s) of the kernel'"'"'s own (not blktrack'"'"'s); the first:\n", kernel
+			gsub(/\n/, "\nkmemleak:   ", first)
+			printf "kmemleak:   %s\n", first
+		}
+	}' $KMEMLEAK
+	echo clear >$KMEMLEAK
+}
 
 while read -r ko what; do
 	if [ "$what" = dep ]; then
@@ -65,7 +118,17 @@ else
 	echo "init: no blktrack.ko in the initramfs"
 fi
 # Report a task stuck for 60 s, well within a test's time limit.
-echo 60 >/proc/sys/kernel/hung_task_timeout_secs 2>/dev/null
+echo $((60 * slow)) >/proc/sys/kernel/hung_task_timeout_secs 2>/dev/null
+if [ "$slow" -gt 1 ]; then
+	# A slow kernel on a loaded host: the guest's clock can jump 20 s
+	# between two of its reads (a soft lockup in fio's munmap, no blktrack
+	# frame, on the debug kernel): the lockup and RCU stall limits too
+	# (their kernel maxima: 60 s, 300 s).
+	t=$((10 * slow)); [ $t -le 60 ] || t=60
+	echo $t >/proc/sys/kernel/watchdog_thresh 2>/dev/null
+	t=$((21 * slow)); [ $t -le 300 ] || t=300
+	echo $t >/sys/module/rcupdate/parameters/rcu_cpu_stall_timeout 2>/dev/null
+fi
 # Messages from boot and module loading belong to no test.
 dmesg -c >/tmp/dmesg.boot
 grep -E 'Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for more than|detected stall' /tmp/dmesg.boot |
@@ -80,6 +143,9 @@ shell)
 	setsid cttyhack sh
 	;;
 *)
+	# What boot left (the kernel's, or the module's load).
+	[ -w $KMEMLEAK ] && echo "init: kmemleak: a scan after each test"
+	kmemleak_check
 	for t in /blktrack/tests/vm$suite/[0-9][0-9][0-9][0-9]-*.sh; do
 		name=${t##*/}
 		name=${name%.sh}
@@ -102,6 +168,7 @@ shell)
 		# tmpfs for every test of the boot.
 		rm -rf /tmp/bt.* /tmp/loop.*
 		sync
+		kmemleak_check
 		dmesg -c | sed 's/^/dmesg: /'
 		echo "BLKTRACK-TEST-TIME $name $(awk -v t0="$t0" '{ printf "%.1f", $1 - t0 }' /proc/uptime)"
 		echo "BLKTRACK-TEST-END $name $rc"

@@ -387,7 +387,7 @@ held_write() {
 	bt commit "$dev"
 	alive $pid || fail "the write completed before COMMIT: the test proves nothing"
 	[ $# = 0 ] || "$@"
-	wait_exit $pid 30 "the held write" || fail "the held write failed"
+	wait_exit $pid $((30 * ${BT_SLOW:-1})) "the held write" || fail "the held write failed"
 }
 
 # ---- snapshots (tests/vm/progs/snapread) ------------------------------------
