@@ -102,8 +102,14 @@ $(LIBSO): $(ENGINE_A) $(BASE_A) lib/libblktrack.sym
 		$(LDFLAGS) $(LIB_LIBS)
 	ln -sf libblktrack.so.1 $(B)/libblktrack.so
 
+# blktrack.conf is read with inih (userspace/config.c).
+INIH_LIBS := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
 $(B)/blktrack: $(CLI_SRC:%.c=$(B)/%.o) $(LIBSO)
-	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack $(RPATH) $(LDFLAGS) $(JSON_LIBS)
+	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack $(RPATH) $(LDFLAGS) $(JSON_LIBS) \
+		$(INIH_LIBS) $(BLKID_LIBS)
+# The generator links the timers it writes to the installed template.
+$(B)/userspace/cmd_config.o: CFLAGS += -DUNITDIR='"$(UNITDIR)"'
+
 
 # The public API from the .so; the file formats (hidden there) from the archive.
 $(B)/blktrack-dump: $(DUMP_SRC:%.c=$(B)/%.o) $(BASE_A) $(LIBSO)
@@ -142,11 +148,11 @@ kmod-clean:
 # ---- tests -----------------------------------------------------------------
 UNIT_CFLAGS := $(CFLAGS) -DBTMAP_USERSPACE -Ikmod -Itests/fuzz -Itests/unit -pthread
 UNIT_HDR := $(wildcard tests/unit/*.h kmod/btmap*.h include/uapi/linux/*.h) $(LIB_HDR)
-$(B)/unit-tests: $(UNIT_SRC) $(wildcard tests/fuzz/*.[ch]) kmod/btmap.c $(UNIT_HDR) \
+$(B)/unit-tests: $(UNIT_SRC) $(wildcard tests/fuzz/*.[ch]) kmod/btmap.c userspace/config.[ch] $(UNIT_HDR) \
 		$(ENGINE_A) $(BASE_A)
 	@mkdir -p $(B)
-	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(FUZZ_ENTRY) kmod/btmap.c $(ENGINE_A) $(BASE_A) \
-		-lcriterion -lurcu -lurcu-common $(LIB_LIBS)
+	$(CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(FUZZ_ENTRY) kmod/btmap.c userspace/config.c \
+		$(ENGINE_A) $(BASE_A) -lcriterion -lurcu -lurcu-common $(LIB_LIBS) $(INIH_LIBS)
 
 # Tests of the library's whole operations (blktrack_backup(), blktrack_restore()...):
 # tests/unit/lib/, over the fake kernel (tests/unit/fake_kernel.c: the module's

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 #include "libblktrack.h"
+#include "config.h"
 
 /* Exit codes (doc/blktrack.8). */
 #define EXIT_OK		0
@@ -46,6 +47,7 @@ extern const struct cmd cmd_list;
 extern const struct cmd cmd_save;
 extern const struct cmd cmd_prune;
 extern const struct cmd cmd_delete;
+extern const struct cmd cmd_config;
 
 extern const char *progname;
 
@@ -112,5 +114,18 @@ void cli_print_backups(struct json_object *top);
  * ran out of memory) prints that instead. Returns the exit code.
  */
 int cli_print_json(FILE *f, struct json_object *o, bool built, const char *what);
+
+/* blktrack.conf: @path, else $BLKTRACK_CONFIG, else the default; prints why not. */
+int cli_config_load(const char *path, struct config *cfg);
+/* Volume @name of @cfg and its device path now; prints why not. */
+int cli_config_volume(const struct config *cfg, const char *name,
+		      const struct config_volume **v, char *dev, size_t len);
+/*
+ * The type of @v's next scheduled backup of @dev: its type, a full when
+ * the newest full in its repository is older than full-every, "auto" for
+ * the first. 0, or the exit code after printing why.
+ */
+int cli_config_backup_type(struct blktrack_ctx *ctx, const struct config_volume *v,
+			   const char *dev, enum blktrack_backup_type *type);
 
 #endif /* BLKTRACK_CLI_H */

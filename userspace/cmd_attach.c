@@ -1,68 +1,69 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * blktrack attach DEV [--block-size BYTES] [--mem-limit BYTES] [--restore-state]
+ * blktrack attach DEV [--block-size BYTES] [--mem-limit BYTES]
+ *	[--restore-state | --defer-restore] [--state-dir DIR]
+ * blktrack attach --all | --configured DEV [--config FILE] [...]
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "blktrack.h"
 
-static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
+/*
+ * A volume the initramfs attached before the root filesystem (where the
+ * states are) was mounted: its restore waits for the next attach
+ * --restore-state. /run outlives the switch to the real root.
+ */
+#define DEFERRED_DIR	"/run/blktrack/restore-pending"
+
+enum restore { RESTORE_NONE, RESTORE_NOW, RESTORE_DEFER };
+
+struct attach {
+	struct blktrack_ctx *ctx;
+	enum restore restore;
+	const char *state_dir;
+	bool configured;	/* from blktrack.conf: an attached volume is no error */
+};
+
+static void deferred_path(dev_t dev, char *buf, size_t len)
 {
-	static const struct option opts[] = {
-		{ "block-size", required_argument, NULL, 'b' },
-		{ "mem-limit", required_argument, NULL, 'm' },
-		{ "restore-state", no_argument, NULL, 'r' },
-		{ "state-dir", required_argument, NULL, 'd' },
-		{ 0 }
-	};
-	uint64_t block_size = 0, mem_limit = 0;
-	struct blktrack_load_result lr;
-	const char *path, *dir = NULL;
-	bool restore = false;
-	dev_t dev;
-	int c, err;
+	snprintf(buf, len, DEFERRED_DIR "/%u:%u", major(dev), minor(dev));
+}
 
-	while ((c = cli_getopt(&cmd_attach, argc, argv, "b:m:rd:", opts)) != -1) {
-		switch (c) {
-		case 'r':
-			restore = true;
-			break;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'b':
-			if (blktrack_parse_size(optarg, &block_size) < 0 ||
-			    block_size > UINT32_MAX) {
-				cli_err(NULL, "invalid block size '%s'", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'm':
-			if (blktrack_parse_size(optarg, &mem_limit) < 0) {
-				cli_err(NULL, "invalid memory limit '%s'", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		default:
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1)
-		return cli_usage(&cmd_attach);
-	path = argv[optind];
+static int defer(const char *path, dev_t dev)
+{
+	char marker[128];
+	int fd;
 
-	if (cli_dev(path, &dev) || cli_open(ctx))
+	deferred_path(dev, marker, sizeof(marker));
+	mkdir("/run/blktrack", 0755);
+	mkdir(DEFERRED_DIR, 0755);
+	fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		cli_err(path, "%s: %s", marker, strerror(errno));
 		return EXIT_ERROR;
-	err = blktrack_attach(ctx, dev, block_size, mem_limit);
+	}
+	close(fd);
+	printf("%s: attached; its saved state is loaded by the next attach "
+	       "--restore-state\n", path);
+	return EXIT_OK;
+}
+
+static int load(struct attach *a, const char *path)
+{
+	struct blktrack_load_result lr;
+	int err;
+
+	err = blktrack_load_state(a->ctx, path, a->state_dir, &lr);
 	if (err < 0)
-		return cli_fail(ctx, path, err);
-	if (!restore)
-		return EXIT_OK;
-	err = blktrack_load_state(ctx, path, dir, &lr);
-	if (err < 0)
-		return cli_fail(ctx, path, err);
+		return cli_fail(a->ctx, path, err);
 	if (lr.loaded)
 		printf("%s: saved history loaded from %s: %" PRIu64 " dirty block(s)\n", path,
 		       lr.path, lr.dirty_blocks);
@@ -72,9 +73,169 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 	return EXIT_OK;
 }
 
+/* An attached volume: its deferred restore now, else nothing (configured) or EEXIST. */
+static int attached(struct attach *a, const char *path, dev_t dev)
+{
+	char marker[128];
+	int ret;
+
+	deferred_path(dev, marker, sizeof(marker));
+	if (a->restore == RESTORE_NOW && !access(marker, F_OK)) {
+		ret = load(a, path);
+		if (ret == EXIT_OK && unlink(marker))
+			cli_warn(path, "%s: %s", marker, strerror(errno));
+		return ret;
+	}
+	if (!a->configured)
+		return cli_fail(a->ctx, path, -EEXIST);
+	if (cli_verbosity >= 0)
+		printf("%s: already attached\n", path);
+	return EXIT_OK;
+}
+
+static int attach_one(struct attach *a, const char *path, uint64_t block_size,
+		      uint64_t mem_limit)
+{
+	dev_t dev;
+	int err;
+
+	if (cli_dev(path, &dev))
+		return EXIT_ERROR;
+	err = blktrack_attach(a->ctx, dev, block_size, mem_limit);
+	if (err == -EEXIST)
+		return attached(a, path, dev);
+	if (err < 0)
+		return cli_fail(a->ctx, path, err);
+	if (a->restore == RESTORE_DEFER)
+		return defer(path, dev);
+	if (a->restore == RESTORE_NOW)
+		return load(a, path);
+	if (a->configured && cli_verbosity >= 0)
+		printf("%s: attached\n", path);
+	return EXIT_OK;
+}
+
+/*
+ * --all: every configured volume present (an absent one is the udev rule's
+ * when it appears); --configured DEV: DEV if the configuration lists it.
+ */
+static int attach_configured(struct attach *a, const char *config, const char *only)
+{
+	char path[4096];
+	struct config cfg;
+	dev_t want = 0, dev;
+	int ret = EXIT_OK, err;
+	size_t i;
+
+	if (only && cli_dev(only, &want))
+		return EXIT_ERROR;
+	if (cli_config_load(config, &cfg))
+		return EXIT_ERROR;
+	for (i = 0; i < cfg.n_volumes; i++) {
+		const struct config_volume *v = &cfg.volumes[i];
+
+		err = config_resolve(v, path, sizeof(path));
+		if (only && (err || blktrack_dev_from_path(path, &dev) || dev != want))
+			continue;
+		if (err == -ENOENT) {
+			cli_warn(v->name, "device %s not present; attached when it appears",
+				 v->device);
+			continue;
+		}
+		if (err) {
+			cli_err(v->name, "device %s: %s", v->device, strerror(-err));
+			ret = EXIT_ERROR;
+			continue;
+		}
+		if (attach_one(a, path, v->block_size, v->mem_limit))
+			ret = EXIT_ERROR;
+	}
+	config_free(&cfg);
+	return ret;
+}
+
+static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "block-size", required_argument, NULL, 'b' },
+		{ "mem-limit", required_argument, NULL, 'm' },
+		{ "restore-state", no_argument, NULL, 'r' },
+		{ "defer-restore", no_argument, NULL, 'D' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "configured", no_argument, NULL, 'c' },
+		{ "config", required_argument, NULL, 'C' },
+		{ 0 }
+	};
+	struct attach a = { .ctx = ctx };
+	uint64_t block_size = 0, mem_limit = 0;
+	const char *config = NULL;
+	bool all = false, sized = false;
+	int c;
+
+	while ((c = cli_getopt(&cmd_attach, argc, argv, "b:m:rd:", opts)) != -1) {
+		switch (c) {
+		case 'r':
+		case 'D':
+			if (a.restore) {
+				cli_err(NULL, "--restore-state or --defer-restore, not both");
+				return EXIT_USAGE;
+			}
+			a.restore = c == 'r' ? RESTORE_NOW : RESTORE_DEFER;
+			break;
+		case 'd':
+			a.state_dir = optarg;
+			break;
+		case 'a':
+			all = true;
+			break;
+		case 'c':
+			a.configured = true;
+			break;
+		case 'C':
+			config = optarg;
+			break;
+		case 'b':
+			sized = true;
+			if (blktrack_parse_size(optarg, &block_size) < 0 ||
+			    block_size > UINT32_MAX) {
+				cli_err(NULL, "invalid block size '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'm':
+			sized = true;
+			if (blktrack_parse_size(optarg, &mem_limit) < 0) {
+				cli_err(NULL, "invalid memory limit '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if ((all && (a.configured || optind != argc)) || (!all && optind != argc - 1) ||
+	    ((all || a.configured) && sized) || (config && !all && !a.configured)) {
+		if (sized && (all || a.configured))
+			cli_err(NULL, "--block-size and --mem-limit of configured volumes come "
+				"from the configuration");
+		return cli_usage(&cmd_attach);
+	}
+	if (cli_open(ctx))
+		return EXIT_ERROR;
+	if (all || a.configured) {
+		a.configured = true;
+		return attach_configured(&a, config, all ? NULL : argv[optind]);
+	}
+	return attach_one(&a, argv[optind], block_size, mem_limit);
+}
+
 const struct cmd cmd_attach = {
 	.name = "attach",
-	.args = "DEV [--block-size BYTES] [--mem-limit BYTES] [--restore-state [--state-dir DIR]]",
+	.args = "DEV [--block-size BYTES] [--mem-limit BYTES]\n"
+		"       [--restore-state | --defer-restore] [--state-dir DIR]\n"
+		"       --all | --configured DEV [--config FILE] [--restore-state | --defer-restore]\n"
+		"       [--state-dir DIR]",
 	.help = "Start tracking the writes to block device DEV.\n"
 		"  -b, --block-size BYTES  tracking granularity: a power of two from 4K to 16M\n"
 		"                          (default 4K); K, M, G suffixes are binary units\n"
@@ -82,7 +243,15 @@ const struct cmd cmd_attach = {
 		"                          (default: the module's mem_limit_mib)\n"
 		"  -r, --restore-state     continue the history blktrack save left (a boot: attach\n"
 		"                          before the filesystem is mounted read-write); when it\n"
-		"                          cannot be trusted, the volume is INVALID with the reason\n"
-		"  -d, --state-dir DIR     default " BLKTRACK_STATE_DIR_DEFAULT,
+		"                          cannot be trusted, the volume is INVALID with the reason.\n"
+		"                          A volume attached with --defer-restore: its restore now\n"
+		"      --defer-restore     attach now, restore at the next attach --restore-state\n"
+		"                          (the initramfs: the states are on the root filesystem)\n"
+		"  -d, --state-dir DIR     default " BLKTRACK_STATE_DIR_DEFAULT "\n"
+		"      --all               every volume of the configuration that is present (the\n"
+		"                          others are warned about); attached ones are skipped\n"
+		"      --configured DEV    DEV if the configuration lists it, else nothing (udev)\n"
+		"      --config FILE       default " CONFIG_FILE_DEFAULT " ($BLKTRACK_CONFIG)\n"
+		"A bad configuration file is refused whole (FILE:LINE: why): nothing is attached.",
 	.run = run,
 };

@@ -118,6 +118,38 @@ static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_r
 	return cli_print_json(f, o, !failed, NULL);
 }
 
+/*
+ * --volume NAME: the device, repository, type (its policy) and snapshot of
+ * [volume NAME] in blktrack.conf, where the command line does not say.
+ */
+static int from_config(struct blktrack_ctx *ctx, const char *path, const char *name,
+		       char dev[4096], struct blktrack_backup_opts *o, bool typed, bool snapped)
+{
+	const struct config_volume *v;
+	struct config cfg;
+	int ret;
+
+	if (cli_config_load(path, &cfg))
+		return EXIT_ERROR;
+	ret = cli_config_volume(&cfg, name, &v, dev, 4096);
+	if (!ret && !o->repo && !o->output_fd && !v->repository) {
+		cli_err(name, "[volume %s] has no repository: give --repo", name);
+		ret = EXIT_USAGE;
+	}
+	if (!ret && !o->repo && !o->output_fd) {
+		/* The catalog keeps the path; the configuration goes away with @cfg. */
+		o->repo = strdup(v->repository);
+		ret = o->repo ? 0 : cli_fail(ctx, name, -ENOMEM);
+	}
+	if (!ret && !typed && o->repo)
+		ret = cli_config_backup_type(ctx, v, dev, &o->type);
+	if (!snapped)
+		o->snapshot = v->snapshot;
+	o->device = dev;
+	config_free(&cfg);
+	return ret;
+}
+
 static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 {
 	static const struct option opts[] = {
@@ -139,12 +171,16 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "force", no_argument, NULL, 'f' },
 		{ "wait", optional_argument, NULL, 'w' },
 		{ "lock-dir", required_argument, NULL, 'L' },
+		{ "volume", required_argument, NULL, 'N' },
+		{ "config", required_argument, NULL, 'G' },
 		{ 0 }
 	};
 	struct blktrack_backup_opts o = { .progress = cli_progress,
 					  .snapshot = BLKTRACK_SNAPSHOT_AUTO };
 	struct blktrack_backup_result res;
-	bool json = false;
+	const char *volume = NULL, *config = NULL;
+	bool json = false, typed = false, snapped = false;
+	char dev[4096];
 	FILE *out = stdout;
 	unsigned long secs;
 	char *end;
@@ -165,6 +201,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 				return cli_usage(&cmd_backup);
 			}
 			o.type = i;
+			typed = true;
 			break;
 		case 'i':
 			if (!strcmp(optarg, "full")) {
@@ -223,6 +260,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 				return cli_usage(&cmd_backup);
 			}
 			o.snapshot = i;
+			snapped = true;
 			break;
 		case 'Z':
 			/* Digits: a size in memory; anything else: a path. */
@@ -260,13 +298,27 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'L':
 			o.lock_dir = optarg;
 			break;
+		case 'N':
+			volume = optarg;
+			break;
+		case 'G':
+			config = optarg;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1 || (!o.repo && !o.output_fd))
+	if (volume) {
+		if (optind != argc)
+			return cli_usage(&cmd_backup);
+		err = from_config(ctx, config, volume, dev, &o, typed, snapped);
+		if (err)
+			return err;
+	} else if (optind != argc - 1 || (!o.repo && !o.output_fd) || config) {
 		return cli_usage(&cmd_backup);
-	o.device = argv[optind];
+	} else {
+		o.device = argv[optind];
+	}
 	if (o.output_fd && isatty(STDOUT_FILENO)) {
 		cli_err(NULL, "--output -: standard output is a terminal");
 		return EXIT_USAGE;
@@ -304,7 +356,8 @@ const struct cmd cmd_backup = {
 		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
 		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--no-compress]\n"
 		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES|PATH [--force]]\n"
-		"       [--wait[=SECONDS]] [--lock-dir DIR] [--json] [-q | -v]",
+		"       [--wait[=SECONDS]] [--lock-dir DIR] [--json] [-q | -v]\n"
+		"       --volume NAME [--config FILE] [any option above]",
 	.help = "Checkpoint DEV and store what changed in the repository DIR (made by\n"
 		"blktrack init); a crash of an earlier run is repaired first.\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
@@ -351,6 +404,11 @@ const struct cmd cmd_backup = {
 		"                        --wait, fail at once\n"
 		"      --lock-dir DIR    where the volumes' locks are (/run/blktrack)\n"
 		"  -j, --json            the summary as JSON\n"
+		"      --volume NAME     [volume NAME] of the configuration: its device,\n"
+		"                        repository, snapshot mode and type (its type, or a\n"
+		"                        full when its newest full is older than full-every,\n"
+		"                        or its first); options given override them\n"
+		"      --config FILE     default " CONFIG_FILE_DEFAULT " ($BLKTRACK_CONFIG)\n"
 		"Prints a summary (type, changed and stored bytes, ratio, freeze, bytes\n"
 		"rewritten during the read, time); a progress line on standard error when it\n"
 		"is a terminal. A writer's veto or rejection: exit 8, nothing backed up.",

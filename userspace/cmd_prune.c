@@ -148,6 +148,43 @@ static int parse_count(const char *s, unsigned int *v)
 	return 0;
 }
 
+/*
+ * prune --volume NAME: the repository and keep rules of [volume NAME] where
+ * the command line gives none. 0, -1 (no rules: nothing to do), or the exit code.
+ */
+static int from_config(const char *path, const char *name, struct blktrack_prune_opts *o)
+{
+	const struct config_volume *v;
+	struct config cfg;
+	int ret = 0;
+
+	if (cli_config_load(path, &cfg))
+		return EXIT_ERROR;
+	v = config_find(&cfg, name);
+	if (!v) {
+		cli_err(name, "no [volume %s] in %s", name, cfg.path);
+		ret = EXIT_ERROR;
+	} else if (!o->repo && !v->repository) {
+		cli_err(name, "[volume %s] has no repository: give --repo", name);
+		ret = EXIT_USAGE;
+	} else if (!o->keep_last && !o->keep_daily && !o->keep_weekly && !o->keep_monthly) {
+		o->keep_last = v->keep_last;
+		o->keep_daily = v->keep_daily;
+		o->keep_weekly = v->keep_weekly;
+		o->keep_monthly = v->keep_monthly;
+		if (!o->keep_last && !o->keep_daily && !o->keep_weekly && !o->keep_monthly) {
+			if (cli_verbosity >= 0)
+				printf("%s: no keep rule configured: nothing pruned\n", name);
+			ret = -1;
+		}
+	}
+	/* The repository path outlives @cfg: the CLI exits after the prune. */
+	if (!ret && !o->repo && !(o->repo = strdup(v->repository)))
+		ret = EXIT_ERROR;
+	config_free(&cfg);
+	return ret;
+}
+
 /* prune, or delete (@cmd): one parser, the keep rules only for prune. */
 int cli_prune_main(const struct cmd *cmd, struct blktrack_ctx *ctx, int argc, char *argv[])
 {
@@ -160,8 +197,11 @@ int cli_prune_main(const struct cmd *cmd, struct blktrack_ctx *ctx, int argc, ch
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "wait", optional_argument, NULL, 'W' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "volume", required_argument, NULL, 'N' },
+		{ "config", required_argument, NULL, 'G' },
 		{ 0 }
 	};
+	const char *volume = NULL, *config = NULL;
 	bool deleting = cmd == &cmd_delete, json = false;
 	struct blktrack_prune_opts o = { 0 };
 	unsigned int *count;
@@ -186,11 +226,20 @@ int cli_prune_main(const struct cmd *cmd, struct blktrack_ctx *ctx, int argc, ch
 				return EXIT_USAGE;
 		} else if (c == 'j') {
 			json = true;
+		} else if (c == 'N' && !deleting) {
+			volume = optarg;
+		} else if (c == 'G' && !deleting) {
+			config = optarg;
 		} else {
 			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - deleting || !o.repo)
+	if (volume) {
+		c = from_config(config, volume, &o);
+		if (c)
+			return c < 0 ? EXIT_OK : c;
+	}
+	if (optind != argc - deleting || !o.repo || (config && !volume))
 		return cli_usage(cmd);
 	if (deleting && cli_parse_id(argv[optind], &o.delete_id))
 		return EXIT_USAGE;
@@ -210,7 +259,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 const struct cmd cmd_prune = {
 	.name = "prune",
 	.args = "--repo DIR [--keep-last N] [--keep-daily N] [--keep-weekly N]\n"
-		"       [--keep-monthly N] [--dry-run] [--wait[=SECONDS]] [--json]",
+		"       [--keep-monthly N] [--dry-run] [--wait[=SECONDS]] [--json]\n"
+		"       --volume NAME [--config FILE] [any option above]",
 	.help = "Keep the backups the rules keep, per volume, and remove the others. A backup\n"
 		"not kept that a kept one needs is merged into it (a synthetic full, or an\n"
 		"incremental on the nearest kept backup of its chain), never lost. The\n"
@@ -224,6 +274,9 @@ const struct cmd cmd_prune = {
 		"  -n, --dry-run         print the plan (kept and why, merged, deleted), change\n"
 		"                        nothing\n"
 		"      --wait[=SECONDS]  wait for the repository's lock\n"
-		"  -j, --json            the plan and the bytes the merges read and wrote",
+		"  -j, --json            the plan and the bytes the merges read and wrote\n"
+		"      --volume NAME     the repository and keep rules of [volume NAME] in the\n"
+		"                        configuration (none configured: nothing to do, exit 0)\n"
+		"      --config FILE     default " CONFIG_FILE_DEFAULT " ($BLKTRACK_CONFIG)",
 	.run = run,
 };

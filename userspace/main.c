@@ -39,6 +39,7 @@ static const struct cmd *const commands[] = {
 	&cmd_list,
 	&cmd_prune,
 	&cmd_delete,
+	&cmd_config,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
