@@ -330,7 +330,8 @@ DOCDIR       ?= $(DATADIR)/doc/blktrack
 EXAMPLESDIR  ?= $(DOCDIR)/examples
 BASHCOMPDIR  ?= $(DATADIR)/bash-completion/completions
 SYSCONFDIR   ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
-UNITDIR      ?= $(PREFIX)/lib/systemd/system
+SYSTEMDDIR   ?= $(PREFIX)/lib/systemd
+UNITDIR      ?= $(SYSTEMDDIR)/system
 UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
 INITRAMFSDIR ?= $(DATADIR)/initramfs-tools
 # DKMS finds module sources only in /usr/src, whatever PREFIX is.
@@ -348,13 +349,17 @@ EXAMPLE_WRITERS := $(wildcard examples/writers/*)
 DKMS_FILES   := Kbuild kmod/Kbuild $(wildcard kmod/*.c kmod/*.h) kmod/compat/compat.h \
 		kmod/compat/gen-config.sh $(wildcard kmod/compat/probes/*.c) \
 		include/uapi/linux/blktrack.h
-# Boot and device integration, installed when they exist in the tree:
-# systemd/*.{service,target,...} -> UNITDIR, udev/*.rules -> UDEVRULESDIR,
-# initramfs-tools/{hooks,scripts/...}/* -> INITRAMFSDIR, same relative path.
-UNIT_FILES   := $(wildcard systemd/*.service systemd/*.target systemd/*.socket \
-		  systemd/*.timer systemd/*.path)
+# Boot and device integration, @SBINDIR@ replaced on the way:
+# systemd/*.{service,timer} -> UNITDIR, systemd/system-shutdown/* and
+# systemd/system-generators/* -> SYSTEMDDIR/..., udev/*.rules ->
+# UDEVRULESDIR, initramfs-tools/{hooks,scripts/...}/* -> INITRAMFSDIR.
+UNIT_FILES   := $(wildcard systemd/*.service systemd/*.timer)
+SYSTEMD_HOOKS := $(wildcard systemd/system-shutdown/* systemd/system-generators/*)
 UDEV_FILES   := $(wildcard udev/*.rules)
 INITRAMFS_FILES := $(shell find initramfs-tools -type f 2>/dev/null)
+# install_subst SRC DEST: SRC with its paths filled in, its mode kept (+x or not).
+install_subst = install -d "$$(dirname $(2))" && sed -e 's|@SBINDIR@|$(SBINDIR)|g' $(1) >$(2) && \
+	chmod $$(test -x $(1) && echo 0755 || echo 0644) $(2)
 
 REL := $(B)/release
 # The release build, without test hooks or RPATH. CFLAGS as given goes in the
@@ -374,10 +379,14 @@ $(B)/dkms.conf: kmod/dkms.conf.in FORCE
 
 install: release
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-		$(DESTDIR)$(INCLUDEDIR)/linux $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(INCLUDEDIR)/linux $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(EXAMPLESDIR)/writers \
 		$(DESTDIR)$(SYSCONFDIR)/blktrack/writers.d
 	install -m 0755 $(REL)/blktrack $(REL)/blktrack-dump $(DESTDIR)$(SBINDIR)/
+	# The commented example, never over an admin's own.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/blktrack/blktrack.conf ] || \
+		install -m 0644 examples/blktrack.conf $(DESTDIR)$(SYSCONFDIR)/blktrack/blktrack.conf
 	install -m 0644 $(REL)/libblktrack.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/$(LIBREAL)
 	ln -sf $(LIBREAL) $(DESTDIR)$(LIBDIR)/libblktrack.so.$(SOMAJOR)
 	ln -sf libblktrack.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libblktrack.so
@@ -394,16 +403,25 @@ install: release
 		install -D -m 0644 $$f $(DESTDIR)$(DKMSDIR)/$$f || exit 1; \
 	done
 	install -m 0644 $(REL)/dkms.conf $(DESTDIR)$(DKMSDIR)/dkms.conf
-	$(if $(UNIT_FILES),install -D -m 0644 -t $(DESTDIR)$(UNITDIR) $(UNIT_FILES))
-	$(if $(UDEV_FILES),install -D -m 0644 -t $(DESTDIR)$(UDEVRULESDIR) $(UDEV_FILES))
+	for f in $(UNIT_FILES); do \
+		$(call install_subst,$$f,$(DESTDIR)$(UNITDIR)/$${f#systemd/}) || exit 1; \
+	done
+	for f in $(SYSTEMD_HOOKS); do \
+		$(call install_subst,$$f,$(DESTDIR)$(SYSTEMDDIR)/$${f#systemd/}) || exit 1; \
+	done
+	for f in $(UDEV_FILES); do \
+		$(call install_subst,$$f,$(DESTDIR)$(UDEVRULESDIR)/$${f#udev/}) || exit 1; \
+	done
 	for f in $(INITRAMFS_FILES); do \
-		install -D -m $$(test -x $$f && echo 0755 || echo 0644) $$f \
-			$(DESTDIR)$(INITRAMFSDIR)/$${f#initramfs-tools/} || exit 1; \
+		$(call install_subst,$$f,$(DESTDIR)$(INITRAMFSDIR)/$${f#initramfs-tools/}) || exit 1; \
 	done
 
 # Every file install wrote, and the directories that are blktrack's own;
-# the shared ones (PREFIX/sbin...) stay.
+# the shared ones (PREFIX/sbin...) stay, and so does a blktrack.conf an
+# admin changed.
 uninstall:
+	! cmp -s examples/blktrack.conf $(DESTDIR)$(SYSCONFDIR)/blktrack/blktrack.conf || \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/blktrack/blktrack.conf
 	rm -f $(DESTDIR)$(SBINDIR)/blktrack $(DESTDIR)$(SBINDIR)/blktrack-dump \
 		$(DESTDIR)$(LIBDIR)/$(LIBREAL) $(DESTDIR)$(LIBDIR)/libblktrack.so.$(SOMAJOR) \
 		$(DESTDIR)$(LIBDIR)/libblktrack.so $(DESTDIR)$(PKGCONFIGDIR)/libblktrack.pc \
@@ -411,6 +429,7 @@ uninstall:
 		$(DESTDIR)$(BASHCOMPDIR)/blktrack $(DESTDIR)$(BASHCOMPDIR)/blktrack-dump \
 		$(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
 		$(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNIT_FILES))) \
+		$(addprefix $(DESTDIR)$(SYSTEMDDIR)/,$(SYSTEMD_HOOKS:systemd/%=%)) \
 		$(addprefix $(DESTDIR)$(UDEVRULESDIR)/,$(notdir $(UDEV_FILES))) \
 		$(addprefix $(DESTDIR)$(INITRAMFSDIR)/,$(INITRAMFS_FILES:initramfs-tools/%=%))
 	rm -rf $(DESTDIR)$(DKMSDIR) $(DESTDIR)$(EXAMPLESDIR)/writers

@@ -37,13 +37,16 @@ make -s install DESTDIR="$dest" PREFIX=/usr >/dev/null
 	for w in examples/writers/*; do
 		echo "/usr/share/doc/blktrack/examples/writers/${w#examples/writers/}"
 	done
+	echo /etc/blktrack/blktrack.conf
 	echo /usr/src/blktrack-$ver/dkms.conf
 	echo /usr/src/blktrack-$ver/Kbuild
 	echo /usr/src/blktrack-$ver/include/uapi/linux/blktrack.h
 	git ls-files kmod | grep -v '^kmod/dkms.conf.in$' | sed "s|^|/usr/src/blktrack-$ver/|"
-	for f in systemd/*.service systemd/*.target systemd/*.socket systemd/*.timer \
-		systemd/*.path; do
-		[ -e "$f" ] && echo "/usr/lib/systemd/system/${f#systemd/}"
+	for f in systemd/*.service systemd/*.timer; do
+		echo "/usr/lib/systemd/system/${f#systemd/}"
+	done
+	for f in systemd/system-shutdown/* systemd/system-generators/*; do
+		echo "/usr/lib/systemd/${f#systemd/}"
 	done
 	for f in udev/*.rules; do
 		[ -e "$f" ] && echo "/usr/lib/udev/rules.d/${f#udev/}"
@@ -153,6 +156,37 @@ done
 for w in "$dest"/usr/share/doc/blktrack/examples/writers/*; do
 	[ -x "$w" ] && sh -n "$w" || fail "example writer ${w#"$dest"}: not executable or not sh"
 done
+
+# The example configuration is a valid one that tracks nothing.
+out=$(LD_LIBRARY_PATH="$lib" "$dest/usr/sbin/blktrack" config --json \
+	--config "$dest/etc/blktrack/blktrack.conf") || fail "the example blktrack.conf is refused"
+case $out in *'"volumes":[]'*) ;; *) fail "the example blktrack.conf configures volumes: $out" ;; esac
+
+# ---- boot integration: paths filled in, scripts parse, units verify -----------
+for f in $(cd "$dest" && find usr/lib/systemd usr/lib/udev usr/share/initramfs-tools -type f); do
+	! grep -q '@[A-Z]*@' "$dest/$f" || fail "/$f: a @VARIABLE@ left in it"
+	case $f in
+	*.service | *.timer | *.rules) ;;
+	*) [ -x "$dest/$f" ] && sh -n "$dest/$f" || fail "/$f: not an executable sh script" ;;
+	esac
+done
+grep -q 'RUN+="/usr/sbin/blktrack -q attach --configured --restore-state $devnode"' \
+	"$dest/usr/lib/udev/rules.d/90-blktrack.rules" || fail "the udev rule does not run /usr/sbin/blktrack"
+if command -v systemd-analyze >/dev/null; then
+	# The units as installed, their commands pointed at the installed tool.
+	units=$dest/units
+	mkdir "$units"
+	for u in "$dest"/usr/lib/systemd/system/*; do
+		sed "s|/usr/sbin/|$dest/usr/sbin/|" "$u" >"$units/$(basename "$u")"
+	done
+	cp "$units/blktrack-backup@.service" "$units/blktrack-backup@data.service"
+	cp "$units/blktrack-backup@.timer" "$units/blktrack-backup@data.timer"
+	w=$(cd "$units" && systemd-analyze verify --man=no ./blktrack-attach.service \
+		./blktrack-backup@data.service ./blktrack-backup@data.timer 2>&1) ||
+		{ echo "$w"; fail "systemd-analyze verify failed"; }
+	[ -z "$w" ] || { echo "$w"; fail "systemd-analyze verify: warnings"; }
+	rm -rf "$units"
+fi
 
 # ---- uninstall -------------------------------------------------------------------
 make -s uninstall DESTDIR="$dest" PREFIX=/usr >/dev/null
