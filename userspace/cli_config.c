@@ -75,6 +75,7 @@ int cli_config_backup_type(struct blktrack_ctx *ctx, const struct config_volume 
 			   const char *dev, enum blktrack_backup_type *type)
 {
 	struct blktrack_volume_id vid;
+	char id[sizeof(vid.id) + sizeof(vid.id_type) + 1];
 	struct json_object *top;
 	int64_t full;
 	int err;
@@ -87,7 +88,9 @@ int cli_config_backup_type(struct blktrack_ctx *ctx, const struct config_volume 
 		err = blktrack_repo_json(ctx, v->repository, false, &top);
 	if (err)
 		return cli_fail(ctx, dev, err);
-	full = newest_full(top, vid.id);
+	/* As the repository names it (a device number's id never matches: "auto"). */
+	snprintf(id, sizeof(id), "%s:%s", vid.id_type, vid.id);
+	full = newest_full(top, id);
 	json_object_put(top);
 	if (!full)	/* the volume's first backup: "auto" makes it a full */
 		*type = BLKTRACK_BACKUP_AUTO;
