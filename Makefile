@@ -18,6 +18,8 @@
 #   make deps         install the Debian packages needed (idempotent)
 #   make install      the release build into DESTDIR/PREFIX (uninstall: removes it)
 #   make deb          the Debian packages in build/deb/, then lintian (not in check)
+#   make check-system Debian with systemd from a whole disk image, blktrack from
+#                     its .debs, four boots with nobody typing (tests/system/)
 
 CC       ?= gcc
 CFLAGS   ?= -O2 -g
@@ -289,6 +291,12 @@ check-debug:
 	$(MAKE) all vmprogs
 	tests/vm/run.sh; rc=$$?; tests/vm/reboot.sh && exit $$rc
 
+# The system test (tests/system/run.sh): mmdebstrap, make deb, four boots.
+check-system:
+	scripts/install-deps.sh
+	scripts/install-deps.sh --system
+	tests/system/run.sh
+
 # The stress test for longer (not part of check): STRESS_SECS of fio, backup
 # cycles and attach/detach on each kernel, in rounds of 30 s each ending with
 # a bit-exact restore. Under TCG a round takes about three times its length.
@@ -458,4 +466,4 @@ clean:
 
 FORCE:
 
-.PHONY: FORCE check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth bench-prune all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels check-debug kernels soak demo deps release install uninstall deb clean vmprogs
+.PHONY: FORCE check-system check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth bench-prune all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels check-debug kernels soak demo deps release install uninstall deb clean vmprogs

@@ -10,6 +10,10 @@ qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils
 linux-image-cloud-amd64 linux-headers-cloud-amd64
 linux-image-6.12-cloud-amd64 linux-headers-6.12-cloud-amd64
 fio e2fsprogs xfsprogs util-linux dmsetup fdisk mdadm bcache-tools"
+# --system: what the system test adds (tests/system/: mmdebstrap, make deb).
+if [ "${1:-}" = --system ]; then
+	PKGS="mmdebstrap dpkg-dev debhelper dh-dkms lintian dkms"
+fi
 
 missing=
 for p in $PKGS; do

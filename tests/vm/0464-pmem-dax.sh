@@ -61,6 +61,9 @@ fi
 cat "$BT_TMP/out"
 grep -q "DAX" "$BT_TMP/out" || fail "the refusal does not say DAX"
 attached | grep -q pmem0 && fail "/dev/pmem0 attached"
+# The ioctl itself: exactly EOPNOTSUPP, nothing changed.
+"$BT_TOP/build/vmprogs/ioctl-errno" --attach-refused /dev/pmem0 ||
+	fail "ATTACH of /dev/pmem0 did not fail EOPNOTSUPP alone"
 run umount "$BT_TMP/mnt"
 # A dm device over it is DAX-capable too (a dax mount of it stores to pmem).
 run dmsetup create btpmem --table "0 $(blockdev --getsz /dev/pmem0) linear /dev/pmem0 0"

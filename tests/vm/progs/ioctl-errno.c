@@ -13,6 +13,9 @@
  *	                                  submit_bio_noacct (tests/vm/kmod/
  *	                                  ipmodify_hog.ko): CHECKPOINT_SNAP is
  *	                                  refused and changes nothing
+ *	ioctl-errno --attach-refused DEV  as root: ATTACH of DEV (a DAX-capable
+ *	                                  disk, tests/vm/0464) fails EOPNOTSUPP
+ *	                                  and changes nothing
  *
  * The contract is the comments of <linux/blktrack.h> (and doc/ABI.md).
  * Every call that must fail is given one thing wrong, otherwise valid
@@ -1504,6 +1507,22 @@ static int run_unprivileged(const char *path)
 	return 0;
 }
 
+/* ---- a device the module refuses to track ------------------------------ */
+
+static int run_attach_refused(const char *path)
+{
+	struct stat sb;
+	struct arg a;
+
+	if (stat(path, &sb) < 0 || !S_ISBLK(sb.st_mode))
+		bail("%s is not a block device", path);
+	dev = devno_of(sb.st_rdev);
+	fill(BLKTRACK_IOC_ATTACH, &a, 0);
+	expect(EOPNOTSUPP, BLKTRACK_IOC_ATTACH, &a, "ATTACH of %s (DAX-capable) -> EOPNOTSUPP",
+	       path);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1514,13 +1533,19 @@ int main(int argc, char *argv[])
 		if (ctl < 0)
 			bail("open %s", CTL_PATH);
 		run_snap_refused(argv[2]);
+	} else if (argc == 3 && !strcmp(argv[1], "--attach-refused")) {
+		ctl = open(CTL_PATH, O_RDWR | O_CLOEXEC);
+		if (ctl < 0)
+			bail("open %s", CTL_PATH);
+		run_attach_refused(argv[2]);
 	} else if (argc == 2 && argv[1][0] != '-') {
 		ctl = open(CTL_PATH, O_RDWR | O_CLOEXEC);
 		if (ctl < 0)
 			bail("open %s", CTL_PATH);
 		run_root(argv[1]);
 	} else {
-		fprintf(stderr, "usage: %s DEV | --unprivileged [DEV] | --snap-refused DEV\n",
+		fprintf(stderr, "usage: %s DEV | --unprivileged [DEV] | --snap-refused DEV |\n"
+			"       --attach-refused DEV\n",
 			argv[0]);
 		return 2;
 	}
