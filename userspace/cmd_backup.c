@@ -15,34 +15,6 @@
 
 #include "blktrack.h"
 
-#define NAMES(a)	(sizeof(a) / sizeof((a)[0]))
-
-/* The index of @s in @names[0..@n), or @n. */
-static size_t name_index(const char *const *names, size_t n, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < n && strcmp(names[i], s); i++)
-		;
-	return i;
-}
-
-static const char *const snapshot_modes[] = {
-	[BLKTRACK_SNAPSHOT_FREEZE] = "freeze",
-	[BLKTRACK_SNAPSHOT_AUTO] = "auto",
-	[BLKTRACK_SNAPSHOT_COW] = "cow",
-	[BLKTRACK_SNAPSHOT_NONE] = "none",
-};
-
-static const char *const type_names[] = {
-	[BLKTRACK_BACKUP_AUTO] = "auto",
-	[BLKTRACK_BACKUP_FULL] = "full",
-	[BLKTRACK_BACKUP_INCREMENTAL] = "incremental",
-	[BLKTRACK_BACKUP_DIFFERENTIAL] = "differential",
-	[BLKTRACK_BACKUP_COPY] = "copy",
-	[BLKTRACK_BACKUP_RESYNC] = "resync",
-};
-
 static void summary(FILE *f, const char *dev, const struct blktrack_backup_result *r)
 {
 	char c[32], v[32], s[32];
@@ -51,7 +23,7 @@ static void summary(FILE *f, const char *dev, const struct blktrack_backup_resul
 	cli_human(r->covered_bytes, v, sizeof(v));
 	cli_human(r->stored_bytes, s, sizeof(s));
 	fprintf(f, "backup: %" PRIu64 "\n", r->id);
-	fprintf(f, "type: %s%s\n", type_names[r->type],
+	fprintf(f, "type: %s%s\n", config_type_names[r->type],
 		r->fell_back ? " (tracking was invalid)" : "");
 	fprintf(f, "device: %s\n", dev);
 	fprintf(f, "volume_id: %s\n", r->volume_id);
@@ -85,7 +57,7 @@ static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_r
 
 	failed = !o ||
 	    json_object_object_add(o, "backup", json_object_new_uint64(r->id)) ||
-	    json_object_object_add(o, "type", json_object_new_string(type_names[r->type])) ||
+	    json_object_object_add(o, "type", json_object_new_string(config_type_names[r->type])) ||
 	    json_object_object_add(o, "fell_back", json_object_new_boolean(r->fell_back)) ||
 	    json_object_object_add(o, "hashes", json_object_new_boolean(r->hashes)) ||
 	    json_object_object_add(o, "device", json_object_new_string(dev)) ||
@@ -184,8 +156,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 	FILE *out = stdout;
 	unsigned long secs;
 	char *end;
-	size_t i;
-	int c, err;
+	int c, k, err;
 
 	while ((c = cli_getopt(&cmd_backup, argc, argv, "r:t:i:o:j", opts)) != -1) {
 		switch (c) {
@@ -193,14 +164,14 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			o.repo = optarg;
 			break;
 		case 't':
-			/* From 1: "auto" is no --type. */
-			i = name_index(type_names + 1, NAMES(type_names) - 1, optarg) + 1;
-			if (i == NAMES(type_names)) {
+			/* "auto" is no --type. */
+			k = config_pick(config_type_names, optarg);
+			if (k <= BLKTRACK_BACKUP_AUTO) {
 				cli_err(NULL, "--type: full, incremental, differential, copy or "
 					"resync");
 				return cli_usage(&cmd_backup);
 			}
-			o.type = i;
+			o.type = k;
 			typed = true;
 			break;
 		case 'i':
@@ -254,12 +225,12 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			o.no_compress = true;
 			break;
 		case 'P':
-			i = name_index(snapshot_modes, NAMES(snapshot_modes), optarg);
-			if (i == NAMES(snapshot_modes)) {
+			k = config_pick(config_snapshot_names, optarg);
+			if (k < 0) {
 				cli_err(NULL, "--snapshot: auto, cow, freeze or none");
 				return cli_usage(&cmd_backup);
 			}
-			o.snapshot = i;
+			o.snapshot = k;
 			snapped = true;
 			break;
 		case 'Z':
@@ -338,7 +309,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		       cli_failure_code(res.failure);
 	}
 	if (res.fell_back)	/* a warning (issue 13, point 9): -q silences it */
-		cli_warn(o.device, "%s: took a %s", res.fell_back_why, type_names[res.type]);
+		cli_warn(o.device, "%s: took a %s", res.fell_back_why, config_type_names[res.type]);
 	/* The library's notice is a debug line: say it here, on stderr. */
 	if (o.snapshot == BLKTRACK_SNAPSHOT_AUTO && !strcmp(res.snapshot, "freeze"))
 		cli_warn(o.device, "--snapshot=auto: no copy-before-write snapshot (the module "

@@ -45,9 +45,9 @@ static struct json_object *volume_json(const struct config_volume *v, bool *buil
 	ADD("mem_limit", json_object_new_uint64(v->mem_limit));
 	ADD("repository", jstr_or_null(v->repository));
 	ADD("schedule", jstr_or_null(v->schedule));
-	ADD("type", json_object_new_string(config_type_name(v->type)));
+	ADD("type", json_object_new_string(config_type_names[v->type]));
 	ADD("full_every", json_object_new_uint64(v->full_every));
-	ADD("snapshot", json_object_new_string(config_snapshot_name(v->snapshot)));
+	ADD("snapshot", json_object_new_string(config_snapshot_names[v->snapshot]));
 	ADD("keep_last", json_object_new_uint64(v->keep_last));
 	ADD("keep_daily", json_object_new_uint64(v->keep_daily));
 	ADD("keep_weekly", json_object_new_uint64(v->keep_weekly));

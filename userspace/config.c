@@ -114,44 +114,33 @@ int config_parse_duration(const char *s, uint64_t *secs)
 	return 0;
 }
 
-/* The index of @s in @names (NULL-terminated), or -1. */
-static int pick(const char *const *names, const char *s)
+int config_pick(const char *const *names, const char *s)
 {
 	int i;
 
 	for (i = 0; names[i]; i++)
-		if (names[i][0] && !strcmp(names[i], s))
+		if (!strcmp(names[i], s))
 			return i;
 	return -1;
 }
 
-static const char *const type_names[] = {
+const char *const config_type_names[] = {
 	[BLKTRACK_BACKUP_AUTO] = "auto",
 	[BLKTRACK_BACKUP_FULL] = "full",
 	[BLKTRACK_BACKUP_INCREMENTAL] = "incremental",
 	[BLKTRACK_BACKUP_DIFFERENTIAL] = "differential",
-	[BLKTRACK_BACKUP_COPY] = "",
+	[BLKTRACK_BACKUP_COPY] = "copy",
 	[BLKTRACK_BACKUP_RESYNC] = "resync",
 	NULL
 };
 
-static const char *const snapshot_names[] = {
+const char *const config_snapshot_names[] = {
 	[BLKTRACK_SNAPSHOT_FREEZE] = "freeze",
 	[BLKTRACK_SNAPSHOT_AUTO] = "auto",
 	[BLKTRACK_SNAPSHOT_COW] = "cow",
 	[BLKTRACK_SNAPSHOT_NONE] = "none",
 	NULL
 };
-
-const char *config_type_name(enum blktrack_backup_type t)
-{
-	return t == BLKTRACK_BACKUP_COPY ? "copy" : type_names[t];
-}
-
-const char *config_snapshot_name(enum blktrack_snapshot_mode m)
-{
-	return snapshot_names[m];
-}
 
 static bool device_ok(const char *s)
 {
@@ -228,8 +217,9 @@ static int set_key(struct parser *p, struct config_volume *v, enum key k, const 
 		v->mem_limit = u;
 		return 1;
 	case KEY_TYPE:
-		i = pick(type_names, value);
-		if (i < 0)
+		i = config_pick(config_type_names, value);
+		/* A copy moves no base: not something to schedule. */
+		if (i < 0 || i == BLKTRACK_BACKUP_COPY)
 			return fail(p, p->line, "type '%s': not auto, full, incremental, "
 				    "differential or resync", value);
 		v->type = i;
@@ -240,7 +230,7 @@ static int set_key(struct parser *p, struct config_volume *v, enum key k, const 
 				    "2w, 12h)", value);
 		return 1;
 	case KEY_SNAPSHOT:
-		i = pick(snapshot_names, value);
+		i = config_pick(config_snapshot_names, value);
 		if (i < 0)
 			return fail(p, p->line, "snapshot '%s': not auto, cow, freeze or none",
 				    value);
@@ -320,7 +310,7 @@ static int handler(void *data, const char *section, const char *name, const char
 			return 0;
 	}
 	s = p->cur ? p->cur : &p->defaults;
-	k = pick(key_names, name);
+	k = config_pick(key_names, name);
 	if (k < 0)
 		return fail(p, p->line, "unknown key '%s' in [%s]", name, section);
 	if (k == KEY_DEVICE && !p->cur)

@@ -51,8 +51,11 @@ const struct config_volume *config_find(const struct config *cfg, const char *na
  * when it is not there (not plugged in, not activated yet), -errno else.
  */
 int config_resolve(const struct config_volume *v, char *buf, size_t len);
-const char *config_type_name(enum blktrack_backup_type t);
-const char *config_snapshot_name(enum blktrack_snapshot_mode m);
+/* The names of the backup types and snapshot modes, NULL-terminated, by value. */
+extern const char *const config_type_names[];
+extern const char *const config_snapshot_names[];
+/* The index of @s in @names (NULL-terminated), or -1. */
+int config_pick(const char *const *names, const char *s);
 /* The seconds of "30s", "12h", "7d", "2w" (a bare number is seconds). */
 int config_parse_duration(const char *s, uint64_t *secs);
 
