@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <json-c/json.h>
 
 #include "blktrack.h"
@@ -25,6 +26,27 @@ static struct json_object *save_json(const char *dev, const struct blktrack_save
 		return NULL;
 	}
 	return o;
+}
+
+/*
+ * The volume that holds the state directory goes last: a state written in
+ * place on it (read-only at shutdown) is a write its own saved map must hold.
+ */
+static void holder_last(dev_t *devs, size_t n, const char *dir)
+{
+	struct stat st;
+	size_t i;
+	dev_t d;
+
+	if (stat(dir, &st))
+		return;
+	for (i = 0; i + 1 < n; i++)
+		if (devs[i] == st.st_dev) {
+			d = devs[i];
+			memmove(devs + i, devs + i + 1, (n - i - 1) * sizeof(*devs));
+			devs[n - 1] = d;
+			return;
+		}
 }
 
 static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
@@ -61,6 +83,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		err = blktrack_list(ctx, &devs, &n);
 		if (err < 0)
 			return cli_fail(ctx, NULL, err);
+		holder_last(devs, n, dir ? dir : BLKTRACK_STATE_DIR_DEFAULT);
 		paths = calloc(n ? n : 1, sizeof(*paths));
 		for (i = 0; paths && i < n; i++)
 			if (!blktrack_dev_name(devs[i], name, sizeof(name)))
@@ -114,8 +137,10 @@ const struct cmd cmd_save = {
 	.help = "Save the active map of each attached volume (default: all of them) for\n"
 		"the next boot's attach --restore-state. The state is clean only when the\n"
 		"volume is not mounted read-write: run it at the end of a shutdown. A state\n"
-		"directory on the volume itself is written in place once it is read-only\n"
-		"(save once while it is writable first: that allocates the file).\n"
+		"directory that is read-only (on the volume itself, or the root filesystem\n"
+		"at the end of a shutdown) is written in place through its block device\n"
+		"(save once while it is writable first: that allocates the file); the\n"
+		"volume holding it is saved last.\n"
 		"  -d, --state-dir DIR   default " BLKTRACK_STATE_DIR_DEFAULT "\n"
 		"  -j, --json            one JSON array",
 	.run = run,

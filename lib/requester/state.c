@@ -17,7 +17,10 @@
  * which allocates it with room to spare; once the filesystem is read-only
  * (the end of a shutdown) the final, clean state is written through the
  * block device into the file's own blocks (FIEMAP), which the saved map
- * then includes: the state's own writes are tracked too.
+ * then includes: the state's own writes are tracked too. A state directory
+ * on another filesystem that is read-only (the root's, early at boot and
+ * late at shutdown) is written in place the same way; save that volume
+ * last, so that its map holds these writes too (blktrack save does).
  *
  * File layout (little-endian), then zeros up to the allocated size:
  *	  0   8  magic "BTSTATE1"
@@ -50,6 +53,7 @@
 #include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <xxhash.h>
 
@@ -231,6 +235,43 @@ static int dir_dev(const char *dir, struct stat *st)
 			*slash = 0;
 	}
 	return 0;
+}
+
+/*
+ * Whether a state in @dir is written in place, through the block device of
+ * its filesystem (*@sd), rather than through the filesystem: when that is
+ * read-only. On the volume itself (*@on_volume): the volume is not mounted
+ * read-write (@vol_rw false). On another volume: its filesystem is mounted
+ * read-only everywhere, as the root filesystem is early at boot and late
+ * at shutdown, when the other volumes' states are loaded and saved.
+ */
+static bool state_in_place(const char *dir, dev_t vol, bool vol_rw, struct stat *sd,
+			   bool *on_volume)
+{
+	struct statvfs sv;
+	char mnt[4096];
+	bool rw = true;
+
+	*on_volume = false;
+	if (dir_dev(dir, sd))
+		return false;
+	*on_volume = overlaps(sd->st_dev, vol);
+	if (*on_volume)
+		return !vol_rw;
+	if (statvfs(dir, &sv) || !(sv.f_flag & ST_RDONLY))
+		return false;
+	fs_mount_state(sd->st_dev, mnt, sizeof(mnt), &rw);
+	return !rw;
+}
+
+/* A state to write in place that cannot be: no file yet, or not on ext4/XFS. */
+static void in_place_error(struct blktrack_ctx *ctx, const char *device, const char *dir,
+			   int err)
+{
+	blktrack_set_error(ctx, err, "%s: the state directory %s is read-only now and %s: "
+			   "save once while it is writable (that allocates the file)", device,
+			   dir, err == -ENOENT ? "has no state file" :
+			   "the state file cannot be written in place");
 }
 
 /* ---- the file ------------------------------------------------------------ */
@@ -516,21 +557,16 @@ BLKTRACK_EXPORT int blktrack_save_state(struct blktrack_ctx *ctx, const char *de
 	/* Read-write means writes may follow the save: the map is not final. */
 	fs_mount_state(v.dev, mnt, sizeof(mnt), &rw);
 	res->clean = !rw && v.st.state == BLKTRACK_STATE_TRACKING;
-	on_volume = !dir_dev(state_dir, &sd) && overlaps(sd.st_dev, v.dev);
-	res->raw = on_volume && !rw;
+	res->raw = state_in_place(state_dir, v.dev, rw, &sd, &on_volume);
 
 	err = blktrack_read_extents(ctx, v.dev, BLKTRACK_READ_ACTIVE, NULL, &ext, &n);
 	if (err < 0)
 		goto out;
 	err = blockset_from_extents(ext, n, v.st.block_size, &set);
-	if (!err && res->raw)
+	if (!err && res->raw && on_volume)
 		err = add_own_blocks(res->path, v.dev, sd.st_dev, v.st.block_size, set);
-	if (err == -ENOENT || err == -EOPNOTSUPP) {
-		blktrack_set_error(ctx, err, "%s: the state directory %s is on the volume, "
-				   "read-only now, and %s: save once while it is writable "
-				   "(that allocates the file)", device, state_dir,
-				   err == -ENOENT ? "has no state file" :
-				   "the state file cannot be written in place");
+	if (res->raw && (err == -ENOENT || err == -EOPNOTSUPP)) {
+		in_place_error(ctx, device, state_dir, err);
 		goto out;
 	}
 	if (err) {
@@ -563,6 +599,10 @@ BLKTRACK_EXPORT int blktrack_save_state(struct blktrack_ctx *ctx, const char *de
 		err = write_raw(res->path, sd.st_dev, buf, len);
 	else
 		err = write_normal(state_dir, res->path, buf, len);
+	if (res->raw && (err == -ENOENT || err == -EOPNOTSUPP)) {
+		in_place_error(ctx, device, state_dir, err);
+		goto out;
+	}
 	if (err == -ENOSPC && res->raw) {
 		/* The map outgrew the file: say so in place, never leave it clean. */
 		free(buf);
@@ -649,7 +689,7 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 	char mnt[4096], *file = NULL;
 	void *cleared = NULL;
 	size_t len = 0, clen;
-	bool rw = false;
+	bool rw = false, on_volume;
 	int err;
 
 	memset(res, 0, sizeof(*res));
@@ -709,7 +749,7 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 	h.flags = 0;
 	err = statefile_build(&h, NULL, &cleared, &clen);
 	if (!err)
-		err = !dir_dev(state_dir, &sd) && overlaps(sd.st_dev, v.dev) && !rw ?
+		err = state_in_place(state_dir, v.dev, rw, &sd, &on_volume) ?
 		      write_raw(res->path, sd.st_dev, cleared, clen) :
 		      write_normal(state_dir, res->path, cleared, clen);
 	free(cleared);

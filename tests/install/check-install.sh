@@ -170,7 +170,7 @@ for f in $(cd "$dest" && find usr/lib/systemd usr/lib/udev usr/share/initramfs-t
 	*) [ -x "$dest/$f" ] && sh -n "$dest/$f" || fail "/$f: not an executable sh script" ;;
 	esac
 done
-grep -q 'RUN+="/usr/sbin/blktrack -q attach --configured --restore-state $devnode"' \
+grep -q 'RUN+="/usr/sbin/blktrack attach -q --configured --restore-state $devnode"' \
 	"$dest/usr/lib/udev/rules.d/90-blktrack.rules" || fail "the udev rule does not run /usr/sbin/blktrack"
 if command -v systemd-analyze >/dev/null; then
 	# The units as installed, their commands pointed at the installed tool.
