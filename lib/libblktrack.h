@@ -274,6 +274,18 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 					const char *state_dir,
 					struct blktrack_load_result *res);
 
+/*
+ * A volume attached before its state directory can be read (the initramfs,
+ * before the root is mounted): keep the volume's filesystem fingerprint as
+ * it is now, in /run/blktrack/restore-pending, for the blktrack_load_state()
+ * of the real system, which compares the saved fingerprint with this one
+ * (what the kernel writes after the attach, such as a read-only mount's
+ * superblock, is tracked) and drops the record.
+ */
+BLKTRACK_EXPORT int blktrack_defer_state(struct blktrack_ctx *ctx, const char *device);
+/* A blktrack_defer_state() record waits for @dev's load. */
+BLKTRACK_EXPORT bool blktrack_state_deferred(dev_t dev);
+
 /* ---- the requester: backup, restore, verify (lib/requester/) ------------------- */
 
 /*

@@ -16,13 +16,6 @@
 
 #include "blktrack.h"
 
-/*
- * A volume the initramfs attached before the root filesystem (where the
- * states are) was mounted: its restore waits for the next attach
- * --restore-state. /run outlives the switch to the real root.
- */
-#define DEFERRED_DIR	"/run/blktrack/restore-pending"
-
 enum restore { RESTORE_NONE, RESTORE_NOW, RESTORE_DEFER };
 
 struct attach {
@@ -32,25 +25,13 @@ struct attach {
 	bool configured;	/* from blktrack.conf: an attached volume is no error */
 };
 
-static void deferred_path(dev_t dev, char *buf, size_t len)
+/* Attached before the states can be read: their load comes later. */
+static int defer(struct blktrack_ctx *ctx, const char *path)
 {
-	snprintf(buf, len, DEFERRED_DIR "/%u:%u", major(dev), minor(dev));
-}
+	int err = blktrack_defer_state(ctx, path);
 
-static int defer(const char *path, dev_t dev)
-{
-	char marker[128];
-	int fd;
-
-	deferred_path(dev, marker, sizeof(marker));
-	mkdir("/run/blktrack", 0755);
-	mkdir(DEFERRED_DIR, 0755);
-	fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		cli_err(path, "%s: %s", marker, strerror(errno));
-		return EXIT_ERROR;
-	}
-	close(fd);
+	if (err < 0)
+		return cli_fail(ctx, path, err);
 	printf("%s: attached; its saved state is loaded by the next attach "
 	       "--restore-state\n", path);
 	return EXIT_OK;
@@ -76,16 +57,8 @@ static int load(struct attach *a, const char *path)
 /* An attached volume: its deferred restore now, else nothing (configured) or EEXIST. */
 static int attached(struct attach *a, const char *path, dev_t dev)
 {
-	char marker[128];
-	int ret;
-
-	deferred_path(dev, marker, sizeof(marker));
-	if (a->restore == RESTORE_NOW && !access(marker, F_OK)) {
-		ret = load(a, path);
-		if (ret == EXIT_OK && unlink(marker))
-			cli_warn(path, "%s: %s", marker, strerror(errno));
-		return ret;
-	}
+	if (a->restore == RESTORE_NOW && blktrack_state_deferred(dev))
+		return load(a, path);
 	if (!a->configured)
 		return cli_fail(a->ctx, path, -EEXIST);
 	if (cli_verbosity >= 0)
@@ -107,7 +80,7 @@ static int attach_one(struct attach *a, const char *path, uint64_t block_size,
 	if (err < 0)
 		return cli_fail(a->ctx, path, err);
 	if (a->restore == RESTORE_DEFER)
-		return defer(path, dev);
+		return defer(a->ctx, path);
 	if (a->restore == RESTORE_NOW)
 		return load(a, path);
 	if (a->configured && cli_verbosity >= 0)

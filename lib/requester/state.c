@@ -54,6 +54,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <xxhash.h>
 
@@ -164,6 +165,82 @@ static int fingerprint(struct blktrack_ctx *ctx, const char *path,
 	XXH3_freeState(xx);
 	close(fd);
 	return err;
+}
+
+/* ---- a restore deferred from the attach (the initramfs) ------------------- */
+
+/*
+ * The initramfs attaches the root before mounting it, but the states are
+ * on the root: their load waits for the real system. Between the two, the
+ * kernel mounts the root (read-only) and may write its superblock, which
+ * tracking sees. So what the saved fingerprint must equal is the volume as
+ * it was at the attach: blktrack_defer_state() keeps it in /run (which
+ * outlives the switch to the real root), blktrack_load_state() uses it.
+ */
+#define DEFERRED_DIR	"/run/blktrack/restore-pending"
+
+static void deferred_path(dev_t dev, char *out, size_t len)
+{
+	snprintf(out, len, DEFERRED_DIR "/%u:%u", major(dev), minor(dev));
+}
+
+BLKTRACK_EXPORT int blktrack_defer_state(struct blktrack_ctx *ctx, const char *device)
+{
+	char path[128], tmp[160], text[64];
+	struct fingerprint fp;
+	dev_t dev;
+	int fd, err;
+
+	err = blktrack_dev_from_path(device, &dev);
+	if (!err)
+		err = fingerprint(ctx, device, &fp);
+	if (err < 0)
+		return blktrack_set_error(ctx, err, "%s: %s", device, strerror(-err));
+	deferred_path(dev, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(text, sizeof(text), "%s %016" PRIx64 "\n", fp.kind, fp.hash);
+	if ((mkdir("/run/blktrack", 0755) && errno != EEXIST) ||
+	    (mkdir(DEFERRED_DIR, 0755) && errno != EEXIST))
+		return blktrack_set_error(ctx, -errno, DEFERRED_DIR ": %s", strerror(errno));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	err = fd < 0 ? -errno : fd_write_all(fd, text, strlen(text));
+	if (fd >= 0 && close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		return blktrack_set_error(ctx, err, "%s: %s", path, strerror(-err));
+	return 0;
+}
+
+BLKTRACK_EXPORT bool blktrack_state_deferred(dev_t dev)
+{
+	char path[128];
+
+	deferred_path(dev, path, sizeof(path));
+	return !access(path, F_OK);
+}
+
+/* The fingerprint kept at the attach: 0, or -ENOENT when none was. */
+static int deferred_fingerprint(dev_t dev, struct fingerprint *fp)
+{
+	char path[128], kind[16];
+	uint64_t hash;
+	FILE *f;
+	int n;
+
+	deferred_path(dev, path, sizeof(path));
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	n = fscanf(f, "%15s %" SCNx64, kind, &hash);
+	fclose(f);
+	if (n != 2)
+		return -EBADMSG;
+	memset(fp, 0, sizeof(*fp));
+	memcpy(fp->kind, kind, sizeof(fp->kind));
+	fp->hash = hash;
+	return 0;
 }
 
 /* ---- where the state file lives ------------------------------------------ */
@@ -689,8 +766,9 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 	char mnt[4096], *file = NULL;
 	void *cleared = NULL;
 	size_t len = 0, clen;
-	bool rw = false, on_volume;
-	int err;
+	bool rw = false, on_volume, deferred;
+	int err, deferred_err = 0;
+	char dpath[128];
 
 	memset(res, 0, sizeof(*res));
 	if (!state_dir)
@@ -699,6 +777,10 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 	if (err < 0)
 		return err;
 	state_path(state_dir, v.id, res->path, sizeof(res->path));
+	/* Attached in the initramfs: the volume as it was then. */
+	deferred = blktrack_state_deferred(v.dev);
+	if (deferred)
+		deferred_err = deferred_fingerprint(v.dev, &fp);
 
 	res->reason = BLKTRACK_REASON_NO_STATE;
 	/* Never by device number: a state saved so may be another disk's. */
@@ -737,7 +819,7 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 		goto invalid;
 	}
 	res->reason = BLKTRACK_REASON_OFFLINE_CHANGE;
-	err = fingerprint(ctx, device, &fp);
+	err = deferred ? deferred_err : fingerprint(ctx, device, &fp);
 	if (err < 0 || strcmp(fp.kind, h.fp_kind) || fp.hash != le64toh(h.fingerprint)) {
 		snprintf(res->detail, sizeof(res->detail), "the %s fingerprint changed since "
 			 "the save: written while not tracked", h.fp_kind);
@@ -777,6 +859,11 @@ invalid:
 		blktrack_set_error(ctx, err, "%s: RESTORE: %s", device,
 				   blktrack_ioctl_strerror(err));
 out:
+	/* Loaded or not trusted: done either way (a RESTORE that failed: again). */
+	if (deferred && err >= 0) {
+		deferred_path(v.dev, dpath, sizeof(dpath));
+		unlink(dpath);
+	}
 	free(file);
 	blockset_free(set);
 	return err;
