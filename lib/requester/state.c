@@ -754,21 +754,77 @@ static int restore_invalid(struct blktrack_ctx *ctx, dev_t dev, uint32_t reason)
 	return blktrack_ioctl(ctx, BLKTRACK_IOC_RESTORE, &r, "RESTORE");
 }
 
+/*
+ * Why the saved state @h of volume @v cannot be trusted (a BLKTRACK_REASON_*,
+ * with @detail), or 0. The fingerprint it must equal is the volume's now,
+ * or at the attach for a deferred restore (the initramfs's).
+ */
+static uint32_t untrusted(struct blktrack_ctx *ctx, const char *device,
+			  const struct volume *v, const struct statefile_hdr *h,
+			  char *detail, size_t len)
+{
+	struct fingerprint fp;
+	int err;
+
+	if (!(le32toh(h->flags) & STATEFILE_CLEAN)) {
+		snprintf(detail, len, "saved without the clean flag (a crash, or saved while "
+			 "mounted read-write)");
+		return BLKTRACK_REASON_UNCLEAN;
+	}
+	if (strncmp(h->volume_id, v->id, sizeof(h->volume_id) - 1)) {
+		snprintf(detail, len, "the state is of volume %s", h->volume_id);
+		return BLKTRACK_REASON_UNCLEAN;
+	}
+	if (le64toh(h->volume_size) != v->st.dev_size ||
+	    le32toh(h->block_size) != v->st.block_size) {
+		snprintf(detail, len, "saved %" PRIu64 " bytes in %u-byte blocks, now %" PRIu64
+			 " in %u", (uint64_t)le64toh(h->volume_size), le32toh(h->block_size),
+			 (uint64_t)v->st.dev_size, v->st.block_size);
+		return BLKTRACK_REASON_RESIZED;
+	}
+	err = blktrack_state_deferred(v->dev) ? deferred_fingerprint(v->dev, &fp) :
+	      fingerprint(ctx, device, &fp);
+	if (err < 0 || strcmp(fp.kind, h->fp_kind) || fp.hash != le64toh(h->fingerprint)) {
+		snprintf(detail, len, "the %s fingerprint changed since the save: written "
+			 "while not tracked", h->fp_kind);
+		return BLKTRACK_REASON_OFFLINE_CHANGE;
+	}
+	return 0;
+}
+
+/* Rewrite the state @path of @v without its clean flag (in place if read-only). */
+static int clear_clean(const char *dir, const char *path, const struct volume *v,
+		       struct statefile_hdr *h)
+{
+	void *cleared = NULL;
+	char mnt[4096];
+	bool rw = false, on_volume;
+	struct stat sd;
+	size_t len;
+	int err;
+
+	fs_mount_state(v->dev, mnt, sizeof(mnt), &rw);
+	h->flags = 0;
+	err = statefile_build(h, NULL, &cleared, &len);
+	if (!err)
+		err = state_in_place(dir, v->dev, rw, &sd, &on_volume) ?
+		      write_raw(path, sd.st_dev, cleared, len) :
+		      write_normal(dir, path, cleared, len);
+	free(cleared);
+	return err;
+}
+
 BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *device,
 					const char *state_dir,
 					struct blktrack_load_result *res)
 {
 	struct blockset *set = NULL;
 	struct statefile_hdr h;
-	struct fingerprint fp;
 	struct volume v;
-	struct stat sd;
-	char mnt[4096], *file = NULL;
-	void *cleared = NULL;
-	size_t len = 0, clen;
-	bool rw = false, on_volume, deferred;
-	int err, deferred_err = 0;
-	char dpath[128];
+	char *file = NULL, dpath[128];
+	size_t len = 0;
+	bool deferred;
+	int err;
 
 	memset(res, 0, sizeof(*res));
 	if (!state_dir)
@@ -777,10 +833,7 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 	if (err < 0)
 		return err;
 	state_path(state_dir, v.id, res->path, sizeof(res->path));
-	/* Attached in the initramfs: the volume as it was then. */
 	deferred = blktrack_state_deferred(v.dev);
-	if (deferred)
-		deferred_err = deferred_fingerprint(v.dev, &fp);
 
 	res->reason = BLKTRACK_REASON_NO_STATE;
 	/* Never by device number: a state saved so may be another disk's. */
@@ -800,41 +853,11 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 			 err == -EBADMSG ? "corrupt" : strerror(-err));
 		goto invalid;
 	}
-	res->reason = BLKTRACK_REASON_UNCLEAN;
-	if (!(le32toh(h.flags) & STATEFILE_CLEAN)) {
-		snprintf(res->detail, sizeof(res->detail), "saved without the clean flag "
-			 "(a crash, or saved while mounted read-write)");
+	res->reason = untrusted(ctx, device, &v, &h, res->detail, sizeof(res->detail));
+	if (res->reason)
 		goto invalid;
-	}
-	if (strncmp(h.volume_id, v.id, sizeof(h.volume_id) - 1)) {
-		snprintf(res->detail, sizeof(res->detail), "the state is of volume %s",
-			 h.volume_id);
-		goto invalid;
-	}
-	res->reason = BLKTRACK_REASON_RESIZED;
-	if (le64toh(h.volume_size) != v.st.dev_size || le32toh(h.block_size) != v.st.block_size) {
-		snprintf(res->detail, sizeof(res->detail), "saved %" PRIu64 " bytes in %u-byte "
-			 "blocks, now %" PRIu64 " in %u", (uint64_t)le64toh(h.volume_size),
-			 le32toh(h.block_size), (uint64_t)v.st.dev_size, v.st.block_size);
-		goto invalid;
-	}
-	res->reason = BLKTRACK_REASON_OFFLINE_CHANGE;
-	err = deferred ? deferred_err : fingerprint(ctx, device, &fp);
-	if (err < 0 || strcmp(fp.kind, h.fp_kind) || fp.hash != le64toh(h.fingerprint)) {
-		snprintf(res->detail, sizeof(res->detail), "the %s fingerprint changed since "
-			 "the save: written while not tracked", h.fp_kind);
-		goto invalid;
-	}
-
 	/* Not clean any more on disk before the kernel trusts it (a crash later). */
-	fs_mount_state(v.dev, mnt, sizeof(mnt), &rw);
-	h.flags = 0;
-	err = statefile_build(&h, NULL, &cleared, &clen);
-	if (!err)
-		err = state_in_place(state_dir, v.dev, rw, &sd, &on_volume) ?
-		      write_raw(res->path, sd.st_dev, cleared, clen) :
-		      write_normal(state_dir, res->path, cleared, clen);
-	free(cleared);
+	err = clear_clean(state_dir, res->path, &v, &h);
 	if (err) {
 		res->reason = BLKTRACK_REASON_UNCLEAN;
 		snprintf(res->detail, sizeof(res->detail), "cannot clear the clean flag "

@@ -76,7 +76,7 @@ EOF
 # The packages (and what they pull in) from the host's sources; the
 # downloads go to and come from the cache.
 mmdebstrap --mode=root --variant=apt --skip=download/empty \
-	--include="systemd-sysv,udev,kmod,initramfs-tools,dkms,gcc,make,libc6-dev,e2fsprogs,util-linux,procps,linux-image-$K1,linux-headers-$K1" \
+	--include="systemd-sysv,udev,kmod,initramfs-tools,zstd,dmsetup,dkms,gcc,make,libc6-dev,e2fsprogs,util-linux,procps,linux-image-$K1,linux-headers-$K1" \
 	--aptopt='APT::Install-Recommends "false"' \
 	--setup-hook="mkdir -p \"\$1\"/var/cache/apt/archives/" \
 	--setup-hook="sync-in '$cache' /var/cache/apt/archives/" \

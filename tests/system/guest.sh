@@ -123,6 +123,17 @@ case $phase in
 	*) fail "blktrack.ko is $(modinfo -n blktrack), not DKMS's" ;;
 	esac
 	attached_as tracking ""
+	# A volume that appears later (as LVM activates one): the udev rule
+	# attaches it, before udev announces it.
+	truncate -s 64M /srv/backup/late.img
+	loop=$(losetup --show -f /srv/backup/late.img) || fail "losetup"
+	printf '\n[volume late]\ndevice = /dev/mapper/btlate\n' >>/etc/blktrack/blktrack.conf
+	dmsetup create btlate --table "0 131072 linear $loop 0" || fail "dmsetup create btlate"
+	udevadm settle
+	assert_eq "/dev/mapper/btlate, attached by the udev rule" \
+		"$(blktrack status /dev/mapper/btlate 2>&1 | sed -n 's/^reason: *//p')" no-state
+	blktrack detach /dev/mapper/btlate && dmsetup remove btlate && losetup -d $loop ||
+		fail "removing btlate"
 	write_blocks $K 4
 	backup_now
 	assert_eq "backup on the other kernel" "$(newest type)" incremental
