@@ -283,8 +283,8 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
  * superblock, is tracked) and drops the record.
  */
 BLKTRACK_EXPORT int blktrack_defer_state(struct blktrack_ctx *ctx, const char *device);
-/* A blktrack_defer_state() record waits for @dev's load. */
-BLKTRACK_EXPORT bool blktrack_state_deferred(dev_t dev);
+/* A blktrack_defer_state() record of @dev's present attach waits for its load. */
+BLKTRACK_EXPORT bool blktrack_state_deferred(struct blktrack_ctx *ctx, dev_t dev);
 
 /* ---- the requester: backup, restore, verify (lib/requester/) ------------------- */
 

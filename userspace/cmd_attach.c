@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -54,57 +55,72 @@ static int load(struct attach *a, const char *path)
 	return EXIT_OK;
 }
 
-/* An attached volume: its deferred restore now, else nothing (configured) or EEXIST. */
-static int attached(struct attach *a, const char *path, dev_t dev)
+/*
+ * Attach @path. *@due: its state is to be loaded (a fresh attach with
+ * --restore-state, or one the initramfs deferred); everything else is
+ * done here. The caller loads after attaching every volume: a load may
+ * write a state in place on a volume (the root) that must be attached
+ * first, so that the write is in its map.
+ */
+static int attach_step(struct attach *a, const char *path, uint64_t block_size,
+		       uint64_t mem_limit, bool *due)
 {
-	if (a->restore == RESTORE_NOW && blktrack_state_deferred(dev))
-		return load(a, path);
-	if (!a->configured)
-		return cli_fail(a->ctx, path, -EEXIST);
-	if (cli_verbosity >= 0)
-		printf("%s: already attached\n", path);
+	dev_t dev;
+	int err;
+
+	*due = false;
+	if (cli_dev(path, &dev))
+		return EXIT_ERROR;
+	err = blktrack_attach(a->ctx, dev, block_size, mem_limit);
+	if (err == -EEXIST) {
+		*due = a->restore == RESTORE_NOW && blktrack_state_deferred(a->ctx, dev);
+		if (*due)
+			return EXIT_OK;
+		if (!a->configured)
+			return cli_fail(a->ctx, path, -EEXIST);
+		if (cli_verbosity >= 0)
+			printf("%s: already attached\n", path);
+		return EXIT_OK;
+	}
+	if (err < 0)
+		return cli_fail(a->ctx, path, err);
+	if (a->restore == RESTORE_DEFER)
+		return defer(a->ctx, path);
+	*due = a->restore == RESTORE_NOW;
+	if (!*due && a->configured && cli_verbosity >= 0)
+		printf("%s: attached\n", path);
 	return EXIT_OK;
 }
 
 static int attach_one(struct attach *a, const char *path, uint64_t block_size,
 		      uint64_t mem_limit)
 {
-	dev_t dev;
-	int err;
+	bool due;
+	int ret = attach_step(a, path, block_size, mem_limit, &due);
 
-	if (cli_dev(path, &dev))
-		return EXIT_ERROR;
-	err = blktrack_attach(a->ctx, dev, block_size, mem_limit);
-	if (err == -EEXIST)
-		return attached(a, path, dev);
-	if (err < 0)
-		return cli_fail(a->ctx, path, err);
-	if (a->restore == RESTORE_DEFER)
-		return defer(a->ctx, path);
-	if (a->restore == RESTORE_NOW)
-		return load(a, path);
-	if (a->configured && cli_verbosity >= 0)
-		printf("%s: attached\n", path);
-	return EXIT_OK;
+	return ret || !due ? ret : load(a, path);
 }
 
 /*
  * --all: every configured volume present (an absent one is the udev rule's
  * when it appears); --configured DEV: DEV if the configuration lists it.
+ * All attached first, then the states loaded.
  */
 static int attach_configured(struct attach *a, const char *config, const char *only)
 {
-	char path[4096];
+	char path[4096], **due = NULL;
 	struct config cfg;
 	dev_t want = 0, dev;
 	int ret = EXIT_OK, err;
-	size_t i;
+	size_t i, n = 0;
+	bool load_it;
 
 	if (only && cli_dev(only, &want))
 		return EXIT_ERROR;
 	if (cli_config_load(config, &cfg))
 		return EXIT_ERROR;
-	for (i = 0; i < cfg.n_volumes; i++) {
+	due = calloc(cfg.n_volumes + 1, sizeof(*due));
+	for (i = 0; due && i < cfg.n_volumes; i++) {
 		const struct config_volume *v = &cfg.volumes[i];
 
 		err = config_resolve(v, path, sizeof(path));
@@ -120,11 +136,41 @@ static int attach_configured(struct attach *a, const char *config, const char *o
 			ret = EXIT_ERROR;
 			continue;
 		}
-		if (attach_one(a, path, v->block_size, v->mem_limit))
+		if (attach_step(a, path, v->block_size, v->mem_limit, &load_it))
 			ret = EXIT_ERROR;
+		else if (load_it && !(due[n++] = strdup(path)))
+			ret = cli_fail(a->ctx, path, -ENOMEM);
 	}
+	if (!due)
+		ret = cli_fail(a->ctx, NULL, -ENOMEM);
+	for (i = 0; i < n; i++) {
+		if (due[i] && load(a, due[i]))
+			ret = EXIT_ERROR;
+		free(due[i]);
+	}
+	free(due);
 	config_free(&cfg);
 	return ret;
+}
+
+/*
+ * Restores are serialized: at boot the udev rule and blktrack-attach.service
+ * may both find a volume the initramfs deferred; the second must see it
+ * loaded, not load it again (the clean flag is gone by then: INVALID).
+ */
+static int restore_lock(void)
+{
+	int fd;
+
+	mkdir("/run/blktrack", 0755);
+	fd = open("/run/blktrack/attach.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX)) {
+		cli_err("/run/blktrack/attach.lock", "%s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;	/* held until exit */
 }
 
 static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
@@ -195,6 +241,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		return cli_usage(&cmd_attach);
 	}
 	if (cli_open(ctx))
+		return EXIT_ERROR;
+	if (a.restore != RESTORE_NONE && restore_lock() < 0)
 		return EXIT_ERROR;
 	if (all || a.configured) {
 		a.configured = true;

@@ -33,8 +33,15 @@ struct section {
 	unsigned int set;	/* 1 << KEY_* */
 };
 
+struct header {
+	char name[CONFIG_NAME_MAX + 16];
+	unsigned int line;
+};
+
 struct parser {
 	FILE *f;
+	struct header headers[256];	/* every [section] line, in order */
+	size_t n_headers;
 	const char *path;
 	unsigned int line;		/* of the line inih has just been given */
 	unsigned int header_line;	/* of the last [section] header */
@@ -57,10 +64,28 @@ static int fail(struct parser *p, unsigned int line, const char *fmt, ...)
 	if (p->msg[0])
 		return 0;
 	n = snprintf(p->msg, sizeof(p->msg), "%s:%u: ", p->path, line);
+	if (n < 0 || (size_t)n >= sizeof(p->msg))	/* a path that long: the path alone */
+		return 0;
 	va_start(ap, fmt);
 	vsnprintf(p->msg + n, sizeof(p->msg) - n, fmt, ap);
 	va_end(ap);
 	return 0;
+}
+
+/*
+ * A section header, noted for a check once the file is read: inih calls
+ * us only for keys, so a header with no key under it would go unseen.
+ */
+static void note_header(struct parser *p, const char *name)
+{
+	const char *end = strchr(name, ']');
+	struct header *h;
+
+	if (!end || p->n_headers == sizeof(p->headers) / sizeof(p->headers[0]))
+		return;	/* inih reports the first; the second: too many to check */
+	h = &p->headers[p->n_headers++];
+	snprintf(h->name, sizeof(h->name), "%.*s", (int)(end - name), name);
+	h->line = p->line;
 }
 
 /* inih's reader: fgets that counts lines, notes headers, flags long lines. */
@@ -80,8 +105,10 @@ static char *reader(char *buf, int size, void *data)
 	}
 	for (s = buf; isspace((unsigned char)*s); s++)
 		;
-	if (*s == '[')
+	if (*s == '[') {
 		p->header_line = p->line;
+		note_header(p, s + 1);
+	}
 	return buf;
 }
 
@@ -371,6 +398,30 @@ static void volume_free(struct config_volume *v)
 	free(v->schedule);
 }
 
+/* Every header is a known section, and every [volume NAME] has keys. */
+static int check_headers(struct parser *p)
+{
+	const struct header *h;
+	size_t i, k;
+
+	if (p->n_headers == sizeof(p->headers) / sizeof(p->headers[0]))
+		return fail(p, p->headers[p->n_headers - 1].line, "more than %zu sections",
+			    p->n_headers - 1);
+	for (i = 0; i < p->n_headers; i++) {
+		h = &p->headers[i];
+		if (!strcmp(h->name, "defaults"))
+			continue;
+		if (strncmp(h->name, "volume ", 7) || !name_ok(h->name + 7))
+			return fail(p, h->line, "[%s]: a section is [defaults] or [volume NAME], "
+				    "NAME of letters, digits, '_', '.' and '-'", h->name);
+		for (k = 0; k < p->n && strcmp(p->sections[k].v.name, h->name + 7); k++)
+			;
+		if (k == p->n)
+			return fail(p, h->line, "[%s] has no device", h->name);
+	}
+	return 1;
+}
+
 /* Parse, then fill and check every volume; 1 done, 0 failed (p->msg). */
 static int parse(struct parser *p)
 {
@@ -378,6 +429,7 @@ static int parse(struct parser *p)
 	size_t i;
 
 	ini_allow_multiline = false;	/* an indented line is a line of its own */
+	ini_stop_on_first_error = true;	/* the first error is the one to report */
 	ini_use_stack = false;
 	ini_max_line = LINE_MAX_BYTES + 3;
 	ini_initial_alloc = ini_max_line;	/* the heap buffer, never grown */
@@ -386,6 +438,8 @@ static int parse(struct parser *p)
 		return fail(p, p->line, "out of memory");
 	if (line > 0)
 		return fail(p, line, "not a [section] or a key = value line");
+	if (!check_headers(p))
+		return 0;
 	for (i = 0; i < p->n; i++) {
 		if (!inherit(&p->sections[i], &p->defaults))
 			return fail(p, p->sections[i].v.line, "out of memory");

@@ -184,21 +184,35 @@ static void deferred_path(dev_t dev, char *out, size_t len)
 	snprintf(out, len, DEFERRED_DIR "/%u:%u", major(dev), minor(dev));
 }
 
+/* The attach's generation as 32 hex digits. */
+static void gen_hex(const uint8_t gen[16], char out[33])
+{
+	int i;
+
+	for (i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", gen[i]);
+}
+
 BLKTRACK_EXPORT int blktrack_defer_state(struct blktrack_ctx *ctx, const char *device)
 {
-	char path[128], tmp[160], text[64];
+	char path[128], tmp[160], text[96], gen[33];
+	struct blktrack_status st;
 	struct fingerprint fp;
 	dev_t dev;
 	int fd, err;
 
 	err = blktrack_dev_from_path(device, &dev);
 	if (!err)
+		err = blktrack_status(ctx, dev, &st);
+	if (!err)
 		err = fingerprint(ctx, device, &fp);
 	if (err < 0)
 		return blktrack_set_error(ctx, err, "%s: %s", device, strerror(-err));
 	deferred_path(dev, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	snprintf(text, sizeof(text), "%s %016" PRIx64 "\n", fp.kind, fp.hash);
+	/* Bound to this attach: a detach and a new attach make it stale. */
+	gen_hex(st.stamp.generation, gen);
+	snprintf(text, sizeof(text), "%s %016" PRIx64 " %s\n", fp.kind, fp.hash, gen);
 	if ((mkdir("/run/blktrack", 0755) && errno != EEXIST) ||
 	    (mkdir(DEFERRED_DIR, 0755) && errno != EEXIST))
 		return blktrack_set_error(ctx, -errno, DEFERRED_DIR ": %s", strerror(errno));
@@ -213,34 +227,43 @@ BLKTRACK_EXPORT int blktrack_defer_state(struct blktrack_ctx *ctx, const char *d
 	return 0;
 }
 
-BLKTRACK_EXPORT bool blktrack_state_deferred(dev_t dev)
+/*
+ * The fingerprint kept at @dev's attach: 0; -ENOENT when none was; -ESTALE
+ * (the record removed) when it is of an earlier attach of the device number.
+ */
+static int deferred_fingerprint(struct blktrack_ctx *ctx, dev_t dev, struct fingerprint *fp)
 {
-	char path[128];
-
-	deferred_path(dev, path, sizeof(path));
-	return !access(path, F_OK);
-}
-
-/* The fingerprint kept at the attach: 0, or -ENOENT when none was. */
-static int deferred_fingerprint(dev_t dev, struct fingerprint *fp)
-{
-	char path[128], kind[16];
+	char path[128], kind[16], gen[33], now[33];
+	struct blktrack_status st;
 	uint64_t hash;
 	FILE *f;
-	int n;
+	int n, err;
 
 	deferred_path(dev, path, sizeof(path));
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	n = fscanf(f, "%15s %" SCNx64, kind, &hash);
+	n = fscanf(f, "%15s %" SCNx64 " %32s", kind, &hash, gen);
 	fclose(f);
-	if (n != 2)
-		return -EBADMSG;
+	err = blktrack_status(ctx, dev, &st);
+	if (err < 0)
+		return err;
+	gen_hex(st.stamp.generation, now);
+	if (n != 3 || strcmp(gen, now)) {
+		unlink(path);
+		return -ESTALE;
+	}
 	memset(fp, 0, sizeof(*fp));
 	memcpy(fp->kind, kind, sizeof(fp->kind));
 	fp->hash = hash;
 	return 0;
+}
+
+BLKTRACK_EXPORT bool blktrack_state_deferred(struct blktrack_ctx *ctx, dev_t dev)
+{
+	struct fingerprint fp;
+
+	return !deferred_fingerprint(ctx, dev, &fp);
 }
 
 /* ---- where the state file lives ------------------------------------------ */
@@ -760,7 +783,7 @@ static int restore_invalid(struct blktrack_ctx *ctx, dev_t dev, uint32_t reason)
  * or at the attach for a deferred restore (the initramfs's).
  */
 static uint32_t untrusted(struct blktrack_ctx *ctx, const char *device,
-			  const struct volume *v, const struct statefile_hdr *h,
+			  const struct volume *v, const struct statefile_hdr *h, bool deferred,
 			  char *detail, size_t len)
 {
 	struct fingerprint fp;
@@ -782,8 +805,7 @@ static uint32_t untrusted(struct blktrack_ctx *ctx, const char *device,
 			 (uint64_t)v->st.dev_size, v->st.block_size);
 		return BLKTRACK_REASON_RESIZED;
 	}
-	err = blktrack_state_deferred(v->dev) ? deferred_fingerprint(v->dev, &fp) :
-	      fingerprint(ctx, device, &fp);
+	err = deferred ? deferred_fingerprint(ctx, v->dev, &fp) : fingerprint(ctx, device, &fp);
 	if (err < 0 || strcmp(fp.kind, h->fp_kind) || fp.hash != le64toh(h->fingerprint)) {
 		snprintf(detail, len, "the %s fingerprint changed since the save: written "
 			 "while not tracked", h->fp_kind);
@@ -833,7 +855,8 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 	if (err < 0)
 		return err;
 	state_path(state_dir, v.id, res->path, sizeof(res->path));
-	deferred = blktrack_state_deferred(v.dev);
+	/* Attached in the initramfs: compared with the volume as it was then. */
+	deferred = blktrack_state_deferred(ctx, v.dev);
 
 	res->reason = BLKTRACK_REASON_NO_STATE;
 	/* Never by device number: a state saved so may be another disk's. */
@@ -853,7 +876,7 @@ BLKTRACK_EXPORT int blktrack_load_state(struct blktrack_ctx *ctx, const char *de
 			 err == -EBADMSG ? "corrupt" : strerror(-err));
 		goto invalid;
 	}
-	res->reason = untrusted(ctx, device, &v, &h, res->detail, sizeof(res->detail));
+	res->reason = untrusted(ctx, device, &v, &h, deferred, res->detail, sizeof(res->detail));
 	if (res->reason)
 		goto invalid;
 	/* Not clean any more on disk before the kernel trusts it (a crash later). */

@@ -143,6 +143,18 @@ Test(config, bad_structure)
 	refused("[volume a]\ndevice =\n", 2, "device: empty value");
 }
 
+Test(config, sections_without_keys_are_checked_too)
+{
+	refused("[volume a]\ndevice = /dev/a\n[volume b]\n# all commented out\n", 3,
+		"[volume b] has no device");
+	refused("[volume a]\ndevice = /dev/a\n[bogus]\n", 3,
+		"[bogus]: a section is [defaults] or [volume NAME], NAME of letters, "
+		"digits, '_', '.' and '-'");
+	/* The first error is the one reported, not a later one. */
+	refused("[volume a\ndevice = /dev/a\n[volume c]\n[volume c]\nfoo = 1\n", 1,
+		"not a [section] or a key = value line");
+}
+
 Test(config, bad_values)
 {
 	refused("[volume a]\ndevice = sda\n", 2, "device 'sda': not UUID=, PARTUUID=, "

@@ -4,7 +4,8 @@
 # takes each volume's settings, skips the attached and warns of the absent;
 # --configured picks only what the file lists; --defer-restore + a later
 # --restore-state (the initramfs, then the boot) loads the saved history
-# once, keeping what was written in between; backup --volume follows the
+# once, keeping what was written in between (and a record an earlier attach
+# left is never used); backup --volume follows the
 # type policy (first a full, then incrementals, a full once full-every has
 # passed); prune --volume applies the keep rules; config --systemd writes
 # the timers.
@@ -140,4 +141,17 @@ assert_eq "the timer's drop-in" "$(grep OnCalendar $BT_TMP/gen/blktrack-backup@d
 	"OnCalendar= OnCalendar=Mon *-*-* 03:00 "
 [ -L $BT_TMP/gen/timers.target.wants/blktrack-backup@data.timer ] || fail "the timer is not wanted"
 assert_eq "timers written" "$(ls $BT_TMP/gen/timers.target.wants)" "blktrack-backup@data.timer"
+echo "# ---- a deferred record of an earlier attach is never used"
+bt detach /dev/vda1 --save
+blktrack attach --all --defer-restore >$BT_TMP/out 2>&1 || fail "attach --defer-restore exited $?"
+bt detach /dev/vda1
+[ -e /run/blktrack/restore-pending/254:1 ] || fail "no record left behind by the detach"
+# Untracked now: a change of the superblock (s_last_mounted), as a mount elsewhere would make.
+printf X | dd of=/dev/vda1 bs=1 seek=$((1024 + 136)) conv=notrunc status=none || fail "dd"
+sync
+blktrack attach --all --restore-state >$BT_TMP/out 2>&1 || fail "attach --restore-state exited $?"
+cat $BT_TMP/out
+grep -q "^/dev/vda1: tracking INVALID (offline-change)" $BT_TMP/out ||
+	fail "the state was trusted on the fingerprint of an earlier attach"
+[ ! -e /run/blktrack/restore-pending/254:1 ] || fail "the stale record was not removed"
 ok "blktrack.conf drives attach, restore, backup and prune"
