@@ -92,7 +92,8 @@ static int write_file(const char *dir, const char *name, const char *text)
 
 /*
  * The systemd generator's work: for each volume with a schedule, its
- * timer's OnCalendar= as a drop-in, and the timer wanted by timers.target.
+ * timer's OnCalendar= as a drop-in, the timer wanted by timers.target, and
+ * its service's RequiresMountsFor= its repository.
  */
 static int generate(const struct config *cfg, const char *dir)
 {
@@ -112,6 +113,18 @@ static int generate(const struct config *cfg, const char *dir)
 		if ((mkdir(sub, 0755) && errno != EEXIST) ||
 		    write_file(sub, "schedule.conf", text) ||
 		    (mkdir(link, 0755) && errno != EEXIST))
+			goto fail;
+		/*
+		 * The service waits for the repository's filesystem: with a
+		 * nofail or late mount it would otherwise find an empty mount
+		 * point (no repository: the backup fails, every time).
+		 */
+		snprintf(sub, sizeof(sub), "%s/blktrack-backup@%s.service.d", dir, v->name);
+		snprintf(text, sizeof(text),
+			 "# From %s, [volume %s] (blktrack config --systemd)\n"
+			 "[Unit]\nRequiresMountsFor=%s\n", cfg->path, v->name, v->repository);
+		if ((mkdir(sub, 0755) && errno != EEXIST) ||
+		    write_file(sub, "repository.conf", text))
 			goto fail;
 		snprintf(link, sizeof(link), "%s/timers.target.wants/blktrack-backup@%s.timer",
 			 dir, v->name);

@@ -65,6 +65,8 @@ cat >"$out/systest.service" <<'EOF'
 [Unit]
 Description=blktrack system test (tests/system/guest.sh)
 After=multi-user.target
+# A nofail mount is ordered before nothing: wait for the repositories' disk.
+RequiresMountsFor=/srv/backup
 [Service]
 Type=oneshot
 ExecStart=/usr/local/sbin/systest

@@ -140,6 +140,8 @@ bt config --systemd $BT_TMP/gen
 assert_eq "the timer's drop-in" "$(grep OnCalendar $BT_TMP/gen/blktrack-backup@data.timer.d/schedule.conf | tr '\n' ' ')" \
 	"OnCalendar= OnCalendar=Mon *-*-* 03:00 "
 [ -L $BT_TMP/gen/timers.target.wants/blktrack-backup@data.timer ] || fail "the timer is not wanted"
+assert_eq "the service's drop-in" "$(grep RequiresMountsFor $BT_TMP/gen/blktrack-backup@data.service.d/repository.conf)" \
+	"RequiresMountsFor=$R"
 assert_eq "timers written" "$(ls $BT_TMP/gen/timers.target.wants)" "blktrack-backup@data.timer"
 echo "# ---- a deferred record of an earlier attach is never used"
 bt detach /dev/vda1 --save
