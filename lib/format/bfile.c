@@ -686,7 +686,7 @@ int bfile_write_zero(struct bfile_writer *w, uint64_t offset, uint64_t len)
 }
 
 int bfile_write_extension(struct bfile_writer *w, uint32_t tag, uint32_t flags,
-			  const void *payload, size_t len)
+			  uint64_t offset, const void *payload, size_t len)
 {
 	int err;
 
@@ -698,7 +698,7 @@ int bfile_write_extension(struct bfile_writer *w, uint32_t tag, uint32_t flags,
 			    "flags 0x%x or length %zu are invalid", tag, flags, len);
 	err = flush_pending(w);
 	if (!err)
-		err = emit_record(w, tag, flags, len, 0, 0, payload, len);
+		err = emit_record(w, tag, flags, len, offset, 0, payload, len);
 	return err;
 }
 
@@ -766,6 +766,7 @@ struct bfile_reader {
 	XXH3_state_t *digest;
 	XXH3_state_t *csum;
 	struct bfile_stats st;
+	uint32_t deliver;		/* an extension tag handed to the caller, or 0 */
 	char msg[320];
 };
 
@@ -1060,6 +1061,27 @@ static int read_end(struct bfile_reader *r, const struct bfile_rec *rec, uint64_
 	return 0;
 }
 
+/* An extension record the caller asked for: its payload as it is stored. */
+static int deliver(struct bfile_reader *r, const struct bfile_rec *rec, uint64_t index,
+		   uint64_t at, struct bfile_record *out)
+{
+	if (rec->stored_len > r->stored_cap)
+		return rec_err(r, -EBADMSG, index, at, "%u-byte extension record: longer "
+			       "than a record of this stream", rec->stored_len);
+	*out = (struct bfile_record){
+		.tag = rec->tag, .flags = rec->flags, .offset = rec->offset,
+		.length = rec->length, .stored_len = rec->stored_len,
+		.checksum = rec->checksum, .index = index, .file_offset = at,
+		.data = r->stored,
+	};
+	return 1;
+}
+
+void bfile_reader_deliver(struct bfile_reader *r, uint32_t tag)
+{
+	r->deliver = tag;
+}
+
 int bfile_read_record(struct bfile_reader *r, struct bfile_record *out)
 {
 	uint8_t digest[BFILE_DIGEST_LEN];
@@ -1148,6 +1170,8 @@ int bfile_read_record(struct bfile_reader *r, struct bfile_record *out)
 					       "0x%08x without the skippable flag (written "
 					       "by a newer version?)", rec.tag);
 			r->st.records++;
+			if (rec.tag == r->deliver && r->deliver)
+				return deliver(r, &rec, index, at, out);
 			r->st.skipped++;
 			continue;
 		}

@@ -94,6 +94,7 @@ enum bfile_type {
 #define BFILE_TAG_DATA		0x41544144U	/* "DATA" */
 #define BFILE_TAG_ZERO		0x4f52455aU	/* "ZERO" */
 #define BFILE_TAG_END		0x00444e45U	/* "END\0" */
+#define BFILE_TAG_FMAP		0x50414d46U	/* "FMAP": a per-file backup's extent map */
 
 /* Record flags. */
 #define BFILE_REC_SKIPPABLE	(1U << 0)	/* a reader that does not know the tag skips it */
@@ -187,10 +188,11 @@ int bfile_write_zero(struct bfile_writer *w, uint64_t offset, uint64_t len);
 /*
  * An extension record: @tag must not be a v1 tag; readers that do not know
  * it skip it when @flags has BFILE_REC_SKIPPABLE, and refuse the stream
- * otherwise. @len <= BFILE_EXT_PAYLOAD_MAX.
+ * otherwise. @len <= BFILE_EXT_PAYLOAD_MAX; @offset means what the
+ * extension says (its length field is 0).
  */
 int bfile_write_extension(struct bfile_writer *w, uint32_t tag, uint32_t flags,
-			  const void *payload, size_t len);
+			  uint64_t offset, const void *payload, size_t len);
 /* What was written so far (digest and stream_bytes: after finish). */
 void bfile_writer_stats(const struct bfile_writer *w, struct bfile_stats *st);
 const char *bfile_writer_error(const struct bfile_writer *w);
@@ -224,6 +226,14 @@ int bfile_reader_open_fn(bfile_read_fn fn, void *data, struct bfile_header *h,
  * Unknown skippable records are checked and skipped.
  */
 int bfile_read_record(struct bfile_reader *r, struct bfile_record *rec);
+/*
+ * Hand the skippable extension records of @tag to the caller too:
+ * bfile_read_record() returns them with rec->tag = @tag, rec->data their
+ * payload (rec->stored_len bytes; -EBADMSG when longer than a record of the
+ * stream may be), in stream order. The FMAP records of a per-file backup
+ * (doc/FORMAT.md) are read this way.
+ */
+void bfile_reader_deliver(struct bfile_reader *r, uint32_t tag);
 /* Counts so far; after END, the END's figures and digest. */
 void bfile_reader_stats(const struct bfile_reader *r, struct bfile_stats *st);
 const char *bfile_reader_error(const struct bfile_reader *r);

@@ -21,6 +21,7 @@
 #include "format/bfile.h"
 #include "format/blockhash.h"
 #include "format/blockset.h"
+#include "format/filemap.h"
 #include "repo/repo.h"
 #include "format/statefile.h"
 #include "targets.h"
@@ -117,13 +118,23 @@ static int bfile_run(const uint8_t *data, size_t len)
 	struct bfile_reader *r;
 	struct bfile_record rec;
 	struct bfile_stats st;
+	struct filemap map;
 	uint64_t end = 0;
 	int rc, again;
 
 	rc = bfile_reader_open(load(data, len), &h, &r);
 	if (!r)
 		return rc;
+	/* A per-file backup's extent map (lib/format/filemap.h) is parsed too. */
+	bfile_reader_deliver(r, BFILE_TAG_FMAP);
+	filemap_init(&map);
 	while (!rc && (rc = bfile_read_record(r, &rec)) > 0) {
+		if (rec.tag == BFILE_TAG_FMAP) {
+			if (filemap_decode(&map, rec.offset, rec.data, rec.stored_len) == 0)
+				touch(map.ext, map.n * sizeof(*map.ext));
+			rc = 0;
+			continue;
+		}
 		/* The reader promises records in order, inside the volume. */
 		if (rec.offset < end || rec.length > h.volume_size ||
 		    rec.offset > h.volume_size - rec.length || !rec.length)
@@ -135,6 +146,7 @@ static int bfile_run(const uint8_t *data, size_t len)
 		end = rec.offset + rec.length;
 		rc = 0;
 	}
+	filemap_free(&map);
 	bfile_reader_stats(r, &st);
 	touch(bfile_reader_error(r), strlen(bfile_reader_error(r)));
 	/* Errors are sticky. */

@@ -373,7 +373,7 @@ static int make_backup(struct volume *v, struct bfile_header *h, uint32_t comp,
 	cr_assert_eq(bfile_writer_open(fd, h, &w), 0, "%s", bfile_writer_error(w));
 	if (extension)
 		cr_assert_eq(bfile_write_extension(w, 0x54584554 /* "TEXT" */,
-						   BFILE_REC_SKIPPABLE, "a note", 6), 0);
+						   BFILE_REC_SKIPPABLE, 0, "a note", 6), 0);
 	write_volume(w, v, prefix, max_run);
 	cr_assert_eq(bfile_writer_finish(w, st), 0);
 	return fd;
@@ -887,8 +887,8 @@ Test(bfile, unknown_record_without_skippable_is_refused)
 	fd = memfd();
 	test_header(&h, BFILE_COMP_NONE, sizeof(craft_vol), 512, 1024);
 	cr_assert_eq(bfile_writer_open(fd, &h, &w), 0);
-	cr_assert_eq(bfile_write_extension(w, BFILE_TAG_DATA, 0, "x", 1), -EINVAL);
-	cr_assert_eq(bfile_write_extension(w, 0x4e455758, 0, "x", 1), 0);
+	cr_assert_eq(bfile_write_extension(w, BFILE_TAG_DATA, 0, 0, "x", 1), -EINVAL);
+	cr_assert_eq(bfile_write_extension(w, 0x4e455758, 0, 0, "x", 1), 0);
 	cr_assert_eq(bfile_writer_finish(w, NULL), 0);
 	f = slurp(fd, &len);
 	refill(fd, f, len);
@@ -1149,7 +1149,7 @@ static void corpus_generate(const char *dir)
 	memset(blk + 3072, 0, 1536);
 	fill_text(blk + 4608, 1024, 3);
 	cr_assert_eq(bfile_writer_open(fd, &h, &w), 0);
-	cr_assert_eq(bfile_write_extension(w, 0x54584554, BFILE_REC_SKIPPABLE, "a note", 6), 0);
+	cr_assert_eq(bfile_write_extension(w, 0x54584554, BFILE_REC_SKIPPABLE, 0, "a note", 6), 0);
 	cr_assert_eq(bfile_write_data(w, 0, blk, 3072), 0);
 	cr_assert_eq(bfile_write_zero(w, 3072, 1024), 0);
 	cr_assert_eq(bfile_write_data(w, 4096, blk + 4096, 2048), 0);
@@ -1281,4 +1281,42 @@ Test(bfile, corpus_seeds_read_as_named)
 	closedir(d);
 	cr_expect_geq(seen, 10);
 	cr_expect_geq(ok, 3);
+}
+
+/* An extension the caller asks for comes back with its offset and payload, in order. */
+Test(bfile, extension_delivered)
+{
+	struct bfile_header h;
+	struct bfile_writer *w;
+	struct bfile_reader *r;
+	struct bfile_record rec;
+	struct bfile_stats st;
+	char blk[1024];
+	int fd = memfd(), n = 0;
+
+	memset(blk, 7, sizeof(blk));
+	test_header(&h, BFILE_COMP_ZSTD, 4096, 512, 1024);
+	cr_assert_eq(bfile_writer_open(fd, &h, &w), 0);
+	cr_assert_eq(bfile_write_extension(w, BFILE_TAG_FMAP, BFILE_REC_SKIPPABLE, 0, "one", 3), 0);
+	cr_assert_eq(bfile_write_extension(w, 0x54584554, BFILE_REC_SKIPPABLE, 0, "skip", 4), 0);
+	cr_assert_eq(bfile_write_extension(w, BFILE_TAG_FMAP, BFILE_REC_SKIPPABLE, 9, "two!", 4), 0);
+	cr_assert_eq(bfile_write_data(w, 0, blk, sizeof(blk)), 0);
+	cr_assert_eq(bfile_writer_finish(w, NULL), 0);
+	cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+	cr_assert_eq(bfile_reader_open(fd, &h, &r), 0);
+	bfile_reader_deliver(r, BFILE_TAG_FMAP);
+	cr_assert_eq(bfile_read_record(r, &rec), 1);
+	cr_assert(rec.tag == BFILE_TAG_FMAP && rec.offset == 0 && rec.stored_len == 3 &&
+		  !memcmp(rec.data, "one", 3));
+	cr_assert_eq(bfile_read_record(r, &rec), 1);
+	cr_assert(rec.tag == BFILE_TAG_FMAP && rec.offset == 9 && rec.stored_len == 4 &&
+		  !memcmp(rec.data, "two!", 4));
+	while (bfile_read_record(r, &rec) > 0)
+		n++;
+	bfile_reader_stats(r, &st);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(st.skipped, 1);
+	cr_assert_eq(st.records, 4);
+	bfile_reader_free(r);
+	close(fd);
 }
