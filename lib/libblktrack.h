@@ -380,6 +380,12 @@ struct blktrack_backup_opts {
 	 */
 	const char *lock_dir;
 	int lock_wait;
+	/*
+	 * A per-file backup (doc/FILES.md): this regular file on a tracked
+	 * volume (its device is found, @device is ignored), a chain of its own
+	 * in the repository. NULL: the volume @device.
+	 */
+	const char *file;
 };
 
 struct blktrack_backup_result {
@@ -410,6 +416,8 @@ struct blktrack_backup_result {
 	uint64_t rewritten_bytes;	/* read while thawed: blocks rewritten meanwhile */
 	bool hashes;			/* block hashes kept for a later resync */
 	char fell_back_why[1024];	/* with fell_back: why ("" otherwise) */
+	/* A per-file backup that holds the whole file: why (its extents untrusted). */
+	char whole_file_why[256];
 };
 
 BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
@@ -425,6 +433,11 @@ struct blktrack_restore_opts {
 	blktrack_progress_fn progress;
 	void *progress_data;
 	bool force;			/* restore: a device in use (mounted, held) too */
+	/*
+	 * A per-file backup's file (doc/FILES.md): with no backup_id, its
+	 * newest backup; with one, it must be of this file (-EINVAL).
+	 */
+	const char *file;
 };
 
 struct blktrack_restore_result {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * blktrack backup DEV --repo DIR [--type TYPE] [--on-invalid full|fail]
+ * blktrack backup DEV|--file PATH --repo DIR [--type TYPE] [--on-invalid full|fail]
  *	[--output -] [--writers-dir DIR] [--writer-timeout SECONDS]
  *	[--no-fs-freeze] [--no-verify] [--thaw-early] [--strict] [--json]
  */
@@ -27,6 +27,8 @@ static void summary(FILE *f, const char *dev, const struct blktrack_backup_resul
 		r->fell_back ? " (tracking was invalid)" : "");
 	fprintf(f, "device: %s\n", dev);
 	fprintf(f, "volume_id: %s\n", r->volume_id);
+	if (r->whole_file_why[0])
+		fprintf(f, "whole_file: %s\n", r->whole_file_why);
 	fprintf(f, "parent: %" PRIu64 "\n", r->parent);
 	fprintf(f, "file: %s\n", r->file);
 	fprintf(f, "recovery: %s\n", r->recovery);
@@ -62,6 +64,8 @@ static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_r
 	    json_object_object_add(o, "hashes", json_object_new_boolean(r->hashes)) ||
 	    json_object_object_add(o, "device", json_object_new_string(dev)) ||
 	    json_object_object_add(o, "volume_id", json_object_new_string(r->volume_id)) ||
+	    json_object_object_add(o, "whole_file", r->whole_file_why[0] ?
+				   json_object_new_string(r->whole_file_why) : NULL) ||
 	    json_object_object_add(o, "parent", json_object_new_uint64(r->parent)) ||
 	    json_object_object_add(o, "file", json_object_new_string(r->file)) ||
 	    json_object_object_add(o, "recovery", json_object_new_string(r->recovery)) ||
@@ -145,6 +149,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "lock-dir", required_argument, NULL, 'L' },
 		{ "volume", required_argument, NULL, 'N' },
 		{ "config", required_argument, NULL, 'G' },
+		{ "file", required_argument, NULL, 'I' },
 		{ 0 }
 	};
 	struct blktrack_backup_opts o = { .progress = cli_progress,
@@ -275,11 +280,22 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'G':
 			config = optarg;
 			break;
+		case 'I':
+			if (o.file) {
+				cli_err(NULL, "--file: one file per backup");
+				return cli_usage(&cmd_backup);
+			}
+			o.file = optarg;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
 	}
-	if (volume) {
+	if (o.file) {
+		if (optind != argc || volume || (!o.repo && !o.output_fd))
+			return cli_usage(&cmd_backup);
+		o.device = o.file;	/* in messages: the library finds the volume */
+	} else if (volume) {
 		if (optind != argc)
 			return cli_usage(&cmd_backup);
 		err = from_config(ctx, config, volume, dev, &o, typed, snapped);
@@ -323,14 +339,19 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 
 const struct cmd cmd_backup = {
 	.name = "backup",
-	.args = "DEV --repo DIR [--type TYPE] [--on-invalid resync|full|fail] [--output -]\n"
-		"       [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
+	.args = "DEV|--file PATH --repo DIR [--type TYPE] [--on-invalid resync|full|fail]\n"
+		"       [--output -] [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
 		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--no-compress]\n"
 		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES|PATH [--force]]\n"
 		"       [--wait[=SECONDS]] [--lock-dir DIR] [--json] [-q | -v]\n"
 		"       --volume NAME [--config FILE] [any option above]",
 	.help = "Checkpoint DEV and store what changed in the repository DIR (made by\n"
 		"blktrack init); a crash of an earlier run is repaired first.\n"
+		"      --file PATH       back up this file of a tracked volume instead (a VM\n"
+		"                        image...): the volume's changed blocks mapped onto\n"
+		"                        it through its extents (FIEMAP), and every range\n"
+		"                        that moved since its last backup (doc/FILES.md);\n"
+		"                        a chain of its own in DIR\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
 		"  -t, --type TYPE       full, incremental, differential, copy or resync; default:\n"
 		"                        incremental if DIR holds a base for the volume, else full\n"

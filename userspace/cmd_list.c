@@ -51,6 +51,8 @@ void cli_print_backups(struct json_object *top)
 			for (k = 0; k < json_object_array_length(ch); k++)
 				printf("%s%" PRIu64, k ? "," : "",
 				       json_object_get_uint64(json_object_array_get_idx(ch, k)));
+			if (*jget_str(e, "source_file"))
+				printf("  file %s", jget_str(e, "source_file"));
 			printf("\n");
 		} else {
 			printf("broken: %s\n", jget_str(e, "chain_error"));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * blktrack restore --repo DIR [--backup ID] [--force] [--json] TARGET
+ * blktrack restore --repo DIR [--backup ID] [--file PATH] [--force] [--json] TARGET
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -47,6 +47,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "backup", required_argument, NULL, 'b' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "file", required_argument, NULL, 'I' },
 		{ 0 }
 	};
 	struct blktrack_restore_opts o = { .progress = cli_progress };
@@ -69,6 +70,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			break;
 		case 'f':
 			o.force = true;
+			break;
+		case 'I':
+			o.file = optarg;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -100,7 +104,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 
 const struct cmd cmd_restore = {
 	.name = "restore",
-	.args = "--repo DIR [--backup ID] [--force] [--json] TARGET",
+	.args = "--repo DIR [--backup ID] [--file PATH] [--force] [--json] TARGET",
 	.help = "Restore backup ID of repository DIR onto TARGET, a file or a block device:\n"
 		"the full, then the incrementals or the differential of its chain. Every\n"
 		"member is read and checked before TARGET is opened; exit 3 for a broken\n"
@@ -113,6 +117,8 @@ const struct cmd cmd_restore = {
 		"  -r, --repo DIR    the repository\n"
 		"  -b, --backup ID   the backup to restore; default: the newest, when the\n"
 		"                    repository holds one volume (with several: refused)\n"
+		"      --file PATH   a per-file backup of PATH (backup --file): its newest,\n"
+		"                    or with --backup, that one, checked to be of PATH\n"
 		"  -f, --force       write over a device even when it is in use\n"
 		"  -j, --json        {\"restore\", \"backup\", \"members\", \"bytes\", ...}",
 	.run = run,

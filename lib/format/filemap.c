@@ -6,9 +6,12 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/bfile.h"
 #include "format/blockset.h"
 #include "format/filemap.h"
 
@@ -337,4 +340,71 @@ int filemap_decode(struct filemap *m, uint64_t first, const void *buf, size_t le
 int filemap_decoded(const struct filemap *m)
 {
 	return m->declared == m->n ? 0 : -EBADMSG;
+}
+
+/* ---- in a backup file --------------------------------------------------- */
+
+int filemap_write_records(struct bfile_writer *w, const struct filemap *m, size_t cap)
+{
+	uint64_t first = 0, at;
+	size_t used;
+	void *buf;
+	int more;
+
+	if (cap > BFILE_EXT_PAYLOAD_MAX)
+		cap = BFILE_EXT_PAYLOAD_MAX;
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	do {
+		at = first;
+		more = filemap_encode(m, &first, buf, cap, &used);
+		if (more >= 0) {
+			int err = bfile_write_extension(w, BFILE_TAG_FMAP, BFILE_REC_SKIPPABLE,
+							at, buf, used);
+			if (err)
+				more = err;
+		}
+	} while (more > 0);
+	free(buf);
+	return more;
+}
+
+int filemap_read_records(int fd, struct filemap *m, char *msg, size_t len)
+{
+	struct bfile_header h;
+	struct bfile_reader *r;
+	struct bfile_record rec;
+	int err;
+
+	filemap_init(m);
+	msg[0] = 0;
+	err = bfile_reader_open(fd, &h, &r);
+	if (!err) {
+		bfile_reader_deliver(r, BFILE_TAG_FMAP);
+		/* The FMAP records come first: stop at the first block. */
+		while ((err = bfile_read_record(r, &rec)) > 0 && rec.tag == BFILE_TAG_FMAP) {
+			err = filemap_decode(m, rec.offset, rec.data, rec.stored_len);
+			if (err) {
+				snprintf(msg, len, "FMAP record %" PRIu64 ": damaged", rec.index);
+				break;
+			}
+		}
+		if (err < 0 && !msg[0])
+			snprintf(msg, len, "%s", bfile_reader_error(r));
+	} else {
+		snprintf(msg, len, "%s", r ? bfile_reader_error(r) : strerror(-err));
+	}
+	bfile_reader_free(r);
+	if (err >= 0 && m->declared == UINT64_MAX) {
+		snprintf(msg, len, "no extent map (FMAP records): not a per-file backup");
+		err = -ENOENT;
+	} else if (err >= 0 && filemap_decoded(m)) {
+		snprintf(msg, len, "its extent map has %zu of its %" PRIu64 " extents", m->n,
+			 m->declared);
+		err = -EBADMSG;
+	}
+	if (err < 0)
+		filemap_free(m);
+	return err < 0 ? err : 0;
 }

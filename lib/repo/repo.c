@@ -393,6 +393,8 @@ static struct json_object *entry_json(const struct repo_entry *e)
 	json_object_object_add(o, "time", json_object_new_int64(e->time));
 	json_object_object_add(o, "changed_bytes", json_object_new_uint64(e->changed_bytes));
 	json_object_object_add(o, "stored_bytes", json_object_new_uint64(e->stored_bytes));
+	if (e->path[0])
+		json_object_object_add(o, "source_file", json_object_new_string(e->path));
 	return o;
 }
 
@@ -561,6 +563,10 @@ static int entry_parse(struct json_object *o, struct repo_entry *e)
 		return -EBADMSG;
 	if (sum_parse(o, "delta_xxh3", &e->has_delta_sum, &e->delta_sum) ||
 	    sum_parse(o, "hashes_xxh3", &e->has_hashes_sum, &e->hashes_sum))
+		return -EBADMSG;
+	/* A per-file backup's file (doc/FILES.md): absolute, never empty. */
+	if (json_object_object_get_ex(o, "source_file", NULL) &&
+	    (get_str(o, "source_file", e->path, sizeof(e->path)) || e->path[0] != '/'))
 		return -EBADMSG;
 	return 0;
 }

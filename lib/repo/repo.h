@@ -37,6 +37,7 @@ struct repo;
 #define REPO_CATALOG_VERSION	2
 #define REPO_VOLUME_ID_MAX	128
 #define REPO_NAME_MAX		96
+#define REPO_PATH_MAX		1024
 
 enum repo_type {
 	REPO_FULL,
@@ -86,6 +87,12 @@ struct repo_entry {
 	 */
 	bool has_delta_sum, has_hashes_sum;
 	uint64_t delta_sum, hashes_sum;
+	/*
+	 * A per-file backup (doc/FILES.md): the file's absolute path; its
+	 * chain's volume_id is "file:" and a hash of the volume's id and the
+	 * path. "" for a volume's backup.
+	 */
+	char path[REPO_PATH_MAX];
 };
 
 /* ---- opening, the lock, the catalog ------------------------------------- */

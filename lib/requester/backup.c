@@ -86,9 +86,14 @@ static int check_options(struct backup *b)
 {
 	const struct blktrack_backup_opts *o = b->o;
 
-	if (!o->device || (!o->repo && !b->streaming) || o->type > BLKTRACK_BACKUP_RESYNC ||
+	if ((!o->device && !o->file) || (!o->repo && !b->streaming) ||
+	    o->type > BLKTRACK_BACKUP_RESYNC ||
 	    o->on_invalid > BLKTRACK_ON_INVALID_RESYNC || o->snapshot > BLKTRACK_SNAPSHOT_NONE)
 		return blktrack_set_error(b->ctx, -EINVAL, "backup: invalid options");
+	if (o->file && o->verify_source)
+		return blktrack_set_error(b->ctx, -EINVAL, "--verify-source reads a volume "
+					  "again, not a file (--file): the verify writer "
+					  "checks a per-file backup");
 	if (!o->repo && b->type == BLKTRACK_BACKUP_AUTO)
 		b->type = BLKTRACK_BACKUP_COPY;
 	if (!o->repo && b->type != BLKTRACK_BACKUP_FULL && b->type != BLKTRACK_BACKUP_COPY)
@@ -127,7 +132,8 @@ static int identify(struct backup *b)
 				  "the repository knows it as %s for this boot only; "
 				  "after a reboot it is a new volume (a full backup)\n",
 				  dev_path, vol_id);
-	return 0;
+	snprintf(b->volume_id, sizeof(b->volume_id), "%s", vol_id);
+	return b->file ? file_chain(b) : 0;
 }
 
 /* Repair what a crashed requester left: its catalog, the kernel's checkpoint. */
@@ -172,6 +178,9 @@ static int backup_open(struct backup *b)
 	int err;
 
 	err = expect(b, BACKUP_NEW);
+	if (!err && b->file)
+		err = file_open(b);
+	o = b->o;		/* a per-file backup's names the file's volume */
 	if (!err)
 		err = identify(b);
 	if (!err)
@@ -189,7 +198,7 @@ static int backup_open(struct backup *b)
 	 * to COMMIT or ABORT, no other requester of this volume (another
 	 * repository, another cron job) checkpoints, recovers or commits.
 	 */
-	err = vollock_acquire(o->lock_dir ? o->lock_dir : VOLLOCK_DIR, b->res->volume_id,
+	err = vollock_acquire(o->lock_dir ? o->lock_dir : VOLLOCK_DIR, b->volume_id,
 			      o->lock_wait, &b->lock_fd, b->msg, sizeof(b->msg));
 	if (err)
 		return err;
@@ -235,7 +244,7 @@ static int backup_prepare(struct backup *b)
 	stamp_str(b->st.stamp.generation, b->st.stamp.epoch, b->prev_stamp,
 		  sizeof(b->prev_stamp));
 	b->env.device = o->device;
-	b->env.volume_id = res->volume_id;
+	b->env.volume_id = b->volume_id;
 	b->env.backup_type = type_env[b->type == BLKTRACK_BACKUP_AUTO ?
 				      BLKTRACK_BACKUP_FULL : b->type];
 	b->env.prev_stamp = b->prev_stamp;
@@ -262,6 +271,8 @@ static int backup_freeze(struct backup *b)
 	b->phase = BACKUP_FROZEN;
 	b->freeze_sent = true;
 	err = wevent(b, res, "freeze", true);
+	if (!err && b->file)
+		err = file_sync(b);
 	if (err || b->o->no_fs_freeze || !res->mount_point[0])
 		return err;
 	/* Tests: BLKTRACK_TEST_FIFREEZE_UNSUPPORTED=1, a filesystem without freeze. */
@@ -331,6 +342,11 @@ static int backup_checkpoint(struct backup *b)
 	if (err < 0)
 		return err;
 	crash_at("after-checkpoint");
+	if (b->file) {
+		err = file_map(b);	/* the writers and the freeze hold it quiet */
+		if (err)
+			return err;
+	}
 	stamp_str(b->ck.stamp.generation, b->ck.stamp.epoch + 1, b->new_stamp,
 		  sizeof(b->new_stamp));
 	b->env.new_stamp = b->new_stamp;
@@ -364,7 +380,7 @@ static int compose_set(struct backup *b)
 		if (err == -EBADMSG)
 			err = -ESTALE;	/* an unusable delta: as a gap (doc/REPOSITORY.md) */
 	} else {
-		err = whole_volume(b->st.dev_size, b->st.block_size, &b->want);
+		err = whole_volume(b->size, b->st.block_size, &b->want);
 		if (err)
 			snprintf(b->msg, sizeof(b->msg), "%s", strerror(-err));
 	}
@@ -399,7 +415,7 @@ static int compose_resync(struct backup *b)
 				"another volume size or block size" : strerror(-err));
 	}
 	if (!err)
-		err = whole_volume(b->st.dev_size, b->st.block_size, &b->want);
+		err = whole_volume(b->size, b->st.block_size, &b->want);
 	if (!err)
 		err = blockset_new(&b->stored);
 	if (err == -ENOMEM) {
@@ -427,7 +443,7 @@ static int compose_header(struct backup *b)
 	/* Ids fit (lib/kernel/volid.h: VOLID_MAX); a longer one would fail every restore's check. */
 	snprintf(h->volume_id, sizeof(h->volume_id), "%.*s", (int)sizeof(h->volume_id) - 1,
 		 b->res->volume_id);
-	h->volume_size = b->st.dev_size;
+	h->volume_size = b->size;
 	h->block_size = b->st.block_size;
 	b->rs.epoch++;
 	to_bstamp(&b->rs, &h->to);
@@ -455,7 +471,7 @@ static int backup_compose(struct backup *b)
 
 	if (err)
 		return err;
-	b->size = b->st.dev_size;
+	b->size = b->file ? b->fmap.size : b->st.dev_size;
 	b->block_size = b->st.block_size;
 	err = blktrack_read_extents(b->ctx, b->dev, 0, &b->ck.stamp, &ext, &n);
 	if (err < 0) {
@@ -468,10 +484,15 @@ static int backup_compose(struct backup *b)
 		snprintf(b->msg, sizeof(b->msg), "%s", strerror(-err));
 		return err;
 	}
+	if (b->file) {
+		err = file_delta(b);	/* b->delta: the file's blocks from here on */
+		if (err)
+			return err;
+	}
 	snprintf(b->rs.volume_id, sizeof(b->rs.volume_id), "%s", b->res->volume_id);
 	memcpy(b->rs.generation, b->ck.stamp.generation, 16);
 	b->rs.epoch = b->ck.stamp.epoch;
-	b->rs.size = b->st.dev_size;
+	b->rs.size = b->size;
 	b->rs.block_size = b->st.block_size;
 
 	err = compose_set(b);
@@ -490,7 +511,9 @@ static int backup_compose(struct backup *b)
 	b->res->type = b->type;
 	b->res->parent = b->base;
 	b->env.backup_type = type_env[b->type];
-	err = compose_header(b);
+	err = b->file ? file_want(b) : 0;
+	if (!err)
+		err = compose_header(b);
 	if (!err)
 		b->phase = BACKUP_COMPOSED;
 	return err;
@@ -516,6 +539,8 @@ static int begin_file(struct backup *b)
 	if (parent)
 		ent.from = parent->to;
 	ent.to.epoch++;
+	if (b->file)		/* file_open() checked its length */
+		memcpy(ent.path, b->file_path, strlen(b->file_path) + 1);
 	err = repo_begin(b->r, &ent, b->delta, &b->id);
 	if (!err) {
 		b->phase = BACKUP_BEGUN;
@@ -556,13 +581,18 @@ static int backup_begin(struct backup *b)
 		return -ENOMEM;
 	}
 	b->total = blockset_cardinality(b->want) * b->st.block_size;
-	if (b->total > b->st.dev_size)
-		b->total = b->st.dev_size;
+	if (b->total > b->size)
+		b->total = b->size;
 	err = bfile_writer_open(b->out_fd, &b->h, &b->w);
 	if (err) {
 		snprintf(b->msg, sizeof(b->msg), "%s: %s", file,
 			 b->w ? bfile_writer_error(b->w) : strerror(-err));
 		return err;
+	}
+	if (b->file) {
+		err = file_write_map(b);
+		if (err)
+			return err;
 	}
 	if (!b->streaming && !o->no_verify && !o->verify_source) {
 		err = follow_start(&b->follower, b, b->out_fd);
@@ -576,7 +606,7 @@ static int backup_begin(struct backup *b)
 static void count_bytes(struct backup *b)
 {
 	struct blktrack_backup_result *res = b->res;
-	uint64_t vol_size = b->st.dev_size;
+	uint64_t vol_size = b->size;
 
 	res->volume_size = vol_size;
 	res->changed_bytes = blockset_cardinality(b->stored ? b->stored : b->delta) *
@@ -594,8 +624,9 @@ static int backup_write(struct backup *b)
 	bool resync = b->type == BLKTRACK_BACKUP_RESYNC;
 	int err = expect(b, BACKUP_BEGUN);
 
-	if (!err && b->cow && !resync)
-		err = snap_release_rest(b, b->want);
+	/* A file's blocks lie where its map says: release every other. */
+	if (!err && b->cow && (b->file || !resync))
+		err = snap_release_rest(b, b->file ? b->vol_want : b->want);
 	if (!err)
 		err = read_volume(b, b->want, resync);
 	if (err)
@@ -627,7 +658,10 @@ static int backup_write(struct backup *b)
 	 * a snapshot that held gave every block as it was at the checkpoint.
 	 */
 	if (!b->cow) {
-		err = rewritten_during_read(b, b->dev, b->want, &b->res->rewritten_bytes);
+		err = rewritten_during_read(b, b->dev, b->file ? b->vol_want : b->want,
+					    &b->res->rewritten_bytes);
+		if (!err && b->file)
+			err = file_moved_during_read(b, &b->res->rewritten_bytes);
 		if (err)
 			return err;
 	}
@@ -824,6 +858,11 @@ static void backup_release(struct backup *b)
 	blockset_free(b->delta);
 	blockset_free(b->want);
 	blockset_free(b->stored);
+	blockset_free(b->vol_delta);
+	blockset_free(b->vol_want);
+	filemap_free(&b->fmap);
+	if (b->file_fd >= 0)
+		close(b->file_fd);
 	free(b->rh);
 	blockhash_reader_free(b->hp);
 	blockhash_writer_abort(b->hw);
@@ -844,7 +883,7 @@ BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 		.ctx = ctx, .o = o, .res = res, .type = o->type, .t0 = now(),
 		.streaming = o->output_fd > 0, .lock_fd = -1, .out_fd = -1,
 		.vol_fd = -1, .fs_fd = -1, .store_fd = -1, .hp_fd = -1, .hw_fd = -1,
-		.rh_lock = PTHREAD_MUTEX_INITIALIZER,
+		.rh_lock = PTHREAD_MUTEX_INITIALIZER, .file = o->file, .file_fd = -1,
 	};
 	int err;
 

@@ -5,6 +5,8 @@
  * records in order.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -68,6 +70,43 @@ static int newest_of_one_volume(struct chain *c, uint64_t *id)
 	return 0;
 }
 
+/*
+ * --file PATH: the newest committed backup of that file (doc/FILES.md), or
+ * with a backup id, that it is one of the file's. The path is compared as
+ * the backup wrote it: absolute, symbolic links resolved (the file itself
+ * may be gone: its directory is resolved then).
+ */
+static int of_file(struct chain *c, uint64_t *id)
+{
+	const char *f = c->o->file, *base = strrchr(f, '/');
+	char path[PATH_MAX + 256], dir[PATH_MAX];
+	const struct repo_entry *e;
+
+	if (realpath(f, path)) {
+		;
+	} else if (base && base > f) {
+		snprintf(path, sizeof(path), "%.*s", (int)(base - f), f);
+		if (!realpath(path, dir))
+			return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -errno, "%s: %s", path,
+					  strerror(errno));
+		snprintf(path, sizeof(path), "%s%s", dir, base);
+	} else {
+		snprintf(path, sizeof(path), "%s", f);
+	}
+	for (size_t i = repo_count(c->r); i-- > 0;) {
+		e = repo_entry_at(c->r, i);
+		if (e->state != REPO_COMMITTED || strcmp(e->path, path) || (*id && e->id != *id))
+			continue;
+		*id = e->id;
+		return 0;
+	}
+	if (*id)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -EINVAL, "backup %" PRIu64
+				  " of %s is not one of %s (blktrack list)", *id, c->o->repo, path);
+	return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -ENOENT, "%s: no committed backup "
+			  "of the file %s", c->o->repo, path);
+}
+
 int chain_open(struct chain *c)
 {
 	const struct blktrack_restore_opts *o = c->o;
@@ -79,7 +118,11 @@ int chain_open(struct chain *c)
 	if (err)
 		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s",
 				  c->r ? repo_error(c->r) : strerror(-err));
-	if (!id) {
+	if (o->file) {
+		err = of_file(c, &id);
+		if (err)
+			return err;
+	} else if (!id) {
 		err = newest_of_one_volume(c, &id);
 		if (err)
 			return err;

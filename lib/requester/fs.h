@@ -24,4 +24,15 @@ int fs_freeze(const char *path, int *fd);
 /* FITHAW and close @fd. */
 int fs_thaw(int fd);
 
+/* "/dev/NAME" of block device @dev (sysfs's name): -ENODEV when there is none. */
+int fs_block_device(dev_t dev, char *out, size_t len);
+/*
+ * The extent map of the regular file on @fd (FIEMAP), its size, inode and
+ * generation, into @m. An extent FIEMAP cannot place on the volume (delayed
+ * allocation, inline, encoded or encrypted data) makes it untrusted, with
+ * the reason in @why. -EOPNOTSUPP: the filesystem has no FIEMAP.
+ */
+struct filemap;
+int fs_file_map(int fd, struct filemap *m, char *why, size_t len);
+
 #endif /* BLKTRACK_FS_H */

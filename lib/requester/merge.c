@@ -147,6 +147,32 @@ static void fold_header(const struct fold *f, const struct source *s, struct bfi
 	}
 }
 
+/* A file's chain: the merged file carries the newest member's extent map (doc/FILES.md). */
+static int fold_map(struct fold *f, struct bfile_writer *w, uint32_t record_max)
+{
+	struct filemap m;
+	char why[256];
+	int fd, err;
+
+	if (!f->target->path[0])
+		return 0;
+	err = repo_file_open(f->r, f->target->file, &fd);
+	if (err)
+		return blktrack_set_error(f->ctx, err, "%s", repo_error(f->r));
+	err = filemap_read_records(fd, &m, why, sizeof(why));
+	close(fd);
+	if (!err) {
+		err = filemap_write_records(w, &m, record_max);
+		snprintf(why, sizeof(why), "%s", bfile_writer_error(w));
+		filemap_free(&m);
+	}
+	if (err)
+		return blktrack_set_error(f->ctx, err, "merge into backup %" PRIu64 ": the "
+					  "extent map of %s: %s", f->target->id, f->target->file,
+					  why);
+	return 0;
+}
+
 int fold_write(struct fold *f, int fd)
 {
 	struct source *s = calloc(f->n, sizeof(*s));
@@ -168,6 +194,8 @@ int fold_write(struct fold *f, int fd)
 			blktrack_set_error(f->ctx, err, "merge into backup %" PRIu64 ": %s",
 					   f->target->id, bfile_writer_error(w));
 	}
+	if (!err)
+		err = fold_map(f, w, h.record_max);
 	if (!err)
 		err = fold_records(f, s, w);
 	if (!err) {

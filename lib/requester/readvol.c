@@ -105,8 +105,8 @@ int read_volume(struct backup *b, const struct blockset *want, bool resync)
 	uint64_t at;
 	int err;
 
-	if (b->cow)
-		err = readq_open_fn(snap_read, b, b->buf_len, READ_DEPTH,
+	if (b->file || b->cow)
+		err = readq_open_fn(b->file ? file_read : snap_read, b, b->buf_len, READ_DEPTH,
 				    resync ? resync_piece : store_piece, b, &b->rq);
 	else
 		err = readq_open(b->vol_fd, b->buf_len, READ_DEPTH,

@@ -157,6 +157,8 @@ BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir
 		jadd(o, "state", json_object_new_string(repo_state_name(e->state)), &fails);
 		jadd(o, "volume_id", json_object_new_string(e->to.volume_id), &fails);
 		jadd(o, "file", json_object_new_string(e->file), &fails);
+		if (e->path[0])		/* a per-file backup (doc/FILES.md) */
+			jadd(o, "source_file", json_object_new_string(e->path), &fails);
 		jadd(o, "parent", json_object_new_uint64(e->parent), &fails);
 		jadd(o, "time", json_object_new_int64(e->time), &fails);
 		jadd(o, "changed_bytes", json_object_new_uint64(e->changed_bytes), &fails);

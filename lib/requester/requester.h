@@ -37,6 +37,7 @@
 #ifndef BLKTRACK_REQUESTER_H
 #define BLKTRACK_REQUESTER_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,6 +47,7 @@
 #include "format/bfile.h"
 #include "format/blockhash.h"
 #include "format/blockset.h"
+#include "format/filemap.h"
 #include "core/fdio.h"
 #include "core/readq.h"
 #include "repo/repo.h"
@@ -151,6 +153,17 @@ struct backup {
 	struct read_hash *rh;
 	size_t nrh, caprh;
 	struct follow *follow;		/* &follower while it reads along */
+	char volume_id[BLKTRACK_VOLUME_ID_MAX];	/* the volume's (res->volume_id: the chain's) */
+	/* --file: a per-file backup (filebackup.c, doc/FILES.md) */
+	const char *file;		/* the caller's o->file, or NULL */
+	struct blktrack_backup_opts fo;	/* *o, with the file's volume as device */
+	int file_fd;
+	char file_path[PATH_MAX];	/* realpath() */
+	char dev_path[64];		/* the volume under it */
+	struct filemap fmap;		/* its extents at the checkpoint */
+	bool has_fmap;
+	struct blockset *vol_delta;	/* the volume's pending map (delta: the file's) */
+	struct blockset *vol_want;	/* the volume blocks under want's written bytes */
 };
 
 struct read_hash {
@@ -239,6 +252,17 @@ int read_volume(struct backup *b, const struct blockset *want, bool resync);
 int active_set(struct backup *b, dev_t dev, struct blockset **out);
 int rewritten_during_read(struct backup *b, dev_t dev, const struct blockset *want,
 			  uint64_t *bytes);
+
+/* filebackup.c: the steps of a per-file backup, in the order they run */
+int file_open(struct backup *b);
+int file_chain(struct backup *b);
+int file_sync(struct backup *b);
+int file_map(struct backup *b);
+int file_delta(struct backup *b);
+int file_want(struct backup *b);
+int file_write_map(struct backup *b);
+int file_read(void *rdata, void *buf, size_t len, uint64_t off);
+int file_moved_during_read(struct backup *b, uint64_t *bytes);
 
 /* follow.c */
 void follow_wake(struct follow *f, bool end);

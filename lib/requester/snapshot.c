@@ -24,8 +24,8 @@ static int snap_release_to(struct backup *b, uint64_t end)
 	uint64_t at = b->released;
 	int err = 0;
 
-	if (end > b->size)
-		end = b->size;
+	if (end > b->st.dev_size)
+		end = b->st.dev_size;
 	if (end > at)
 		err = blktrack_snap_read(b->ctx, b->dev, &b->stamp, at, end - at, NULL,
 					 BLKTRACK_SNAP_READ_RELEASE);
@@ -50,7 +50,7 @@ int snap_release_rest(struct backup *b, const struct blockset *want)
 	b->released = 0;
 	err = blockset_for_each_extent(want, snap_release_gap, b);
 	if (!err)
-		err = snap_release_to(b, b->size);
+		err = snap_release_to(b, b->st.dev_size);
 	if (err == -EOVERFLOW)
 		snap_lost(b);
 	else if (err)

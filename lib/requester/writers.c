@@ -240,7 +240,7 @@ static void flush_lines(const char *name, char *buf, size_t *fill, bool all)
 	*fill -= start;
 }
 
-#define ENV_OWN	10	/* the BLKTRACK_* variables we set, at most */
+#define ENV_OWN	11	/* the BLKTRACK_* variables we set, at most */
 
 /*
  * The writer's environment: ours, minus the loader's LD_* and anything of
@@ -256,6 +256,7 @@ static char **env_build(const char *name, const char *event, const struct writer
 		{ "BLKTRACK_BACKUP_TYPE", e->backup_type },
 		{ "BLKTRACK_PREV_STAMP", e->prev_stamp }, { "BLKTRACK_NEW_STAMP", e->new_stamp },
 		{ "BLKTRACK_BACKUP_FILE", e->backup_file }, { "BLKTRACK_REPO", e->repo },
+		{ "BLKTRACK_FILE", e->file },
 	};
 	size_t n = 0, k = ENV_OWN, i;
 	char **v, id[32];

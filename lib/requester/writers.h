@@ -33,6 +33,7 @@ struct writers_env {
 	const char *new_stamp;
 	const char *backup_file;
 	const char *repo;
+	const char *file;		/* a per-file backup's file, or NULL */
 	uint64_t backup_id;
 };
 

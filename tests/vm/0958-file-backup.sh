@@ -1,0 +1,170 @@
+#!/bin/sh
+# Per-file backups (blktrack backup --file, doc/FILES.md): a VM image on
+# ext4 (/dev/vda1) and on XFS (/dev/vda2), tracked at 4 KiB, backed up on
+# its own while another file of the volume changes too. Between backups:
+# random 4 KiB writes by fio, O_DIRECT and buffered (the backup's fsync
+# writes the buffered ones out); a hole punched and a range zeroed
+# (unwritten extents: no data written); a range reflinked from another file
+# (XFS: shared blocks, no data written either); the defragmenter (e4defrag,
+# xfs_fsr) moving the fragmented image; the file extended past a hole, then
+# truncated; the file replaced by a changed copy (a new inode). Each point
+# restores (restore --file) to the sha256 the test took of the quiet image;
+# the incremental after fio covers the blocks fio wrote and no more, one
+# after a hole and a zeroed range exactly those, one after the replacement
+# the whole file. One point reads the frozen file instead of the snapshot.
+. /blktrack/tests/vm/lib/testlib.sh
+mnt=/mnt/bt0958
+R=$BT_TMP/repo
+IMG=$BT_TMP/restore.img
+MiB=1048576
+cp_() { /usr/bin/cp "$@"; }
+xfs_io() { /usr/sbin/xfs_io "$@"; }
+filefrag() { /usr/sbin/filefrag "$@"; }
+cleanup_fs() {
+	umount $mnt 2>/dev/null
+	cleanup_all
+}
+trap cleanup_fs EXIT
+
+# fpoint NAME [OPTIONS...]: the quiet image's sha256, then its backup.
+fpoint() {
+	local name=$1 rc
+	shift
+	sha256sum "$F" | cut -d' ' -f1 >"$BT_TMP/sha.$name"
+	echo "+ blktrack backup --file $F --repo $R --json $*"
+	blktrack backup --file "$F" --repo "$R" --json "$@" >"$BT_TMP/out.$name" \
+		2>"$BT_TMP/err.$name"
+	rc=$?
+	cat "$BT_TMP/out.$name" "$BT_TMP/err.$name"
+	[ $rc = 0 ] || fail "$FS: backup $name exited $rc"
+	jfield "$BT_TMP/out.$name" backup >"$BT_TMP/id.$name"
+	POINTS="$POINTS $name"
+	ok "$FS point $name: backup $(cat "$BT_TMP/id.$name"), $(jfield "$BT_TMP/out.$name" type)"
+}
+
+# covered NAME LO HI: point NAME's backup holds LO to HI bytes of the file.
+covered() {
+	local c
+	c=$(jfield "$BT_TMP/out.$1" covered_bytes)
+	[ "$c" -ge "$2" ] && [ "$c" -le "$3" ] ||
+		fail "$FS point $1 covers $c bytes, not $2 to $3"
+	ok "$FS point $1 covers $c bytes ($2 to $3)"
+}
+
+# frestore NAME: point NAME restored (restore --file) into a new file: its sha256.
+frestore() {
+	local got
+	rm -f "$IMG"
+	blktrack restore --repo "$R" --file "$F" --backup "$(cat "$BT_TMP/id.$1")" "$IMG" \
+		>"$BT_TMP/restore.out" 2>&1 || {
+		cat "$BT_TMP/restore.out"
+		fail "$FS: restore of point $1 failed"
+	}
+	got=$(sha256sum "$IMG" | cut -d' ' -f1)
+	assert_eq "$FS: point $1 restored" "$got" "$(cat "$BT_TMP/sha.$1")"
+}
+
+# fio_write NAME DIRECT BYTES SEED: BYTES of 4 KiB writes at distinct random offsets.
+fio_write() {
+	fio --name=$1 --filename="$F" --rw=randwrite --bs=4k --size=20m --io_size=$3 \
+		--direct=$2 --randseed=$4 --ioengine=psync --minimal >/dev/null ||
+		fail "$FS: fio $1"
+}
+
+extents() {
+	filefrag "$F" | sed -n 's/.*: \([0-9]*\) extents\{0,1\} found/\1/p'
+}
+
+# one_fs FS DEV: the whole story on a new filesystem FS on DEV.
+one_fs() {
+	local i before after
+	FS=$1 POINTS=
+	if [ $FS = xfs ]; then
+		# A partition under xfsprogs' 300 MB floor: allowed for test setups.
+		TEST_DIR=/t TEST_DEV=$2 QA_CHECK_FS=1 run mkfs_xfs -q -f "$2"
+	else
+		run mkfs_ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 "$2"
+	fi
+	mkdir -p $mnt
+	run mount -t $FS "$2" $mnt
+	bt attach "$2" --block-size 4096
+	rm -rf "$R"
+	bt init --repo "$R" >/dev/null
+	F=$mnt/vm.img
+	# The image in 1 MiB pieces between another file's: fragmented.
+	for i in $(seq 0 23); do
+		dd if=/dev/urandom of="$F" bs=1M count=1 seek=$i conv=notrunc status=none &&
+			sync && dd if=/dev/urandom of=$mnt/filler bs=1M count=1 seek=$i \
+			conv=notrunc status=none && sync || fail "$FS: writing the image"
+	done
+	rm $mnt/filler
+	dd if=/dev/urandom of=$mnt/other bs=1M count=8 status=none || fail "write other"
+	run sync
+	fpoint full --type full
+
+	# fio: 1 MiB direct and 512 KiB buffered into the image, 4 MiB into another file.
+	fio_write direct 1 1m 1
+	fio_write buffered 0 512k 2
+	dd if=/dev/urandom of=$mnt/other bs=1M count=4 conv=notrunc status=none
+	fpoint inc1 --type incremental
+	covered inc1 $MiB $((MiB * 3 / 2))
+
+	# A hole punched, a range zeroed: the extents change, no data is written.
+	run fallocate --punch-hole --offset $((8 * MiB)) --length $MiB "$F"
+	run fallocate --zero-range --offset $((12 * MiB)) --length $MiB "$F"
+	fpoint inc2 --type incremental
+	covered inc2 $((2 * MiB)) $((2 * MiB))
+
+	# A range of another file shared (XFS), then the defragmenter.
+	if [ $FS = xfs ]; then
+		run xfs_io -c "reflink $mnt/other 0 $((4 * MiB)) $MiB" "$F"
+	fi
+	before=$(extents)
+	if [ $FS = xfs ]; then
+		/usr/sbin/xfs_fsr -v "$F" || echo "xfs_fsr exited $?"
+	else
+		/usr/sbin/e4defrag "$F" || echo "e4defrag exited $?"
+	fi
+	after=$(extents)
+	ok "$FS: the defragmenter left $after extents of $before"
+	fpoint inc3 --type incremental
+	[ $FS = xfs ] && covered inc3 $MiB $((25 * MiB))
+
+	# Extended past a hole (24 to 30 MiB), then a differential.
+	run dd if=/dev/urandom of="$F" bs=1M count=1 seek=30 conv=notrunc status=none
+	fpoint diff1 --type differential
+	# Truncated inside a block.
+	run dd of="$F" bs=1 count=0 seek=$((20 * MiB + 1000)) status=none
+	fpoint inc4 --type incremental
+	# Replaced by a copy with one block changed: another inode, the whole file.
+	cp_ "$F" "$F.new" || fail "cp"
+	run dd if=/dev/urandom of="$F.new" bs=4096 count=1 seek=3 conv=notrunc status=none
+	mv "$F.new" "$F" || fail "mv"
+	fpoint inc5 --type incremental
+	covered inc5 $((20 * MiB + 1000)) $((20 * MiB + 1000))
+	# Read from the frozen file, not through the snapshot.
+	fio_write frozen 1 256k 3
+	fpoint inc6 --type incremental --snapshot freeze
+	covered inc6 $((256 * 1024)) $((256 * 1024))
+
+	for i in $POINTS; do
+		frestore $i
+	done
+	# --file alone: the newest point; list names the file.
+	rm -f "$IMG"
+	bt restore --repo "$R" --file "$F" "$IMG"
+	assert_eq "$FS: restore --file (newest)" "$(sha256sum "$IMG" | cut -d' ' -f1)" \
+		"$(cat "$BT_TMP/sha.inc6")"
+	rm -f "$IMG"
+	blktrack list --repo "$R" | grep -q "file $F\$" || fail "$FS: list does not name $F"
+	bt verify --repo "$R" --backup "$(cat "$BT_TMP/id.inc6")"
+	run umount $mnt
+	bt detach "$2"
+}
+
+setup_disk
+[ -e /etc/mtab ] || ln -s /proc/mounts /etc/mtab	# e4defrag and xfs_fsr read it
+one_fs ext4 /dev/vda1
+grep -qw xfs /proc/filesystems || load_kmod xfs
+one_fs xfs /dev/vda2
+check_no_leak
