@@ -11,7 +11,10 @@
 # restores (restore --file) to the sha256 the test took of the quiet image;
 # the incremental after fio covers the blocks fio wrote and no more, one
 # after a hole and a zeroed range exactly those, one after the replacement
-# the whole file. One point reads the frozen file instead of the snapshot.
+# the whole file. One point reads the frozen file instead of the snapshot;
+# after a backup of the whole volume in between, the file's next backup is a
+# resync holding what changed. A file on tmpfs, a device, a missing path:
+# refused.
 . /blktrack/tests/vm/lib/testlib.sh
 mnt=/mnt/bt0958
 R=$BT_TMP/repo
@@ -146,6 +149,16 @@ one_fs() {
 	fio_write frozen 1 256k 3
 	fpoint inc6 --type incremental --snapshot freeze
 	covered inc6 $((256 * 1024)) $((256 * 1024))
+	# The whole volume backed up in between (another repository): its kernel
+	# checkpoint moved on without the file's chain, whose next backup resyncs
+	# (hashes of the file's blocks) and holds what changed.
+	rm -rf "$BT_TMP/vrepo"
+	bt init --repo "$BT_TMP/vrepo" >/dev/null
+	bt backup "$2" --repo "$BT_TMP/vrepo" --type full --json >/dev/null
+	fio_write resync 1 128k 4
+	fpoint inc7 --type incremental
+	assert_field inc7 type resync
+	covered inc7 $((128 * 1024)) $((128 * 1024))
 
 	for i in $POINTS; do
 		frestore $i
@@ -154,15 +167,23 @@ one_fs() {
 	rm -f "$IMG"
 	bt restore --repo "$R" --file "$F" "$IMG"
 	assert_eq "$FS: restore --file (newest)" "$(sha256sum "$IMG" | cut -d' ' -f1)" \
-		"$(cat "$BT_TMP/sha.inc6")"
+		"$(cat "$BT_TMP/sha.inc7")"
 	rm -f "$IMG"
 	blktrack list --repo "$R" | grep -q "file $F\$" || fail "$FS: list does not name $F"
-	bt verify --repo "$R" --backup "$(cat "$BT_TMP/id.inc6")"
+	bt verify --repo "$R" --backup "$(cat "$BT_TMP/id.inc7")"
 	run umount $mnt
 	bt detach "$2"
 }
 
 setup_disk
+# Not a file of a block device, not a regular file: refused, nothing made.
+bt init --repo "$R" >/dev/null
+echo x >"$BT_TMP/on-tmpfs"
+bt_fails 1 backup --file "$BT_TMP/on-tmpfs" --repo "$R"
+bt_fails 1 backup --file /dev/vda1 --repo "$R"
+bt_fails 1 backup --file "$BT_TMP/missing" --repo "$R"
+bt_fails 2 backup --file "$BT_TMP/on-tmpfs" /dev/vda1 --repo "$R"
+[ "$(blktrack list --repo "$R" | wc -l)" = 1 ] || fail "a refused backup left an entry"
 [ -e /etc/mtab ] || ln -s /proc/mounts /etc/mtab	# e4defrag and xfs_fsr read it
 one_fs ext4 /dev/vda1
 grep -qw xfs /proc/filesystems || load_kmod xfs
