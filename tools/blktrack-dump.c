@@ -26,6 +26,7 @@
 
 #include "libblktrack.h"
 #include "format/bfile.h"
+#include "format/filemap.h"
 
 #define EXIT_OK		0
 #define EXIT_ERROR	1
@@ -394,10 +395,24 @@ static void print_bheader(const char *file, const struct bfile_header *h)
 	}
 }
 
+/* The v1 tags, and the extensions this version knows (doc/FORMAT.md). */
+static const char *tag_name(uint32_t tag)
+{
+	return tag == BFILE_TAG_FMAP ? "FMAP" : bfile_tag_name(tag);
+}
+
+/* A per-file backup's extent map (doc/FILES.md), decoded from its FMAP records. */
+static void print_fmap(const struct filemap *m)
+{
+	printf("extent map: %zu extents, file size %" PRIu64 ", inode %" PRIu64
+	       ", generation %" PRIu64 "%s\n", m->n, m->size, m->ino, m->generation,
+	       m->trusted ? "" : ", untrusted (the next backup holds the whole file)");
+}
+
 static void print_brecord(const struct bfile_record *rec)
 {
 	printf("  %8" PRIu64 " %12" PRIu64 "  %-4s %14" PRIu64 " %12" PRIu64 " %10u  %-4s  %016"
-	       PRIx64 " ok\n", rec->index, rec->file_offset, bfile_tag_name(rec->tag),
+	       PRIx64 " ok\n", rec->index, rec->file_offset, tag_name(rec->tag),
 	       rec->offset, rec->length, rec->stored_len,
 	       rec->flags & BFILE_REC_COMPRESSED ? "zstd" : "-", rec->checksum);
 }
@@ -488,6 +503,29 @@ static struct json_object *jbheader(const struct bfile_header *h, int *fails)
 	return o;
 }
 
+static struct json_object *jfmap(const struct filemap *m, int *fails)
+{
+	struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+	jadd(o, "size", json_object_new_uint64(m->size), fails);
+	jadd(o, "ino", json_object_new_uint64(m->ino), fails);
+	jadd(o, "generation", json_object_new_uint64(m->generation), fails);
+	jadd(o, "trusted", json_object_new_boolean(m->trusted), fails);
+	for (size_t i = 0; a && i < m->n; i++) {
+		struct json_object *e = json_object_new_object();
+
+		jadd(e, "logical", json_object_new_uint64(m->ext[i].logical), fails);
+		jadd(e, "physical", json_object_new_uint64(m->ext[i].physical), fails);
+		jadd(e, "length", json_object_new_uint64(m->ext[i].length), fails);
+		jadd(e, "unwritten", json_object_new_boolean(m->ext[i].flags &
+							     FILEMAP_UNWRITTEN), fails);
+		if (!e || json_object_array_add(a, e))
+			(*fails)++;
+	}
+	jadd(o, "extents", a, fails);
+	return o;
+}
+
 static struct json_object *jbrecord(const struct bfile_record *rec, int *fails)
 {
 	struct json_object *o = json_object_new_object();
@@ -500,7 +538,7 @@ static struct json_object *jbrecord(const struct bfile_record *rec, int *fails)
 	snprintf(sum, sizeof(sum), "%016" PRIx64, rec->checksum);
 	jadd(o, "index", json_object_new_uint64(rec->index), fails);
 	jadd(o, "file_offset", json_object_new_uint64(rec->file_offset), fails);
-	jadd(o, "tag", json_object_new_string(bfile_tag_name(rec->tag)), fails);
+	jadd(o, "tag", json_object_new_string(tag_name(rec->tag)), fails);
 	jadd(o, "offset", json_object_new_uint64(rec->offset), fails);
 	jadd(o, "length", json_object_new_uint64(rec->length), fails);
 	jadd(o, "stored_bytes", json_object_new_uint64(rec->stored_len), fails);
@@ -539,9 +577,11 @@ static int dump_backup(int argc, char *argv[], const struct dump_opts *o)
 	struct bfile_header h;
 	struct bfile_record rec;
 	struct bfile_stats st;
+	struct filemap map;
 	const char *file;
-	int fd, err, fails = 0, ret = EXIT_OK;
+	int fd, err, fails = 0, ret = EXIT_OK, map_err = 0;
 
+	filemap_init(&map);
 	if (argc != 1) {
 		err_msg("backup", "one FILE expected (- for standard input)");
 		return EXIT_USAGE;
@@ -574,18 +614,27 @@ static int dump_backup(int argc, char *argv[], const struct dump_opts *o)
 			printf("records:\n  %8s %12s  %-4s %14s %12s %10s  %-4s  %-16s\n",
 			       "#", "at", "tag", "offset", "length", "stored", "comp",
 			       "checksum");
+		bfile_reader_deliver(r, BFILE_TAG_FMAP);
 		while ((err = bfile_read_record(r, &rec)) > 0) {
+			if (rec.tag == BFILE_TAG_FMAP && !map_err)
+				map_err = filemap_decode(&map, rec.offset, rec.data, rec.stored_len);
 			if (!o->json)
 				print_brecord(&rec);
 			else if (json_object_array_add(recs, jbrecord(&rec, &fails)))
 				fails++;
 		}
+		if (!map_err && map.declared != UINT64_MAX)
+			map_err = filemap_decoded(&map);
+		if (map_err)
+			err_msg(file, "its extent map (FMAP records) is damaged");
 	} else if (o->json) {
 		jadd(top, "header", NULL, &fails);
 	}
 	bfile_reader_stats(r, &st);
 	if (o->json) {
 		jadd(top, "records", recs, &fails);
+		jadd(top, "extent_map", map.declared == UINT64_MAX || map_err ? NULL :
+		     jfmap(&map, &fails), &fails);
 		jadd(top, "end", err ? NULL : jbend(&st, &fails), &fails);
 		jadd(top, "ok", json_object_new_boolean(!err), &fails);
 		jadd(top, "error", err ? json_object_new_string(bfile_reader_error(r)) : NULL,
@@ -598,12 +647,17 @@ static int dump_backup(int argc, char *argv[], const struct dump_opts *o)
 		blktrack_json_print(stdout, top, true);
 	} else if (!err) {
 		print_bend(&st);
+		if (map.declared != UINT64_MAX && !map_err)
+			print_fmap(&map);
 	}
+	if (map_err && !err)
+		ret = EXIT_ERROR;
 	if (err) {
 		err_msg(file, "%s", bfile_reader_error(r));
 		ret = EXIT_ERROR;
 	}
 out:
+	filemap_free(&map);
 	json_object_put(top);
 	bfile_reader_free(r);
 	if (fd != STDIN_FILENO)

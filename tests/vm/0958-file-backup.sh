@@ -171,6 +171,12 @@ one_fs() {
 	rm -f "$IMG"
 	blktrack list --repo "$R" | grep -q "file $F\$" || fail "$FS: list does not name $F"
 	bt verify --repo "$R" --backup "$(cat "$BT_TMP/id.inc7")"
+	# The extent map each backup file carries, as blktrack-dump shows it.
+	blktrack-dump backup "$(jfield "$BT_TMP/out.inc6" file)" >"$BT_TMP/dump" ||
+		fail "blktrack-dump backup failed"
+	grep -q "^extent map: [1-9][0-9]* extents, file size $((20 * MiB + 1000))," \
+		"$BT_TMP/dump" || { cat "$BT_TMP/dump"; fail "$FS: no extent map in the dump"; }
+	ok "$FS: $(grep '^extent map' "$BT_TMP/dump")"
 	run umount $mnt
 	bt detach "$2"
 }
