@@ -388,6 +388,8 @@ struct blktrack_backup_opts {
 	const char *file;
 };
 
+#define BLKTRACK_WRITER_STAMPS_MAX	2048
+
 struct blktrack_backup_result {
 	enum blktrack_failure failure;
 	enum blktrack_backup_type type;	/* what was taken */
@@ -418,6 +420,11 @@ struct blktrack_backup_result {
 	char fell_back_why[1024];	/* with fell_back: why ("" otherwise) */
 	/* A per-file backup that holds the whole file: why (its extents untrusted). */
 	char whole_file_why[256];
+	/*
+	 * The writers' backup stamps kept with it (doc/WRITERS.md, "Backup
+	 * stamps"): "NAME\tSTAMP\n" lines, "" for none.
+	 */
+	char writer_stamps[BLKTRACK_WRITER_STAMPS_MAX];
 };
 
 BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,

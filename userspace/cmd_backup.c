@@ -49,7 +49,28 @@ static void summary(FILE *f, const char *dev, const struct blktrack_backup_resul
 	fprintf(f, "hashes: %s\n", r->hashes ? "yes" : "no");
 	cli_human(r->rewritten_bytes, c, sizeof(c));
 	fprintf(f, "rewritten_during_read_bytes: %" PRIu64 " (%s)\n", r->rewritten_bytes, c);
+	for (const char *p = r->writer_stamps, *nl; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		fprintf(f, "writer_stamp: %.*s\n", (int)(nl - p), p);
+	}
 	fprintf(f, "seconds: %.2f\n", r->seconds);
+}
+
+/* "NAME\tSTAMP\n" lines as {NAME: STAMP}. */
+static struct json_object *stamps_json(const char *stamps)
+{
+	struct json_object *o = json_object_new_object();
+	const char *p, *tab, *nl;
+	char name[256];
+
+	for (p = stamps; o && *p; p = nl + 1) {
+		tab = strchr(p, '\t');
+		nl = strchr(p, '\n');
+		snprintf(name, sizeof(name), "%.*s", (int)(tab - p), p);
+		json_object_object_add(o, name, json_object_new_string_len(tab + 1,
+									   (int)(nl - tab - 1)));
+	}
+	return o;
 }
 
 static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_result *r)
@@ -90,6 +111,7 @@ static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_r
 	    json_object_object_add(o, "verified", json_object_new_boolean(r->verified)) ||
 	    json_object_object_add(o, "rewritten_during_read_bytes",
 				   json_object_new_uint64(r->rewritten_bytes)) ||
+	    json_object_object_add(o, "writer_stamps", stamps_json(r->writer_stamps)) ||
 	    json_object_object_add(o, "seconds", json_object_new_double(r->seconds));
 	return cli_print_json(f, o, !failed, NULL);
 }

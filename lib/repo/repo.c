@@ -374,6 +374,58 @@ static struct json_object *sum_json(uint64_t sum)
 	return json_object_new_string(h);
 }
 
+struct json_object *repo_stamps_json(const char *stamps)
+{
+	struct json_object *o = json_object_new_object();
+	const char *p = stamps, *tab, *nl;
+
+	while (o && *p && (tab = strchr(p, '\t')) && (nl = strchr(tab, '\n'))) {
+		char name[256];
+
+		snprintf(name, sizeof(name), "%.*s", (int)(tab - p), p);
+		json_object_object_add(o, name, json_object_new_string_len(tab + 1,
+									   (int)(nl - tab - 1)));
+		p = nl + 1;
+	}
+	return o;
+}
+
+bool repo_stamp_ok(const char *name, size_t nlen, const char *stamp, size_t slen)
+{
+	size_t i;
+
+	if (!nlen || nlen > 255 || strspn(name, WRITER_NAME_CHARS) < nlen || !slen ||
+	    slen > REPO_WRITER_STAMP_LEN)
+		return false;
+	for (i = 0; i < slen; i++)
+		if (stamp[i] < 0x20 || stamp[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* "writer_stamps": {NAME: STAMP, ...} back into lines; -EBADMSG when malformed. */
+static int stamps_parse(struct json_object *o, char *out, size_t len)
+{
+	size_t used = 0;
+	int n;
+
+	out[0] = 0;
+	if (!json_object_is_type(o, json_type_object))
+		return -EBADMSG;
+	json_object_object_foreach(o, key, val) {
+		const char *v = json_object_is_type(val, json_type_string) ?
+				json_object_get_string(val) : NULL;
+
+		if (!v || !repo_stamp_ok(key, strlen(key), v, strlen(v)))
+			return -EBADMSG;
+		n = snprintf(out + used, len - used, "%s\t%s\n", key, v);
+		if (n < 0 || (size_t)n >= len - used)
+			return -EBADMSG;
+		used += n;
+	}
+	return 0;
+}
+
 static struct json_object *entry_json(const struct repo_entry *e)
 {
 	struct json_object *o = json_object_new_object();
@@ -395,6 +447,8 @@ static struct json_object *entry_json(const struct repo_entry *e)
 	json_object_object_add(o, "stored_bytes", json_object_new_uint64(e->stored_bytes));
 	if (e->path[0])
 		json_object_object_add(o, "source_file", json_object_new_string(e->path));
+	if (e->writer_stamps[0])
+		json_object_object_add(o, "writer_stamps", repo_stamps_json(e->writer_stamps));
 	return o;
 }
 
@@ -567,6 +621,9 @@ static int entry_parse(struct json_object *o, struct repo_entry *e)
 	/* A per-file backup's file (doc/FILES.md): absolute, never empty. */
 	if (json_object_object_get_ex(o, "source_file", NULL) &&
 	    (get_str(o, "source_file", e->path, sizeof(e->path)) || e->path[0] != '/'))
+		return -EBADMSG;
+	if (json_object_object_get_ex(o, "writer_stamps", &x) &&
+	    stamps_parse(x, e->writer_stamps, sizeof(e->writer_stamps)))
 		return -EBADMSG;
 	return 0;
 }
@@ -1653,6 +1710,23 @@ static void drop_older_hashes(struct repo *r, size_t i)
 			unlinkat(fd, d->d_name, 0);
 	}
 	closedir(dp);
+}
+
+int repo_set_writer_stamps(struct repo *r, uint64_t id, const char *stamps)
+{
+	ssize_t i;
+	int ret = need_rw(r);
+
+	if (!ret)
+		ret = pending_index(r, id, &i);
+	if (ret)
+		return ret;
+	if (strlen(stamps) >= sizeof(r->e[i].writer_stamps))
+		return repo_set_error(r, -E2BIG, "backup %" PRIu64 ": the writers' stamps "
+				      "take %zu bytes, more than %d", id, strlen(stamps),
+				      REPO_WRITER_STAMPS_MAX - 1);
+	strcpy(r->e[i].writer_stamps, stamps);
+	return 0;
 }
 
 int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)

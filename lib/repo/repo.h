@@ -38,6 +38,7 @@ struct repo;
 #define REPO_VOLUME_ID_MAX	128
 #define REPO_NAME_MAX		96
 #define REPO_PATH_MAX		1024
+#define REPO_WRITER_STAMPS_MAX	2048
 
 enum repo_type {
 	REPO_FULL,
@@ -93,6 +94,11 @@ struct repo_entry {
 	 * path. "" for a volume's backup.
 	 */
 	char path[REPO_PATH_MAX];
+	/*
+	 * The writers' own stamps handed over at backup-complete (doc/WRITERS.md,
+	 * "Backup stamps"): "NAME\tSTAMP\n" lines in writer order, "" for none.
+	 */
+	char writer_stamps[REPO_WRITER_STAMPS_MAX];
 };
 
 /* ---- opening, the lock, the catalog ------------------------------------- */
@@ -220,6 +226,18 @@ int repo_hashes_open(struct repo *r, uint64_t id, int *fd);
 int repo_file_open(struct repo *r, const char *name, int *fd);
 /* Replace the delta of pending @id (a resync knows its set after the read). */
 int repo_set_delta(struct repo *r, uint64_t id, const struct blockset *delta);
+/*
+ * The writer stamps of pending @id ("NAME\tSTAMP\n" lines, checked by the
+ * caller), saved with it by repo_commit().
+ */
+int repo_set_writer_stamps(struct repo *r, uint64_t id, const char *stamps);
+/* A writer's name and stamp as a catalog keeps them: printable, one line. */
+#define WRITER_NAME_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+#define REPO_WRITER_STAMP_LEN	255
+bool repo_stamp_ok(const char *name, size_t nlen, const char *stamp, size_t slen);
+/* The stamp lines as a JSON object {NAME: STAMP} (a new reference). */
+struct json_object;
+struct json_object *repo_stamps_json(const char *stamps);
 /* (c) Mark @id committed (its backup file must be installed); durable. */
 int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes);
 /* Drop pending @id and its files; the caller then ABORTs the checkpoint. */

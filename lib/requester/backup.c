@@ -13,6 +13,9 @@
 
 #include "requester/requester.h"
 
+_Static_assert(BLKTRACK_WRITER_STAMPS_MAX == REPO_WRITER_STAMPS_MAX,
+	       "a backup's writer stamps fit its catalog entry");
+
 static int whole_volume(uint64_t size, uint32_t bs, struct blockset **out)
 {
 	int err = blockset_new(out);
@@ -249,6 +252,7 @@ static int backup_prepare(struct backup *b)
 				      BLKTRACK_BACKUP_FULL : b->type];
 	b->env.prev_stamp = b->prev_stamp;
 	b->env.repo = o->repo;
+	writer_stamps_prev(b);
 	if (fs_mount_point(b->dev, res->mount_point, sizeof(res->mount_point)))
 		res->mount_point[0] = 0;
 	b->phase = BACKUP_PREPARED;
@@ -723,7 +727,7 @@ static int backup_check(struct backup *b)
 	}
 	err = same_media(b, b->dev, b->st.diskseq, res);
 	if (!err)
-		err = wevent(b, res, "backup-complete", false);
+		err = backup_complete(b, res);
 	if (!err)
 		b->phase = BACKUP_CHECKED;
 	return err;
@@ -870,6 +874,7 @@ static void backup_release(struct backup *b)
 		close(b->hp_fd);
 	if (b->hw_fd >= 0)
 		close(b->hw_fd);
+	writer_stamps_clean(b);
 	repo_close(b->r);
 	writers_free(b->wr);
 	vollock_release(b->lock_fd);

@@ -4,7 +4,10 @@
  * backup (doc/WRITERS.md): delivery, and the thaw that must never be
  * silent.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,6 +41,77 @@ int wevent(struct backup *b, struct blktrack_backup_result *res, const char *eve
 	err = writers_event(b->wr, event, &b->env, stop, b->msg, sizeof(b->msg));
 	if (err)
 		res->failure = BLKTRACK_FAIL_WRITER;
+	return err;
+}
+
+/* ---- writer backup stamps (doc/WRITERS.md, "Backup stamps") ------------ */
+
+void writer_stamps_prev(struct backup *b)
+{
+	uint64_t base;
+
+	b->prev_writer_stamps[0] = 0;
+	b->env.prev_writer_stamps = b->prev_writer_stamps;
+	if (!b->r || b->type == BLKTRACK_BACKUP_FULL || b->type == BLKTRACK_BACKUP_COPY ||
+	    repo_base(b->r, repo_type_of(b->type), b->res->volume_id, &base))
+		return;		/* a full has no previous backup to speak of */
+	snprintf(b->prev_writer_stamps, sizeof(b->prev_writer_stamps), "%s",
+		 repo_find(b->r, base)->writer_stamps);
+}
+
+void writer_stamps_clean(struct backup *b)
+{
+	char path[PATH_MAX + 256];
+	DIR *d;
+	struct dirent *de;
+
+	if (!b->stamp_dir[0])
+		return;
+	d = opendir(b->stamp_dir);
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", b->stamp_dir, de->d_name);
+			unlink(path);
+		}
+	if (d)
+		closedir(d);
+	rmdir(b->stamp_dir);
+	b->stamp_dir[0] = 0;
+	b->env.stamp_dir = NULL;
+}
+
+/*
+ * backup-complete, each writer given a file to leave its stamp in
+ * (BLKTRACK_WRITER_STAMP_FILE, in a directory of our own beside the
+ * volumes' locks); the stamps then go with the pending entry.
+ */
+int backup_complete(struct backup *b, struct blktrack_backup_result *res)
+{
+	const char *dir = b->o->lock_dir ? b->o->lock_dir : VOLLOCK_DIR;
+	int err;
+
+	if (writers_count(b->wr)) {
+		snprintf(b->stamp_dir, sizeof(b->stamp_dir), "%s/stamps.XXXXXX", dir);
+		if (!mkdtemp(b->stamp_dir)) {
+			err = -errno;
+			snprintf(b->msg, sizeof(b->msg), "%s: %s", b->stamp_dir, strerror(errno));
+			b->stamp_dir[0] = 0;
+			return err;
+		}
+		b->env.stamp_dir = b->stamp_dir;
+	}
+	err = wevent(b, res, "backup-complete", false);
+	if (!err && b->stamp_dir[0])
+		err = writers_stamps(b->wr, b->stamp_dir, res->writer_stamps,
+				     sizeof(res->writer_stamps), b->msg, sizeof(b->msg));
+	if (err) {
+		res->failure = BLKTRACK_FAIL_WRITER;
+	} else if (b->r && b->id && res->writer_stamps[0]) {
+		err = repo_set_writer_stamps(b->r, b->id, res->writer_stamps);
+		if (err)
+			snprintf(b->msg, sizeof(b->msg), "%s", repo_error(b->r));
+	}
+	writer_stamps_clean(b);
 	return err;
 }
 

@@ -164,6 +164,9 @@ struct backup {
 	bool has_fmap;
 	struct blockset *vol_delta;	/* the volume's pending map (delta: the file's) */
 	struct blockset *vol_want;	/* the volume blocks under want's written bytes */
+	/* Writer backup stamps: the base's, and where this backup's are left. */
+	char prev_writer_stamps[REPO_WRITER_STAMPS_MAX];
+	char stamp_dir[PATH_MAX];
 };
 
 struct read_hash {
@@ -230,6 +233,9 @@ void stamp_str(const uint8_t gen[16], uint64_t epoch, char *out, size_t len);
 int wevent(struct backup *b, struct blktrack_backup_result *res, const char *event,
 	   bool stop);
 int thaw(struct backup *b, struct blktrack_backup_result *res);
+void writer_stamps_prev(struct backup *b);
+int backup_complete(struct backup *b, struct blktrack_backup_result *res);
+void writer_stamps_clean(struct backup *b);
 
 /* snapshot.c */
 void snap_lost(struct backup *b);

@@ -38,6 +38,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
+#include "repo/repo.h"
 #include "requester/writers.h"
 
 extern char **environ;
@@ -240,7 +241,24 @@ static void flush_lines(const char *name, char *buf, size_t *fill, bool all)
 	*fill -= start;
 }
 
-#define ENV_OWN	11	/* the BLKTRACK_* variables we set, at most */
+#define ENV_OWN	13	/* the BLKTRACK_* variables we set, at most */
+
+/* @name's line of @stamps ("NAME\tSTAMP\n" lines) into @out, or NULL. */
+static const char *stamp_of(const char *stamps, const char *name, char *out, size_t len)
+{
+	size_t n = strlen(name);
+	const char *p, *nl;
+
+	for (p = stamps; p && *p; p = nl ? nl + 1 : NULL) {
+		nl = strchr(p, '\n');
+		if (!strncmp(p, name, n) && p[n] == '\t') {
+			snprintf(out, len, "%.*s", (int)((nl ? nl : p + strlen(p)) - p - n - 1),
+				 p + n + 1);
+			return out;
+		}
+	}
+	return NULL;
+}
 
 /*
  * The writer's environment: ours, minus the loader's LD_* and anything of
@@ -257,9 +275,16 @@ static char **env_build(const char *name, const char *event, const struct writer
 		{ "BLKTRACK_PREV_STAMP", e->prev_stamp }, { "BLKTRACK_NEW_STAMP", e->new_stamp },
 		{ "BLKTRACK_BACKUP_FILE", e->backup_file }, { "BLKTRACK_REPO", e->repo },
 		{ "BLKTRACK_FILE", e->file },
+		{ "BLKTRACK_PREV_WRITER_STAMP", NULL }, { "BLKTRACK_WRITER_STAMP_FILE", NULL },
 	};
 	size_t n = 0, k = ENV_OWN, i;
-	char **v, id[32];
+	char **v, id[32], prev[REPO_WRITER_STAMP_LEN + 1], file[PATH_MAX];
+
+	/* Backup stamps (doc/WRITERS.md): the writer's own, and where to leave the next. */
+	vars[ENV_OWN - 3][1] = stamp_of(e->prev_writer_stamps, name, prev, sizeof(prev));
+	if (e->stamp_dir && !strcmp(event, "backup-complete") &&
+	    snprintf(file, sizeof(file), "%s/%s", e->stamp_dir, name) < (int)sizeof(file))
+		vars[ENV_OWN - 2][1] = file;
 
 	if (e->backup_id) {
 		snprintf(id, sizeof(id), "%" PRIu64, e->backup_id);
@@ -449,4 +474,48 @@ int writers_event(struct writers *w, const char *event, const struct writers_env
 			break;
 	}
 	return first;
+}
+
+int writers_stamps(const struct writers *w, const char *dir, char *out, size_t len,
+		   char *msg, size_t mlen)
+{
+	size_t used = 0;
+
+	out[0] = 0;
+	for (size_t i = 0; w && i < w->n; i++) {
+		char path[PATH_MAX], stamp[REPO_WRITER_STAMP_LEN + 2];
+		const char *name = w->w[i].name;
+		size_t n;
+		FILE *f;
+		int k;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		f = fopen(path, "re");
+		if (!f && errno == ENOENT)
+			continue;	/* this writer keeps no stamp */
+		if (!f) {
+			snprintf(msg, mlen, "writer %s: its stamp %s: %s", name, path,
+				 strerror(errno));
+			return -errno;
+		}
+		n = fread(stamp, 1, sizeof(stamp), f);
+		fclose(f);
+		if (n && stamp[n - 1] == '\n')
+			n--;		/* one line, its newline or not */
+		if (!n)
+			continue;
+		if (!repo_stamp_ok(name, strlen(name), stamp, n)) {
+			snprintf(msg, mlen, "writer %s: its stamp (BLKTRACK_WRITER_STAMP_FILE) is "
+				 "not one line of 1 to %d printable characters: rejected", name,
+				 REPO_WRITER_STAMP_LEN);
+			return -EINVAL;
+		}
+		k = snprintf(out + used, len - used, "%s\t%.*s\n", name, (int)n, stamp);
+		if (k < 0 || (size_t)k >= len - used) {
+			snprintf(msg, mlen, "the writers' stamps take more than %zu bytes", len - 1);
+			return -E2BIG;
+		}
+		used += k;
+	}
+	return 0;
 }

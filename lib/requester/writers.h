@@ -35,6 +35,9 @@ struct writers_env {
 	const char *repo;
 	const char *file;		/* a per-file backup's file, or NULL */
 	uint64_t backup_id;
+	/* Backup stamps: the base's ("NAME\tSTAMP\n" lines), where to leave the next. */
+	const char *prev_writer_stamps;
+	const char *stamp_dir;		/* backup-complete: DIR/NAME */
 };
 
 struct writers;
@@ -64,5 +67,14 @@ size_t writers_count(const struct writers *w);
  */
 int writers_event(struct writers *w, const char *event, const struct writers_env *env,
 		  bool stop, char *msg, size_t len);
+
+/*
+ * The stamps the writers left in @dir at backup-complete (DIR/NAME, one line
+ * each; none: no stamp) as "NAME\tSTAMP\n" lines in writer order. -EINVAL
+ * for a stamp that is not one line of printable characters, -E2BIG when
+ * they do not fit in @len; @msg says which writer.
+ */
+int writers_stamps(const struct writers *w, const char *dir, char *out, size_t len,
+		   char *msg, size_t mlen);
 
 #endif /* BLKTRACK_WRITERS_H */

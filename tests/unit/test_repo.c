@@ -2085,3 +2085,84 @@ Test(repo, a_corrupt_or_missing_delta_is_ebadmsg, .init = setup_dir, .fini = tea
 	free(good);
 	repo_close(r);
 }
+
+/* ---- per-file backups and writer stamps in the catalog ---------------------- */
+
+static struct json_object *first_entry(struct json_object *root)
+{
+	struct json_object *arr;
+
+	cr_assert(json_object_object_get_ex(root, "backups", &arr));
+	return json_object_array_get_idx(arr, 0);
+}
+
+static void set_file_and_stamps(struct json_object *root)
+{
+	struct json_object *e = first_entry(root), *st = json_object_new_object();
+
+	json_object_object_add(e, "source_file", json_object_new_string("/vm/a.img"));
+	json_object_object_add(st, "10-db", json_object_new_string("lsn 42"));
+	json_object_object_add(st, "20_hv", json_object_new_string("gen-7"));
+	json_object_object_add(e, "writer_stamps", st);
+}
+
+static const char *bad_value;
+
+static void set_bad_source_file(struct json_object *root)
+{
+	json_object_object_add(first_entry(root), "source_file",
+			       json_object_new_string(bad_value));
+}
+
+static const char *bad_stamp;
+
+static void set_bad_stamp(struct json_object *root)
+{
+	struct json_object *st = json_object_new_object();
+
+	json_object_object_add(st, bad_value, json_object_new_string(bad_stamp));
+	json_object_object_add(first_entry(root), "writer_stamps", st);
+}
+
+/*
+ * An entry's source_file (doc/FILES.md) and writer_stamps (doc/WRITERS.md)
+ * are read back as written; a relative path, a writer name the writers
+ * directory could not hold, a stamp with a tab: the catalog is refused.
+ */
+Test(repo, catalog_source_file_and_writer_stamps, .init = setup_dir, .fini = teardown_dir)
+{
+	static const char *const bad_paths[] = { "vm/a.img", "" };
+	/* A writer's name, its stamp: one of them bad. */
+	static const char *const bad[][2] = {
+		{ "a", "x\ty" }, { "a", "" }, { "bad name", "y" }, { "", "y" },
+	};
+	struct repo *r;
+	struct fkern k;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	repo_close(r);
+	edit_catalog(set_file_and_stamps);
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	cr_expect_str_eq(repo_entry_at(r, 0)->path, "/vm/a.img");
+	cr_expect_str_eq(repo_entry_at(r, 0)->writer_stamps, "10-db\tlsn 42\n20_hv\tgen-7\n");
+	/* Only a pending backup takes stamps. */
+	cr_assert_lt(repo_set_writer_stamps(r, 1, "a\ty\n"), 0);
+	repo_close(r);
+	for (size_t i = 0; i < sizeof(bad_paths) / sizeof(*bad_paths); i++) {
+		bad_value = bad_paths[i];
+		edit_catalog(set_bad_source_file);
+		cr_expect_eq(repo_open(dir, REPO_RDONLY, &r), -EBADMSG, "source_file '%s'",
+			     bad_value);
+		repo_close(r);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		bad_value = bad[i][0];
+		bad_stamp = bad[i][1];
+		edit_catalog(set_bad_stamp);
+		cr_expect_eq(repo_open(dir, REPO_RDONLY, &r), -EBADMSG, "writer '%s' stamp '%s'",
+			     bad_value, bad_stamp);
+		repo_close(r);
+	}
+}

@@ -72,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <json-c/json.h>
 #include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -240,6 +241,28 @@ static void writer(const char *name, const char *fail_at)
 		">>\"$TEST_LOG\"\n"
 		"[ \"$1\" = '%s' ] && exit 3\n"
 		"exit 0\n", fail_at ? fail_at : "-");
+	fclose(f);
+	cr_assert_eq(chmod(path, 0700), 0);
+}
+
+/*
+ * A writer that keeps a backup stamp: logs the one it is given back at
+ * prepare-backup, and leaves @stamp (printf's format: "\\n" ends a line) at
+ * backup-complete.
+ */
+static void stamp_writer(const char *name, const char *stamp)
+{
+	char path[160];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", wdir, name);
+	f = fopen(path, "w");
+	cr_assert(f);
+	fprintf(f, "#!/bin/sh\n"
+		"[ \"$1\" = prepare-backup ] && printf 'prev=%%s ' "
+		"\"${BLKTRACK_PREV_WRITER_STAMP-none}\" >>\"$TEST_LOG\"\n"
+		"[ \"$1\" = backup-complete ] && printf '%s' >\"$BLKTRACK_WRITER_STAMP_FILE\"\n"
+		"exit 0\n", stamp);
 	fclose(f);
 	cr_assert_eq(chmod(path, 0700), 0);
 }
@@ -523,6 +546,58 @@ Test(backup, full_incremental_differential_restore_bit_exact)
 }
 
 /* Every phase to DONE, the result and the kernel's calls in order. */
+/* One backup of @type whose writers leave stamps: what the result says it kept. */
+static const char *stamped(enum blktrack_backup_type type)
+{
+	static struct blktrack_backup_result r;
+	struct blktrack_backup_opts o = opts(type);
+
+	cr_assert_eq(run(&o, &r), 0, "backup: %s", blktrack_get_error(ctx));
+	return r.writer_stamps;
+}
+
+/*
+ * Backup stamps (issue 16, point 3): what a writer hands over at
+ * backup-complete is kept with the backup, and given back to that writer by
+ * the next backup based on it: an incremental gets its base's, a
+ * differential its full's, a full none. A second writer keeps none.
+ */
+Test(backup, writer_stamps_go_back_to_their_writer)
+{
+	struct json_object *doc, *arr, *e, *st;
+
+	stamp_writer("10-db", "lsn-1\\n");
+	writer("20-plain", NULL);
+	cr_expect_str_eq(stamped(BLKTRACK_BACKUP_FULL), "10-db\tlsn-1\n");
+	stamp_writer("10-db", "lsn-2");
+	vwrite(5, 2);
+	cr_expect_str_eq(stamped(BLKTRACK_BACKUP_INCREMENTAL), "10-db\tlsn-2\n");
+	stamp_writer("10-db", "lsn-3\\n");
+	vwrite(9, 1);
+	cr_expect_str_eq(stamped(BLKTRACK_BACKUP_DIFFERENTIAL), "10-db\tlsn-3\n");
+	stamp_writer("10-db", "lsn-4\\n");
+	vwrite(12, 1);
+	cr_expect_str_eq(stamped(BLKTRACK_BACKUP_INCREMENTAL), "10-db\tlsn-4\n");
+	/* Per event, 10-db (prev=) runs before 20-plain (the event's name). */
+	cr_expect_str_eq(writer_log(), "identify prev=none prepare-backup freeze "
+			 "post-snapshot thaw backup-complete id=1 "
+			 "identify prev=lsn-1 prepare-backup freeze post-snapshot thaw "
+			 "backup-complete id=2 "
+			 "identify prev=lsn-1 prepare-backup freeze post-snapshot thaw "
+			 "backup-complete id=3 "
+			 "identify prev=lsn-2 prepare-backup freeze post-snapshot thaw "
+			 "backup-complete id=4 ");
+	/* Kept in the catalog: read back by another open. */
+	cr_assert_eq(blktrack_repo_json(ctx, repo_dir, false, &doc), 0);
+	cr_assert(json_object_object_get_ex(doc, "backups", &arr));
+	cr_assert_eq(json_object_array_length(arr), 4);
+	e = json_object_array_get_idx(arr, 2);
+	cr_assert(json_object_object_get_ex(e, "writer_stamps", &st));
+	cr_expect_str_eq(json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN),
+			 "{\"10-db\":\"lsn-3\"}");
+	json_object_put(doc);
+}
+
 Test(backup, every_phase_in_order)
 {
 	struct blktrack_backup_opts o = opts(BLKTRACK_BACKUP_INCREMENTAL);
@@ -1032,6 +1107,18 @@ Test(backup_abort, writer_rejects_backup_complete)
 	expect_recovered();
 	/* The rejected backup's id is never given again. */
 	cr_expect_eq(ids[nids - 1], 3);
+}
+
+/* A stamp of two lines: the backup is rejected, nothing is lost, no stamp kept. */
+Test(backup_abort, writer_stamp_malformed)
+{
+	full_then_writes();
+	stamp_writer("10-db", "two\\nlines\\n");
+	fails(BLKTRACK_BACKUP_INCREMENTAL, -EINVAL, BLKTRACK_FAIL_WRITER,
+	      "writer 10-db: its stamp (BLKTRACK_WRITER_STAMP_FILE) is not one line");
+	cr_expect_str_eq(writer_log(), "prev=none ");
+	no_writers();
+	expect_recovered();
 }
 
 /* (c) fails before its rename: the catalog still says pending; abandoned. */
