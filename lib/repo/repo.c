@@ -1417,6 +1417,14 @@ static int pending_index(struct repo *r, uint64_t id, ssize_t *idx)
 	return 0;
 }
 
+/* need_rw() and pending_index(): the pending backup @id of a writable repository. */
+static int writable_pending(struct repo *r, uint64_t id, ssize_t *i)
+{
+	int ret = need_rw(r);
+
+	return ret ? ret : pending_index(r, id, i);
+}
+
 int repo_begin(struct repo *r, const struct repo_entry *e,
 	       const struct blockset *delta, uint64_t *id)
 {
@@ -1525,10 +1533,8 @@ static int rename_tmp(struct repo *r, const char *dir, const char *name, int fd)
 static int create_tmp(struct repo *r, uint64_t id, const char *name, int *fd)
 {
 	ssize_t i;
-	int ret = need_rw(r);
+	int ret = writable_pending(r, id, &i);
 
-	if (!ret)
-		ret = pending_index(r, id, &i);
 	if (ret)
 		return ret;
 	return open_tmp(r, name, fd);
@@ -1644,10 +1650,8 @@ int repo_set_delta(struct repo *r, uint64_t id, const struct blockset *delta)
 	void *buf;
 	size_t len;
 	ssize_t i;
-	int ret = need_rw(r);
+	int ret = writable_pending(r, id, &i);
 
-	if (!ret)
-		ret = pending_index(r, id, &i);
 	if (ret)
 		return ret;
 	ret = blockset_serialize(delta, &buf, &len);
@@ -1715,10 +1719,8 @@ static void drop_older_hashes(struct repo *r, size_t i)
 int repo_set_writer_stamps(struct repo *r, uint64_t id, const char *stamps)
 {
 	ssize_t i;
-	int ret = need_rw(r);
+	int ret = writable_pending(r, id, &i);
 
-	if (!ret)
-		ret = pending_index(r, id, &i);
 	if (ret)
 		return ret;
 	if (strlen(stamps) >= sizeof(r->e[i].writer_stamps))
@@ -1733,10 +1735,8 @@ int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)
 {
 	struct repo_entry old;
 	ssize_t i;
-	int ret = need_rw(r);
+	int ret = writable_pending(r, id, &i);
 
-	if (!ret)
-		ret = pending_index(r, id, &i);
 	if (ret)
 		return ret;
 	if (!file_exists(r, r->e[i].file))
@@ -1784,10 +1784,8 @@ int repo_abandon(struct repo *r, uint64_t id)
 {
 	struct repo_entry old;
 	ssize_t i;
-	int ret = need_rw(r);
+	int ret = writable_pending(r, id, &i);
 
-	if (!ret)
-		ret = pending_index(r, id, &i);
 	if (ret)
 		return ret;
 	/*

@@ -226,8 +226,8 @@ TestSuite(verify, .init = setup, .fini = teardown, .timeout = 60);
 
 /* ---- writers ------------------------------------------------------------ */
 
-/* A writer that logs each event and its backup id, and fails @fail_at (or none). */
-static void writer(const char *name, const char *fail_at)
+/* The writer @name in the writers directory: a shell script of @body. */
+static void install_writer(const char *name, const char *body)
 {
 	char path[160];
 	FILE *f;
@@ -235,14 +235,21 @@ static void writer(const char *name, const char *fail_at)
 	snprintf(path, sizeof(path), "%s/%s", wdir, name);
 	f = fopen(path, "w");
 	cr_assert(f);
-	fprintf(f, "#!/bin/sh\n"
-		"printf '%%s ' \"$1\" >>\"$TEST_LOG\"\n"
-		"[ \"$1\" = backup-complete ] && printf 'id=%%s ' \"$BLKTRACK_BACKUP_ID\" "
-		">>\"$TEST_LOG\"\n"
-		"[ \"$1\" = '%s' ] && exit 3\n"
-		"exit 0\n", fail_at ? fail_at : "-");
+	fprintf(f, "#!/bin/sh\n%sexit 0\n", body);
 	fclose(f);
 	cr_assert_eq(chmod(path, 0700), 0);
+}
+
+/* A writer that logs each event and its backup id, and fails @fail_at (or none). */
+static void writer(const char *name, const char *fail_at)
+{
+	char body[512];
+
+	snprintf(body, sizeof(body), "printf '%%s ' \"$1\" >>\"$TEST_LOG\"\n"
+		 "[ \"$1\" = backup-complete ] && printf 'id=%%s ' \"$BLKTRACK_BACKUP_ID\" "
+		 ">>\"$TEST_LOG\"\n"
+		 "[ \"$1\" = '%s' ] && exit 3\n", fail_at ? fail_at : "-");
+	install_writer(name, body);
 }
 
 /*
@@ -252,19 +259,13 @@ static void writer(const char *name, const char *fail_at)
  */
 static void stamp_writer(const char *name, const char *stamp)
 {
-	char path[160];
-	FILE *f;
+	char body[512];
 
-	snprintf(path, sizeof(path), "%s/%s", wdir, name);
-	f = fopen(path, "w");
-	cr_assert(f);
-	fprintf(f, "#!/bin/sh\n"
-		"[ \"$1\" = prepare-backup ] && printf 'prev=%%s ' "
-		"\"${BLKTRACK_PREV_WRITER_STAMP-none}\" >>\"$TEST_LOG\"\n"
-		"[ \"$1\" = backup-complete ] && printf '%s' >\"$BLKTRACK_WRITER_STAMP_FILE\"\n"
-		"exit 0\n", stamp);
-	fclose(f);
-	cr_assert_eq(chmod(path, 0700), 0);
+	snprintf(body, sizeof(body), "[ \"$1\" = prepare-backup ] && printf 'prev=%%s ' "
+		 "\"${BLKTRACK_PREV_WRITER_STAMP-none}\" >>\"$TEST_LOG\"\n"
+		 "[ \"$1\" = backup-complete ] && printf '%s' >\"$BLKTRACK_WRITER_STAMP_FILE\"\n",
+		 stamp);
+	install_writer(name, body);
 }
 
 /* The writers directory emptied: the backups after a failure run faster. */
