@@ -14,7 +14,8 @@
 # the whole file. One point reads the frozen file instead of the snapshot;
 # after a backup of the whole volume in between, the file's next backup is a
 # resync holding what changed. A file on tmpfs, a device, a missing path:
-# refused.
+# refused. A prune merges the chain into one full that keeps the newest
+# extent map, and the next incremental is exact.
 . /blktrack/tests/vm/lib/testlib.sh
 mnt=/mnt/bt0958
 R=$BT_TMP/repo
@@ -163,20 +164,27 @@ one_fs() {
 	for i in $POINTS; do
 		frestore $i
 	done
-	# --file alone: the newest point; list names the file.
-	rm -f "$IMG"
-	bt restore --repo "$R" --file "$F" "$IMG"
-	assert_eq "$FS: restore --file (newest)" "$(sha256sum "$IMG" | cut -d' ' -f1)" \
-		"$(cat "$BT_TMP/sha.inc7")"
-	rm -f "$IMG"
-	blktrack list --repo "$R" | grep -q "file $F\$" || fail "$FS: list does not name $F"
-	bt verify --repo "$R" --backup "$(cat "$BT_TMP/id.inc7")"
 	# The extent map each backup file carries, as blktrack-dump shows it.
 	blktrack-dump backup "$(jfield "$BT_TMP/out.inc6" file)" >"$BT_TMP/dump" ||
 		fail "blktrack-dump backup failed"
 	grep -q "^extent map: [1-9][0-9]* extents, file size $((20 * MiB + 1000))," \
 		"$BT_TMP/dump" || { cat "$BT_TMP/dump"; fail "$FS: no extent map in the dump"; }
 	ok "$FS: $(grep '^extent map' "$BT_TMP/dump")"
+	# Pruned to the newest point: its chain merged into one full that keeps
+	# the newest extent map; the next incremental holds exactly what changed.
+	bt prune --repo "$R" --keep-last 1
+	fio_write pruned 1 64k 5
+	fpoint inc8 --type incremental
+	covered inc8 65536 65536
+	frestore inc8
+	# --file alone: the newest point; list names the file.
+	rm -f "$IMG"
+	bt restore --repo "$R" --file "$F" "$IMG"
+	assert_eq "$FS: restore --file (newest)" "$(sha256sum "$IMG" | cut -d' ' -f1)" \
+		"$(cat "$BT_TMP/sha.inc8")"
+	rm -f "$IMG"
+	blktrack list --repo "$R" | grep -q "file $F\$" || fail "$FS: list does not name $F"
+	bt verify --repo "$R" --backup "$(cat "$BT_TMP/id.inc8")"
 	run umount $mnt
 	bt detach "$2"
 }
