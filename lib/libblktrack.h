@@ -479,6 +479,47 @@ BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
 				    struct blktrack_restore_result *res);
 
 /*
+ * Browse a point (blktrack mount): backup @opts->backup_id of @opts->repo
+ * (0: as blktrack_restore() picks it; @opts->file: a per-file backup's) is
+ * restored into a sparse image in a new directory under @opts->tmp_dir
+ * (/var/tmp), a loop device set over it (cleared at the unmount) and the
+ * filesystem libblkid finds in it mounted read-only on the directory
+ * @opts->mount_point. A record in @opts->mounts_dir (/run/blktrack/mounts)
+ * says what blktrack_umount() undoes and blktrack_mounts_json() lists.
+ * -EMEDIUMTYPE: no filesystem in the point (a partitioned or qcow2 image);
+ * -EBUSY: a point is mounted there already. On a failure nothing stays.
+ */
+struct blktrack_mount_opts {
+	const char *repo;
+	uint64_t backup_id;
+	const char *file;
+	const char *mount_point;
+	const char *tmp_dir;		/* NULL: /var/tmp */
+	const char *mounts_dir;		/* NULL: /run/blktrack/mounts */
+	blktrack_progress_fn progress;
+	void *progress_data;
+};
+
+struct blktrack_mount_result {
+	enum blktrack_failure failure;	/* the restore's (a broken chain, a bad file) */
+	uint64_t backup_id;
+	char mount_point[4096];		/* resolved */
+	char loop[64];			/* /dev/loopN */
+	char fstype[32];
+	char image_dir[4096];		/* holds the image until the unmount */
+};
+
+BLKTRACK_EXPORT int blktrack_mount(struct blktrack_ctx *ctx,
+				   const struct blktrack_mount_opts *opts,
+				   struct blktrack_mount_result *res);
+/* Unmount a point blktrack_mount() mounted and remove its image; -EBUSY: in use, all stays. */
+BLKTRACK_EXPORT int blktrack_umount(struct blktrack_ctx *ctx, const char *mount_point,
+				    const char *mounts_dir);
+/* The points mounted, as a JSON array of their records (a new reference). */
+BLKTRACK_EXPORT int blktrack_mounts_json(struct blktrack_ctx *ctx, const char *mounts_dir,
+					 struct json_object **out);
+
+/*
  * Create a repository in @dir, a missing or empty directory (blktrack init).
  * -EEXIST: already a repository; -ENOTEMPTY: something else is there;
  * -EUCLEAN: backup files without a catalog. Everything else that opens a

@@ -48,6 +48,8 @@ extern const struct cmd cmd_save;
 extern const struct cmd cmd_prune;
 extern const struct cmd cmd_delete;
 extern const struct cmd cmd_config;
+extern const struct cmd cmd_mount;
+extern const struct cmd cmd_umount;
 
 extern const char *progname;
 

@@ -60,16 +60,40 @@ void cli_print_backups(struct json_object *top)
 	}
 }
 
+/* The points blktrack mount mounted: one line each, or their records as JSON. */
+static int list_mounts(struct blktrack_ctx *ctx, bool json)
+{
+	struct json_object *arr, *e;
+	size_t i;
+	int err = blktrack_mounts_json(ctx, NULL, &arr);
+
+	if (err < 0)
+		return cli_fail(ctx, NULL, err);
+	if (json) {
+		blktrack_json_print(stdout, arr, true);
+	} else {
+		for (i = 0; i < json_object_array_length(arr); i++) {
+			e = json_object_array_get_idx(arr, i);
+			printf("%s  backup %" PRIu64 " of %s  (%s on %s)\n",
+			       jget_str(e, "mount_point"), jget_u64(e, "backup"),
+			       jget_str(e, "repo"), jget_str(e, "fstype"), jget_str(e, "loop"));
+		}
+	}
+	json_object_put(arr);
+	return EXIT_OK;
+}
+
 static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 {
 	static const struct option opts[] = {
 		{ "repo", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "mounts", no_argument, NULL, 'M' },
 		{ 0 }
 	};
 	struct json_object *top;
 	const char *repo = NULL;
-	bool json = false;
+	bool json = false, mounts = false;
 	int c, err;
 
 	while ((c = cli_getopt(&cmd_list, argc, argv, "r:j", opts)) != -1) {
@@ -80,12 +104,17 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'j':
 			json = true;
 			break;
+		case 'M':
+			mounts = true;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc || !repo)
+	if (optind != argc || !repo == !mounts)
 		return cli_usage(&cmd_list);
+	if (mounts)
+		return list_mounts(ctx, json);
 	err = blktrack_repo_json(ctx, repo, false, &top);
 	if (err < 0)
 		return cli_fail(ctx, NULL, err);
@@ -99,10 +128,12 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 
 const struct cmd cmd_list = {
 	.name = "list",
-	.args = "--repo DIR [--json]",
+	.args = "--repo DIR [--json] | --mounts [--json]",
 	.help = "List the backups of repository DIR, oldest first, with the chain each\n"
 		"restores from (or why it is broken).\n"
 		"  -r, --repo DIR  the repository\n"
+		"      --mounts    the points blktrack mount mounted instead: mount point,\n"
+		"                  backup, repository, filesystem and loop device\n"
 		"  -j, --json      the catalog: {\"path\", \"backups\": [{\"id\", \"type\", \"state\",\n"
 		"                  \"parent\", \"from\", \"to\", \"chain\"...}]}",
 	.run = run,

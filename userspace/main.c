@@ -40,6 +40,8 @@ static const struct cmd *const commands[] = {
 	&cmd_prune,
 	&cmd_delete,
 	&cmd_config,
+	&cmd_mount,
+	&cmd_umount,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
