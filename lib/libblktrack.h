@@ -479,6 +479,42 @@ BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
 				    struct blktrack_restore_result *res);
 
 /*
+ * A point in a format QEMU reads (blktrack export): backup @opts->backup_id
+ * (chosen as blktrack_restore() chooses it) as a raw image @opts->output
+ * (a restore), or as qcow2: one image per member of its chain, each an
+ * overlay on the one before, the last @opts->output, the others beside it
+ * as NAME.ID.qcow2 (doc/FILES.md, "Exports"). Every member is read and
+ * checked first; an image is written under NAME.tmp and renamed.
+ */
+enum blktrack_export_format {
+	BLKTRACK_EXPORT_RAW,
+	BLKTRACK_EXPORT_QCOW2,
+};
+
+struct blktrack_export_opts {
+	const char *repo;
+	uint64_t backup_id;
+	const char *file;
+	enum blktrack_export_format format;
+	const char *output;
+	blktrack_progress_fn progress;
+	void *progress_data;
+};
+
+struct blktrack_export_result {
+	enum blktrack_failure failure;
+	uint64_t backup_id;
+	size_t members;			/* backups in the chain */
+	uint64_t volume_size;
+	size_t images;			/* files written */
+	double seconds;
+};
+
+BLKTRACK_EXPORT int blktrack_export(struct blktrack_ctx *ctx,
+				    const struct blktrack_export_opts *opts,
+				    struct blktrack_export_result *res);
+
+/*
  * Browse a point (blktrack mount): backup @opts->backup_id of @opts->repo
  * (0: as blktrack_restore() picks it; @opts->file: a per-file backup's) is
  * restored into a sparse image in a new directory under @opts->tmp_dir

@@ -48,6 +48,7 @@ extern const struct cmd cmd_save;
 extern const struct cmd cmd_prune;
 extern const struct cmd cmd_delete;
 extern const struct cmd cmd_config;
+extern const struct cmd cmd_export;
 extern const struct cmd cmd_mount;
 extern const struct cmd cmd_umount;
 

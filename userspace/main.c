@@ -40,6 +40,7 @@ static const struct cmd *const commands[] = {
 	&cmd_prune,
 	&cmd_delete,
 	&cmd_config,
+	&cmd_export,
 	&cmd_mount,
 	&cmd_umount,
 };

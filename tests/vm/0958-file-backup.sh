@@ -15,7 +15,9 @@
 # after a backup of the whole volume in between, the file's next backup is a
 # resync holding what changed. A file on tmpfs, a device, a missing path:
 # refused. A prune merges the chain into one full that keeps the newest
-# extent map, and the next incremental is exact.
+# extent map, and the next incremental is exact. The newest point exported
+# as raw has its sha256; exported as qcow2 it is a backing chain of two
+# images that qemu-img checks and finds equal to the raw export.
 . /blktrack/tests/vm/lib/testlib.sh
 mnt=/mnt/bt0958
 R=$BT_TMP/repo
@@ -24,6 +26,7 @@ MiB=1048576
 cp_() { /usr/bin/cp "$@"; }
 xfs_io() { /usr/sbin/xfs_io "$@"; }
 filefrag() { /usr/sbin/filefrag "$@"; }
+qemu_img() { /usr/bin/qemu-img "$@"; }
 cleanup_fs() {
 	umount $mnt 2>/dev/null
 	cleanup_all
@@ -177,6 +180,20 @@ one_fs() {
 	fpoint inc8 --type incremental
 	covered inc8 65536 65536
 	frestore inc8
+	# The formats QEMU reads: inc8 as raw, and as a qcow2 chain (the merged
+	# full <- inc8), where the tmpfs has room for them.
+	mkdir -p "$BT_TMP/exp"
+	bt export --repo "$R" --file "$F" --format raw "$BT_TMP/exp/p.raw"
+	assert_eq "$FS: raw export of inc8" "$(sha256sum "$BT_TMP/exp/p.raw" | cut -d' ' -f1)" \
+		"$(cat "$BT_TMP/sha.inc8")"
+	bt export --repo "$R" --file "$F" --format qcow2 "$BT_TMP/exp/p.qcow2"
+	for i in "$BT_TMP"/exp/*.qcow2; do
+		run qemu_img check -q "$i"
+	done
+	assert_eq "$FS: images in the qcow2 export's backing chain" \
+		"$(qemu_img info --backing-chain "$BT_TMP/exp/p.qcow2" | grep -c '^image:')" 2
+	run qemu_img compare -q -f qcow2 -F raw "$BT_TMP/exp/p.qcow2" "$BT_TMP/exp/p.raw"
+	rm -rf "$BT_TMP/exp"
 	# --file alone: the newest point; list names the file.
 	rm -f "$IMG"
 	bt restore --repo "$R" --file "$F" "$IMG"

@@ -53,7 +53,7 @@ VM_CRASH_RE='Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for mor
 # the tests call these by absolute path (busybox's shell prefers its applets).
 VM_TOOLS="fio dmsetup losetup blkdiscard fallocate sfdisk blockdev dd sha256sum
 mkfs.ext4 mkfs.xfs fsfreeze setpriv filefrag blkzone fstrim mdadm make-bcache
-cp e4defrag xfs_fsr xfs_io"
+cp e4defrag xfs_fsr xfs_io qemu-img"
 # Kernel modules the guest loads at boot, by name: the drivers of the disks
 # vm_boot attaches (virtio, NVMe), ext4 (the tests' filesystem and the
 # evidence disk's), loop and device-mapper. Each kernel's modules.dep and
