@@ -445,6 +445,16 @@ struct blktrack_restore_opts {
 	 * newest backup; with one, it must be of this file (-EINVAL).
 	 */
 	const char *file;
+	/*
+	 * restore: the writers told pre-restore (a veto: nothing written) and
+	 * post-restore (doc/WRITERS.md, "Restores"); NULL: the default
+	 * directory, may be missing. @more_restores: more restores of this
+	 * chain follow (BLKTRACK_MORE_RESTORES=1: recover only after the last).
+	 */
+	const char *writers_dir;
+	unsigned int writer_timeout;	/* seconds per event and writer; 0: 60 */
+	bool more_restores;
+	bool no_writers;		/* a copy to look at (export, mount): none told */
 };
 
 struct blktrack_restore_result {
@@ -456,6 +466,7 @@ struct blktrack_restore_result {
 	uint64_t differ_bytes;		/* verify --against: bytes that differ */
 	uint64_t first_diff;		/* ... and the offset of the first */
 	bool partial;			/* restore: the target was partly written */
+	unsigned int writers;		/* restore: external writers run */
 	double seconds;
 	char file[4096];		/* the failing backup file, or "" */
 };

@@ -104,6 +104,7 @@ void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);
 void cli_progress_end(void);
 /* --backup ID: a positive number; prints why not. 0 or -EINVAL. */
 int cli_parse_id(const char *s, uint64_t *id);
+int cli_parse_seconds(const char *s, unsigned int *secs);
 /* The JSON summary of restore and verify (@what: "restore" or "verify"). */
 int cli_restore_json(const char *what, const struct blktrack_restore_opts *o,
 		     const struct blktrack_restore_result *r);

@@ -228,13 +228,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			o.writers_dir = optarg;
 			break;
 		case 'T':
-			errno = 0;
-			secs = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || !secs || secs > 86400) {
-				cli_err(NULL, "--writer-timeout: seconds, 1 to 86400");
+			if (cli_parse_seconds(optarg, &o.writer_timeout))
 				return cli_usage(&cmd_backup);
-			}
-			o.writer_timeout = secs;
 			break;
 		case 'F':
 			o.no_fs_freeze = true;

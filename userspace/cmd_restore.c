@@ -48,6 +48,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "json", no_argument, NULL, 'j' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "file", required_argument, NULL, 'I' },
+		{ "writers-dir", required_argument, NULL, 'W' },
+		{ "writer-timeout", required_argument, NULL, 'T' },
+		{ "more-restores", no_argument, NULL, 'M' },
 		{ 0 }
 	};
 	struct blktrack_restore_opts o = { .progress = cli_progress };
@@ -73,6 +76,16 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			break;
 		case 'I':
 			o.file = optarg;
+			break;
+		case 'W':
+			o.writers_dir = optarg;
+			break;
+		case 'T':
+			if (cli_parse_seconds(optarg, &o.writer_timeout))
+				return cli_usage(&cmd_restore);
+			break;
+		case 'M':
+			o.more_restores = true;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -104,7 +117,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 
 const struct cmd cmd_restore = {
 	.name = "restore",
-	.args = "--repo DIR [--backup ID] [--file PATH] [--force] [--json] TARGET",
+	.args = "--repo DIR [--backup ID] [--file PATH] [--force] [--writers-dir DIR]\n"
+		"       [--writer-timeout SECONDS] [--more-restores] [--json] TARGET",
 	.help = "Restore backup ID of repository DIR onto TARGET, a file or a block device:\n"
 		"the full, then the incrementals or the differential of its chain. Every\n"
 		"member is read and checked before TARGET is opened; exit 3 for a broken\n"
@@ -120,6 +134,12 @@ const struct cmd cmd_restore = {
 		"      --file PATH   a per-file backup of PATH (backup --file): its newest,\n"
 		"                    or with --backup, that one, checked to be of PATH\n"
 		"  -f, --force       write over a device even when it is in use\n"
+		"      --writers-dir DIR  the writers told pre-restore (a veto: exit 8,\n"
+		"                    nothing written) and post-restore (doc/WRITERS.md);\n"
+		"                    default /etc/blktrack/writers.d, may be missing\n"
+		"      --writer-timeout SECONDS  per writer and event (60)\n"
+		"      --more-restores  more restores of this chain follow: writers see\n"
+		"                    BLKTRACK_MORE_RESTORES=1 and keep their recovery\n"
 		"  -j, --json        {\"restore\", \"backup\", \"members\", \"bytes\", ...}",
 	.run = run,
 };

@@ -393,3 +393,19 @@ int main(int argc, char *argv[])
 	}
 	return ret;
 }
+
+/* --writer-timeout SECONDS: 1 to 86400. */
+int cli_parse_seconds(const char *s, unsigned int *secs)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || !*s || !v || v > 86400 || *s == '-') {
+		cli_err(NULL, "--writer-timeout: seconds, 1 to 86400, not '%s'", s);
+		return -EINVAL;
+	}
+	*secs = (unsigned int)v;
+	return 0;
+}

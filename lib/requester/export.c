@@ -166,6 +166,7 @@ BLKTRACK_EXPORT int blktrack_export(struct blktrack_ctx *ctx,
 	struct blktrack_restore_opts ro = {
 		.repo = o->repo, .backup_id = o->backup_id, .file = o->file,
 		.target = o->output, .progress = o->progress, .progress_data = o->progress_data,
+		.no_writers = true,
 	};
 	struct blktrack_restore_result rr;
 	struct export x = { .c = { .ctx = ctx, .o = &ro, .res = &rr }, .o = o, .raw = -1 };

@@ -155,6 +155,7 @@ static int mount_point(struct blktrack_ctx *ctx, const struct blktrack_mount_opt
 	struct blktrack_restore_opts ro = {
 		.repo = o->repo, .backup_id = o->backup_id, .file = o->file,
 		.progress = o->progress, .progress_data = o->progress_data,
+		.no_writers = true,
 	};
 	struct blktrack_restore_result rr;
 	char image[PATH_MAX + 16];

@@ -69,11 +69,58 @@ static int target_untracked(struct blktrack_ctx *ctx, const char *path, char *ms
 	return err;
 }
 
+/*
+ * The writers' part in a restore (doc/WRITERS.md, "Restores"): pre-restore
+ * before the target is opened (a veto: nothing written), post-restore once
+ * it is complete (then a writer runs its recovery, unless more restores of
+ * the chain follow), abort after a failure in between.
+ */
+struct restore_writers {
+	struct writers *w;
+	struct writers_env env;
+	char type[16], more[2];
+	bool told;			/* pre-restore went out: abort is owed on a failure */
+};
+
+static int restore_event(struct chain *c, struct restore_writers *rw, const char *event)
+{
+	char msg[1024];
+	int err;
+
+	if (c->o->no_writers)
+		return 0;
+	if (!rw->w) {
+		const struct blktrack_restore_opts *o = c->o;
+		const struct repo_entry *e = c->m[c->n - 1].e;
+
+		err = writers_load(o->writers_dir ? o->writers_dir : WRITERS_DEFAULT_DIR,
+				   o->writers_dir != NULL, o->writer_timeout, &rw->w, msg,
+				   sizeof(msg));
+		if (err)
+			return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
+		c->res->writers = writers_count(rw->w);
+		snprintf(rw->type, sizeof(rw->type), "%s", repo_type_name(e->type));
+		snprintf(rw->more, sizeof(rw->more), "%d", o->more_restores);
+		rw->env = (struct writers_env){
+			.volume_id = e->to.volume_id, .backup_type = rw->type,
+			.backup_id = e->id, .repo = o->repo, .file = e->path[0] ? e->path : NULL,
+			.restore_target = o->target, .more_restores = rw->more,
+		};
+	}
+	err = writers_event(rw->w, event, &rw->env, true, msg, sizeof(msg));
+	rw->told |= !strcmp(event, "pre-restore");
+	if (err)
+		return chain_fail(c, BLKTRACK_FAIL_WRITER, NULL, err, "%s%s", msg,
+				  strcmp(event, "pre-restore") ? "" : ": vetoed, nothing written");
+	return 0;
+}
+
 BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 				     const struct blktrack_restore_opts *o,
 				     struct blktrack_restore_result *res)
 {
 	struct chain c = { .ctx = ctx, .o = o, .res = res };
+	struct restore_writers rw = { 0 };
 	struct target t = { .fd = -1 };
 	double t0 = now();
 	char msg[1024];
@@ -87,6 +134,8 @@ BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 	err = chain_open(&c);
 	if (!err)
 		err = chain_check(&c);
+	if (!err)
+		err = restore_event(&c, &rw, "pre-restore");
 	if (err)
 		goto out;
 
@@ -111,9 +160,16 @@ BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 		goto out;
 	}
 	res->partial = false;
+	/* Written whole: a writer's recovery failing now is its failure, not the copy's. */
+	err = restore_event(&c, &rw, "post-restore");
+	if (err)
+		goto out;
 	res->failure = BLKTRACK_FAIL_NONE;
 	res->seconds = now() - t0;
 out:
+	if (err && rw.told && res->failure != BLKTRACK_FAIL_WRITER)
+		writers_event(rw.w, "abort", &rw.env, false, msg, sizeof(msg));
+	writers_free(rw.w);
 	target_close(&t);
 	chain_close(&c);
 	return err;

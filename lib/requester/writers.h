@@ -38,6 +38,9 @@ struct writers_env {
 	/* Backup stamps: the base's ("NAME\tSTAMP\n" lines), where to leave the next. */
 	const char *prev_writer_stamps;
 	const char *stamp_dir;		/* backup-complete: DIR/NAME */
+	/* Restores: the target, and "1" when more restores of the chain follow. */
+	const char *restore_target;
+	const char *more_restores;
 };
 
 struct writers;

@@ -267,3 +267,120 @@ Test(restore, default_backup_is_the_one_volumes_newest, .init = setup, .fini = t
 	cr_assert_eq(restore(2, &res, msg, sizeof(msg), NULL, NULL), 0, "%s", msg);
 	check_target(2);
 }
+
+/* ---- writers in a restore (doc/WRITERS.md, "Restores") --------------------- */
+
+/* A writer logging each event with what it is told, failing @fail_at. */
+static void restore_writer(const char *wdir, const char *fail_at)
+{
+	char path[300];
+	FILE *f;
+
+	cr_assert_eq(mkdir(wdir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/10-db", wdir);
+	f = fopen(path, "w");
+	cr_assert(f);
+	fprintf(f, "#!/bin/sh\n"
+		"echo \"$1 id=$BLKTRACK_BACKUP_ID type=$BLKTRACK_BACKUP_TYPE"
+		" more=$BLKTRACK_MORE_RESTORES target=${BLKTRACK_RESTORE_TARGET##*/}\""
+		" >>\"$0.log\"\n"
+		"[ \"$1\" = '%s' ] && exit 5\n"
+		"exit 0\n", fail_at);
+	fclose(f);
+	cr_assert_eq(chmod(path, 0700), 0);
+}
+
+static int restore_with(uint64_t id, const char *wdir, bool more,
+			struct blktrack_restore_result *res, char *msg, size_t len)
+{
+	struct blktrack_restore_opts o = { .repo = repo_dir, .backup_id = id, .target = target,
+					   .writers_dir = wdir, .writer_timeout = 10,
+					   .more_restores = more };
+	struct blktrack_ctx *ctx = blktrack_new();
+	int err;
+
+	cr_assert(ctx);
+	err = blktrack_restore(ctx, &o, res);
+	snprintf(msg, len, "%s", blktrack_get_error(ctx));
+	blktrack_unref(ctx);
+	return err;
+}
+
+static const char *wlog(const char *wdir)
+{
+	static char text[1024];
+	char path[300];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/10-db.log", wdir);
+	f = fopen(path, "r");
+	cr_assert(f, "no writer log");
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = 0;
+	fclose(f);
+	unlink(path);
+	return text;
+}
+
+Test(restore, writers_told_pre_and_post_restore, .init = setup, .fini = teardown, .timeout = 30)
+{
+	struct blktrack_restore_result res;
+	char wdir[200], msg[1024];
+	uint64_t id = add_full("uuid:vol-a", 3);
+
+	snprintf(wdir, sizeof(wdir), "%s/writers", top);
+	restore_writer(wdir, "-");
+	cr_assert_eq(restore_with(id, wdir, true, &res, msg, sizeof(msg)), 0, "%s", msg);
+	check_target(3);
+	cr_expect_eq(res.writers, 1);
+	cr_expect_str_eq(wlog(wdir), "pre-restore id=1 type=full more=1 target=volume.img\n"
+			 "post-restore id=1 type=full more=1 target=volume.img\n");
+	cr_assert_eq(restore_with(id, wdir, false, &res, msg, sizeof(msg)), 0, "%s", msg);
+	cr_expect_str_eq(wlog(wdir), "pre-restore id=1 type=full more=0 target=volume.img\n"
+			 "post-restore id=1 type=full more=0 target=volume.img\n");
+}
+
+/* A veto at pre-restore: the target as it was, nothing beside it, exit 8. */
+Test(restore, pre_restore_veto_leaves_the_target, .init = setup, .fini = teardown, .timeout = 30)
+{
+	struct blktrack_restore_result res;
+	char wdir[200], msg[1024], cmd[300];
+	uint64_t id = add_full("uuid:vol-a", 3);
+	uint8_t buf[BS];
+	int fd;
+
+	snprintf(wdir, sizeof(wdir), "%s/writers", top);
+	restore_writer(wdir, "pre-restore");
+	fill_file(target, 2 * BS, 0xaa);
+	cr_assert_lt(restore_with(id, wdir, false, &res, msg, sizeof(msg)), 0);
+	cr_expect_eq(res.failure, BLKTRACK_FAIL_WRITER);
+	cr_expect(strstr(msg, "vetoed, nothing written"), "%s", msg);
+	cr_expect(!res.partial);
+	cr_expect_str_eq(wlog(wdir), "pre-restore id=1 type=full more=0 target=volume.img\n");
+	fd = open(target, O_RDONLY);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pread(fd, buf, BS, 0), BS);
+	cr_expect_eq(buf[0], 0xaa);
+	cr_expect_eq(lseek(fd, 0, SEEK_END), 2 * BS);
+	close(fd);
+	*strrchr(target, '/') = 0;	/* its directory: the target alone */
+	snprintf(cmd, sizeof(cmd), "[ $(ls -A '%s' | wc -l) = 1 ]", target);
+	target[strlen(target)] = '/';
+	cr_expect_eq(system(cmd), 0, "a file was left beside the target");
+}
+
+/* A writer failing post-restore: the target is whole, the failure is the writer's. */
+Test(restore, post_restore_failure_is_the_writers, .init = setup, .fini = teardown, .timeout = 30)
+{
+	struct blktrack_restore_result res;
+	char wdir[200], msg[1024];
+	uint64_t id = add_full("uuid:vol-a", 4);
+
+	snprintf(wdir, sizeof(wdir), "%s/writers", top);
+	restore_writer(wdir, "post-restore");
+	cr_assert_lt(restore_with(id, wdir, false, &res, msg, sizeof(msg)), 0);
+	cr_expect_eq(res.failure, BLKTRACK_FAIL_WRITER);
+	cr_expect(!res.partial);
+	check_target(4);
+}
