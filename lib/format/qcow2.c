@@ -89,7 +89,9 @@ int qcow2_write_cluster(struct qcow2_writer *w, uint64_t index, const void *data
 		*e = htobe64(ZERO_FLAG);
 		return 0;
 	}
-	if ((index + 1) * QCOW2_CLUSTER_SIZE > w->bytes) {
+	if (index * QCOW2_CLUSTER_SIZE >= w->bytes) {
+		return w->err = -ERANGE;	/* in the last sector's padding only */
+	} else if ((index + 1) * QCOW2_CLUSTER_SIZE > w->bytes) {
 		/* The last cluster: what lies past the size reads as zeros. */
 		uint8_t *last = calloc(1, QCOW2_CLUSTER_SIZE);
 

@@ -2113,11 +2113,15 @@ int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 		return 0;
 	out->stamp = ks->stamp;
 	out->action = REPO_ACTION_ABORT;
+	/*
+	 * Any chain's: the checkpoint is the volume's, and the chains of its
+	 * files (doc/FILES.md) have ids of their own. The generation (a UUID
+	 * per attach) names the volume's tracking alone.
+	 */
 	for (i = r->n; i-- > 0;) {
 		const struct repo_entry *e = &r->e[i];
 
-		if (!strcmp(e->to.volume_id, ks->volume_id) &&
-		    !memcmp(e->to.generation, ks->stamp.generation, 16) &&
+		if (!memcmp(e->to.generation, ks->stamp.generation, 16) &&
 		    e->to.epoch == ks->stamp.epoch + 1) {
 			out->action = REPO_ACTION_COMMIT;
 			out->commit_id = e->id;

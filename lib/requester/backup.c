@@ -662,6 +662,9 @@ static int backup_write(struct backup *b)
 	 * a snapshot that held gave every block as it was at the checkpoint.
 	 */
 	if (!b->cow) {
+		/* A thawed file's writes read from the page cache reach the map only so. */
+		if (b->file && b->fs_fd < 0 && fsync(b->file_fd))
+			warning(b->ctx, "%s: fsync: %s", b->file_path, strerror(errno));
 		err = rewritten_during_read(b, b->dev, b->file ? b->vol_want : b->want,
 					    &b->res->rewritten_bytes);
 		if (!err && b->file)

@@ -78,20 +78,23 @@ static int newest_of_one_volume(struct chain *c, uint64_t *id)
  */
 static int of_file(struct chain *c, uint64_t *id)
 {
-	const char *f = c->o->file, *base = strrchr(f, '/');
+	const char *f = c->o->file, *slash = strrchr(f, '/');
 	char path[PATH_MAX + 256], dir[PATH_MAX];
 	const struct repo_entry *e;
 
-	if (realpath(f, path)) {
-		;
-	} else if (base && base > f) {
-		snprintf(path, sizeof(path), "%.*s", (int)(base - f), f);
+	if (!realpath(f, path)) {
+		/* Gone: its directory resolved, and its name after it. */
+		if (!slash)
+			snprintf(path, sizeof(path), ".");
+		else if (slash == f)
+			snprintf(path, sizeof(path), "/");
+		else
+			snprintf(path, sizeof(path), "%.*s", (int)(slash - f), f);
 		if (!realpath(path, dir))
 			return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -errno, "%s: %s", path,
 					  strerror(errno));
-		snprintf(path, sizeof(path), "%s%s", dir, base);
-	} else {
-		snprintf(path, sizeof(path), "%s", f);
+		snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "",
+			 slash ? slash + 1 : f);
 	}
 	for (size_t i = repo_count(c->r); i-- > 0;) {
 		e = repo_entry_at(c->r, i);

@@ -133,8 +133,13 @@ static int export_qcow2(struct export *x, struct blktrack_export_result *res)
 	size_t stem_len = strlen(base);
 	int err = 0;
 
-	snprintf(x->dir, sizeof(x->dir), "%.*s", slash ? (int)(slash - x->o->output) : 1,
-		 slash ? (slash == x->o->output ? "/" : x->o->output) : ".");
+	if (!slash)
+		snprintf(x->dir, sizeof(x->dir), ".");
+	else if (slash == x->o->output)
+		snprintf(x->dir, sizeof(x->dir), "/");
+	else
+		snprintf(x->dir, sizeof(x->dir), "%.*s", (int)(slash - x->o->output),
+			 x->o->output);
 	if (stem_len > 6 && !strcmp(base + stem_len - 6, ".qcow2"))
 		stem_len -= 6;
 	snprintf(x->stem, sizeof(x->stem), "%.*s", (int)stem_len, base);

@@ -30,6 +30,9 @@
 #include "format/filemap.h"
 #include "requester/requester.h"
 
+/* Bytes of the file read through the snapshot at once: bounced, under SNAP_READ_MAX. */
+#define SNAP_PIECE_MAX	(BLKTRACK_SNAP_READ_MAX / 2)
+
 int file_open(struct backup *b)
 {
 	const struct blktrack_backup_opts *o = b->o;
@@ -100,6 +103,12 @@ int file_map(struct backup *b)
 	if (err)
 		return err;
 	b->has_fmap = true;
+	if (!b->fmap.trusted && b->cow) {
+		/* The snapshot is read by the map: a byte it cannot place cannot be read. */
+		snprintf(b->msg, sizeof(b->msg), "%s: %s: it cannot be read through the "
+			 "snapshot (--snapshot freeze reads the frozen file)", b->file_path, why);
+		return -EOPNOTSUPP;
+	}
 	if (!b->fmap.trusted) {
 		snprintf(b->res->whole_file_why, sizeof(b->res->whole_file_why), "%s", why);
 		warning(b->ctx, "%s: %s: this backup and the next hold the whole file",
@@ -182,6 +191,9 @@ int file_write_map(struct backup *b)
  * Volume bytes [@phys, @phys + @n) from the snapshot, which reads whole
  * tracking blocks: an extent need not start or end on one (4 KiB
  * filesystem blocks under 64 KiB tracking, the file's partial last block).
+ * Blocks are kept once read: two pieces of the file, or two files sharing
+ * blocks, may need one block twice (the rest was released, and the
+ * snapshot goes at the COMMIT or ABORT).
  */
 static int snap_bytes(struct backup *b, uint8_t *buf, uint64_t n, uint64_t phys)
 {
@@ -193,11 +205,13 @@ static int snap_bytes(struct backup *b, uint8_t *buf, uint64_t n, uint64_t phys)
 	if (a1 > b->st.dev_size)
 		a1 = b->st.dev_size;
 	if (a0 == phys && a1 == phys + n)
-		return snap_read(b, buf, n, phys);
+		return blktrack_snap_read(b->ctx, b->dev, &b->stamp, phys, n, buf,
+					  BLKTRACK_SNAP_READ_KEEP);
 	bounce = malloc(a1 - a0);
 	if (!bounce)
 		return -ENOMEM;
-	err = snap_read(b, bounce, a1 - a0, a0);
+	err = blktrack_snap_read(b->ctx, b->dev, &b->stamp, a0, a1 - a0, bounce,
+				 BLKTRACK_SNAP_READ_KEEP);
 	if (!err)
 		memcpy(buf, bounce + (phys - a0), n);
 	free(bounce);
@@ -211,7 +225,8 @@ static int snap_file_read(struct backup *b, uint8_t *buf, size_t len, uint64_t o
 	int err = 0;
 
 	while (!err && len) {
-		filemap_piece(&b->fmap, off, len, &phys, &n);
+		/* At most a SNAP_READ's worth with the bounce's two blocks around it. */
+		filemap_piece(&b->fmap, off, len < SNAP_PIECE_MAX ? len : SNAP_PIECE_MAX, &phys, &n);
 		if (phys == UINT64_MAX)
 			memset(buf, 0, n);
 		else
@@ -234,6 +249,18 @@ int file_read(void *rdata, void *buf, size_t len, uint64_t off)
 	return err == -ENODATA ? -ESTALE : err;	/* -ESTALE: it shrank since its map */
 }
 
+static bool same_map(const struct filemap *a, const struct filemap *b)
+{
+	if (a->size != b->size || a->n != b->n || a->trusted != b->trusted)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->ext[i].logical != b->ext[i].logical ||
+		    a->ext[i].physical != b->ext[i].physical ||
+		    a->ext[i].length != b->ext[i].length || a->ext[i].flags != b->ext[i].flags)
+			return false;
+	return true;
+}
+
 int file_moved_during_read(struct backup *b, uint64_t *bytes)
 {
 	struct filemap now;
@@ -247,8 +274,7 @@ int file_moved_during_read(struct backup *b, uint64_t *bytes)
 		snprintf(b->msg, sizeof(b->msg), "%s: FIEMAP: %s", b->file_path, strerror(-err));
 		return err;
 	}
-	if (now.size != b->fmap.size || now.n != b->fmap.n || now.trusted != b->fmap.trusted ||
-	    (now.n && memcmp(now.ext, b->fmap.ext, now.n * sizeof(*now.ext))))
+	if (!same_map(&now, &b->fmap))
 		*bytes = b->fmap.size;	/* placed otherwise: any byte may be newer */
 	filemap_free(&now);
 	return 0;

@@ -217,11 +217,21 @@ BLKTRACK_EXPORT int blktrack_mount(struct blktrack_ctx *ctx,
 	if (!mkdtemp(res->image_dir))
 		return blktrack_set_error(ctx, -errno, "%s: %s", res->image_dir, strerror(errno));
 	err = mount_point(ctx, o, res, &lfd);
-	if (!err)
+	if (!err) {
 		err = write_record(record, res, o->repo);
-	if (err && lfd >= 0 && !umount2(res->mount_point, 0))
-		err = blktrack_set_error(ctx, err, "%s: %s; unmounted again", record,
-					 strerror(-err));
+		if (err && umount2(res->mount_point, 0)) {
+			/* Mounted, and it cannot be undone now: say so, keep its image. */
+			close(lfd);
+			return blktrack_set_error(ctx, err, "%s: %s; backup %" PRIu64 " stays "
+						  "mounted on %s (%s, image in %s): umount it "
+						  "by hand", record, strerror(-err),
+						  res->backup_id, res->mount_point, res->loop,
+						  res->image_dir);
+		}
+		if (err)
+			blktrack_set_error(ctx, err, "%s: %s; unmounted again", record,
+					   strerror(-err));
+	}
 	if (lfd >= 0) {
 		if (err)
 			ioctl(lfd, LOOP_CLR_FD);

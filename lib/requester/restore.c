@@ -167,7 +167,7 @@ BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 	res->failure = BLKTRACK_FAIL_NONE;
 	res->seconds = now() - t0;
 out:
-	if (err && rw.told && res->failure != BLKTRACK_FAIL_WRITER)
+	if (err && rw.told)	/* a veto too: the writers that agreed prepared */
 		writers_event(rw.w, "abort", &rw.env, false, msg, sizeof(msg));
 	writers_free(rw.w);
 	target_close(&t);

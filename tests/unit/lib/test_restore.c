@@ -357,7 +357,8 @@ Test(restore, pre_restore_veto_leaves_the_target, .init = setup, .fini = teardow
 	cr_expect_eq(res.failure, BLKTRACK_FAIL_WRITER);
 	cr_expect(strstr(msg, "vetoed, nothing written"), "%s", msg);
 	cr_expect(!res.partial);
-	cr_expect_str_eq(wlog(wdir), "pre-restore id=1 type=full more=0 target=volume.img\n");
+	cr_expect_str_eq(wlog(wdir), "pre-restore id=1 type=full more=0 target=volume.img\n"
+			 "abort id=1 type=full more=0 target=volume.img\n");
 	fd = open(target, O_RDONLY);
 	cr_assert(fd >= 0);
 	cr_assert_eq(pread(fd, buf, BS, 0), BS);
@@ -383,4 +384,7 @@ Test(restore, post_restore_failure_is_the_writers, .init = setup, .fini = teardo
 	cr_expect_eq(res.failure, BLKTRACK_FAIL_WRITER);
 	cr_expect(!res.partial);
 	check_target(4);
+	cr_expect_str_eq(wlog(wdir), "pre-restore id=1 type=full more=0 target=volume.img\n"
+			 "post-restore id=1 type=full more=0 target=volume.img\n"
+			 "abort id=1 type=full more=0 target=volume.img\n");
 }
