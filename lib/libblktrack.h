@@ -455,6 +455,13 @@ struct blktrack_restore_opts {
 	unsigned int writer_timeout;	/* seconds per event and writer; 0: 60 */
 	bool more_restores;
 	bool no_writers;		/* a copy to look at (export, mount): none told */
+	/*
+	 * restore --onto: @target, a file that holds the point backup_id's last
+	 * member applies onto (its parent, as the user.blktrack.point attribute
+	 * every file restore leaves says), gets that member only, in place.
+	 * Another point there: -ESTALE, BLKTRACK_FAIL_CHAIN, nothing written.
+	 */
+	bool onto;
 };
 
 struct blktrack_restore_result {

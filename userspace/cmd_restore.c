@@ -51,6 +51,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "writers-dir", required_argument, NULL, 'W' },
 		{ "writer-timeout", required_argument, NULL, 'T' },
 		{ "more-restores", no_argument, NULL, 'M' },
+		{ "onto", no_argument, NULL, 'O' },
 		{ 0 }
 	};
 	struct blktrack_restore_opts o = { .progress = cli_progress };
@@ -87,6 +88,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'M':
 			o.more_restores = true;
 			break;
+		case 'O':
+			o.onto = true;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
@@ -117,7 +121,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 
 const struct cmd cmd_restore = {
 	.name = "restore",
-	.args = "--repo DIR [--backup ID] [--file PATH] [--force] [--writers-dir DIR]\n"
+	.args = "--repo DIR [--backup ID] [--file PATH] [--force | --onto] [--writers-dir DIR]\n"
 		"       [--writer-timeout SECONDS] [--more-restores] [--json] TARGET",
 	.help = "Restore backup ID of repository DIR onto TARGET, a file or a block device:\n"
 		"the full, then the incrementals or the differential of its chain. Every\n"
@@ -140,6 +144,11 @@ const struct cmd cmd_restore = {
 		"      --writer-timeout SECONDS  per writer and event (60)\n"
 		"      --more-restores  more restores of this chain follow: writers see\n"
 		"                    BLKTRACK_MORE_RESTORES=1 and keep their recovery\n"
+		"      --onto        TARGET, a file restored before, holds the point backup\n"
+		"                    ID applies onto (its parent: the user.blktrack.point\n"
+		"                    attribute every file restore leaves): only what ID adds\n"
+		"                    is written, in place (a standby copy kept current);\n"
+		"                    another point there: exit 3, nothing written\n"
 		"  -j, --json        {\"restore\", \"backup\", \"members\", \"bytes\", ...}",
 	.run = run,
 };

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "requester/requester.h"
 
@@ -115,6 +116,64 @@ static int restore_event(struct chain *c, struct restore_writers *rw, const char
 	return 0;
 }
 
+/*
+ * The point a file target holds (restore --onto): the id of the backup file
+ * restored last (its header's 16 random bytes, in hex) in the extended
+ * attribute user.blktrack.point; "partial" while --onto writes.
+ */
+#define POINT_XATTR	"user.blktrack.point"
+#define POINT_PARTIAL	"partial"
+
+static void point_hex(const uint8_t id[BFILE_ID_LEN], char out[2 * BFILE_ID_LEN + 1])
+{
+	for (int i = 0; i < BFILE_ID_LEN; i++)
+		sprintf(out + 2 * i, "%02x", id[i]);
+}
+
+/* Mark the file target with the point it now holds (or "partial"); best effort but said. */
+static int point_mark(struct chain *c, struct target *t, const uint8_t *id)
+{
+	char hex[2 * BFILE_ID_LEN + 1] = POINT_PARTIAL;
+
+	if (!t->is_file)
+		return 0;
+	if (id)
+		point_hex(id, hex);
+	if (!fsetxattr(t->fd, POINT_XATTR, hex, strlen(hex), 0))
+		return 0;
+	if (errno != ENOTSUP || t->in_place)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -errno, "%s: " POINT_XATTR ": %s",
+				  t->path, strerror(errno));
+	info(c->ctx, "%s: no extended attributes here: restore --onto cannot use it", t->path);
+	return 0;
+}
+
+/*
+ * restore --onto: the target must hold the point the last member applies
+ * onto (its parent in the chain), else nothing is written (exit 3).
+ */
+static int onto_check(struct chain *c, struct target *t)
+{
+	char want[2 * BFILE_ID_LEN + 1], got[64] = "";
+	ssize_t n;
+
+	if (c->n < 2)
+		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -EINVAL, "backup %" PRIu64 " is a "
+				  "%s: restore it whole, not --onto", c->m[0].e->id,
+				  repo_type_name(c->m[0].e->type));
+	point_hex(c->m[c->n - 2].h.id, want);
+	n = fgetxattr(t->fd, POINT_XATTR, got, sizeof(got) - 1);
+	got[n > 0 ? n : 0] = 0;
+	if (!strcmp(got, want))
+		return 0;
+	return chain_fail(c, BLKTRACK_FAIL_CHAIN, NULL, -ESTALE, "%s holds %s, not backup %"
+			  PRIu64 " (%s) that backup %" PRIu64 " applies onto: refused, nothing "
+			  "written", t->path, !got[0] ? "no point blktrack restored" :
+			  !strcmp(got, POINT_PARTIAL) ? "a point half written (an --onto that "
+			  "did not finish)" : "another point", c->m[c->n - 2].e->id, want,
+			  c->m[c->n - 1].e->id);
+}
+
 BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 				     const struct blktrack_restore_opts *o,
 				     struct blktrack_restore_result *res)
@@ -134,22 +193,34 @@ BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 	err = chain_open(&c);
 	if (!err)
 		err = chain_check(&c);
+	if (err)
+		goto out;
+
+	/* --onto: the point the target holds is checked before anyone is told. */
+	err = o->onto ? target_open_onto(&t, o->target, res->volume_size, msg, sizeof(msg)) : 0;
+	if (err) {
+		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
+		goto out;
+	}
+	err = o->onto ? onto_check(&c, &t) : 0;
 	if (!err)
 		err = restore_event(&c, &rw, "pre-restore");
 	if (err)
 		goto out;
-
 	err = o->force ? 0 : target_untracked(ctx, o->target, msg, sizeof(msg));
-	if (!err)
+	if (!err && !o->onto)
 		err = target_open(&t, o->target, res->volume_size, o->force, msg, sizeof(msg));
 	if (err) {
 		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
 		goto out;
 	}
+	err = o->onto ? point_mark(&c, &t, NULL) : 0;	/* half written from here on */
+	if (err)
+		goto out;
 	c.before = 0;
 	res->bytes = 0;
-	res->partial = !t.is_file;	/* a file target stays as it was until the end */
-	for (k = 0; k < c.n; k++) {
+	res->partial = !t.is_file || o->onto;	/* a new file stays aside until the end */
+	for (k = o->onto ? c.n - 1 : 0; k < c.n; k++) {
 		err = member_read(&c, k, apply_record, &t);
 		if (err)
 			goto out;
@@ -159,6 +230,9 @@ BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
 		goto out;
 	}
+	err = point_mark(&c, &t, c.m[c.n - 1].h.id);
+	if (err)
+		goto out;
 	res->partial = false;
 	/* Written whole: a writer's recovery failing now is its failure, not the copy's. */
 	err = restore_event(&c, &rw, "post-restore");

@@ -137,6 +137,29 @@ int target_open(struct target *t, const char *path, uint64_t size, bool force,
 	return t->is_file ? 0 : wipe_head(t, msg, len);
 }
 
+int target_open_onto(struct target *t, const char *path, uint64_t size, char *msg,
+		     size_t len)
+{
+	struct stat st;
+
+	memset(t, 0, sizeof(*t));
+	t->size = size;
+	t->is_file = t->in_place = true;
+	snprintf(t->path, sizeof(t->path), "%s", path);
+	t->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (t->fd < 0 || fstat(t->fd, &st)) {
+		snprintf(msg, len, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(msg, len, "%s: --onto writes a regular file that holds the parent "
+			 "point, not this", path);
+		return -EINVAL;
+	}
+	t->zeros = calloc(1, ZERO_BYTES);
+	return t->zeros ? 0 : -ENOMEM;
+}
+
 static int write_zeros(struct target *t, uint64_t off, uint64_t n)
 {
 	int err = 0;
@@ -195,6 +218,12 @@ int target_finish(struct target *t, char *msg, size_t len)
 	const char *what = "fsync";
 	int err;
 
+	if (t->in_place) {
+		err = ftruncate(t->fd, (off_t)t->size) || fsync(t->fd) ? -errno : 0;
+		if (err)
+			snprintf(msg, len, "%s: %s", t->path, strerror(-err));
+		return err;
+	}
 	/* The rest durable first: the head must never come before it. */
 	err = fsync(t->fd) ? -errno : 0;
 	if (!err) {

@@ -35,6 +35,7 @@ struct target {
 	char path[PATH_MAX];	/* the file or device restored onto */
 	char tmp[PATH_MAX];	/* a file: written here, renamed to path; "" after */
 	uint64_t size;		/* the volume's: a file gets exactly this size */
+	bool in_place;		/* restore --onto: the file itself, written in place */
 	uint8_t *head;		/* its first head_len bytes, written last */
 	size_t head_len;
 	void *zeros;
@@ -49,6 +50,14 @@ struct target {
  */
 int target_open(struct target *t, const char *path, uint64_t size, bool force,
 		char *msg, size_t len);
+/*
+ * Open the regular file @path, which holds an earlier point, to write what a
+ * later point changed in place (restore --onto): no temporary file, no head
+ * held back; the finish gives it exactly @size bytes. -EINVAL for anything
+ * but a regular file.
+ */
+int target_open_onto(struct target *t, const char *path, uint64_t size, char *msg,
+		     size_t len);
 /* Write @n bytes of @buf at @off (below t->size), or zeros when @buf is NULL. */
 int target_write(struct target *t, uint64_t off, const void *buf, size_t n);
 /* Everything else durable, then the head, durable; a file renamed into place. */

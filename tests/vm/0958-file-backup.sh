@@ -17,7 +17,9 @@
 # refused. A prune merges the chain into one full that keeps the newest
 # extent map, and the next incremental is exact. The newest point exported
 # as raw has its sha256; exported as qcow2 it is a backing chain of two
-# images that qemu-img checks and finds equal to the raw export.
+# images that qemu-img checks and finds equal to the raw export. A standby
+# copy kept current with restore --onto equals each point; a point that
+# does not follow what it holds is refused.
 . /blktrack/tests/vm/lib/testlib.sh
 mnt=/mnt/bt0958
 R=$BT_TMP/repo
@@ -167,6 +169,21 @@ one_fs() {
 	for i in $POINTS; do
 		frestore $i
 	done
+	# A standby copy kept current point after point (restore --onto): each
+	# step equals its point; a point that does not apply onto what the copy
+	# holds is refused (exit 3) and writes nothing.
+	S=$mnt/standby.img
+	bt restore --repo "$R" --backup "$(cat "$BT_TMP/id.full")" "$S" >/dev/null
+	for i in inc1 inc2 inc3 inc4 inc5 inc6 inc7; do
+		bt restore --repo "$R" --backup "$(cat "$BT_TMP/id.$i")" --onto "$S" >/dev/null
+		assert_eq "$FS: standby after $i" "$(sha256sum "$S" | cut -d' ' -f1)" \
+			"$(cat "$BT_TMP/sha.$i")"
+	done
+	bt_fails 3 restore --repo "$R" --backup "$(cat "$BT_TMP/id.inc6")" --onto "$S"
+	bt_fails 1 restore --repo "$R" --backup "$(cat "$BT_TMP/id.full")" --onto "$S"
+	assert_eq "$FS: standby after refused --onto" "$(sha256sum "$S" | cut -d' ' -f1)" \
+		"$(cat "$BT_TMP/sha.inc7")"
+	rm "$S"
 	# The extent map each backup file carries, as blktrack-dump shows it.
 	blktrack-dump backup "$(jfield "$BT_TMP/out.inc6" file)" >"$BT_TMP/dump" ||
 		fail "blktrack-dump backup failed"
