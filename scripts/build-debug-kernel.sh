@@ -28,7 +28,9 @@ jobs=${JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}
 # drops every other module, so the build takes a fraction of Debian's.
 DEBUG_MODULES="virtio_blk virtio_net loop dm_mod dm_era dm_delay dm_bufio
 dm_persistent_data null_blk brd xfs libcrc32c overlay configfs nvme_fabrics
-nvme_keyring nvmet nvme_loop nvmet_tcp nvme_tcp crc32c_intel"
+nvme_keyring nvmet nvme_loop nvmet_tcp nvme_tcp crc32c_intel
+raid0 md_mod vfat fat nls_cp437 nls_ascii nls_utf8 zram lzo_rle bcache
+dm_multipath dm_round_robin nd_e820 nd_pmem nd_btt libnvdimm"
 
 # The debug options: scripts/debug-kernel.config, comments dropped.
 debug_config() {
