@@ -425,11 +425,28 @@ struct blktrack_backup_result {
 	 * stamps"): "NAME\tSTAMP\n" lines, "" for none.
 	 */
 	char writer_stamps[BLKTRACK_WRITER_STAMPS_MAX];
+	uint64_t set;			/* a backup set's id (its first member's), else 0 */
 };
 
 BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
 				    const struct blktrack_backup_opts *opts,
 				    struct blktrack_backup_result *res);
+
+/*
+ * A backup set (doc/REPOSITORY.md, "Backup sets"): the @n members opts[i]
+ * (each a device or a file, n <= BLKTRACK_SET_MAX) under one checkpoint:
+ * the writers told once, every filesystem frozen at once, one CHECKPOINT of
+ * all the volumes, each member read as at that instant, and all committed
+ * by one catalog write, or none (a failure of one aborts every member's
+ * checkpoint: nothing lost). What a set shares (the repository, writers,
+ * freeze, snapshot and lock options) is opts[0]'s; opts[i].output_fd must be
+ * 0. res[i] is member i's; res[i].set the set's id, shown by
+ * blktrack_repo_json() as each member's "set".
+ */
+#define BLKTRACK_SET_MAX	64
+BLKTRACK_EXPORT int blktrack_backup_set(struct blktrack_ctx *ctx,
+					const struct blktrack_backup_opts *opts, size_t n,
+					struct blktrack_backup_result *res);
 
 struct blktrack_restore_opts {
 	const char *repo;
@@ -491,6 +508,18 @@ struct blktrack_restore_result {
 BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 				     const struct blktrack_restore_opts *opts,
 				     struct blktrack_restore_result *res);
+/*
+ * Restore every member of backup set @set (blktrack_backup_set()) onto
+ * targets[i], in the set's order (its members' ids, as blktrack_repo_json()
+ * lists them): -EINVAL unless @n is their number. Every member's chain is
+ * read and checked before the first target is written; res[i] is member
+ * i's (the first whose failure is not BLKTRACK_FAIL_NONE failed). The
+ * writers hear more_restores until the last member.
+ */
+BLKTRACK_EXPORT int blktrack_restore_set(struct blktrack_ctx *ctx,
+					 const struct blktrack_restore_opts *opts,
+					 uint64_t set, const char *const *targets, size_t n,
+					 struct blktrack_restore_result *res);
 /* Check the chain and read every member; with @against compare the volume. */
 BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
 				    const struct blktrack_restore_opts *opts,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * blktrack backup DEV|--file PATH --repo DIR [--type TYPE] [--on-invalid full|fail]
+ * blktrack backup DEV... [--file PATH...] --repo DIR [--type TYPE] [--on-invalid full|fail]
  *	[--output -] [--writers-dir DIR] [--writer-timeout SECONDS]
  *	[--no-fs-freeze] [--no-verify] [--thaw-early] [--strict] [--json]
  */
@@ -73,7 +73,7 @@ static struct json_object *stamps_json(const char *stamps)
 	return o;
 }
 
-static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_result *r)
+static struct json_object *result_json(const char *dev, const struct blktrack_backup_result *r)
 {
 	struct json_object *o = json_object_new_object();
 	bool failed;
@@ -113,7 +113,36 @@ static int summary_json(FILE *f, const char *dev, const struct blktrack_backup_r
 				   json_object_new_uint64(r->rewritten_bytes)) ||
 	    json_object_object_add(o, "writer_stamps", stamps_json(r->writer_stamps)) ||
 	    json_object_object_add(o, "seconds", json_object_new_double(r->seconds));
-	return cli_print_json(f, o, !failed, NULL);
+	if (failed && o)
+		json_object_put(o);
+	return failed ? NULL : o;
+}
+
+/* One backup: its object; a set: {"set": ID, "members": [...]}. */
+static int summary_json(FILE *f, const struct blktrack_backup_opts *o,
+			const struct blktrack_backup_result *r, size_t n)
+{
+	struct json_object *top, *arr;
+	bool ok = true;
+	size_t i;
+
+	if (n == 1) {
+		top = result_json(o[0].device, &r[0]);
+		return cli_print_json(f, top, top != NULL, NULL);
+	}
+	top = json_object_new_object();
+	arr = json_object_new_array();
+	for (i = 0; top && arr && ok && i < n; i++) {
+		struct json_object *m = result_json(o[i].device, &r[i]);
+
+		ok = m && !json_object_array_add(arr, m);
+	}
+	ok = ok && top && arr &&
+	     !json_object_object_add(top, "set", json_object_new_uint64(r[0].set)) &&
+	     !json_object_object_add(top, "members", arr);
+	if (!ok)
+		json_object_put(arr);
+	return cli_print_json(f, top, ok, NULL);
 }
 
 /*
@@ -176,8 +205,10 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 	};
 	struct blktrack_backup_opts o = { .progress = cli_progress,
 					  .snapshot = BLKTRACK_SNAPSHOT_AUTO };
-	struct blktrack_backup_result res;
-	const char *volume = NULL, *config = NULL;
+	struct blktrack_backup_opts set[BLKTRACK_SET_MAX];
+	struct blktrack_backup_result res[BLKTRACK_SET_MAX];
+	const char *volume = NULL, *config = NULL, *files[BLKTRACK_SET_MAX];
+	size_t nfiles = 0, n = 0, i;
 	bool json = false, typed = false, snapped = false;
 	char dev[4096];
 	FILE *out = stdout;
@@ -298,77 +329,101 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			config = optarg;
 			break;
 		case 'I':
-			if (o.file) {
-				cli_err(NULL, "--file: one file per backup");
+			if (nfiles == BLKTRACK_SET_MAX) {
+				cli_err(NULL, "--file: %d at most", BLKTRACK_SET_MAX);
 				return cli_usage(&cmd_backup);
 			}
-			o.file = optarg;
+			files[nfiles++] = optarg;
 			break;
 		default:
 			return EXIT_USAGE;
 		}
 	}
-	if (o.file) {
-		if (optind != argc || volume || (!o.repo && !o.output_fd))
-			return cli_usage(&cmd_backup);
-		o.device = o.file;	/* in messages: the library finds the volume */
-	} else if (volume) {
-		if (optind != argc)
+	if (volume) {
+		if (optind != argc || nfiles)
 			return cli_usage(&cmd_backup);
 		err = from_config(ctx, config, volume, dev, &o, typed, snapped);
 		if (err)
 			return err;
-	} else if (optind != argc - 1 || (!o.repo && !o.output_fd) || config) {
+		set[n++] = o;
+	} else if (optind == argc && !nfiles) {
 		return cli_usage(&cmd_backup);
-	} else {
-		o.device = argv[optind];
+	} else if ((!o.repo && !o.output_fd) || config) {
+		return cli_usage(&cmd_backup);
+	}
+	/* A set: the devices, then the files (in messages, a file is its device). */
+	for (; !volume && optind < argc && n < BLKTRACK_SET_MAX; optind++) {
+		set[n] = o;
+		set[n++].device = argv[optind];
+	}
+	for (i = 0; i < nfiles && n < BLKTRACK_SET_MAX; i++) {
+		set[n] = o;
+		set[n].file = set[n].device = files[i];
+		n++;
+	}
+	if (optind != argc || i != nfiles || (n > 1 && o.output_fd)) {
+		cli_err(NULL, n > 1 && o.output_fd ? "a set goes to a repository, not --output" :
+			"a set has %d members at most", BLKTRACK_SET_MAX);
+		return EXIT_USAGE;
 	}
 	if (o.output_fd && isatty(STDOUT_FILENO)) {
 		cli_err(NULL, "--output -: standard output is a terminal");
 		return EXIT_USAGE;
 	}
 
-	err = blktrack_backup(ctx, &o, &res);
+	err = blktrack_backup_set(ctx, set, n, res);
 	cli_progress_end();
 	if (err < 0) {
 		cli_fail(ctx, NULL, err);
 		/* Committed in the catalog, only the kernel COMMIT failed: it is stored. */
-		if (res.id)
-			cli_err(o.device, "backup %" PRIu64 " is stored and restorable; only the "
-				"kernel checkpoint is not committed yet", res.id);
+		if (res[0].id)
+			cli_err(set[0].device, "backup %" PRIu64 "%s is stored and restorable; only "
+				"the kernel checkpoint is not committed yet", res[0].id,
+				n > 1 ? " (the set)" : "");
 		else
-			cli_err(o.device, "nothing was backed up; the changes stay tracked");
-		return res.failure == BLKTRACK_FAIL_NONE ? EXIT_ERROR :
-		       cli_failure_code(res.failure);
+			cli_err(set[0].device, "nothing was backed up; the changes stay tracked");
+		return res[0].failure == BLKTRACK_FAIL_NONE ? EXIT_ERROR :
+		       cli_failure_code(res[0].failure);
 	}
-	if (res.fell_back)	/* a warning (issue 13, point 9): -q silences it */
-		cli_warn(o.device, "%s: took a %s", res.fell_back_why, config_type_names[res.type]);
+	for (i = 0; i < n; i++)
+		if (res[i].fell_back)	/* a warning (issue 13, point 9): -q silences it */
+			cli_warn(set[i].device, "%s: took a %s", res[i].fell_back_why,
+				 config_type_names[res[i].type]);
 	/* The library's notice is a debug line: say it here, on stderr. */
-	if (o.snapshot == BLKTRACK_SNAPSHOT_AUTO && !strcmp(res.snapshot, "freeze"))
-		cli_warn(o.device, "--snapshot=auto: no copy-before-write snapshot (the module "
-			"has none, or the kernel refused its interception of writes: see the "
-			"kernel log); fell back to holding the freeze through the read");
+	if (o.snapshot == BLKTRACK_SNAPSHOT_AUTO && !strcmp(res[0].snapshot, "freeze"))
+		cli_warn(set[0].device, "--snapshot=auto: no copy-before-write snapshot (the "
+			 "module has none, or the kernel refused its interception of writes: see "
+			 "the kernel log); fell back to holding the freeze through the read");
 	if (json)
-		return summary_json(out, o.device, &res);
-	summary(out, o.device, &res);
+		return summary_json(out, set, res, n);
+	if (n > 1)
+		fprintf(out, "set: %" PRIu64 " (%zu members)\n", res[0].set, n);
+	for (i = 0; i < n; i++) {
+		if (n > 1)
+			fprintf(out, "\n");
+		summary(out, set[i].device, &res[i]);
+	}
 	return EXIT_OK;
 }
 
 const struct cmd cmd_backup = {
 	.name = "backup",
-	.args = "DEV|--file PATH --repo DIR [--type TYPE] [--on-invalid resync|full|fail]\n"
+	.args = "DEV... [--file PATH...] --repo DIR [--type TYPE] [--on-invalid resync|full|fail]\n"
 		"       [--output -] [--writers-dir DIR] [--writer-timeout SECONDS] [--no-fs-freeze]\n"
 		"       [--no-verify | --verify-source] [--thaw-early] [--strict] [--no-compress]\n"
 		"       [--snapshot auto|cow|freeze|none] [--snapshot-store BYTES|PATH [--force]]\n"
 		"       [--wait[=SECONDS]] [--lock-dir DIR] [--json] [-q | -v]\n"
 		"       --volume NAME [--config FILE] [any option above]",
 	.help = "Checkpoint DEV and store what changed in the repository DIR (made by\n"
-		"blktrack init); a crash of an earlier run is repaired first.\n"
-		"      --file PATH       back up this file of a tracked volume instead (a VM\n"
-		"                        image...): the volume's changed blocks mapped onto\n"
-		"                        it through its extents (FIEMAP), and every range\n"
-		"                        that moved since its last backup (doc/FILES.md);\n"
-		"                        a chain of its own in DIR\n"
+		"blktrack init); a crash of an earlier run is repaired first. Several DEVs\n"
+		"and files are a backup set: one checkpoint of all at one instant, the\n"
+		"writers frozen once, committed all or none (doc/REPOSITORY.md, \"Backup\n"
+		"sets\"; restore --set).\n"
+		"      --file PATH       back up this file of a tracked volume (a VM image...):\n"
+		"                        the volume's changed blocks mapped onto it through\n"
+		"                        its extents (FIEMAP), and every range that moved\n"
+		"                        since its last backup (doc/FILES.md); a chain of\n"
+		"                        its own in DIR. Again for more files\n"
 		"  -r, --repo DIR        the repository (doc/REPOSITORY.md)\n"
 		"  -t, --type TYPE       full, incremental, differential, copy or resync; default:\n"
 		"                        incremental if DIR holds a base for the volume, else full\n"

@@ -53,6 +53,8 @@ void cli_print_backups(struct json_object *top)
 				       json_object_get_uint64(json_object_array_get_idx(ch, k)));
 			if (*jget_str(e, "source_file"))
 				printf("  file %s", jget_str(e, "source_file"));
+			if (jget_u64(e, "set"))
+				printf("  set %" PRIu64, jget_u64(e, "set"));
 			printf("\n");
 		} else {
 			printf("broken: %s\n", jget_str(e, "chain_error"));

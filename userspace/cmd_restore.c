@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * blktrack restore --repo DIR [--backup ID] [--file PATH] [--force] [--json] TARGET
+ * blktrack restore --repo DIR --set ID [--force] [--json] TARGET...
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -40,6 +41,58 @@ int cli_restore_json(const char *what, const struct blktrack_restore_opts *o,
 	return cli_print_json(stdout, j, !failed, NULL);
 }
 
+/* restore --set: every member onto its target (blktrack_restore_set()). */
+static int restore_set(struct blktrack_ctx *ctx, const struct blktrack_restore_opts *o,
+		       uint64_t set, char *const *targets, size_t n, bool json)
+{
+	struct blktrack_restore_result res[BLKTRACK_SET_MAX];
+	struct json_object *top, *arr, *m;
+	bool ok;
+	size_t i;
+	char h[32];
+	int err;
+
+	if (n > BLKTRACK_SET_MAX) {
+		cli_err(NULL, "a set has %d members at most", BLKTRACK_SET_MAX);
+		return EXIT_USAGE;
+	}
+	err = blktrack_restore_set(ctx, o, set, (const char *const *)targets, n, res);
+	cli_progress_end();
+	if (err < 0) {
+		cli_fail(ctx, NULL, err);
+		for (i = 0; i < n && res[i].failure == BLKTRACK_FAIL_NONE; i++)
+			;
+		if (i < n && res[i].partial)
+			cli_err(targets[i], "PARTLY WRITTEN: it holds part of the chain; do not "
+				"use it");
+		return cli_failure_code(i < n ? res[i].failure : BLKTRACK_FAIL_ERROR);
+	}
+	if (!json) {
+		for (i = 0; i < n; i++) {
+			cli_human(res[i].bytes, h, sizeof(h));
+			printf("restored backup %" PRIu64 " of set %" PRIu64 " onto %s: %s in "
+			       "%.2f s\n", res[i].backup_id, set, targets[i], h, res[i].seconds);
+		}
+		return EXIT_OK;
+	}
+	top = json_object_new_object();
+	arr = json_object_new_array();
+	ok = top && arr && !json_object_object_add(top, "restore", json_object_new_string("ok")) &&
+	     !json_object_object_add(top, "set", json_object_new_uint64(set));
+	for (i = 0; ok && i < n; i++) {
+		m = json_object_new_object();
+		ok = m && !json_object_array_add(arr, m) &&
+		     !json_object_object_add(m, "backup", json_object_new_uint64(res[i].backup_id)) &&
+		     !json_object_object_add(m, "target", json_object_new_string(targets[i])) &&
+		     !json_object_object_add(m, "members", json_object_new_uint64(res[i].members)) &&
+		     !json_object_object_add(m, "bytes", json_object_new_uint64(res[i].bytes));
+	}
+	ok = ok && !json_object_object_add(top, "members", arr);
+	if (!ok)
+		json_object_put(arr);
+	return cli_print_json(stdout, top, ok, NULL);
+}
+
 static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 {
 	static const struct option opts[] = {
@@ -52,10 +105,12 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		{ "writer-timeout", required_argument, NULL, 'T' },
 		{ "more-restores", no_argument, NULL, 'M' },
 		{ "onto", no_argument, NULL, 'O' },
+		{ "set", required_argument, NULL, 'S' },
 		{ 0 }
 	};
 	struct blktrack_restore_opts o = { .progress = cli_progress };
 	struct blktrack_restore_result res;
+	uint64_t set = 0;
 	bool json = false;
 	char h[32];
 	int c, err;
@@ -91,10 +146,18 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		case 'O':
 			o.onto = true;
 			break;
+		case 'S':
+			if (cli_parse_id(optarg, &set))
+				return cli_usage(&cmd_restore);
+			break;
 		default:
 			return EXIT_USAGE;
 		}
 	}
+	if (set && (o.backup_id || o.file || o.onto || optind == argc || !o.repo))
+		return cli_usage(&cmd_restore);
+	if (set)
+		return restore_set(ctx, &o, set, argv + optind, argc - optind, json);
 	if (optind != argc - 1 || !o.repo)
 		return cli_usage(&cmd_restore);
 	o.target = argv[optind];
@@ -122,7 +185,8 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 const struct cmd cmd_restore = {
 	.name = "restore",
 	.args = "--repo DIR [--backup ID] [--file PATH] [--force | --onto] [--writers-dir DIR]\n"
-		"       [--writer-timeout SECONDS] [--more-restores] [--json] TARGET",
+		"       [--writer-timeout SECONDS] [--more-restores] [--json] TARGET\n"
+		"       --repo DIR --set ID [--force] [any option above] TARGET...",
 	.help = "Restore backup ID of repository DIR onto TARGET, a file or a block device:\n"
 		"the full, then the incrementals or the differential of its chain. Every\n"
 		"member is read and checked before TARGET is opened; exit 3 for a broken\n"
@@ -149,6 +213,9 @@ const struct cmd cmd_restore = {
 		"                    attribute every file restore leaves): only what ID adds\n"
 		"                    is written, in place (a standby copy kept current);\n"
 		"                    another point there: exit 3, nothing written\n"
+		"      --set ID      every member of backup set ID (backup DEV DEV...) onto\n"
+		"                    its TARGET, in the set's order (list shows it): the same\n"
+		"                    instant on each; every chain is checked first\n"
 		"  -j, --json        {\"restore\", \"backup\", \"members\", \"bytes\", ...}",
 	.run = run,
 };

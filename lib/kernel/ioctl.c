@@ -216,21 +216,28 @@ out:
 	return err;
 }
 
-BLKTRACK_EXPORT int blktrack_checkpoint_snap(struct blktrack_ctx *ctx, dev_t dev,
-					     uint32_t flags, uint64_t store_limit,
-					     int store_fd, struct blktrack_ckpt *out)
+int kernel_checkpoint_snap(struct blktrack_ctx *ctx, const dev_t *devs, size_t n,
+			   uint32_t flags, uint64_t store_limit, int store_fd,
+			   struct blktrack_ckpt *out)
 {
-	struct blktrack_checkpoint_vol vol = { .dev = blktrack_devno_of(dev) };
+	struct blktrack_checkpoint_vol vols[BLKTRACK_CHECKPOINT_MAX] = { 0 };
 	struct blktrack_checkpoint_snap c = {
 		.size = sizeof(c),
-		.vols_ptr = (uintptr_t)&vol,
-		.count = 1,
+		.vols_ptr = (uintptr_t)vols,
+		.count = n,
 		.flags = flags | (store_fd >= 0 ? BLKTRACK_SNAP_STORE_FD : 0),
 		.store_limit = store_limit,
 		.store_fd = store_fd >= 0 ? store_fd : 0,
 	};
-	int err = blktrack_ioctl(ctx, BLKTRACK_IOC_CHECKPOINT_SNAP, &c, "CHECKPOINT_SNAP");
+	size_t i;
+	int err;
 
+	if (n == 0 || n > BLKTRACK_CHECKPOINT_MAX)
+		return blktrack_set_error(ctx, -EINVAL,
+			"a checkpoint takes 1 to %u volumes", BLKTRACK_CHECKPOINT_MAX);
+	for (i = 0; i < n; i++)
+		vols[i].dev = blktrack_devno_of(devs[i]);
+	err = blktrack_ioctl(ctx, BLKTRACK_IOC_CHECKPOINT_SNAP, &c, "CHECKPOINT_SNAP");
 	if (err == -EOPNOTSUPP)
 		snprintf(ctx->errmsg, sizeof(ctx->errmsg), "this kernel cannot intercept "
 			 "writes for a snapshot (see the kernel log)");
@@ -239,10 +246,19 @@ BLKTRACK_EXPORT int blktrack_checkpoint_snap(struct blktrack_ctx *ctx, dev_t dev
 			 "volume itself: its writes would wait for their own copies");
 	if (err < 0)
 		return err;
-	out->dev = dev;
-	out->stamp = vol.stamp;
-	out->dirty = vol.dirty;
+	for (i = 0; i < n; i++) {
+		out[i].dev = devs[i];
+		out[i].stamp = vols[i].stamp;
+		out[i].dirty = vols[i].dirty;
+	}
 	return 0;
+}
+
+BLKTRACK_EXPORT int blktrack_checkpoint_snap(struct blktrack_ctx *ctx, dev_t dev,
+					     uint32_t flags, uint64_t store_limit,
+					     int store_fd, struct blktrack_ckpt *out)
+{
+	return kernel_checkpoint_snap(ctx, &dev, 1, flags, store_limit, store_fd, out);
 }
 
 BLKTRACK_EXPORT int blktrack_snap_read(struct blktrack_ctx *ctx, dev_t dev,

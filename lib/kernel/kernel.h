@@ -21,6 +21,14 @@ int kernel_dev_from_path(struct blktrack_ctx *ctx, const char *path, dev_t *dev)
 int kernel_volume_identify(struct blktrack_ctx *ctx, const char *path,
 			   struct blktrack_volume_id *vid);
 
+/*
+ * CHECKPOINT_SNAP of @n volumes at one instant, one store for them all
+ * (blktrack_checkpoint_snap() takes one): out[i] is devs[i]'s.
+ */
+int kernel_checkpoint_snap(struct blktrack_ctx *ctx, const dev_t *devs, size_t n,
+			   uint32_t flags, uint64_t store_limit, int store_fd,
+			   struct blktrack_ckpt *out);
+
 /* What an ioctl errno means, in words a user can act on. */
 const char *blktrack_ioctl_strerror(int err);
 

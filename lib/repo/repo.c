@@ -449,6 +449,8 @@ static struct json_object *entry_json(const struct repo_entry *e)
 		json_object_object_add(o, "source_file", json_object_new_string(e->path));
 	if (e->writer_stamps[0])
 		json_object_object_add(o, "writer_stamps", repo_stamps_json(e->writer_stamps));
+	if (e->set)
+		json_object_object_add(o, "set", json_object_new_uint64(e->set));
 	return o;
 }
 
@@ -624,6 +626,10 @@ static int entry_parse(struct json_object *o, struct repo_entry *e)
 		return -EBADMSG;
 	if (json_object_object_get_ex(o, "writer_stamps", &x) &&
 	    stamps_parse(x, e->writer_stamps, sizeof(e->writer_stamps)))
+		return -EBADMSG;
+	/* A set's first member has the lowest id: never a later one's. */
+	if (json_object_object_get_ex(o, "set", NULL) &&
+	    (get_u64(o, "set", &e->set) || !e->set || e->set > e->id))
 		return -EBADMSG;
 	return 0;
 }
@@ -1733,36 +1739,74 @@ int repo_set_writer_stamps(struct repo *r, uint64_t id, const char *stamps)
 
 int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes)
 {
-	struct repo_entry old;
-	ssize_t i;
-	int ret = writable_pending(r, id, &i);
+	return repo_commit_set(r, &id, &stored_bytes, 1);
+}
 
-	if (ret)
-		return ret;
-	if (!file_exists(r, r->e[i].file))
-		return repo_set_error(r, -ENOENT, "backup %" PRIu64 ": %s/%s is missing",
-				      id, r->path, r->e[i].file);
-	old = r->e[i];
-	r->e[i].state = REPO_COMMITTED;
-	r->e[i].stored_bytes = stored_bytes;
-	ret = catalog_save(r);
-	if (ret && r->replaced)
+int repo_commit_set(struct repo *r, const uint64_t *ids, const uint64_t *stored_bytes,
+		    size_t n)
+{
+	struct repo_entry *old;
+	ssize_t *at;
+	size_t k, changed = 0;
+	int ret = n ? 0 : -EINVAL;
+
+	old = calloc(n, sizeof(*old));
+	at = calloc(n, sizeof(*at));
+	if (!old || !at)
+		ret = -ENOMEM;
+	for (k = 0; k < n && !ret; k++) {
+		ret = writable_pending(r, ids[k], &at[k]);
+		if (!ret && !file_exists(r, r->e[at[k]].file))
+			ret = repo_set_error(r, -ENOENT, "backup %" PRIu64 ": %s/%s is missing",
+					     ids[k], r->path, r->e[at[k]].file);
+	}
+	for (k = 0; k < n && !ret; k++, changed++) {
+		old[k] = r->e[at[k]];
+		r->e[at[k]].state = REPO_COMMITTED;
+		r->e[at[k]].stored_bytes = stored_bytes[k];
+		r->e[at[k]].set = n > 1 ? ids[0] : 0;
+	}
+	if (!ret)
+		ret = catalog_save(r);
+	if (ret && r->replaced) {
 		/*
 		 * Renamed, not durable: readers see it committed. So does this
 		 * repo, so that repo_abandon() leaves its files alone; the
 		 * caller ABORTs the kernel and the next backup resyncs.
 		 */
-		return repo_set_error(r, ret, "backup %" PRIu64 " is in the catalog as "
-				      "committed, but the catalog is maybe not durable (%s)",
-				      id, strerror(-ret));
-	if (ret) {
-		r->e[i] = old;
-		return ret;
+		ret = repo_set_error(r, ret, "backup %" PRIu64 " is in the catalog as "
+				     "committed, but the catalog is maybe not durable (%s)",
+				     ids[0], strerror(-ret));
+	} else if (ret) {
+		for (k = 0; k < changed; k++)
+			r->e[at[k]] = old[k];
+	} else if (!ret) {
+		/* A resync compares with the newest base only: older hashes are dead weight. */
+		for (k = 0; k < n; k++)
+			if (is_base(REPO_INCREMENTAL, old[k].type))
+				drop_older_hashes(r, at[k]);
 	}
-	/* A resync compares with the newest base only: older hashes are dead weight. */
-	if (is_base(REPO_INCREMENTAL, old.type))
-		drop_older_hashes(r, i);
-	return 0;
+	free(old);
+	free(at);
+	return ret;
+}
+
+int repo_set_members(struct repo *r, uint64_t set, uint64_t **ids, size_t *n)
+{
+	size_t i;
+
+	*n = 0;
+	*ids = calloc(r->n ? r->n : 1, sizeof(**ids));
+	if (!*ids)
+		return -ENOMEM;
+	for (i = 0; i < r->n; i++)
+		if (r->e[i].state == REPO_COMMITTED && r->e[i].set == set && set)
+			(*ids)[(*n)++] = r->e[i].id;
+	if (*n)
+		return 0;
+	free(*ids);
+	*ids = NULL;
+	return repo_set_error(r, -ENOENT, "%s: no backup set %" PRIu64, r->path, set);
 }
 
 static void unlink_entry_files(struct repo *r, const struct repo_entry *e,

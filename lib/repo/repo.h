@@ -99,6 +99,11 @@ struct repo_entry {
 	 * "Backup stamps"): "NAME\tSTAMP\n" lines in writer order, "" for none.
 	 */
 	char writer_stamps[REPO_WRITER_STAMPS_MAX];
+	/*
+	 * A backup set's (blktrack backup DEV DEV...): the id of its first
+	 * member, the same in every member; 0 for a backup of its own.
+	 */
+	uint64_t set;
 };
 
 /* ---- opening, the lock, the catalog ------------------------------------- */
@@ -240,6 +245,14 @@ struct json_object;
 struct json_object *repo_stamps_json(const char *stamps);
 /* (c) Mark @id committed (its backup file must be installed); durable. */
 int repo_commit(struct repo *r, uint64_t id, uint64_t stored_bytes);
+/*
+ * (c) for a backup set: pending @ids[0..n) committed by one catalog write,
+ * all or none, each marked as of set @ids[0] (n > 1).
+ */
+int repo_commit_set(struct repo *r, const uint64_t *ids, const uint64_t *stored_bytes,
+		    size_t n);
+/* The committed members of set @set, by id (a new array; -ENOENT: none). */
+int repo_set_members(struct repo *r, uint64_t set, uint64_t **ids, size_t *n);
 /* Drop pending @id and its files; the caller then ABORTs the checkpoint. */
 int repo_abandon(struct repo *r, uint64_t id);
 

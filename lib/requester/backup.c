@@ -85,7 +85,7 @@ static int expect(struct backup *b, enum backup_phase p)
 }
 
 /* The options alone, before anything is opened. */
-static int check_options(struct backup *b)
+int backup_check_options(struct backup *b)
 {
 	const struct blktrack_backup_opts *o = b->o;
 
@@ -149,11 +149,18 @@ static int recover(struct backup *b)
 	struct repo_recovery rec;
 	int err;
 
-	/* Never REPO_CREATE: a repository is made by blktrack init only. */
-	err = repo_open_wait(o->repo, 0, o->lock_wait < 0 ? REPO_WAIT_FOREVER :
-			     (unsigned int)o->lock_wait, &b->r);
-	if (err)
-		return blktrack_set_error(ctx, err, "%s", b->r ? repo_error(b->r) : strerror(-err));
+	if (!b->lead) {
+		b->r = b->set->m[0].r;	/* the lead's, opened before */
+	} else {
+		/* Never REPO_CREATE: a repository is made by blktrack init only. */
+		err = repo_open_wait(o->repo, 0, o->lock_wait < 0 ? REPO_WAIT_FOREVER :
+				     (unsigned int)o->lock_wait, &b->r);
+		if (err)
+			return blktrack_set_error(ctx, err, "%s",
+						  b->r ? repo_error(b->r) : strerror(-err));
+	}
+	if (b->vol != b)
+		return 0;		/* its volume's member recovered it */
 	snprintf(ks.volume_id, sizeof(ks.volume_id), "%s", res->volume_id);
 	ks.pending = b->st.flags & BLKTRACK_STATUS_PENDING;
 	ks.stamp = b->st.stamp;
@@ -174,16 +181,13 @@ static int recover(struct backup *b)
 	return blktrack_status(ctx, b->dev, &b->st);
 }
 
-/* NEW -> OPEN: the volume attached and locked, the repository recovered. */
-static int backup_open(struct backup *b)
+/* NEW: the device (a file's: the volume under it), its id, its state. */
+int backup_identify(struct backup *b)
 {
-	const struct blktrack_backup_opts *o = b->o;
-	int err;
+	int err = expect(b, BACKUP_NEW);
 
-	err = expect(b, BACKUP_NEW);
 	if (!err && b->file)
-		err = file_open(b);
-	o = b->o;		/* a per-file backup's names the file's volume */
+		err = file_open(b);	/* b->o: the file's volume as device */
 	if (!err)
 		err = identify(b);
 	if (!err)
@@ -193,21 +197,37 @@ static int backup_open(struct backup *b)
 	err = blktrack_status(b->ctx, b->dev, &b->st);
 	if (err == -ENOENT)
 		return blktrack_set_error(b->ctx, err, "%s is not attached (blktrack attach %s)",
-					  o->device, o->device);
+					  b->o->device, b->o->device);
+	return err < 0 ? err : 0;
+}
+
+/*
+ * One owner per kernel checkpoint (issue 13, point 3): from recovery to
+ * COMMIT or ABORT, no other requester of this volume (another repository,
+ * another cron job) checkpoints, recovers or commits. A set's members on
+ * one volume share its first member's lock.
+ */
+int backup_lock(struct backup *b)
+{
+	const struct blktrack_backup_opts *o = b->o;
+
+	if (b->vol != b)
+		return 0;
+	return vollock_acquire(o->lock_dir ? o->lock_dir : VOLLOCK_DIR, b->volume_id,
+			       o->lock_wait, &b->lock_fd, b->msg, sizeof(b->msg));
+}
+
+/* NEW -> OPEN: locked; the repository recovered; the type decided. */
+int backup_open(struct backup *b)
+{
+	int err = expect(b, BACKUP_NEW);
+
+	/* What recovery sees must be what holds now, not before the wait. */
+	if (!err)
+		err = blktrack_status(b->ctx, b->dev, &b->st);
 	if (err < 0)
 		return err;
-	/*
-	 * One owner per kernel checkpoint (issue 13, point 3): from recovery
-	 * to COMMIT or ABORT, no other requester of this volume (another
-	 * repository, another cron job) checkpoints, recovers or commits.
-	 */
-	err = vollock_acquire(o->lock_dir ? o->lock_dir : VOLLOCK_DIR, b->volume_id,
-			      o->lock_wait, &b->lock_fd, b->msg, sizeof(b->msg));
-	if (err)
-		return err;
-	/* What recovery sees must be what holds now, not before the wait. */
-	err = blktrack_status(b->ctx, b->dev, &b->st);
-	if (!err && o->repo)
+	if (b->o->repo)
 		err = recover(b);
 	if (err)
 		return err;
@@ -218,8 +238,11 @@ static int backup_open(struct backup *b)
 	return 0;
 }
 
-/* OPEN -> PREPARED: the snapshot store, the writers, identify and prepare-backup. */
-static int backup_prepare(struct backup *b)
+/*
+ * OPEN -> PREPARED: the snapshot store, the writers, identify and
+ * prepare-backup: the lead's, once for its set.
+ */
+int backup_prepare(struct backup *b)
 {
 	const struct blktrack_backup_opts *o = b->o;
 	struct blktrack_backup_result *res = b->res;
@@ -228,7 +251,7 @@ static int backup_prepare(struct backup *b)
 	if (err)
 		return err;
 	/* Before the freeze: a store in a directory of a frozen file system would wait. */
-	if (o->snapshot_store_path &&
+	if (b->lead && o->snapshot_store_path &&
 	    (o->snapshot == BLKTRACK_SNAPSHOT_AUTO || o->snapshot == BLKTRACK_SNAPSHOT_COW)) {
 		err = store_open(o->snapshot_store_path, b->dev, o->force, &b->store_fd,
 				 b->msg, sizeof(b->msg));
@@ -236,14 +259,16 @@ static int backup_prepare(struct backup *b)
 			return err;
 	}
 	/* Writers: identify, prepare-backup, freeze (doc/WRITERS.md). */
-	err = writers_load(o->writers_dir ? o->writers_dir : WRITERS_DEFAULT_DIR,
-			   o->writers_dir != NULL, o->writer_timeout, &b->wr, b->msg, sizeof(b->msg));
+	if (b->lead)
+		err = writers_load(o->writers_dir ? o->writers_dir : WRITERS_DEFAULT_DIR,
+				   o->writers_dir != NULL, o->writer_timeout, &b->wr, b->msg,
+				   sizeof(b->msg));
 	if (err) {
 		if (!b->msg[0])
 			snprintf(b->msg, sizeof(b->msg), "%s", strerror(-err));
 		return err;
 	}
-	res->writers = writers_count(b->wr);
+	res->writers = writers_count(b->set->m[0].wr);
 	stamp_str(b->st.stamp.generation, b->st.stamp.epoch, b->prev_stamp,
 		  sizeof(b->prev_stamp));
 	b->env.device = o->device;
@@ -252,10 +277,13 @@ static int backup_prepare(struct backup *b)
 				      BLKTRACK_BACKUP_FULL : b->type];
 	b->env.prev_stamp = b->prev_stamp;
 	b->env.repo = o->repo;
+	b->env.set_members = b->set->members;
 	writer_stamps_prev(b);
 	if (fs_mount_point(b->dev, res->mount_point, sizeof(res->mount_point)))
 		res->mount_point[0] = 0;
 	b->phase = BACKUP_PREPARED;
+	if (!b->lead)
+		return 0;
 	if (wevent(b, res, "identify", false)) {
 		warning(b->ctx, "%s (identify failed: ignored)", b->msg);
 		res->failure = BLKTRACK_FAIL_ERROR;
@@ -264,21 +292,41 @@ static int backup_prepare(struct backup *b)
 	return wevent(b, res, "prepare-backup", true);
 }
 
-/* PREPARED -> FROZEN: the writers' freeze, then the filesystem's (FIFREEZE). */
-static int backup_freeze(struct backup *b)
+/* PREPARED -> FROZEN: the writers' freeze (the lead's event), a file's pages written. */
+int backup_freeze(struct backup *b)
 {
-	struct blktrack_backup_result *res = b->res;
 	int err = expect(b, BACKUP_PREPARED);
 
 	if (err)
 		return err;
 	b->phase = BACKUP_FROZEN;
-	b->freeze_sent = true;
-	err = wevent(b, res, "freeze", true);
+	if (b->lead) {
+		b->freeze_sent = true;
+		err = wevent(b, b->res, "freeze", true);
+	}
 	if (!err && b->file)
 		err = file_sync(b);
-	if (err || b->o->no_fs_freeze || !res->mount_point[0])
-		return err;
+	return err;
+}
+
+/*
+ * The filesystem's freeze (FIFREEZE), after every member's freeze above
+ * (a file's pages cannot be written on a frozen filesystem); once per
+ * filesystem of a set.
+ */
+int backup_fs_freeze(struct backup *b)
+{
+	struct blktrack_backup_result *res = b->res;
+	const struct backup *m;
+	int err;
+
+	if (b->o->no_fs_freeze || !res->mount_point[0])
+		return 0;
+	for (m = b->set->m; m < b; m++)
+		if (!strcmp(m->res->mount_point, res->mount_point)) {
+			res->freeze = m->res->freeze;	/* frozen by that member */
+			return 0;
+		}
 	/* Tests: BLKTRACK_TEST_FIFREEZE_UNSUPPORTED=1, a filesystem without freeze. */
 	if (test_hook("BLKTRACK_TEST_FIFREEZE_UNSUPPORTED"))
 		err = -EOPNOTSUPP;
@@ -302,45 +350,30 @@ static int backup_freeze(struct backup *b)
 }
 
 /*
- * Thaw right after the checkpoint when asked to, when the read goes through
- * a snapshot or holds no freeze anyway, or when holding the freeze through
- * the read would block our own writes (the output on the frozen filesystem).
+ * Whether the read must not hold this member's freeze: the output on its
+ * frozen filesystem would block our own writes. (A snapshot, --thaw-early
+ * or --snapshot none thaw the whole set: backupset.c.)
  */
-static int thaw_early(struct backup *b)
+bool backup_thaw_early(struct backup *b)
 {
 	const struct blktrack_backup_opts *o = b->o;
-	struct blktrack_backup_result *res = b->res;
 	struct stat sb;
 
 	if (b->fs_fd >= 0 && !o->thaw_early &&
 	    ((o->repo && !stat(o->repo, &sb) && sb.st_dev == b->dev) ||
 	     (b->streaming && !fstat(o->output_fd, &sb) && sb.st_dev == b->dev))) {
 		info(b->ctx, "the output is on %s: thawing right after the checkpoint",
-		     res->mount_point);
-		res->freeze = "thaw-early";
+		     b->res->mount_point);
+		return true;
 	}
-	if (!o->thaw_early && !b->cow && o->snapshot != BLKTRACK_SNAPSHOT_NONE &&
-	    strcmp(res->freeze, "thaw-early"))
-		return 0;
-	if (b->fs_fd >= 0)
-		res->freeze = "thaw-early";
-	return thaw(b, res);
+	return false;
 }
 
-/* FROZEN -> CHECKPOINTED: the cache written out, the checkpoint, post-snapshot. */
-static int backup_checkpoint(struct backup *b)
+/* CHECKPOINTED (by the set's checkpoint()): the volume now, a file's map, the stamp. */
+int backup_checkpointed(struct backup *b)
 {
-	int err = expect(b, BACKUP_FROZEN);
+	int err;
 
-	if (!err)
-		err = flush_device(b);
-	if (!err)
-		err = exact_checkpoint(b, &b->st, b->res);
-	if (!err)
-		err = checkpoint(b, b->res, b->dev, &b->ck);
-	if (err)
-		return err;
-	b->phase = BACKUP_CHECKPOINTED;
 	/* The checkpoint took the volume's size now: a resize shows here. */
 	err = blktrack_status(b->ctx, b->dev, &b->st);
 	if (err < 0)
@@ -354,10 +387,7 @@ static int backup_checkpoint(struct backup *b)
 	stamp_str(b->ck.stamp.generation, b->ck.stamp.epoch + 1, b->new_stamp,
 		  sizeof(b->new_stamp));
 	b->env.new_stamp = b->new_stamp;
-	err = thaw_early(b);
-	if (!err)
-		err = wevent(b, b->res, "post-snapshot", true);
-	return err;
+	return 0;
 }
 
 /*
@@ -395,7 +425,8 @@ static int compose_set(struct backup *b)
 		return err;
 	}
 	b->res->fell_back = true;
-	snprintf(b->res->fell_back_why, sizeof(b->res->fell_back_why), "%s", b->msg);
+	snprintf(b->res->fell_back_why, sizeof(b->res->fell_back_why), "%.*s",
+		 (int)sizeof(b->res->fell_back_why) - 1, b->msg);
 	b->type = b->o->on_invalid == BLKTRACK_ON_INVALID_FULL ? BLKTRACK_BACKUP_FULL :
 		  BLKTRACK_BACKUP_RESYNC;
 	warning(b->ctx, "%s; taking a %s backup", b->msg, type_env[b->type]);
@@ -467,7 +498,7 @@ static int compose_header(struct backup *b)
 }
 
 /* CHECKPOINTED -> COMPOSED: the pending map, the final type, the blocks, the header. */
-static int backup_compose(struct backup *b)
+int backup_compose(struct backup *b)
 {
 	struct blktrack_extent *ext = NULL;
 	size_t n = 0;
@@ -561,7 +592,7 @@ static int begin_file(struct backup *b)
 }
 
 /* COMPOSED -> BEGUN: the pending entry, the file, the volume open, the writer. */
-static int backup_begin(struct backup *b)
+int backup_begin(struct backup *b)
 {
 	const struct blktrack_backup_opts *o = b->o;
 	const char *file = b->res->file;
@@ -622,15 +653,43 @@ static void count_bytes(struct backup *b)
 	res->stored_bytes = b->stats.stream_bytes;
 }
 
+/*
+ * The volume blocks the members on b's volume read: a file's lie where its
+ * map says, a volume's are its want (a resync's: all). NULL: all of them.
+ */
+static int volume_reads(struct backup *b, struct blockset **own, const struct blockset **out)
+{
+	const struct backup *m;
+	int err = 0;
+
+	*own = NULL;
+	*out = b->file ? b->vol_want : b->type == BLKTRACK_BACKUP_RESYNC ? NULL : b->want;
+	for (m = b + 1; m < b->set->m + b->set->n && !err; m++) {
+		if (m->vol != b)
+			continue;
+		if (!*own)
+			err = blockset_copy(*out, own);
+		if (!err)
+			err = blockset_or(*own, m->vol_want);
+		*out = *own;
+	}
+	return err;
+}
+
 /* BEGUN -> WRITTEN: the blocks read and written, the file finished and installed. */
-static int backup_write(struct backup *b)
+int backup_write(struct backup *b)
 {
 	bool resync = b->type == BLKTRACK_BACKUP_RESYNC;
+	const struct blockset *reads = NULL;
+	struct blockset *own = NULL;
 	int err = expect(b, BACKUP_BEGUN);
 
-	/* A file's blocks lie where its map says: release every other. */
-	if (!err && b->cow && (b->file || !resync))
-		err = snap_release_rest(b, b->file ? b->vol_want : b->want);
+	/* The first member on the volume releases what none of them reads. */
+	if (!err && b->cow && b->vol == b)
+		err = volume_reads(b, &own, &reads);
+	if (!err && reads)
+		err = snap_release_rest(b, reads);
+	blockset_free(own);
 	if (!err)
 		err = read_volume(b, b->want, resync);
 	if (err)
@@ -663,7 +722,7 @@ static int backup_write(struct backup *b)
 	 */
 	if (!b->cow) {
 		/* A thawed file's writes read from the page cache reach the map only so. */
-		if (b->file && b->fs_fd < 0 && fsync(b->file_fd))
+		if (b->file && strcmp(b->res->freeze, "held") && fsync(b->file_fd))
 			warning(b->ctx, "%s: fsync: %s", b->file_path, strerror(errno));
 		err = rewritten_during_read(b, b->dev, b->file ? b->vol_want : b->want,
 					    &b->res->rewritten_bytes);
@@ -710,18 +769,20 @@ static int verify_file(struct backup *b)
 	return 0;
 }
 
-/* WRITTEN -> CHECKED: verified, thawed, exact enough, same media, backup-complete. */
-static int backup_check(struct backup *b)
+/* WRITTEN: the file verified (then backupset.c thaws the set). */
+int backup_verify(struct backup *b)
 {
-	struct blktrack_backup_result *res = b->res;
 	int err = expect(b, BACKUP_WRITTEN);
 
-	if (!err)
-		err = verify_file(b);
-	if (!err)
-		err = thaw(b, res);
-	if (err)
-		return err;
+	return err ? err : verify_file(b);
+}
+
+/* WRITTEN -> CHECKED, thawed: exact enough, on the same media. */
+int backup_checked(struct backup *b)
+{
+	struct blktrack_backup_result *res = b->res;
+	int err;
+
 	if (b->o->strict && res->rewritten_bytes) {
 		res->failure = BLKTRACK_FAIL_FUZZY;
 		snprintf(b->msg, sizeof(b->msg), "%" PRIu64 " bytes of the backup were rewritten "
@@ -729,8 +790,6 @@ static int backup_check(struct backup *b)
 		return -EBADE;
 	}
 	err = same_media(b, b->dev, b->st.diskseq, res);
-	if (!err)
-		err = backup_complete(b, res);
 	if (!err)
 		b->phase = BACKUP_CHECKED;
 	return err;
@@ -756,30 +815,15 @@ static int commit_failed(struct backup *b, int err)
 				  "(%s); the next backup finishes it", b->id, why);
 }
 
-/* CHECKED -> DONE: the catalog commits (c), then the kernel (d). */
-static int backup_finish(struct backup *b)
+/* COMMITTED -> DONE: the kernel's COMMIT (d), by the first member on the volume. */
+int backup_commit_kernel(struct backup *b)
 {
-	int err = expect(b, BACKUP_CHECKED);
+	int err;
 
-	if (err)
-		return err;
-	if (b->streaming) {
-		/* A stream is in no catalog: it moves no base. */
-		b->phase = BACKUP_COMMITTED;
-		err = blktrack_abort(b->ctx, b->dev, &b->ck.stamp);
-		if (err < 0)
-			return err;
+	if (b->vol != b) {
 		b->phase = BACKUP_DONE;
 		return 0;
 	}
-	err = repo_commit(b->r, b->id, b->stats.stream_bytes);
-	if (err) {
-		snprintf(b->msg, sizeof(b->msg), "%s", repo_error(b->r));
-		return err;
-	}
-	b->phase = BACKUP_COMMITTED;
-	b->res->id = b->id;
-	crash_at("after-catalog");
 	/* Tests: BLKTRACK_TEST_COMMIT_FAIL=1, a COMMIT that fails (and is not sent). */
 	if (test_hook("BLKTRACK_TEST_COMMIT_FAIL"))
 		err = blktrack_set_error(b->ctx, -EIO, "BLKTRACK_TEST_COMMIT_FAIL");
@@ -801,8 +845,9 @@ static void thaw_after_failure(struct backup *b)
 		return;
 	memcpy(keep, b->msg, sizeof(keep));
 	if (thaw(b, b->res)) {
-		snprintf(keep + strlen(keep), sizeof(keep) - strlen(keep), " (and then %s)",
-			 b->msg);
+		strncat(keep, " (and then ", sizeof(keep) - strlen(keep) - 1);
+		strncat(keep, b->msg, sizeof(keep) - strlen(keep) - 1);
+		strncat(keep, ")", sizeof(keep) - strlen(keep) - 1);
 		if (!b->msg[0] || strncmp(b->msg, "writer filesystem:", 18))
 			crit(b->ctx, "thaw after a failure: %s", b->msg);
 	}
@@ -817,16 +862,13 @@ static void thaw_after_failure(struct backup *b)
  * writers told abort. From COMMITTED on the backup stands; only the error
  * is said.
  */
-static void backup_unwind(struct backup *b, int err)
+void backup_unwind(struct backup *b)
 {
 	struct blktrack_ctx *ctx = b->ctx;
-	char scratch[256];
 
 	follow_stop(&b->follower);
 	if (b->phase >= BACKUP_COMMITTED)
 		return;			/* the error is the one the phase set */
-	if (!b->msg[0])
-		snprintf(b->msg, sizeof(b->msg), "%s", blktrack_get_error(ctx));
 	if (b->w)
 		bfile_writer_abort(b->w);
 	b->w = NULL;
@@ -839,18 +881,16 @@ static void backup_unwind(struct backup *b, int err)
 				 " (and the repository keeps pending backup %" PRIu64
 				 " until the next backup removes it: %s)", b->id, repo_error(b->r));
 	}
-	if (b->phase >= BACKUP_CHECKPOINTED && blktrack_abort(ctx, b->dev, &b->ck.stamp) < 0)
+	if (b->phase >= BACKUP_CHECKPOINTED && b->vol == b &&
+	    blktrack_abort(ctx, b->dev, &b->ck.stamp) < 0)
 		strncat(b->msg, " (and the kernel ABORT failed: the next backup repairs it)",
 			sizeof(b->msg) - strlen(b->msg) - 1);
 	if (b->phase >= BACKUP_FROZEN)
 		thaw_after_failure(b);
-	blktrack_set_error(ctx, err, "%s", b->msg);
-	if (b->phase >= BACKUP_PREPARED)
-		writers_event(b->wr, "abort", &b->env, false, scratch, sizeof(scratch));
 }
 
 /* Free what was built, whatever the phase. */
-static void backup_release(struct backup *b)
+void backup_release(struct backup *b)
 {
 	follow_stop(&b->follower);
 	if (b->w)
@@ -878,54 +918,9 @@ static void backup_release(struct backup *b)
 	if (b->hw_fd >= 0)
 		close(b->hw_fd);
 	writer_stamps_clean(b);
-	repo_close(b->r);
-	writers_free(b->wr);
-	vollock_release(b->lock_fd);
-}
-
-BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
-				    const struct blktrack_backup_opts *o,
-				    struct blktrack_backup_result *res)
-{
-	struct backup b = {
-		.ctx = ctx, .o = o, .res = res, .type = o->type, .t0 = now(),
-		.streaming = o->output_fd > 0, .lock_fd = -1, .out_fd = -1,
-		.vol_fd = -1, .fs_fd = -1, .store_fd = -1, .hp_fd = -1, .hw_fd = -1,
-		.rh_lock = PTHREAD_MUTEX_INITIALIZER, .file = o->file, .file_fd = -1,
-	};
-	int err;
-
-	memset(res, 0, sizeof(*res));
-	res->failure = BLKTRACK_FAIL_ERROR;
-	res->recovery = "none";
-	res->freeze = "none";
-	res->snapshot = "none";
-	err = check_options(&b);
-	if (err)
-		return err;
-	err = backup_open(&b);
-	if (!err)
-		err = backup_prepare(&b);
-	if (!err)
-		err = backup_freeze(&b);
-	if (!err)
-		err = backup_checkpoint(&b);
-	if (!err)
-		err = backup_compose(&b);
-	if (!err)
-		err = backup_begin(&b);
-	if (!err)
-		err = backup_write(&b);
-	if (!err)
-		err = backup_check(&b);
-	if (!err)
-		err = backup_finish(&b);
-	if (err) {
-		backup_unwind(&b, err);
-	} else {
-		res->failure = BLKTRACK_FAIL_NONE;
-		res->seconds = now() - b.t0;
+	if (b->lead) {
+		repo_close(b->r);
+		writers_free(b->wr);
 	}
-	backup_release(&b);
-	return err;
+	vollock_release(b->lock_fd);
 }

@@ -13,56 +13,90 @@
 
 #include "requester/requester.h"
 
-/*
- * The checkpoint, with a copy-before-write snapshot of the whole volume when
- * the mode asks for one and the module can (BLKTRACK_FEATURE_SNAPSHOT).
- */
-int checkpoint(struct backup *b, struct blktrack_backup_result *res, dev_t dev,
-	       struct blktrack_ckpt *ck)
+/* Each member its volume's checkpoint ck[k] (k: its volume's place in the call). */
+static void distribute(struct bset *s, const struct blktrack_ckpt *ck, bool cow)
 {
-	enum blktrack_snapshot_mode mode = b->o->snapshot;
+	const struct blktrack_backup_opts *o = s->m[0].o;
+	size_t i, k, owners = 0;
+
+	for (i = 0; i < s->n; i++) {
+		struct backup *b = &s->m[i];
+
+		if (b->vol == b)
+			owners++;
+		for (k = 0; k < owners; k++)
+			if (ck[k].dev == b->dev)
+				break;
+		b->ck = ck[k];
+		b->phase = BACKUP_CHECKPOINTED;
+		if (!cow)
+			continue;
+		b->cow = true;
+		b->stamp = ck[k].stamp;
+		b->res->snapshot = "cow";
+		b->res->snapshot_store = o->snapshot_store_path ?: "memory";
+	}
+}
+
+/*
+ * The set's checkpoint: its volumes at one instant (the members on one
+ * volume share its), with a copy-before-write snapshot of each whole volume
+ * when the mode asks for one and the module can (BLKTRACK_FEATURE_SNAPSHOT).
+ * Every member CHECKPOINTED when it returns 0.
+ */
+int checkpoint(struct bset *s)
+{
+	struct backup *lead = &s->m[0];
+	const struct blktrack_backup_opts *o = lead->o;
+	enum blktrack_snapshot_mode mode = o->snapshot;
+	struct blktrack_ckpt ck[BLKTRACK_SET_MAX];
+	dev_t devs[BLKTRACK_SET_MAX];
 	uint64_t features = 0;
+	size_t i, n = 0;
 	int err;
 
-	b->dev = dev;
-	res->snapshot = mode == BLKTRACK_SNAPSHOT_NONE ? "none" : "freeze";
+	for (i = 0; i < s->n; i++) {
+		s->m[i].res->snapshot = mode == BLKTRACK_SNAPSHOT_NONE ? "none" : "freeze";
+		if (s->m[i].vol == &s->m[i])
+			devs[n++] = s->m[i].dev;
+	}
 	if (mode == BLKTRACK_SNAPSHOT_AUTO || mode == BLKTRACK_SNAPSHOT_COW) {
-		err = blktrack_version(b->ctx, NULL, &features);
+		err = blktrack_version(s->ctx, NULL, &features);
 		if (err < 0)
 			return err;
 		if (!(features & BLKTRACK_FEATURE_SNAPSHOT) && mode == BLKTRACK_SNAPSHOT_COW)
-			return blktrack_set_error(b->ctx, -EOPNOTSUPP, "--snapshot=cow: the "
+			return blktrack_set_error(s->ctx, -EOPNOTSUPP, "--snapshot=cow: the "
 						  "module has no snapshots (an older blktrack.ko)");
 	}
 	if (features & BLKTRACK_FEATURE_SNAPSHOT) {
-		/* The whole volume; what the backup will not read is released. */
-		err = blktrack_checkpoint_snap(b->ctx, dev, BLKTRACK_SNAP_ALL,
-					       b->o->snapshot_store, b->store_fd, ck);
-		if (b->store_fd >= 0) {
-			close(b->store_fd);	/* the module has its own reference */
-			b->store_fd = -1;
+		/* The whole volumes; what the backup will not read is released. */
+		err = kernel_checkpoint_snap(s->ctx, devs, n, BLKTRACK_SNAP_ALL,
+					     o->snapshot_store, lead->store_fd, ck);
+		if (lead->store_fd >= 0) {
+			close(lead->store_fd);	/* the module has its own reference */
+			lead->store_fd = -1;
 		}
 		if (!err) {
-			b->cow = true;
-			b->stamp = ck->stamp;
-			res->snapshot = "cow";
-			res->snapshot_store = b->o->snapshot_store_path ?: "memory";
+			distribute(s, ck, true);
 			return 0;
 		}
 		if (err == -EOPNOTSUPP && mode == BLKTRACK_SNAPSHOT_COW) {
 			char why[512];	/* the context's message, overwritten below */
 
-			snprintf(why, sizeof(why), "%s", blktrack_get_error(b->ctx));
-			return blktrack_set_error(b->ctx, err, "--snapshot=cow: %s; --snapshot=auto "
+			snprintf(why, sizeof(why), "%s", blktrack_get_error(s->ctx));
+			return blktrack_set_error(s->ctx, err, "--snapshot=cow: %s; --snapshot=auto "
 						  "would hold the freeze through the read instead",
 						  why);
 		}
 		if (err != -EOPNOTSUPP)
 			return err;
-		info(b->ctx, "%s: holding the freeze through the read instead",
-		     blktrack_get_error(b->ctx));
+		info(s->ctx, "%s: holding the freeze through the read instead",
+		     blktrack_get_error(s->ctx));
 	}
-	return blktrack_checkpoint(b->ctx, &dev, 1, ck);
+	err = blktrack_checkpoint(s->ctx, devs, n, ck);
+	if (!err)
+		distribute(s, ck, false);
+	return err;
 }
 
 /*
@@ -118,7 +152,7 @@ int flush_device(struct backup *b)
 int exact_checkpoint(struct backup *b, const struct blktrack_status *st,
 		     struct blktrack_backup_result *res)
 {
-	if (!(st->flags & BLKTRACK_STATUS_UNCOVERED) || b->fs_fd >= 0 ||
+	if (!(st->flags & BLKTRACK_STATUS_UNCOVERED) || !strcmp(res->freeze, "held") ||
 	    !strcmp(res->freeze, "external"))
 		return 0;
 	snprintf(b->msg, sizeof(b->msg), "%s: some writes complete on disks below that the "

@@ -104,10 +104,15 @@ int backup_complete(struct backup *b, struct blktrack_backup_result *res)
 	if (!err && b->stamp_dir[0])
 		err = writers_stamps(b->wr, b->stamp_dir, res->writer_stamps,
 				     sizeof(res->writer_stamps), b->msg, sizeof(b->msg));
-	if (err) {
+	if (err)
 		res->failure = BLKTRACK_FAIL_WRITER;
-	} else if (b->r && b->id && res->writer_stamps[0]) {
-		err = repo_set_writer_stamps(b->r, b->id, res->writer_stamps);
+	/* A set's stamps are the set's: every member keeps them. */
+	for (size_t i = 0; !err && res->writer_stamps[0] && i < b->set->n; i++) {
+		struct backup *m = &b->set->m[i];
+
+		memcpy(m->res->writer_stamps, res->writer_stamps, sizeof(res->writer_stamps));
+		if (b->r && m->id)
+			err = repo_set_writer_stamps(b->r, m->id, res->writer_stamps);
 		if (err)
 			snprintf(b->msg, sizeof(b->msg), "%s", repo_error(b->r));
 	}

@@ -98,8 +98,19 @@ enum backup_phase {
 	BACKUP_DONE,		/* the kernel committed too */
 };
 
+struct bset;
+
 struct backup {
 	struct blktrack_ctx *ctx;
+	/*
+	 * Its set (backupset.c): one backup is a set of one. The lead
+	 * (set->m[0]) holds the repository, the writers and the snapshot's
+	 * store for all; @vol, the first member on this one's volume, its
+	 * lock and its kernel checkpoint.
+	 */
+	struct bset *set;
+	bool lead;
+	struct backup *vol;
 	const struct blktrack_backup_opts *o;
 	struct blktrack_backup_result *res;
 	enum backup_phase phase;
@@ -169,6 +180,14 @@ struct backup {
 	char stamp_dir[PATH_MAX];
 };
 
+/* A backup set: members under one checkpoint (doc/REPOSITORY.md, "Backup sets"). */
+struct bset {
+	struct blktrack_ctx *ctx;
+	struct backup *m;		/* m[0] leads */
+	size_t n;
+	char *members;			/* BLKTRACK_SET_MEMBERS: a device or file a line */
+};
+
 struct read_hash {
 	uint64_t off, len, hash;
 };
@@ -206,6 +225,25 @@ struct fold {
 };
 int fold_write(struct fold *f, int fd);
 
+/* backup.c: the phases of one member, in the order backupset.c runs them */
+int backup_check_options(struct backup *b);
+int backup_identify(struct backup *b);
+int backup_lock(struct backup *b);
+int backup_open(struct backup *b);
+int backup_prepare(struct backup *b);
+int backup_freeze(struct backup *b);
+int backup_fs_freeze(struct backup *b);
+int backup_checkpointed(struct backup *b);
+bool backup_thaw_early(struct backup *b);
+int backup_compose(struct backup *b);
+int backup_begin(struct backup *b);
+int backup_write(struct backup *b);
+int backup_verify(struct backup *b);
+int backup_checked(struct backup *b);
+int backup_commit_kernel(struct backup *b);
+void backup_unwind(struct backup *b);
+void backup_release(struct backup *b);
+
 /* common.c */
 double now(void);
 void crash_at(const char *point);
@@ -219,8 +257,7 @@ bool bstamp_matches(const struct bfile_stamp *b, const struct repo_stamp *s);
 int read_header(const char *path, struct bfile_header *h, char *msg, size_t len);
 
 /* checkpoint.c */
-int checkpoint(struct backup *b, struct blktrack_backup_result *res, dev_t dev,
-	       struct blktrack_ckpt *ck);
+int checkpoint(struct bset *s);
 int same_media(struct backup *b, dev_t dev, uint64_t diskseq,
 	       struct blktrack_backup_result *res);
 int flush_device(struct backup *b);

@@ -248,3 +248,60 @@ out:
 	chain_close(&c);
 	return err;
 }
+
+/*
+ * A backup set's members, each onto its target, in the set's order. Every
+ * member's chain is read and checked before the first target is written;
+ * the writers hear BLKTRACK_MORE_RESTORES=1 until the last, so that an
+ * application spread over the volumes recovers once, at the end.
+ */
+BLKTRACK_EXPORT int blktrack_restore_set(struct blktrack_ctx *ctx,
+					 const struct blktrack_restore_opts *opts,
+					 uint64_t set, const char *const *targets, size_t n,
+					 struct blktrack_restore_result *res)
+{
+	struct blktrack_restore_opts o = *opts;
+	uint64_t *ids = NULL;
+	struct repo *r = NULL;
+	size_t k = 0, i;
+	int err;
+
+	memset(res, 0, n * sizeof(*res));
+	for (i = 0; i < n; i++)
+		res[i].failure = BLKTRACK_FAIL_ERROR;
+	if (!opts->repo || opts->file || opts->onto)
+		return blktrack_set_error(ctx, -EINVAL, "restore of a set: invalid options "
+					  "(the repository; no file, no --onto)");
+	err = repo_open(opts->repo, REPO_RDONLY, &r);
+	if (!err)
+		err = repo_set_members(r, set, &ids, &k);
+	if (err) {
+		res[0].failure = err == -ENOENT ? BLKTRACK_FAIL_CHAIN : BLKTRACK_FAIL_ERROR;
+		err = blktrack_set_error(ctx, err, "%s", r ? repo_error(r) : strerror(-err));
+	} else if (k != n) {
+		err = blktrack_set_error(ctx, -EINVAL, "set %" PRIu64 " has %zu members "
+					 "(backups %" PRIu64 "...): give a target for each, in "
+					 "their order", set, k, ids[0]);
+	}
+	repo_close(r);
+	/* Every chain whole before anything is written. */
+	for (i = 0; !err && i < n; i++) {
+		o.backup_id = ids[i];
+		err = blktrack_verify(ctx, &o, &res[i]);
+	}
+	for (i = 0; !err && i < n; i++) {
+		o.backup_id = ids[i];
+		o.target = targets[i];
+		o.more_restores = opts->more_restores || i + 1 < n;
+		err = blktrack_restore(ctx, &o, &res[i]);
+		if (err && i) {
+			char why[1024];
+
+			snprintf(why, sizeof(why), "%s", blktrack_get_error(ctx));
+			blktrack_set_error(ctx, err, "%s (set %" PRIu64 ": its first %zu members "
+					   "were restored, this one and the rest not)", why, set, i);
+		}
+	}
+	free(ids);
+	return err;
+}

@@ -241,7 +241,7 @@ static void flush_lines(const char *name, char *buf, size_t *fill, bool all)
 	*fill -= start;
 }
 
-#define ENV_OWN	15	/* the BLKTRACK_* variables we set, at most */
+#define ENV_OWN	16	/* the BLKTRACK_* variables we set, at most */
 
 /* @name's line of @stamps ("NAME\tSTAMP\n" lines) into @out, or NULL. */
 static const char *stamp_of(const char *stamps, const char *name, char *out, size_t len)
@@ -277,6 +277,7 @@ static char **env_build(const char *name, const char *event, const struct writer
 		{ "BLKTRACK_FILE", e->file },
 		{ "BLKTRACK_RESTORE_TARGET", e->restore_target },
 		{ "BLKTRACK_MORE_RESTORES", e->more_restores },
+		{ "BLKTRACK_SET_MEMBERS", e->set_members },
 		{ "BLKTRACK_PREV_WRITER_STAMP", NULL }, { "BLKTRACK_WRITER_STAMP_FILE", NULL },
 	};
 	size_t n = 0, k = ENV_OWN, i;

@@ -34,6 +34,7 @@ struct writers_env {
 	const char *backup_file;
 	const char *repo;
 	const char *file;		/* a per-file backup's file, or NULL */
+	const char *set_members;	/* a backup set's devices and files, a line each */
 	uint64_t backup_id;
 	/* Backup stamps: the base's ("NAME\tSTAMP\n" lines), where to leave the next. */
 	const char *prev_writer_stamps;
