@@ -2166,3 +2166,89 @@ Test(repo, catalog_source_file_and_writer_stamps, .init = setup_dir, .fini = tea
 		repo_close(r);
 	}
 }
+
+/* ---- backup sets --------------------------------------------------------- */
+
+static uint64_t bad_set;
+
+static void set_bad_set(struct json_object *root)
+{
+	json_object_object_add(first_entry(root), "set", json_object_new_uint64(bad_set));
+}
+
+/* A pending full of chain @vol at checkpoint @ck; with @file, its file installed. */
+static uint64_t pending_member(struct repo *r, const struct repo_stamp *ck, const char *vol,
+			       const struct blockset *delta, bool file)
+{
+	struct repo_entry e = { .type = REPO_FULL, .to = *ck };
+	uint64_t id;
+	int fd;
+
+	snprintf(e.to.volume_id, sizeof(e.to.volume_id), "%s", vol);
+	e.to.epoch++;
+	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
+	if (file) {
+		cr_assert_eq(repo_backup_create(r, id, &fd), 0);
+		cr_assert_eq(write(fd, "data", 4), 4);
+		cr_assert_eq(repo_backup_install(r, id, fd), 0);
+	}
+	return id;
+}
+
+/*
+ * repo_commit_set: every member by one catalog write, or none; each marked
+ * with the set's id; repo_set_members lists them. Then the crash after that
+ * write: the volume's pending checkpoint is committed by recovery although
+ * no entry is of the volume's own chain (two files' chains, one checkpoint).
+ */
+Test(repo, a_set_commits_all_or_none, .init = setup_dir, .fini = teardown_dir)
+{
+	struct repo_kernel_state ks = { .volume_id = VOL, .attached = true, .pending = true };
+	uint64_t ids[2], stored[2] = { 4, 4 }, *members;
+	struct blockset *delta;
+	struct repo_recovery rec;
+	struct repo_stamp ck;
+	struct repo *r;
+	struct fkern k;
+	size_t n;
+	int fd;
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	k.active[3] = true;
+	ck = fk_checkpoint(&k, &delta);
+	ids[0] = pending_member(r, &ck, "file:0000000000000001", delta, true);
+	ids[1] = pending_member(r, &ck, "file:0000000000000002", delta, false);
+	cr_expect_eq(repo_commit_set(r, ids, stored, 2), -ENOENT, "a member's file missing");
+	cr_expect_eq(repo_find(r, ids[0])->state, REPO_PENDING, "none committed");
+	cr_expect_eq(repo_find(r, ids[1])->state, REPO_PENDING);
+	cr_assert_eq(repo_backup_create(r, ids[1], &fd), 0);
+	cr_assert_eq(write(fd, "data", 4), 4);
+	cr_assert_eq(repo_backup_install(r, ids[1], fd), 0);
+	cr_assert_eq(repo_commit_set(r, ids, stored, 2), 0, "%s", repo_error(r));
+	blockset_free(delta);
+	repo_close(r);
+
+	/* The kernel's COMMIT never came: recovery finds the set's checkpoint. */
+	cr_assert_eq(repo_open(dir, 0, &r), 0, "%s", repo_error(r));
+	cr_expect_eq(repo_find(r, ids[0])->set, ids[0]);
+	cr_expect_eq(repo_find(r, ids[1])->set, ids[0]);
+	cr_expect_eq(repo_find(r, ids[1])->state, REPO_COMMITTED);
+	cr_assert_eq(repo_set_members(r, ids[0], &members, &n), 0);
+	cr_expect_eq(n, 2);
+	cr_expect(members[0] == ids[0] && members[1] == ids[1]);
+	free(members);
+	cr_expect_eq(repo_set_members(r, ids[1], &members, &n), -ENOENT, "a set's id is its first");
+	memcpy(ks.stamp.generation, ck.generation, 16);
+	ks.stamp.epoch = ck.epoch;
+	cr_assert_eq(repo_recover(r, &ks, &rec), 0, "%s", repo_error(r));
+	cr_expect_eq(rec.action, REPO_ACTION_COMMIT);
+	repo_close(r);
+	/* A set's id is one of its members', the lowest: 0 or a later id is damage. */
+	for (bad_set = 0; bad_set < 10; bad_set += 9) {
+		edit_catalog(set_bad_set);
+		cr_expect_eq(repo_open(dir, REPO_RDONLY, &r), -EBADMSG, "set %llu",
+			     (unsigned long long)bad_set);
+		repo_close(r);
+	}
+}
