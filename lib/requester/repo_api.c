@@ -161,6 +161,8 @@ BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir
 			jadd(o, "source_file", json_object_new_string(e->path), &fails);
 		if (e->writer_stamps[0])	/* doc/WRITERS.md, "Backup stamps" */
 			jadd(o, "writer_stamps", repo_stamps_json(e->writer_stamps), &fails);
+		if (e->set)			/* doc/REPOSITORY.md, "Backup sets" */
+			jadd(o, "set", json_object_new_uint64(e->set), &fails);
 		jadd(o, "parent", json_object_new_uint64(e->parent), &fails);
 		jadd(o, "time", json_object_new_int64(e->time), &fails);
 		jadd(o, "changed_bytes", json_object_new_uint64(e->changed_bytes), &fails);
