@@ -426,6 +426,14 @@ struct blktrack_backup_result {
 	 */
 	char writer_stamps[BLKTRACK_WRITER_STAMPS_MAX];
 	uint64_t set;			/* a backup set's id (its first member's), else 0 */
+	/*
+	 * Ranges the writers named at post-snapshot (doc/WRITERS.md, "Ranges"):
+	 * bytes this backup holds because a writer added them (unchanged ones),
+	 * bytes of changed blocks it does not hold because one excluded them;
+	 * and "NAME\tADDED\tEXCLUDED\n" lines, the bytes each writer named.
+	 */
+	uint64_t added_bytes, excluded_bytes;
+	char writer_ranges[1024];
 };
 
 BLKTRACK_EXPORT int blktrack_backup(struct blktrack_ctx *ctx,
@@ -493,6 +501,12 @@ struct blktrack_restore_result {
 	unsigned int writers;		/* restore: external writers run */
 	double seconds;
 	char file[4096];		/* the failing backup file, or "" */
+	/*
+	 * Bytes the writers excluded from the chain's backups that no later
+	 * member holds (doc/WRITERS.md, "Ranges"): the target has older
+	 * contents there, never the point's. 0: every byte is the point's.
+	 */
+	uint64_t excluded_bytes;
 };
 
 /*

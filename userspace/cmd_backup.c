@@ -53,7 +53,37 @@ static void summary(FILE *f, const char *dev, const struct blktrack_backup_resul
 		nl = strchr(p, '\n');
 		fprintf(f, "writer_stamp: %.*s\n", (int)(nl - p), p);
 	}
+	if (r->writer_ranges[0]) {
+		fprintf(f, "added_bytes: %" PRIu64 "\n", r->added_bytes);
+		fprintf(f, "excluded_bytes: %" PRIu64 "\n", r->excluded_bytes);
+	}
+	for (const char *p = r->writer_ranges; *p; p = strchr(p, '\n') + 1) {
+		char name[256];
+		uint64_t a, e;
+
+		if (sscanf(p, "%255[^\t]\t%" SCNu64 "\t%" SCNu64, name, &a, &e) == 3)
+			fprintf(f, "writer_ranges: %s added %" PRIu64 " excluded %" PRIu64 "\n",
+				name, a, e);
+	}
 	fprintf(f, "seconds: %.2f\n", r->seconds);
+}
+
+/* "NAME\tADDED\tEXCLUDED\n" lines as {NAME: {"added": A, "excluded": E}}. */
+static struct json_object *ranges_json(const char *lines)
+{
+	struct json_object *o = json_object_new_object(), *w;
+	uint64_t a, e;
+	char name[256];
+
+	for (const char *p = lines; o && *p; p = strchr(p, '\n') + 1) {
+		if (sscanf(p, "%255[^\t]\t%" SCNu64 "\t%" SCNu64, name, &a, &e) != 3)
+			continue;
+		w = json_object_new_object();
+		json_object_object_add(w, "added", json_object_new_uint64(a));
+		json_object_object_add(w, "excluded", json_object_new_uint64(e));
+		json_object_object_add(o, name, w);
+	}
+	return o;
 }
 
 /* "NAME\tSTAMP\n" lines as {NAME: STAMP}. */
@@ -112,6 +142,9 @@ static struct json_object *result_json(const char *dev, const struct blktrack_ba
 	    json_object_object_add(o, "rewritten_during_read_bytes",
 				   json_object_new_uint64(r->rewritten_bytes)) ||
 	    json_object_object_add(o, "writer_stamps", stamps_json(r->writer_stamps)) ||
+	    json_object_object_add(o, "added_bytes", json_object_new_uint64(r->added_bytes)) ||
+	    json_object_object_add(o, "excluded_bytes", json_object_new_uint64(r->excluded_bytes)) ||
+	    json_object_object_add(o, "writer_ranges", ranges_json(r->writer_ranges)) ||
 	    json_object_object_add(o, "seconds", json_object_new_double(r->seconds));
 	if (failed && o)
 		json_object_put(o);

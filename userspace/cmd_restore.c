@@ -37,6 +37,7 @@ int cli_restore_json(const char *what, const struct blktrack_restore_opts *o,
 	    json_object_object_add(j, "members", json_object_new_uint64(r->members)) ||
 	    json_object_object_add(j, "volume_size", json_object_new_uint64(r->volume_size)) ||
 	    json_object_object_add(j, "bytes", json_object_new_uint64(r->bytes)) ||
+	    json_object_object_add(j, "excluded_bytes", json_object_new_uint64(r->excluded_bytes)) ||
 	    json_object_object_add(j, "seconds", json_object_new_double(r->seconds));
 	return cli_print_json(stdout, j, !failed, NULL);
 }
@@ -72,6 +73,9 @@ static int restore_set(struct blktrack_ctx *ctx, const struct blktrack_restore_o
 			cli_human(res[i].bytes, h, sizeof(h));
 			printf("restored backup %" PRIu64 " of set %" PRIu64 " onto %s: %s in "
 			       "%.2f s\n", res[i].backup_id, set, targets[i], h, res[i].seconds);
+			if (res[i].excluded_bytes)
+				cli_warn(targets[i], "%" PRIu64 " bytes the writers excluded "
+					 "from the backup are not the point's", res[i].excluded_bytes);
 		}
 		return EXIT_OK;
 	}
@@ -85,7 +89,9 @@ static int restore_set(struct blktrack_ctx *ctx, const struct blktrack_restore_o
 		     !json_object_object_add(m, "backup", json_object_new_uint64(res[i].backup_id)) &&
 		     !json_object_object_add(m, "target", json_object_new_string(targets[i])) &&
 		     !json_object_object_add(m, "members", json_object_new_uint64(res[i].members)) &&
-		     !json_object_object_add(m, "bytes", json_object_new_uint64(res[i].bytes));
+		     !json_object_object_add(m, "bytes", json_object_new_uint64(res[i].bytes)) &&
+		     !json_object_object_add(m, "excluded_bytes",
+					     json_object_new_uint64(res[i].excluded_bytes));
 	}
 	ok = ok && !json_object_object_add(top, "members", arr);
 	if (!ok)
@@ -173,6 +179,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			cli_err(o.target, "not written");
 		return cli_failure_code(res.failure);
 	}
+	if (res.excluded_bytes)	/* doc/WRITERS.md, "Ranges": never reported as restored */
+		cli_warn(o.target, "%" PRIu64 " bytes the writers excluded from the backup are "
+			 "not the point's (they hold older contents or zeros)", res.excluded_bytes);
 	if (json)
 		return cli_restore_json("restore", &o, &res);
 	cli_human(res.bytes, h, sizeof(h));

@@ -95,6 +95,7 @@ enum bfile_type {
 #define BFILE_TAG_ZERO		0x4f52455aU	/* "ZERO" */
 #define BFILE_TAG_END		0x00444e45U	/* "END\0" */
 #define BFILE_TAG_FMAP		0x50414d46U	/* "FMAP": a per-file backup's extent map */
+#define BFILE_TAG_EXCL		0x4c435845U	/* "EXCL": blocks the writers excluded */
 
 /* Record flags. */
 #define BFILE_REC_SKIPPABLE	(1U << 0)	/* a reader that does not know the tag skips it */

@@ -72,6 +72,15 @@ int blockset_add_range(struct blockset *s, uint64_t first, uint64_t count)
 	return 0;
 }
 
+void blockset_remove_range(struct blockset *s, uint64_t first, uint64_t count)
+{
+	if (first >= BLOCKSET_MAX_BLOCKS || !count)
+		return;
+	if (count > BLOCKSET_MAX_BLOCKS - first)
+		count = BLOCKSET_MAX_BLOCKS - first;
+	roaring_bitmap_remove_range_closed(s->rb, (uint32_t)first, (uint32_t)(first + count - 1));
+}
+
 int blockset_or(struct blockset *dst, const struct blockset *src)
 {
 	roaring_bitmap_or_inplace(dst->rb, src->rb);

@@ -49,6 +49,8 @@ int blockset_copy(const struct blockset *s, struct blockset **out);
 
 /* Add blocks [first, first + count); count 0 does nothing. -EFBIG past the limit. */
 int blockset_add_range(struct blockset *s, uint64_t first, uint64_t count);
+/* Remove blocks [first, first + count) (none past the limit). */
+void blockset_remove_range(struct blockset *s, uint64_t first, uint64_t count);
 /* @dst |= @src; @dst &= ~@src. */
 int blockset_or(struct blockset *dst, const struct blockset *src);
 int blockset_andnot(struct blockset *dst, const struct blockset *src);

@@ -42,6 +42,7 @@ struct filemap {
 	uint64_t size;			/* file bytes */
 	uint64_t ino, generation;	/* the file's identity (FS_IOC_GETVERSION) */
 	bool trusted;			/* false: an extent FIEMAP could not place */
+	bool shared;			/* an extent is shared with another file (not encoded) */
 	struct fext *ext;		/* sorted by logical, without overlap */
 	size_t n, cap;
 	uint64_t declared;		/* decoding: the extents the first record announces */

@@ -387,6 +387,7 @@ int backup_checkpointed(struct backup *b)
 	stamp_str(b->ck.stamp.generation, b->ck.stamp.epoch + 1, b->new_stamp,
 		  sizeof(b->new_stamp));
 	b->env.new_stamp = b->new_stamp;
+	b->block_size = b->st.block_size;
 	return 0;
 }
 
@@ -546,7 +547,9 @@ int backup_compose(struct backup *b)
 	b->res->type = b->type;
 	b->res->parent = b->base;
 	b->env.backup_type = type_env[b->type];
-	err = b->file ? file_want(b) : 0;
+	err = ranges_apply(b);		/* what the writers added and excluded */
+	if (!err && b->file)
+		err = file_want(b);
 	if (!err)
 		err = compose_header(b);
 	if (!err)
@@ -624,11 +627,11 @@ int backup_begin(struct backup *b)
 			 b->w ? bfile_writer_error(b->w) : strerror(-err));
 		return err;
 	}
-	if (b->file) {
-		err = file_write_map(b);
-		if (err)
-			return err;
-	}
+	err = b->file ? file_write_map(b) : 0;
+	if (!err)
+		err = ranges_write(b);
+	if (err)
+		return err;
 	if (!b->streaming && !o->no_verify && !o->verify_source) {
 		err = follow_start(&b->follower, b, b->out_fd);
 		if (err)
@@ -907,6 +910,9 @@ void backup_release(struct backup *b)
 	blockset_free(b->stored);
 	blockset_free(b->vol_delta);
 	blockset_free(b->vol_want);
+	blockset_free(b->radd);
+	blockset_free(b->rexcl);
+	blockset_free(b->excluded);
 	filemap_free(&b->fmap);
 	if (b->file_fd >= 0)
 		close(b->file_fd);

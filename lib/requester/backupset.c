@@ -180,7 +180,7 @@ static int set_checkpoint(struct bset *s, size_t *failed)
 	}
 	if (!err) {
 		*failed = 0;
-		err = wevent(&s->m[0], s->m[0].res, "post-snapshot", true);
+		err = post_snapshot(s);		/* the writers may name ranges */
 	}
 	return err;
 }

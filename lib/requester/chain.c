@@ -158,6 +158,8 @@ int chain_open(struct chain *c)
 
 void chain_close(struct chain *c)
 {
+	blockset_free(c->excluded);
+	c->excluded = NULL;
 	free(c->m);
 	repo_close(c->r);
 }
@@ -187,14 +189,38 @@ const char *member_foreign(const struct bfile_header *h, const struct repo_entry
  * Read member @k in full, checking its header against the catalog and the
  * chain (the parent's id), and every record; @fn sees each record.
  */
+/*
+ * What the point's content lacks (doc/WRITERS.md, "Ranges"): a member's
+ * data replaces what the writers excluded before it; its own exclusions
+ * (its EXCL records) are added after it.
+ */
+static int excluded_fold(struct chain *c, const struct member *m, const struct bfile_record *rec,
+			 struct blockset **mine)
+{
+	uint32_t bs = m->h.block_size;
+
+	if (rec->tag == BFILE_TAG_EXCL)
+		return excl_record(c, m, rec, mine);
+	if (c->excluded)
+		blockset_remove_range(c->excluded, rec->offset / bs,
+				      (rec->offset % bs + rec->length + bs - 1) / bs);
+	return 0;
+}
+
 int member_read(struct chain *c, size_t k, record_fn fn, void *data)
 {
 	struct member *m = &c->m[k];
 	const struct repo_entry *e = m->e;
 	struct bfile_reader *rd = NULL;
+	struct blockset *mine = NULL;
 	struct bfile_record rec;
 	const char *why = NULL;
 	int fd, err;
+
+	if (!k) {
+		blockset_free(c->excluded);
+		c->excluded = NULL;
+	}
 
 	err = repo_file_open(c->r, e->file, &fd);
 	if (err)
@@ -216,7 +242,13 @@ int member_read(struct chain *c, size_t k, record_fn fn, void *data)
 				 e->id, why);
 		goto out;
 	}
+	bfile_reader_deliver(rd, BFILE_TAG_EXCL);
 	while ((err = bfile_read_record(rd, &rec)) > 0) {
+		err = excluded_fold(c, m, &rec, &mine);
+		if (err)
+			goto out;
+		if (rec.tag == BFILE_TAG_EXCL)
+			continue;
 		if (fn) {
 			err = fn(c, m, &rec, data);
 			if (err)
@@ -230,7 +262,19 @@ int member_read(struct chain *c, size_t k, record_fn fn, void *data)
 		chain_fail(c, err == -ENOMEM || err == -EIO ? BLKTRACK_FAIL_ERROR :
 			   BLKTRACK_FAIL_CORRUPT, m->path, err, "%s (backup %" PRIu64 "): %s",
 			   m->path, e->id, bfile_reader_error(rd));
+	if (!err && mine && c->excluded) {
+		err = blockset_or(c->excluded, mine);
+	} else if (!err && mine) {
+		c->excluded = mine;
+		mine = NULL;
+	}
+	if (!err && k == c->n - 1)
+		c->res->excluded_bytes = c->excluded ?
+			blockset_cardinality(c->excluded) * m->h.block_size : 0;
+	if (c->res->excluded_bytes > m->h.volume_size)
+		c->res->excluded_bytes = m->h.volume_size;	/* a partial last block */
 out:
+	blockset_free(mine);
 	c->before += m->file_size;
 	bfile_reader_free(rd);
 	close(fd);

@@ -81,25 +81,38 @@ void writer_stamps_clean(struct backup *b)
 }
 
 /*
- * backup-complete, each writer given a file to leave its stamp in
- * (BLKTRACK_WRITER_STAMP_FILE, in a directory of our own beside the
- * volumes' locks); the stamps then go with the pending entry.
+ * A directory of our own beside the volumes' locks for the files the
+ * writers leave at an event (b->stamp_dir, "" without writers), removed by
+ * writer_stamps_clean().
  */
-int backup_complete(struct backup *b, struct blktrack_backup_result *res)
+int writer_dir(struct backup *b)
 {
 	const char *dir = b->o->lock_dir ? b->o->lock_dir : VOLLOCK_DIR;
 	int err;
 
-	if (writers_count(b->wr)) {
-		snprintf(b->stamp_dir, sizeof(b->stamp_dir), "%s/stamps.XXXXXX", dir);
-		if (!mkdtemp(b->stamp_dir)) {
-			err = -errno;
-			snprintf(b->msg, sizeof(b->msg), "%s: %s", b->stamp_dir, strerror(errno));
-			b->stamp_dir[0] = 0;
-			return err;
-		}
-		b->env.stamp_dir = b->stamp_dir;
-	}
+	if (!writers_count(b->wr))
+		return 0;
+	snprintf(b->stamp_dir, sizeof(b->stamp_dir), "%s/writers.XXXXXX", dir);
+	if (mkdtemp(b->stamp_dir))
+		return 0;
+	err = -errno;
+	snprintf(b->msg, sizeof(b->msg), "%s: %s", b->stamp_dir, strerror(errno));
+	b->stamp_dir[0] = 0;
+	return err;
+}
+
+/*
+ * backup-complete, each writer given a file to leave its stamp in
+ * (BLKTRACK_WRITER_STAMP_FILE, in writer_dir()); the stamps then go with
+ * the pending entry.
+ */
+int backup_complete(struct backup *b, struct blktrack_backup_result *res)
+{
+	int err = writer_dir(b);
+
+	if (err)
+		return err;
+	b->env.stamp_dir = b->stamp_dir[0] ? b->stamp_dir : NULL;
 	err = wevent(b, res, "backup-complete", false);
 	if (!err && b->stamp_dir[0])
 		err = writers_stamps(b->wr, b->stamp_dir, res->writer_stamps,

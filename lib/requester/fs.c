@@ -157,6 +157,7 @@ static int map_batch(int fd, struct fiemap *fm, struct filemap *m, uint64_t *sta
 		}
 		if (!m->trusted)
 			continue;
+		m->shared |= !!(x->fe_flags & FIEMAP_EXTENT_SHARED);
 		if (filemap_add(m, x->fe_logical, x->fe_physical, x->fe_length,
 				x->fe_flags & FIEMAP_EXTENT_UNWRITTEN ? FILEMAP_UNWRITTEN : 0)) {
 			m->trusted = false;

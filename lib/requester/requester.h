@@ -175,6 +175,8 @@ struct backup {
 	bool has_fmap;
 	struct blockset *vol_delta;	/* the volume's pending map (delta: the file's) */
 	struct blockset *vol_want;	/* the volume blocks under want's written bytes */
+	/* Ranges the writers named (ranges.c): added, excluded, and what this file records. */
+	struct blockset *radd, *rexcl, *excluded;
 	/* Writer backup stamps: the base's, and where this backup's are left. */
 	char prev_writer_stamps[REPO_WRITER_STAMPS_MAX];
 	char stamp_dir[PATH_MAX];
@@ -207,6 +209,7 @@ struct chain {
 	struct member *m;
 	size_t n;
 	uint64_t total, before;		/* stream bytes: all members, done ones */
+	struct blockset *excluded;	/* blocks excluded by a member, held by none after */
 };
 
 /* Called for each verified record of a member; non-zero stops the read. */
@@ -271,6 +274,7 @@ int wevent(struct backup *b, struct blktrack_backup_result *res, const char *eve
 	   bool stop);
 int thaw(struct backup *b, struct blktrack_backup_result *res);
 void writer_stamps_prev(struct backup *b);
+int writer_dir(struct backup *b);
 int backup_complete(struct backup *b, struct blktrack_backup_result *res);
 void writer_stamps_clean(struct backup *b);
 
@@ -306,6 +310,13 @@ int file_want(struct backup *b);
 int file_write_map(struct backup *b);
 int file_read(void *rdata, void *buf, size_t len, uint64_t off);
 int file_moved_during_read(struct backup *b, uint64_t *bytes);
+
+/* ranges.c: what the writers add to and exclude from a set's members */
+int post_snapshot(struct bset *s);
+int ranges_apply(struct backup *b);
+int ranges_write(struct backup *b);
+int excl_record(struct chain *c, const struct member *m, const struct bfile_record *rec,
+		struct blockset **into);
 
 /* follow.c */
 void follow_wake(struct follow *f, bool end);

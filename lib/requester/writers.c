@@ -211,6 +211,11 @@ size_t writers_count(const struct writers *w)
 	return w ? w->n : 0;
 }
 
+const char *writers_name(const struct writers *w, size_t i)
+{
+	return w->w[i].name;
+}
+
 /* ---- one run ------------------------------------------------------------ */
 
 static double mono(void)
@@ -241,7 +246,7 @@ static void flush_lines(const char *name, char *buf, size_t *fill, bool all)
 	*fill -= start;
 }
 
-#define ENV_OWN	16	/* the BLKTRACK_* variables we set, at most */
+#define ENV_OWN	17	/* the BLKTRACK_* variables we set, at most */
 
 /* @name's line of @stamps ("NAME\tSTAMP\n" lines) into @out, or NULL. */
 static const char *stamp_of(const char *stamps, const char *name, char *out, size_t len)
@@ -278,16 +283,20 @@ static char **env_build(const char *name, const char *event, const struct writer
 		{ "BLKTRACK_RESTORE_TARGET", e->restore_target },
 		{ "BLKTRACK_MORE_RESTORES", e->more_restores },
 		{ "BLKTRACK_SET_MEMBERS", e->set_members },
+		{ "BLKTRACK_RANGES_FILE", NULL },
 		{ "BLKTRACK_PREV_WRITER_STAMP", NULL }, { "BLKTRACK_WRITER_STAMP_FILE", NULL },
 	};
 	size_t n = 0, k = ENV_OWN, i;
-	char **v, id[32], prev[REPO_WRITER_STAMP_LEN + 1], file[PATH_MAX];
+	char **v, id[32], prev[REPO_WRITER_STAMP_LEN + 1], file[PATH_MAX], ranges[PATH_MAX];
 
 	/* Backup stamps (doc/WRITERS.md): the writer's own, and where to leave the next. */
 	vars[ENV_OWN - 3][1] = stamp_of(e->prev_writer_stamps, name, prev, sizeof(prev));
 	if (e->stamp_dir && !strcmp(event, "backup-complete") &&
 	    snprintf(file, sizeof(file), "%s/%s", e->stamp_dir, name) < (int)sizeof(file))
 		vars[ENV_OWN - 2][1] = file;
+	if (e->ranges_dir && !strcmp(event, "post-snapshot") &&
+	    snprintf(ranges, sizeof(ranges), "%s/%s", e->ranges_dir, name) < (int)sizeof(ranges))
+		vars[ENV_OWN - 4][1] = ranges;
 
 	if (e->backup_id) {
 		snprintf(id, sizeof(id), "%" PRIu64, e->backup_id);

@@ -39,6 +39,7 @@ struct writers_env {
 	/* Backup stamps: the base's ("NAME\tSTAMP\n" lines), where to leave the next. */
 	const char *prev_writer_stamps;
 	const char *stamp_dir;		/* backup-complete: DIR/NAME */
+	const char *ranges_dir;		/* post-snapshot: DIR/NAME (doc/WRITERS.md, "Ranges") */
 	/* Restores: the target, and "1" when more restores of the chain follow. */
 	const char *restore_target;
 	const char *more_restores;
@@ -58,6 +59,8 @@ int writers_load(const char *dir, bool must_exist, unsigned int timeout,
 		 struct writers **out, char *msg, size_t len);
 void writers_free(struct writers *w);
 size_t writers_count(const struct writers *w);
+/* The name of writer @i (< writers_count()), in the order they run. */
+const char *writers_name(const struct writers *w, size_t i);
 
 /*
  * Run every writer as `./NAME EVENT` in the writers directory, in name
