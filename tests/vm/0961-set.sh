@@ -12,6 +12,10 @@
 # each incremental holds exactly the blocks written into each (one
 # checkpoint for both files; backed up one at a time, each backup would be a
 # resync of its file), and each set restores to the sha256 of both images.
+# Last, a writer excludes its temporary file from a backup of the volume
+# (BLKTRACK_RANGES_FILE): the backup and the restore say which MiB is not
+# the point's, and the restore differs from the volume in those 256 blocks
+# only; the next point without the exclusion restores bit-exactly.
 . /blktrack/tests/vm/lib/testlib.sh
 SEQPAIR=$BT_TOP/build/vmprogs/seqpair
 R=$BT_TMP/repo
@@ -133,7 +137,10 @@ bt_fails 1 restore --repo "$R" --set "$(jfield "$BT_TMP/out.s3" set)" "$BT_TMP/a
 bt_fails 3 restore --repo "$R" --set 999 "$BT_TMP/a.img" "$BT_TMP/b.img"
 bt_fails 1 backup "$A" "$A" --repo "$R"
 detach_all
+backing="$(cat /sys/block/${A#/dev/}/loop/backing_file /sys/block/${B#/dev/}/loop/backing_file)"
 losetup -D
+rm -f $backing "$BT_TMP/app.out"
+rm -rf "$R"
 
 # Two images of one ext4 volume, one set: exact incrementals of each.
 setup_ext4 $mnt
@@ -183,5 +190,55 @@ for i in 2 3 4; do
 	assert_eq "f$i: two.img type" "$(member 2 "$BT_TMP/out.f$i" type)" incremental
 	fcheck f$i $((i * 4096)) 4096
 done
+
+# A writer excluding its temporary file from a backup of the volume: the
+# file's rewritten MiB is not stored, the restore says so, and differs from
+# the volume in exactly those blocks; the next point holds them again.
+W2=$BT_TMP/writers2.d
+R3=$BT_TMP/repo3
+mkdir -p "$W2"
+printf '#!/bin/sh\n[ "$1" = post-snapshot ] && [ -e %s/exclude ] &&\n\techo "exclude %s/temp.db" >"$BLKTRACK_RANGES_FILE"\nexit 0\n' \
+	"$CTL" "$mnt" >"$W2/db"
+chmod 700 "$W2/db"
+bt init --repo "$R3" >/dev/null
+dd if=/dev/urandom of=$mnt/temp.db bs=1M count=1 status=none || fail "temp.db"
+run sync
+bt backup /dev/vda1 --repo "$R3" --writers-dir "$W2" --type full >/dev/null
+touch "$CTL/exclude"
+dd if=/dev/urandom of=$mnt/temp.db bs=1M count=1 conv=notrunc oflag=direct status=none ||
+	fail "rewrite temp.db"
+dd if=/dev/urandom of=$mnt/one.img bs=4096 count=2 conv=notrunc oflag=direct status=none ||
+	fail "write one.img"
+# vbackup NAME: the frozen volume's image, and its backup (the freeze held around both).
+vbackup() {
+	run fsfreeze -f $mnt
+	dd if=/dev/vda1 of="$BT_TMP/vol.img" bs=1M iflag=direct status=none || fail "image vda1"
+	blktrack backup /dev/vda1 --repo "$R3" --writers-dir "$W2" --json >"$BT_TMP/out.$1"
+	rc=$?
+	fsfreeze -u $mnt
+	cat "$BT_TMP/out.$1"
+	[ $rc = 0 ] || fail "backup $1 exited $rc"
+}
+vbackup x1
+assert_eq "x1: excluded_bytes" "$(jfield "$BT_TMP/out.x1" excluded_bytes)" 1048576
+grep -q '"writer_ranges":{"db":{"added":0,"excluded":1048576}}' "$BT_TMP/out.x1" ||
+	fail "x1: writer_ranges do not name db's MiB"
+rm -f "$BT_TMP/r.img"
+blktrack restore --repo "$R3" --json "$BT_TMP/r.img" >"$BT_TMP/out.r1" 2>"$BT_TMP/err.r1" ||
+	fail "restore x1 failed"
+cat "$BT_TMP/out.r1" "$BT_TMP/err.r1"
+assert_eq "x1 restored: excluded_bytes" "$(jfield "$BT_TMP/out.r1" excluded_bytes)" 1048576
+grep -q "not the point's" "$BT_TMP/err.r1" || fail "x1: no warning of excluded bytes"
+assert_eq "x1 restored: blocks not the volume's" \
+	"$("$BT_TOP/build/vmprogs/blockdiff" "$BT_TMP/r.img" "$BT_TMP/vol.img" 4096)" 256
+rm "$CTL/exclude"
+dd if=/dev/urandom of=$mnt/temp.db bs=1M count=1 conv=notrunc oflag=direct status=none ||
+	fail "rewrite temp.db"
+vbackup x2
+rm -f "$BT_TMP/r.img"
+blktrack restore --repo "$R3" --json "$BT_TMP/r.img" >"$BT_TMP/out.r2" || fail "restore x2"
+assert_eq "x2 restored: excluded_bytes" "$(jfield "$BT_TMP/out.r2" excluded_bytes)" 0
+assert_eq "x2 restored" "$(sha256sum <"$BT_TMP/r.img")" "$(sha256sum <"$BT_TMP/vol.img")"
+rm -f "$BT_TMP/r.img" "$BT_TMP/vol.img"
 umount $mnt
-ok "sets of volumes and of files"
+ok "sets of volumes and of files; ranges the writers excluded"
