@@ -1748,8 +1748,11 @@ int repo_commit_set(struct repo *r, const uint64_t *ids, const uint64_t *stored_
 	struct repo_entry *old;
 	ssize_t *at;
 	size_t k, changed = 0;
-	int ret = n ? 0 : -EINVAL;
+	int ret = 0;
 
+	if (!n)
+		return -EINVAL;
+	r->replaced = false;	/* only this write's rename says "maybe not durable" */
 	old = calloc(n, sizeof(*old));
 	at = calloc(n, sizeof(*at));
 	if (!old || !at)

@@ -253,7 +253,11 @@ int backup_prepare(struct backup *b)
 	/* Before the freeze: a store in a directory of a frozen file system would wait. */
 	if (b->lead && o->snapshot_store_path &&
 	    (o->snapshot == BLKTRACK_SNAPSHOT_AUTO || o->snapshot == BLKTRACK_SNAPSHOT_COW)) {
-		err = store_open(o->snapshot_store_path, b->dev, o->force, &b->store_fd,
+		dev_t devs[BLKTRACK_SET_MAX];
+
+		for (size_t i = 0; i < b->set->n; i++)
+			devs[i] = b->set->m[i].dev;	/* a store on none of them */
+		err = store_open(o->snapshot_store_path, devs, b->set->n, o->force, &b->store_fd,
 				 b->msg, sizeof(b->msg));
 		if (err)
 			return err;

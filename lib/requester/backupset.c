@@ -65,6 +65,13 @@ static int assign_volumes(struct bset *s, size_t *failed)
 		for (j = 0; j < i && b->vol == b; j++) {
 			struct backup *o = &s->m[j];
 
+			if (o->dev != b->dev && !strcmp(o->volume_id, b->volume_id)) {
+				*failed = i;	/* clones: one lock, one chain for two disks */
+				return blktrack_set_error(s->ctx, -EINVAL, "%s and %s: two devices "
+							  "with one volume id (%s: a cloned "
+							  "disk?) in one set", member_name(o),
+							  member_name(b), b->volume_id);
+			}
 			if (o->dev != b->dev)
 				continue;
 			*failed = i;
@@ -327,9 +334,6 @@ static int set_options(struct blktrack_ctx *ctx, const struct blktrack_backup_op
 {
 	size_t i;
 
-	if (!n || n > BLKTRACK_SET_MAX)
-		return blktrack_set_error(ctx, -EINVAL, "a backup set has 1 to %d members",
-					  BLKTRACK_SET_MAX);
 	for (i = 1; i < n; i++)
 		if (opts[i].output_fd > 0 || opts[0].output_fd > 0 || !opts[0].repo ||
 		    !opts[i].repo || strcmp(opts[i].repo, opts[0].repo))
@@ -345,8 +349,19 @@ BLKTRACK_EXPORT int blktrack_backup_set(struct blktrack_ctx *ctx,
 	struct bset s = { .ctx = ctx, .n = n };
 	size_t i, failed = 0;
 	double t0 = now();
-	int err = set_options(ctx, opts, n);
+	int err;
 
+	if (!n || n > BLKTRACK_SET_MAX)
+		return blktrack_set_error(ctx, -EINVAL, "a backup set has 1 to %d members",
+					  BLKTRACK_SET_MAX);
+	for (i = 0; i < n; i++) {
+		memset(&res[i], 0, sizeof(res[i]));
+		res[i].failure = BLKTRACK_FAIL_ERROR;
+		res[i].recovery = "none";
+		res[i].freeze = "none";
+		res[i].snapshot = "none";
+	}
+	err = set_options(ctx, opts, n);
 	if (err)
 		return err;
 	s.m = calloc(n, sizeof(*s.m));
@@ -365,11 +380,6 @@ BLKTRACK_EXPORT int blktrack_backup_set(struct blktrack_ctx *ctx,
 			.file_fd = -1,
 		};
 		s.m[i].vol = &s.m[i];
-		memset(&res[i], 0, sizeof(res[i]));
-		res[i].failure = BLKTRACK_FAIL_ERROR;
-		res[i].recovery = "none";
-		res[i].freeze = "none";
-		res[i].snapshot = "none";
 	}
 	err = set_run(&s, &failed);
 	if (err)

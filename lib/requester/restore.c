@@ -255,6 +255,34 @@ out:
  * the writers hear BLKTRACK_MORE_RESTORES=1 until the last, so that an
  * application spread over the volumes recovers once, at the end.
  */
+/*
+ * The set's targets, before any is written: each one once (two paths to
+ * one file or device count once), no directory, no tracked volume.
+ */
+static int targets_check(struct blktrack_ctx *ctx, const struct blktrack_restore_opts *o,
+			 const char *const *targets, size_t n)
+{
+	struct stat st[BLKTRACK_SET_MAX];
+	bool exists[BLKTRACK_SET_MAX];
+	char msg[1024];
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		exists[i] = !stat(targets[i], &st[i]);
+		if (exists[i] && S_ISDIR(st[i].st_mode))
+			return blktrack_set_error(ctx, -EISDIR, "%s: a directory", targets[i]);
+		for (j = 0; j < i; j++)
+			if ((exists[i] && exists[j] && st[i].st_dev == st[j].st_dev &&
+			     st[i].st_ino == st[j].st_ino && st[i].st_rdev == st[j].st_rdev) ||
+			    !strcmp(targets[i], targets[j]))
+				return blktrack_set_error(ctx, -EINVAL, "%s and %s: one target for "
+							  "two members", targets[j], targets[i]);
+		if (!o->force && target_untracked(ctx, targets[i], msg, sizeof(msg)))
+			return blktrack_set_error(ctx, -EBUSY, "%s", msg);
+	}
+	return 0;
+}
+
 BLKTRACK_EXPORT int blktrack_restore_set(struct blktrack_ctx *ctx,
 					 const struct blktrack_restore_opts *opts,
 					 uint64_t set, const char *const *targets, size_t n,
@@ -266,12 +294,18 @@ BLKTRACK_EXPORT int blktrack_restore_set(struct blktrack_ctx *ctx,
 	size_t k = 0, i;
 	int err;
 
+	if (!n || n > BLKTRACK_SET_MAX)
+		return blktrack_set_error(ctx, -EINVAL, "a set has 1 to %d members",
+					  BLKTRACK_SET_MAX);
 	memset(res, 0, n * sizeof(*res));
 	for (i = 0; i < n; i++)
 		res[i].failure = BLKTRACK_FAIL_ERROR;
 	if (!opts->repo || opts->file || opts->onto)
 		return blktrack_set_error(ctx, -EINVAL, "restore of a set: invalid options "
 					  "(the repository; no file, no --onto)");
+	err = targets_check(ctx, opts, targets, n);
+	if (err)
+		return err;
 	err = repo_open(opts->repo, REPO_RDONLY, &r);
 	if (!err)
 		err = repo_set_members(r, set, &ids, &k);

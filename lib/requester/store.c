@@ -88,11 +88,13 @@ static dev_t loop_backing_dev(dev_t rdev)
 	return stat(file, &st) ? 0 : st.st_dev;
 }
 
-int store_open(const char *path, dev_t volume, bool force, int *fd, char *msg, size_t len)
+int store_open(const char *path, const dev_t *volumes, size_t n, bool force, int *fd,
+	       char *msg, size_t len)
 {
 	struct stat st;
 	char type[64];
 	dev_t below;
+	size_t i;
 	int err;
 
 	if (stat(path, &st)) {
@@ -104,7 +106,9 @@ int store_open(const char *path, dev_t volume, bool force, int *fd, char *msg, s
 		*fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	} else if (S_ISBLK(st.st_mode)) {
 		below = loop_backing_dev(st.st_rdev);
-		if (below && devs_overlap(below, volume)) {
+		for (i = 0; below && i < n && !devs_overlap(below, volumes[i]); i++)
+			;
+		if (below && i < n) {
 			snprintf(msg, len, "--snapshot-store %s is a loop device over a file on "
 				 "the volume: its writes would wait behind the writes the "
 				 "snapshot holds; give a store on another disk", path);

@@ -16,10 +16,12 @@
  * device (exclusively: nothing mounts it meanwhile) or a regular file. A
  * device or file that holds a filesystem or a partition table (libblkid)
  * is refused with -EEXIST unless @force: it would be overwritten. A loop
- * device over a file on @volume (its disk or a partition of it) is refused
- * with -EDEADLK: its writes would wait behind the snapshot's held writes.
+ * device over a file on one of the @n @volumes (its disk or a partition of
+ * it) is refused with -EDEADLK: its writes would wait behind the
+ * snapshot's held writes.
  */
-int store_open(const char *path, dev_t volume, bool force, int *fd, char *msg, size_t len);
+int store_open(const char *path, const dev_t *volumes, size_t n, bool force, int *fd,
+	       char *msg, size_t len);
 
 /* Do block devices @a and @b share sectors (one is the other or its disk)? */
 bool devs_overlap(dev_t a, dev_t b);

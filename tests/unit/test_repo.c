@@ -2220,6 +2220,8 @@ Test(repo, a_set_commits_all_or_none, .init = setup_dir, .fini = teardown_dir)
 	ids[0] = pending_member(r, &ck, "file:0000000000000001", delta, true);
 	ids[1] = pending_member(r, &ck, "file:0000000000000002", delta, false);
 	cr_expect_eq(repo_commit_set(r, ids, stored, 2), -ENOENT, "a member's file missing");
+	cr_expect(strstr(repo_error(r), "is missing") && !strstr(repo_error(r), "durable"),
+		  "%s", repo_error(r));
 	cr_expect_eq(repo_find(r, ids[0])->state, REPO_PENDING, "none committed");
 	cr_expect_eq(repo_find(r, ids[1])->state, REPO_PENDING);
 	cr_assert_eq(repo_backup_create(r, ids[1], &fd), 0);

@@ -39,18 +39,18 @@ Test(target, store_with_a_filesystem_is_refused, .init = setup, .fini = teardown
 
 	snprintf(cmd, sizeof(cmd), "truncate -s 8M '%s'", img);
 	cr_assert_eq(system(cmd), 0);
-	cr_assert_eq(store_open(img, 0, false, &fd, msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(store_open(img, NULL, 0, false, &fd, msg, sizeof(msg)), 0, "%s", msg);
 	close(fd);
 
 	snprintf(cmd, sizeof(cmd), "PATH=$PATH:/usr/sbin:/sbin mkfs.ext4 -q -F '%s' >/dev/null 2>&1",
 		 img);
 	cr_assert_eq(system(cmd), 0, "mkfs.ext4");
 	fd = -1;
-	cr_assert_eq(store_open(img, 0, false, &fd, msg, sizeof(msg)), -EEXIST);
+	cr_assert_eq(store_open(img, NULL, 0, false, &fd, msg, sizeof(msg)), -EEXIST);
 	cr_assert_eq(fd, -1);
 	cr_assert(strstr(msg, img) && strstr(msg, "ext4") && strstr(msg, "--force"), "%s", msg);
 	/* --force: taken. */
-	cr_assert_eq(store_open(img, 0, true, &fd, msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(store_open(img, NULL, 0, true, &fd, msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert_geq(fd, 0);
 	close(fd);
 }

@@ -332,6 +332,16 @@ Test(set, refused_inputs_change_nothing)
 	cr_expect_eq(restore_set(res[0].set + 7, NVOL, rr), -ENOENT, "no such set");
 	cr_expect_eq(rr[0].failure, BLKTRACK_FAIL_CHAIN);
 	cr_expect_neq(access(target[0], F_OK), 0, "nothing written");
+	{
+		struct blktrack_restore_opts ro = { .repo = repo_dir, .writers_dir = wdir };
+		const char *twice[NVOL] = { target[0], target[0] }, *dir[NVOL] = { target[0], top };
+
+		cr_expect_eq(blktrack_restore_set(ctx, &ro, res[0].set, twice, NVOL, rr), -EINVAL,
+			     "one target for two members");
+		cr_expect_eq(blktrack_restore_set(ctx, &ro, res[0].set, dir, NVOL, rr), -EISDIR);
+		cr_expect_eq(blktrack_restore_set(ctx, &ro, res[0].set, dir, 0, rr), -EINVAL);
+		cr_expect_neq(access(target[0], F_OK), 0, "nothing written");
+	}
 }
 
 /* A damaged member: refused before the first target is written. */
