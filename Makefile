@@ -118,8 +118,14 @@ $(B)/blktrack-dump: $(DUMP_SRC:%.c=$(B)/%.o) $(BASE_A) $(LIBSO)
 	$(CC) -o $@ $(filter %.o,$^) -L$(B) -lblktrack $(BASE_A) $(RPATH) \
 		$(LDFLAGS) $(LIB_LIBS)
 
-# Small C programs the VM tests run in the guest (ioctl errno checks...).
-vmprogs: $(VMPROG_SRC:tests/vm/progs/%.c=$(B)/vmprogs/%)
+# Small C programs the VM tests run in the guest (ioctl errno checks...),
+# and a boot sector QEMU boots there (tests/vm/0962-qemu-writer.sh).
+vmprogs: $(VMPROG_SRC:tests/vm/progs/%.c=$(B)/vmprogs/%) $(B)/vmprogs/bootsector-guest.bin
+$(B)/vmprogs/bootsector-guest.bin: tests/vm/progs/bootsector-guest.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -c -o $@.o $<
+	ld -m elf_i386 -Ttext 0x7c00 --oformat binary -e _start -o $@ $@.o
+	rm -f $@.o
 $(B)/vmprogs/%: tests/vm/progs/%.c include/uapi/linux/blktrack.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $< -lpthread

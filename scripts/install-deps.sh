@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config
 libblkid-dev liburcu-dev libkmod-dev libcriterion-dev
 libzstd-dev libxxhash-dev libjson-c-dev libroaring-dev libinih-dev
-qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils
+qemu-system-x86 qemu-utils socat busybox-static kmod cpio xz-utils
 linux-image-cloud-amd64 linux-headers-cloud-amd64
 linux-image-6.12-cloud-amd64 linux-headers-6.12-cloud-amd64
 fio e2fsprogs xfsprogs util-linux dmsetup fdisk mdadm bcache-tools"

@@ -53,7 +53,7 @@ VM_CRASH_RE='Oops|BUG:|WARNING:|Call Trace|soft lockup|hung task|blocked for mor
 # the tests call these by absolute path (busybox's shell prefers its applets).
 VM_TOOLS="fio dmsetup losetup blkdiscard fallocate sfdisk blockdev dd sha256sum
 mkfs.ext4 mkfs.xfs fsfreeze setpriv filefrag blkzone fstrim mdadm make-bcache
-cp e4defrag xfs_fsr xfs_io qemu-img"
+cp e4defrag xfs_fsr xfs_io qemu-img qemu-system-x86_64 socat"
 # Kernel modules the guest loads at boot, by name: the drivers of the disks
 # vm_boot attaches (virtio, NVMe), ext4 (the tests' filesystem and the
 # evidence disk's), loop and device-mapper. Each kernel's modules.dep and
@@ -175,9 +175,15 @@ _vm_manifest() {
 		[ -f "$f" ] && echo "blktrack/tests/vm/kmod/${f##*/} $f"
 	done
 	for f in "$VM_TOP"/tests/vm/*.sh "$VM_TOP"/tests/vm/bench/*.sh \
-		"$VM_TOP"/tests/vm/reboot/*.sh "$VM_TOP"/tests/vm/lib/*; do
+		"$VM_TOP"/tests/vm/reboot/*.sh "$VM_TOP"/tests/vm/lib/* \
+		"$VM_TOP"/examples/writers/*; do
 		[ -f "$f" ] || continue
 		echo "blktrack/${f#$VM_TOP/} $f"
+	done
+	# The firmware QEMU loads to boot a guest in the guest (0962).
+	for f in /usr/share/seabios/bios-256k.bin /usr/share/qemu/kvmvapic.bin \
+		/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so; do
+		echo "${f#/} $(readlink -f "$f")"
 	done
 	echo "init $VM_TOP/tests/vm/lib/init.sh"
 	# Kernel modules, deduplicated.
