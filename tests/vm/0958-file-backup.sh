@@ -230,7 +230,10 @@ echo x >"$BT_TMP/on-tmpfs"
 bt_fails 1 backup --file "$BT_TMP/on-tmpfs" --repo "$R"
 bt_fails 1 backup --file /dev/vda1 --repo "$R"
 bt_fails 1 backup --file "$BT_TMP/missing" --repo "$R"
-bt_fails 2 backup --file "$BT_TMP/on-tmpfs" /dev/vda1 --repo "$R"
+bt_fails 2 backup --file "$BT_TMP/on-tmpfs" --volume vol --repo "$R"
+bt attach /dev/vda1
+bt_fails 1 backup --file "$BT_TMP/on-tmpfs" /dev/vda1 --repo "$R"	# a set: all or none
+bt detach /dev/vda1
 [ "$(blktrack list --repo "$R" | wc -l)" = 1 ] || fail "a refused backup left an entry"
 [ -e /etc/mtab ] || ln -s /proc/mounts /etc/mtab	# e4defrag and xfs_fsr read it
 one_fs ext4 /dev/vda1

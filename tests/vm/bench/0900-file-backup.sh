@@ -113,8 +113,9 @@ for r in $(seq $ROUNDS); do
 	# The image read whole, as a backup without a tracker reads it.
 	timed dd_whole dd if=$img of=/dev/null bs=1M iflag=direct status=none
 	record dd_whole_read_bytes $((IMG_MIB << 20))
-	timed qemu_img_convert /usr/bin/qemu-img convert -f raw -O raw -T none -n \
-		$img /dev/null
+	# To QEMU's null block driver: every byte read, nothing written.
+	timed qemu_img_convert /usr/bin/qemu-img convert -n -f raw -T none $img \
+		--target-image-opts driver=null-co,size=$((IMG_MIB << 20))
 done
 for f in "$BT_TMP"/v.*; do
 	echo "median ${f#"$BT_TMP"/v.} $(sort -n "$f" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
