@@ -481,9 +481,10 @@ struct blktrack_restore_opts {
 	bool more_restores;
 	bool no_writers;		/* a copy to look at (export, mount): none told */
 	/*
-	 * restore --onto: @target, a file that holds the point backup_id's last
-	 * member applies onto (its parent, as the user.blktrack.point attribute
-	 * every file restore leaves says), gets that member only, in place.
+	 * restore --onto: @target, a file or block device that holds the point
+	 * backup_id's last member applies onto (its parent, as the
+	 * user.blktrack.point attribute every file restore leaves says, or a
+	 * device's record in /run/blktrack/points), gets that member only, in place.
 	 * Another point there: -ESTALE, BLKTRACK_FAIL_CHAIN, nothing written.
 	 */
 	bool onto;

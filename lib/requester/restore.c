@@ -117,12 +117,87 @@ static int restore_event(struct chain *c, struct restore_writers *rw, const char
 }
 
 /*
- * The point a file target holds (restore --onto): the id of the backup file
- * restored last (its header's 16 random bytes, in hex) in the extended
- * attribute user.blktrack.point; "partial" while --onto writes.
+ * The point a target holds (restore --onto): the id of the backup file
+ * restored last (its header's 16 random bytes, in hex); "partial" while a
+ * restore writes. A file keeps it in its extended attribute
+ * user.blktrack.point. A block device has no place of its own for it:
+ * POINT_DIR/MAJ:MIN keeps it with the disk's sequence number (diskseq), so
+ * that new media, another loop file or a reboot (the record is in /run)
+ * make it unknown: --onto then refuses, and a whole restore starts again.
  */
 #define POINT_XATTR	"user.blktrack.point"
 #define POINT_PARTIAL	"partial"
+#define POINT_DIR	VOLLOCK_DIR "/points"
+
+/* The diskseq of the disk under block device @dev (a partition's: its disk's). */
+static int disk_seq(dev_t dev, char *out, size_t len)
+{
+	char path[96];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/partition", major(dev), minor(dev));
+	snprintf(path, sizeof(path), access(path, F_OK) ? "/sys/dev/block/%u:%u/diskseq" :
+		 "/sys/dev/block/%u:%u/../diskseq", major(dev), minor(dev));
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	ok = fgets(out, len, f) != NULL;
+	fclose(f);
+	out[strcspn(out, "\n")] = 0;
+	return ok && *out ? 0 : -EIO;
+}
+
+/* The point @t holds, "" for none known. */
+static void point_get(struct target *t, char *out, size_t len)
+{
+	char path[128], seq[32], line[128];
+	ssize_t n;
+	FILE *f;
+
+	out[0] = 0;
+	if (t->is_file) {
+		n = fgetxattr(t->fd, POINT_XATTR, out, len - 1);
+		out[n > 0 ? n : 0] = 0;
+		return;
+	}
+	snprintf(path, sizeof(path), POINT_DIR "/%u:%u", major(t->dev), minor(t->dev));
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f) && !disk_seq(t->dev, seq, sizeof(seq)) &&
+	    !strncmp(line, seq, strlen(seq)) && line[strlen(seq)] == ' ')
+		snprintf(out, len, "%.*s", (int)strcspn(line + strlen(seq) + 1, "\n"),
+			 line + strlen(seq) + 1);
+	fclose(f);
+}
+
+/* Record @hex as the point device target @t holds: "DISKSEQ HEX" in POINT_DIR/MAJ:MIN. */
+static int point_set_device(struct target *t, const char *hex)
+{
+	char path[128], tmp[140], seq[32];
+	FILE *f;
+	int err = disk_seq(t->dev, seq, sizeof(seq));
+
+	if (err)
+		return err;
+	if ((mkdir(VOLLOCK_DIR, 0700) && errno != EEXIST) ||
+	    (mkdir(POINT_DIR, 0700) && errno != EEXIST))
+		return -errno;
+	snprintf(path, sizeof(path), POINT_DIR "/%u:%u", major(t->dev), minor(t->dev));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	err = fprintf(f, "%s %s\n", seq, hex) < 0 || fflush(f) || fsync(fileno(f)) ? -EIO : 0;
+	if (fclose(f) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
 
 static void point_hex(const uint8_t id[BFILE_ID_LEN], char out[2 * BFILE_ID_LEN + 1])
 {
@@ -130,15 +205,20 @@ static void point_hex(const uint8_t id[BFILE_ID_LEN], char out[2 * BFILE_ID_LEN 
 		sprintf(out + 2 * i, "%02x", id[i]);
 }
 
-/* Mark the file target with the point it now holds (or "partial"); best effort but said. */
+/* Mark the target with the point it now holds (or "partial"); best effort but said. */
 static int point_mark(struct chain *c, struct target *t, const uint8_t *id)
 {
 	char hex[2 * BFILE_ID_LEN + 1] = POINT_PARTIAL;
+	int err;
 
-	if (!t->is_file)
-		return 0;
 	if (id)
 		point_hex(id, hex);
+	if (!t->is_file) {
+		err = point_set_device(t, hex);
+		return err ? chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: recording the "
+					"point it holds in " POINT_DIR ": %s", t->path,
+					strerror(-err)) : 0;
+	}
 	if (!fsetxattr(t->fd, POINT_XATTR, hex, strlen(hex), 0))
 		return 0;
 	if (errno != ENOTSUP || t->in_place)
@@ -155,15 +235,13 @@ static int point_mark(struct chain *c, struct target *t, const uint8_t *id)
 static int onto_check(struct chain *c, struct target *t)
 {
 	char want[2 * BFILE_ID_LEN + 1], got[64] = "";
-	ssize_t n;
 
 	if (c->n < 2)
 		return chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, -EINVAL, "backup %" PRIu64 " is a "
 				  "%s: restore it whole, not --onto", c->m[0].e->id,
 				  repo_type_name(c->m[0].e->type));
 	point_hex(c->m[c->n - 2].h.id, want);
-	n = fgetxattr(t->fd, POINT_XATTR, got, sizeof(got) - 1);
-	got[n > 0 ? n : 0] = 0;
+	point_get(t, got, sizeof(got));
 	if (!strcmp(got, want))
 		return 0;
 	return chain_fail(c, BLKTRACK_FAIL_CHAIN, NULL, -ESTALE, "%s holds %s, not backup %"
@@ -197,7 +275,8 @@ BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 		goto out;
 
 	/* --onto: the point the target holds is checked before anyone is told. */
-	err = o->onto ? target_open_onto(&t, o->target, res->volume_size, msg, sizeof(msg)) : 0;
+	err = o->onto ? target_open_onto(&t, o->target, res->volume_size, o->force, msg,
+					 sizeof(msg)) : 0;
 	if (err) {
 		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
 		goto out;
@@ -214,7 +293,8 @@ BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 		chain_fail(&c, BLKTRACK_FAIL_ERROR, NULL, err, "%s", msg);
 		goto out;
 	}
-	err = o->onto ? point_mark(&c, &t, NULL) : 0;	/* half written from here on */
+	/* Half written from here on (a new file stays aside until its rename). */
+	err = o->onto || !t.is_file ? point_mark(&c, &t, NULL) : 0;
 	if (err)
 		goto out;
 	c.before = 0;

@@ -121,6 +121,7 @@ int target_open(struct target *t, const char *path, uint64_t size, bool force,
 	}
 	if (exists && S_ISBLK(st.st_mode)) {
 		err = open_device(t, path, force, msg, len);
+		t->dev = st.st_rdev;
 	} else if (!exists || S_ISREG(st.st_mode)) {
 		err = open_file(t, path, exists ? &st : NULL, msg, len);
 	} else {
@@ -137,23 +138,36 @@ int target_open(struct target *t, const char *path, uint64_t size, bool force,
 	return t->is_file ? 0 : wipe_head(t, msg, len);
 }
 
-int target_open_onto(struct target *t, const char *path, uint64_t size, char *msg,
-		     size_t len)
+int target_open_onto(struct target *t, const char *path, uint64_t size, bool force,
+		     char *msg, size_t len)
 {
 	struct stat st;
+	int err;
 
 	memset(t, 0, sizeof(*t));
+	t->fd = -1;
 	t->size = size;
-	t->is_file = t->in_place = true;
-	snprintf(t->path, sizeof(t->path), "%s", path);
-	t->fd = open(path, O_RDWR | O_CLOEXEC);
-	if (t->fd < 0 || fstat(t->fd, &st)) {
+	t->in_place = true;
+	if (stat(path, &st)) {
 		snprintf(msg, len, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(msg, len, "%s: --onto writes a regular file that holds the parent "
-			 "point, not this", path);
+	if (S_ISBLK(st.st_mode)) {
+		err = open_device(t, path, force, msg, len);
+		if (err)
+			return err;
+		t->dev = st.st_rdev;
+	} else if (S_ISREG(st.st_mode)) {
+		t->is_file = true;
+		snprintf(t->path, sizeof(t->path), "%s", path);
+		t->fd = open(path, O_RDWR | O_CLOEXEC);
+		if (t->fd < 0) {
+			snprintf(msg, len, "%s: %s", path, strerror(errno));
+			return -errno;
+		}
+	} else {
+		snprintf(msg, len, "%s: --onto writes a regular file or a block device that "
+			 "holds the parent point, not this", path);
 		return -EINVAL;
 	}
 	t->zeros = calloc(1, ZERO_BYTES);
@@ -219,7 +233,7 @@ int target_finish(struct target *t, char *msg, size_t len)
 	int err;
 
 	if (t->in_place) {
-		err = ftruncate(t->fd, (off_t)t->size) || fsync(t->fd) ? -errno : 0;
+		err = (t->is_file && ftruncate(t->fd, (off_t)t->size)) || fsync(t->fd) ? -errno : 0;
 		if (err)
 			snprintf(msg, len, "%s: %s", t->path, strerror(-err));
 		return err;

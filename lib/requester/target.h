@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* MBR, GPT, ext* (1 KiB), XFS (0), btrfs (64 KiB), LVM, md 1.1/1.2, swap. */
 #define TARGET_HEAD	(1U << 20)
@@ -36,6 +37,7 @@ struct target {
 	char tmp[PATH_MAX];	/* a file: written here, renamed to path; "" after */
 	uint64_t size;		/* the volume's: a file gets exactly this size */
 	bool in_place;		/* restore --onto: the file itself, written in place */
+	dev_t dev;		/* --onto a block device: its number (its point's record) */
 	uint8_t *head;		/* its first head_len bytes, written last */
 	size_t head_len;
 	void *zeros;
@@ -51,13 +53,14 @@ struct target {
 int target_open(struct target *t, const char *path, uint64_t size, bool force,
 		char *msg, size_t len);
 /*
- * Open the regular file @path, which holds an earlier point, to write what a
- * later point changed in place (restore --onto): no temporary file, no head
- * held back; the finish gives it exactly @size bytes. -EINVAL for anything
- * but a regular file.
+ * Open the regular file or block device @path, which holds an earlier
+ * point, to write what a later point changed in place (restore --onto): no
+ * temporary file, no head held back; the finish gives a file exactly @size
+ * bytes. A device as target_open() opens one (O_EXCL unless @force, big
+ * enough). -EINVAL for anything else.
  */
-int target_open_onto(struct target *t, const char *path, uint64_t size, char *msg,
-		     size_t len);
+int target_open_onto(struct target *t, const char *path, uint64_t size, bool force,
+		     char *msg, size_t len);
 /* Write @n bytes of @buf at @off (below t->size), or zeros when @buf is NULL. */
 int target_write(struct target *t, uint64_t off, const void *buf, size_t n);
 /* Everything else durable, then the head, durable; a file renamed into place. */
