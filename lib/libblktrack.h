@@ -570,6 +570,7 @@ struct blktrack_export_result {
 	uint64_t volume_size;
 	size_t images;			/* files written */
 	double seconds;
+	uint64_t excluded_bytes;	/* not the point's: the writers excluded them */
 };
 
 BLKTRACK_EXPORT int blktrack_export(struct blktrack_ctx *ctx,
@@ -605,6 +606,7 @@ struct blktrack_mount_result {
 	char loop[64];			/* /dev/loopN */
 	char fstype[32];
 	char image_dir[4096];		/* holds the image until the unmount */
+	uint64_t excluded_bytes;	/* not the point's: the writers excluded them */
 };
 
 BLKTRACK_EXPORT int blktrack_mount(struct blktrack_ctx *ctx,

@@ -62,6 +62,8 @@ extern int cli_verbosity;
 /* "blktrack: warning: [WHAT: ]message\n" on stderr, unless -q. */
 void cli_warn(const char *what, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A point some of whose bytes the writers excluded (doc/WRITERS.md, "Ranges"): say so. */
+void cli_warn_excluded(const char *what, uint64_t bytes);
 /* Print "usage: blktrack CMD ARGS" to stderr, return EXIT_USAGE. */
 int cli_usage(const struct cmd *cmd);
 /* Print the command's help to stdout, return EXIT_OK. */

@@ -66,6 +66,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		cli_fail(ctx, NULL, err);
 		return res.failure ? cli_failure_code(res.failure) : EXIT_ERROR;
 	}
+	cli_warn_excluded(o.output, res.excluded_bytes);
 	if (!json) {
 		printf("exported backup %" PRIu64 " (%zu backup%s in the chain) to %s: %zu "
 		       "image%s in %.2f s\n", res.backup_id, res.members, res.members > 1 ?
@@ -77,6 +78,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 	json_object_object_add(j, "members", json_object_new_uint64(res.members));
 	json_object_object_add(j, "volume_size", json_object_new_uint64(res.volume_size));
 	json_object_object_add(j, "images", json_object_new_uint64(res.images));
+	json_object_object_add(j, "excluded_bytes", json_object_new_uint64(res.excluded_bytes));
 	json_object_object_add(j, "output", json_object_new_string(o.output));
 	json_object_object_add(j, "seconds", json_object_new_double(res.seconds));
 	return cli_print_json(stdout, j, true, NULL);

@@ -58,6 +58,7 @@ static int run_mount(struct blktrack_ctx *ctx, int argc, char *argv[])
 		cli_fail(ctx, NULL, err);
 		return res.failure ? cli_failure_code(res.failure) : EXIT_ERROR;
 	}
+	cli_warn_excluded(res.mount_point, res.excluded_bytes);
 	if (!json) {
 		printf("mounted backup %" PRIu64 " (%s) read-only on %s (%s)\n", res.backup_id,
 		       res.fstype, res.mount_point, res.loop);
@@ -68,6 +69,7 @@ static int run_mount(struct blktrack_ctx *ctx, int argc, char *argv[])
 	json_object_object_add(j, "mount_point", json_object_new_string(res.mount_point));
 	json_object_object_add(j, "fstype", json_object_new_string(res.fstype));
 	json_object_object_add(j, "loop", json_object_new_string(res.loop));
+	json_object_object_add(j, "excluded_bytes", json_object_new_uint64(res.excluded_bytes));
 	json_object_object_add(j, "image_dir", json_object_new_string(res.image_dir));
 	return cli_print_json(stdout, j, true, NULL);
 }

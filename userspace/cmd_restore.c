@@ -73,9 +73,7 @@ static int restore_set(struct blktrack_ctx *ctx, const struct blktrack_restore_o
 			cli_human(res[i].bytes, h, sizeof(h));
 			printf("restored backup %" PRIu64 " of set %" PRIu64 " onto %s: %s in "
 			       "%.2f s\n", res[i].backup_id, set, targets[i], h, res[i].seconds);
-			if (res[i].excluded_bytes)
-				cli_warn(targets[i], "%" PRIu64 " bytes the writers excluded "
-					 "from the backup are not the point's", res[i].excluded_bytes);
+			cli_warn_excluded(targets[i], res[i].excluded_bytes);
 		}
 		return EXIT_OK;
 	}
@@ -179,9 +177,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 			cli_err(o.target, "not written");
 		return cli_failure_code(res.failure);
 	}
-	if (res.excluded_bytes)	/* doc/WRITERS.md, "Ranges": never reported as restored */
-		cli_warn(o.target, "%" PRIu64 " bytes the writers excluded from the backup are "
-			 "not the point's (they hold older contents or zeros)", res.excluded_bytes);
+	cli_warn_excluded(o.target, res.excluded_bytes);
 	if (json)
 		return cli_restore_json("restore", &o, &res);
 	cli_human(res.bytes, h, sizeof(h));

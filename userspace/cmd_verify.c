@@ -52,6 +52,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		cli_fail(ctx, NULL, err);
 		return cli_failure_code(res.failure);
 	}
+	cli_warn_excluded(NULL, res.excluded_bytes);
 	if (json)
 		return cli_restore_json("verify", &o, &res);
 	printf("backup %" PRIu64 ": %zu backup%s in the chain, every record and digest "

@@ -409,3 +409,10 @@ int cli_parse_seconds(const char *s, unsigned int *secs)
 	*secs = (unsigned int)v;
 	return 0;
 }
+
+void cli_warn_excluded(const char *what, uint64_t bytes)
+{
+	if (bytes)	/* never reported as the point's */
+		cli_warn(what, "%" PRIu64 " bytes the writers excluded from the backup are not "
+			 "the point's (they hold older contents or zeros)", bytes);
+}

@@ -201,6 +201,7 @@ BLKTRACK_EXPORT int blktrack_export(struct blktrack_ctx *ctx,
 	res->backup_id = rr.backup_id;
 	res->members = rr.members;
 	res->volume_size = rr.volume_size;
+	res->excluded_bytes = rr.excluded_bytes;
 	res->seconds = now() - t0;
 	return err;
 }

@@ -195,3 +195,43 @@ int fs_file_map(int fd, struct filemap *m, char *why, size_t len)
 		filemap_free(m);
 	return err;
 }
+
+/* Whether the filesystem on @dev journals data (ext4 data=journal): its superblock's options. */
+static bool journals_data(dev_t dev)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned int maj, min;
+	bool found = false;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	while (f && !found && getline(&line, &cap, f) > 0) {
+		const char *sep = strstr(line, " - ");
+
+		found = sscanf(line, "%*u %*u %u:%u", &maj, &min) == 2 &&
+			makedev(maj, min) == dev && sep && strstr(sep, "data=journal");
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+bool fs_file_unplaceable(int fd, char *why, size_t len)
+{
+	struct fsxattr fx;
+	struct stat st;
+	int flags = 0;
+
+	if (!ioctl(fd, FS_IOC_FSGETXATTR, &fx) && (fx.fsx_xflags & FS_XFLAG_REALTIME)) {
+		snprintf(why, len, "an XFS realtime file (its extents are on the realtime device)");
+		return true;
+	}
+	if ((!ioctl(fd, FS_IOC_GETFLAGS, &flags) && (flags & FS_JOURNAL_DATA_FL)) ||
+	    (!fstat(fd, &st) && journals_data(st.st_dev))) {
+		snprintf(why, len, "its data goes through the journal first (data=journal): "
+			 "its blocks on the volume may be older than the file");
+		return true;
+	}
+	return false;
+}

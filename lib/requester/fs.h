@@ -34,5 +34,11 @@ int fs_block_device(dev_t dev, char *out, size_t len);
  */
 struct filemap;
 int fs_file_map(int fd, struct filemap *m, char *why, size_t len);
+/*
+ * Whether the file's extents, though FIEMAP gives them, do not say where
+ * its current data lies on the volume (an XFS realtime file, data
+ * journalled by ext4), with the reason in @why.
+ */
+bool fs_file_unplaceable(int fd, char *why, size_t len);
 
 #endif /* BLKTRACK_FS_H */

@@ -21,6 +21,8 @@ struct source {
 	struct bfile_record rec;
 	bool done;			/* END read and verified */
 	int fd;
+	/* What the writers excluded (its EXCL records), and the blocks its records hold. */
+	struct blockset *excl, *held;
 };
 
 static int fold_fail(struct fold *f, int err, const struct repo_entry *e,
@@ -31,13 +33,61 @@ static int fold_fail(struct fold *f, int err, const struct repo_entry *e,
 				  rd ? bfile_reader_error(rd) : strerror(-err));
 }
 
+/* The member's next DATA or ZERO record (its EXCL records taken on the way). */
 static int advance(struct fold *f, struct source *s)
 {
-	int err = bfile_read_record(s->rd, &s->rec);
+	uint32_t bs = s->h.block_size;
+	struct blockset *x = NULL;
+	int err;
 
+	while ((err = bfile_read_record(s->rd, &s->rec)) > 0 && s->rec.tag == BFILE_TAG_EXCL) {
+		err = blockset_deserialize(s->rec.data, s->rec.stored_len, &x);
+		if (!err)
+			err = blockset_or(s->excl, x);
+		blockset_free(x);
+		x = NULL;
+		if (err)
+			return blktrack_set_error(f->ctx, err, "merge: %s of backup %" PRIu64
+						  ": its EXCL record is damaged", s->e->file,
+						  s->e->id);
+	}
 	if (err < 0)
 		return fold_fail(f, err, s->e, s->rd);
 	s->done = !err;
+	if (!s->done)
+		err = blockset_add_range(s->held, s->rec.offset / bs,
+					 (s->rec.offset % bs + s->rec.length + bs - 1) / bs);
+	return err;
+}
+
+/*
+ * What the folded point lacks (doc/WRITERS.md, "Ranges"), as a restore of
+ * the members would say: each member's records make their blocks the
+ * point's again, its exclusions make them not. Written after the data: a
+ * reader takes an EXCL record wherever it stands.
+ */
+static int fold_excl(struct fold *f, struct source *s, struct bfile_writer *w)
+{
+	struct blockset *e = NULL;
+	void *buf = NULL;
+	size_t i, len;
+	int err = blockset_new(&e);
+
+	for (i = 0; !err && i < f->n; i++) {
+		err = blockset_andnot(e, s[i].held);
+		if (!err)
+			err = blockset_or(e, s[i].excl);
+	}
+	if (!err && blockset_cardinality(e))
+		err = blockset_serialize(e, &buf, &len);
+	if (!err && buf)
+		err = len > BFILE_EXT_PAYLOAD_MAX ? -E2BIG :
+		      bfile_write_extension(w, BFILE_TAG_EXCL, BFILE_REC_SKIPPABLE, 0, buf, len);
+	free(buf);
+	blockset_free(e);
+	if (err)
+		return blktrack_set_error(f->ctx, err, "merge into backup %" PRIu64 ": the "
+					  "writers' exclusions: %s", f->target->id, strerror(-err));
 	return 0;
 }
 
@@ -55,6 +105,9 @@ static int sources_open(struct fold *f, struct source *s)
 		err = bfile_reader_open(s[i].fd, &s[i].h, &s[i].rd);
 		if (err)
 			return fold_fail(f, err, s[i].e, s[i].rd);
+		bfile_reader_deliver(s[i].rd, BFILE_TAG_EXCL);
+		if (blockset_new(&s[i].excl) || blockset_new(&s[i].held))
+			return -ENOMEM;
 		why = member_foreign(&s[i].h, s[i].e, i ? &s[i - 1].h : NULL);
 		if (why)
 			return blktrack_set_error(f->ctx, -EBADMSG, "merge: %s of backup %" PRIu64
@@ -198,6 +251,8 @@ int fold_write(struct fold *f, int fd)
 		err = fold_map(f, w, h.record_max);
 	if (!err)
 		err = fold_records(f, s, w);
+	if (!err)
+		err = fold_excl(f, s, w);
 	if (!err) {
 		err = bfile_writer_finish(w, &st);
 		w = NULL;
@@ -212,6 +267,8 @@ int fold_write(struct fold *f, int fd)
 			f->read += rs.stream_bytes;
 		}
 		bfile_reader_free(s[i].rd);
+		blockset_free(s[i].excl);
+		blockset_free(s[i].held);
 		if (s[i].fd >= 0)
 			close(s[i].fd);
 	}

@@ -165,6 +165,7 @@ static int mount_point(struct blktrack_ctx *ctx, const struct blktrack_mount_opt
 	ro.target = image;
 	err = blktrack_restore(ctx, &ro, &rr);
 	res->backup_id = rr.backup_id;
+	res->excluded_bytes = rr.excluded_bytes;
 	res->failure = err ? rr.failure : BLKTRACK_FAIL_NONE;
 	if (err)
 		return err;

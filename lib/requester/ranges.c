@@ -20,6 +20,7 @@
  * the checkpoint (its allocation may have moved onto a block that held
  * other data at the checkpoint) stays in the backup.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -75,14 +76,24 @@ static int file_blocks(struct backup *m, const struct wline *l, struct blockset 
 		return -errno;
 	}
 	err = fs_file_map(fd, &fm, why, sizeof(why));
+	/*
+	 * Its data written out after the map: a block the file took since the
+	 * checkpoint (it may have held another file's data then) is then in
+	 * the active map, whatever the filesystem's allocation policy.
+	 */
+	if (!err && !l->add && fdatasync(fd))
+		err = -errno;
+	if (!err && fs_file_unplaceable(fd, why, sizeof(why)))
+		fm.trusted = false;
 	close(fd);
 	if (err) {
 		snprintf(msg, len, "%s: FIEMAP: %s", l->path, strerror(-err));
 		return err;
 	}
-	if (!l->add && (!fm.trusted || fm.shared)) {
-		snprintf(msg, len, "%s: %s: its blocks cannot be excluded", l->path,
-			 fm.trusted ? "it shares extents with another file" : why);
+	if (!fm.trusted || (!l->add && fm.shared)) {
+		snprintf(msg, len, "%s: %s: its blocks cannot be %s", l->path,
+			 fm.trusted ? "it shares extents with another file" : why,
+			 l->add ? "placed" : "excluded");
 		filemap_free(&fm);
 		return -EINVAL;
 	}
@@ -161,12 +172,12 @@ static int parse(char *line, struct wline *l)
 	l->len = UINT64_MAX;
 	if (*p != '/') {
 		errno = 0;
-		l->start = strtoull(p, &end, 10);
-		if (errno || end == p || *end != ' ' || *p == '-')
+		l->start = isdigit((unsigned char)*p) ? strtoull(p, &end, 10) : 0;
+		if (!isdigit((unsigned char)*p) || errno || *end != ' ')
 			return -EINVAL;
 		p = end + 1;
-		l->len = strtoull(p, &end, 10);
-		if (errno || end == p || *end != ' ' || *p == '-' || !l->len)
+		l->len = isdigit((unsigned char)*p) ? strtoull(p, &end, 10) : 0;
+		if (!isdigit((unsigned char)*p) || errno || *end != ' ' || !l->len)
 			return -EINVAL;
 		p = end + 1;
 	}
@@ -331,6 +342,13 @@ int ranges_apply(struct backup *b)
 
 	if (!b->radd)
 		return 0;
+	if (b->type == BLKTRACK_BACKUP_RESYNC) {
+		/* It reads and compares the whole member: nothing is left out. */
+		if (blockset_cardinality(b->rexcl))
+			warning(b->ctx, "%s: a resync reads every block: the writers' exclusions "
+				"do not apply", b->file ? b->file_path : b->o->device);
+		return 0;
+	}
 	/* Past the end (a file that shrank since it was named): nothing. */
 	blockset_remove_range(b->radd, nblocks, BLOCKSET_MAX_BLOCKS);
 	blockset_remove_range(b->rexcl, nblocks, BLOCKSET_MAX_BLOCKS);

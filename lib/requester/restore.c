@@ -121,37 +121,55 @@ static int restore_event(struct chain *c, struct restore_writers *rw, const char
  * restored last (its header's 16 random bytes, in hex); "partial" while a
  * restore writes. A file keeps it in its extended attribute
  * user.blktrack.point. A block device has no place of its own for it:
- * POINT_DIR/MAJ:MIN keeps it with the disk's sequence number (diskseq), so
- * that new media, another loop file or a reboot (the record is in /run)
- * make it unknown: --onto then refuses, and a whole restore starts again.
+ * POINT_DIR/MAJ:MIN keeps it with the state of the disk under it when the
+ * restore ended (its diskseq, and the sectors ever written and discarded on
+ * it): new media, a reboot (the record is in /run), or any write to the
+ * disk since (a mount's journal replay, another tool, another partition)
+ * make the point unknown: --onto then refuses, and a whole restore starts
+ * again. A device being written has no record.
  */
 #define POINT_XATTR	"user.blktrack.point"
 #define POINT_PARTIAL	"partial"
 #define POINT_DIR	VOLLOCK_DIR "/points"
 
-/* The diskseq of the disk under block device @dev (a partition's: its disk's). */
-static int disk_seq(dev_t dev, char *out, size_t len)
+/* "DISKSEQ WRITTEN DISCARDED" of the disk under block device @dev. */
+static int disk_state(dev_t dev, char *out, size_t len)
 {
+	unsigned long long f[14] = { 0 }, seq = 0;
 	char path[96];
-	FILE *f;
-	int ok;
+	FILE *fs, *fq;
+	int n = 0;
 
 	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/partition", major(dev), minor(dev));
-	snprintf(path, sizeof(path), access(path, F_OK) ? "/sys/dev/block/%u:%u/diskseq" :
-		 "/sys/dev/block/%u:%u/../diskseq", major(dev), minor(dev));
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	ok = fgets(out, len, f) != NULL;
-	fclose(f);
-	out[strcspn(out, "\n")] = 0;
-	return ok && *out ? 0 : -EIO;
+	snprintf(path, sizeof(path), access(path, F_OK) ? "/sys/dev/block/%u:%u/" :
+		 "/sys/dev/block/%u:%u/../", major(dev), minor(dev));
+	strcat(path, "diskseq");
+	fq = fopen(path, "re");
+	strcpy(path + strlen(path) - strlen("diskseq"), "stat");
+	fs = fopen(path, "re");
+	if (fq && fscanf(fq, "%llu", &seq) == 1 && fs)
+		n = fscanf(fs, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
+			   "%llu %llu", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7],
+			   &f[8], &f[9], &f[10], &f[11], &f[12], &f[13]);
+	if (fq)
+		fclose(fq);
+	if (fs)
+		fclose(fs);
+	if (n < 7)
+		return -ENODATA;
+	snprintf(out, len, "%llu %llu %llu", seq, f[6], f[13]);
+	return 0;
+}
+
+static void point_path(dev_t dev, char *out, size_t len)
+{
+	snprintf(out, len, POINT_DIR "/%u:%u", major(dev), minor(dev));
 }
 
 /* The point @t holds, "" for none known. */
 static void point_get(struct target *t, char *out, size_t len)
 {
-	char path[128], seq[32], line[128];
+	char path[128], state[96], line[192];
 	ssize_t n;
 	FILE *f;
 
@@ -161,35 +179,44 @@ static void point_get(struct target *t, char *out, size_t len)
 		out[n > 0 ? n : 0] = 0;
 		return;
 	}
-	snprintf(path, sizeof(path), POINT_DIR "/%u:%u", major(t->dev), minor(t->dev));
+	point_path(t->dev, path, sizeof(path));
 	f = fopen(path, "re");
 	if (!f)
 		return;
-	if (fgets(line, sizeof(line), f) && !disk_seq(t->dev, seq, sizeof(seq)) &&
-	    !strncmp(line, seq, strlen(seq)) && line[strlen(seq)] == ' ')
-		snprintf(out, len, "%.*s", (int)strcspn(line + strlen(seq) + 1, "\n"),
-			 line + strlen(seq) + 1);
+	if (fgets(line, sizeof(line), f) && !disk_state(t->dev, state, sizeof(state)) &&
+	    !strncmp(line, state, strlen(state)) && line[strlen(state)] == ' ')
+		snprintf(out, len, "%.*s", (int)strcspn(line + strlen(state) + 1, "\n"),
+			 line + strlen(state) + 1);
 	fclose(f);
 }
 
-/* Record @hex as the point device target @t holds: "DISKSEQ HEX" in POINT_DIR/MAJ:MIN. */
+/* Forget the point of block device @dev (it is about to be written): 0 or -errno. */
+static int point_forget(dev_t dev)
+{
+	char path[128];
+
+	point_path(dev, path, sizeof(path));
+	return unlink(path) && errno != ENOENT ? -errno : 0;
+}
+
+/* Record @hex as the point device target @t holds, with its disk's state now. */
 static int point_set_device(struct target *t, const char *hex)
 {
-	char path[128], tmp[140], seq[32];
+	char path[128], tmp[140], state[96];
 	FILE *f;
-	int err = disk_seq(t->dev, seq, sizeof(seq));
+	int err = disk_state(t->dev, state, sizeof(state));
 
 	if (err)
 		return err;
 	if ((mkdir(VOLLOCK_DIR, 0700) && errno != EEXIST) ||
 	    (mkdir(POINT_DIR, 0700) && errno != EEXIST))
 		return -errno;
-	snprintf(path, sizeof(path), POINT_DIR "/%u:%u", major(t->dev), minor(t->dev));
+	point_path(t->dev, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "we");
 	if (!f)
 		return -errno;
-	err = fprintf(f, "%s %s\n", seq, hex) < 0 || fflush(f) || fsync(fileno(f)) ? -EIO : 0;
+	err = fprintf(f, "%s %s\n", state, hex) < 0 || fflush(f) || fsync(fileno(f)) ? -EIO : 0;
 	if (fclose(f) && !err)
 		err = -errno;
 	if (!err && rename(tmp, path))
@@ -205,7 +232,10 @@ static void point_hex(const uint8_t id[BFILE_ID_LEN], char out[2 * BFILE_ID_LEN 
 		sprintf(out + 2 * i, "%02x", id[i]);
 }
 
-/* Mark the target with the point it now holds (or "partial"); best effort but said. */
+/*
+ * Mark the target with the point it now holds, or with none while it is
+ * written (@id NULL: a file's "partial", a device's record removed).
+ */
 static int point_mark(struct chain *c, struct target *t, const uint8_t *id)
 {
 	char hex[2 * BFILE_ID_LEN + 1] = POINT_PARTIAL;
@@ -213,11 +243,19 @@ static int point_mark(struct chain *c, struct target *t, const uint8_t *id)
 
 	if (id)
 		point_hex(id, hex);
+	if (!t->is_file && !id) {
+		err = point_forget(t->dev);
+		return err ? chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: removing the "
+					"record of the point it held in " POINT_DIR ": %s",
+					t->path, strerror(-err)) : 0;
+	}
 	if (!t->is_file) {
+		/* No record: the point is unknown, which is safe. */
 		err = point_set_device(t, hex);
-		return err ? chain_fail(c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: recording the "
-					"point it holds in " POINT_DIR ": %s", t->path,
-					strerror(-err)) : 0;
+		if (err)
+			warning(c->ctx, "%s: cannot record the point it holds in " POINT_DIR
+				" (%s): restore --onto will refuse it", t->path, strerror(-err));
+		return 0;
 	}
 	if (!fsetxattr(t->fd, POINT_XATTR, hex, strlen(hex), 0))
 		return 0;
@@ -259,6 +297,7 @@ BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 	struct chain c = { .ctx = ctx, .o = o, .res = res };
 	struct restore_writers rw = { 0 };
 	struct target t = { .fd = -1 };
+	struct stat st;
 	double t0 = now();
 	char msg[1024];
 	size_t k;
@@ -287,6 +326,13 @@ BLKTRACK_EXPORT int blktrack_restore(struct blktrack_ctx *ctx,
 	if (err)
 		goto out;
 	err = o->force ? 0 : target_untracked(ctx, o->target, msg, sizeof(msg));
+	/* A device forgets its point before anything touches it (its first MiB is wiped). */
+	if (!err && !o->onto && !stat(o->target, &st) && S_ISBLK(st.st_mode) &&
+	    point_forget(st.st_rdev)) {
+		err = -errno;
+		snprintf(msg, sizeof(msg), "%s: removing the record of the point it held in "
+			 POINT_DIR ": %s", o->target, strerror(errno));
+	}
 	if (!err && !o->onto)
 		err = target_open(&t, o->target, res->volume_size, o->force, msg, sizeof(msg));
 	if (err) {

@@ -200,6 +200,9 @@ BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
 		goto done;
 	}
 	err = blockset_new(&cmp.covered);
+	/* What the writers excluded is not the point's: not compared (reported instead). */
+	if (!err && c.excluded)
+		err = blockset_or(cmp.covered, c.excluded);
 	if (!err && (posix_memalign(&cmp.buf, ALIGN, CHUNK_BYTES) ||
 		     !(cmp.zeros = calloc(1, CHUNK_BYTES))))
 		err = -ENOMEM;
@@ -219,7 +222,7 @@ BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
 				 res->backup_id, res->differ_bytes, res->first_diff);
 		goto done;
 	}
-	if (res->bytes < res->volume_size) {
+	if (res->bytes + res->excluded_bytes < res->volume_size) {
 		err = chain_fail(&c, BLKTRACK_FAIL_CORRUPT, c.m[0].path, -EBADMSG,
 				 "the chain of backup %" PRIu64 " covers %" PRIu64 " of %"
 				 PRIu64 " bytes", res->backup_id, res->bytes, res->volume_size);

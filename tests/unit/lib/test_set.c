@@ -444,3 +444,107 @@ Test(set, writers_add_and_exclude_ranges)
 	cr_expect_eq(res[0].covered_bytes, BS, "the refused sets lost nothing");
 	models_free(at1);
 }
+
+/* The blocks a restore of backup @id gives, and what it says is not the point's. */
+static void restore_one(uint64_t id, uint64_t excluded)
+{
+	struct blktrack_restore_opts ro = { .repo = repo_dir, .no_writers = true,
+					    .backup_id = id, .target = target[0] };
+	struct blktrack_restore_result rr;
+
+	unlink(target[0]);
+	cr_assert_eq(blktrack_restore(ctx, &ro, &rr), 0, "%s", blktrack_get_error(ctx));
+	cr_expect_eq(rr.excluded_bytes, excluded);
+}
+
+/* A prune folding a member that excluded a block: the merged point still says so. */
+Test(set, a_merge_keeps_what_was_excluded)
+{
+	struct blktrack_backup_result res[NVOL];
+	struct blktrack_prune_opts po = { .repo = repo_dir, .keep_last = 1 };
+	struct blktrack_prune_result pr;
+	uint8_t *at1[NVOL];
+	char ranges[512];
+
+	vwrite(0, 0, 4);
+	cr_assert_eq(backup_set(res), 0, "%s", blktrack_get_error(ctx));
+	models_now(at1);
+	vwrite(0, 0, 4);
+	snprintf(ranges, sizeof(ranges), "exclude 4096 4096 %s\n", path[0]);
+	setenv("RANGES", ranges, 1);
+	cr_assert_eq(backup_set(res), 0, "%s", blktrack_get_error(ctx));
+	unsetenv("RANGES");
+	vwrite(0, 7, 1);
+	vwrite(0, 2, 1);		/* block 2: excluded by none, rewritten */
+	cr_assert_eq(backup_set(res), 0, "%s", blktrack_get_error(ctx));
+	restore_one(res[0].id, BS);
+	cr_assert_eq(blktrack_repo_prune(ctx, &po, &pr), 0, "%s", blktrack_get_error(ctx));
+	blktrack_prune_result_free(&pr);
+	restore_one(res[0].id, BS);
+	expect_block(0, 1, at1[0], "excluded: the first point's");
+	expect_block(0, 2, model[0], "the point's");
+	models_free(at1);
+}
+
+/* A range the line protocol does not allow: the set refused. */
+Test(set, ranges_with_bad_numbers_are_refused)
+{
+	static const char *const bad[] = { "exclude 4096  -4096 %s\n", "exclude -1 4096 %s\n",
+					   "add 0 0 %s\n", "exclude 1 +2 %s\n", "add 1 %s\n" };
+	struct blktrack_backup_result res[NVOL];
+	char ranges[512];
+
+	cr_assert_eq(backup_set(res), 0, "%s", blktrack_get_error(ctx));
+	vwrite(0, 0, 4);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		snprintf(ranges, sizeof(ranges), bad[i], path[0]);
+		setenv("RANGES", ranges, 1);
+		cr_expect_eq(backup_set(res), -EINVAL, "'%s' accepted", ranges);
+	}
+	unsetenv("RANGES");
+	cr_assert_eq(backup_set(res), 0, "%s", blktrack_get_error(ctx));
+	cr_expect_eq(res[0].covered_bytes, 4 * BS, "the refused sets lost nothing");
+}
+
+/* A resync reads and compares every block: exclusions do not apply, and none is reported. */
+Test(set, a_resync_ignores_exclusions)
+{
+	struct blktrack_backup_result res[NVOL];
+	struct blktrack_backup_opts o[NVOL];
+	char ranges[512];
+
+	vwrite(0, 0, 4);
+	cr_assert_eq(backup_set(res), 0, "%s", blktrack_get_error(ctx));
+	vwrite(0, 0, 4);
+	snprintf(ranges, sizeof(ranges), "exclude 4096 8192 %s\n", path[0]);
+	setenv("RANGES", ranges, 1);
+	set_opts(o);
+	o[0].type = o[1].type = BLKTRACK_BACKUP_RESYNC;
+	cr_assert_eq(blktrack_backup_set(ctx, o, NVOL, res), 0, "%s", blktrack_get_error(ctx));
+	cr_expect_eq(res[0].covered_bytes, 4 * BS);
+	cr_expect_eq(res[0].excluded_bytes, 0);
+	restore_one(res[0].id, 0);
+	expect_block(0, 1, model[0], "the point's");
+}
+
+/* verify --against a full that excluded a block: the rest compared, the block reported. */
+Test(set, verify_against_a_point_with_exclusions)
+{
+	struct blktrack_backup_result res[NVOL];
+	struct blktrack_restore_opts ro = { .repo = repo_dir, .no_writers = true };
+	struct blktrack_restore_result rr;
+	char ranges[512];
+
+	vwrite(0, 0, 4);
+	snprintf(ranges, sizeof(ranges), "exclude 4096 4096 %s\n", path[0]);
+	setenv("RANGES", ranges, 1);
+	cr_assert_eq(backup_set(res), 0, "%s", blktrack_get_error(ctx));
+	unsetenv("RANGES");
+	vwrite(0, 1, 1);		/* the excluded block differs from the volume now */
+	ro.backup_id = res[0].id;
+	ro.against = path[0];
+	cr_expect_eq(blktrack_verify(ctx, &ro, &rr), 0, "%s", blktrack_get_error(ctx));
+	cr_expect_eq(rr.excluded_bytes, BS);
+	vwrite(0, 3, 1);		/* a block the backup holds: a mismatch */
+	cr_expect_eq(blktrack_verify(ctx, &ro, &rr), -EBADE);
+}
