@@ -2,9 +2,10 @@
 # restore --onto a block device (doc/FILES.md, "A standby copy"): a standby
 # device (a loop device) kept current with a tracked volume's backups, point
 # after point, each step equal to the volume's sha256 at that point; the
-# point it holds is recorded with its disk's sequence number, so another
-# point refused (exit 3, nothing written), and so is any point once the
-# device shows new media (the loop file set up again: another diskseq).
+# point it holds is recorded with its disk's state (diskseq, sectors
+# written), so another point is refused (exit 3, nothing written), and so is
+# any point once something else wrote the device, or it shows new media
+# (the loop file set up again: another diskseq).
 . /blktrack/tests/vm/lib/testlib.sh
 R=$BT_TMP/repo
 trap cleanup_all EXIT
@@ -37,13 +38,20 @@ done
 # Not the point B holds: refused, B unchanged.
 bt_fails 3 restore --repo "$R" --backup "$(cat "$BT_TMP/id.inc2")" --onto "$B"
 assert_eq "standby after a refused --onto" "$(dev_sha "$B")" "$(cat "$BT_TMP/sha.inc3")"
+# A write to B by anything but blktrack: the point it holds is unknown.
+dd if=/dev/zero of="$B" bs=4096 count=1 seek=1000 oflag=direct conv=notrunc status=none ||
+	fail "write $B"
+vpoint inc3b
+bt_fails 3 restore --repo "$R" --backup "$(cat "$BT_TMP/id.inc3b")" --onto "$B"
+bt restore --repo "$R" --backup "$(cat "$BT_TMP/id.inc3b")" "$B" >/dev/null
+assert_eq "standby after a whole restore" "$(dev_sha "$B")" "$(cat "$BT_TMP/sha.inc3b")"
 # New media under B (its loop set up again): the point it holds is unknown.
 file=$(cat /sys/block/${B#/dev/}/loop/backing_file)
 losetup -d "$B" || fail "losetup -d"
 B=$(losetup --show -f "$file") || fail "losetup $file"
 vpoint inc4
 bt_fails 3 restore --repo "$R" --backup "$(cat "$BT_TMP/id.inc4")" --onto "$B"
-assert_eq "new media: nothing written" "$(dev_sha "$B")" "$(cat "$BT_TMP/sha.inc3")"
+assert_eq "new media: nothing written" "$(dev_sha "$B")" "$(cat "$BT_TMP/sha.inc3b")"
 bt restore --repo "$R" --backup "$(cat "$BT_TMP/id.inc4")" "$B" >/dev/null
 assert_eq "standby after a whole restore" "$(dev_sha "$B")" "$(cat "$BT_TMP/sha.inc4")"
 vpoint inc5
