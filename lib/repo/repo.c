@@ -1431,12 +1431,73 @@ static int writable_pending(struct repo *r, uint64_t id, ssize_t *i)
 	return ret ? ret : pending_index(r, id, i);
 }
 
+/* Room for one more entry. */
+static int entries_grow(struct repo *r)
+{
+	size_t cap = r->cap ? 2 * r->cap : 8;
+	struct repo_entry *ng;
+
+	if (r->n < r->cap)
+		return 0;
+	ng = realloc(r->e, cap * sizeof(*ng));
+	if (!ng)
+		return -ENOMEM;
+	r->e = ng;
+	r->cap = cap;
+	return 0;
+}
+
+/*
+ * (a) of repo_begin() and repo_import_begin(): @ne (id and names set) as a
+ * pending entry at index @at, after its delta file; both durable.
+ */
+static int pending_enter(struct repo *r, struct repo_entry *ne, const struct blockset *delta,
+			 size_t at)
+{
+	void *buf;
+	size_t len, i;
+	int ret;
+
+	for (i = 0; i < r->n; i++)
+		if (!strcmp(r->e[i].delta, ne->delta))
+			return repo_set_error(r, -EUCLEAN,
+					      "%s/%s: already the delta map of backup %" PRIu64
+					      ": is the catalog damaged? Nothing was changed",
+					      r->path, ne->delta, r->e[i].id);
+	if (file_exists(r, ne->file) || file_exists(r, ne->delta))
+		return repo_set_error(r, -EUCLEAN, "%s/%s exists, but the catalog has no backup "
+				      "%" PRIu64 ": is the catalog an older copy? Nothing "
+				      "was changed", r->path, file_exists(r, ne->file) ?
+				      ne->file : ne->delta, ne->id);
+	ret = entries_grow(r);
+	if (ret)
+		return ret;
+	ne->state = REPO_PENDING;
+	ret = blockset_serialize(delta, &buf, &len);
+	if (ret)
+		return ret;
+	ne->has_delta_sum = true;
+	ne->delta_sum = trailer_of(buf, len);
+	ret = write_atomic(r, DELTAS_DIR, ne->delta, buf, len);
+	free(buf);
+	if (ret)
+		return ret;
+	memmove(&r->e[at + 1], &r->e[at], (r->n - at) * sizeof(*r->e));
+	r->e[at] = *ne;
+	r->n++;
+	ret = catalog_save(r);
+	if (ret) {
+		memmove(&r->e[at], &r->e[at + 1], (--r->n - at) * sizeof(*r->e));
+		unlinkat(r->dirfd, ne->delta, 0);
+	}
+	return ret;
+}
+
 int repo_begin(struct repo *r, const struct repo_entry *e,
 	       const struct blockset *delta, uint64_t *id)
 {
 	struct repo_entry ne = *e;
-	void *buf;
-	size_t len, i;
+	size_t i;
 	int ret;
 
 	ret = need_rw(r);
@@ -1450,56 +1511,51 @@ int repo_begin(struct repo *r, const struct repo_entry *e,
 			return repo_set_error(r, -EBUSY,
 					      "backup %" PRIu64 " of volume %s is still pending",
 					      r->e[i].id, e->to.volume_id);
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 8;
-		struct repo_entry *ng = realloc(r->e, cap * sizeof(*ng));
-
-		if (!ng)
-			return -ENOMEM;
-		r->e = ng;
-		r->cap = cap;
-	}
 	ne.id = r->next_id;
-	ne.state = REPO_PENDING;
+	ne.set = 0;
 	backup_name(ne.id, ne.file);
 	repo_delta_name(ne.id, ne.delta);
-	for (i = 0; i < r->n; i++)
-		if (!strcmp(r->e[i].delta, ne.delta))
-			return repo_set_error(r, -EUCLEAN,
-					      "%s/%s: already the delta map of backup %" PRIu64
-					      ": is the catalog damaged? Nothing was changed",
-					      r->path, ne.delta, r->e[i].id);
-	if (file_exists(r, ne.file) || file_exists(r, ne.delta))
-		return repo_set_error(r, -EUCLEAN, "%s/%s exists, but the catalog's next id "
-				      "is %" PRIu64 ": is the catalog an older copy? Nothing "
-				      "was changed", r->path, file_exists(r, ne.file) ?
-				      ne.file : ne.delta, ne.id);
 	if (!ne.time)
 		ne.time = time(NULL);
 	if (!ne.changed_bytes)
 		ne.changed_bytes = blockset_cardinality(delta) * ne.to.block_size;
-
-	ret = blockset_serialize(delta, &buf, &len);
-	if (ret)
-		return ret;
-	ne.has_delta_sum = true;
-	ne.delta_sum = trailer_of(buf, len);
 	ne.has_hashes_sum = false;
-	ret = write_atomic(r, DELTAS_DIR, ne.delta, buf, len);
-	free(buf);
-	if (ret)
-		return ret;
-	r->e[r->n++] = ne;
 	r->next_id++;
-	ret = catalog_save(r);
+	ret = pending_enter(r, &ne, delta, r->n);
 	if (ret) {
-		r->n--;
 		r->next_id--;
-		unlinkat(r->dirfd, ne.delta, 0);
 		return ret;
 	}
 	*id = ne.id;
 	return 0;
+}
+
+int repo_import_begin(struct repo *r, const struct repo_entry *e,
+		      const struct blockset *delta)
+{
+	struct repo_entry ne = *e;
+	uint64_t next = r->next_id;
+	size_t at;
+	int ret = need_rw(r);
+
+	if (ret)
+		return ret;
+	if (!e->id || e->state != REPO_COMMITTED || !e->to.epoch || !e->to.block_size ||
+	    (unsigned int)e->type > REPO_RESYNC)
+		return repo_set_error(r, -EINVAL, "invalid backup entry to copy");
+	if (repo_find(r, e->id))
+		return repo_set_error(r, -EEXIST, "%s: backup %" PRIu64 " is in the catalog "
+				      "already", r->path, e->id);
+	for (at = r->n; at > 0 && r->e[at - 1].id > e->id; at--)
+		;
+	backup_name(ne.id, ne.file);
+	repo_delta_name(ne.id, ne.delta);
+	if (r->next_id <= ne.id)
+		r->next_id = ne.id + 1;	/* the catalog's ids are below it */
+	ret = pending_enter(r, &ne, delta, at);
+	if (ret)
+		r->next_id = next;
+	return ret;
 }
 
 /* Create @name.tmp (0600), readable too: the verify writer reads a backup back. */
@@ -1767,7 +1823,8 @@ int repo_commit_set(struct repo *r, const uint64_t *ids, const uint64_t *stored_
 		old[k] = r->e[at[k]];
 		r->e[at[k]].state = REPO_COMMITTED;
 		r->e[at[k]].stored_bytes = stored_bytes[k];
-		r->e[at[k]].set = n > 1 ? ids[0] : 0;
+		if (n > 1)	/* a copied backup keeps its own (repo_import_begin) */
+			r->e[at[k]].set = ids[0];
 	}
 	if (!ret)
 		ret = catalog_save(r);
@@ -2094,6 +2151,42 @@ static int sweep_dir(struct repo *r, const char *dir, unsigned int *removed)
 }
 
 /*
+ * A delta map "N.set" no entry names and with no backups/N.bkt beside it
+ * is what a begin left when it died between the delta's rename and the
+ * catalog's: never part of the repository, and in the way of the next
+ * begin of id N. Beside a backup file it may be a real backup an older
+ * catalog forgot: kept, for check --rebuild.
+ */
+static uint64_t id_of(const char *name, const char *suffix, uint64_t *gen);
+
+static int sweep_orphan_deltas(struct repo *r, unsigned int *removed)
+{
+	char name[sizeof(DELTAS_DIR) + 256];
+	struct dirent *d;
+	DIR *dp;
+	int fd = openat(r->dirfd, DELTAS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	dp = fd < 0 ? NULL : fdopendir(fd);
+	if (!dp) {
+		if (fd >= 0)
+			close(fd);
+		return repo_set_error(r, -errno, "%s/" DELTAS_DIR ": %s", r->path, strerror(errno));
+	}
+	while ((d = readdir(dp))) {
+		uint64_t gen, id = id_of(d->d_name, ".set", &gen);
+
+		snprintf(name, sizeof(name), DELTAS_DIR "/%s", d->d_name);
+		if (!id || gen || entry_names(r, name))
+			continue;
+		backup_name(id, name);	/* fits: REPO_NAME_MAX < sizeof(name) */
+		if (!file_exists(r, name) && !unlinkat(fd, d->d_name, 0))
+			(*removed)++;
+	}
+	closedir(dp);
+	return 0;
+}
+
+/*
  * Drop the pending entries (never validated: backup-complete precedes
  * (c)), their files first: on a full filesystem they hold the room the
  * new catalog needs, and a crash in between leaves entries to drop again.
@@ -2153,6 +2246,8 @@ int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 				      strerror(errno));
 	for (i = 0; i < 3 && !ret; i++)
 		ret = sweep_dir(r, dirs[i], &out->removed);
+	if (!ret)
+		ret = sweep_orphan_deltas(r, &out->removed);
 	if (ret)
 		return ret;
 
@@ -2342,8 +2437,7 @@ static void stamp_from_bfile(const struct bfile_header *h, const struct bfile_st
 	s->block_size = b->block_size;
 }
 
-/* Whether the header of a sound backup file is the one @e describes. */
-static bool header_matches(const struct repo_entry *e, const struct bfile_header *h)
+bool repo_header_matches(const struct repo_entry *e, const struct bfile_header *h)
 {
 	return h->type == (uint32_t)e->type + 1 &&
 	       !strncmp(h->volume_id, e->to.volume_id, BFILE_VOLUME_ID_LEN - 1) &&
@@ -2452,7 +2546,7 @@ static void check_all(struct repo *r, struct reporter *rp, bool catalog,
 		else if (ff->err)
 			report(rp, "backup %" PRIu64 ": %s/%s: %s", e->id, r->path, e->file,
 			       ff->why);
-		else if (!header_matches(e, &ff->h))
+		else if (!repo_header_matches(e, &ff->h))
 			report(rp, "backup %" PRIu64 ": %s/%s: its header is not the catalog's "
 			       "entry (type, volume or stamp differ)", e->id, r->path, e->file);
 		if (load_delta(r, e, &bs))

@@ -253,8 +253,24 @@ int repo_commit_set(struct repo *r, const uint64_t *ids, const uint64_t *stored_
 		    size_t n);
 /* The committed members of set @set, by id (a new array; -ENOENT: none). */
 int repo_set_members(struct repo *r, uint64_t set, uint64_t **ids, size_t *n);
+/*
+ * blktrack copy (lib/repo/copy.c): @e, a committed backup of another
+ * repository, entered as pending under its own id, with the delta map
+ * @delta: ids stay what they were, so that parents, sets and the base of
+ * the next incremental mean the same in both repositories. Its files get
+ * this repository's names (backups/ID.bkt...); the caller then writes them
+ * with repo_backup_create/install and repo_hashes_create/install and
+ * commits with repo_commit_set() (which keeps @e->set). -EEXIST: the id is
+ * in the catalog.
+ */
+int repo_import_begin(struct repo *r, const struct repo_entry *e,
+		      const struct blockset *delta);
 /* Drop pending @id and its files; the caller then ABORTs the checkpoint. */
 int repo_abandon(struct repo *r, uint64_t id);
+
+/* Whether a sound backup file's header is the one @e describes. */
+struct bfile_header;
+bool repo_header_matches(const struct repo_entry *e, const struct bfile_header *h);
 
 /* Load the delta map of a committed or pending backup. */
 int repo_load_delta(struct repo *r, uint64_t id, struct blockset **out);

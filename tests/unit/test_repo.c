@@ -1177,6 +1177,47 @@ Test(repo, recover_without_kernel_and_orphans, .init = setup_dir, .fini = teardo
 	repo_close(r);
 }
 
+/*
+ * A begin killed between its delta's rename and the catalog's leaves
+ * deltas/N.set of the next id alone: recovery removes it, else every later
+ * begin is refused. Beside backups/N.bkt it is kept (an older catalog).
+ */
+Test(repo, recover_removes_the_delta_of_an_unfinished_begin, .init = setup_dir,
+     .fini = teardown_dir)
+{
+	struct repo_recovery rec;
+	struct repo_entry e;
+	struct blockset *d;
+	struct repo *r;
+	struct fkern k;
+	uint64_t id;
+	char p[256];
+
+	fk_attach(&k, 1);
+	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
+	protocol(r, &k, REPO_FULL, 4, NULL);
+	snprintf(p, sizeof(p), "%s/deltas/2.set", dir);
+	cr_assert_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
+	snprintf(p, sizeof(p), "%s/deltas/3.set", dir);
+	cr_assert_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
+	snprintf(p, sizeof(p), "%s/backups/3.bkt", dir);
+	cr_assert_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
+	cr_assert_eq(repo_recover(r, NULL, &rec), 0);
+	cr_expect_eq(rec.removed, 1);
+	cr_expect(!exists("deltas/2.set"));
+	cr_expect(exists("deltas/3.set") && exists("backups/3.bkt"));
+	cr_expect(exists(repo_entry_at(r, 0)->delta));
+	memset(&e, 0, sizeof(e));
+	e.type = REPO_INCREMENTAL;
+	e.to = repo_entry_at(r, 0)->to;
+	e.to.epoch++;
+	cr_assert_eq(blockset_new(&d), 0);
+	cr_expect_eq(repo_begin(r, &e, d, &id), 0, "%s", repo_error(r));
+	cr_expect_eq(id, 2);
+	blockset_free(d);
+	repo_close(r);
+}
+
 /* A checkpoint that does not follow the last backup is never composed. */
 Test(repo, stale_checkpoint_is_refused, .init = setup_dir, .fini = teardown_dir)
 {
