@@ -721,6 +721,39 @@ BLKTRACK_EXPORT int blktrack_repo_prune(struct blktrack_ctx *ctx,
 					struct blktrack_prune_result *res);
 BLKTRACK_EXPORT void blktrack_prune_result_free(struct blktrack_prune_result *res);
 
+/*
+ * blktrack copy (doc/REPOSITORY.md, "Copies"): the committed backups of
+ * @from that @to lacks, with their ids, delta maps and hash files: backup
+ * @backup_id's chain (and the sets its members belong to), or with 0 every
+ * backup. Every file is checked on the way (records, digests, the source
+ * catalog's checksums); each backup (a set: all its members) is committed
+ * by one catalog write, so an interrupted copy leaves @to as before it
+ * (the next copy drops what it left and goes on). @to must be a repository
+ * (blktrack init) and is locked; @from is read without a lock. Errors:
+ * -EEXIST (an id of @to is another point: the two have diverged; nothing
+ * copied), -ENOENT (no such backup), a damaged source file: its error, the
+ * backups before it stay copied.
+ */
+struct blktrack_copy_opts {
+	const char *from;
+	const char *to;
+	uint64_t backup_id;		/* 0: every committed backup */
+	unsigned int lock_wait;		/* seconds for @to's lock; UINT_MAX: no limit */
+	blktrack_progress_fn progress;
+	void *progress_data;
+};
+
+struct blktrack_copy_result {
+	enum blktrack_failure failure;	/* CHAIN, CORRUPT: the source's */
+	size_t copied;			/* backups copied */
+	size_t present;			/* asked for, and already in @to */
+	uint64_t copied_bytes;		/* bytes of the backup files copied */
+	double seconds;
+};
+
+BLKTRACK_EXPORT int blktrack_copy(struct blktrack_ctx *ctx, const struct blktrack_copy_opts *o,
+				  struct blktrack_copy_result *res);
+
 #ifdef __cplusplus
 }
 #endif

@@ -40,6 +40,7 @@ extern const struct cmd cmd_commit;
 extern const struct cmd cmd_abort;
 extern const struct cmd cmd_init;
 extern const struct cmd cmd_check;
+extern const struct cmd cmd_copy;
 extern const struct cmd cmd_backup;
 extern const struct cmd cmd_restore;
 extern const struct cmd cmd_verify;

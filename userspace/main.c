@@ -36,6 +36,7 @@ static const struct cmd *const commands[] = {
 	&cmd_restore,
 	&cmd_verify,
 	&cmd_check,
+	&cmd_copy,
 	&cmd_list,
 	&cmd_prune,
 	&cmd_delete,
