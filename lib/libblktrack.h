@@ -547,10 +547,15 @@ BLKTRACK_EXPORT int blktrack_verify(struct blktrack_ctx *ctx,
  * overlay on the one before, the last @opts->output, the others beside it
  * as NAME.ID.qcow2 (doc/FILES.md, "Exports"). Every member is read and
  * checked first; an image is written under NAME.tmp and renamed.
+ * rbd-diff: the point's own backup only, as the diff `rbd import-diff`
+ * applies onto its parent's snapshot ("blktrack-ID" names), to
+ * @opts->output or, for "-", to standard output (nothing written there when
+ * the check fails).
  */
 enum blktrack_export_format {
 	BLKTRACK_EXPORT_RAW,
 	BLKTRACK_EXPORT_QCOW2,
+	BLKTRACK_EXPORT_RBD_DIFF,
 };
 
 struct blktrack_export_opts {
@@ -571,6 +576,7 @@ struct blktrack_export_result {
 	size_t images;			/* files written */
 	double seconds;
 	uint64_t excluded_bytes;	/* not the point's: the writers excluded them */
+	uint64_t parent_id;		/* rbd-diff: the from-snap's backup; 0: none */
 };
 
 BLKTRACK_EXPORT int blktrack_export(struct blktrack_ctx *ctx,

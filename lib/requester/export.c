@@ -8,6 +8,9 @@
  * are written, as they now read, into that member's image
  * (lib/format/qcow2.c). For OUT = DIR/NAME.qcow2 and a chain 1, 4, 7:
  * DIR/NAME.1.qcow2 <- DIR/NAME.4.qcow2 <- OUT, the backing names relative.
+ * rbd-diff is the point's own backup alone, as the RBD diff stream `rbd
+ * import-diff` applies onto the snapshot of its parent (lib/format/rbddiff.c),
+ * written as its records are read: the chain's order is the snapshots'.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "format/qcow2.h"
+#include "format/rbddiff.h"
 #include "requester/requester.h"
 
 struct export {
@@ -29,6 +33,10 @@ struct export {
 	uint8_t *buf;			/* one cluster */
 	char dir[PATH_MAX], stem[NAME_MAX + 1];
 	char prev[NAME_MAX + 32];	/* the image written last: the next one's backing */
+	/* rbd-diff */
+	struct rbddiff_writer *rw;
+	int out;			/* OUT.tmp, or standard output */
+	char tmp[PATH_MAX + 8];		/* "": nothing of ours to remove */
 };
 
 /* record_fn: a member's record onto the scratch copy, its clusters noted. */
@@ -164,6 +172,111 @@ static int export_qcow2(struct export *x, struct blktrack_export_result *res)
 	return err;
 }
 
+/* ---- rbd-diff: one backup against its parent's snapshot ------------------ */
+
+/* The snapshot a backup is to rbd (doc/FILES.md, "Exports"). */
+static void rbd_snap_name(uint64_t id, char *out, size_t len)
+{
+	snprintf(out, len, "blktrack-%" PRIu64, id);
+}
+
+static int rbd_fail(struct export *x, int err)
+{
+	const char *out = strcmp(x->o->output, "-") ? x->o->output : "standard output";
+
+	return chain_fail(&x->c, BLKTRACK_FAIL_ERROR, NULL, err, "%s: %s", out, strerror(-err));
+}
+
+/* record_fn: the point's DATA and ZERO records, in its order, into the stream. */
+static int rbd_record(struct chain *c, struct member *m, const struct bfile_record *rec,
+		      void *data)
+{
+	struct export *x = data;
+	int err;
+
+	(void)c;
+	(void)m;
+	if (rec->tag == BFILE_TAG_DATA)
+		err = rbddiff_write(x->rw, rec->offset, rec->length, rec->data);
+	else
+		err = rbddiff_zero(x->rw, rec->offset, rec->length);
+	return err ? rbd_fail(x, err) : 0;
+}
+
+/* Standard output for "-"; else OUT.tmp, OUT only once complete. */
+static int rbd_open(struct export *x)
+{
+	if (!strcmp(x->o->output, "-")) {
+		x->out = STDOUT_FILENO;
+		return 0;
+	}
+	snprintf(x->tmp, sizeof(x->tmp), "%s.tmp", x->o->output);
+	x->out = open(x->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (x->out >= 0)
+		return 0;
+	x->tmp[0] = '\0';
+	return chain_fail(&x->c, BLKTRACK_FAIL_ERROR, NULL, -errno, "%s.tmp: %s",
+			  x->o->output, strerror(errno));
+}
+
+/* A complete file fsynced and renamed to OUT; after a failure, removed. */
+static int rbd_close(struct export *x, int err)
+{
+	if (!x->tmp[0])
+		return err;
+	if (!err && fsync(x->out))
+		err = rbd_fail(x, -errno);
+	close(x->out);
+	if (!err && rename(x->tmp, x->o->output))
+		err = rbd_fail(x, -errno);
+	if (err)
+		unlink(x->tmp);
+	return err;
+}
+
+/*
+ * The last member's records between the names of its parent (none for the
+ * chain's first: a full or a copy) and its own. Version 1: the one `rbd
+ * import-diff` reads (Ceph's Import.cc, do_import_diff(): format 1).
+ */
+static int rbd_stream(struct export *x, struct blktrack_export_result *res)
+{
+	struct chain *c = &x->c;
+	struct member *m = &c->m[c->n - 1];
+	char from[32], to[32];
+	int err;
+
+	if (c->n > 1) {
+		res->parent_id = c->m[c->n - 2].e->id;
+		rbd_snap_name(res->parent_id, from, sizeof(from));
+	}
+	rbd_snap_name(m->e->id, to, sizeof(to));
+	err = rbddiff_begin(x->out, RBDDIFF_V1, c->n > 1 ? from : NULL, to,
+			    m->h.volume_size, &x->rw);
+	if (err)
+		return rbd_fail(x, err);
+	c->before = c->total - m->file_size;	/* only the last is read again */
+	err = member_read(c, c->n - 1, rbd_record, x);
+	if (err)
+		return err;
+	err = rbddiff_end(x->rw);
+	x->rw = NULL;
+	return err ? rbd_fail(x, err) : 0;
+}
+
+static int export_rbd_diff(struct export *x, struct blktrack_export_result *res)
+{
+	int err = rbd_open(x);
+
+	if (!err)
+		err = rbd_stream(x, res);
+	rbddiff_abort(x->rw);
+	x->rw = NULL;
+	err = rbd_close(x, err);
+	res->images = !err;
+	return err;
+}
+
 BLKTRACK_EXPORT int blktrack_export(struct blktrack_ctx *ctx,
 				    const struct blktrack_export_opts *o,
 				    struct blktrack_export_result *res)
@@ -174,13 +287,14 @@ BLKTRACK_EXPORT int blktrack_export(struct blktrack_ctx *ctx,
 		.no_writers = true,
 	};
 	struct blktrack_restore_result rr;
-	struct export x = { .c = { .ctx = ctx, .o = &ro, .res = &rr }, .o = o, .raw = -1 };
+	struct export x = { .c = { .ctx = ctx, .o = &ro, .res = &rr }, .o = o, .raw = -1,
+			    .out = -1 };
 	double t0 = now();
 	int err;
 
 	memset(res, 0, sizeof(*res));
 	memset(&rr, 0, sizeof(rr));
-	if (!o->repo || !o->output || o->format > BLKTRACK_EXPORT_QCOW2)
+	if (!o->repo || !o->output || o->format > BLKTRACK_EXPORT_RBD_DIFF)
 		return blktrack_set_error(ctx, -EINVAL, "export: invalid options");
 	if (o->format == BLKTRACK_EXPORT_RAW) {
 		err = blktrack_restore(ctx, &ro, &rr);
@@ -190,8 +304,10 @@ BLKTRACK_EXPORT int blktrack_export(struct blktrack_ctx *ctx,
 		if (!err)
 			err = chain_check(&x.c);	/* every member read whole first */
 		x.c.before = 0;
-		if (!err)
+		if (!err && o->format == BLKTRACK_EXPORT_QCOW2)
 			err = export_qcow2(&x, res);
+		else if (!err)
+			err = export_rbd_diff(&x, res);
 		chain_close(&x.c);
 		if (x.raw >= 0)
 			close(x.raw);
