@@ -548,3 +548,40 @@ Test(set, verify_against_a_point_with_exclusions)
 	vwrite(0, 3, 1);		/* a block the backup holds: a mismatch */
 	cr_expect_eq(blktrack_verify(ctx, &ro, &rr), -EBADE);
 }
+
+/*
+ * blktrack copy moves a set whole: asked for one member's chain, it copies
+ * every member (one commit), and the copy restores the set as it was.
+ */
+Test(set, a_set_is_copied_whole)
+{
+	struct blktrack_backup_result res[NVOL];
+	struct blktrack_restore_result rr[NVOL];
+	struct blktrack_copy_result cr;
+	struct blktrack_copy_opts co;
+	uint8_t *at1[NVOL];
+	char copy_dir[128], src_dir[128];
+	struct repo *r;
+
+	vwrite(0, 3, 10);
+	cr_assert_eq(backup_set(res), 0, "%s", blktrack_get_error(ctx));
+	models_now(at1);
+	vwrite(1, 5, 2);
+	cr_assert_eq(backup_set(res), 0, "%s", blktrack_get_error(ctx));
+	snprintf(copy_dir, sizeof(copy_dir), "%s/copy", top);
+	cr_assert_eq(blktrack_repo_init(ctx, copy_dir), 0, "%s", blktrack_get_error(ctx));
+	co = (struct blktrack_copy_opts){ .from = repo_dir, .to = copy_dir, .backup_id = 1 };
+	cr_assert_eq(blktrack_copy(ctx, &co, &cr), 0, "%s", blktrack_get_error(ctx));
+	cr_expect_eq(cr.copied, 2, "backup 1 and its set's other member");
+	cr_assert_eq(repo_open(copy_dir, REPO_RDONLY, &r), 0);
+	cr_expect_eq(repo_count(r), 2);
+	cr_expect_eq(repo_find(r, 1)->set, 1);
+	cr_expect_eq(repo_find(r, 2)->set, 1);
+	repo_close(r);
+	snprintf(src_dir, sizeof(src_dir), "%s", repo_dir);
+	snprintf(repo_dir, sizeof(repo_dir), "%s", copy_dir);
+	cr_expect_eq(restore_set(1, NVOL, rr), 0, "%s", blktrack_get_error(ctx));
+	expect_restored(at1);
+	snprintf(repo_dir, sizeof(repo_dir), "%s", src_dir);
+	models_free(at1);
+}
