@@ -303,6 +303,20 @@ check-system:
 	scripts/install-deps.sh --system
 	tests/system/run.sh
 
+# The Ceph tests (tests/ceph/run.sh): a single-node cluster from Debian's
+# packages on 127.0.0.1 (tests/ceph/cluster.sh), host-side: the repositories
+# are made by the library over the fake kernel (build/ceph-mkchain).
+$(B)/ceph-mkchain: tests/ceph/mkchain.c $(FAKE_KERNEL_SRC) $(UNIT_HDR) $(ENGINE_A) $(BASE_A)
+	@mkdir -p $(B)
+	$(CC) $(UNIT_CFLAGS) -o $@ tests/ceph/mkchain.c $(FAKE_KERNEL_SRC) $(ENGINE_A) $(BASE_A) \
+		-lurcu -lurcu-common $(LIB_LIBS)
+
+check-ceph:
+	scripts/install-deps.sh
+	scripts/install-deps.sh --ceph
+	$(MAKE) all $(B)/ceph-mkchain
+	tests/ceph/run.sh
+
 # The stress test for longer (not part of check): STRESS_SECS of fio, backup
 # cycles and attach/detach on each kernel, in rounds of 30 s each ending with
 # a bit-exact restore. Under TCG a round takes about three times its length.
@@ -472,4 +486,4 @@ clean:
 
 FORCE:
 
-.PHONY: FORCE check-system check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth bench-prune all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels check-debug kernels soak demo deps release install uninstall deb clean vmprogs
+.PHONY: FORCE check-system check-ceph check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth bench-prune all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels check-debug kernels soak demo deps release install uninstall deb clean vmprogs

@@ -14,6 +14,10 @@ fio e2fsprogs xfsprogs util-linux dmsetup fdisk mdadm bcache-tools"
 if [ "${1:-}" = --system ]; then
 	PKGS="mmdebstrap dpkg-dev debhelper dh-dkms lintian dkms"
 fi
+# --ceph: the throwaway test cluster (tests/ceph/cluster.sh) and librados/librbd.
+if [ "${1:-}" = --ceph ]; then
+	PKGS="ceph-mon ceph-mgr ceph-osd ceph-common librados-dev librbd-dev"
+fi
 
 missing=
 for p in $PKGS; do
