@@ -1823,7 +1823,7 @@ int repo_commit_set(struct repo *r, const uint64_t *ids, const uint64_t *stored_
 		old[k] = r->e[at[k]];
 		r->e[at[k]].state = REPO_COMMITTED;
 		r->e[at[k]].stored_bytes = stored_bytes[k];
-		if (n > 1)	/* a copied backup keeps its own (repo_import_begin) */
+		if (n > 1 && !r->e[at[k]].set)	/* a copy keeps its own (repo_import_begin) */
 			r->e[at[k]].set = ids[0];
 	}
 	if (!ret)
@@ -2151,39 +2151,80 @@ static int sweep_dir(struct repo *r, const char *dir, unsigned int *removed)
 }
 
 /*
- * A delta map "N.set" no entry names and with no backups/N.bkt beside it
- * is what a begin left when it died between the delta's rename and the
- * catalog's: never part of the repository, and in the way of the next
- * begin of id N. Beside a backup file it may be a real backup an older
- * catalog forgot: kept, for check --rebuild.
+ * A delta map "N.set" no entry names, with no backup file of N beside it
+ * (backups/N.bkt or a merge's N.G.bkt), is what a begin left when it died
+ * between the delta's rename and the catalog's: never part of the
+ * repository, and in the way of the next begin of id N. Beside a backup
+ * file it may be a real backup an older catalog forgot: kept, for check
+ * --rebuild.
  */
 static uint64_t id_of(const char *name, const char *suffix, uint64_t *gen);
 
-static int sweep_orphan_deltas(struct repo *r, unsigned int *removed)
+static int add_backup_ids(struct repo *r, uint64_t **ids, size_t *n)
 {
-	char name[sizeof(DELTAS_DIR) + 256];
 	struct dirent *d;
 	DIR *dp;
-	int fd = openat(r->dirfd, DELTAS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(r->dirfd, BACKUPS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	dp = fd < 0 ? NULL : fdopendir(fd);
 	if (!dp) {
 		if (fd >= 0)
 			close(fd);
-		return repo_set_error(r, -errno, "%s/" DELTAS_DIR ": %s", r->path, strerror(errno));
+		return repo_set_error(r, -errno, "%s/" BACKUPS_DIR ": %s", r->path,
+				      strerror(errno));
 	}
 	while ((d = readdir(dp))) {
-		uint64_t gen, id = id_of(d->d_name, ".set", &gen);
+		uint64_t gen, id = id_of(d->d_name, ".bkt", &gen), *more;
 
-		snprintf(name, sizeof(name), DELTAS_DIR "/%s", d->d_name);
-		if (!id || gen || entry_names(r, name))
+		if (!id)
 			continue;
-		backup_name(id, name);	/* fits: REPO_NAME_MAX < sizeof(name) */
-		if (!file_exists(r, name) && !unlinkat(fd, d->d_name, 0))
-			(*removed)++;
+		more = realloc(*ids, (*n + 1) * sizeof(*more));
+		if (!more) {
+			closedir(dp);
+			return -ENOMEM;
+		}
+		*ids = more;
+		(*ids)[(*n)++] = id;
 	}
 	closedir(dp);
 	return 0;
+}
+
+static int sweep_orphan_deltas(struct repo *r, unsigned int *removed)
+{
+	char name[sizeof(DELTAS_DIR) + 256];
+	uint64_t *backups = NULL;
+	unsigned int before = *removed;
+	size_t nb = 0, k;
+	struct dirent *d;
+	DIR *dp = NULL;
+	int fd, ret = add_backup_ids(r, &backups, &nb);
+
+	fd = ret ? -1 : openat(r->dirfd, DELTAS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dp = fd < 0 ? NULL : fdopendir(fd);
+	if (!dp && !ret) {
+		ret = repo_set_error(r, -errno, "%s/" DELTAS_DIR ": %s", r->path,
+				     strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	while (dp && (d = readdir(dp))) {
+		uint64_t gen, id = id_of(d->d_name, ".set", &gen);
+
+		snprintf(name, sizeof(name), DELTAS_DIR "/%s", d->d_name);
+		if (!id || entry_names(r, name))
+			continue;
+		for (k = 0; k < nb && backups[k] != id; k++)
+			;
+		if (k == nb && !unlinkat(fd, d->d_name, 0))
+			(*removed)++;
+	}
+	if (dp)
+		closedir(dp);
+	free(backups);
+	if (!ret && *removed != before)
+		ret = fsync_dir(r, DELTAS_DIR);
+	return ret;
 }
 
 /*

@@ -254,7 +254,7 @@ int repo_commit_set(struct repo *r, const uint64_t *ids, const uint64_t *stored_
 /* The committed members of set @set, by id (a new array; -ENOENT: none). */
 int repo_set_members(struct repo *r, uint64_t set, uint64_t **ids, size_t *n);
 /*
- * blktrack copy (lib/repo/copy.c): @e, a committed backup of another
+ * blktrack copy (lib/requester/copy.c): @e, a committed backup of another
  * repository, entered as pending under its own id, with the delta map
  * @delta: ids stay what they were, so that parents, sets and the base of
  * the next incremental mean the same in both repositories. Its files get

@@ -43,10 +43,11 @@ static int dst_fail(struct copy *c, int err)
 	return blktrack_set_error(c->ctx, err, "%s", repo_error(c->dst));
 }
 
-/* A source file that is damaged or not its entry's. */
+/* A source file that is damaged or not its entry's (lib/format/bfile.h's errors). */
 static int corrupt(struct copy *c, int err)
 {
-	if (err == -EBADMSG || err == -ESTALE)
+	if (err == -EBADMSG || err == -ESTALE || err == -EPROTO || err == -EILSEQ ||
+	    err == -ENODATA || err == -ERANGE)
 		c->res->failure = BLKTRACK_FAIL_CORRUPT;
 	return err;
 }
@@ -219,8 +220,8 @@ static int copy_backup_file(struct copy *c, const struct repo_entry *e, int out,
 	}
 	if (!err && !repo_header_matches(e, &h))
 		err = -ESTALE;
-	if (err && !t.err)
-		c->res->failure = BLKTRACK_FAIL_CORRUPT;
+	if (!t.err)
+		corrupt(c, err);
 	if (t.err)
 		blktrack_set_error(c->ctx, t.err, "%s: writing the copy of %s: %s", c->o->to,
 				   e->file, strerror(-t.err));
@@ -350,19 +351,22 @@ static size_t unit_of(struct copy *c, size_t i, uint64_t *unit)
 static int copy_unit(struct copy *c, const uint64_t *unit, size_t n)
 {
 	uint64_t *stored = calloc(n, sizeof(*stored));
-	size_t k, entered = 0;
+	size_t k;
 	int err = stored ? 0 : -ENOMEM;
 
-	for (k = 0; k < n && !err; k++, entered++)
+	for (k = 0; k < n && !err; k++)
 		err = copy_one(c, repo_find(c->src, unit[k]), &stored[k]);
 	if (!err) {
 		err = repo_commit_set(c->dst, unit, stored, n);
 		if (err)
 			dst_fail(c, err);
 	}
-	if (err)	/* what a crash here would leave, dropped now */
-		for (k = 0; k < entered; k++)
+	for (k = 0; err && k < n; k++) {	/* what a crash would leave, dropped now */
+		const struct repo_entry *e = repo_find(c->dst, unit[k]);
+
+		if (e && e->state == REPO_PENDING)
 			repo_abandon(c->dst, unit[k]);
+	}
 	for (k = 0; k < n && !err; k++) {
 		c->res->copied++;
 		c->res->copied_bytes += stored[k];

@@ -136,14 +136,13 @@ static int restore_event(struct chain *c, struct restore_writers *rw, const char
 static int disk_state(dev_t dev, char *out, size_t len)
 {
 	unsigned long long f[14] = { 0 }, seq = 0;
+	dev_t disk = whole_disk(dev);
 	char path[96];
 	FILE *fs, *fq;
 	int n = 0;
 
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/partition", major(dev), minor(dev));
-	snprintf(path, sizeof(path), access(path, F_OK) ? "/sys/dev/block/%u:%u/" :
-		 "/sys/dev/block/%u:%u/../", major(dev), minor(dev));
-	strcat(path, "diskseq");
+	/* The disk's: a partition has no diskseq of its own. */
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/diskseq", major(disk), minor(disk));
 	fq = fopen(path, "re");
 	strcpy(path + strlen(path) - strlen("diskseq"), "stat");
 	fs = fopen(path, "re");

@@ -44,7 +44,7 @@ static int probe_signature(int fd, char *type, size_t len)
 }
 
 /* The whole disk of block device @dev: itself, or a partition's parent. */
-static dev_t whole_disk(dev_t dev)
+dev_t whole_disk(dev_t dev)
 {
 	char path[64];
 	unsigned int ma, mi;

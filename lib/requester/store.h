@@ -24,6 +24,8 @@ int store_open(const char *path, const dev_t *volumes, size_t n, bool force, int
 	       char *msg, size_t len);
 
 /* Do block devices @a and @b share sectors (one is the other or its disk)? */
+/* The disk a partition @dev is part of; @dev itself for a whole disk. */
+dev_t whole_disk(dev_t dev);
 bool devs_overlap(dev_t a, dev_t b);
 
 #endif /* BLKTRACK_STORE_H */

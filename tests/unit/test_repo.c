@@ -1180,7 +1180,8 @@ Test(repo, recover_without_kernel_and_orphans, .init = setup_dir, .fini = teardo
 /*
  * A begin killed between its delta's rename and the catalog's leaves
  * deltas/N.set of the next id alone: recovery removes it, else every later
- * begin is refused. Beside backups/N.bkt it is kept (an older catalog).
+ * begin is refused. Beside backups/N.bkt or N.G.bkt it is kept (an older
+ * catalog).
  */
 Test(repo, recover_removes_the_delta_of_an_unfinished_begin, .init = setup_dir,
      .fini = teardown_dir)
@@ -1202,10 +1203,15 @@ Test(repo, recover_removes_the_delta_of_an_unfinished_begin, .init = setup_dir,
 	cr_assert_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
 	snprintf(p, sizeof(p), "%s/backups/3.bkt", dir);
 	cr_assert_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
+	snprintf(p, sizeof(p), "%s/deltas/5.set", dir);
+	cr_assert_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
+	snprintf(p, sizeof(p), "%s/backups/5.9.bkt", dir);	/* a merge's file */
+	cr_assert_eq(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
 	cr_assert_eq(repo_recover(r, NULL, &rec), 0);
 	cr_expect_eq(rec.removed, 1);
 	cr_expect(!exists("deltas/2.set"));
 	cr_expect(exists("deltas/3.set") && exists("backups/3.bkt"));
+	cr_expect(exists("deltas/5.set") && exists("backups/5.9.bkt"));
 	cr_expect(exists(repo_entry_at(r, 0)->delta));
 	memset(&e, 0, sizeof(e));
 	e.type = REPO_INCREMENTAL;
