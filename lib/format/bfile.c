@@ -21,6 +21,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "core/fdio.h"
 #include "format/bfile.h"
 
 #define __packed	__attribute__((packed))
@@ -402,6 +403,8 @@ static int range_check(uint64_t next, uint64_t volume_size, uint32_t block_size,
 enum pend_kind { PEND_NONE, PEND_DATA, PEND_ZERO };
 
 struct bfile_writer {
+	bfile_write_fn write;		/* fd_write() on an fd, or the caller's */
+	void *write_data;
 	int fd;
 	int err;			/* sticky */
 	struct bfile_header h;
@@ -435,21 +438,19 @@ static int werr(struct bfile_writer *w, int err, const char *fmt, ...)
 	return err;
 }
 
+/* bfile_write_fn of bfile_writer_open(): the writer's fd. */
+static int fd_write(void *data, const void *buf, size_t len)
+{
+	return fd_write_all(*(int *)data, buf, len);
+}
+
 static int out_flush(struct bfile_writer *w)
 {
-	size_t done = 0;
-	ssize_t n;
+	int err = w->out_len ? w->write(w->write_data, w->out, w->out_len) : 0;
 
-	while (done < w->out_len) {
-		n = write(w->fd, w->out + done, w->out_len - done);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return werr(w, -errno, "writing at byte %" PRIu64 ": %s",
-				    w->st.stream_bytes - w->out_len + done, strerror(errno));
-		}
-		done += n;
-	}
+	if (err)
+		return werr(w, err, "writing at byte %" PRIu64 ": %s",
+			    w->st.stream_bytes - w->out_len, strerror(-err));
 	w->out_len = 0;
 	return 0;
 }
@@ -546,7 +547,9 @@ static int flush_pending(struct bfile_writer *w)
 	return 0;
 }
 
-int bfile_writer_open(int fd, const struct bfile_header *h, struct bfile_writer **wp)
+/* @fn and @data, or with @fn NULL the fd @fd. */
+static int writer_open(bfile_write_fn fn, void *data, int fd, const struct bfile_header *h,
+		       struct bfile_writer **wp)
 {
 	struct bfile_header_disk d;
 	struct bfile_writer *w;
@@ -556,6 +559,8 @@ int bfile_writer_open(int fd, const struct bfile_header *h, struct bfile_writer 
 	if (!w)
 		return -ENOMEM;
 	w->fd = fd;
+	w->write = fn ? fn : fd_write;
+	w->write_data = fn ? data : &w->fd;
 	w->h = *h;
 	w->h.version = BFILE_VERSION;
 	w->h.record_max = record_max_of(h);
@@ -580,6 +585,17 @@ int bfile_writer_open(int fd, const struct bfile_header *h, struct bfile_writer 
 	pack_header(&d, &w->h);
 	XXH3_128bits_update(w->digest, &d, sizeof(d));
 	return out_put(w, &d, sizeof(d));
+}
+
+int bfile_writer_open(int fd, const struct bfile_header *h, struct bfile_writer **wp)
+{
+	return writer_open(NULL, NULL, fd, h, wp);
+}
+
+int bfile_writer_open_fn(bfile_write_fn fn, void *data, const struct bfile_header *h,
+			 struct bfile_writer **wp)
+{
+	return writer_open(fn, data, -1, h, wp);
 }
 
 static int write_check(struct bfile_writer *w, uint64_t offset, uint64_t len)

@@ -175,6 +175,13 @@ bool bfile_id_is_zero(const uint8_t id[BFILE_ID_LEN]);
  * bfile_writer_abort() it. The fd stays the caller's.
  */
 int bfile_writer_open(int fd, const struct bfile_header *h, struct bfile_writer **wp);
+/*
+ * The same onto a sink other than an fd (a repository's file on any
+ * store): @fn writes all of @len bytes, or returns -errno.
+ */
+typedef int (*bfile_write_fn)(void *data, const void *buf, size_t len);
+int bfile_writer_open_fn(bfile_write_fn fn, void *data, const struct bfile_header *h,
+			 struct bfile_writer **wp);
 
 /*
  * @len bytes of the volume at @offset. Calls go in ascending volume order,

@@ -1320,3 +1320,67 @@ Test(bfile, extension_delivered)
 	bfile_reader_free(r);
 	close(fd);
 }
+
+/* A bfile_write_fn into a memfd, failing with -EIO once @fail_at bytes went. */
+struct sink {
+	int fd;
+	uint64_t bytes, fail_at;
+	unsigned int calls;
+};
+
+static int sink_write(void *data, const void *buf, size_t len)
+{
+	struct sink *s = data;
+
+	s->calls++;
+	if (s->bytes + len > s->fail_at)
+		return -EIO;
+	cr_assert_eq(write(s->fd, buf, len), (ssize_t)len);
+	s->bytes += len;
+	return 0;
+}
+
+/*
+ * Through a write function the stream is byte for byte the one written to
+ * an fd (a repository's file on another store); its error sticks, as an
+ * fd's does.
+ */
+Test(bfile, a_write_function_gets_the_same_stream)
+{
+	struct sink s = { .fd = memfd(), .fail_at = UINT64_MAX };
+	struct bfile_writer *w;
+	struct bfile_header h;
+	struct bfile_stats st;
+	struct volume v, v2;
+	size_t la, lb;
+	uint8_t *a, *b;
+	int fd;
+
+	fd = make_backup(&v, &h, BFILE_COMP_ZSTD, 600, 100, 4096, 0, 64, 50, true, &st);
+	make_volume(&v2, 600, 100, 4096, 0x9e3779b97f4a7c15ULL + BFILE_COMP_ZSTD + 600);
+	cr_assert_eq(bfile_writer_open_fn(sink_write, &s, &h, &w), 0, "%s", bfile_writer_error(w));
+	cr_assert_eq(bfile_write_extension(w, 0x54584554, BFILE_REC_SKIPPABLE, 0, "a note", 6), 0);
+	write_volume(w, &v2, 64, 50);
+	cr_assert_eq(bfile_writer_finish(w, &st), 0);
+	cr_expect_gt(s.calls, 1, "written in pieces, not per call");
+	a = slurp(fd, &la);
+	b = slurp(s.fd, &lb);
+	cr_assert_eq(la, lb);
+	cr_expect(!memcmp(a, b, la), "another stream through the function");
+	free(a);
+	free(b);
+	close(s.fd);
+
+	s = (struct sink){ .fd = memfd(), .fail_at = 100000 };
+	cr_assert_eq(bfile_writer_open_fn(sink_write, &s, &h, &w), 0);
+	rng_state = 1;
+	cr_expect_eq(bfile_write_data(w, 0, v.vol, 256 * 4096), -EIO);
+	cr_expect(strstr(bfile_writer_error(w), "Input/output error"), "%s",
+		  bfile_writer_error(w));
+	cr_expect_eq(bfile_write_zero(w, 256 * 4096, 4096), -EIO, "the error sticks");
+	bfile_writer_abort(w);
+	close(s.fd);
+	close(fd);
+	volume_free(&v);
+	volume_free(&v2);
+}
