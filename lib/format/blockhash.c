@@ -43,6 +43,8 @@ struct bh_header {
 _Static_assert(sizeof(struct bh_header) == BH_HDR, "hash file header layout");
 
 struct blockhash_writer {
+	blockhash_write_fn write;	/* fd_write() on an fd, or the caller's */
+	void *data;
 	int fd;
 	XXH3_state_t *xx;
 	uint64_t nr, put;
@@ -51,6 +53,8 @@ struct blockhash_writer {
 };
 
 struct blockhash_reader {
+	blockhash_read_fn read;		/* fd_read() on an fd, or the caller's */
+	void *data;
 	int fd;
 	XXH3_state_t *xx;
 	uint64_t nr, got, size;
@@ -71,9 +75,24 @@ static uint64_t nr_blocks(uint64_t size, uint32_t bs)
 
 /* ---- writing ------------------------------------------------------------- */
 
+static int fd_write(void *data, const void *buf, size_t len)
+{
+	return fd_write_all(*(int *)data, buf, len);
+}
+
+static ssize_t fd_read(void *data, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = read(*(int *)data, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
 static int w_flush(struct blockhash_writer *w)
 {
-	int err = fd_write_all(w->fd, w->buf, w->used);
+	int err = w->used ? w->write(w->data, w->buf, w->used) : 0;
 
 	XXH3_64bits_update(w->xx, w->buf, w->used);
 	w->used = 0;
@@ -91,8 +110,9 @@ static int w_add(struct blockhash_writer *w, const void *p, size_t len)
 	return err;
 }
 
-int blockhash_writer_open(int fd, uint64_t volume_size, uint32_t block_size,
-		      struct blockhash_writer **out)
+/* @fn and @data, or with @fn NULL the fd @fd. */
+static int writer_open(blockhash_write_fn fn, void *data, int fd, uint64_t volume_size,
+		       uint32_t block_size, struct blockhash_writer **out)
 {
 	struct blockhash_writer *w;
 	struct bh_header h;
@@ -110,6 +130,8 @@ int blockhash_writer_open(int fd, uint64_t volume_size, uint32_t block_size,
 	}
 	XXH3_64bits_reset(w->xx);
 	w->fd = fd;
+	w->write = fn ? fn : fd_write;
+	w->data = fn ? data : &w->fd;
 	w->nr = nr_blocks(volume_size, block_size);
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, BH_MAGIC, 4);
@@ -121,6 +143,18 @@ int blockhash_writer_open(int fd, uint64_t volume_size, uint32_t block_size,
 	w_add(w, &h, sizeof(h));
 	*out = w;
 	return 0;
+}
+
+int blockhash_writer_open(int fd, uint64_t volume_size, uint32_t block_size,
+			  struct blockhash_writer **out)
+{
+	return writer_open(NULL, NULL, fd, volume_size, block_size, out);
+}
+
+int blockhash_writer_open_fn(blockhash_write_fn fn, void *data, uint64_t volume_size,
+			     uint32_t block_size, struct blockhash_writer **out)
+{
+	return writer_open(fn, data, -1, volume_size, block_size, out);
 }
 
 int blockhash_put(struct blockhash_writer *w, uint64_t hash)
@@ -140,7 +174,7 @@ int blockhash_writer_finish(struct blockhash_writer *w)
 
 	if (!err) {
 		digest = htole64(XXH3_64bits_digest(w->xx));
-		err = fd_write_all(w->fd, &digest, sizeof(digest));
+		err = w->write(w->data, &digest, sizeof(digest));
 	}
 	blockhash_writer_abort(w);
 	return err;
@@ -163,13 +197,10 @@ static int r_fill(struct blockhash_reader *r)
 	r->len -= r->pos;
 	r->pos = 0;
 	while (r->len < sizeof(r->buf)) {
-		ssize_t n = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
+		ssize_t n = r->read(r->data, r->buf + r->len, sizeof(r->buf) - r->len);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
+		if (n < 0)
+			return (int)n;
 		if (!n)
 			break;
 		r->len += n;
@@ -196,7 +227,8 @@ static int r_take(struct blockhash_reader *r, void *out, size_t len, bool digest
 	return 0;
 }
 
-int blockhash_reader_open(int fd, struct blockhash_reader **out)
+/* @fn and @data, or with @fn NULL the fd @fd. */
+static int reader_open(blockhash_read_fn fn, void *data, int fd, struct blockhash_reader **out)
 {
 	struct blockhash_reader *r;
 	struct bh_header h;
@@ -213,6 +245,8 @@ int blockhash_reader_open(int fd, struct blockhash_reader **out)
 	}
 	XXH3_64bits_reset(r->xx);
 	r->fd = fd;
+	r->read = fn ? fn : fd_read;
+	r->data = fn ? data : &r->fd;
 	err = r_take(r, &h, sizeof(h), true);
 	if (!err && (memcmp(h.magic, BH_MAGIC, 4) ||
 		     le64toh(h.checksum) != XXH3_64bits(&h, offsetof(struct bh_header, checksum))))
@@ -233,6 +267,16 @@ int blockhash_reader_open(int fd, struct blockhash_reader **out)
 	}
 	*out = r;
 	return 0;
+}
+
+int blockhash_reader_open(int fd, struct blockhash_reader **out)
+{
+	return reader_open(NULL, NULL, fd, out);
+}
+
+int blockhash_reader_open_fn(blockhash_read_fn fn, void *data, struct blockhash_reader **out)
+{
+	return reader_open(fn, data, -1, out);
 }
 
 uint64_t blockhash_reader_volume_size(const struct blockhash_reader *r)
@@ -295,26 +339,39 @@ void blockhash_reader_free(struct blockhash_reader *r)
 	free(r);
 }
 
-int blockhash_check(int fd, uint64_t *size, uint32_t *block_size)
+/* The whole file through @r, then freed: its size and block size. */
+static int check(struct blockhash_reader *r, uint64_t *size, uint32_t *block_size)
 {
-	struct blockhash_reader *r;
-	uint64_t s;
-	uint32_t bs;
-	int err;
+	uint64_t s = r->size;
+	uint32_t bs = r->block_size;
+	int err = blockhash_reader_finish(r);
 
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return -errno;
-	err = blockhash_reader_open(fd, &r);
-	if (err)
-		return err;
-	s = r->size;
-	bs = r->block_size;
-	err = blockhash_reader_finish(r);
-	if (!err && lseek(fd, 0, SEEK_SET) < 0)
-		err = -errno;
 	if (!err) {
 		*size = s;
 		*block_size = bs;
 	}
 	return err;
+}
+
+int blockhash_check(int fd, uint64_t *size, uint32_t *block_size)
+{
+	struct blockhash_reader *r;
+	int err;
+
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	err = blockhash_reader_open(fd, &r);
+	if (!err)
+		err = check(r, size, block_size);
+	if (!err && lseek(fd, 0, SEEK_SET) < 0)
+		err = -errno;
+	return err;
+}
+
+int blockhash_check_fn(blockhash_read_fn fn, void *data, uint64_t *size, uint32_t *block_size)
+{
+	struct blockhash_reader *r;
+	int err = blockhash_reader_open_fn(fn, data, &r);
+
+	return err ? err : check(r, size, block_size);
 }

@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define BLOCKHASH_VERSION	1U
 
@@ -41,13 +42,20 @@ struct blockhash_reader;
 uint64_t blockhash_block(const void *data, size_t len);
 
 int blockhash_writer_open(int fd, uint64_t volume_size, uint32_t block_size,
-		      struct blockhash_writer **out);
+			  struct blockhash_writer **out);
+/* The same onto a sink other than an fd: @fn writes all of @len, or -errno. */
+typedef int (*blockhash_write_fn)(void *data, const void *buf, size_t len);
+int blockhash_writer_open_fn(blockhash_write_fn fn, void *data, uint64_t volume_size,
+			     uint32_t block_size, struct blockhash_writer **out);
 int blockhash_put(struct blockhash_writer *w, uint64_t hash);
 /* Exactly nr_blocks hashes must have been put. Writes the trailer, frees @w. */
 int blockhash_writer_finish(struct blockhash_writer *w);
 void blockhash_writer_abort(struct blockhash_writer *w);
 
 int blockhash_reader_open(int fd, struct blockhash_reader **out);
+/* The same from a source other than an fd: @fn as read(2), but -errno. */
+typedef ssize_t (*blockhash_read_fn)(void *data, void *buf, size_t len);
+int blockhash_reader_open_fn(blockhash_read_fn fn, void *data, struct blockhash_reader **out);
 uint64_t blockhash_reader_volume_size(const struct blockhash_reader *r);
 uint32_t blockhash_reader_block_size(const struct blockhash_reader *r);
 uint64_t blockhash_reader_blocks(const struct blockhash_reader *r);
@@ -58,5 +66,7 @@ void blockhash_reader_free(struct blockhash_reader *r);
 
 /* Read the whole file at @fd and check it; *@size, *@block_size on success. */
 int blockhash_check(int fd, uint64_t *size, uint32_t *block_size);
+/* The same through @fn, from where it stands to its end. */
+int blockhash_check_fn(blockhash_read_fn fn, void *data, uint64_t *size, uint32_t *block_size);
 
 #endif /* BLKTRACK_BLOCKHASH_H */

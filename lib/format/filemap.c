@@ -370,7 +370,8 @@ int filemap_write_records(struct bfile_writer *w, const struct filemap *m, size_
 	return more;
 }
 
-int filemap_read_records(int fd, struct filemap *m, char *msg, size_t len)
+int filemap_read_records(bfile_read_fn fn, void *data, struct filemap *m, char *msg,
+			 size_t len)
 {
 	struct bfile_header h;
 	struct bfile_reader *r;
@@ -379,7 +380,7 @@ int filemap_read_records(int fd, struct filemap *m, char *msg, size_t len)
 
 	filemap_init(m);
 	msg[0] = 0;
-	err = bfile_reader_open(fd, &h, &r);
+	err = bfile_reader_open_fn(fn, data, &h, &r);
 	if (!err) {
 		bfile_reader_deliver(r, BFILE_TAG_FMAP);
 		/* The FMAP records come first: stop at the first block. */

@@ -97,12 +97,13 @@ int filemap_decoded(const struct filemap *m);
 /*
  * The same records in a backup file: written by @w (right after the header:
  * readers stop at the first block), each of at most @cap bytes (the
- * stream's record_max); read back from the backup file on @fd (at its
- * start): 0, -ENOENT when it holds no map (with a sentence in @msg), or the
- * reader's -errno.
+ * stream's record_max); read back from a backup file through @fn (a
+ * bfile_read_fn, from its start): 0, -ENOENT when it holds no map (with a
+ * sentence in @msg), or the reader's -errno.
  */
 struct bfile_writer;
 int filemap_write_records(struct bfile_writer *w, const struct filemap *m, size_t cap);
-int filemap_read_records(int fd, struct filemap *m, char *msg, size_t len);
+int filemap_read_records(ssize_t (*fn)(void *data, void *buf, size_t len), void *data,
+			 struct filemap *m, char *msg, size_t len);
 
 #endif /* FILEMAP_H */

@@ -3,18 +3,15 @@
  * The backup repository: catalog, lock, delta maps, composition, the
  * two-phase protocol and crash recovery. See repo.h and doc/REPOSITORY.md.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <json-c/json.h>
 #include <xxhash.h>
 
@@ -23,6 +20,7 @@
 #include "format/blockhash.h"
 #include "format/blockset.h"
 #include "repo/repo.h"
+#include "repo/store.h"
 
 #define CATALOG		"catalog"
 #define CATALOG_TMP	"catalog.tmp"
@@ -44,8 +42,8 @@
 
 struct repo {
 	char *path;
-	int dirfd;
-	int lockfd;
+	const struct store_ops *ops;	/* where its files are: store.h */
+	struct store *s;
 	bool rdonly;
 	unsigned int wait;	/* seconds to wait for the lock */
 	struct repo_entry *e;
@@ -64,11 +62,6 @@ struct repo {
 
 /* repo.h; hidden visibility: only a program built with repo.c can set it. */
 int (*repo_fault_hook)(const char *step, const char *name);
-
-static int fault(const char *step, const char *name)
-{
-	return repo_fault_hook ? repo_fault_hook(step, name) : 0;
-}
 
 __attribute__((format(printf, 3, 4)))
 static int repo_set_error(struct repo *r, int err, const char *fmt, ...)
@@ -221,32 +214,23 @@ bool repo_stamp_equal(const struct repo_stamp *a, const struct repo_stamp *b)
 /* ---- durable files ------------------------------------------------------ */
 
 /*
- * Every file of the repository is opened relative to r->dirfd with
- * O_NOFOLLOW: a symbolic link planted in the repository never makes us
- * read, truncate or write a file outside it.
+ * Every file of the repository goes through its store (store.h): the
+ * directory opens each relative to its descriptor with O_NOFOLLOW, so that
+ * a symbolic link planted in the repository never makes us read, truncate
+ * or write a file outside it (-ELOOP).
  */
-static int repo_open_error(struct repo *r, const char *name)
+static int repo_open_error(struct repo *r, const char *name, int err)
 {
-	int err = errno;
-
-	if (err == ELOOP)
+	if (err == -ELOOP)
 		return repo_set_error(r, -ELOOP, "%s/%s is a symbolic link: refused "
 				      "(repository files are never followed out of it)",
 				      r->path, name);
-	return repo_set_error(r, -err, "%s/%s: %s", r->path, name, strerror(err));
+	return repo_set_error(r, err, "%s/%s: %s", r->path, name, strerror(-err));
 }
 
 static int fsync_dir(struct repo *r, const char *sub)
 {
-	int fd = openat(r->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd))
-		ret = -errno;
-	close(fd);
-	return ret;
+	return r->ops->sync(r->s, sub);
 }
 
 /*
@@ -258,96 +242,69 @@ static int fsync_dir(struct repo *r, const char *sub)
 static int write_atomic(struct repo *r, const char *dir, const char *name,
 			const void *buf, size_t len)
 {
-	char tmp[REPO_NAME_MAX + 8];
-	int fd, ret;
+	int ret = r->ops->replace(r->s, dir, name, buf, len, &r->replaced);
 
-	r->replaced = false;
-	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
-	ret = fault("open", name);
-	fd = ret ? -1 : openat(r->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-				     O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = ret ? ret : -errno;
-		return repo_set_error(r, ret, "%s/%s: %s", r->path, tmp, strerror(-ret));
-	}
-	ret = fault("write", name);
-	if (!ret)
-		ret = fd_write_all(fd, buf, len);
-	if (!ret)
-		ret = fault("fsync", name);
-	if (!ret && fsync(fd))
-		ret = -errno;
-	close(fd);
-	if (!ret)
-		ret = fault("rename", name);
-	if (!ret && renameat(r->dirfd, tmp, r->dirfd, name))
-		ret = -errno;
-	r->replaced = !ret;
-	if (!ret)
-		ret = fault("fsync-dir", name);
-	if (!ret)
-		ret = fsync_dir(r, dir);
-	if (ret) {
-		unlinkat(r->dirfd, tmp, 0);
-		return repo_set_error(r, ret, "%s/%s: %s", r->path, name,
-				      strerror(-ret));
-	}
+	if (ret)
+		return repo_set_error(r, ret, "%s/%s: %s", r->path, name, strerror(-ret));
 	return 0;
 }
 
 static int read_file(struct repo *r, const char *name, uint64_t max,
 		     char **buf, size_t *len)
 {
-	struct stat st;
-	size_t off = 0;
-	char *p;
-	int fd, ret = 0;
+	int ret = r->ops->read(r->s, name, max, buf, len);
 
-	fd = openat(r->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return repo_open_error(r, name);
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		goto out_close;
-	}
-	if ((uint64_t)st.st_size > max) {
-		ret = repo_set_error(r, -EFBIG, "%s/%s: too large", r->path, name);
-		goto out_close;
-	}
-	p = malloc(st.st_size + 1);
-	if (!p) {
-		ret = -ENOMEM;
-		goto out_close;
-	}
-	while (off < (size_t)st.st_size) {
-		ssize_t n = read(fd, p + off, st.st_size - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ret = n ? -errno : -EIO;
-			free(p);
-			goto out_close;
-		}
-		off += n;
-	}
-	p[off] = '\0';
-	*buf = p;
-	*len = off;
-out_close:
-	close(fd);
-	if (ret && !r->err[0])
-		repo_set_error(r, ret, "%s/%s: %s", r->path, name, strerror(-ret));
-	return ret;
+	if (ret == -EFBIG)
+		return repo_set_error(r, ret, "%s/%s: too large", r->path, name);
+	if (ret == -ELOOP || ret == -ENOENT)
+		return repo_open_error(r, name, ret);
+	if (ret)
+		return repo_set_error(r, ret, "%s/%s: %s", r->path, name, strerror(-ret));
+	return 0;
 }
 
 static bool file_exists(struct repo *r, const char *name)
 {
-	struct stat st;
+	return r->ops->exists(r->s, name) > 0;
+}
 
-	/* A symbolic link "exists" here: opening it then fails with ELOOP. */
-	return !fstatat(r->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) &&
-	       (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
+static int remove_file(struct repo *r, const char *name)
+{
+	return r->ops->remove(r->s, name);
+}
+
+struct names {
+	char (*v)[NAME_MAX + 1];
+	size_t n;
+};
+
+static int names_add(void *data, const char *name)
+{
+	struct names *l = data;
+	char (*nv)[NAME_MAX + 1];
+
+	if (strlen(name) > NAME_MAX)
+		return 0;
+	nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	l->v = nv;
+	strcpy(l->v[l->n++], name);
+	return 0;
+}
+
+/* The names in @dir, in the store's order: 0 or -errno (none then). */
+static int list_names(struct repo *r, const char *dir, struct names *l)
+{
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	ret = r->ops->list(r->s, dir, names_add, l);
+	if (ret) {
+		free(l->v);
+		memset(l, 0, sizeof(*l));
+	}
+	return ret;
 }
 
 /* ---- the catalog: JSON -------------------------------------------------- */
@@ -855,24 +812,18 @@ out_put:
  */
 static int dir_used(struct repo *r, const char *sub, const char *const *allowed)
 {
-	struct dirent *d;
-	int fd, used = 0;
-	size_t i;
-	DIR *dp;
+	struct names l;
+	int used = 0;
+	size_t i, k;
 
-	fd = openat(r->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	dp = fd < 0 ? NULL : fdopendir(fd);
-	if (!dp) {
-		if (fd >= 0)
-			close(fd);
+	if (list_names(r, sub, &l))
 		return -1;
-	}
-	while (!used && (d = readdir(dp))) {
-		for (i = 0; allowed[i] && strcmp(d->d_name, allowed[i]); i++)
+	for (k = 0; !used && k < l.n; k++) {
+		for (i = 0; allowed[i] && strcmp(l.v[k], allowed[i]); i++)
 			;
 		used = !allowed[i];
 	}
-	closedir(dp);
+	free(l.v);
 	return used;
 }
 
@@ -904,30 +855,20 @@ static int no_catalog(struct repo *r)
 			      "--repo %s')", r->path, r->path);
 }
 
-/* The writer's lock; r->wait seconds at most (polled) for another to let go. */
+/* The writer's lock; r->wait seconds at most for another to let go. */
 static int repo_lock(struct repo *r, bool create)
 {
-	unsigned int tenths = 0;
+	int ret = r->ops->lock(r->s, create, r->wait == REPO_WAIT_FOREVER ? UINT_MAX : r->wait);
 
-	r->lockfd = openat(r->dirfd, LOCK_FILE, O_RDWR | (create ? O_CREAT : 0) |
-			   O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (r->lockfd < 0) {
-		if (errno == ENOENT)
-			return no_catalog(r);
-		return repo_open_error(r, LOCK_FILE);
-	}
-	while (flock(r->lockfd, LOCK_EX | LOCK_NB)) {
-		if (errno != EWOULDBLOCK)
-			return repo_set_error(r, -errno, "%s/" LOCK_FILE ": %s", r->path,
-					      strerror(errno));
-		if (r->wait != REPO_WAIT_FOREVER && tenths >= 10ULL * r->wait)
-			return repo_set_error(r, -EBUSY,
-					      "%s: in use by another blktrack%s", r->path,
-					      r->wait ? " (waited in vain)" :
-					      " (--wait waits for it)");
-		usleep(100000);
-		tenths++;
-	}
+	if (ret == -ENOENT)
+		return no_catalog(r);
+	if (ret == -ELOOP)
+		return repo_open_error(r, LOCK_FILE, ret);
+	if (ret == -EBUSY)
+		return repo_set_error(r, -EBUSY, "%s: in use by another blktrack%s", r->path,
+				      r->wait ? " (waited in vain)" : " (--wait waits for it)");
+	if (ret)
+		return repo_set_error(r, ret, "%s/" LOCK_FILE ": %s", r->path, strerror(-ret));
 	return 0;
 }
 
@@ -938,26 +879,18 @@ static int repo_lock(struct repo *r, bool create)
  */
 static int repo_check_dir(struct repo *r)
 {
-	static const char *const subs[] = { BACKUPS_DIR, DELTAS_DIR, HASHES_DIR };
-	struct stat st;
-	unsigned int i;
+	char why[200];
+	int ret = r->ops->check(r->s, why, sizeof(why));
 
-	if (fstat(r->dirfd, &st))
-		return repo_set_error(r, -errno, "%s: %s", r->path, strerror(errno));
-	if (st.st_uid != geteuid())
-		return repo_set_error(r, -EPERM, "%s is owned by uid %u, not by uid %u "
-				      "that runs blktrack: refused", r->path,
-				      (unsigned int)st.st_uid, (unsigned int)geteuid());
-	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return repo_set_error(r, -EPERM, "%s is writable by %s (mode %04o): "
-				      "refused (chmod go-w %s)", r->path,
-				      st.st_mode & S_IWOTH ? "others" : "its group",
-				      (unsigned int)(st.st_mode & 07777), r->path);
-	for (i = 0; i < 3; i++)
-		if (!fstatat(r->dirfd, subs[i], &st, AT_SYMLINK_NOFOLLOW) &&
-		    !S_ISDIR(st.st_mode))
-			return repo_set_error(r, -ELOOP, "%s/%s is not a directory (a "
-					      "symbolic link?): refused", r->path, subs[i]);
+	if (ret == -EPERM && strstr(why, "writable"))
+		return repo_set_error(r, ret, "%s %s (chmod go-w %s)", r->path, why, r->path);
+	if (ret == -EPERM)
+		return repo_set_error(r, ret, "%s %s", r->path, why);
+	if (ret == -ELOOP)
+		return repo_set_error(r, ret, "%s/%s is not a directory (a symbolic link?): "
+				      "refused", r->path, why);
+	if (ret)
+		return repo_set_error(r, ret, "%s: %s", r->path, strerror(-ret));
 	return 0;
 }
 
@@ -991,10 +924,12 @@ static int repo_init(struct repo *r)
 	if (file_exists(r, CATALOG))	/* another init won the race */
 		return repo_set_error(r, -EEXIST, "%s is already a blktrack repository",
 				      r->path);
-	for (i = 0; i < 3; i++)
-		if (mkdirat(r->dirfd, dirs[i], 0700) && errno != EEXIST)
-			return repo_set_error(r, -errno, "%s/%s: %s", r->path,
-					      dirs[i], strerror(errno));
+	for (i = 0; i < 3; i++) {
+		ret = r->ops->mkdir(r->s, dirs[i]);
+		if (ret)
+			return repo_set_error(r, ret, "%s/%s: %s", r->path, dirs[i],
+					      strerror(-ret));
+	}
 	r->next_id = 1;
 	return catalog_save(r);
 }
@@ -1013,7 +948,7 @@ int repo_open_wait(const char *path, unsigned int flags, unsigned int wait,
 	*out = r;
 	if (!r)
 		return -ENOMEM;
-	r->dirfd = r->lockfd = -1;
+	r->ops = &store_dir_ops;
 	r->rdonly = flags & REPO_RDONLY;
 	r->wait = wait;
 	r->path = strdup(path);
@@ -1021,14 +956,11 @@ int repo_open_wait(const char *path, unsigned int flags, unsigned int wait,
 		return -ENOMEM;
 	if ((flags & REPO_CREATE) && r->rdonly)
 		return repo_set_error(r, -EINVAL, "a read-only repository cannot be created");
-	if ((flags & REPO_CREATE) && mkdir(path, 0700) && errno != EEXIST)
-		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
-	r->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (r->dirfd < 0) {
-		if (errno == ENOENT)
-			return no_catalog(r);
-		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
-	}
+	ret = r->ops->open(path, flags & REPO_CREATE, &r->s);
+	if (ret == -ENOENT)
+		return no_catalog(r);
+	if (ret)
+		return repo_set_error(r, ret, "%s: %s", path, strerror(-ret));
 	ret = repo_check_dir(r);
 	if (ret)
 		return ret;
@@ -1054,10 +986,8 @@ void repo_close(struct repo *r)
 {
 	if (!r)
 		return;
-	if (r->lockfd >= 0)
-		close(r->lockfd);	/* releases the flock */
-	if (r->dirfd >= 0)
-		close(r->dirfd);
+	if (r->ops)
+		r->ops->close(r->s);	/* releases the lock */
 	free(r->e);
 	free(r->trash);
 	free(r->path);
@@ -1488,7 +1418,7 @@ static int pending_enter(struct repo *r, struct repo_entry *ne, const struct blo
 	ret = catalog_save(r);
 	if (ret) {
 		memmove(&r->e[at], &r->e[at + 1], (--r->n - at) * sizeof(*r->e));
-		unlinkat(r->dirfd, ne->delta, 0);
+		remove_file(r, ne->delta);
 	}
 	return ret;
 }
@@ -1558,102 +1488,108 @@ int repo_import_begin(struct repo *r, const struct repo_entry *e,
 	return ret;
 }
 
-/* Create @name.tmp (0600), readable too: the verify writer reads a backup back. */
-static int open_tmp(struct repo *r, const char *name, int *fd)
+/* ---- files: read, or written as NAME.tmp until installed ---------------- */
+
+ssize_t repo_file_read(void *file, void *buf, size_t len)
+{
+	struct repo_file *f = file;
+
+	return f->ops->file_read(f, buf, len);
+}
+
+int repo_file_write(void *file, const void *buf, size_t len)
+{
+	struct repo_file *f = file;
+
+	return f->ops->file_write(f, buf, len);
+}
+
+ssize_t repo_file_pread(struct repo_file *f, void *buf, size_t len, uint64_t off)
+{
+	return f->ops->file_pread(f, buf, len, off);
+}
+
+int repo_file_follow(struct repo_file *f, struct repo_file **reader)
+{
+	return f->ops->file_follow(f, reader);
+}
+
+void repo_file_close(struct repo_file *f)
+{
+	if (f)
+		f->ops->file_close(f);
+}
+
+/* @name, created as @name.tmp. */
+static int tmp_create(struct repo *r, const char *name, struct repo_file **f)
 {
 	char tmp[REPO_NAME_MAX + 8];
+	int ret = r->ops->create_file(r->s, name, f);
 
-	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
-	*fd = openat(r->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		     0600);
-	if (*fd < 0)
-		return repo_open_error(r, tmp);
+	if (ret) {
+		snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
+		return repo_open_error(r, tmp, ret);
+	}
 	return 0;
 }
 
-/* fsync and close @fd, rename @name.tmp to @name in @dir, fsync @dir. */
-static int rename_tmp(struct repo *r, const char *dir, const char *name, int fd)
+/* @name.tmp durable and renamed to @name in @dir; @f is gone either way. */
+static int tmp_install(struct repo *r, const char *dir, const char *name, struct repo_file *f)
 {
-	char tmp[REPO_NAME_MAX + 8];
-	int ret = 0;
+	int ret = r->ops->install_file(r->s, dir, name, f);
 
-	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
-	if (fsync(fd))
-		ret = -errno;
-	if (close(fd) && !ret)
-		ret = -errno;
-	if (!ret && renameat(r->dirfd, tmp, r->dirfd, name))
-		ret = -errno;
-	if (!ret)
-		ret = fsync_dir(r, dir);
 	if (ret)
 		return repo_set_error(r, ret, "%s/%s: %s", r->path, name, strerror(-ret));
 	return 0;
 }
 
 /* The file @name of the pending backup @id, created as @name.tmp. */
-static int create_tmp(struct repo *r, uint64_t id, const char *name, int *fd)
+static int create_file(struct repo *r, uint64_t id, const char *name, struct repo_file **f)
 {
 	ssize_t i;
 	int ret = writable_pending(r, id, &i);
 
-	if (ret)
-		return ret;
-	return open_tmp(r, name, fd);
+	*f = NULL;
+	return ret ? ret : tmp_create(r, name, f);
 }
 
-static int install_tmp(struct repo *r, uint64_t id, const char *dir, const char *name,
-		       int fd)
+/* Durable, renamed from @name.tmp to @name in @dir; @f is gone either way. */
+static int install_file(struct repo *r, uint64_t id, const char *dir, const char *name,
+			struct repo_file *f)
 {
 	ssize_t i;
 	int ret = pending_index(r, id, &i);
 
 	if (ret) {
-		close(fd);
+		repo_file_close(f);
 		return ret;
 	}
-	return rename_tmp(r, dir, name, fd);
+	return tmp_install(r, dir, name, f);
 }
 
-int repo_backup_create(struct repo *r, uint64_t id, int *fd)
+int repo_backup_create(struct repo *r, uint64_t id, struct repo_file **f)
 {
 	const struct repo_entry *e = repo_find(r, id);
 
-	return create_tmp(r, id, e ? e->file : "", fd);
+	return create_file(r, id, e ? e->file : "", f);
 }
 
-int repo_backup_install(struct repo *r, uint64_t id, int fd)
+int repo_backup_install(struct repo *r, uint64_t id, struct repo_file *f)
 {
 	const struct repo_entry *e = repo_find(r, id);
 
-	return install_tmp(r, id, BACKUPS_DIR, e ? e->file : "", fd);
+	return install_file(r, id, BACKUPS_DIR, e ? e->file : "", f);
 }
 
-int repo_hashes_create(struct repo *r, uint64_t id, int *fd)
+int repo_hashes_create(struct repo *r, uint64_t id, struct repo_file **f)
 {
 	char name[REPO_NAME_MAX];
 
 	repo_hashes_name(id, name);
-	return create_tmp(r, id, name, fd);
+	return create_file(r, id, name, f);
 }
 
-/* The file's last 8 bytes (its XXH3 trailer): 0, or -errno. */
-static int fd_trailer(int fd, uint64_t *sum)
-{
-	unsigned char t[8];
-	struct stat sb;
-
-	if (fstat(fd, &sb))
-		return -errno;
-	if (sb.st_size < 8)
-		return -ENODATA;
-	if (pread(fd, t, 8, sb.st_size - 8) != 8)
-		return -EIO;
-	*sum = trailer_of(t, 8);
-	return 0;
-}
-
-int repo_hashes_install(struct repo *r, uint64_t id, int fd)
+int repo_hashes_install(struct repo *r, uint64_t id, struct repo_file *f)
 {
 	char name[REPO_NAME_MAX];
 	ssize_t i = find_index(r, id);
@@ -1662,8 +1598,8 @@ int repo_hashes_install(struct repo *r, uint64_t id, int fd)
 	int ret;
 
 	repo_hashes_name(id, name);
-	has = !fd_trailer(fd, &sum);
-	ret = install_tmp(r, id, HASHES_DIR, name, fd);	/* pending: i is valid */
+	has = !r->ops->trailer(f, &sum);
+	ret = install_file(r, id, HASHES_DIR, name, f);	/* pending: i is valid */
 	if (ret)
 		return ret;
 	/* Saved with the entry at its commit. */
@@ -1672,7 +1608,7 @@ int repo_hashes_install(struct repo *r, uint64_t id, int fd)
 	return 0;
 }
 
-int repo_hashes_open(struct repo *r, uint64_t id, int *fd)
+int repo_hashes_open(struct repo *r, uint64_t id, struct repo_file **f)
 {
 	const struct repo_entry *e = repo_find(r, id);
 	char name[REPO_NAME_MAX];
@@ -1680,17 +1616,15 @@ int repo_hashes_open(struct repo *r, uint64_t id, int *fd)
 	int ret;
 
 	repo_hashes_name(id, name);
-	*fd = openat(r->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (*fd < 0)
-		return repo_open_error(r, name);
-	if (!e || !e->has_hashes_sum)
-		return 0;
-	ret = fd_trailer(*fd, &sum);
-	if (!ret && sum != e->hashes_sum)
+	ret = r->ops->open_file(r->s, name, f);
+	if (ret)
+		return repo_open_error(r, name, ret);
+	ret = e && e->has_hashes_sum ? r->ops->trailer(*f, &sum) : 0;
+	if (!ret && e && e->has_hashes_sum && sum != e->hashes_sum)
 		ret = -ESTALE;
 	if (ret) {
-		close(*fd);
-		*fd = -1;
+		repo_file_close(*f);
+		*f = NULL;
 		return repo_set_error(r, ret == -ESTALE ? ret : -EBADMSG,
 				      "%s/%s (block hashes of backup %" PRIu64 "): %s", r->path,
 				      name, id, ret == -ESTALE ? "not this backup's (the catalog "
@@ -1699,12 +1633,11 @@ int repo_hashes_open(struct repo *r, uint64_t id, int *fd)
 	return 0;
 }
 
-int repo_file_open(struct repo *r, const char *name, int *fd)
+int repo_file_open(struct repo *r, const char *name, struct repo_file **f)
 {
-	*fd = openat(r->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (*fd < 0)
-		return repo_open_error(r, name);
-	return 0;
+	int ret = r->ops->open_file(r->s, name, f);
+
+	return ret ? repo_open_error(r, name, ret) : 0;
 }
 
 int repo_set_delta(struct repo *r, uint64_t id, const struct blockset *delta)
@@ -1741,41 +1674,37 @@ static void drop_older_hashes(struct repo *r, size_t i)
 {
 	const char *vol = r->e[i].to.volume_id;
 	char name[HASHES_NAME_MAX];
-	struct dirent *d;
-	DIR *dp;
-	int fd;
+	struct names l;
+	size_t k;
 
-	fd = openat(r->dirfd, HASHES_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	dp = fd < 0 ? NULL : fdopendir(fd);
-	if (!dp) {
-		size_t k;
-
-		if (fd >= 0)
-			close(fd);
+	if (list_names(r, HASHES_DIR, &l)) {
 		for (k = 0; k < i; k++) {
 			if (strcmp(r->e[k].to.volume_id, vol))
 				continue;
 			hashes_name(r->e[k].id, name);
-			unlinkat(r->dirfd, name, 0);
+			remove_file(r, name);
 		}
 		return;
 	}
-	while ((d = readdir(dp))) {
+	for (k = 0; k < l.n; k++) {
+		const char *d = l.v[k];
 		char *end;
 		uint64_t id;
-		ssize_t k;
+		ssize_t e;
 
-		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+		if (d[0] < '1' || d[0] > '9')
 			continue;
 		errno = 0;
-		id = strtoull(d->d_name, &end, 10);
+		id = strtoull(d, &end, 10);
 		if (errno || strcmp(end, ".bh"))
 			continue;
-		k = find_index(r, id);
-		if (k >= 0 && (size_t)k < i && !strcmp(r->e[k].to.volume_id, vol))
-			unlinkat(fd, d->d_name, 0);
+		e = find_index(r, id);
+		if (e >= 0 && (size_t)e < i && !strcmp(r->e[e].to.volume_id, vol)) {
+			hashes_name(id, name);
+			remove_file(r, name);
+		}
 	}
-	closedir(dp);
+	free(l.v);
 }
 
 int repo_set_writer_stamps(struct repo *r, uint64_t id, const char *stamps)
@@ -1880,7 +1809,7 @@ static void unlink_entry_files(struct repo *r, const struct repo_entry *e,
 	repo_hashes_name(e->id, hashes);
 	snprintf(htmp, sizeof(htmp), "%s" TMP_SUFFIX, hashes);
 	for (k = 0; k < 5; k++)
-		if (!unlinkat(r->dirfd, names[k], 0) && removed)
+		if (!remove_file(r, names[k]) && removed)
 			(*removed)++;
 }
 
@@ -1945,12 +1874,13 @@ int repo_empty_trash(struct repo *r, unsigned int *removed)
 		if (entry_names(r, r->trash[i]))
 			continue;
 		snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, r->trash[i]);
-		unlinkat(r->dirfd, tmp, 0);
-		if (!unlinkat(r->dirfd, r->trash[i], 0) && removed)
+		remove_file(r, tmp);
+		ret = remove_file(r, r->trash[i]);
+		if (!ret && removed)
 			(*removed)++;
-		else if (errno != ENOENT)
-			return repo_set_error(r, -errno, "%s/%s: %s", r->path, r->trash[i],
-					      strerror(errno));
+		else if (ret && ret != -ENOENT)
+			return repo_set_error(r, ret, "%s/%s: %s", r->path, r->trash[i],
+					      strerror(-ret));
 	}
 	/* The deletes durable before the list that names them goes. */
 	for (i = 0; i < 3; i++)
@@ -2004,16 +1934,17 @@ int repo_merge_begin(struct repo *r, const uint64_t *ids, size_t n,
 	return ret;
 }
 
-int repo_merge_create(struct repo *r, const char *file, int *fd)
+int repo_merge_create(struct repo *r, const char *file, struct repo_file **f)
 {
 	int ret = need_rw(r);
 
-	return ret ? ret : open_tmp(r, file, fd);
+	*f = NULL;
+	return ret ? ret : tmp_create(r, file, f);
 }
 
-int repo_merge_install(struct repo *r, const char *file, int fd)
+int repo_merge_install(struct repo *r, const char *file, struct repo_file *f)
 {
-	return rename_tmp(r, BACKUPS_DIR, file, fd);
+	return tmp_install(r, BACKUPS_DIR, file, f);
 }
 
 static void trash_forget(struct repo *r, const char *name)
@@ -2131,22 +2062,18 @@ static bool ends_with(const char *s, const char *suffix)
  */
 static int sweep_dir(struct repo *r, const char *dir, unsigned int *removed)
 {
-	struct dirent *d;
-	DIR *dp;
-	int fd;
+	char name[REPO_NAME_MAX + NAME_MAX + 2];
+	struct names l;
+	int ret = list_names(r, dir, &l);
 
-	fd = openat(r->dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return repo_set_error(r, -errno, "%s/%s: %s", r->path, dir, strerror(errno));
-	dp = fdopendir(fd);
-	if (!dp) {
-		close(fd);
-		return -errno;
-	}
-	while ((d = readdir(dp)))
-		if (ends_with(d->d_name, TMP_SUFFIX) && !unlinkat(fd, d->d_name, 0))
+	if (ret)
+		return repo_set_error(r, ret, "%s/%s: %s", r->path, dir, strerror(-ret));
+	for (size_t k = 0; k < l.n; k++) {
+		snprintf(name, sizeof(name), "%s/%s", dir, l.v[k]);
+		if (ends_with(l.v[k], TMP_SUFFIX) && !remove_file(r, name))
 			(*removed)++;
-	closedir(dp);
+	}
+	free(l.v);
 	return fsync_dir(r, dir);
 }
 
@@ -2160,69 +2087,35 @@ static int sweep_dir(struct repo *r, const char *dir, unsigned int *removed)
  */
 static uint64_t id_of(const char *name, const char *suffix, uint64_t *gen);
 
-static int add_backup_ids(struct repo *r, uint64_t **ids, size_t *n)
-{
-	struct dirent *d;
-	DIR *dp;
-	int fd = openat(r->dirfd, BACKUPS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	dp = fd < 0 ? NULL : fdopendir(fd);
-	if (!dp) {
-		if (fd >= 0)
-			close(fd);
-		return repo_set_error(r, -errno, "%s/" BACKUPS_DIR ": %s", r->path,
-				      strerror(errno));
-	}
-	while ((d = readdir(dp))) {
-		uint64_t gen, id = id_of(d->d_name, ".bkt", &gen), *more;
-
-		if (!id)
-			continue;
-		more = realloc(*ids, (*n + 1) * sizeof(*more));
-		if (!more) {
-			closedir(dp);
-			return -ENOMEM;
-		}
-		*ids = more;
-		(*ids)[(*n)++] = id;
-	}
-	closedir(dp);
-	return 0;
-}
-
 static int sweep_orphan_deltas(struct repo *r, unsigned int *removed)
 {
-	char name[sizeof(DELTAS_DIR) + 256];
-	uint64_t *backups = NULL;
+	char name[sizeof(DELTAS_DIR) + NAME_MAX + 2];
 	unsigned int before = *removed;
-	size_t nb = 0, k;
-	struct dirent *d;
-	DIR *dp = NULL;
-	int fd, ret = add_backup_ids(r, &backups, &nb);
+	struct names backups, deltas;
+	size_t i, k;
+	int ret = list_names(r, BACKUPS_DIR, &backups);
 
-	fd = ret ? -1 : openat(r->dirfd, DELTAS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	dp = fd < 0 ? NULL : fdopendir(fd);
-	if (!dp && !ret) {
-		ret = repo_set_error(r, -errno, "%s/" DELTAS_DIR ": %s", r->path,
-				     strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (!ret)
+		ret = list_names(r, DELTAS_DIR, &deltas);
+	if (ret) {
+		free(backups.v);
+		return repo_set_error(r, ret, "%s: listing its files: %s", r->path,
+				      strerror(-ret));
 	}
-	while (dp && (d = readdir(dp))) {
-		uint64_t gen, id = id_of(d->d_name, ".set", &gen);
+	for (i = 0; i < deltas.n; i++) {
+		uint64_t gen, id = id_of(deltas.v[i], ".set", &gen);
 
-		snprintf(name, sizeof(name), DELTAS_DIR "/%s", d->d_name);
+		snprintf(name, sizeof(name), DELTAS_DIR "/%s", deltas.v[i]);
 		if (!id || entry_names(r, name))
 			continue;
-		for (k = 0; k < nb && backups[k] != id; k++)
+		for (k = 0; k < backups.n && id_of(backups.v[k], ".bkt", &gen) != id; k++)
 			;
-		if (k == nb && !unlinkat(fd, d->d_name, 0))
+		if (k == backups.n && !remove_file(r, name))
 			(*removed)++;
 	}
-	if (dp)
-		closedir(dp);
-	free(backups);
-	if (!ret && *removed != before)
+	free(backups.v);
+	free(deltas.v);
+	if (*removed != before)
 		ret = fsync_dir(r, DELTAS_DIR);
 	return ret;
 }
@@ -2275,16 +2168,16 @@ int repo_recover(struct repo *r, const struct repo_kernel_state *ks,
 	ret = need_rw(r);
 	if (ret)
 		return ret;
-	if (!unlinkat(r->dirfd, CATALOG_TMP, 0))
+	if (!remove_file(r, CATALOG_TMP))
 		out->removed++;
 	ret = drop_pending(r, out);
 	if (!ret)
 		ret = repo_empty_trash(r, &out->removed);
 	if (ret)
 		return ret;
-	if (mkdirat(r->dirfd, HASHES_DIR, 0700) && errno != EEXIST)
-		return repo_set_error(r, -errno, "%s/" HASHES_DIR ": %s", r->path,
-				      strerror(errno));
+	ret = r->ops->mkdir(r->s, HASHES_DIR);
+	if (ret)
+		return repo_set_error(r, ret, "%s/" HASHES_DIR ": %s", r->path, strerror(-ret));
 	for (i = 0; i < 3 && !ret; i++)
 		ret = sweep_dir(r, dirs[i], &out->removed);
 	if (!ret)
@@ -2350,16 +2243,16 @@ struct found {
 static int read_backup(struct repo *r, const char *name, struct found *f)
 {
 	struct bfile_reader *rd = NULL;
+	struct repo_file *file;
 	struct bfile_record rec;
-	int fd, err;
+	int err = r->ops->open_file(r->s, name, &file);
 
-	fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		f->err = -errno;
-		snprintf(f->why, sizeof(f->why), "%s", strerror(errno));
+	if (err) {
+		f->err = err;
+		snprintf(f->why, sizeof(f->why), "%s", strerror(-err));
 		return f->err;
 	}
-	err = bfile_reader_open(fd, &f->h, &rd);
+	err = bfile_reader_open_fn(repo_file_read, file, &f->h, &rd);
 	if (!err)
 		while ((err = bfile_read_record(rd, &rec)) > 0)
 			;
@@ -2369,7 +2262,7 @@ static int read_backup(struct repo *r, const char *name, struct found *f)
 	if (rd)
 		bfile_reader_stats(rd, &f->st);
 	bfile_reader_free(rd);
-	close(fd);
+	repo_file_close(file);
 	f->err = err < 0 ? err : 0;
 	return f->err;
 }
@@ -2412,27 +2305,20 @@ static int scan_backups(struct repo *r, struct found **out, size_t *n, uint64_t 
 	static const char *const subs[] = { BACKUPS_DIR, DELTAS_DIR, HASHES_DIR };
 	static const char *const sufs[] = { ".bkt", ".set", ".bh" };
 	struct found *v = NULL;
-	size_t k = 0, cap = 0, s;
-	struct dirent *d;
-	DIR *dp;
-	int fd;
+	size_t k = 0, cap = 0, s, j;
+	struct names l;
+	int ret;
 
 	*max_id = 0;
 	for (s = 0; s < 3; s++) {
-		fd = openat(r->dirfd, subs[s], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		dp = fd < 0 ? NULL : fdopendir(fd);
-		if (!dp) {
-			if (fd >= 0)
-				close(fd);
-			if (s == 0) {
-				free(v);
-				return repo_set_error(r, -errno, "%s/" BACKUPS_DIR ": %s",
-						      r->path, strerror(errno));
-			}
-			continue;
+		ret = list_names(r, subs[s], &l);
+		if (ret && s == 0) {
+			free(v);
+			return repo_set_error(r, ret, "%s/" BACKUPS_DIR ": %s", r->path,
+					      strerror(-ret));
 		}
-		while ((d = readdir(dp))) {
-			uint64_t gen, id = id_of(d->d_name, sufs[s], &gen);
+		for (j = 0; j < l.n; j++) {
+			uint64_t gen, id = id_of(l.v[j], sufs[s], &gen);
 
 			if (!id)
 				continue;
@@ -2446,7 +2332,7 @@ static int scan_backups(struct repo *r, struct found **out, size_t *n, uint64_t 
 				struct found *nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
 
 				if (!nv) {
-					closedir(dp);
+					free(l.v);
 					free(v);
 					return -ENOMEM;
 				}
@@ -2454,10 +2340,10 @@ static int scan_backups(struct repo *r, struct found **out, size_t *n, uint64_t 
 			}
 			memset(&v[k], 0, sizeof(v[k]));
 			v[k].gen = gen;
-			snprintf(v[k].name, sizeof(v[k].name), BACKUPS_DIR "/%.64s", d->d_name);
+			snprintf(v[k].name, sizeof(v[k].name), BACKUPS_DIR "/%.64s", l.v[j]);
 			v[k++].id = id;
 		}
-		closedir(dp);
+		free(l.v);
 	}
 	qsort(v, k, sizeof(*v), cmp_found);
 	for (s = 0; s < k; s++)
@@ -2492,17 +2378,17 @@ static void check_hashes(struct repo *r, struct reporter *rp, const struct repo_
 {
 	char name[REPO_NAME_MAX];
 	uint64_t size, sum;
+	struct repo_file *f;
 	uint32_t bs;
-	int fd, err;
+	int err;
 
 	repo_hashes_name(e->id, name);
-	fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	if (r->ops->open_file(r->s, name, &f))
 		return;		/* dropped when a newer base committed */
-	err = blockhash_check(fd, &size, &bs);
-	if (!err && e->has_hashes_sum && (fd_trailer(fd, &sum) || sum != e->hashes_sum))
+	err = blockhash_check_fn(repo_file_read, f, &size, &bs);
+	if (!err && e->has_hashes_sum && (r->ops->trailer(f, &sum) || sum != e->hashes_sum))
 		err = -ESTALE;
-	close(fd);
+	repo_file_close(f);
 	if (err)
 		report(rp, "%s/%s (block hashes of backup %" PRIu64 "): %s", r->path, name,
 		       e->id, err == -ESTALE ? "not this backup's (the catalog records "
@@ -2515,13 +2401,12 @@ static struct repo *repo_bare(const char *path)
 
 	if (!r)
 		return NULL;
-	r->dirfd = r->lockfd = -1;
+	r->ops = &store_dir_ops;
 	r->path = strdup(path);
 	if (!r->path) {
 		free(r);
 		return NULL;
 	}
-	r->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return r;
 }
 
@@ -2529,12 +2414,14 @@ static struct repo *repo_bare(const char *path)
 static int open_bare(const char *path, struct repo **rp)
 {
 	struct repo *r = repo_bare(path);
+	int ret;
 
 	*rp = r;
 	if (!r)
 		return -ENOMEM;
-	if (r->dirfd < 0)
-		return repo_set_error(r, -errno, "%s: %s", path, strerror(errno));
+	ret = r->ops->open(path, false, &r->s);
+	if (ret)
+		return repo_set_error(r, ret, "%s: %s", path, strerror(-ret));
 	return 0;
 }
 
@@ -2670,9 +2557,9 @@ static void entry_from(struct repo *r, struct reporter *rp, const struct found *
 	struct blockset *bs;
 	uint64_t size;
 	uint32_t bsz;
+	struct repo_file *hf;
 	size_t len;
 	char *buf;
-	int fd;
 
 	memset(e, 0, sizeof(*e));
 	e->id = f->id;
@@ -2704,14 +2591,14 @@ static void entry_from(struct repo *r, struct reporter *rp, const struct found *
 	}
 	r->err[0] = '\0';
 	repo_hashes_name(f->id, name);
-	fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0) {
-		if (!blockhash_check(fd, &size, &bsz) && !fd_trailer(fd, &e->hashes_sum))
+	if (!r->ops->open_file(r->s, name, &hf)) {
+		if (!blockhash_check_fn(repo_file_read, hf, &size, &bsz) &&
+		    !r->ops->trailer(hf, &e->hashes_sum))
 			e->has_hashes_sum = true;
 		else
 			report(rp, "%s/%s (block hashes of backup %" PRIu64 "): corrupt; "
 			       "left in place, not entered", r->path, name, e->id);
-		close(fd);
+		repo_file_close(hf);
 	}
 }
 
@@ -2789,13 +2676,12 @@ static int set_catalog_aside(struct repo *r, struct repo_check_result *out)
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
 	snprintf(out->aside, sizeof(out->aside), CATALOG ".damaged-%s", stamp);
 	/* Two rebuilds in one second: catalog.damaged-TIMESTAMP.2... */
-	while ((lerr = linkat(r->dirfd, CATALOG, r->dirfd, out->aside, 0)) &&
-	       errno == EEXIST && ++k < 1000)
+	while ((lerr = r->ops->link(r->s, CATALOG, out->aside)) == -EEXIST && ++k < 1000)
 		snprintf(out->aside, sizeof(out->aside), CATALOG ".damaged-%s.%u", stamp, k);
 	if (!lerr)
 		return 0;
-	lerr = repo_set_error(r, -errno, "%s/%s: %s; nothing was changed", r->path,
-			      out->aside, strerror(errno));
+	lerr = repo_set_error(r, lerr, "%s/%s: %s; nothing was changed", r->path,
+			      out->aside, strerror(-lerr));
 	out->aside[0] = '\0';
 	return lerr;
 }
@@ -2863,7 +2749,6 @@ int repo_rebuild(const char *path, repo_report_fn fn, void *data,
 		 struct repo_check_result *out)
 {
 	struct reporter rp = { fn, data, out };
-	struct stat sb;
 	struct repo *r;
 	int ret;
 
@@ -2871,7 +2756,7 @@ int repo_rebuild(const char *path, repo_report_fn fn, void *data,
 	ret = open_bare(path, &r);
 	if (ret)
 		return close_bare(r, ret, out);
-	if (fstatat(r->dirfd, BACKUPS_DIR, &sb, 0) || !S_ISDIR(sb.st_mode))
+	if (dir_used(r, BACKUPS_DIR, dots) < 0)
 		return close_bare(r, repo_set_error(r, -ENOENT, "%s is not a blktrack "
 				  "repository (no " BACKUPS_DIR "/): nothing to rebuild", path), out);
 	ret = repo_lock(r, true);

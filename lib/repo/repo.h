@@ -12,7 +12,7 @@
  *	blktrack_checkpoint(...)                          stamp S, delta D
  *	repo_compose(r, type, &S, D, &want, &base);       what to store
  *	repo_begin(r, &entry, D, &id);                    (a) pending + delta
- *	repo_backup_create(r, id, &fd); write; repo_backup_install(r, id, fd);  (b)
+ *	repo_backup_create(r, id, &f); write; repo_backup_install(r, id, f);  (b)
  *	repo_commit(r, id, stored_bytes);                 (c) committed
  *	blktrack_commit(..., &S)                          (d) kernel
  *	repo_close(r);
@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <limits.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <linux/blktrack.h>
 
 struct blockset;
@@ -212,10 +213,30 @@ int repo_chain(struct repo *r, uint64_t id, uint64_t **ids, size_t *n);
  */
 int repo_begin(struct repo *r, const struct repo_entry *e,
 	       const struct blockset *delta, uint64_t *id);
+/*
+ * A file of the repository, open to read, or being written (as NAME.tmp)
+ * until it is installed. The requester reads and writes the repository
+ * through these, never by path or descriptor, whatever the store
+ * (doc/REPOSITORY.md, "The store interface").
+ *
+ * repo_file_read(): a bfile_read_fn (bytes, 0 at the end, -errno);
+ * repo_file_write(): a bfile_write_fn (all of @len, or -errno);
+ * repo_file_pread(): the bytes at @off as written so far (pread(2)'s
+ * result, -errno); repo_file_follow(): a second handle on a file being
+ * written, to read it back while it grows (the verify writer), valid after
+ * the install.
+ */
+struct repo_file;
+ssize_t repo_file_read(void *f, void *buf, size_t len);
+int repo_file_write(void *f, const void *buf, size_t len);
+ssize_t repo_file_pread(struct repo_file *f, void *buf, size_t len, uint64_t off);
+int repo_file_follow(struct repo_file *f, struct repo_file **reader);
+void repo_file_close(struct repo_file *f);
+
 /* (b) Create backups/ID.bkt.tmp (0600) for writing; then install it: fsync,
- * rename to backups/ID.bkt, fsync the directory, close @fd. */
-int repo_backup_create(struct repo *r, uint64_t id, int *fd);
-int repo_backup_install(struct repo *r, uint64_t id, int fd);
+ * rename to backups/ID.bkt, fsync the directory; the handle is gone either way. */
+int repo_backup_create(struct repo *r, uint64_t id, struct repo_file **f);
+int repo_backup_install(struct repo *r, uint64_t id, struct repo_file *f);
 /*
  * The block hashes of pending @id (hashes/ID.bh, lib/format/blockhash.h), written
  * like its backup file, before (c). Committing a full, incremental or
@@ -224,11 +245,11 @@ int repo_backup_install(struct repo *r, uint64_t id, int fd);
  * the backup has none.
  */
 void repo_hashes_name(uint64_t id, char out[REPO_NAME_MAX]);
-int repo_hashes_create(struct repo *r, uint64_t id, int *fd);
-int repo_hashes_install(struct repo *r, uint64_t id, int fd);
-int repo_hashes_open(struct repo *r, uint64_t id, int *fd);
-/* Open the repository file @name (e.g. an entry's file) read-only: -ELOOP for a link. */
-int repo_file_open(struct repo *r, const char *name, int *fd);
+int repo_hashes_create(struct repo *r, uint64_t id, struct repo_file **f);
+int repo_hashes_install(struct repo *r, uint64_t id, struct repo_file *f);
+int repo_hashes_open(struct repo *r, uint64_t id, struct repo_file **f);
+/* Open the repository file @name (e.g. an entry's file) to read: -ELOOP for a link. */
+int repo_file_open(struct repo *r, const char *name, struct repo_file **f);
 /* Replace the delta of pending @id (a resync knows its set after the read). */
 int repo_set_delta(struct repo *r, uint64_t id, const struct blockset *delta);
 /*
@@ -285,8 +306,8 @@ int repo_load_delta(struct repo *r, uint64_t id, struct blockset **out);
  * delete:
  *
  *	repo_merge_begin(r, ids, n, files);     (m1) new names, in the trash
- *	repo_merge_create(r, files[i], &fd);     (m2) files[i].tmp: write it,
- *	repo_merge_install(r, files[i], fd);          fsync, rename, fsync dir
+ *	repo_merge_create(r, files[i], &f);      (m2) files[i].tmp: write it,
+ *	repo_merge_install(r, files[i], f);           fsync, rename, fsync dir
  *	repo_replace(r, ne, n, drop, ndrop);     (m3) the commit: entries ne[]
  *	                                         name files[], drop[] are gone,
  *	                                         every old file in the trash
@@ -297,8 +318,8 @@ int repo_load_delta(struct repo *r, uint64_t id, struct blockset **out);
  */
 int repo_merge_begin(struct repo *r, const uint64_t *ids, size_t n,
 		     char (*files)[REPO_NAME_MAX]);
-int repo_merge_create(struct repo *r, const char *file, int *fd);
-int repo_merge_install(struct repo *r, const char *file, int fd);
+int repo_merge_create(struct repo *r, const char *file, struct repo_file **f);
+int repo_merge_install(struct repo *r, const char *file, struct repo_file *f);
 /*
  * (m3) Each ne[i] replaces the committed entry of its id (its old file goes
  * to the trash, its new one leaves it); each of @drop leaves the catalog,

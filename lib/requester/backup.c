@@ -586,7 +586,7 @@ static int begin_file(struct backup *b)
 	err = repo_begin(b->r, &ent, b->delta, &b->id);
 	if (!err) {
 		b->phase = BACKUP_BEGUN;
-		err = repo_backup_create(b->r, b->id, &b->out_fd);
+		err = repo_backup_create(b->r, b->id, &b->out);
 	}
 	if (err) {
 		snprintf(b->msg, sizeof(b->msg), "%s", repo_error(b->r));
@@ -625,7 +625,8 @@ int backup_begin(struct backup *b)
 	b->total = blockset_cardinality(b->want) * b->st.block_size;
 	if (b->total > b->size)
 		b->total = b->size;
-	err = bfile_writer_open(b->out_fd, &b->h, &b->w);
+	err = b->streaming ? bfile_writer_open(b->out_fd, &b->h, &b->w) :
+	      bfile_writer_open_fn(repo_file_write, b->out, &b->h, &b->w);
 	if (err) {
 		snprintf(b->msg, sizeof(b->msg), "%s: %s", file,
 			 b->w ? bfile_writer_error(b->w) : strerror(-err));
@@ -637,7 +638,7 @@ int backup_begin(struct backup *b)
 	if (err)
 		return err;
 	if (!b->streaming && !o->no_verify && !o->verify_source) {
-		err = follow_start(&b->follower, b, b->out_fd);
+		err = follow_start(&b->follower, b, b->out);
 		if (err)
 			snprintf(b->msg, sizeof(b->msg), "writer verify: %s", strerror(-err));
 	}
@@ -739,8 +740,8 @@ int backup_write(struct backup *b)
 			return err;
 	}
 	if (!b->streaming) {
-		err = repo_backup_install(b->r, b->id, b->out_fd);
-		b->out_fd = -1;
+		err = repo_backup_install(b->r, b->id, b->out);
+		b->out = NULL;
 		if (err) {
 			snprintf(b->msg, sizeof(b->msg), "%s", repo_error(b->r));
 			return err;
@@ -880,9 +881,8 @@ void backup_unwind(struct backup *b)
 		bfile_writer_abort(b->w);
 	b->w = NULL;
 	if (b->id) {
-		if (b->out_fd >= 0)
-			close(b->out_fd);
-		b->out_fd = -1;
+		repo_file_close(b->out);
+		b->out = NULL;
 		if (repo_abandon(b->r, b->id) < 0)
 			snprintf(b->msg + strlen(b->msg), sizeof(b->msg) - strlen(b->msg),
 				 " (and the repository keeps pending backup %" PRIu64
@@ -902,8 +902,7 @@ void backup_release(struct backup *b)
 	follow_stop(&b->follower);
 	if (b->w)
 		bfile_writer_abort(b->w);
-	if (b->out_fd >= 0 && !b->streaming)
-		close(b->out_fd);
+	repo_file_close(b->out);
 	if (b->vol_fd >= 0)
 		close(b->vol_fd);
 	if (b->store_fd >= 0)
@@ -923,10 +922,8 @@ void backup_release(struct backup *b)
 	free(b->rh);
 	blockhash_reader_free(b->hp);
 	blockhash_writer_abort(b->hw);
-	if (b->hp_fd >= 0)
-		close(b->hp_fd);
-	if (b->hw_fd >= 0)
-		close(b->hw_fd);
+	repo_file_close(b->hp_file);
+	repo_file_close(b->hw_file);
 	writer_stamps_clean(b);
 	if (b->lead) {
 		repo_close(b->r);

@@ -375,8 +375,8 @@ BLKTRACK_EXPORT int blktrack_backup_set(struct blktrack_ctx *ctx,
 		s.m[i] = (struct backup) {
 			.ctx = ctx, .set = &s, .lead = i == 0, .o = o, .res = &res[i],
 			.type = o->type, .t0 = t0, .streaming = o->output_fd > 0, .lock_fd = -1,
-			.out_fd = -1, .vol_fd = -1, .fs_fd = -1, .store_fd = -1, .hp_fd = -1,
-			.hw_fd = -1, .rh_lock = PTHREAD_MUTEX_INITIALIZER, .file = o->file,
+			.out_fd = -1, .vol_fd = -1, .fs_fd = -1, .store_fd = -1,
+			.rh_lock = PTHREAD_MUTEX_INITIALIZER, .file = o->file,
 			.file_fd = -1,
 		};
 		s.m[i].vol = &s.m[i];

@@ -214,21 +214,20 @@ int member_read(struct chain *c, size_t k, record_fn fn, void *data)
 	struct bfile_reader *rd = NULL;
 	struct blockset *mine = NULL;
 	struct bfile_record rec;
+	struct repo_file *file;
 	const char *why = NULL;
-	int fd, err;
+	int err;
 
 	if (!k) {
 		blockset_free(c->excluded);
 		c->excluded = NULL;
 	}
 
-	err = repo_file_open(c->r, e->file, &fd);
+	err = repo_file_open(c->r, e->file, &file);
 	if (err)
 		return chain_fail(c, BLKTRACK_FAIL_CHAIN, m->path, err, "%s (backup %" PRIu64
 				  ")", repo_error(c->r), e->id);
-	/* Read whole, in order: a bigger readahead keeps the disk busy. */
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	err = bfile_reader_open(fd, &m->h, &rd);
+	err = bfile_reader_open_fn(repo_file_read, file, &m->h, &rd);
 	if (err) {
 		chain_fail(c, err == -ENOMEM ? BLKTRACK_FAIL_ERROR : BLKTRACK_FAIL_CORRUPT,
 			   m->path, err, "%s (backup %" PRIu64 "): %s", m->path, e->id,
@@ -277,7 +276,7 @@ out:
 	blockset_free(mine);
 	c->before += m->file_size;
 	bfile_reader_free(rd);
-	close(fd);
+	repo_file_close(file);
 	return err;
 }
 

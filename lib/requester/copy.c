@@ -177,7 +177,7 @@ static int plan(struct copy *c)
 }
 
 struct tee {
-	int in, out;
+	struct repo_file *in, *out;
 	uint64_t bytes;
 	int err;			/* of the write side */
 };
@@ -186,12 +186,10 @@ struct tee {
 static ssize_t tee_read(void *data, void *buf, size_t len)
 {
 	struct tee *t = data;
-	ssize_t n = read(t->in, buf, len);
+	ssize_t n = repo_file_read(t->in, buf, len);
 
-	if (n < 0)
-		return -errno;
 	if (n > 0) {
-		t->err = fd_write_all(t->out, buf, (size_t)n);
+		t->err = repo_file_write(t->out, buf, (size_t)n);
 		if (t->err)
 			return t->err;
 		t->bytes += (uint64_t)n;
@@ -200,7 +198,7 @@ static ssize_t tee_read(void *data, void *buf, size_t len)
 }
 
 /* Backup @e's file, read whole by the bfile reader on its way to @out. */
-static int copy_backup_file(struct copy *c, const struct repo_entry *e, int out,
+static int copy_backup_file(struct copy *c, const struct repo_entry *e, struct repo_file *out,
 			    uint64_t *bytes)
 {
 	struct bfile_reader *rd = NULL;
@@ -232,60 +230,55 @@ static int copy_backup_file(struct copy *c, const struct repo_entry *e, int out,
 				   rd ? bfile_reader_error(rd) : strerror(-err));
 	copied(c, t.bytes - last);
 	bfile_reader_free(rd);
-	close(t.in);
+	repo_file_close(t.in);
 	*bytes = t.bytes;
 	return err;
 }
 
 /*
  * A hash file: its last 8 bytes are the XXH3-64 of all before (the source
- * checked them against its catalog), recomputed on the way.
+ * checked them against its catalog), recomputed on the way; the 8 bytes
+ * read last are held back from the digest until the next piece comes.
  */
-static int copy_hashes_file(struct copy *c, const struct repo_entry *e, int in, int out)
+static int copy_hashes_file(struct copy *c, struct repo_file *in, struct repo_file *out)
 {
 	XXH3_state_t *st = XXH3_createState();
-	uint8_t trailer[8];
-	uint64_t pos = 0, size, sum = 0;
-	struct stat sb;
-	int err = st && !fstat(in, &sb) ? 0 : -errno;
+	uint8_t *p = c->buf, tail[8];
+	uint64_t got = 0, sum = 0;
+	size_t held = 0;
+	ssize_t n;
+	int err = st && XXH3_64bits_reset(st) == XXH_OK ? 0 : -ENOMEM;
 
-	if (!st)
-		err = -ENOMEM;
-	size = err ? 0 : (uint64_t)sb.st_size;
-	if (!err && (size < 8 || XXH3_64bits_reset(st) != XXH_OK))
-		err = -EBADMSG;
-	while (!err && pos < size) {
-		ssize_t n = pread(in, c->buf, COPY_CHUNK, (off_t)pos);
-		uint64_t body = pos < size - 8 ? size - 8 - pos : 0;
+	while (!err && (n = repo_file_read(in, p + held, COPY_CHUNK - held)) != 0) {
+		size_t have;
 
-		if (n <= 0) {
-			err = n ? -errno : -EBADMSG;	/* shorter than its size: changed */
+		if (n < 0) {
+			err = (int)n;
 			break;
 		}
-		XXH3_64bits_update(st, c->buf, (size_t)(body < (uint64_t)n ? body : (uint64_t)n));
-		err = fd_write_all(out, c->buf, (size_t)n);
-		pos += (uint64_t)n;
+		err = repo_file_write(out, p + held, (size_t)n);
+		got += (uint64_t)n;
+		have = held + (size_t)n;
+		held = have < 8 ? have : 8;
+		XXH3_64bits_update(st, p, have - held);
+		memmove(p, p + have - held, held);
 	}
-	if (!err && pread(in, trailer, 8, (off_t)(size - 8)) != 8)
-		err = -EIO;
+	if (!err && got < 8)
+		err = -EBADMSG;
+	memcpy(tail, p, 8);
 	for (int i = 7; !err && i >= 0; i--)
-		sum = sum << 8 | trailer[i];
+		sum = sum << 8 | tail[i];
 	if (!err && sum != XXH3_64bits_digest(st))
 		err = -EBADMSG;
 	XXH3_freeState(st);
-	if (err == -EBADMSG)
-		c->res->failure = BLKTRACK_FAIL_CORRUPT;
-	if (err)
-		return blktrack_set_error(c->ctx, err, "%s: the block hashes of backup %" PRIu64
-					  ": %s", c->o->from, e->id, err == -EBADMSG ?
-					  "corrupt" : strerror(-err));
-	return 0;
+	return err;
 }
 
 /* Backup @e's hash file, when the source still has one. */
 static int copy_hashes(struct copy *c, const struct repo_entry *e)
 {
-	int in, out, err = repo_hashes_open(c->src, e->id, &in);
+	struct repo_file *in, *out;
+	int err = repo_hashes_open(c->src, e->id, &in);
 
 	if (err == -ENOENT)
 		return 0;
@@ -293,14 +286,16 @@ static int copy_hashes(struct copy *c, const struct repo_entry *e)
 		return src_fail(c, corrupt(c, err));
 	err = repo_hashes_create(c->dst, e->id, &out);
 	if (err) {
-		close(in);
+		repo_file_close(in);
 		return dst_fail(c, err);
 	}
-	err = copy_hashes_file(c, e, in, out);
-	close(in);
+	err = copy_hashes_file(c, in, out);
+	repo_file_close(in);
 	if (err) {
-		close(out);
-		return err;
+		repo_file_close(out);
+		return blktrack_set_error(c->ctx, corrupt(c, err), "%s: the block hashes of "
+					  "backup %" PRIu64 ": %s", c->o->from, e->id,
+					  err == -EBADMSG ? "corrupt" : strerror(-err));
 	}
 	err = repo_hashes_install(c->dst, e->id, out);
 	return err ? dst_fail(c, err) : 0;
@@ -310,7 +305,8 @@ static int copy_hashes(struct copy *c, const struct repo_entry *e)
 static int copy_one(struct copy *c, const struct repo_entry *e, uint64_t *stored)
 {
 	struct blockset *delta = NULL;
-	int fd, err = repo_load_delta(c->src, e->id, &delta);
+	struct repo_file *out;
+	int err = repo_load_delta(c->src, e->id, &delta);
 
 	if (err)
 		return src_fail(c, corrupt(c, err));
@@ -318,15 +314,15 @@ static int copy_one(struct copy *c, const struct repo_entry *e, uint64_t *stored
 	blockset_free(delta);
 	if (err)
 		return dst_fail(c, err);
-	err = repo_backup_create(c->dst, e->id, &fd);
+	err = repo_backup_create(c->dst, e->id, &out);
 	if (err)
 		return dst_fail(c, err);
-	err = copy_backup_file(c, e, fd, stored);
+	err = copy_backup_file(c, e, out, stored);
 	if (err) {
-		close(fd);
+		repo_file_close(out);
 		return err;
 	}
-	err = repo_backup_install(c->dst, e->id, fd);
+	err = repo_backup_install(c->dst, e->id, out);
 	if (err)
 		return dst_fail(c, err);
 	return copy_hashes(c, e);

@@ -124,8 +124,9 @@ int file_map(struct backup *b)
 static int last_map(struct backup *b, struct filemap *prev)
 {
 	const struct repo_entry *e = NULL;
+	struct repo_file *file;
 	char why[256];
-	int fd, err;
+	int err;
 
 	for (size_t i = repo_count(b->r); i-- > 0 && !e;) {
 		e = repo_entry_at(b->r, i);
@@ -134,12 +135,12 @@ static int last_map(struct backup *b, struct filemap *prev)
 	}
 	if (!e)
 		return -ENOENT;
-	err = repo_file_open(b->r, e->file, &fd);
+	err = repo_file_open(b->r, e->file, &file);
 	if (err) {
 		snprintf(why, sizeof(why), "%s", repo_error(b->r));
 	} else {
-		err = filemap_read_records(fd, prev, why, sizeof(why));
-		close(fd);
+		err = filemap_read_records(repo_file_read, file, prev, why, sizeof(why));
+		repo_file_close(file);
 	}
 	if (err)
 		warning(b->ctx, "%s: the extent map of backup %" PRIu64 " is unusable (%s): "

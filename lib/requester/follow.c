@@ -39,9 +39,9 @@ static ssize_t follow_read(void *data, void *buf, size_t len)
 		gen = f->gen;
 		end = f->end;
 		pthread_mutex_unlock(&f->lock);
-		n = pread(f->fd, buf, len, f->pos);
+		n = repo_file_pread(f->file, buf, len, f->pos);
 		if (n < 0)
-			return -errno;
+			return n;
 		if (n > 0 || end) {
 			f->pos += n;
 			return n;
@@ -146,20 +146,20 @@ static void *follow_main(void *data)
 	return NULL;
 }
 
-/* Start verifying the backup file @fd (being written) in a thread. */
-int follow_start(struct follow *f, struct backup *b, int fd)
+/* Start verifying the backup file @file (being written) in a thread. */
+int follow_start(struct follow *f, struct backup *b, struct repo_file *file)
 {
 	int err;
 
 	f->b = b;
-	f->fd = dup(fd);
-	if (f->fd < 0)
-		return -errno;
+	err = repo_file_follow(file, &f->file);
+	if (err)
+		return err;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->more, NULL);
 	err = pthread_create(&f->thread, NULL, follow_main, f);
 	if (err) {
-		close(f->fd);
+		repo_file_close(f->file);
 		return -err;
 	}
 	f->started = true;
@@ -176,7 +176,7 @@ int follow_stop(struct follow *f)
 	pthread_join(f->thread, NULL);
 	f->started = false;
 	f->b->follow = NULL;
-	close(f->fd);
+	repo_file_close(f->file);
 	pthread_cond_destroy(&f->more);
 	pthread_mutex_destroy(&f->lock);
 	return f->err;

@@ -49,9 +49,8 @@ static void hash_drop(struct backup *b, const char *why, int err)
 		"will be a full backup", why, strerror(-err));
 	blockhash_writer_abort(b->hw);
 	b->hw = NULL;
-	if (b->hw_fd >= 0)
-		close(b->hw_fd);
-	b->hw_fd = -1;
+	repo_file_close(b->hw_file);
+	b->hw_file = NULL;
 }
 
 /* Record the hashes of the blocks read at @off (block-aligned), @len bytes. */
@@ -104,10 +103,10 @@ int hash_finish(struct backup *b, struct repo *r, uint64_t id, bool *kept)
 	err = blockhash_writer_finish(b->hw);
 	b->hw = NULL;
 	if (!err)
-		err = repo_hashes_install(r, id, b->hw_fd);
+		err = repo_hashes_install(r, id, b->hw_file);
 	else
-		close(b->hw_fd);
-	b->hw_fd = -1;
+		repo_file_close(b->hw_file);
+	b->hw_file = NULL;
 	if (err)
 		snprintf(b->msg, sizeof(b->msg), "%s", repo_error(r));
 	*kept = !err;
@@ -125,11 +124,17 @@ int hash_open_parent(struct backup *b, struct repo *r, uint64_t base, bool check
 	uint32_t bs;
 	int err;
 
-	err = repo_hashes_open(r, base, &b->hp_fd);
-	if (!err && check)
-		err = blockhash_check(b->hp_fd, &size, &bs);
+	err = repo_hashes_open(r, base, &b->hp_file);
+	if (!err && check) {
+		/* Read whole first, then again from its start by a new handle. */
+		err = blockhash_check_fn(repo_file_read, b->hp_file, &size, &bs);
+		repo_file_close(b->hp_file);
+		b->hp_file = NULL;
+		if (!err)
+			err = repo_hashes_open(r, base, &b->hp_file);
+	}
 	if (!err)
-		err = blockhash_reader_open(b->hp_fd, &b->hp);
+		err = blockhash_reader_open_fn(repo_file_read, b->hp_file, &b->hp);
 	/* Another size is fine: a grown tail is read, a shrunk one skipped. */
 	if (!err && blockhash_reader_block_size(b->hp) != b->block_size) {
 		blockhash_reader_free(b->hp);
@@ -155,9 +160,10 @@ int hash_start(struct backup *b, struct repo *r, enum blktrack_backup_type type,
 		return 0;
 	if (type == BLKTRACK_BACKUP_INCREMENTAL && hash_open_parent(b, r, base, false))
 		return 0;
-	err = repo_hashes_create(r, id, &b->hw_fd);
+	err = repo_hashes_create(r, id, &b->hw_file);
 	if (!err)
-		err = blockhash_writer_open(b->hw_fd, b->size, b->block_size, &b->hw);
+		err = blockhash_writer_open_fn(repo_file_write, b->hw_file, b->size,
+					       b->block_size, &b->hw);
 	if (err && type != BLKTRACK_BACKUP_RESYNC) {
 		hash_drop(b, "creating the hash file", err);
 		return 0;

@@ -20,7 +20,7 @@ struct source {
 	struct bfile_header h;
 	struct bfile_record rec;
 	bool done;			/* END read and verified */
-	int fd;
+	struct repo_file *file;
 	/* What the writers excluded (its EXCL records), and the blocks its records hold. */
 	struct blockset *excl, *held;
 };
@@ -99,10 +99,10 @@ static int sources_open(struct fold *f, struct source *s)
 
 	for (i = 0; i < f->n; i++) {
 		s[i].e = f->members[i];
-		err = repo_file_open(f->r, s[i].e->file, &s[i].fd);
+		err = repo_file_open(f->r, s[i].e->file, &s[i].file);
 		if (err)
 			return blktrack_set_error(f->ctx, err, "%s", repo_error(f->r));
-		err = bfile_reader_open(s[i].fd, &s[i].h, &s[i].rd);
+		err = bfile_reader_open_fn(repo_file_read, s[i].file, &s[i].h, &s[i].rd);
 		if (err)
 			return fold_fail(f, err, s[i].e, s[i].rd);
 		bfile_reader_deliver(s[i].rd, BFILE_TAG_EXCL);
@@ -205,15 +205,16 @@ static int fold_map(struct fold *f, struct bfile_writer *w, uint32_t record_max)
 {
 	struct filemap m;
 	char why[256];
-	int fd, err;
+	struct repo_file *file;
+	int err;
 
 	if (!f->target->path[0])
 		return 0;
-	err = repo_file_open(f->r, f->target->file, &fd);
+	err = repo_file_open(f->r, f->target->file, &file);
 	if (err)
 		return blktrack_set_error(f->ctx, err, "%s", repo_error(f->r));
-	err = filemap_read_records(fd, &m, why, sizeof(why));
-	close(fd);
+	err = filemap_read_records(repo_file_read, file, &m, why, sizeof(why));
+	repo_file_close(file);
 	if (!err) {
 		err = filemap_write_records(w, &m, record_max);
 		snprintf(why, sizeof(why), "%s", bfile_writer_error(w));
@@ -226,7 +227,7 @@ static int fold_map(struct fold *f, struct bfile_writer *w, uint32_t record_max)
 	return 0;
 }
 
-int fold_write(struct fold *f, int fd)
+int fold_write(struct fold *f, struct repo_file *out)
 {
 	struct source *s = calloc(f->n, sizeof(*s));
 	struct bfile_writer *w = NULL;
@@ -237,12 +238,10 @@ int fold_write(struct fold *f, int fd)
 
 	if (!s)
 		return -ENOMEM;
-	for (i = 0; i < f->n; i++)
-		s[i].fd = -1;
 	err = sources_open(f, s);
 	if (!err) {
 		fold_header(f, s, &h);
-		err = bfile_writer_open(fd, &h, &w);
+		err = bfile_writer_open_fn(repo_file_write, out, &h, &w);
 		if (err)
 			blktrack_set_error(f->ctx, err, "merge into backup %" PRIu64 ": %s",
 					   f->target->id, bfile_writer_error(w));
@@ -269,8 +268,7 @@ int fold_write(struct fold *f, int fd)
 		bfile_reader_free(s[i].rd);
 		blockset_free(s[i].excl);
 		blockset_free(s[i].held);
-		if (s[i].fd >= 0)
-			close(s[i].fd);
+		repo_file_close(s[i].file);
 	}
 	free(s);
 	return err;

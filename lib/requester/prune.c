@@ -231,8 +231,9 @@ static int plan(struct prune *p)
 static int write_folds(struct prune *p, char (*files)[REPO_NAME_MAX])
 {
 	uint64_t *ids = calloc(p->nfolds + 1, sizeof(*ids));
+	struct repo_file *out;
 	size_t i;
-	int fd, err;
+	int err;
 
 	if (!ids)
 		return -ENOMEM;
@@ -244,17 +245,17 @@ static int write_folds(struct prune *p, char (*files)[REPO_NAME_MAX])
 		return blktrack_set_error(p->ctx, err, "%s", repo_error(p->r));
 	crash_at("merge-begun");
 	for (i = 0; i < p->nfolds && !err; i++) {
-		err = repo_merge_create(p->r, files[i], &fd);
+		err = repo_merge_create(p->r, files[i], &out);
 		if (err)
 			return blktrack_set_error(p->ctx, err, "%s", repo_error(p->r));
-		err = fold_write(&p->folds[i], fd);
+		err = fold_write(&p->folds[i], out);
 		p->res->read_bytes += p->folds[i].read;
 		p->res->written_bytes += p->folds[i].written;
 		if (err) {
-			close(fd);
+			repo_file_close(out);
 			break;
 		}
-		err = repo_merge_install(p->r, files[i], fd);
+		err = repo_merge_install(p->r, files[i], out);
 		if (err)
 			blktrack_set_error(p->ctx, err, "%s", repo_error(p->r));
 		if (!err && i == 0)

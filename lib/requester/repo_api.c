@@ -40,7 +40,7 @@ static struct json_object *jstamp(const struct repo_stamp *s, int *fails)
 }
 
 /* The byte ranges a backup file's records cover, merged. */
-static void jfile_detail(struct json_object *o, const char *path, int *fails)
+static void jfile_detail(struct json_object *o, struct repo *r, const char *name, int *fails)
 {
 	struct json_object *cov = json_object_new_array();
 	struct bfile_reader *rd = NULL;
@@ -49,10 +49,12 @@ static void jfile_detail(struct json_object *o, const char *path, int *fails)
 	struct bfile_stats st;
 	uint64_t start = 0, end = 0;
 	bool have = false;
-	int fd, err;
+	struct repo_file *file = NULL;
+	int err;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	err = fd < 0 ? -errno : bfile_reader_open(fd, &h, &rd);
+	err = repo_file_open(r, name, &file);
+	if (!err)
+		err = bfile_reader_open_fn(repo_file_read, file, &h, &rd);
 	while (!err && (err = bfile_read_record(rd, &rec)) > 0) {
 		err = 0;
 		if (have && rec.offset == end) {
@@ -89,8 +91,7 @@ static void jfile_detail(struct json_object *o, const char *path, int *fails)
 	}
 	jadd(o, "covers", cov, fails);
 	bfile_reader_free(rd);
-	if (fd >= 0)
-		close(fd);
+	repo_file_close(file);
 }
 
 BLKTRACK_EXPORT int blktrack_repo_init(struct blktrack_ctx *ctx, const char *dir)
@@ -146,7 +147,7 @@ BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir
 		struct json_object *o = json_object_new_object(), *ch;
 		char path[4096];
 		uint64_t *ids;
-		int hfd;
+		struct repo_file *hf;
 
 		if (!o) {
 			fails++;
@@ -173,8 +174,8 @@ BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir
 			json_object_object_add(o, "from", NULL);
 		jadd(o, "to", jstamp(&e->to, &fails), &fails);
 		/* Block hashes for a resync: only the newest base of a volume has them. */
-		if (!repo_hashes_open(r, e->id, &hfd)) {
-			close(hfd);
+		if (!repo_hashes_open(r, e->id, &hf)) {
+			repo_file_close(hf);
 			repo_hashes_name(e->id, path);
 			jadd(o, "hashes", json_object_new_string(path), &fails);
 		} else {
@@ -189,10 +190,8 @@ BLKTRACK_EXPORT int blktrack_repo_json(struct blktrack_ctx *ctx, const char *dir
 		} else {
 			jadd(o, "chain_error", json_object_new_string(repo_error(r)), &fails);
 		}
-		if (detail) {
-			snprintf(path, sizeof(path), "%s/%s", repo_path(r), e->file);
-			jfile_detail(o, path, &fails);
-		}
+		if (detail)
+			jfile_detail(o, r, e->file, &fails);
 		json_object_array_add(arr, o);
 	}
 	jadd(top, "backups", arr, &fails);

@@ -77,7 +77,7 @@ struct follow {
 	pthread_cond_t more;
 	uint64_t gen;			/* bumped by the writer after each piece */
 	bool end;			/* the writer is done (or gave up) */
-	int fd;				/* the backup file, its own */
+	struct repo_file *file;		/* the backup file, its own handle */
 	uint64_t pos;
 	int err;
 	char msg[512];
@@ -126,7 +126,8 @@ struct backup {
 	struct blockset *want;		/* the blocks to read */
 	uint64_t base;			/* the parent backup, 0: none */
 	uint64_t id;			/* the repository's pending backup, 0: none */
-	int out_fd;			/* the backup file, or the stream */
+	struct repo_file *out;		/* the backup file in the repository */
+	int out_fd;			/* or the stream (--output) */
 	struct bfile_header h;
 	struct bfile_stats stats;
 	struct follow follower;		/* the verify writer */
@@ -156,7 +157,7 @@ struct backup {
 	/* Block hashes (lib/format/blockhash.h): the parent's, and this backup's. */
 	struct blockhash_reader *hp;
 	struct blockhash_writer *hw;
-	int hp_fd, hw_fd;
+	struct repo_file *hp_file, *hw_file;
 	uint64_t hnext;			/* the next block hw wants */
 	struct blockset *stored;	/* resync: the blocks that differ */
 	/* What was read, a hash per piece given to the writer: for verify. */
@@ -226,7 +227,7 @@ struct fold {
 	enum repo_type type;		/* REPO_FULL when members[0] is a full */
 	uint64_t read, written;		/* stream bytes */
 };
-int fold_write(struct fold *f, int fd);
+int fold_write(struct fold *f, struct repo_file *out);
 
 /* backup.c: the phases of one member, in the order backupset.c runs them */
 int backup_check_options(struct backup *b);
@@ -320,7 +321,7 @@ int excl_record(struct chain *c, const struct member *m, const struct bfile_reco
 
 /* follow.c */
 void follow_wake(struct follow *f, bool end);
-int follow_start(struct follow *f, struct backup *b, int fd);
+int follow_start(struct follow *f, struct backup *b, struct repo_file *file);
 int follow_stop(struct follow *f);
 
 /* source_check.c */

@@ -96,8 +96,9 @@ static int check_side_entry(struct chain *c, const struct repo_entry *e, bool ol
 	char path[4096], name[REPO_NAME_MAX];
 	struct blockset *d;
 	uint64_t size;
+	struct repo_file *file;
 	uint32_t bs;
-	int fd, err;
+	int err;
 
 	if (!old) {
 		err = repo_load_delta(c->r, e->id, &d);
@@ -110,7 +111,7 @@ static int check_side_entry(struct chain *c, const struct repo_entry *e, bool ol
 		}
 		blockset_free(d);
 	}
-	err = repo_hashes_open(c->r, e->id, &fd);
+	err = repo_hashes_open(c->r, e->id, &file);
 	if (err == -ENOENT)
 		return 0;
 	repo_hashes_name(e->id, name);
@@ -118,8 +119,8 @@ static int check_side_entry(struct chain *c, const struct repo_entry *e, bool ol
 	if (err)
 		return chain_fail(c, BLKTRACK_FAIL_CORRUPT, path, -EBADMSG, "%s",
 				  repo_error(c->r));
-	err = blockhash_check(fd, &size, &bs);
-	close(fd);
+	err = blockhash_check_fn(repo_file_read, file, &size, &bs);
+	repo_file_close(file);
 	if (!err && (size != e->to.size || bs != e->to.block_size))
 		err = -ESTALE;
 	if (err)

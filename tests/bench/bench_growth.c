@@ -184,8 +184,9 @@ static void brepo_add(struct bench_repo *b, enum repo_type type, const struct bl
 	struct data_ctx d = { 0 };
 	struct bfile_header h;
 	struct bfile_stats st;
+	struct repo_file *rf;
 	uint64_t id;
-	int fd, err;
+	int err;
 
 	e.to = stamp_at(b, b->epoch + 1);
 	if (parent) {
@@ -195,7 +196,7 @@ static void brepo_add(struct bench_repo *b, enum repo_type type, const struct bl
 	}
 	err = repo_begin(b->r, &e, delta, &id);
 	if (!err)
-		err = repo_backup_create(b->r, id, &fd);
+		err = repo_backup_create(b->r, id, &rf);
 	if (err)
 		die(repo_error(b->r), err);
 	err = bfile_header_init(&h, type == REPO_FULL ? BFILE_TYPE_FULL :
@@ -210,7 +211,7 @@ static void brepo_add(struct bench_repo *b, enum repo_type type, const struct bl
 		to_bstamp(&e.from, &h.from);	/* repo_begin() may move *parent */
 		memcpy(h.parent_id, b->last_bid, BFILE_ID_LEN);
 	}
-	err = bfile_writer_open(fd, &h, &d.w);
+	err = bfile_writer_open_fn(repo_file_write, rf, &h, &d.w);
 	if (err)
 		die(d.w ? bfile_writer_error(d.w) : "bfile_writer_open", err);
 	if (type == REPO_FULL)
@@ -221,7 +222,7 @@ static void brepo_add(struct bench_repo *b, enum repo_type type, const struct bl
 		die(bfile_writer_error(d.w), err);
 	err = bfile_writer_finish(d.w, &st);
 	if (!err)
-		err = repo_backup_install(b->r, id, fd);
+		err = repo_backup_install(b->r, id, rf);
 	if (!err)
 		err = repo_commit(b->r, id, st.stream_bytes);
 	if (err)

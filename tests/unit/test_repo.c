@@ -178,12 +178,13 @@ static void sim_writes(struct sim *s)
 static void write_backup_file(struct sim *s, uint64_t id)
 {
 	char text[32];
-	int fd, len;
+	struct repo_file *rf;
+	int len;
 
-	cr_assert_eq(repo_backup_create(s->r, id, &fd), 0, "%s", repo_error(s->r));
+	cr_assert_eq(repo_backup_create(s->r, id, &rf), 0, "%s", repo_error(s->r));
 	len = snprintf(text, sizeof(text), "backup %lu\n", (unsigned long)id);
-	cr_assert_eq(write(fd, text, len), len);
-	cr_assert_eq(repo_backup_install(s->r, id, fd), 0, "%s", repo_error(s->r));
+	cr_assert_eq(repo_file_write(rf, text, len), 0);
+	cr_assert_eq(repo_backup_install(s->r, id, rf), 0, "%s", repo_error(s->r));
 }
 
 /* The expected set of a composed backup, from write times alone. */
@@ -476,11 +477,11 @@ static uint64_t protocol(struct repo *r, struct fkern *k, enum repo_type type,
 	}
 	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
 	if (upto >= 2) {
-		int fd;
+		struct repo_file *rf;
 
-		cr_assert_eq(repo_backup_create(r, id, &fd), 0);
-		cr_assert_eq(write(fd, "data", 4), 4);
-		cr_assert_eq(repo_backup_install(r, id, fd), 0);
+		cr_assert_eq(repo_backup_create(r, id, &rf), 0);
+		cr_assert_eq(repo_file_write(rf, "data", 4), 0);
+		cr_assert_eq(repo_backup_install(r, id, rf), 0);
 	}
 	if (upto >= 3)
 		cr_assert_eq(repo_commit(r, id, 4), 0, "%s", repo_error(r));
@@ -497,14 +498,14 @@ Test(repo, modes_and_layout, .init = setup_dir, .fini = teardown_dir)
 	struct repo *r;
 	struct fkern k;
 	mode_t old = umask(0);
-	int fd;
+	struct repo_file *rf;
 
 	fk_attach(&k, 1);
 	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
 	protocol(r, &k, REPO_FULL, 4, NULL);
 	fk_write(&k, 1);
 	protocol(r, &k, REPO_INCREMENTAL, 1, NULL);
-	cr_assert_eq(repo_backup_create(r, 2, &fd), 0);
+	cr_assert_eq(repo_backup_create(r, 2, &rf), 0);
 	umask(old);
 	cr_expect_eq(mode_of(""), 0700);
 	cr_expect_eq(mode_of("backups"), 0700);
@@ -516,7 +517,7 @@ Test(repo, modes_and_layout, .init = setup_dir, .fini = teardown_dir)
 	cr_expect_eq(mode_of(repo_entry_at(r, 0)->delta), 0600);
 	cr_expect_eq(mode_of(repo_entry_at(r, 1)->delta), 0600);
 	cr_expect(!exists("catalog.tmp"));
-	close(fd);
+	repo_file_close(rf);
 	repo_close(r);
 }
 
@@ -676,7 +677,7 @@ Test(repo, symlinked_tmp_files_touch_nothing_outside, .init = setup_dir,
 	struct repo *r;
 	struct fkern k;
 	uint64_t base, id;
-	int fd = -1;
+	struct repo_file *rf = NULL;
 
 	fk_attach(&k, 1);
 	make_outside();
@@ -694,14 +695,14 @@ Test(repo, symlinked_tmp_files_touch_nothing_outside, .init = setup_dir,
 	/* A backup file's tmp name. */
 	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
 	plant_link("backups/1.bkt.tmp", outside);
-	cr_expect_eq(repo_backup_create(r, id, &fd), -ELOOP, "%s", repo_error(r));
-	if (fd >= 0)
-		close(fd);
+	cr_expect_eq(repo_backup_create(r, id, &rf), -ELOOP, "%s", repo_error(r));
+	if (rf)
+		repo_file_close(rf);
 	expect_outside_untouched();
 	/* A backup's hashes, read by the next resync. */
 	plant_link("hashes/1.bh", outside);
-	cr_expect_eq(repo_hashes_open(r, id, &fd), -ELOOP);
-	cr_expect_eq(repo_file_open(r, "hashes/1.bh", &fd), -ELOOP);
+	cr_expect_eq(repo_hashes_open(r, id, &rf), -ELOOP);
+	cr_expect_eq(repo_file_open(r, "hashes/1.bh", &rf), -ELOOP);
 	blockset_free(delta);
 	blockset_free(want);
 	repo_close(r);
@@ -1010,10 +1011,10 @@ static void crash_run(const struct crash_case *c)
 			break;
 		case CRASH_DURING_B: {
 			uint64_t id = protocol(r, &k, REPO_INCREMENTAL, 1, NULL);
-			int fd;
+			struct repo_file *rf;
 
-			repo_backup_create(r, id, &fd);
-			if (write(fd, "da", 2) != 2)	/* no fsync, no rename */
+			repo_backup_create(r, id, &rf);
+			if (repo_file_write(rf, "da", 2))	/* no fsync, no rename */
 				_exit(11);
 			break;
 		}
@@ -1308,7 +1309,8 @@ Test(repo, a_lost_kernel_commit_blocks_no_later_backup, .init = setup_dir,
 	struct repo *r;
 	struct fkern k;
 	uint64_t id, base;
-	int i, fd;
+	struct repo_file *rf;
+	int i;
 
 	fk_attach(&k, 1);
 	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
@@ -1327,9 +1329,9 @@ Test(repo, a_lost_kernel_commit_blocks_no_later_backup, .init = setup_dir,
 	e.from = repo_find(r, base)->to;
 	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
 	cr_expect_str_eq(repo_find(r, id)->delta, "deltas/3.set");
-	cr_assert_eq(repo_backup_create(r, id, &fd), 0);
-	cr_assert_eq(write(fd, "data", 4), 4);
-	cr_assert_eq(repo_backup_install(r, id, fd), 0);
+	cr_assert_eq(repo_backup_create(r, id, &rf), 0);
+	cr_assert_eq(repo_file_write(rf, "data", 4), 0);
+	cr_assert_eq(repo_backup_install(r, id, rf), 0);
 	cr_assert_eq(repo_commit(r, id, 4), 0, "%s", repo_error(r));
 	fk_commit(&k);
 	blockset_free(delta);
@@ -1346,11 +1348,11 @@ Test(repo, a_lost_kernel_commit_blocks_no_later_backup, .init = setup_dir,
 /* Give pending backup @id a (dummy) installed hash file. */
 static void hashes_for(struct repo *r, uint64_t id)
 {
-	int fd;
+	struct repo_file *rf;
 
-	cr_assert_eq(repo_hashes_create(r, id, &fd), 0, "%s", repo_error(r));
-	cr_assert_eq(write(fd, "hash", 4), 4);
-	cr_assert_eq(repo_hashes_install(r, id, fd), 0, "%s", repo_error(r));
+	cr_assert_eq(repo_hashes_create(r, id, &rf), 0, "%s", repo_error(r));
+	cr_assert_eq(repo_file_write(rf, "hash", 4), 0);
+	cr_assert_eq(repo_hashes_install(r, id, rf), 0, "%s", repo_error(r));
 }
 
 Test(repo, hash_files_follow_the_newest_base, .init = setup_dir, .fini = teardown_dir)
@@ -1359,7 +1361,7 @@ Test(repo, hash_files_follow_the_newest_base, .init = setup_dir, .fini = teardow
 	struct repo *r;
 	struct fkern k;
 	uint64_t id;
-	int fd;
+	struct repo_file *rf;
 
 	fk_attach(&k, 1);
 	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0, "%s", repo_error(r));
@@ -1376,15 +1378,15 @@ Test(repo, hash_files_follow_the_newest_base, .init = setup_dir, .fini = teardow
 	cr_assert_eq(repo_commit(r, id, 4), 0);
 	fk_commit(&k);
 	cr_expect(exists("hashes/1.bh") && exists("hashes/2.bh"));
-	cr_assert_eq(repo_hashes_open(r, 1, &fd), 0);
-	close(fd);
-	cr_assert_eq(repo_hashes_open(r, 9, &fd), -ENOENT);
+	cr_assert_eq(repo_hashes_open(r, 1, &rf), 0);
+	repo_file_close(rf);
+	cr_assert_eq(repo_hashes_open(r, 9, &rf), -ENOENT);
 
 	/* An abandoned incremental takes its hash file (and tmp) with it. */
 	id = protocol(r, &k, REPO_INCREMENTAL, 2, NULL);
 	hashes_for(r, id);
-	cr_assert_eq(repo_hashes_create(r, id, &fd), 0);	/* a stray tmp too */
-	close(fd);
+	cr_assert_eq(repo_hashes_create(r, id, &rf), 0);	/* a stray tmp too */
+	repo_file_close(rf);
 	cr_assert_eq(repo_abandon(r, id), 0);
 	fk_abort(&k);
 	cr_expect(!exists("hashes/3.bh") && !exists("hashes/3.bh.tmp"));
@@ -1438,7 +1440,7 @@ static uint64_t full_of(struct repo *r, const char *vol, uint64_t epoch)
 	struct repo_entry e = { .type = REPO_FULL };
 	struct blockset *delta;
 	uint64_t id;
-	int fd;
+	struct repo_file *rf;
 
 	snprintf(e.to.volume_id, sizeof(e.to.volume_id), "%s", vol);
 	memset(e.to.generation, 0x3c, 16);
@@ -1448,9 +1450,9 @@ static uint64_t full_of(struct repo *r, const char *vol, uint64_t epoch)
 	cr_assert_eq(blockset_new(&delta), 0);
 	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
 	blockset_free(delta);
-	cr_assert_eq(repo_backup_create(r, id, &fd), 0);
-	cr_assert_eq(write(fd, "data", 4), 4);
-	cr_assert_eq(repo_backup_install(r, id, fd), 0);
+	cr_assert_eq(repo_backup_create(r, id, &rf), 0);
+	cr_assert_eq(repo_file_write(rf, "data", 4), 0);
+	cr_assert_eq(repo_backup_install(r, id, rf), 0);
 	hashes_for(r, id);
 	cr_assert_eq(repo_commit(r, id, 4), 0, "%s", repo_error(r));
 	return id;
@@ -1973,14 +1975,15 @@ Test(repo, an_older_catalog_never_overwrites_a_backup, .init = setup_dir,
 static void real_hashes_for(struct repo *r, uint64_t id, uint64_t seed)
 {
 	struct blockhash_writer *w;
-	int fd, b;
+	struct repo_file *rf;
+	int b;
 
-	cr_assert_eq(repo_hashes_create(r, id, &fd), 0, "%s", repo_error(r));
-	cr_assert_eq(blockhash_writer_open(fd, NB * BS, BS, &w), 0);
+	cr_assert_eq(repo_hashes_create(r, id, &rf), 0, "%s", repo_error(r));
+	cr_assert_eq(blockhash_writer_open_fn(repo_file_write, rf, NB * BS, BS, &w), 0);
 	for (b = 0; b < NB; b++)
 		cr_assert_eq(blockhash_put(w, seed + b), 0);
 	cr_assert_eq(blockhash_writer_finish(w), 0);
-	cr_assert_eq(repo_hashes_install(r, id, fd), 0, "%s", repo_error(r));
+	cr_assert_eq(repo_hashes_install(r, id, rf), 0, "%s", repo_error(r));
 }
 
 static char *hashes1;		/* backup 1's hash file, deleted by backup 2's commit */
@@ -2029,13 +2032,14 @@ static int use_hashes(void)
 	uint64_t size;
 	uint32_t bs;
 	struct repo *r;
-	int fd, ret;
+	struct repo_file *rf;
+	int ret;
 
 	cr_assert_eq(repo_open(dir, REPO_RDONLY, &r), 0, "%s", repo_error(r));
-	ret = repo_hashes_open(r, 2, &fd);
+	ret = repo_hashes_open(r, 2, &rf);
 	if (!ret) {
-		ret = blockhash_check(fd, &size, &bs);
-		close(fd);
+		ret = blockhash_check_fn(repo_file_read, rf, &size, &bs);
+		repo_file_close(rf);
 	}
 	repo_close(r);
 	return ret;
@@ -2229,15 +2233,15 @@ static uint64_t pending_member(struct repo *r, const struct repo_stamp *ck, cons
 {
 	struct repo_entry e = { .type = REPO_FULL, .to = *ck };
 	uint64_t id;
-	int fd;
+	struct repo_file *rf;
 
 	snprintf(e.to.volume_id, sizeof(e.to.volume_id), "%s", vol);
 	e.to.epoch++;
 	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
 	if (file) {
-		cr_assert_eq(repo_backup_create(r, id, &fd), 0);
-		cr_assert_eq(write(fd, "data", 4), 4);
-		cr_assert_eq(repo_backup_install(r, id, fd), 0);
+		cr_assert_eq(repo_backup_create(r, id, &rf), 0);
+		cr_assert_eq(repo_file_write(rf, "data", 4), 0);
+		cr_assert_eq(repo_backup_install(r, id, rf), 0);
 	}
 	return id;
 }
@@ -2258,7 +2262,7 @@ Test(repo, a_set_commits_all_or_none, .init = setup_dir, .fini = teardown_dir)
 	struct repo *r;
 	struct fkern k;
 	size_t n;
-	int fd;
+	struct repo_file *rf;
 
 	fk_attach(&k, 1);
 	cr_assert_eq(repo_open(dir, REPO_CREATE, &r), 0);
@@ -2271,9 +2275,9 @@ Test(repo, a_set_commits_all_or_none, .init = setup_dir, .fini = teardown_dir)
 		  "%s", repo_error(r));
 	cr_expect_eq(repo_find(r, ids[0])->state, REPO_PENDING, "none committed");
 	cr_expect_eq(repo_find(r, ids[1])->state, REPO_PENDING);
-	cr_assert_eq(repo_backup_create(r, ids[1], &fd), 0);
-	cr_assert_eq(write(fd, "data", 4), 4);
-	cr_assert_eq(repo_backup_install(r, ids[1], fd), 0);
+	cr_assert_eq(repo_backup_create(r, ids[1], &rf), 0);
+	cr_assert_eq(repo_file_write(rf, "data", 4), 0);
+	cr_assert_eq(repo_backup_install(r, ids[1], rf), 0);
 	cr_assert_eq(repo_commit_set(r, ids, stored, 2), 0, "%s", repo_error(r));
 	blockset_free(delta);
 	repo_close(r);

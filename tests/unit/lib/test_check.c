@@ -80,7 +80,8 @@ static uint64_t add_backup(enum repo_type type, uint64_t parent, uint64_t first,
 	uint8_t buf[BS];
 	uint64_t id, b, epoch = 0;
 	size_t i;
-	int fd, err;
+	struct repo_file *rf;
+	int err;
 
 	err = repo_open(repo_dir, 0, &r);
 	if (err == -ENOENT) {
@@ -102,7 +103,7 @@ static uint64_t add_backup(enum repo_type type, uint64_t parent, uint64_t first,
 	cr_assert_eq(blockset_new(&delta), 0);
 	cr_assert_eq(blockset_add_range(delta, first, count), 0);
 	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
-	cr_assert_eq(repo_backup_create(r, id, &fd), 0, "%s", repo_error(r));
+	cr_assert_eq(repo_backup_create(r, id, &rf), 0, "%s", repo_error(r));
 	cr_assert_eq(bfile_header_init(&h, type + 1), 0);
 	snprintf(h.volume_id, sizeof(h.volume_id), "%s", VOL);
 	h.volume_size = SIZE;
@@ -114,13 +115,13 @@ static uint64_t add_backup(enum repo_type type, uint64_t parent, uint64_t first,
 		memcpy(h.parent_id, file_ids[parent], BFILE_ID_LEN);
 	}
 	memcpy(file_ids[id], h.id, BFILE_ID_LEN);
-	cr_assert_eq(bfile_writer_open(fd, &h, &w), 0);
+	cr_assert_eq(bfile_writer_open_fn(repo_file_write, rf, &h, &w), 0);
 	for (b = first; b < first + count; b++) {
 		block_fill(buf, b, seed);
 		cr_assert_eq(bfile_write_data(w, b * BS, buf, BS), 0);
 	}
 	cr_assert_eq(bfile_writer_finish(w, &st), 0);
-	cr_assert_eq(repo_backup_install(r, id, fd), 0, "%s", repo_error(r));
+	cr_assert_eq(repo_backup_install(r, id, rf), 0, "%s", repo_error(r));
 	if (!leave_pending)
 		cr_assert_eq(repo_commit(r, id, st.stream_bytes), 0, "%s", repo_error(r));
 	blockset_free(delta);

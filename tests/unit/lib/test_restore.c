@@ -78,7 +78,8 @@ static uint64_t add_full(const char *vol, int seed)
 	uint8_t buf[BS];
 	uint64_t id, b;
 	size_t i;
-	int fd, err;
+	struct repo_file *rf;
+	int err;
 
 	/* The first backup initialises the repository (REPO_CREATE is init). */
 	err = repo_open(repo_dir, 0, &r);
@@ -97,19 +98,19 @@ static uint64_t add_full(const char *vol, int seed)
 	e.to.block_size = BS;
 	cr_assert_eq(blockset_new(&delta), 0);
 	cr_assert_eq(repo_begin(r, &e, delta, &id), 0, "%s", repo_error(r));
-	cr_assert_eq(repo_backup_create(r, id, &fd), 0, "%s", repo_error(r));
+	cr_assert_eq(repo_backup_create(r, id, &rf), 0, "%s", repo_error(r));
 	cr_assert_eq(bfile_header_init(&h, BFILE_TYPE_FULL), 0);
 	snprintf(h.volume_id, sizeof(h.volume_id), "%s", vol);
 	h.volume_size = SIZE;
 	h.block_size = BS;
 	to_bstamp(&e.to, &h.to);
-	cr_assert_eq(bfile_writer_open(fd, &h, &w), 0);
+	cr_assert_eq(bfile_writer_open_fn(repo_file_write, rf, &h, &w), 0);
 	for (b = 0; b < NB; b++) {
 		block_fill(buf, b, seed);
 		cr_assert_eq(bfile_write_data(w, b * BS, buf, BS), 0);
 	}
 	cr_assert_eq(bfile_writer_finish(w, &st), 0);
-	cr_assert_eq(repo_backup_install(r, id, fd), 0, "%s", repo_error(r));
+	cr_assert_eq(repo_backup_install(r, id, rf), 0, "%s", repo_error(r));
 	cr_assert_eq(repo_commit(r, id, st.stream_bytes), 0, "%s", repo_error(r));
 	blockset_free(delta);
 	repo_close(r);
