@@ -474,7 +474,6 @@ static int compose_header(struct backup *b)
 {
 	struct bfile_header *h = &b->h, ph;
 	const struct repo_entry *parent;
-	char path[4096];
 	int err;
 
 	bfile_header_init(h, repo_type_of(b->type) + 1);
@@ -492,8 +491,7 @@ static int compose_header(struct backup *b)
 		return 0;
 	parent = repo_find(b->r, b->base);
 	to_bstamp(&parent->to, &h->from);
-	snprintf(path, sizeof(path), "%s/%s", repo_path(b->r), parent->file);
-	err = read_header(path, &ph, b->msg, sizeof(b->msg));
+	err = read_header(b->r, parent->file, &ph, b->msg, sizeof(b->msg));
 	if (err) {
 		b->res->failure = BLKTRACK_FAIL_CORRUPT;
 		return err;

@@ -85,21 +85,22 @@ bool bstamp_matches(const struct bfile_stamp *b, const struct repo_stamp *s)
 }
 
 /* Read the header of a repository backup file (the parent's id). */
-int read_header(const char *path, struct bfile_header *h, char *msg, size_t len)
+int read_header(struct repo *r, const char *name, struct bfile_header *h, char *msg,
+		size_t len)
 {
 	struct bfile_reader *rd;
-	int fd, err;
+	struct repo_file *f;
+	int err = repo_file_open(r, name, &f);
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		snprintf(msg, len, "%s: %s", path, strerror(-err));
+	if (err) {
+		snprintf(msg, len, "%s", repo_error(r));
 		return err;
 	}
-	err = bfile_reader_open(fd, h, &rd);
+	err = bfile_reader_open_fn(repo_file_read, f, h, &rd);
 	if (err < 0)
-		snprintf(msg, len, "%s: %s", path, rd ? bfile_reader_error(rd) : strerror(-err));
+		snprintf(msg, len, "%s/%s: %s", repo_path(r), name,
+			 rd ? bfile_reader_error(rd) : strerror(-err));
 	bfile_reader_free(rd);
-	close(fd);
+	repo_file_close(f);
 	return err;
 }

@@ -258,7 +258,8 @@ int fd_size(int fd, uint64_t *size);
 enum repo_type repo_type_of(enum blktrack_backup_type t);
 void to_bstamp(const struct repo_stamp *s, struct bfile_stamp *b);
 bool bstamp_matches(const struct bfile_stamp *b, const struct repo_stamp *s);
-int read_header(const char *path, struct bfile_header *h, char *msg, size_t len);
+int read_header(struct repo *r, const char *name, struct bfile_header *h, char *msg,
+		size_t len);
 
 /* checkpoint.c */
 int checkpoint(struct bset *s);
