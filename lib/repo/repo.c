@@ -228,6 +228,17 @@ static int repo_open_error(struct repo *r, const char *name, int err)
 	return repo_set_error(r, err, "%s/%s: %s", r->path, name, strerror(-err));
 }
 
+/* The store would not open: say what to do. */
+static int store_open_error(struct repo *r, int err)
+{
+	if (err == -ENOPKG)
+		return repo_set_error(r, err, "%s: a RADOS repository needs Ceph's librados "
+				      "(apt install librados2)", r->path);
+	if (err == -EINVAL && r->ops == &store_rados_ops)
+		return repo_set_error(r, err, "%s: not rados://POOL/NAME", r->path);
+	return repo_set_error(r, err, "%s: %s", r->path, strerror(-err));
+}
+
 static int fsync_dir(struct repo *r, const char *sub)
 {
 	return r->ops->sync(r->s, sub);
@@ -948,7 +959,7 @@ int repo_open_wait(const char *path, unsigned int flags, unsigned int wait,
 	*out = r;
 	if (!r)
 		return -ENOMEM;
-	r->ops = &store_dir_ops;
+	r->ops = store_of(path);
 	r->rdonly = flags & REPO_RDONLY;
 	r->wait = wait;
 	r->path = strdup(path);
@@ -960,7 +971,7 @@ int repo_open_wait(const char *path, unsigned int flags, unsigned int wait,
 	if (ret == -ENOENT)
 		return no_catalog(r);
 	if (ret)
-		return repo_set_error(r, ret, "%s: %s", path, strerror(-ret));
+		return store_open_error(r, ret);
 	ret = repo_check_dir(r);
 	if (ret)
 		return ret;
@@ -2401,7 +2412,7 @@ static struct repo *repo_bare(const char *path)
 
 	if (!r)
 		return NULL;
-	r->ops = &store_dir_ops;
+	r->ops = store_of(path);
 	r->path = strdup(path);
 	if (!r->path) {
 		free(r);
@@ -2421,7 +2432,7 @@ static int open_bare(const char *path, struct repo **rp)
 		return -ENOMEM;
 	ret = r->ops->open(path, false, &r->s);
 	if (ret)
-		return repo_set_error(r, ret, "%s: %s", path, strerror(-ret));
+		return store_open_error(r, ret);
 	return 0;
 }
 

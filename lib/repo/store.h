@@ -76,5 +76,9 @@ struct repo_file {
 };
 
 extern const struct store_ops store_dir_ops;
+extern const struct store_ops store_rados_ops;
+
+/* The store of @where: rados://POOL/NAME, else a directory. */
+const struct store_ops *store_of(const char *where);
 
 #endif /* REPO_STORE_H */

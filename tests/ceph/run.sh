@@ -2,7 +2,8 @@
 # The Ceph tests (make check-ceph): one single-node cluster on 127.0.0.1
 # (cluster.sh) for every tests/ceph/[0-9]*.sh, torn down at the end whatever
 # they gave. Each test gets CEPH_CONF, CEPH_POOL, BT (the blktrack binary),
-# MKCHAIN (build/ceph-mkchain) and a scratch WORK directory of its own.
+# MKCHAIN (build/ceph-mkchain), CLUSTER (for cluster.sh stop-osd...) and a
+# scratch WORK directory of its own.
 # Usage: tests/ceph/run.sh [PREFIX,...]   (e.g. 0100)
 set -u
 cd "$(dirname "$0")/../.."
@@ -15,7 +16,7 @@ trap 'exit 130' INT TERM
 tests/ceph/cluster.sh start "$cluster" || exit 1
 eval "$(tests/ceph/cluster.sh env "$cluster")"
 export CEPH_CONF CEPH_POOL
-export BT="$top/$B/blktrack" MKCHAIN="$top/$B/ceph-mkchain"
+export BT="$top/$B/blktrack" MKCHAIN="$top/$B/ceph-mkchain" CLUSTER="$cluster"
 pass=0 failed=
 for t in tests/ceph/[0-9]*.sh; do
 	name=$(basename "$t" .sh)
