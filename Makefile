@@ -317,6 +317,12 @@ check-ceph:
 	$(MAKE) all $(B)/ceph-mkchain
 	tests/ceph/run.sh
 
+# The copy to RADOS against rados bench on the same cluster (doc/BENCHMARKS.md).
+bench-ceph:
+	scripts/install-deps.sh --ceph
+	$(MAKE) all $(B)/ceph-mkchain
+	tests/ceph/bench.sh
+
 # The stress test for longer (not part of check): STRESS_SECS of fio, backup
 # cycles and attach/detach on each kernel, in rounds of 30 s each ending with
 # a bit-exact restore. Under TCG a round takes about three times its length.
@@ -486,4 +492,4 @@ clean:
 
 FORCE:
 
-.PHONY: FORCE check-system check-ceph check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth bench-prune all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels check-debug kernels soak demo deps release install uninstall deb clean vmprogs
+.PHONY: FORCE check-system check-ceph bench-ceph check-layers fuzz fuzz-build bench bench-map bench-bfile bench-growth bench-prune all abi-check kmod kmod-all kmod-clean unit unit-asan check check-kernels check-debug kernels soak demo deps release install uninstall deb clean vmprogs

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ceph-mkchain DIR: a repository with a chain made on the host, without the
+ * ceph-mkchain DIR [MIB]: a repository with a chain made on the host, without the
  * module: DIR/volume.img tracked by the fake kernel (tests/unit/fake_kernel.c)
  * and backed up by the real library into DIR/repo: 1 full, 2 and 3
  * incrementals, 4 a differential (on 1), 5 an incremental (on 3). The
  * volume as the program wrote it at backup N is kept as DIR/point.N.img:
  * what every restore or import of point N must equal. Random data
- * (seeded by the pid), overlapping writes, a zeroed range.
+ * (seeded by the pid), overlapping writes, a zeroed range. MIB: the
+ * volume's size (16 MiB; the benchmark's copy takes a bigger one).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,7 @@
 #include "libblktrack.h"
 
 #define BS	4096U
-#define NB	4096U			/* 16 MiB */
+static uint64_t NB = 4096;		/* blocks: 16 MiB */
 
 static char vol[4200], repo[4200], locks[4200], writers[4200];
 static struct fake_kernel *fk;
@@ -69,10 +70,13 @@ int main(int argc, char *argv[])
 	struct blktrack_ctx *plain;
 	FILE *f;
 
-	if (argc != 2 || strlen(argv[1]) > 4000) {
-		fprintf(stderr, "usage: ceph-mkchain DIR\n");
+	if (argc < 2 || argc > 3 || strlen(argv[1]) > 4000 ||
+	    (argc == 3 && (atoi(argv[2]) < 16 || atoi(argv[2]) > 65536))) {
+		fprintf(stderr, "usage: ceph-mkchain DIR [MIB: 16 to 65536]\n");
 		return 2;
 	}
+	if (argc == 3)
+		NB = (uint64_t)atoi(argv[2]) * 256;
 	srandom((unsigned int)getpid());
 	snprintf(vol, sizeof(vol), "%s/volume.img", argv[1]);
 	snprintf(repo, sizeof(repo), "%s/repo", argv[1]);

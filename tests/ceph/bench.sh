@@ -1,0 +1,31 @@
+#!/bin/sh
+# The copy to RADOS against the cluster's own limit (doc/BENCHMARKS.md,
+# "Copy to RADOS"): a repository made by the library (ceph-mkchain: a full
+# of MIB of random data and four smaller backups) copied into rados://, its
+# bytes per second against `rados bench` writing 4 MiB objects to the same
+# pool of the same cluster, one at a time (as the copy writes them) and 16
+# at a time (the cluster's limit here). Usage: tests/ceph/bench.sh [MIB]
+# (1024). Not a test: it prints the figures.
+set -eu
+cd "$(dirname "$0")/../.."
+MIB=${1:-1024}
+B=${B:-build}
+base=$(mktemp -d /tmp/btcbench.XXXXXX)
+trap 'tests/ceph/cluster.sh stop "$base/c" >/dev/null 2>&1; rm -rf "$base"' EXIT
+tests/ceph/cluster.sh start "$base/c" >/dev/null
+eval "$(tests/ceph/cluster.sh env "$base/c")"
+export CEPH_CONF
+mkdir -p "$base/w"
+"$B/ceph-mkchain" "$base/w" "$MIB"
+bytes=$(du -cb "$base/w/repo/backups" | tail -n 1 | cut -f1)
+"$B/blktrack" init --repo rados://blktrack/bench >/dev/null
+"$B/blktrack" copy --from "$base/w/repo" --to rados://blktrack/bench --json >"$base/copy.json"
+secs=$(sed -n 's/.*"seconds":\([0-9.]*\).*/\1/p' "$base/copy.json")
+echo "blktrack copy: $bytes bytes of backup files in $secs s:" \
+	"$(awk "BEGIN { printf \"%.1f\", $bytes / $secs / 1048576 }") MiB/s"
+for t in 1 16; do
+	rados bench -p blktrack 20 write -b 4194304 -t $t --no-cleanup 2>/dev/null |
+		sed -n "s/^Bandwidth (MB\/sec): */rados bench, 4 MiB objects, $t at a time: /p" |
+		sed 's/$/ MB\/s/'
+	rados -p blktrack cleanup >/dev/null 2>&1
+done
