@@ -74,6 +74,9 @@ LIB_LIBS += $(ROARING_LIBS) $(XXHASH_LIBS)
 # zstd for the backup stream format (lib/format/bfile.c).
 ZSTD_LIBS := $(shell pkg-config --libs libzstd 2>/dev/null || echo -lzstd)
 LIB_LIBS += $(ZSTD_LIBS) -pthread
+# libsodium for encrypted repositories (lib/repo/store_crypt.c).
+SODIUM_LIBS := $(shell pkg-config --libs libsodium 2>/dev/null || echo -lsodium)
+LIB_LIBS += $(SODIUM_LIBS)
 JSON_LIBS := $(shell pkg-config --libs json-c 2>/dev/null)
 BLKID_LIBS := $(shell pkg-config --libs blkid 2>/dev/null)
 LIBSO    := $(B)/libblktrack.so.1

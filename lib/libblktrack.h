@@ -632,6 +632,17 @@ BLKTRACK_EXPORT int blktrack_mounts_json(struct blktrack_ctx *ctx, const char *m
  * repository refuses a directory that is not one (-ENOENT).
  */
 BLKTRACK_EXPORT int blktrack_repo_init(struct blktrack_ctx *ctx, const char *dir);
+/*
+ * The same, @flags BLKTRACK_REPO_ENCRYPTED: every file encrypted and
+ * authenticated (doc/REPOSITORY.md, "Encryption") with the key of the file
+ * $BLKTRACK_KEY_FILE names (32 bytes, or 64 hex digits) or derived from
+ * the passphrase of $BLKTRACK_PASSPHRASE_FILE; every later open of the
+ * repository needs the same (-ENOKEY without one, -EKEYREJECTED with
+ * another). @dir may be rados://POOL/NAME.
+ */
+#define BLKTRACK_REPO_ENCRYPTED	0x1
+BLKTRACK_EXPORT int blktrack_repo_create(struct blktrack_ctx *ctx, const char *dir,
+					 unsigned int flags);
 
 /*
  * The repository as JSON (a new reference): {"path", "backups": [...]},

@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential pkg-config
 libblkid-dev liburcu-dev libkmod-dev libcriterion-dev
-libzstd-dev libxxhash-dev libjson-c-dev libroaring-dev libinih-dev
+libzstd-dev libxxhash-dev libjson-c-dev libroaring-dev libinih-dev libsodium-dev
 qemu-system-x86 qemu-utils socat busybox-static kmod cpio xz-utils
 linux-image-cloud-amd64 linux-headers-cloud-amd64
 linux-image-6.12-cloud-amd64 linux-headers-6.12-cloud-amd64

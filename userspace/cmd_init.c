@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * blktrack init --repo DIR [--json]
+ * blktrack init --repo DIR [--encrypt] [--json]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +12,13 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 {
 	static const struct option opts[] = {
 		{ "repo", required_argument, NULL, 'r' },
+		{ "encrypt", no_argument, NULL, 'E' },
 		{ "json", no_argument, NULL, 'j' },
 		{ 0 }
 	};
 	struct json_object *o;
 	const char *repo = NULL;
+	unsigned int flags = 0;
 	bool json = false;
 	int c, err;
 
@@ -24,6 +26,9 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 		switch (c) {
 		case 'r':
 			repo = optarg;
+			break;
+		case 'E':
+			flags |= BLKTRACK_REPO_ENCRYPTED;
 			break;
 		case 'j':
 			json = true;
@@ -34,7 +39,7 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 	}
 	if (optind != argc || !repo)
 		return cli_usage(&cmd_init);
-	err = blktrack_repo_init(ctx, repo);
+	err = blktrack_repo_create(ctx, repo, flags);
 	if (err < 0)
 		return cli_fail(ctx, NULL, err);
 	if (!json) {
@@ -48,10 +53,15 @@ static int run(struct blktrack_ctx *ctx, int argc, char *argv[])
 
 const struct cmd cmd_init = {
 	.name = "init",
-	.args = "--repo DIR [--json]",
-	.help = "Create a backup repository in DIR, a missing or empty directory. backup,\n"
-		"restore, verify and list refuse a directory that is not one.\n"
+	.args = "--repo DIR [--encrypt] [--json]",
+	.help = "Create a backup repository in DIR, a missing or empty directory, or\n"
+		"rados://POOL/NAME. backup, restore, verify and list refuse a directory that\n"
+		"is not one.\n"
 		"  -r, --repo DIR  the repository to create\n"
+		"      --encrypt   every file encrypted and authenticated with the key in the\n"
+		"                  file $BLKTRACK_KEY_FILE names (32 bytes, or 64 hex digits),\n"
+		"                  or derived from the passphrase in $BLKTRACK_PASSPHRASE_FILE;\n"
+		"                  every later command on DIR needs the same\n"
 		"  -j, --json      {\"path\"}",
 	.run = run,
 };

@@ -255,8 +255,10 @@ static int write_atomic(struct repo *r, const char *dir, const char *name,
 {
 	int ret = r->ops->replace(r->s, dir, name, buf, len, &r->replaced);
 
+	/* Before the rename, the file that failed is the new one, NAME.tmp. */
 	if (ret)
-		return repo_set_error(r, ret, "%s/%s: %s", r->path, name, strerror(-ret));
+		return repo_set_error(r, ret, "%s/%s%s: %s", r->path, name,
+				      r->replaced ? "" : TMP_SUFFIX, strerror(-ret));
 	return 0;
 }
 
@@ -819,7 +821,7 @@ out_put:
 
 /*
  * Whether directory @sub holds a name not in @allowed (NULL-terminated):
- * 1 or 0, -1 when it cannot be opened. Stops at the first such name.
+ * 1 or 0, -1 when it cannot be listed.
  */
 static int dir_used(struct repo *r, const char *sub, const char *const *allowed)
 {
@@ -864,6 +866,24 @@ static int no_catalog(struct repo *r)
 	return repo_set_error(r, -ENOENT, "%s is not a blktrack repository (is a "
 			      "filesystem missing there? create one with 'blktrack init "
 			      "--repo %s')", r->path, r->path);
+}
+
+/* An encrypted repository's layer over its store (store_crypt.c), or none. */
+static int crypt_attach(struct repo *r, bool create)
+{
+	int ret = store_crypt_attach(&r->ops, &r->s, create);
+
+	if (ret == -ENOKEY)
+		return repo_set_error(r, ret, "%s %s: give its key in BLKTRACK_KEY_FILE (32 "
+				      "bytes, or 64 hex digits) or BLKTRACK_PASSPHRASE_FILE",
+				      r->path, create ? "is to be encrypted" : "is encrypted");
+	if (ret == -EKEYREJECTED)
+		return repo_set_error(r, ret, "%s: not this repository's key (its keycheck "
+				      "does not open with it); nothing was read or written",
+				      r->path);
+	if (ret)
+		return repo_set_error(r, ret, "%s/keycheck: %s", r->path, strerror(-ret));
+	return 0;
 }
 
 /* The writer's lock; r->wait seconds at most for another to let go. */
@@ -911,11 +931,11 @@ static int repo_check_dir(struct repo *r)
  * the lost+found of a new filesystem. The catalog comes last: it makes the
  * directory a repository.
  */
-static int repo_init(struct repo *r)
+static int repo_init(struct repo *r, bool encrypt)
 {
 	static const char *const layout[] = {
 		".", "..", LOCK_FILE, CATALOG_TMP, BACKUPS_DIR, DELTAS_DIR, HASHES_DIR,
-		"lost+found", NULL,
+		"lost+found", "keycheck", NULL,
 	};
 	static const char *const dirs[] = { BACKUPS_DIR, DELTAS_DIR, HASHES_DIR };
 	unsigned int i;
@@ -941,6 +961,9 @@ static int repo_init(struct repo *r)
 			return repo_set_error(r, ret, "%s/%s: %s", r->path, dirs[i],
 					      strerror(-ret));
 	}
+	ret = crypt_attach(r, encrypt);
+	if (ret)
+		return ret;
 	r->next_id = 1;
 	return catalog_save(r);
 }
@@ -968,15 +991,17 @@ int repo_open_wait(const char *path, unsigned int flags, unsigned int wait,
 	if ((flags & REPO_CREATE) && r->rdonly)
 		return repo_set_error(r, -EINVAL, "a read-only repository cannot be created");
 	ret = r->ops->open(path, flags & REPO_CREATE, &r->s);
-	if (ret == -ENOENT)
+	if (ret == -ENOENT && !(flags & REPO_CREATE))
 		return no_catalog(r);
 	if (ret)
 		return store_open_error(r, ret);
 	ret = repo_check_dir(r);
+	if (!ret && !(flags & REPO_CREATE))
+		ret = crypt_attach(r, false);
 	if (ret)
 		return ret;
 	if (flags & REPO_CREATE)
-		ret = repo_init(r);
+		ret = repo_init(r, flags & REPO_ENCRYPT);
 	else if (!file_exists(r, CATALOG))
 		ret = no_catalog(r);	/* before the lock: create nothing here */
 	else if (!r->rdonly)
@@ -2104,14 +2129,14 @@ static int sweep_orphan_deltas(struct repo *r, unsigned int *removed)
 	unsigned int before = *removed;
 	struct names backups, deltas;
 	size_t i, k;
+	const char *failed = BACKUPS_DIR;
 	int ret = list_names(r, BACKUPS_DIR, &backups);
 
-	if (!ret)
-		ret = list_names(r, DELTAS_DIR, &deltas);
+	if (!ret && (ret = list_names(r, DELTAS_DIR, &deltas)))
+		failed = DELTAS_DIR;
 	if (ret) {
 		free(backups.v);
-		return repo_set_error(r, ret, "%s: listing its files: %s", r->path,
-				      strerror(-ret));
+		return repo_set_error(r, ret, "%s/%s: %s", r->path, failed, strerror(-ret));
 	}
 	for (i = 0; i < deltas.n; i++) {
 		uint64_t gen, id = id_of(deltas.v[i], ".set", &gen);
@@ -2433,7 +2458,7 @@ static int open_bare(const char *path, struct repo **rp)
 	ret = r->ops->open(path, false, &r->s);
 	if (ret)
 		return store_open_error(r, ret);
-	return 0;
+	return crypt_attach(r, false);
 }
 
 /* Close what check or rebuild opened, with its error in @out. */

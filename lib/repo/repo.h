@@ -110,6 +110,7 @@ struct repo_entry {
 /* ---- opening, the lock, the catalog ------------------------------------- */
 
 #define REPO_CREATE	0x1	/* blktrack init: a new repository, never over one */
+#define REPO_ENCRYPT	0x4	/* with REPO_CREATE: encrypted (store_crypt.c), its key from the environment */
 #define REPO_RDONLY	0x2	/* no lock, no update allowed */
 #define REPO_WAIT_FOREVER	UINT_MAX
 

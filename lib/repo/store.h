@@ -62,6 +62,8 @@ struct store_ops {
 			    struct repo_file *f);
 	/* The last 8 bytes of a file, little-endian (delta and hash files' XXH3). */
 	int (*trailer)(struct repo_file *f, uint64_t *sum);
+	/* The bytes of a file read, or written so far. */
+	int (*file_size)(struct repo_file *f, uint64_t *size);
 	/* repo.h's repo_file_read(), _write(), _pread(), _follow(), _close(). */
 	ssize_t (*file_read)(struct repo_file *f, void *buf, size_t len);
 	int (*file_write)(struct repo_file *f, const void *buf, size_t len);
@@ -77,6 +79,16 @@ struct repo_file {
 
 extern const struct store_ops store_dir_ops;
 extern const struct store_ops store_rados_ops;
+extern const struct store_ops store_crypt_ops;
+
+/*
+ * An encrypted repository (store_crypt.c): when the store holds "keycheck"
+ * (or @create: write one), *@ops and *@s become the encrypting layer over
+ * them, with the key of $BLKTRACK_KEY_FILE or $BLKTRACK_PASSPHRASE_FILE.
+ * 0 (also for a store that is not encrypted), -ENOKEY (no key given),
+ * -EKEYREJECTED (another key), -EBADMSG (a damaged keycheck).
+ */
+int store_crypt_attach(const struct store_ops **ops, struct store **s, bool create);
 
 /* The store of @where: rados://POOL/NAME, else a directory. */
 const struct store_ops *store_of(const char *where);

@@ -46,7 +46,7 @@ static int dir_open(const char *where, bool create, struct store **out)
 	*out = s;
 	if (!s)
 		return -ENOMEM;
-	s->lockfd = -1;
+	s->dirfd = s->lockfd = -1;
 	if (create && mkdir(where, 0700) && errno != EEXIST)
 		return -errno;
 	s->dirfd = open(where, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -324,6 +324,16 @@ static int dir_trailer(struct repo_file *f, uint64_t *sum)
 	return 0;
 }
 
+static int dir_file_size(struct repo_file *f, uint64_t *size)
+{
+	struct stat sb;
+
+	if (fstat(fd_of(f), &sb))
+		return -errno;
+	*size = (uint64_t)sb.st_size;
+	return 0;
+}
+
 static ssize_t dir_file_read(struct repo_file *f, void *buf, size_t len)
 {
 	ssize_t n;
@@ -380,6 +390,7 @@ const struct store_ops store_dir_ops = {
 	.create_file = dir_create_file,
 	.install_file = dir_install_file,
 	.trailer = dir_trailer,
+	.file_size = dir_file_size,
 	.file_read = dir_file_read,
 	.file_write = dir_file_write,
 	.file_pread = dir_file_pread,

@@ -715,6 +715,17 @@ static int rd_trailer(struct repo_file *file, uint64_t *sum)
 	return err;
 }
 
+static int rd_file_size(struct repo_file *file, uint64_t *size)
+{
+	struct rados_file *f = (struct rados_file *)file;
+	struct rados_file *w = f->writer ? f->writer : f;
+
+	pthread_mutex_lock(&w->lock);
+	*size = w->size + w->used;
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
 /* The bytes at @off of a file read (its head's) or being written (so far). */
 static ssize_t pread_locked(struct rados_file *f, void *buf, size_t len, uint64_t off)
 {
@@ -835,6 +846,7 @@ const struct store_ops store_rados_ops = {
 	.create_file = rd_create_file,
 	.install_file = rd_install_file,
 	.trailer = rd_trailer,
+	.file_size = rd_file_size,
 	.file_read = rd_file_read,
 	.file_write = rd_file_write,
 	.file_pread = rd_file_pread,

@@ -96,8 +96,15 @@ static void jfile_detail(struct json_object *o, struct repo *r, const char *name
 
 BLKTRACK_EXPORT int blktrack_repo_init(struct blktrack_ctx *ctx, const char *dir)
 {
+	return blktrack_repo_create(ctx, dir, 0);
+}
+
+BLKTRACK_EXPORT int blktrack_repo_create(struct blktrack_ctx *ctx, const char *dir,
+					 unsigned int flags)
+{
 	struct repo *r;
-	int err = repo_open(dir, REPO_CREATE, &r);
+	int err = repo_open(dir, REPO_CREATE | (flags & BLKTRACK_REPO_ENCRYPTED ? REPO_ENCRYPT : 0),
+			    &r);
 
 	if (err)
 		blktrack_set_error(ctx, err, "%s", r ? repo_error(r) : strerror(-err));

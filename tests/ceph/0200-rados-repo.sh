@@ -89,3 +89,26 @@ done
 [ -z "$(rados -p "$P" -N t201 ls | grep -v '^lock$' | grep -v '@' | grep '\.tmp$')" ] ||
 	fail "tmp objects left"
 echo "a copy killed with the OSD down is finished by the next"
+
+# Encrypted, on the way off the machine: a copy into an encrypted RADOS
+# repository; the cluster holds neither the volume's id nor its data in the
+# clear; another key is refused.
+head -c 32 /dev/urandom >"$WORK/key"
+head -c 32 /dev/urandom >"$WORK/other"
+R3=rados://$P/t202
+BLKTRACK_KEY_FILE=$WORK/key "$BT" init --repo "$R3" --encrypt >/dev/null
+BLKTRACK_KEY_FILE=$WORK/key "$BT" copy --from "$L" --to "$R3" >/dev/null || fail "encrypted copy"
+for id in 1 5; do
+	BLKTRACK_KEY_FILE=$WORK/key restores $id "$R3"
+done
+vol=$(sed -n 's/.*"volume_id": *"\([^"]*\)".*/\1/p' "$L/catalog" | head -n 1)
+[ -n "$vol" ] || fail "no volume id in the plain catalog"
+for o in $(rados -p "$P" -N t202 ls); do
+	rados -p "$P" -N t202 get "$o" "$WORK/obj"
+	! grep -qF "$vol" "$WORK/obj" || fail "$o holds the volume id in the clear"
+done
+if BLKTRACK_KEY_FILE=$WORK/other "$BT" list --repo "$R3" >/dev/null 2>"$WORK/err"; then
+	fail "another key was let in"
+fi
+grep -q "not this repository's key" "$WORK/err" || { cat "$WORK/err"; fail "the wrong key's words"; }
+echo "an encrypted RADOS repository: restores, nothing in the clear, another key refused"

@@ -120,6 +120,17 @@ static uint64_t backup_into(const char *repo, enum blktrack_backup_type type)
 	return res.id;
 }
 
+/* A backup into @repo that must fail: its error. */
+static int backup_into_fails(const char *repo)
+{
+	struct blktrack_backup_opts o = {
+		.device = vol, .repo = repo, .lock_dir = locks, .writers_dir = wdir,
+	};
+	struct blktrack_backup_result res;
+
+	return blktrack_backup(ctx, &o, &res);
+}
+
 /* 1 full, 2 incr, 3 incr, 4 differential, 5 incr, 6 incr, into the source. */
 static void six_backups(void)
 {
@@ -450,4 +461,102 @@ Test(copy, a_copy_killed_at_any_step_is_finished_by_the_next)
 			expect_restore(dst, id);
 		expect_check_clean(dst);
 	}
+}
+
+/* 32 random bytes in @path, for BLKTRACK_KEY_FILE. */
+static void key_file(const char *path)
+{
+	unsigned char k[32];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	for (int i = 0; i < 32; i++)
+		k[i] = (unsigned char)(random() >> 3);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, k, 32), 32);
+	close(fd);
+}
+
+/* Whether @needle is anywhere in the files under @dir. */
+static bool found_in(const char *dir, const char *needle)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "grep -rqF '%s' '%s'", needle, dir);
+	return system(cmd) == 0;
+}
+
+/*
+ * An encrypted repository (doc/REPOSITORY.md, "Encryption"): backups taken
+ * into it (the writer, the verify writer reading back, the hash files) and
+ * copied into it from a plain one (encrypted on the way) restore bit for bit;
+ * the volume's id is in no file of it; another key or none is refused with
+ * nothing changed; a flipped byte is detected.
+ */
+Test(copy, an_encrypted_repository)
+{
+	struct blktrack_copy_result res;
+	char key[160], other[160], enc[160], path[300], before[256];
+	unsigned char byte;
+	int fd;
+
+	snprintf(key, sizeof(key), "%s/key", top);
+	snprintf(other, sizeof(other), "%s/other", top);
+	snprintf(enc, sizeof(enc), "%s/enc", top);
+	key_file(key);
+	key_file(other);
+	setenv("BLKTRACK_KEY_FILE", key, 1);
+	cr_assert_eq(blktrack_repo_create(ctx, enc, BLKTRACK_REPO_ENCRYPTED), 0, "%s",
+		     blktrack_get_error(ctx));
+	cr_assert_eq(backup_into(enc, BLKTRACK_BACKUP_FULL), 1);
+	vwrite(10, 20);
+	cr_assert_eq(backup_into(enc, BLKTRACK_BACKUP_INCREMENTAL), 2);
+	vwrite(200, 3);
+	cr_assert_eq(backup_into(enc, BLKTRACK_BACKUP_RESYNC), 3);
+	for (uint64_t id = 1; id <= 3; id++)
+		expect_restore(enc, id);
+	expect_check_clean(enc);
+	cr_expect(!found_in(enc, "uuid:"), "a volume id in the clear");
+	cr_expect(!found_in(enc, "incremental"), "the catalog in the clear");
+
+	/* Another key, or none: refused, nothing changed. */
+	snprintf(before, sizeof(before), "%s", files(enc));
+	setenv("BLKTRACK_KEY_FILE", other, 1);
+	cr_expect_eq(backup_into_fails(enc), -EKEYREJECTED, "%s", blktrack_get_error(ctx));
+	unsetenv("BLKTRACK_KEY_FILE");
+	cr_expect_eq(backup_into_fails(enc), -ENOKEY, "%s", blktrack_get_error(ctx));
+	setenv("BLKTRACK_KEY_FILE", key, 1);
+	cr_expect_str_eq(files(enc), before);
+
+	/* A plain repository copied into an encrypted one. */
+	unsetenv("BLKTRACK_KEY_FILE");
+	cr_assert_eq(backup_into(src, BLKTRACK_BACKUP_FULL), 1);	/* at[1] is its now */
+	setenv("BLKTRACK_KEY_FILE", key, 1);
+	snprintf(path, sizeof(path), "%s/enc2", top);
+	cr_assert_eq(blktrack_repo_create(ctx, path, BLKTRACK_REPO_ENCRYPTED), 0);
+	{
+		struct blktrack_copy_opts o = { .from = src, .to = path };
+
+		cr_expect_eq(blktrack_copy(ctx, &o, &res), 0, "%s", blktrack_get_error(ctx));
+	}
+	expect_restore(path, 1);
+
+	/* A flipped byte of an encrypted backup file. */
+	snprintf(path, sizeof(path), "%s/backups/2.bkt", enc);
+	fd = open(path, O_RDWR);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pread(fd, &byte, 1, 300), 1);
+	byte ^= 1;
+	cr_assert_eq(pwrite(fd, &byte, 1, 300), 1);
+	close(fd);
+	{
+		struct blktrack_restore_opts o = { .repo = enc, .target = target,
+						   .backup_id = 2, .force = true };
+		struct blktrack_restore_result rr;
+
+		unlink(target);
+		cr_expect_eq(blktrack_restore(ctx, &o, &rr), -EBADMSG, "%s",
+			     blktrack_get_error(ctx));
+		cr_expect_eq(rr.failure, BLKTRACK_FAIL_CORRUPT);
+	}
+	unsetenv("BLKTRACK_KEY_FILE");
 }
