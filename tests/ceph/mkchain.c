@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ceph-mkchain DIR [MIB]: a repository with a chain made on the host, without the
+ * ceph-mkchain DIR [MIB [REPO]]: a repository with a chain made on the host, without the
  * module: DIR/volume.img tracked by the fake kernel (tests/unit/fake_kernel.c)
  * and backed up by the real library into DIR/repo: 1 full, 2 and 3
  * incrementals, 4 a differential (on 1), 5 an incremental (on 3). The
  * volume as the program wrote it at backup N is kept as DIR/point.N.img:
  * what every restore or import of point N must equal. Random data
  * (seeded by the pid), overlapping writes, a zeroed range. MIB: the
- * volume's size (16 MiB; the benchmark's copy takes a bigger one).
+ * volume's size (16 MiB; the benchmark's copy takes a bigger one). REPO:
+ * the repository to back up into instead of DIR/repo (rados://POOL/NAME:
+ * the backups, their verify writer and hash files go through RADOS), made
+ * when missing; in one that holds backups already, the ids follow them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+
+#include <json-c/json.h>
 
 #include "fake_kernel.h"
 #include "libblktrack.h"
@@ -28,6 +33,7 @@ static struct fake_kernel *fk;
 static struct blktrack_ctx *ctx;
 static uint8_t *model;
 static dev_t dev;
+static uint64_t first_id = 1;		/* REPO's next id */
 
 static void die(const char *what, int err)
 {
@@ -49,7 +55,7 @@ static void backup(const char *dir, enum blktrack_backup_type type, uint64_t wan
 {
 	struct blktrack_backup_opts o = {
 		.device = vol, .repo = repo, .type = type, .lock_dir = locks,
-		.writers_dir = writers,
+		.writers_dir = writers, .lock_wait = 60,	/* a killed holder's lock expires */
 	};
 	struct blktrack_backup_result res;
 	char path[4300];
@@ -57,7 +63,7 @@ static void backup(const char *dir, enum blktrack_backup_type type, uint64_t wan
 
 	if (blktrack_backup(ctx, &o, &res))
 		die("backup", EIO);
-	if (res.id != want)
+	if (res.id != want + first_id - 1)
 		die("backup: an unexpected id", EPROTO);
 	snprintf(path, sizeof(path), "%s/point.%llu.img", dir, (unsigned long long)res.id);
 	f = fopen(path, "w");
@@ -65,21 +71,45 @@ static void backup(const char *dir, enum blktrack_backup_type type, uint64_t wan
 		die(path, errno);
 }
 
+/* The id REPO gives its next backup: above every id it lists. */
+static int next_id(struct blktrack_ctx *c)
+{
+	struct json_object *top, *arr;
+	int err = blktrack_repo_json(c, repo, false, &top);
+
+	if (err)
+		return err;
+	if (json_object_object_get_ex(top, "backups", &arr))
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			struct json_object *id;
+
+			if (json_object_object_get_ex(json_object_array_get_idx(arr, i), "id", &id) &&
+			    (uint64_t)json_object_get_int64(id) >= first_id)
+				first_id = (uint64_t)json_object_get_int64(id) + 1;
+		}
+	json_object_put(top);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	struct blktrack_ctx *plain;
 	FILE *f;
 
-	if (argc < 2 || argc > 3 || strlen(argv[1]) > 4000 ||
-	    (argc == 3 && (atoi(argv[2]) < 16 || atoi(argv[2]) > 65536))) {
-		fprintf(stderr, "usage: ceph-mkchain DIR [MIB: 16 to 65536]\n");
+	if (argc < 2 || argc > 4 || strlen(argv[1]) > 4000 ||
+	    (argc >= 3 && (atoi(argv[2]) < 16 || atoi(argv[2]) > 65536)) ||
+	    (argc == 4 && strlen(argv[3]) >= sizeof(repo))) {
+		fprintf(stderr, "usage: ceph-mkchain DIR [MIB: 16 to 65536 [REPO]]\n");
 		return 2;
 	}
-	if (argc == 3)
+	if (argc >= 3)
 		NB = (uint64_t)atoi(argv[2]) * 256;
 	srandom((unsigned int)getpid());
 	snprintf(vol, sizeof(vol), "%s/volume.img", argv[1]);
-	snprintf(repo, sizeof(repo), "%s/repo", argv[1]);
+	if (argc == 4)
+		snprintf(repo, sizeof(repo), "%s", argv[3]);
+	else
+		snprintf(repo, sizeof(repo), "%s/repo", argv[1]);
 	snprintf(locks, sizeof(locks), "%s/locks", argv[1]);
 	snprintf(writers, sizeof(writers), "%s/writers", argv[1]);
 	if (mkdir(writers, 0700))
@@ -93,7 +123,9 @@ int main(int argc, char *argv[])
 	if (!f || fwrite(model, BS, NB, f) != NB || fclose(f))
 		die(vol, errno);
 	plain = blktrack_new();
-	if (!plain || blktrack_repo_init(plain, repo))
+	if (!plain || (blktrack_repo_init(plain, repo) && argc < 4))
+		die(repo, EIO);
+	if (argc == 4 && next_id(plain))
 		die(repo, EIO);
 	blktrack_unref(plain);
 	fk = fake_kernel_new(0);
