@@ -877,6 +877,11 @@ static int crypt_attach(struct repo *r, bool create)
 		return repo_set_error(r, ret, "%s %s: give its key in BLKTRACK_KEY_FILE (32 "
 				      "bytes, or 64 hex digits) or BLKTRACK_PASSPHRASE_FILE",
 				      r->path, create ? "is to be encrypted" : "is encrypted");
+	if (ret == -EKEYREVOKED)
+		return repo_set_error(r, ret, "%s is not encrypted, but a key was given: refused "
+				      "(a store that lost its keycheck reads so); without "
+				      "BLKTRACK_KEY_FILE and BLKTRACK_PASSPHRASE_FILE it opens as "
+				      "it is", r->path);
 	if (ret == -EKEYREJECTED)
 		return repo_set_error(r, ret, "%s: not this repository's key (its keycheck "
 				      "does not open with it); nothing was read or written",

@@ -86,7 +86,9 @@ extern const struct store_ops store_crypt_ops;
  * (or @create: write one), *@ops and *@s become the encrypting layer over
  * them, with the key of $BLKTRACK_KEY_FILE or $BLKTRACK_PASSPHRASE_FILE.
  * 0 (also for a store that is not encrypted), -ENOKEY (no key given),
- * -EKEYREJECTED (another key), -EBADMSG (a damaged keycheck).
+ * -EKEYREJECTED (another key), -EKEYREVOKED (a RADOS store without a
+ * keycheck while a key is given: what a store that dropped it would look
+ * like), -EBADMSG (a damaged keycheck).
  */
 int store_crypt_attach(const struct store_ops **ops, struct store **s, bool create);
 

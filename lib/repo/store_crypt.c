@@ -44,6 +44,7 @@ struct crypt_file {
 	struct repo_file *in;		/* the inner store's file */
 	bool writing;
 	bool following;			/* a writer's follower: a piece not out yet is not an error */
+	bool have_final;		/* read: the piece in plain was the last one */
 	char name[NAME_LEN];
 	unsigned char prefix[16];
 	uint64_t pos;			/* read: the next plaintext byte */
@@ -170,6 +171,7 @@ static int cr_read(struct store *s, const char *name, uint64_t max, char **buf, 
 	free(c);
 	if (!err && *len > max) {
 		free(*buf);
+		*buf = NULL;
 		err = -EFBIG;
 	}
 	return err;
@@ -232,28 +234,19 @@ static int cr_remove(struct store *s, const char *name)
 	return s->in->remove(s->s, name);
 }
 
-/* A file's name is bound into it: a second name is a copy under that name. */
+/*
+ * The bytes as they are, under a second name (check --rebuild keeps a
+ * damaged catalog aside so): its pieces stay bound to the first name, so
+ * the copy is evidence, not a file this layer reads.
+ */
 static int cr_link(struct store *s, const char *from, const char *to)
 {
-	bool replaced;
-	size_t len;
-	char *buf;
-	int err;
-
-	if (s->in->exists(s->s, to))
-		return -EEXIST;
-	err = cr_read(s, from, 64U << 20, &buf, &len);
-	if (!err)
-		err = cr_replace(s, ".", to, buf, len, &replaced);
-	free(buf);
-	return err;
+	return s->in->link(s->s, from, to);
 }
 
 static int cr_rename(struct store *s, const char *from, const char *to)
 {
-	int err = cr_link(s, from, to);
-
-	return err ? err : s->in->remove(s->s, from);
+	return s->in->rename(s->s, from, to);
 }
 
 static int cr_list(struct store *s, const char *dir, int (*fn)(void *data, const char *name),
@@ -417,6 +410,7 @@ static int piece(struct crypt_file *f, uint64_t i)
 	ssize_t n = 0, got;
 	int err;
 
+	f->have = UINT64_MAX;	/* a failed open zeroes f->plain */
 	/* A store may answer in parts (RADOS: up to a chunk's end). */
 	do {
 		got = f->s->in->file_pread(f->in, f->cipher + n, CPIECE + 1 - n,
@@ -427,12 +421,14 @@ static int piece(struct crypt_file *f, uint64_t i)
 		return (int)got;
 	if (n < (ssize_t)TAG)
 		return n && !f->following ? -EBADMSG : -ENODATA;
-	if (n == CPIECE + 1)
+	f->have_final = n != CPIECE + 1;
+	err = open_piece(f, i, f->have_final, f->cipher, f->have_final ? (size_t)n : CPIECE,
+			 f->plain);
+	if (err && n == CPIECE && f->following) {
+		/* a full piece the writer has not followed with a byte yet */
+		f->have_final = false;
 		err = open_piece(f, i, false, f->cipher, CPIECE, f->plain);
-	else
-		err = open_piece(f, i, true, f->cipher, (size_t)n, f->plain);
-	if (err && n == CPIECE)	/* a full piece with no byte after it yet */
-		err = open_piece(f, i, false, f->cipher, CPIECE, f->plain);
+	}
 	if (err && f->following)
 		return -ENODATA;	/* written in part so far */
 	if (err)
@@ -451,6 +447,9 @@ static ssize_t cr_file_pread(struct repo_file *file, void *buf, size_t len, uint
 
 	if (f->have != i) {
 		err = piece(f, i);
+		/* The end: right after a final piece only, else the file was cut. */
+		if (err == -ENODATA && !f->following && (!i || piece(f, i - 1) || !f->have_final))
+			return -EBADMSG;
 		if (err == -ENODATA)
 			return 0;
 		if (err)
@@ -648,8 +647,17 @@ int store_crypt_attach(const struct store_ops **ops, struct store **s, bool crea
 	char *buf = NULL;
 	int err;
 
-	if (!create && !in->exists(*s, KEYCHECK))
-		return 0;		/* not encrypted */
+	if (!create && !in->exists(*s, KEYCHECK)) {
+		/*
+		 * Not encrypted. Off the machine, with a key given, that is what a
+		 * store that dropped its keycheck would look like: refused.
+		 */
+		const char *kf = getenv("BLKTRACK_KEY_FILE"), *pf = getenv("BLKTRACK_PASSPHRASE_FILE");
+
+		if (in == &store_rados_ops && ((kf && *kf) || (pf && *pf)))
+			return -EKEYREVOKED;
+		return 0;
+	}
 	if (sodium_init() < 0)
 		return -ENOMEM;
 	c = calloc(1, sizeof(*c));

@@ -69,9 +69,14 @@ static struct {
 	int (*list_open)(rados_ioctx_t, rados_list_ctx_t *);
 	int (*list_next)(rados_list_ctx_t, const char **, const char **, const char **);
 	void (*list_close)(rados_list_ctx_t);
+	void *(*create_write_op)(void);
+	void (*release_write_op)(void *);
+	void (*write_op_write_full)(void *, const char *, size_t);
+	void (*write_op_setxattr)(void *, const char *, const char *, size_t);
+	int (*write_op_operate)(void *, rados_ioctx_t, const char *, time_t *, int);
 } rl;
 
-#define LOCK_FLAG_MAY_RENEW	1
+#define LOCK_FLAG_MUST_RENEW	2	/* fails unless the lock is still ours */
 
 static pthread_once_t rl_once = PTHREAD_ONCE_INIT;
 static int rl_err;
@@ -99,6 +104,11 @@ static void rl_load(void)
 		{ (void **)&rl.list_open, "rados_nobjects_list_open" },
 		{ (void **)&rl.list_next, "rados_nobjects_list_next" },
 		{ (void **)&rl.list_close, "rados_nobjects_list_close" },
+		{ (void **)&rl.create_write_op, "rados_create_write_op" },
+		{ (void **)&rl.release_write_op, "rados_release_write_op" },
+		{ (void **)&rl.write_op_write_full, "rados_write_op_write_full" },
+		{ (void **)&rl.write_op_setxattr, "rados_write_op_setxattr" },
+		{ (void **)&rl.write_op_operate, "rados_write_op_operate" },
 	};
 
 	if (!h) {
@@ -115,7 +125,7 @@ struct store {
 	rados_ioctx_t io;
 	char cookie[32];
 	bool locked;
-	time_t renewed;
+	double renewed;			/* monotonic seconds */
 };
 
 /* A file being read, or written (then shared with its follower). */
@@ -133,6 +143,14 @@ struct rados_file {
 	size_t used;			/* write: bytes in buf */
 };
 
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static bool transient(int err)
 {
 	return err == -ETIMEDOUT || err == -EAGAIN || err == -ECONNRESET || err == -ENOTCONN ||
@@ -141,14 +159,14 @@ static bool transient(int err)
 
 /* @op (an expression setting err) again after transient errors, with backoff. */
 #define RETRY(err, op) do {						\
-	unsigned int pause_ms = 100, waited_ms = 0;			\
+	unsigned int pause_ms = 100;					\
+	double until = mono() + RETRY_SECONDS;				\
 	for (;;) {							\
 		op;							\
-		if (!transient(err) || waited_ms >= RETRY_SECONDS * 1000) \
+		if (!transient(err) || mono() >= until)			\
 			break;						\
 		usleep(pause_ms * 1000);				\
-		waited_ms += pause_ms;					\
-		pause_ms = pause_ms < 5000 ? pause_ms * 2 : 5000;	\
+		pause_ms = pause_ms * 2 < 5000 ? pause_ms * 2 : 5000;	\
 	}								\
 } while (0)
 
@@ -157,19 +175,27 @@ static void chunk_name(const char *name, const char *tag, uint64_t n, char *out)
 	snprintf(out, NAME_LEN, "%s@%s.%" PRIu64, name, tag, n);
 }
 
-/* Keep the lock: renewed by any write once RENEW_SECONDS passed. */
+/*
+ * Keep the lock: renewed by a write once RENEW_SECONDS passed, and only if
+ * it is still ours (MUST_RENEW). Past LOCK_SECONDS without a renewal it may
+ * have expired, been taken and let go by another writer, which recovered
+ * this one's pending work away: lost, whatever the cluster says now.
+ */
 static int renew(struct store *s)
 {
 	struct timeval tv = { LOCK_SECONDS, 0 };
+	double t = mono();
 	int err;
 
-	if (!s->locked || time(NULL) - s->renewed < RENEW_SECONDS)
+	if (!s->locked || t - s->renewed < RENEW_SECONDS)
 		return 0;
+	if (t - s->renewed >= LOCK_SECONDS - 2)
+		return -ENOLCK;
 	RETRY(err, err = rl.lock_exclusive(s->io, LOCK_OBJECT, LOCK_NAME, s->cookie,
-					   "blktrack repository", &tv, LOCK_FLAG_MAY_RENEW));
+					   "blktrack repository", &tv, LOCK_FLAG_MUST_RENEW));
 	if (!err)
-		s->renewed = time(NULL);
-	return err == -EBUSY || err == -EEXIST ? -ENOLCK : err;
+		s->renewed = t;
+	return err ? -ENOLCK : 0;
 }
 
 static int rd_open(const char *where, bool create, struct store **out)
@@ -238,19 +264,22 @@ static int rd_lock(struct store *s, bool create, unsigned int wait)
 
 	(void)create;
 	for (;;) {
+		double t = mono();
+
 		RETRY(err, err = rl.lock_exclusive(s->io, LOCK_OBJECT, LOCK_NAME, s->cookie,
 						   "blktrack repository", &tv, 0));
-		if (err != -EBUSY && err != -EEXIST)
+		if (err == -EEXIST)	/* ours: a retry after a reply that was lost */
+			err = 0;
+		if (!err)
+			s->renewed = t;
+		if (err != -EBUSY)
 			break;
 		if (wait != UINT_MAX && tenths >= 10ULL * wait)
 			return -EBUSY;
 		usleep(100000);
 		tenths++;
 	}
-	if (!err) {
-		s->locked = true;
-		s->renewed = time(NULL);
-	}
+	s->locked = !err;
 	return err;
 }
 
@@ -302,7 +331,7 @@ static int chunk_read(struct store *s, const char *name, const char *tag, uint64
 	chunk_name(name, tag, n, oid);
 	RETRY(got, got = rl.read(s->io, oid, (char *)buf, len, 0));
 	if (got < 0)
-		return got == -ENOENT ? -EBADMSG : got;
+		return got;	/* -ENOENT: replaced since its head was read, or lost */
 	RETRY(err, err = rl.getxattr(s->io, oid, "bt.xxh3", x, 16));
 	if (err != 16 || (size_t)got != len)
 		return -EBADMSG;
@@ -336,11 +365,20 @@ static int head_put(struct store *s, const char *name, const char *tag, uint64_t
 
 	if (err)
 		return err;
-	/* One xattr, replaced in one operation: the old file or the new. */
+	/* One operation: the object and its one xattr, the old file or the new. */
 	snprintf(v, sizeof(v), "%s %" PRIu64, tag, size);
-	RETRY(err, err = rl.write_full(s->io, name, "", 0));
-	if (!err)
-		RETRY(err, err = rl.setxattr(s->io, name, "bt.head", v, strlen(v)));
+	RETRY(err, {
+		void *op = rl.create_write_op();
+
+		if (!op) {
+			err = -ENOMEM;
+		} else {
+			rl.write_op_write_full(op, "", 0);
+			rl.write_op_setxattr(op, "bt.head", v, strlen(v));
+			err = rl.write_op_operate(op, s->io, name, NULL, 0);
+			rl.release_write_op(op);
+		}
+	});
 	return err;
 }
 
@@ -364,27 +402,46 @@ static void new_tag(char tag[17])
 	snprintf(tag, 17, "%016" PRIx64, r);
 }
 
-static int rd_read(struct store *s, const char *name, uint64_t max, char **buf, size_t *len)
+/* @name whole, read under one head (again if a writer replaced it meanwhile). */
+static int read_once(struct store *s, const char *name, uint64_t max, char *tag, char **out,
+		     uint64_t *size)
 {
-	char tag[17];
-	uint64_t size, n;
+	uint64_t n;
 	char *p;
-	int err = head_get(s, name, tag, &size);
+	int err = head_get(s, name, tag, size);
 
 	if (err)
 		return err;
-	if (size > max)
+	if (*size > max)
 		return -EFBIG;
-	p = malloc(size + 1);
+	p = malloc(*size + 1);
 	if (!p)
 		return -ENOMEM;
-	for (n = 0; !err && n < chunks_of(size); n++)
+	for (n = 0; !err && n < chunks_of(*size); n++)
 		err = chunk_read(s, name, tag, n, (uint8_t *)p + n * CHUNK,
-				 n + 1 < chunks_of(size) ? CHUNK : size - n * CHUNK);
-	if (err) {
+				 n + 1 < chunks_of(*size) ? CHUNK : *size - n * CHUNK);
+	if (err)
 		free(p);
+	else
+		*out = p;
+	return err;
+}
+
+static int rd_read(struct store *s, const char *name, uint64_t max, char **buf, size_t *len)
+{
+	char tag[17], now[17];
+	uint64_t size, now_size;
+	char *p = NULL;
+	int err, tries = 0;
+
+	do
+		err = read_once(s, name, max, tag, &p, &size);
+	while (err == -ENOENT && ++tries < 5 && !head_get(s, name, now, &now_size) &&
+	       strcmp(now, tag));
+	if (err == -ENOENT && tag[0])
+		err = -EBADMSG;		/* its head names a chunk that is not there */
+	if (err)
 		return err;
-	}
 	p[size] = '\0';
 	*buf = p;
 	*len = size;
@@ -416,6 +473,15 @@ static int put_file(struct store *s, const char *name, const char *tag, uint64_t
 	return fault("fsync-dir", name);
 }
 
+/* Whether the head of @name names @tag (a write that failed may have landed). */
+static bool names_tag(struct store *s, const char *name, const char *tag)
+{
+	char now[17];
+	uint64_t size;
+
+	return !head_get(s, name, now, &size) && !strcmp(now, tag);
+}
+
 static int rd_replace(struct store *s, const char *dir, const char *name, const void *buf,
 		      size_t len, bool *replaced)
 {
@@ -435,7 +501,7 @@ static int rd_replace(struct store *s, const char *dir, const char *name, const 
 		err = fault("fsync", name);
 	if (!err)
 		err = put_file(s, name, tag, len, replaced);
-	if (err && !*replaced)
+	if (err && !*replaced && !names_tag(s, name, tag))
 		chunks_remove(s, name, tag, 0, n);
 	return err;
 }
@@ -502,19 +568,23 @@ struct listing {
 	size_t n;
 };
 
-static int listing_add(struct listing *l, const char *name)
+static int listing_append(struct listing *l, const char *name)
 {
 	char (*nv)[NAME_LEN];
 
-	for (size_t i = 0; i < l->n; i++)
-		if (!strcmp(l->v[i], name))
-			return 0;
-	nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
-	if (!nv)
-		return -ENOMEM;
-	l->v = nv;
+	if ((l->n & (l->n - 1)) == 0) {	/* grown at powers of two */
+		nv = realloc(l->v, (l->n ? 2 * l->n : 16) * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+	}
 	snprintf(l->v[l->n++], NAME_LEN, "%s", name);
 	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
 }
 
 /* Every object of the namespace. */
@@ -529,7 +599,7 @@ static int objects(struct store *s, struct listing *l)
 	if (err)
 		return err;
 	while (!err && !(err = rl.list_next(ctx, &entry, &key, &ns)))
-		err = strlen(entry) < NAME_LEN ? listing_add(l, entry) : 0;
+		err = strlen(entry) < NAME_LEN ? listing_append(l, entry) : 0;
 	rl.list_close(ctx);
 	return err == -ENOENT ? 0 : err;
 }
@@ -545,7 +615,14 @@ static bool orphan_chunk(struct store *s, const char *oid, char *base)
 		return false;
 	memcpy(base, oid, at - oid);
 	base[at - oid] = '\0';
-	return head_get(s, base, tag, &size) || strncmp(at + 1, tag, 16);
+	switch (head_get(s, base, tag, &size)) {
+	case 0:
+		return strncmp(at + 1, tag, 16) != 0;
+	case -ENOENT:
+		return true;
+	default:
+		return false;	/* a head we cannot read: never a reason to delete */
+	}
 }
 
 static int remove_orphans(struct store *s, const char *tmpname)
@@ -571,18 +648,25 @@ static int rd_list(struct store *s, const char *dir, int (*fn)(void *data, const
 	size_t dl = strcmp(dir, ".") ? strlen(dir) : 0;
 	int err = objects(s, &l);
 
+	/* Sorted, a file's chunks follow each other: one head read per chunk set. */
+	qsort(l.v, l.n, sizeof(*l.v), cmp_name);
 	for (size_t i = 0; !err && i < l.n; i++) {
-		const char *o = l.v[i], *rest = dl ? o + dl + 1 : o;
+		const char *o = l.v[i], *at = strrchr(o, '@'), *rest;
 
 		if (dl && (strncmp(o, dir, dl) || o[dl] != '/'))
 			continue;
+		rest = dl ? o + dl + 1 : o;
 		if (!dl && strchr(o, '/'))
 			continue;
-		if (!strchr(rest, '@'))
-			err = listing_add(&out, rest);
-		else if (orphan_chunk(s, o, base)) {
+		if (!at) {
+			err = listing_append(&out, rest);
+		} else if (i && !strncmp(l.v[i - 1], o, at - o + 18) &&
+			   strrchr(l.v[i - 1], '@') - l.v[i - 1] == at - o) {
+			continue;	/* the same chunk set as the one before */
+		} else if (orphan_chunk(s, o, base)) {
 			snprintf(name, sizeof(name), "%s.tmp", dl ? base + dl + 1 : base);
-			err = listing_add(&out, name);
+			if (!out.n || strcmp(out.v[out.n - 1], name))
+				err = listing_append(&out, name);
 		}
 	}
 	for (size_t i = 0; !err && i < out.n; i++)
@@ -685,8 +769,8 @@ static int rd_install_file(struct store *s, const char *dir, const char *name,
 	pthread_mutex_unlock(&f->lock);
 	if (!err)
 		err = put_file(s, name, f->tag, f->size, NULL);
-	if (err)
-		chunks_remove(s, f->name, f->tag, 0, chunks_of(f->size));
+	if (err && !names_tag(s, name, f->tag))
+		chunks_remove(s, name, f->tag, 0, chunks_of(f->size));
 	file_put(f);
 	return err;
 }
@@ -747,7 +831,7 @@ static ssize_t pread_locked(struct rados_file *f, void *buf, size_t len, uint64_
 
 		err = chunk_read(f->s, w->name, w->tag, n, f->buf, clen);
 		if (err)
-			return err;
+			return err == -ENOENT ? -EBADMSG : err;
 		f->buf_chunk = n;
 	}
 	in = off - n * CHUNK;

@@ -112,3 +112,11 @@ if BLKTRACK_KEY_FILE=$WORK/other "$BT" list --repo "$R3" >/dev/null 2>"$WORK/err
 fi
 grep -q "not this repository's key" "$WORK/err" || { cat "$WORK/err"; fail "the wrong key's words"; }
 echo "an encrypted RADOS repository: restores, nothing in the clear, another key refused"
+
+# A store that drops the keycheck must not turn the repository plain.
+rados -p "$P" -N t202 rm keycheck
+if BLKTRACK_KEY_FILE=$WORK/key "$BT" list --repo "$R3" >/dev/null 2>"$WORK/err"; then
+	fail "a repository without its keycheck opened as plain while a key was given"
+fi
+grep -q "not encrypted, but a key was given" "$WORK/err" || { cat "$WORK/err"; fail "the words"; }
+echo "a dropped keycheck is refused"
