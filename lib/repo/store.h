@@ -47,7 +47,6 @@ struct store_ops {
 	/* 1 when @name is a file (or a link, which every open then refuses), else 0. */
 	int (*exists)(struct store *s, const char *name);
 	int (*remove)(struct store *s, const char *name);
-	int (*rename)(struct store *s, const char *from, const char *to);
 	/* @to becomes a second name (or copy) of @from: -EEXIST when @to is there. */
 	int (*link)(struct store *s, const char *from, const char *to);
 	/* @fn on each name in @dir (not "." or ".."), until it returns non-zero. */
@@ -91,6 +90,9 @@ extern const struct store_ops store_crypt_ops;
  * like), -EBADMSG (a damaged keycheck).
  */
 int store_crypt_attach(const struct store_ops **ops, struct store **s, bool create);
+
+/* repo_fault_hook() at a step of a store's replace (tests only): its error, or 0. */
+int store_fault(const char *step, const char *name);
 
 /* The store of @where: rados://POOL/NAME, else a directory. */
 const struct store_ops *store_of(const char *where);

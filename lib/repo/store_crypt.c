@@ -244,11 +244,6 @@ static int cr_link(struct store *s, const char *from, const char *to)
 	return s->in->link(s->s, from, to);
 }
 
-static int cr_rename(struct store *s, const char *from, const char *to)
-{
-	return s->in->rename(s->s, from, to);
-}
-
 static int cr_list(struct store *s, const char *dir, int (*fn)(void *data, const char *name),
 		   void *data)
 {
@@ -559,7 +554,6 @@ const struct store_ops store_crypt_ops = {
 	.replace = cr_replace,
 	.exists = cr_exists,
 	.remove = cr_remove,
-	.rename = cr_rename,
 	.link = cr_link,
 	.list = cr_list,
 	.sync = cr_sync,

@@ -34,11 +34,6 @@ struct dir_file {
 	int fd;
 };
 
-static int fault(const char *step, const char *name)
-{
-	return repo_fault_hook ? repo_fault_hook(step, name) : 0;
-}
-
 static int dir_open(const char *where, bool create, struct store **out)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -167,26 +162,26 @@ static int dir_replace(struct store *s, const char *dir, const char *name, const
 
 	*replaced = false;
 	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, name);
-	ret = fault("open", name);
+	ret = store_fault("open", name);
 	fd = ret ? -1 : openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 				     O_CLOEXEC, 0600);
 	if (fd < 0)
 		return ret ? ret : -errno;
-	ret = fault("write", name);
+	ret = store_fault("write", name);
 	if (!ret)
 		ret = fd_write_all(fd, buf, len);
 	if (!ret)
-		ret = fault("fsync", name);
+		ret = store_fault("fsync", name);
 	if (!ret && fsync(fd))
 		ret = -errno;
 	close(fd);
 	if (!ret)
-		ret = fault("rename", name);
+		ret = store_fault("rename", name);
 	if (!ret && renameat(s->dirfd, tmp, s->dirfd, name))
 		ret = -errno;
 	*replaced = !ret;
 	if (!ret)
-		ret = fault("fsync-dir", name);
+		ret = store_fault("fsync-dir", name);
 	if (!ret)
 		ret = dir_sync(s, dir);
 	if (ret)
@@ -206,11 +201,6 @@ static int dir_exists(struct store *s, const char *name)
 static int dir_remove(struct store *s, const char *name)
 {
 	return unlinkat(s->dirfd, name, 0) ? -errno : 0;
-}
-
-static int dir_rename(struct store *s, const char *from, const char *to)
-{
-	return renameat(s->dirfd, from, s->dirfd, to) ? -errno : 0;
 }
 
 static int dir_link(struct store *s, const char *from, const char *to)
@@ -382,7 +372,6 @@ const struct store_ops store_dir_ops = {
 	.replace = dir_replace,
 	.exists = dir_exists,
 	.remove = dir_remove,
-	.rename = dir_rename,
 	.link = dir_link,
 	.list = dir_list,
 	.sync = dir_sync,

@@ -448,11 +448,6 @@ static int rd_read(struct store *s, const char *name, uint64_t max, char **buf, 
 	return 0;
 }
 
-static int fault(const char *step, const char *name)
-{
-	return repo_fault_hook ? repo_fault_hook(step, name) : 0;
-}
-
 /* The old file's chunks go once the new head stands. */
 static int put_file(struct store *s, const char *name, const char *tag, uint64_t size,
 		    bool *replaced)
@@ -460,7 +455,7 @@ static int put_file(struct store *s, const char *name, const char *tag, uint64_t
 	char old[17];
 	uint64_t old_size;
 	bool had = !head_get(s, name, old, &old_size);
-	int err = fault("rename", name);
+	int err = store_fault("rename", name);
 
 	if (!err)
 		err = head_put(s, name, tag, size);
@@ -470,7 +465,7 @@ static int put_file(struct store *s, const char *name, const char *tag, uint64_t
 		return err;
 	if (had && strcmp(old, tag))
 		chunks_remove(s, name, old, 0, chunks_of(old_size));
-	return fault("fsync-dir", name);
+	return store_fault("fsync-dir", name);
 }
 
 /* Whether the head of @name names @tag (a write that failed may have landed). */
@@ -491,14 +486,14 @@ static int rd_replace(struct store *s, const char *dir, const char *name, const 
 
 	*replaced = false;
 	new_tag(tag);
-	err = fault("open", name);
+	err = store_fault("open", name);
 	if (!err)
-		err = fault("write", name);
+		err = store_fault("write", name);
 	for (n = 0; !err && n < chunks_of(len); n++)
 		err = chunk_write(s, name, tag, n, (const uint8_t *)buf + n * CHUNK,
 				  n + 1 < chunks_of(len) ? CHUNK : len - n * CHUNK);
 	if (!err)
-		err = fault("fsync", name);
+		err = store_fault("fsync", name);
 	if (!err)
 		err = put_file(s, name, tag, len, replaced);
 	if (err && !*replaced && !names_tag(s, name, tag))
@@ -552,13 +547,6 @@ static int rd_link(struct store *s, const char *from, const char *to)
 	err = rd_replace(s, ".", to, buf, len, &replaced);
 	free(buf);
 	return err;
-}
-
-static int rd_rename(struct store *s, const char *from, const char *to)
-{
-	int err = rd_link(s, from, to);
-
-	return err ? err : rd_remove(s, from);
 }
 
 /* ---- listing -------------------------------------------------------------- */
@@ -922,7 +910,6 @@ const struct store_ops store_rados_ops = {
 	.replace = rd_replace,
 	.exists = rd_exists,
 	.remove = rd_remove,
-	.rename = rd_rename,
 	.link = rd_link,
 	.list = rd_list,
 	.sync = rd_sync,

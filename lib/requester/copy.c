@@ -66,18 +66,20 @@ static bool listed(const uint64_t *ids, size_t n, uint64_t id)
 	return false;
 }
 
-static int add_id(struct copy *c, uint64_t id)
+static int append_id(struct copy *c, uint64_t id)
 {
-	uint64_t *ng;
+	uint64_t *ng = realloc(c->ids, (c->n + 1) * sizeof(*ng));
 
-	if (listed(c->ids, c->n, id))
-		return 0;
-	ng = realloc(c->ids, (c->n + 1) * sizeof(*ng));
 	if (!ng)
 		return -ENOMEM;
 	c->ids = ng;
 	c->ids[c->n++] = id;
 	return 0;
+}
+
+static int add_id(struct copy *c, uint64_t id)
+{
+	return listed(c->ids, c->n, id) ? 0 : append_id(c, id);
 }
 
 /* Set @set's members not listed yet, each with its chain: a set travels whole. */
@@ -150,7 +152,7 @@ static int plan(struct copy *c)
 	}
 	for (i = 0; !c->o->backup_id && i < repo_count(c->src) && !err; i++)
 		if (repo_entry_at(c->src, i)->state == REPO_COMMITTED)
-			err = add_id(c, repo_entry_at(c->src, i)->id);
+			err = append_id(c, repo_entry_at(c->src, i)->id);	/* distinct */
 	if (err)
 		return err == -ENOMEM ? blktrack_set_error(c->ctx, err, "copy: out of memory") :
 		       err;
